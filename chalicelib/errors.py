@@ -1,0 +1,65 @@
+"""Every error the registry answers with, declared once: code, message, HTTP status.
+
+Codes are the distribution-spec's ("Error Codes"), plus the few that distribution itself adds
+(TAG_INVALID, RANGE_INVALID, PAGINATION_NUMBER_INVALID). Handlers only raise
+`RegistryError(BLOB_UNKNOWN, detail=...)`; the middleware in `routes/table.py` turns it into the
+spec's body `{"errors": [{"code", "message", "detail"}]}`.
+"""
+import dataclasses
+import json
+from typing import Any, Dict, Optional
+
+
+@dataclasses.dataclass(frozen=True)
+class ErrorCode:
+    code: str
+    message: str
+    status: int
+
+
+BLOB_UNKNOWN = ErrorCode("BLOB_UNKNOWN", "blob unknown to registry", 404)
+BLOB_UPLOAD_INVALID = ErrorCode("BLOB_UPLOAD_INVALID", "blob upload invalid", 400)
+BLOB_UPLOAD_UNKNOWN = ErrorCode("BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry", 404)
+DIGEST_INVALID = ErrorCode("DIGEST_INVALID", "provided digest did not match uploaded content", 400)
+MANIFEST_BLOB_UNKNOWN = ErrorCode(
+    "MANIFEST_BLOB_UNKNOWN", "manifest references a manifest or blob unknown to registry", 400)
+MANIFEST_INVALID = ErrorCode("MANIFEST_INVALID", "manifest invalid", 400)
+MANIFEST_UNKNOWN = ErrorCode("MANIFEST_UNKNOWN", "manifest unknown to registry", 404)
+NAME_INVALID = ErrorCode("NAME_INVALID", "invalid repository name", 400)
+NAME_UNKNOWN = ErrorCode("NAME_UNKNOWN", "repository name not known to registry", 404)
+SIZE_INVALID = ErrorCode("SIZE_INVALID", "provided length did not match content length", 400)
+TOO_LARGE = ErrorCode("SIZE_INVALID", "request body too large for the registry API", 413)
+TAG_INVALID = ErrorCode("TAG_INVALID", "manifest tag did not match URI", 400)
+RANGE_INVALID = ErrorCode("RANGE_INVALID", "invalid content range", 416)
+PAGINATION_NUMBER_INVALID = ErrorCode("PAGINATION_NUMBER_INVALID", "invalid number of results requested", 400)
+UNAUTHORIZED = ErrorCode("UNAUTHORIZED", "authentication required", 401)
+DENIED = ErrorCode("DENIED", "requested access to the resource is denied", 403)
+UNSUPPORTED = ErrorCode("UNSUPPORTED", "the operation is unsupported", 405)
+TOOMANYREQUESTS = ErrorCode("TOOMANYREQUESTS", "too many requests", 429)
+INTERNAL = ErrorCode("UNKNOWN", "internal error", 500)
+# What the front door answers before (or instead of) the function. Deployed, these are API
+# Gateway's customised gateway responses (infra/); locally, dockless.frontdoor answers them.
+ROUTE_UNKNOWN = ErrorCode("NOT_FOUND", "no registry endpoint for this method and path", 404)
+FRONT_DOOR_TOO_LARGE = ErrorCode("SIZE_INVALID", "request body larger than the front door accepts", 413)
+FRONT_DOOR_FAILED = ErrorCode("UNKNOWN", "the registry function failed or refused the request", 502)
+FRONT_DOOR_TIMEOUT = ErrorCode("UNAVAILABLE", "the registry did not answer in time", 504)
+
+
+class RegistryError(Exception):
+    """Raised by handlers and services; answered as the spec's error JSON."""
+
+    def __init__(self, error: ErrorCode, detail: Any = None, headers: Optional[Dict[str, str]] = None):
+        super().__init__(f"{error.code}: {detail if detail is not None else error.message}")
+        self.error = error
+        self.detail = detail
+        self.headers = headers or {}
+
+    def body(self) -> str:
+        return error_body(self.error, self.detail)
+
+
+def error_body(error: ErrorCode, detail: Any = None, message: Optional[str] = None) -> str:
+    entry: Dict[str, Any] = {"code": error.code, "message": message or error.message}
+    if detail is not None:
+        entry["detail"] = detail
+    return json.dumps({"errors": [entry]})

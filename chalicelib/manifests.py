@@ -1,0 +1,214 @@
+"""Manifests, tags, referrers and the catalog.
+
+A manifest push is checked (grammar, size, digest, referenced blobs and child manifests present in
+the repository) before anything is written; then its bytes go to S3 under their digest and the
+manifest item, the tag move and the repository's catalog entry are one DynamoDB transaction.
+"""
+import dataclasses
+import hashlib
+import json
+from typing import Iterable, List, Optional, Tuple
+
+from pynamodb.exceptions import DoesNotExist
+
+from chalicelib import errors, spec, validate
+from chalicelib.errors import RegistryError
+from chalicelib.meta.models import (CATALOG_PARTITION, BlobLink, Manifest, Repository, Tag,
+                                    tag_sort_key, touch_repository, transaction)
+from chalicelib.services import Services
+from chalicelib.storage import paths
+
+
+@dataclasses.dataclass
+class ParsedManifest:
+    body: bytes
+    digest: str
+    media_type: str
+    blobs: List[str]          # config and layers (image manifests)
+    children: List[str]       # child manifests (indexes)
+    subject: Optional[str]
+    artifact_type: Optional[str]
+    annotations: Optional[dict]
+
+
+def parse_manifest(body: bytes, content_type: Optional[str]) -> ParsedManifest:
+    if len(body) > spec.MANIFEST_MAX_BYTES:
+        raise RegistryError(errors.TOO_LARGE, {"limit_bytes": spec.MANIFEST_MAX_BYTES})
+    try:
+        document = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as error:
+        raise RegistryError(errors.MANIFEST_INVALID, f"not UTF-8 JSON: {error}") from None
+    if not isinstance(document, dict):
+        raise RegistryError(errors.MANIFEST_INVALID, "a manifest is a JSON object")
+    if document.get("schemaVersion") != 2:
+        raise RegistryError(errors.MANIFEST_INVALID, "schemaVersion must be 2")
+    media_type = _media_type(document, content_type)
+    if media_type in spec.INDEX_MEDIA_TYPES:
+        children = [_descriptor(d, "manifests[]")["digest"] for d in _list(document, "manifests")]
+        blobs: List[str] = []
+        artifact_type = document.get("artifactType")
+    else:
+        config = _descriptor(document.get("config"), "config")
+        layers = [_descriptor(d, "layers[]") for d in _list(document, "layers")]
+        # Foreign layers (with `urls`) live outside the registry and are not required here.
+        blobs = [config["digest"]] + [layer["digest"] for layer in layers if not layer.get("urls")]
+        children = []
+        artifact_type = document.get("artifactType") or config["mediaType"]
+    subject = document.get("subject")
+    if subject is not None:
+        subject = _descriptor(subject, "subject")["digest"]
+    if artifact_type is not None and not isinstance(artifact_type, str):
+        raise RegistryError(errors.MANIFEST_INVALID, "artifactType must be a string")
+    annotations = document.get("annotations")
+    if annotations is not None and not isinstance(annotations, dict):
+        raise RegistryError(errors.MANIFEST_INVALID, "annotations must be an object")
+    return ParsedManifest(body=body, digest="sha256:" + hashlib.sha256(body).hexdigest(),
+                          media_type=media_type, blobs=blobs, children=children, subject=subject,
+                          artifact_type=artifact_type, annotations=annotations)
+
+
+def _media_type(document: dict, content_type: Optional[str]) -> str:
+    declared = document.get("mediaType")
+    sent = (content_type or "").split(";", 1)[0].strip() or None
+    if declared is not None and sent is not None and declared != sent:
+        raise RegistryError(errors.MANIFEST_INVALID,
+                            f"Content-Type {sent!r} differs from the manifest's mediaType {declared!r}")
+    media_type = declared or sent or (spec.OCI_INDEX if "manifests" in document else spec.OCI_MANIFEST)
+    if media_type not in spec.MANIFEST_MEDIA_TYPES:
+        raise RegistryError(errors.MANIFEST_INVALID, f"unsupported manifest media type {media_type!r}")
+    return media_type
+
+
+def _list(document: dict, field: str) -> list:
+    value = document.get(field, [])
+    if not isinstance(value, list):
+        raise RegistryError(errors.MANIFEST_INVALID, f"{field} must be a list")
+    return value
+
+
+def _descriptor(value, where: str) -> dict:
+    if not isinstance(value, dict):
+        raise RegistryError(errors.MANIFEST_INVALID, f"{where} must be a descriptor object")
+    if not isinstance(value.get("mediaType"), str):
+        raise RegistryError(errors.MANIFEST_INVALID, f"{where}.mediaType must be a string")
+    size = value.get("size")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise RegistryError(errors.MANIFEST_INVALID, f"{where}.size must be a non-negative integer")
+    if not isinstance(value.get("digest"), str):
+        raise RegistryError(errors.MANIFEST_INVALID, f"{where}.digest must be a string")
+    validate.digest(value["digest"], errors.MANIFEST_INVALID)
+    return value
+
+
+class ManifestService:
+    def __init__(self, services: Services):
+        self._services = services
+        self._objects = services.objects
+
+    def put(self, repo: str, reference: str, body: bytes, content_type: Optional[str]) -> ParsedManifest:
+        manifest = parse_manifest(body, content_type)
+        if validate.is_digest(reference) and reference != manifest.digest:
+            raise RegistryError(errors.DIGEST_INVALID,
+                                {"reference": reference, "actual": manifest.digest})
+        self._require_present(BlobLink, repo, manifest.blobs)
+        self._require_present(Manifest, repo, manifest.children)
+        self._objects.put(paths.manifest_key(manifest.digest), body, content_type=manifest.media_type,
+                          sha256_hex=manifest.digest.split(":", 1)[1])
+        now = self._services.clock()
+        item = Manifest(repo, manifest.digest, media_type=manifest.media_type, size=len(body),
+                        body=body if len(body) <= spec.MANIFEST_INLINE_MAX_BYTES else None,
+                        artifact_type=manifest.artifact_type,
+                        annotations=json.dumps(manifest.annotations) if manifest.annotations else None,
+                        subject_key=f"{repo}@{manifest.subject}" if manifest.subject else None,
+                        created_at=now)
+        with transaction() as txn:
+            txn.save(item)
+            if not validate.is_digest(reference):
+                txn.save(Tag(repo, tag_sort_key(reference), tag=reference, digest=manifest.digest,
+                             updated_at=now))
+            touch_repository(txn, repo, now)
+        return manifest
+
+    @staticmethod
+    def _require_present(model, repo: str, digests: Iterable[str]) -> None:
+        wanted = sorted(set(digests))
+        if not wanted:
+            return
+        found = {item.digest for item in model.batch_get([(repo, digest) for digest in wanted])}
+        missing = [digest for digest in wanted if digest not in found]
+        if missing:
+            raise RegistryError(errors.MANIFEST_BLOB_UNKNOWN, {"missing": missing})
+
+    def digest_for(self, repo: str, reference: str) -> str:
+        """The digest a reference names, if the repository has it (one read)."""
+        if validate.is_digest(reference):
+            return self.get(repo, reference).digest
+        try:
+            return Tag.get(repo, tag_sort_key(reference)).digest
+        except DoesNotExist:
+            raise RegistryError(errors.MANIFEST_UNKNOWN, {"tag": reference}) from None
+
+    def get(self, repo: str, digest: str) -> Manifest:
+        try:
+            return Manifest.get(repo, digest)
+        except DoesNotExist:
+            raise RegistryError(errors.MANIFEST_UNKNOWN, {"digest": digest}) from None
+
+    def body(self, manifest: Manifest) -> bytes:
+        if manifest.body is not None:
+            return manifest.body
+        return self._objects.get(paths.manifest_key(manifest.digest))
+
+    def presigned_head(self, digest: str) -> str:
+        return self._objects.presign("head_object", paths.manifest_key(digest))
+
+    def delete(self, repo: str, reference: str) -> None:
+        """By tag: remove the tag. By digest: remove the manifest and every tag pointing at it."""
+        if not validate.is_digest(reference):
+            try:
+                Tag.get(repo, tag_sort_key(reference)).delete()
+            except DoesNotExist:
+                raise RegistryError(errors.MANIFEST_UNKNOWN, {"tag": reference}) from None
+            return
+        manifest = self.get(repo, reference)
+        tags = [tag for tag in Tag.query(repo) if tag.digest == reference]
+        items = [manifest] + tags
+        for start in range(0, len(items), spec.TRANSACT_MAX_ITEMS):
+            with transaction() as txn:
+                for item in items[start:start + spec.TRANSACT_MAX_ITEMS]:
+                    txn.delete(item)
+
+    def tags(self, repo: str, limit: int, last: Optional[str]) -> Tuple[List[str], bool]:
+        """One page of tags in the spec's order, and whether more follow."""
+        self.require_repository(repo)
+        condition = Tag.sort_key > tag_sort_key(last) if last else None
+        page = [tag.tag for tag in Tag.query(repo, condition, limit=limit + 1)] if limit else []
+        return page[:limit], len(page) > limit
+
+    def referrers(self, repo: str, digest: str, artifact_type: Optional[str], limit: int,
+                  last: Optional[str]) -> Tuple[List[dict], bool]:
+        condition = Manifest.digest > last if last else None
+        filter_condition = Manifest.artifact_type == artifact_type if artifact_type else None
+        items = list(Manifest.by_subject.query(f"{repo}@{digest}", condition, filter_condition,
+                                               limit=limit + 1))
+        descriptors = []
+        for item in items[:limit]:
+            descriptor = {"mediaType": item.media_type, "digest": item.digest, "size": item.size}
+            if item.artifact_type:
+                descriptor["artifactType"] = item.artifact_type
+            if item.annotations:
+                descriptor["annotations"] = json.loads(item.annotations)
+            descriptors.append(descriptor)
+        return descriptors, len(items) > limit
+
+    def catalog(self, limit: int, last: Optional[str]) -> Tuple[List[str], bool]:
+        condition = Repository.name > last if last else None
+        page = [repo.name for repo in Repository.query(CATALOG_PARTITION, condition, limit=limit + 1)] \
+            if limit else []
+        return page[:limit], len(page) > limit
+
+    def require_repository(self, repo: str) -> None:
+        try:
+            Repository.get(CATALOG_PARTITION, repo)
+        except DoesNotExist:
+            raise RegistryError(errors.NAME_UNKNOWN, {"name": repo}) from None

@@ -1,0 +1,1 @@
+"""Registry metadata in DynamoDB (pynamodb models)."""

@@ -1,0 +1,182 @@
+"""pynamodb models: one table per concern. Each docstring states its keys and access patterns.
+
+Table names, endpoint and region are not known at import time: `bind_models(settings)` points
+every model at its table (see `chalicelib/services.py`). Timestamps are UTC.
+"""
+from typing import Dict, Optional, Type
+
+from pynamodb.attributes import (BinaryAttribute, NumberAttribute, UnicodeAttribute,
+                                 UTCDateTimeAttribute)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.connection import Connection
+from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
+
+from chalicelib.config import Settings
+
+# Repository items share one partition so the catalog can be read in name order. Only repository
+# creation writes there (a few writes per repository, ever), far below one partition's limits.
+CATALOG_PARTITION = "repo"
+
+
+class Repository(Model):
+    """A repository that holds at least one blob or manifest.
+
+    Keys: kind (always CATALOG_PARTITION) / name.
+    Access: get by name (exists?); query in name order after a name (`_catalog` pagination).
+    """
+
+    class Meta:
+        table_name = "repositories"
+
+    kind = UnicodeAttribute(hash_key=True, default=CATALOG_PARTITION)
+    name = UnicodeAttribute(range_key=True)
+    created_at = UTCDateTimeAttribute()
+
+
+class BlobLink(Model):
+    """Proof that a repository may serve a blob: its bytes were verified for an upload into it, or
+    it was mounted from a repository that had such proof.
+
+    Keys: repo / digest. Index `by_digest`: digest / repo (every repository linking a blob, for an
+    online mark-and-sweep that must see links made during its grace period).
+    Access: get by (repo, digest) — the one read of a blob GET/HEAD; batch get for manifest checks.
+    """
+
+    class Meta:
+        table_name = "blob-links"
+
+    class ByDigest(GlobalSecondaryIndex):
+        class Meta:
+            index_name = "by_digest"
+            projection = KeysOnlyProjection()
+
+        digest = UnicodeAttribute(hash_key=True)
+        repo = UnicodeAttribute(range_key=True)
+
+    repo = UnicodeAttribute(hash_key=True)
+    digest = UnicodeAttribute(range_key=True)
+    size = NumberAttribute()
+    # The S3 key holding the verified bytes (storage/paths.py).
+    location = UnicodeAttribute()
+    linked_at = UTCDateTimeAttribute()
+    by_digest = ByDigest()
+
+
+class Manifest(Model):
+    """A manifest pushed to a repository, with the media type it was pushed with.
+
+    Keys: repo / digest. Index `by_subject`: subject_key ("<repo>@<subject digest>") / digest, for
+    the referrers API. Access: get by (repo, digest); batch get for an index's children; query by
+    subject.
+    """
+
+    class Meta:
+        table_name = "manifests"
+
+    class BySubject(GlobalSecondaryIndex):
+        class Meta:
+            index_name = "by_subject"
+            projection = AllProjection()
+
+        subject_key = UnicodeAttribute(hash_key=True)
+        digest = UnicodeAttribute(range_key=True)
+
+    repo = UnicodeAttribute(hash_key=True)
+    digest = UnicodeAttribute(range_key=True)
+    media_type = UnicodeAttribute()
+    size = NumberAttribute()
+    # The bytes exactly as pushed, when small enough to live in the item; always also in S3.
+    body = BinaryAttribute(null=True, legacy_encoding=False)
+    artifact_type = UnicodeAttribute(null=True)
+    annotations = UnicodeAttribute(null=True)  # JSON text of the manifest's annotations
+    subject_key = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+    by_subject = BySubject()
+
+
+class Tag(Model):
+    """A tag pointing at a manifest digest.
+
+    Keys: repo / sort_key, where sort_key is `tag_sort_key(tag)`: the spec's case-insensitive
+    lexical order, so a query returns tags in list order and `last` is a key condition.
+    Access: get by (repo, tag); query a page after a tag; query all tags of a repo (delete by digest).
+    """
+
+    class Meta:
+        table_name = "tags"
+
+    repo = UnicodeAttribute(hash_key=True)
+    sort_key = UnicodeAttribute(range_key=True)
+    tag = UnicodeAttribute()
+    digest = UnicodeAttribute()
+    updated_at = UTCDateTimeAttribute()
+
+
+def tag_sort_key(tag: str) -> str:
+    # A space sorts below every tag character, so "a" < "a-b" and "A" / "a" stay distinct.
+    return f"{tag.lower()} {tag}"
+
+
+class Upload(Model):
+    """An upload session in progress.
+
+    Keys: upload_id. Access: get by id on every PATCH/PUT/GET/DELETE of the session; scan for
+    expired sessions in the cleanup job. `expires_at` is the DynamoDB TTL attribute, but TTL deletes
+    late (and the moto server never does), so code compares it with the clock itself.
+    """
+
+    class Meta:
+        table_name = "uploads"
+
+    upload_id = UnicodeAttribute(hash_key=True)
+    repo = UnicodeAttribute()
+    received = NumberAttribute(default=0)
+    created_at = UTCDateTimeAttribute()
+    expires_at = NumberAttribute()  # epoch seconds
+
+
+# Each model and the concern its table is named after ("<prefix>-<concern>").
+TABLES: Dict[Type[Model], str] = {
+    Repository: "repositories",
+    BlobLink: "blob-links",
+    Manifest: "manifests",
+    Tag: "tags",
+    Upload: "uploads",
+}
+
+
+def bind_models(settings: Settings) -> None:
+    """Point every model at this deployment's tables, endpoint and region."""
+    for model, concern in TABLES.items():
+        model.Meta.table_name = settings.table_name(concern)
+        model.Meta.host = settings.aws_endpoint_url
+        model.Meta.region = settings.region
+        model._connection = None
+    global _connection
+    _connection = None
+
+
+_connection: Optional[Connection] = None
+
+
+def transaction() -> TransactWrite:
+    """A TransactWrite on the bound tables' endpoint: all of its writes happen, or none."""
+    global _connection
+    if _connection is None:
+        _connection = Connection(region=Repository.Meta.region, host=Repository.Meta.host)
+    return TransactWrite(connection=_connection)
+
+
+def touch_repository(txn: TransactWrite, name: str, now) -> None:
+    """Within `txn`, create the repository's catalog entry unless it exists."""
+    txn.update(Repository(CATALOG_PARTITION, name),
+               actions=[Repository.created_at.set(Repository.created_at | now)])
+
+
+def create_tables() -> None:
+    """Create every table (on-demand) unless it exists: for the local stack and tests. Deployed
+    tables come from infra/, with the same keys and indexes."""
+    for model in TABLES:
+        if not model.exists():
+            model.create_table(billing_mode="PAY_PER_REQUEST", wait=True)

@@ -1,0 +1,1 @@
+"""HTTP handlers, one module per resource; `table.py` lists every route in one place."""

@@ -1,0 +1,29 @@
+"""Paginated listings of a repository: tags and referrers."""
+from chalicelib import spec, validate
+from chalicelib.manifests import ManifestService
+from chalicelib.routes.request import query
+from chalicelib.routes.respond import json_response, link_next
+from chalicelib.services import services
+
+
+def tags(request, name):
+    limit = validate.page_size(query(request, "n"))
+    page, more = ManifestService(services()).tags(name, limit, query(request, "last"))
+    headers = link_next(f"/v2/{name}/tags/list", {"n": limit, "last": page[-1]}) if more else {}
+    return json_response({"name": name, "tags": page}, headers=headers)
+
+
+def referrers(request, name, digest):
+    validate.digest(digest)
+    limit = validate.page_size(query(request, "n"))
+    artifact_type = query(request, "artifactType")
+    descriptors, more = ManifestService(services()).referrers(
+        name, digest, artifact_type, limit, query(request, "last"))
+    headers = {spec.OCI_FILTERS_HEADER: "artifactType"} if artifact_type else {}
+    if more:
+        next_query = {"n": limit, "last": descriptors[-1]["digest"]}
+        if artifact_type:
+            next_query["artifactType"] = artifact_type
+        headers.update(link_next(f"/v2/{name}/referrers/{digest}", next_query))
+    index = {"schemaVersion": 2, "mediaType": spec.OCI_INDEX, "manifests": descriptors}
+    return json_response(index, headers=headers, content_type=spec.OCI_INDEX)

@@ -1,0 +1,28 @@
+"""Reading what a request carries: query parameters, body, Content-Range."""
+import re
+from typing import Optional, Tuple
+
+from chalicelib import errors
+from chalicelib.errors import RegistryError
+
+_CONTENT_RANGE = re.compile(r"(?:bytes[ =])?(\d+)-(\d+)(?:/(?:\d+|\*))?")
+
+
+def query(request, name: str) -> Optional[str]:
+    params = request.query_params or {}
+    return params.get(name)
+
+
+def body(request) -> bytes:
+    return request.raw_body or b""
+
+
+def content_range(request) -> Optional[Tuple[int, int]]:
+    """PATCH's Content-Range `<start>-<end>` (inclusive), or None for a streamed chunk."""
+    raw = request.headers.get("content-range")
+    if raw is None:
+        return None
+    match = _CONTENT_RANGE.fullmatch(raw.strip())
+    if not match or int(match.group(2)) < int(match.group(1)):
+        raise RegistryError(errors.RANGE_INVALID, f"Content-Range {raw!r} is not <start>-<end>")
+    return int(match.group(1)), int(match.group(2))

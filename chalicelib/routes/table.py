@@ -1,0 +1,116 @@
+"""Every route of the registry, in one table, and how it is registered with Chalice.
+
+Spec: OCI distribution-spec v1.1.1, "Endpoints" (end-1 … end-13) and Docker's `_catalog`.
+
+Repository names contain slashes, and Chalice's router (deployed as API Gateway resources, and in
+`chalice.test.Client` and the local stack, which share chalice.local's RouteMatcher) matches a
+fixed number of path segments with no greedy parameter. So each `{name}` route is registered once
+per depth, 1 … NAME_MAX_COMPONENTS, as `{name1}/…/{nameK}`; the wrapper joins them back. Route
+keywords are refused as name components (validate.repository_name), so no path can match two
+routes, with or without backtracking.
+
+Every request goes through `_dispatch`: name validation, the access check, the handler, the
+spec's error body for a RegistryError, the common headers, and one request log record.
+"""
+import dataclasses
+import logging
+from typing import Callable, Optional
+from urllib.parse import unquote
+
+from chalice import Blueprint
+
+from chalicelib import errors, spec, validate
+from chalicelib.errors import RegistryError
+from chalicelib.observe import RequestRecord
+from chalicelib.routes import base, blobs, listings, manifests, respond, uploads
+
+LOG = logging.getLogger("dockless")
+
+# Actions, as Docker's token scopes name them (distribution docs/spec/auth/scope.md).
+PULL, PUSH, DELETE = "pull", "push", "delete"
+
+
+@dataclasses.dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    handler: Callable
+    action: Optional[str]  # what the caller needs on the repository; None: no repository involved
+
+
+ROUTES = (
+    Route("GET", "/v2/", base.ping, None),                                          # end-1
+    Route("GET", "/v2/_catalog", base.catalog, None),                               # Docker extension
+    Route("HEAD", "/v2/{name}/blobs/{digest}", blobs.head, PULL),                   # end-2
+    Route("GET", "/v2/{name}/blobs/{digest}", blobs.get, PULL),                     # end-2
+    Route("DELETE", "/v2/{name}/blobs/{digest}", blobs.delete, DELETE),             # end-10
+    Route("POST", "/v2/{name}/blobs/uploads/", uploads.start, PUSH),                # end-4a/4b/11
+    Route("GET", "/v2/{name}/blobs/uploads/{upload_id}", uploads.status, PUSH),     # end-13
+    Route("PATCH", "/v2/{name}/blobs/uploads/{upload_id}", uploads.patch, PUSH),    # end-5
+    Route("PUT", "/v2/{name}/blobs/uploads/{upload_id}", uploads.put, PUSH),        # end-6
+    Route("DELETE", "/v2/{name}/blobs/uploads/{upload_id}", uploads.cancel, PUSH),  # cancel upload
+    Route("HEAD", "/v2/{name}/manifests/{reference}", manifests.head, PULL),        # end-3
+    Route("GET", "/v2/{name}/manifests/{reference}", manifests.get, PULL),          # end-3
+    Route("PUT", "/v2/{name}/manifests/{reference}", manifests.put, PUSH),          # end-7
+    Route("DELETE", "/v2/{name}/manifests/{reference}", manifests.delete, DELETE),  # end-9
+    Route("GET", "/v2/{name}/tags/list", listings.tags, PULL),                      # end-8a/8b
+    Route("GET", "/v2/{name}/referrers/{digest}", listings.referrers, PULL),        # end-12a/12b
+)
+
+
+def chalice_paths(path: str):
+    """The Chalice paths one route registers as: one per name depth, no trailing slash."""
+    path = path.rstrip("/")
+    if "{name}" not in path:
+        return [path]
+    return [path.replace("{name}", "/".join(f"{{name{i}}}" for i in range(1, depth + 1)))
+            for depth in range(1, spec.NAME_MAX_COMPONENTS + 1)]
+
+
+def authorize(request, route: Route, name: Optional[str]) -> None:
+    """Where access control decides, for every route, before the handler runs. Until the auth
+    issue lands the API is open."""
+
+
+def _dispatch(blueprint: Blueprint, route: Route, captured: dict):
+    request = blueprint.current_request
+    context = request.context or {}
+    lambda_context = blueprint.lambda_context
+    request_id = context.get("requestId") or getattr(lambda_context, "aws_request_id", "-")
+    record = RequestRecord(request_id, route.method, context.get("path", ""), route.path,
+                           len(request.raw_body or b""))
+    try:
+        params = {key: unquote(value) for key, value in captured.items() if not key.startswith("name")}
+        name = None
+        if "{name}" in route.path:
+            components = sorted((int(key[4:]), value) for key, value in captured.items()
+                                if key.startswith("name"))
+            name = "/".join(unquote(value) for _, value in components)
+            validate.repository_name(name)
+            params["name"] = name
+        authorize(request, route, name)
+        response = route.handler(request, **params)
+    except RegistryError as error:
+        response = respond.error(error)
+    except Exception:  # noqa: BLE001 - one place turns a crash into the spec's error body
+        LOG.exception("unhandled error in %s %s", route.method, route.path)
+        response = respond.error(RegistryError(errors.INTERNAL, {"request_id": request_id}))
+    response.headers[spec.API_VERSION_HEADER] = spec.API_VERSION
+    response.headers.setdefault("X-Request-Id", request_id)
+    record.finish(response.status_code)
+    return response
+
+
+def _view(blueprint: Blueprint, route: Route):
+    def view(**captured):
+        return _dispatch(blueprint, route, captured)
+    return view
+
+
+def registry_routes() -> Blueprint:
+    blueprint = Blueprint(__name__)
+    for route in ROUTES:
+        for number, path in enumerate(chalice_paths(route.path)):
+            view_name = f"{route.handler.__module__.rsplit('.', 1)[-1]}_{route.handler.__name__}_{route.method}_{number}"
+            blueprint.route(path, methods=[route.method], name=view_name, content_types=["*/*"])(_view(blueprint, route))
+    return blueprint

@@ -1,0 +1,63 @@
+"""Blob uploads: POST (session, monolithic, mount), PATCH, GET status, PUT, DELETE."""
+from chalicelib import errors, spec, validate
+from chalicelib.blobs import BlobService, upload_state_headers
+from chalicelib.errors import RegistryError
+from chalicelib.routes.request import body, content_range, query
+from chalicelib.routes.respond import empty
+from chalicelib.services import services
+from chalicelib.urls import blob_url
+
+
+def _created(name: str, digest: str):
+    return empty(201, {"Location": blob_url(name, digest), spec.CONTENT_DIGEST_HEADER: digest})
+
+
+def start(request, name):
+    service = BlobService(services())
+    mount, source = query(request, "mount"), query(request, "from")
+    if mount and source:
+        validate.digest(mount)
+        validate.repository_name(source)
+        if service.mount(name, source, mount):
+            return _created(name, mount)
+    digest = query(request, "digest")
+    if digest is not None:
+        validate.digest(digest)
+        service.push_monolithic(name, digest, body(request))
+        return _created(name, digest)
+    return empty(202, upload_state_headers(service.start_upload(name)))
+
+
+def status(request, name, upload_id):
+    upload = BlobService(services()).load_upload(name, upload_id)
+    return empty(204, upload_state_headers(upload))
+
+
+def patch(request, name, upload_id):
+    service = BlobService(services())
+    upload = service.load_upload(name, upload_id)
+    data = body(request)
+    chunk_range = content_range(request)
+    if chunk_range is not None and chunk_range[1] - chunk_range[0] + 1 != len(data):
+        raise RegistryError(errors.RANGE_INVALID,
+                            f"Content-Range covers {chunk_range[1] - chunk_range[0] + 1} bytes, "
+                            f"the body has {len(data)}", headers=upload_state_headers(upload))
+    upload = service.append(upload, data, chunk_range[0] if chunk_range else None)
+    return empty(202, upload_state_headers(upload))
+
+
+def put(request, name, upload_id):
+    digest = query(request, "digest")
+    if not digest:
+        raise RegistryError(errors.DIGEST_INVALID, "PUT completes an upload and needs ?digest=")
+    validate.digest(digest)
+    service = BlobService(services())
+    upload = service.load_upload(name, upload_id)
+    service.complete(upload, digest, body(request))
+    return _created(name, digest)
+
+
+def cancel(request, name, upload_id):
+    service = BlobService(services())
+    service.cancel(service.load_upload(name, upload_id))
+    return empty(204)

@@ -1,0 +1,63 @@
+"""The services a request uses, built lazily from settings, once per process, and injectable.
+
+Handlers call `services()`; tests and the local stack call `use_services(...)` to point the app
+at their own moto endpoint, tables, bucket or clock without patching.
+"""
+import dataclasses
+import datetime
+import threading
+from typing import Callable, Optional
+
+from chalicelib.config import Settings
+from chalicelib.meta.models import bind_models
+from chalicelib.observe import watch_client
+from chalicelib.storage.objects import ObjectStore
+
+Clock = Callable[[], datetime.datetime]
+
+
+def utc_now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+@dataclasses.dataclass
+class Services:
+    settings: Settings
+    objects: ObjectStore
+    clock: Clock = utc_now
+
+
+def build_services(settings: Settings, clock: Clock = utc_now) -> Services:
+    import boto3  # imported here so a cold start that never touches S3 does not pay for it
+    from botocore.config import Config
+
+    s3_config = Config(
+        signature_version="s3v4",  # presigned URLs must be SigV4; some defaults produce SigV2
+        s3={"addressing_style": "path" if settings.aws_endpoint_url else "auto"},
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+    )
+    s3 = boto3.client("s3", region_name=settings.region, endpoint_url=settings.aws_endpoint_url,
+                      config=s3_config)
+    watch_client(s3)
+    bind_models(settings)
+    return Services(settings=settings, objects=ObjectStore(s3, settings.bucket), clock=clock)
+
+
+_current: Optional[Services] = None
+_lock = threading.Lock()
+
+
+def services() -> Services:
+    global _current
+    if _current is None:
+        with _lock:
+            if _current is None:
+                _current = build_services(Settings.from_environ())
+    return _current
+
+
+def use_services(replacement: Optional[Services]) -> None:
+    """Install the services every request will use (None: rebuild from the environment)."""
+    global _current
+    _current = replacement

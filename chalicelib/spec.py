@@ -1,0 +1,92 @@
+"""What the specs and the platform fix: media types, header names, grammars and limits.
+
+Sources: OCI distribution-spec v1.1.1 (spec.md), OCI image-spec v1.1 (manifest.md, image-index.md,
+descriptor.md), Docker image manifest v2 schema 2, and AWS service quotas as cited by each limit.
+"""
+import re
+
+KiB = 1024
+MiB = 1024 * KiB
+GiB = 1024 * MiB
+
+# --- media types --------------------------------------------------------------------------------
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+OCI_EMPTY_CONFIG = "application/vnd.oci.empty.v1+json"
+# Manifests whose entries (`manifests[]`) are other manifests of the same repository.
+INDEX_MEDIA_TYPES = frozenset({OCI_INDEX, DOCKER_MANIFEST_LIST})
+# Manifests whose entries (`config`, `layers[]`) are blobs of the same repository.
+IMAGE_MEDIA_TYPES = frozenset({OCI_MANIFEST, DOCKER_MANIFEST})
+MANIFEST_MEDIA_TYPES = INDEX_MEDIA_TYPES | IMAGE_MEDIA_TYPES
+JSON = "application/json"
+OCTET_STREAM = "application/octet-stream"
+
+# --- headers ------------------------------------------------------------------------------------
+API_VERSION_HEADER = "Docker-Distribution-Api-Version"
+API_VERSION = "registry/2.0"
+CONTENT_DIGEST_HEADER = "Docker-Content-Digest"
+UPLOAD_UUID_HEADER = "Docker-Upload-UUID"
+OCI_SUBJECT_HEADER = "OCI-Subject"
+OCI_FILTERS_HEADER = "OCI-Filters-Applied"
+
+# --- grammars (distribution-spec "Pulling manifests" and image-spec descriptor.md) ---------------
+_COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
+NAME_RE = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
+# distribution limits a repository name to 255 characters; clients limit host + "/" + name to 255.
+NAME_MAX_LENGTH = 255
+# How many path components a name may have. Routes are generated per depth (see routes/table.py),
+# because Chalice's router matches a fixed number of segments; 8 covers GitLab-style nesting.
+NAME_MAX_COMPONENTS = 8
+# Path components that are also route keywords. A name containing one would route differently in
+# API Gateway (static segments win, without backtracking) than in the local stack, so it is refused.
+NAME_RESERVED_COMPONENTS = frozenset({"blobs", "manifests", "tags", "referrers", "uploads"})
+TAG_RE = re.compile(r"[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}")
+DIGEST_RE = re.compile(r"[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+")
+SHA256_HEX_RE = re.compile(r"[a-f0-9]{64}")
+SUPPORTED_DIGEST_ALGORITHM = "sha256"
+
+# --- front door ---------------------------------------------------------------------------------
+# API Gateway's binary media types: every request body reaches Lambda base64-encoded, byte-exact.
+# docker and skopeo send layer chunks without a Content-Type, which API Gateway would otherwise
+# pass as (mangled) UTF-8 text. The app's own `binary_types` stay narrow (application.py).
+GATEWAY_BINARY_MEDIA_TYPES = ("*/*",)
+
+# --- platform limits ----------------------------------------------------------------------------
+# API Gateway refuses request bodies above 10 MB before Lambda runs (API Gateway quotas).
+FRONT_DOOR_MAX_BODY_BYTES = 10 * MiB
+# Lambda's synchronous invocation payload is 6 MB (Lambda quotas); the whole event counts, and a
+# binary body arrives base64-encoded (4/3 of its size).
+LAMBDA_MAX_EVENT_BYTES = 6 * MiB
+# API Gateway ends an integration request after 29 s (API Gateway quotas, default).
+FRONT_DOOR_TIMEOUT_SECONDS = 29
+# The largest body the API itself accepts: 4 MiB base64-encodes to 5.33 MiB, leaving room under
+# the 6 MiB event for headers and the rest of the event.
+API_MAX_BODY_BYTES = 4 * MiB
+# The largest blob the API assembles from chunks. Completion re-reads every staged chunk and writes
+# the blob once (2 x 256 MiB at >= 25 MB/s in-region is about 20 s), inside the 29 s timeout.
+API_MAX_UPLOAD_BYTES = 256 * MiB
+# Manifests above 4 MiB are refused (distribution-spec "Pushing manifests": registries SHOULD
+# accept at least 4 MiB).
+MANIFEST_MAX_BYTES = 4 * MiB
+# Manifests up to this size are kept inside their DynamoDB item (items are capped at 400 KB and
+# every 4 KB costs a read unit), so a manifest GET needs no S3 read.
+MANIFEST_INLINE_MAX_BYTES = 32 * KiB
+# S3 multipart: parts of 5 MiB at least (except the last), at most 10,000 parts; one PUT <= 5 GiB.
+S3_MIN_PART_BYTES = 5 * MiB
+S3_MAX_PARTS = 10_000
+S3_MAX_SINGLE_PUT_BYTES = 5 * GiB
+# Presigned URLs are handed out after the request is decided; they only need to outlive the start
+# of the transfer they were made for.
+PRESIGNED_URL_EXPIRY_SECONDS = 300
+# DynamoDB TransactWriteItems takes at most 100 items.
+TRANSACT_MAX_ITEMS = 100
+# Pages of tags, catalog entries and referrers: default and largest size of one response.
+PAGE_DEFAULT = 100
+PAGE_MAX = 1000
+
+BIG_BLOB_ADVICE = (
+    "push large layers through `dockless gateway` or with `dockless push`, which send layer bytes "
+    "straight to the bucket"
+)

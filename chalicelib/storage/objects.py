@@ -1,0 +1,141 @@
+"""S3 operations on the registry bucket, behind one class that takes an injected client.
+
+Callers pass keys built by `paths.py`; nothing here knows about repositories or digests beyond
+hashing what it concatenates.
+"""
+import base64
+import hashlib
+from typing import Iterable, List, Optional, Tuple
+
+from chalicelib import spec
+
+# Bytes read from S3 at a time while concatenating staged chunks.
+READ_PIECE_BYTES = 1 * spec.MiB
+
+
+def sha256_base64(hex_digest: str) -> str:
+    """The form S3's x-amz-checksum-sha256 takes: base64 of the raw 32 bytes."""
+    return base64.b64encode(bytes.fromhex(hex_digest)).decode("ascii")
+
+
+class ObjectStore:
+    def __init__(self, client, bucket: str):
+        self._s3 = client
+        self._bucket = bucket
+
+    def create_bucket(self, region: str) -> None:
+        """For the local stack and tests; deployed buckets come from infra/."""
+        extra = {} if region == "us-east-1" else {
+            "CreateBucketConfiguration": {"LocationConstraint": region}}
+        self._s3.create_bucket(Bucket=self._bucket, **extra)
+
+    def put(self, key: str, data: bytes, content_type: Optional[str] = None,
+            sha256_hex: Optional[str] = None) -> None:
+        extra = {}
+        if content_type:
+            extra["ContentType"] = content_type
+        if sha256_hex:
+            # S3 recomputes the checksum and refuses the PUT if the bytes differ.
+            extra["ChecksumSHA256"] = sha256_base64(sha256_hex)
+        self._s3.put_object(Bucket=self._bucket, Key=key, Body=data, **extra)
+
+    def get(self, key: str) -> bytes:
+        return self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
+
+    def exists(self, key: str) -> bool:
+        try:
+            self._s3.head_object(Bucket=self._bucket, Key=key)
+        except self._s3.exceptions.ClientError as error:
+            if error.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+        return True
+
+    def presign(self, operation: str, key: str) -> str:
+        """A SigV4 URL for `get_object` or `head_object` of one key, valid for minutes."""
+        return self._s3.generate_presigned_url(
+            operation, Params={"Bucket": self._bucket, "Key": key},
+            ExpiresIn=spec.PRESIGNED_URL_EXPIRY_SECONDS)
+
+    def keys_under(self, prefix: str) -> List[str]:
+        keys = []
+        paginator = self._s3.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self._bucket, Prefix=prefix):
+            keys.extend(item["Key"] for item in page.get("Contents", ()))
+        return sorted(keys)
+
+    def delete_keys(self, keys: Iterable[str]) -> None:
+        keys = list(keys)
+        for start in range(0, len(keys), 1000):  # DeleteObjects takes 1,000 keys at most
+            batch = [{"Key": key} for key in keys[start:start + 1000]]
+            self._s3.delete_objects(Bucket=self._bucket, Delete={"Objects": batch, "Quiet": True})
+
+    def concatenate_verified(self, source_keys: Iterable[str], target_key: str,
+                             expected_sha256_hex: str, write: bool) -> Tuple[str, int]:
+        """Stream the sources in order, hashing; return (sha256 hex, size).
+
+        With `write`, the bytes also go to `target_key`, which becomes visible only if the hash
+        matches `expected_sha256_hex`. Memory stays below one S3 part plus one read piece.
+        """
+        hasher = hashlib.sha256()
+        size = 0
+        writer = _PartWriter(self._s3, self._bucket, target_key) if write else None
+        try:
+            for key in source_keys:
+                body = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"]
+                for piece in body.iter_chunks(READ_PIECE_BYTES):
+                    hasher.update(piece)
+                    size += len(piece)
+                    if writer:
+                        writer.write(piece)
+        except BaseException:
+            if writer:
+                writer.abort()
+            raise
+        actual = hasher.hexdigest()
+        if writer:
+            if actual == expected_sha256_hex:
+                writer.finish(actual)
+            else:
+                writer.abort()
+        return actual, size
+
+
+class _PartWriter:
+    """Writes a stream to one key: a single PUT if it stays under one part, else multipart."""
+
+    def __init__(self, client, bucket: str, key: str):
+        self._s3, self._bucket, self._key = client, bucket, key
+        self._buffer = bytearray()
+        self._upload_id: Optional[str] = None
+        self._parts: List[dict] = []
+
+    def write(self, data: bytes) -> None:
+        self._buffer.extend(data)
+        if len(self._buffer) >= spec.S3_MIN_PART_BYTES:
+            self._flush_part()
+
+    def _flush_part(self) -> None:
+        if self._upload_id is None:
+            self._upload_id = self._s3.create_multipart_upload(
+                Bucket=self._bucket, Key=self._key)["UploadId"]
+        number = len(self._parts) + 1
+        response = self._s3.upload_part(Bucket=self._bucket, Key=self._key, UploadId=self._upload_id,
+                                        PartNumber=number, Body=bytes(self._buffer))
+        self._parts.append({"PartNumber": number, "ETag": response["ETag"]})
+        self._buffer.clear()
+
+    def finish(self, sha256_hex: str) -> None:
+        if self._upload_id is None:
+            self._s3.put_object(Bucket=self._bucket, Key=self._key, Body=bytes(self._buffer),
+                                ChecksumSHA256=sha256_base64(sha256_hex))
+            return
+        if self._buffer:
+            self._flush_part()
+        self._s3.complete_multipart_upload(Bucket=self._bucket, Key=self._key, UploadId=self._upload_id,
+                                           MultipartUpload={"Parts": self._parts})
+
+    def abort(self) -> None:
+        if self._upload_id is not None:
+            self._s3.abort_multipart_upload(Bucket=self._bucket, Key=self._key, UploadId=self._upload_id)
+            self._upload_id = None

@@ -1,0 +1,1 @@
+"""The client side of dockless: CLI, local stack and (later) gateway. Never deployed to Lambda."""

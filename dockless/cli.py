@@ -1,0 +1,67 @@
+"""`dockless`: the command line. Nouns and verbs; every help text carries a runnable example."""
+import logging
+import signal
+import threading
+
+import click
+
+from dockless.ui import UI, Exit
+
+
+@click.group()
+@click.pass_context
+def main(ctx):
+    """dockless: a private, serverless container registry.
+
+    \b
+    Example:
+      dockless serve --port 5000
+    """
+    ctx.obj = UI()
+
+
+@main.command()
+@click.option("--port", default=5000, show_default=True, help="Port of the registry (0: any free port).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--public-url", default=None,
+              help="URL clients use to reach the registry [default: http://localhost:PORT].")
+@click.option("--request-log", type=click.Path(dir_okay=False), default=None,
+              help="Also append the per-request JSON records to this file.")
+@click.pass_obj
+def serve(ui: UI, port, host, public_url, request_log):
+    """Run the local stack: moto S3 + DynamoDB, the API behind a local front door, scheduled jobs.
+
+    \b
+    Example:
+      dockless serve --port 5000 &
+      docker push localhost:5000/team/app:1
+    """
+    from dockless.localstack import LocalStack
+
+    _log_to(logging.StreamHandler(), "dockless")
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the moto server's access log
+    if request_log:
+        _log_to(logging.FileHandler(request_log), "dockless.request")
+    stack = LocalStack(host=host, port=port, public_url=public_url)
+    stack.start()
+    ui.result(f"ready: {stack.url}")
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    try:
+        stopped.wait()
+    except KeyboardInterrupt:
+        pass
+    ui.info("stopping")
+    stack.stop()
+    raise SystemExit(Exit.OK)
+
+
+def _log_to(handler: logging.Handler, logger_name: str) -> None:
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger(logger_name)
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,194 @@
+"""The local front door: an HTTP server that treats the Chalice app as the deployed front door
+does (CloudFront -> API Gateway REST, Lambda proxy integration -> Lambda, with the Lambda@Edge
+origin-response function of DESIGN.md §1a), so a test fails here wherever production would break.
+
+What it reproduces, each from the decision in DESIGN.md §1a:
+* threaded, with the app's per-thread request (chalicelib.application), and bodies sent with
+  `Transfer-Encoding: chunked` de-chunked, as API Gateway hands Lambda a whole body;
+* request bodies above 10 MiB refused before the function runs (REQUEST_TOO_LARGE), and events
+  above Lambda's 6 MiB payload refused (the function never runs);
+* every request body base64-encoded, as API Gateway does with binary media types `*/*`
+  (spec.GATEWAY_BINARY_MEDIA_TYPES; docker sends layer chunks with no Content-Type at all);
+* an unknown path or method answered by the gateway (MISSING_AUTHENTICATION_TOKEN), not the app;
+* 29 s integration timeout (INTEGRATION_TIMEOUT);
+* response headers as API Gateway delivers them: Content-Length recomputed from the body the
+  function returned (0 for every HEAD) with the function's own moved to
+  x-amzn-Remapped-Content-Length, and the other remapped headers likewise, except
+  WWW-Authenticate, which the origin-response function restores;
+* the viewer's Host replaced by the origin's, passed on as X-Forwarded-Host.
+Each refusal is the OCI error JSON that infra/ configures as the gateway response.
+"""
+import base64
+import concurrent.futures
+import http.server
+import logging
+import socketserver
+import uuid
+from typing import Dict, List, Tuple
+
+from chalice.config import Config
+from chalice.local import LambdaEventConverter, LocalGateway, RouteMatcher
+
+from chalicelib import errors, spec
+from chalicelib.errors import ErrorCode, error_body
+
+LOG = logging.getLogger("dockless.frontdoor")
+
+# Response headers API Gateway renames to x-amzn-Remapped-<name> (AWS "API Gateway known issues").
+REMAPPED_BY_API_GATEWAY = ("authorization", "connection", "content-length", "date", "server",
+                           "www-authenticate")
+# What the Lambda@Edge origin-response function puts back (infra/edge).
+RESTORED_AT_THE_EDGE = ("www-authenticate",)
+ORIGIN_HOST = "origin.execute-api.local"
+
+Response = Tuple[int, List[Tuple[str, str]], bytes]
+
+
+class FrontDoor:
+    def __init__(self, app, timeout_seconds: float = spec.FRONT_DOOR_TIMEOUT_SECONDS,
+                 max_body_bytes: int = spec.FRONT_DOOR_MAX_BODY_BYTES,
+                 max_event_bytes: int = spec.LAMBDA_MAX_EVENT_BYTES):
+        self.app = app
+        self.timeout_seconds = timeout_seconds
+        self.max_body_bytes = max_body_bytes
+        self.max_event_bytes = max_event_bytes
+        self._gateway = LocalGateway(app, Config(chalice_stage="local", config_from_disk={}))
+        self._routes = RouteMatcher(list(app.routes))
+        self._gateway.event_converter = _EveryBodyBinary(self._routes)
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="lambda")
+
+    def refuse(self, error: ErrorCode, detail=None) -> Response:
+        body = error_body(error, detail).encode()
+        return error.status, [("Content-Type", spec.JSON), ("Content-Length", str(len(body)))], body
+
+    def too_large(self) -> Response:
+        return self.refuse(errors.FRONT_DOOR_TOO_LARGE,
+                           {"limit_bytes": self.max_body_bytes, "advice": spec.BIG_BLOB_ADVICE})
+
+    def handle(self, method: str, path: str, headers: Dict[str, str], body: bytes) -> Response:
+        headers = {key.lower(): value for key, value in headers.items()}
+        if len(body) > self.max_body_bytes:
+            return self.too_large()
+        if not self._known_route(method, path):
+            return self.refuse(errors.ROUTE_UNKNOWN, {"method": method, "path": path.split("?")[0]})
+        if "host" in headers:
+            headers["x-forwarded-host"] = headers["host"]
+        headers["host"] = ORIGIN_HOST
+        if self._event_bytes(path, headers, body) > self.max_event_bytes:
+            return self.refuse(errors.FRONT_DOOR_FAILED,
+                               {"reason": "request larger than the function's 6 MB payload",
+                                "advice": spec.BIG_BLOB_ADVICE})
+        future = self._pool.submit(self._gateway.handle_request, method, path, headers, body or None)
+        try:
+            result = future.result(timeout=self.timeout_seconds)
+        except concurrent.futures.TimeoutError:
+            return self.refuse(errors.FRONT_DOOR_TIMEOUT, {"timeout_seconds": self.timeout_seconds})
+        except Exception:  # noqa: BLE001 - an uncaught error in the function is a 502 at the gateway
+            LOG.exception("function failed: %s %s", method, path)
+            return self.refuse(errors.FRONT_DOOR_FAILED)
+        return self._deliver(method, result)
+
+    def _known_route(self, method: str, path: str) -> bool:
+        try:
+            match = self._routes.match_route(path)
+        except ValueError:
+            return False
+        return method in self.app.routes[match.route]
+
+    @staticmethod
+    def _event_bytes(path: str, headers: Dict[str, str], body: bytes) -> int:
+        """About what the Lambda event weighs: the base64 body, the path and the headers."""
+        encoded = (len(body) + 2) // 3 * 4
+        return encoded + len(path) + sum(len(k) + len(v) + 6 for k, v in headers.items()) + 1024
+
+    @staticmethod
+    def _deliver(method: str, result: dict) -> Response:
+        body = result.get("body") or b""
+        if result.get("isBase64Encoded"):
+            body = base64.b64decode(body)
+        elif isinstance(body, str):
+            body = body.encode("utf-8")
+        if method == "HEAD":
+            body = b""
+        delivered: List[Tuple[str, str]] = []
+        merged = [(k, v) for k, v in (result.get("headers") or {}).items()]
+        merged += [(k, v) for k, values in (result.get("multiValueHeaders") or {}).items() for v in values]
+        for name, value in merged:
+            lowered = name.lower()
+            if lowered in REMAPPED_BY_API_GATEWAY and lowered not in RESTORED_AT_THE_EDGE:
+                delivered.append((f"x-amzn-Remapped-{name}", str(value)))
+            else:
+                delivered.append((name, str(value)))
+        delivered.append(("Content-Length", str(len(body))))
+        delivered.append(("x-amzn-RequestId", str(uuid.uuid4())))
+        delivered.append(("Via", "1.1 dockless-local.cloudfront.net (CloudFront)"))
+        return result["statusCode"], delivered, body
+
+
+class _EveryBodyBinary(LambdaEventConverter):
+    def __init__(self, routes: RouteMatcher):
+        super().__init__(routes, list(spec.GATEWAY_BINARY_MEDIA_TYPES))
+
+    def _is_binary(self, headers) -> bool:
+        return True
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    front_door: FrontDoor
+
+    def log_message(self, format, *args):  # noqa: A002 - the request log is the app's, not this
+        LOG.debug(format, *args)
+
+    def _serve(self):
+        body, refused = self._read_body()
+        if refused:
+            status, headers, payload = self.front_door.too_large()
+            self.close_connection = True
+        else:
+            status, headers, payload = self.front_door.handle(
+                self.command, self.path, dict(self.headers.items()), body)
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)
+
+    def _read_body(self) -> Tuple[bytes, bool]:
+        limit = self.front_door.max_body_bytes
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return self._read_chunked(limit)
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > limit:
+            return b"", True
+        return self.rfile.read(length) if length else b"", False
+
+    def _read_chunked(self, limit: int) -> Tuple[bytes, bool]:
+        chunks, total = [], 0
+        while True:
+            size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
+            if size == 0:
+                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return b"".join(chunks), False
+            total += size
+            if total > limit:
+                return b"", True
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline()
+
+    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _serve
+
+
+class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+def make_server(front_door: FrontDoor, host: str, port: int) -> http.server.HTTPServer:
+    handler = type("FrontDoorHandler", (_Handler,), {"front_door": front_door})
+    return _Server((host, port), handler)
+

@@ -1,0 +1,91 @@
+"""The local stack: a moto server (real S3 and DynamoDB wire protocol), the bucket and tables,
+the Chalice app behind the local front door, and the app's scheduled jobs on a timer.
+
+The app code is the code that runs in Lambda; only its settings (endpoint, bucket, tables,
+public URL) point at this process's moto server.
+"""
+import logging
+import os
+import socket
+import threading
+from typing import Optional
+
+from chalicelib import jobs
+from chalicelib.config import Settings
+from chalicelib.meta.models import create_tables
+from chalicelib.services import build_services, use_services
+from dockless.frontdoor import FrontDoor, make_server
+
+LOG = logging.getLogger("dockless.local")
+# Fixed dummy credentials: the moto server accepts any, and real ones must never be used here.
+DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "dockless-local", "AWS_SECRET_ACCESS_KEY": "dockless-local"}
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+class LocalStack:
+    def __init__(self, host: str = "127.0.0.1", port: int = 5000, public_url: Optional[str] = None,
+                 moto_port: Optional[int] = None):
+        self.host, self.port = host, port
+        self.public_url = public_url or f"http://localhost:{port}"
+        self.moto_port = moto_port or free_port(host)
+        self._moto = None
+        self._server = None
+        self._stopping = threading.Event()
+
+    @property
+    def moto_url(self) -> str:
+        return f"http://{self.host}:{self.moto_port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> None:
+        from moto.server import ThreadedMotoServer
+
+        os.environ.update(DUMMY_CREDENTIALS)
+        os.environ.pop("AWS_PROFILE", None)
+        os.environ.pop("AWS_SESSION_TOKEN", None)
+        self._moto = ThreadedMotoServer(ip_address=self.host, port=self.moto_port, verbose=False)
+        self._moto.start()
+        settings = Settings.from_environ({
+            **os.environ,
+            "DOCKLESS_AWS_ENDPOINT_URL": self.moto_url,
+            "DOCKLESS_PUBLIC_URL": self.public_url,
+        })
+        services = build_services(settings)
+        use_services(services)
+        services.objects.create_bucket(settings.region)
+        create_tables()
+        from app import app
+        self._server = make_server(FrontDoor(app), self.host, self.port)
+        self.port = self._server.server_address[1]
+        threading.Thread(target=self._server.serve_forever, name="front-door", daemon=True).start()
+        threading.Thread(target=self._run_jobs, name="jobs", daemon=True).start()
+        LOG.info("moto server at %s, bucket %s, tables %s-*", self.moto_url, settings.bucket,
+                 settings.table_prefix)
+
+    def _run_jobs(self) -> None:
+        for name, (job, minutes) in jobs.JOBS.items():
+            threading.Thread(target=self._every, args=(name, job, minutes * 60), daemon=True).start()
+
+    def _every(self, name: str, job, seconds: float) -> None:
+        while not self._stopping.wait(seconds):
+            try:
+                job()
+            except Exception:  # noqa: BLE001 - a failed run is logged; the next run tries again
+                LOG.exception("scheduled job %s failed", name)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._moto:
+            self._moto.stop()
+        use_services(None)
