@@ -41,9 +41,10 @@ def watch_client(client) -> None:
 class RequestRecord:
     """Collects one request's facts and emits them as one JSON log line."""
 
-    def __init__(self, request_id: str, method: str, path: str, route: str, body_bytes: int):
+    def __init__(self, request_id: str, method: str, path: str, route: str, query: dict,
+                 body_bytes: int):
         self.fields = {"request_id": request_id, "method": method, "path": path, "route": route,
-                       "body_bytes": body_bytes}
+                       "query": query, "body_bytes": body_bytes}
         self._started = time.monotonic()
         self._calls: List[str] = []
         self._token = _calls.set(self._calls)

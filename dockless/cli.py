@@ -61,6 +61,8 @@ def _log_to(handler: logging.Handler, logger_name: str) -> None:
     logger = logging.getLogger(logger_name)
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
+    # stdout carries results only (the `ready:` line); a library's root handler must not get these.
+    logger.propagate = False
 
 
 if __name__ == "__main__":

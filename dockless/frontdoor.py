@@ -40,6 +40,8 @@ REMAPPED_BY_API_GATEWAY = ("authorization", "connection", "content-length", "dat
 # What the Lambda@Edge origin-response function puts back (infra/edge).
 RESTORED_AT_THE_EDGE = ("www-authenticate",)
 ORIGIN_HOST = "origin.execute-api.local"
+# Bytes read at a time while dropping a body that is too large.
+DISCARD_PIECE_BYTES = 1024 * 1024
 
 Response = Tuple[int, List[Tuple[str, str]], bytes]
 
@@ -144,27 +146,34 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         body, refused = self._read_body()
         if refused:
             status, headers, payload = self.front_door.too_large()
-            self.close_connection = True
         else:
             status, headers, payload = self.front_door.handle(
                 self.command, self.path, dict(self.headers.items()), body)
         self.send_response(status)
         for name, value in headers:
             self.send_header(name, value)
-        if self.close_connection:
-            self.send_header("Connection", "close")
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(payload)
 
     def _read_body(self) -> Tuple[bytes, bool]:
+        """The whole body, or (b"", True) when it is above the limit: then the rest is read and
+        dropped, without holding it, so the client sees the refusal rather than a broken pipe."""
         limit = self.front_door.max_body_bytes
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             return self._read_chunked(limit)
         length = int(self.headers.get("Content-Length") or 0)
         if length > limit:
+            self._discard(length)
             return b"", True
         return self.rfile.read(length) if length else b"", False
+
+    def _discard(self, length: int) -> None:
+        while length > 0:
+            piece = self.rfile.read(min(length, DISCARD_PIECE_BYTES))
+            if not piece:
+                return
+            length -= len(piece)
 
     def _read_chunked(self, limit: int) -> Tuple[bytes, bool]:
         chunks, total = [], 0
@@ -173,11 +182,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             if size == 0:
                 while self.rfile.readline() not in (b"\r\n", b"\n", b""):
                     pass  # trailers
-                return b"".join(chunks), False
+                return (b"", True) if total > limit else (b"".join(chunks), False)
             total += size
             if total > limit:
-                return b"", True
-            chunks.append(self.rfile.read(size))
+                chunks.clear()
+                self._discard(size)
+            else:
+                chunks.append(self.rfile.read(size))
             self.rfile.readline()
 
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _serve

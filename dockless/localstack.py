@@ -31,7 +31,7 @@ class LocalStack:
     def __init__(self, host: str = "127.0.0.1", port: int = 5000, public_url: Optional[str] = None,
                  moto_port: Optional[int] = None):
         self.host, self.port = host, port
-        self.public_url = public_url or f"http://localhost:{port}"
+        self.public_url = public_url
         self.moto_port = moto_port or free_port(host)
         self._moto = None
         self._server = None
@@ -48,29 +48,30 @@ class LocalStack:
     def start(self) -> None:
         from moto.server import ThreadedMotoServer
 
+        from app import app
+
         os.environ.update(DUMMY_CREDENTIALS)
         os.environ.pop("AWS_PROFILE", None)
         os.environ.pop("AWS_SESSION_TOKEN", None)
         self._moto = ThreadedMotoServer(ip_address=self.host, port=self.moto_port, verbose=False)
         self._moto.start()
+        self._server = make_server(FrontDoor(app), self.host, self.port)
+        self.port = self._server.server_address[1]
         settings = Settings.from_environ({
             **os.environ,
             "DOCKLESS_AWS_ENDPOINT_URL": self.moto_url,
-            "DOCKLESS_PUBLIC_URL": self.public_url,
+            "DOCKLESS_PUBLIC_URL": self.public_url or f"http://localhost:{self.port}",
         })
         services = build_services(settings)
         use_services(services)
         services.objects.create_bucket(settings.region)
         create_tables()
-        from app import app
-        self._server = make_server(FrontDoor(app), self.host, self.port)
-        self.port = self._server.server_address[1]
         threading.Thread(target=self._server.serve_forever, name="front-door", daemon=True).start()
-        threading.Thread(target=self._run_jobs, name="jobs", daemon=True).start()
-        LOG.info("moto server at %s, bucket %s, tables %s-*", self.moto_url, settings.bucket,
-                 settings.table_prefix)
+        self._start_jobs()
+        LOG.info("moto server at %s, bucket %s, tables %s-*, public URL %s", self.moto_url,
+                 settings.bucket, settings.table_prefix, settings.public_url)
 
-    def _run_jobs(self) -> None:
+    def _start_jobs(self) -> None:
         for name, (job, minutes) in jobs.JOBS.items():
             threading.Thread(target=self._every, args=(name, job, minutes * 60), daemon=True).start()
 

@@ -78,7 +78,7 @@ def _dispatch(blueprint: Blueprint, route: Route, captured: dict):
     lambda_context = blueprint.lambda_context
     request_id = context.get("requestId") or getattr(lambda_context, "aws_request_id", "-")
     record = RequestRecord(request_id, route.method, context.get("path", ""), route.path,
-                           len(request.raw_body or b""))
+                           dict(request.query_params or {}), len(request.raw_body or b""))
     try:
         params = {key: unquote(value) for key, value in captured.items() if not key.startswith("name")}
         name = None

@@ -1,0 +1,38 @@
+# The two set-up commands: `make serve` and `make test`. Both set up what they need.
+VENV ?= .venv
+PYTHON ?= python3
+STAMP := $(VENV)/.installed
+# Debian packages the end-to-end tests drive: dockerd + docker client, skopeo, containerd + ctr, gpg.
+E2E_PACKAGES := docker.io skopeo containerd gnupg
+E2E_COMMANDS := dockerd docker skopeo containerd ctr gpg
+
+.PHONY: setup serve test test-api e2e-tools clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -r requirements-dev.txt -e .
+	touch $@
+
+serve: setup
+	$(VENV)/bin/dockless serve --port 5000
+
+# Installs the Debian packages the end-to-end tests need, when a command is missing (needs root).
+e2e-tools:
+	@missing=""; for c in $(E2E_COMMANDS); do command -v $$c >/dev/null || [ -x /usr/sbin/$$c ] || missing="$$missing $$c"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing $(E2E_PACKAGES) (missing:$$missing)"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(E2E_PACKAGES); \
+	fi
+
+test: setup e2e-tools
+	$(VENV)/bin/python -m pytest
+
+# The in-process tier alone: seconds, no dockerd.
+test-api: setup
+	$(VENV)/bin/python -m pytest tests/unit tests/api
+
+clean:
+	rm -rf $(VENV) .pytest_cache

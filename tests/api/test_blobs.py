@@ -1,0 +1,66 @@
+"""Blob HEAD/GET (307 to presigned S3) and DELETE (distribution-spec end-2, end-10)."""
+from urllib.parse import parse_qs, urlparse
+
+import boto3
+import pytest
+import requests
+
+from tests.fixtures import digest_of, error_code
+
+
+@pytest.mark.parametrize("method, operation", [("GET", "GET"), ("HEAD", "HEAD")])
+def test_blob_redirects_to_a_short_lived_sigv4_url(client, push, method, operation):
+    digest = push.blob("team/app", b"layer bytes")["digest"]
+    response = client.request(method, f"/v2/team/app/blobs/{digest}")
+    assert response.status_code == 307
+    assert response.headers["Docker-Content-Digest"] == digest
+    url = urlparse(response.headers["Location"])
+    query = parse_qs(url.query)
+    assert url.path.endswith(f"/blobs/sha256/{digest[7:]}")
+    assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]
+    assert query["X-Amz-Expires"] == ["300"]
+
+
+def test_presigned_get_serves_the_exact_bytes(client, push):
+    data = b"\x00\x01binary layer\xff" * 100
+    digest = push.blob("team/app", data)["digest"]
+    location = client.get(f"/v2/team/app/blobs/{digest}").headers["Location"]
+    # moto (in process) answers the presigned URL through requests' mocked transport
+    assert requests.get(location).content == data
+
+
+def test_unknown_blob_is_404_blob_unknown(client):
+    response = client.get(f"/v2/team/app/blobs/{digest_of(b'never pushed')}")
+    assert response.status_code == 404
+    assert error_code(response) == "BLOB_UNKNOWN"
+
+
+def test_blob_of_another_repository_is_not_served_here(client, push):
+    digest = push.blob("team/private", b"only in private")["digest"]
+    assert client.get(f"/v2/team/app/blobs/{digest}").status_code == 404
+    assert client.head(f"/v2/team/app/blobs/{digest}").status_code == 404
+
+
+@pytest.mark.parametrize("digest", ["sha256:abc", "md5:d41d8cd98f00b204e9800998ecf8427e", "nodigest"])
+def test_malformed_digest_is_400_digest_invalid(client, digest):
+    response = client.get(f"/v2/team/app/blobs/{digest}")
+    assert response.status_code == 400
+    assert error_code(response) == "DIGEST_INVALID"
+
+
+def test_delete_unlinks_from_this_repository_only(client, push):
+    digest = push.blob("team/app", b"shared")["digest"]
+    push.blob("team/other", b"shared")
+    assert client.delete(f"/v2/team/app/blobs/{digest}").status_code == 202
+    assert client.head(f"/v2/team/app/blobs/{digest}").status_code == 404
+    assert client.head(f"/v2/team/other/blobs/{digest}").status_code == 307
+    s3 = boto3.client("s3", region_name="us-east-1")
+    assert s3.head_object(Bucket="test-bucket", Key=f"blobs/sha256/{digest[7:]}")
+
+
+def test_delete_unknown_blob_is_404(client, state):
+    before = state()
+    response = client.delete(f"/v2/team/app/blobs/{digest_of(b'x')}")
+    assert response.status_code == 404
+    assert error_code(response) == "BLOB_UNKNOWN"
+    assert state() == before

@@ -1,0 +1,230 @@
+"""Manifests by tag and digest (distribution-spec end-3, end-7, end-9), in process."""
+import json
+from urllib.parse import urlparse
+
+import pytest
+
+from chalicelib import spec
+from tests.fixtures import OCI_INDEX, OCI_MANIFEST, PUBLIC_URL, digest_of, error_code
+
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+
+
+def test_put_by_tag_then_get_by_tag_and_digest_returns_the_exact_bytes(client, push):
+    body, digest = push.image("team/app", "v1")
+    for reference in ("v1", digest):
+        response = client.get(f"/v2/team/app/manifests/{reference}")
+        assert response.status_code == 200
+        assert response.body == body
+        assert response.headers["Content-Type"] == OCI_MANIFEST
+        assert response.headers["Docker-Content-Digest"] == digest
+
+
+def test_put_answers_201_with_location_and_digest(client, push):
+    config = push.blob("team/app", b"{}")
+    body = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": config, "layers": []},
+                      indent=3).encode()  # unusual whitespace: the digest is of these exact bytes
+    response = push.manifest("team/app", "v1", body)
+    assert response.status_code == 201
+    assert response.headers["Docker-Content-Digest"] == digest_of(body)
+    assert response.headers["Location"] == f"{PUBLIC_URL}/v2/team/app/manifests/{digest_of(body)}"
+    assert client.get("/v2/team/app/manifests/v1").body == body
+
+
+def test_head_redirects_to_presigned_s3_head_with_the_digest(client, push):
+    _, digest = push.image("team/app", "v1")
+    for reference in ("v1", digest):
+        response = client.head(f"/v2/team/app/manifests/{reference}")
+        assert response.status_code == 307
+        assert response.headers["Docker-Content-Digest"] == digest
+        location = urlparse(response.headers["Location"])
+        assert location.path.endswith(f"/manifests/sha256/{digest[7:]}")
+        assert "X-Amz-Signature=" in location.query
+
+
+def test_docker_schema2_media_type_is_kept(client, push):
+    config = push.blob("team/app", b"{}")
+    body = json.dumps({"schemaVersion": 2, "mediaType": DOCKER_MANIFEST,
+                       "config": dict(config, mediaType="application/vnd.docker.container.image.v1+json"),
+                       "layers": []}).encode()
+    assert push.manifest("team/app", "v1", body, DOCKER_MANIFEST).status_code == 201
+    assert client.get("/v2/team/app/manifests/v1").headers["Content-Type"] == DOCKER_MANIFEST
+
+
+def test_unknown_manifest_is_404(client, push):
+    push.image("team/app", "v1")
+    for reference in ("v2", digest_of(b"nothing")):
+        for method in ("GET", "HEAD"):
+            response = client.request(method, f"/v2/team/app/manifests/{reference}")
+            assert response.status_code == 404
+            if method == "GET":
+                assert error_code(response) == "MANIFEST_UNKNOWN"
+
+
+def test_manifest_with_missing_blob_is_refused_and_writes_nothing(client, push, state):
+    config = push.blob("team/app", b"{}")
+    missing = {"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": digest_of(b"absent"), "size": 6}
+    body = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": config,
+                       "layers": [missing]}).encode()
+    before = state()
+    response = push.manifest("team/app", "v1", body)
+    assert response.status_code == 400
+    assert error_code(response) == "MANIFEST_BLOB_UNKNOWN"
+    assert json.loads(response.body)["errors"][0]["detail"]["missing"] == [missing["digest"]]
+    assert state() == before
+
+
+def test_blob_linked_only_in_another_repository_does_not_count(client, push, state):
+    config = push.blob("team/other", b"{}")
+    body = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": config, "layers": []}).encode()
+    before = state()
+    response = push.manifest("team/app", "v1", body)
+    assert error_code(response) == "MANIFEST_BLOB_UNKNOWN"
+    assert state() == before
+
+
+@pytest.mark.parametrize("body", [
+    b"not json",
+    b"[]",
+    b'{"schemaVersion": 1}',
+    b'{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "config": {}}',
+    b'{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",'
+    b' "config": {"mediaType": "x", "digest": "sha256:12", "size": 1}, "layers": []}',
+    b'{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",'
+    b' "config": {"mediaType": "x", "digest": "sha256:' + b"a" * 64 + b'", "size": -1}, "layers": []}',
+    b'{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": {}}',
+    b'\xff\xfe{}',
+])
+def test_malformed_manifest_is_manifest_invalid(client, state, body):
+    before = state()
+    response = client.put("/v2/team/app/manifests/v1", body=body, headers={"Content-Type": OCI_MANIFEST})
+    assert response.status_code == 400
+    assert error_code(response) == "MANIFEST_INVALID"
+    assert state() == before
+
+
+def test_content_type_that_contradicts_the_body_is_refused(client, push, state):
+    config = push.blob("team/app", b"{}")
+    body = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": config, "layers": []}).encode()
+    before = state()
+    response = push.manifest("team/app", "v1", body, media_type=DOCKER_MANIFEST)
+    assert error_code(response) == "MANIFEST_INVALID"
+    assert state() == before
+
+
+def test_put_by_digest_must_match_the_body(client, push, state):
+    config = push.blob("team/app", b"{}")
+    body = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": config, "layers": []}).encode()
+    before = state()
+    response = push.manifest("team/app", digest_of(b"other"), body)
+    assert response.status_code == 400
+    assert error_code(response) == "DIGEST_INVALID"
+    assert state() == before
+    assert push.manifest("team/app", digest_of(body), body).status_code == 201
+
+
+def test_manifest_above_4_mib_gets_413(client, state):
+    before = state()
+    body = b'{"schemaVersion": 2, "pad": "' + b"x" * spec.MANIFEST_MAX_BYTES + b'"}'
+    response = client.put("/v2/team/app/manifests/v1", body=body, headers={"Content-Type": OCI_MANIFEST})
+    assert response.status_code == 413
+    assert state() == before
+
+
+def test_large_manifest_is_kept_in_s3_and_served_exactly(client, push):
+    config = push.blob("team/app", b"{}")
+    annotations = {f"key{i}": "v" * 100 for i in range(500)}  # ~55 KB, above the inline limit
+    body = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": config, "layers": [],
+                       "annotations": annotations}).encode()
+    assert len(body) > spec.MANIFEST_INLINE_MAX_BYTES
+    assert push.manifest("team/app", "big", body).status_code == 201
+    assert client.get("/v2/team/app/manifests/big").body == body
+
+
+def test_image_with_127_layers(client, push):
+    layers = [f"layer {i}".encode() for i in range(127)]
+    body, digest = push.image("team/app", "tall", layers=layers)
+    assert client.get("/v2/team/app/manifests/tall").headers["Docker-Content-Digest"] == digest
+
+
+def test_re_put_of_identical_manifest_is_idempotent(client, push):
+    body, digest = push.image("team/app", "v1")
+    response = push.manifest("team/app", "v1", body)
+    assert response.status_code == 201
+    assert response.headers["Docker-Content-Digest"] == digest
+    assert client.get("/v2/team/app/tags/list").json_body["tags"] == ["v1"]
+
+
+def test_tag_moves_to_the_new_manifest(client, push):
+    _, first = push.image("team/app", "latest", layers=(b"one",))
+    _, second = push.image("team/app", "latest", layers=(b"two",))
+    assert client.get("/v2/team/app/manifests/latest").headers["Docker-Content-Digest"] == second
+    assert client.get(f"/v2/team/app/manifests/{first}").status_code == 200
+
+
+def test_index_needs_its_children_in_the_repository(client, push, state):
+    child_body, child = push.image("team/app")
+    index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
+        {"mediaType": OCI_MANIFEST, "digest": child, "size": len(child_body),
+         "platform": {"architecture": "amd64", "os": "linux"}},
+        {"mediaType": OCI_MANIFEST, "digest": digest_of(b"absent child"), "size": 10,
+         "platform": {"architecture": "arm64", "os": "linux"}}]}
+    before = state()
+    response = push.manifest("team/app", "multi", json.dumps(index).encode())
+    assert error_code(response) == "MANIFEST_BLOB_UNKNOWN"
+    assert state() == before
+    index["manifests"].pop()
+    body = json.dumps(index).encode()
+    assert push.manifest("team/app", "multi", body).status_code == 201
+    response = client.get("/v2/team/app/manifests/multi")
+    assert response.body == body
+    assert response.headers["Content-Type"] == OCI_INDEX
+
+
+def test_artifact_with_subject_not_yet_pushed_is_accepted(client, push):
+    subject = {"mediaType": OCI_MANIFEST, "digest": digest_of(b"future image"), "size": 12}
+    empty = push.blob("team/app", b"{}")
+    empty["mediaType"] = "application/vnd.oci.empty.v1+json"
+    body = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": "application/vnd.example.sbom",
+                       "config": empty, "layers": [], "subject": subject}).encode()
+    response = push.manifest("team/app", digest_of(body), body)
+    assert response.status_code == 201
+    assert response.headers["OCI-Subject"] == subject["digest"]
+
+
+def test_delete_by_tag_removes_only_the_tag(client, push):
+    _, digest = push.image("team/app", "v1")
+    assert client.delete("/v2/team/app/manifests/v1").status_code == 202
+    assert client.get("/v2/team/app/manifests/v1").status_code == 404
+    assert client.get(f"/v2/team/app/manifests/{digest}").status_code == 200
+
+
+def test_delete_by_digest_removes_the_manifest_and_its_tags(client, push):
+    _, digest = push.image("team/app", "v1")
+    push.manifest("team/app", "also", client.get("/v2/team/app/manifests/v1").body)
+    _, other = push.image("team/app", "keep", layers=(b"other",))
+    assert client.delete(f"/v2/team/app/manifests/{digest}").status_code == 202
+    for reference in ("v1", "also", digest):
+        assert client.get(f"/v2/team/app/manifests/{reference}").status_code == 404
+    assert client.get("/v2/team/app/tags/list").json_body["tags"] == ["keep"]
+
+
+def test_delete_unknown_manifest_is_404(client, push, state):
+    push.image("team/app", "v1")
+    before = state()
+    for reference in ("nope", digest_of(b"nope")):
+        response = client.delete(f"/v2/team/app/manifests/{reference}")
+        assert response.status_code == 404
+        assert error_code(response) == "MANIFEST_UNKNOWN"
+    assert state() == before
+
+
+@pytest.mark.parametrize("reference, code", [("-leading-dash", "TAG_INVALID"), ("x" * 129, "TAG_INVALID"),
+                                             ("sha256:short", "DIGEST_INVALID")])
+def test_invalid_reference_is_refused(client, push, state, reference, code):
+    body, _ = push.image("team/app")
+    before = state()
+    response = push.manifest("team/app", reference, body)
+    assert response.status_code == 400
+    assert error_code(response) == code
+    assert state() == before

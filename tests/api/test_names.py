@@ -1,0 +1,42 @@
+"""Repository names of every depth the spec allows, and invalid ones, on every route."""
+import pytest
+
+from chalicelib import spec
+from chalicelib.routes.table import ROUTES
+from tests.fixtures import digest_of, error_code
+
+
+@pytest.mark.parametrize("repo", ["a", "team/app", "group/sub/app", "a/b/c/d/e/f/g/h",
+                                  "my.org/app_x/web--1", "x" * 200])
+def test_names_of_any_depth_work_on_blob_and_manifest_routes(client, push, repo):
+    body, digest = push.image(repo, "v1")
+    assert client.get(f"/v2/{repo}/manifests/v1").body == body
+    assert client.get(f"/v2/{repo}/tags/list").json_body == {"name": repo, "tags": ["v1"]}
+    assert client.get(f"/v2/{repo}/referrers/{digest}").status_code == 200
+
+
+def placeholder_path(route, name):
+    return (route.path.replace("{name}", name).replace("{digest}", digest_of(b"x"))
+            .replace("{reference}", "v1").replace("{upload_id}", "0123"))
+
+
+@pytest.mark.parametrize("route", [r for r in ROUTES if "{name}" in r.path],
+                         ids=lambda r: f"{r.method} {r.path}")
+@pytest.mark.parametrize("name", ["Upper/case", "team/-dash", "team//double", "a" * 256,
+                                  "team/blobs/app", "team/manifests", "x/tags"])
+def test_invalid_names_are_name_invalid_on_every_route(client, state, route, name):
+    before = state()
+    response = client.request(route.method, placeholder_path(route, name), body=b"",
+                              headers={"Content-Type": "application/octet-stream"})
+    assert response.status_code == 400, response.body
+    assert error_code(response) == "NAME_INVALID"
+    assert state() == before
+
+
+def test_every_route_registers_every_depth(client):
+    from app import app
+    for route in ROUTES:
+        if "{name}" in route.path:
+            paths = [p for p in app.routes if p.startswith("/v2/{name1}") and
+                     p.endswith(route.path.rstrip("/").split("{name}")[1])]
+            assert len(paths) >= spec.NAME_MAX_COMPONENTS

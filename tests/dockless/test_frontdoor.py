@@ -1,0 +1,153 @@
+"""The local front door behaves like the deployed one (DESIGN.md §1a), over real HTTP."""
+import base64
+import hashlib
+import http.client
+import json
+import threading
+import time
+
+import pytest
+from chalice import Response
+
+from chalicelib import spec
+from chalicelib.application import create_app
+from dockless.frontdoor import FrontDoor, make_server
+
+
+def probe_app():
+    app = create_app()
+
+    @app.route("/echo", methods=["POST", "PUT", "PATCH"], content_types=["*/*"])
+    def echo():
+        request = app.current_request
+        body = request.raw_body or b""
+        return {"sha256": hashlib.sha256(body).hexdigest(), "length": len(body),
+                "host": request.headers.get("host"), "forwarded_host": request.headers.get("x-forwarded-host")}
+
+    @app.route("/slow/{tag}", methods=["POST"], content_types=["*/*"])
+    def slow(tag):
+        time.sleep(float(app.current_request.query_params.get("sleep", "0.3")))
+        # Read the request after sleeping: another thread's request must not have replaced it.
+        return {"tag": tag, "body": app.current_request.raw_body.decode()}
+
+    @app.route("/sized", methods=["GET", "HEAD"])
+    def sized():
+        return Response(body="0123456789", headers={"Content-Length": "10", "Content-Type": "text/plain"})
+
+    @app.route("/challenge", methods=["GET"])
+    def challenge():
+        return Response(body="{}", status_code=401,
+                        headers={"WWW-Authenticate": 'Bearer realm="https://r.example/token"'})
+
+    return app
+
+
+@pytest.fixture(scope="module")
+def door():
+    front_door = FrontDoor(probe_app(), timeout_seconds=2)
+    server = make_server(front_door, "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield front_door, server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def call(port, method, path, body=None, headers=None, chunked=False):
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    if chunked:
+        connection.putrequest(method, path)
+        for name, value in (headers or {}).items():
+            connection.putheader(name, value)
+        connection.putheader("Transfer-Encoding", "chunked")
+        connection.endheaders()
+        for start in range(0, len(body), 65536):
+            piece = body[start:start + 65536]
+            connection.send(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+        connection.send(b"0\r\n\r\n")
+    else:
+        connection.request(method, path, body=body, headers=headers or {})
+    response = connection.getresponse()
+    payload = response.read()
+    connection.close()
+    return response, payload
+
+
+def test_chunked_body_reaches_the_app_whole_and_exact(door):
+    _, port = door
+    data = bytes(range(256)) * 1000
+    response, payload = call(port, "PATCH", "/echo", data, chunked=True)
+    assert response.status == 200
+    assert json.loads(payload) == {"sha256": hashlib.sha256(data).hexdigest(), "length": len(data),
+                                   "host": "origin.execute-api.local", "forwarded_host": f"127.0.0.1:{port}"}
+
+
+def test_binary_body_without_content_type_arrives_byte_exact(door):
+    _, port = door
+    data = b"\xff\xfe\x00not utf-8\x80"
+    response, payload = call(port, "POST", "/echo", data)
+    assert json.loads(payload)["sha256"] == hashlib.sha256(data).hexdigest()
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_body_above_10_mib_is_refused_before_the_function(door, chunked):
+    _, port = door
+    response, payload = call(port, "PUT", "/echo", b"x" * (spec.FRONT_DOOR_MAX_BODY_BYTES + 1), chunked=chunked)
+    assert response.status == 413
+    error = json.loads(payload)["errors"][0]
+    assert error["code"] == "SIZE_INVALID"
+    assert "dockless gateway" in error["detail"]["advice"]
+
+
+def test_event_above_lambda_payload_never_reaches_the_function(door):
+    _, port = door
+    # 5 MiB base64-encodes to 6.7 MiB: under API Gateway's 10 MiB, over Lambda's 6 MiB.
+    response, payload = call(port, "PUT", "/echo", b"x" * (5 * spec.MiB))
+    assert response.status == 502
+    assert "6 MB" in json.loads(payload)["errors"][0]["detail"]["reason"]
+
+
+@pytest.mark.parametrize("method, path", [("GET", "/nowhere"), ("DELETE", "/echo")])
+def test_unknown_route_is_answered_by_the_gateway_as_oci_json(door, method, path):
+    _, port = door
+    response, payload = call(port, method, path)
+    assert response.status == 404
+    assert json.loads(payload)["errors"][0]["code"] == "NOT_FOUND"
+
+
+def test_function_slower_than_the_timeout_gets_504(door):
+    _, port = door
+    response, payload = call(port, "POST", "/slow/a?sleep=3", b"a")
+    assert response.status == 504
+    assert json.loads(payload)["errors"][0]["code"] == "UNAVAILABLE"
+
+
+def test_head_content_length_is_recomputed_and_the_app_value_remapped(door):
+    _, port = door
+    response, _ = call(port, "HEAD", "/sized")
+    assert response.headers["Content-Length"] == "0"
+    assert response.headers["x-amzn-Remapped-Content-Length"] == "10"
+    response, payload = call(port, "GET", "/sized")
+    assert response.headers["Content-Length"] == "10" and payload == b"0123456789"
+
+
+def test_www_authenticate_is_restored_for_the_client(door):
+    _, port = door
+    response, _ = call(port, "GET", "/challenge")
+    assert response.status == 401
+    assert response.headers["WWW-Authenticate"] == 'Bearer realm="https://r.example/token"'
+
+
+def test_concurrent_requests_each_see_their_own_request(door):
+    _, port = door
+    results = {}
+
+    def one(tag):
+        _, payload = call(port, "POST", f"/slow/{tag}?sleep=0.5", tag.encode())
+        results[tag] = json.loads(payload)
+
+    threads = [threading.Thread(target=one, args=(tag,)) for tag in ("first", "second", "third")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == {tag: {"tag": tag, "body": tag} for tag in ("first", "second", "third")}

@@ -1,0 +1,49 @@
+"""docker push and pull through `dockless serve`, with Debian's dockerd."""
+import json
+
+from tests.e2e.images import dockerfile_context
+
+
+def test_push_remove_pull_keeps_image_id_and_digest(stack, docker, tmp_path):
+    image = f"{stack.host}/team/app:1"
+    dockerfile_context(tmp_path / "ctx", [300_000, 200_000, 50_000])
+    docker("build", "-q", "-t", image, str(tmp_path / "ctx"))
+    image_id = docker("image", "inspect", image, "--format", "{{.Id}}").stdout.strip()
+    layers = json.loads(docker("image", "inspect", image, "--format", "{{json .RootFS.Layers}}").stdout)
+    assert len(layers) == 3
+
+    pushed = docker("push", image).stdout
+    digest = pushed.split("digest: ")[1].split()[0]
+
+    docker("rmi", image)
+    mark = stack.mark()
+    pulled = docker("pull", image).stdout
+    assert f"Digest: {digest}" in pulled
+    assert docker("image", "inspect", image, "--format", "{{.Id}}").stdout.strip() == image_id
+    repo_digests = docker("image", "inspect", image, "--format", "{{json .RepoDigests}}").stdout
+    assert f"{stack.host}/team/app@{digest}" in repo_digests
+
+    pull_requests = stack.requests_since(mark)
+    # DESIGN §6: N + 5 (ping, token, manifest by tag, manifest by digest, config) for N layers;
+    # there is no token request until auth exists.
+    assert len(pull_requests) <= len(layers) + 5, [r["path"] for r in pull_requests]
+    blob_gets = [r for r in pull_requests if r["route"] == "/v2/{name}/blobs/{digest}"]
+    assert blob_gets and all(r["status"] == 307 for r in blob_gets)
+    # One DynamoDB read per blob GET, and the API never reads blob bytes: S3 serves them.
+    assert all(r["aws_calls"] == ["dynamodb:GetItem"] for r in blob_gets)
+
+
+def test_pushing_same_layers_to_second_repository_reuses_blobs(stack, docker, tmp_path):
+    first, second = f"{stack.host}/team/base:1", f"{stack.host}/other/copy:1"
+    dockerfile_context(tmp_path / "ctx", [100_000, 100_000])
+    docker("build", "-q", "-t", first, str(tmp_path / "ctx"))
+    docker("push", first)
+    docker("tag", first, second)
+    mark = stack.mark()
+    out = docker("push", second).stdout
+    assert "Mounted from team/base" in out
+    answered = stack.requests_since(mark)
+    mounts = [r for r in answered if r["method"] == "POST" and r["query"].get("from") == "team/base"]
+    assert len(mounts) == 2 and all(r["status"] == 201 for r in mounts)
+    # docker mounts layers, not the image config: that one small blob is uploaded again.
+    assert len([r for r in answered if r["method"] == "PATCH"]) == 1

@@ -1,0 +1,129 @@
+"""In-process fixtures: the Chalice app through chalice.test.Client, AWS mocked by moto in the
+same process. Fast; the e2e tier repeats the important paths with real clients and a moto server."""
+import dataclasses
+import datetime
+import hashlib
+import json
+
+import boto3
+import pytest
+from chalice.test import Client
+from moto import mock_aws
+
+from chalicelib.config import Settings
+from chalicelib.meta.models import TABLES, create_tables
+from chalicelib.services import build_services, use_services
+
+PUBLIC_URL = "https://registry.example.test"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, **kwargs):
+        self.now += datetime.timedelta(**kwargs)
+
+
+@pytest.fixture
+def clock():
+    return FakeClock()
+
+
+@pytest.fixture(scope="session")
+def aws():
+    """One moto mock, bucket and set of tables for the whole session; emptied before each test."""
+    with mock_aws():
+        settings = Settings.from_environ({
+            "DOCKLESS_BUCKET": "test-bucket", "DOCKLESS_TABLE_PREFIX": "test",
+            "DOCKLESS_PUBLIC_URL": PUBLIC_URL, "AWS_DEFAULT_REGION": "us-east-1"})
+        services = build_services(settings)
+        services.objects.create_bucket(settings.region)
+        create_tables()
+        yield services
+
+
+def _empty(services):
+    for model in TABLES:
+        with model.batch_write() as batch:
+            for item in model.scan():
+                batch.delete(item)
+    services.objects.delete_keys(services.objects.keys_under(""))
+
+
+@pytest.fixture
+def registry(aws, clock):
+    _empty(aws)
+    services = dataclasses.replace(aws, clock=clock)
+    use_services(services)
+    yield services
+    use_services(None)
+
+
+@pytest.fixture
+def client(registry):
+    from app import app
+    with Client(app) as test_client:
+        yield test_client.http
+
+
+def digest_of(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def error_code(response) -> str:
+    return json.loads(response.body)["errors"][0]["code"]
+
+
+@pytest.fixture
+def state(registry):
+    """Everything the registry has stored: every item of every table and every S3 key."""
+    s3 = boto3.client("s3", region_name="us-east-1")
+
+    def snapshot():
+        items = {model.__name__: sorted(str(sorted(i.attribute_values.items())) for i in model.scan())
+                 for model in TABLES}
+        keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="test-bucket").get("Contents", ()))
+        return items, keys
+    return snapshot
+
+
+class Pusher:
+    """Pushes blobs and manifests through the test client, asserting each step succeeded."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def blob(self, repo: str, data: bytes) -> dict:
+        digest = digest_of(data)
+        response = self.client.post(f"/v2/{repo}/blobs/uploads/?digest={digest}", body=data,
+                                    headers={"Content-Type": "application/octet-stream"})
+        assert response.status_code == 201, response.body
+        return {"mediaType": "application/octet-stream", "digest": digest, "size": len(data)}
+
+    def image(self, repo: str, tag: str = None, layers=(b"layer-one", b"layer-two"), **fields) -> tuple:
+        config = self.blob(repo, json.dumps({"architecture": "amd64", "os": "linux"}).encode())
+        config["mediaType"] = "application/vnd.oci.image.config.v1+json"
+        manifest = {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": config,
+                    "layers": [dict(self.blob(repo, data), mediaType=OCI_LAYER) for data in layers],
+                    **fields}
+        body = json.dumps(manifest).encode()
+        response = self.manifest(repo, tag or digest_of(body), body)
+        assert response.status_code == 201, response.body
+        return body, digest_of(body)
+
+    def manifest(self, repo: str, reference: str, body: bytes, media_type: str = None):
+        media_type = media_type or json.loads(body).get("mediaType", OCI_MANIFEST)
+        return self.client.put(f"/v2/{repo}/manifests/{reference}", body=body,
+                               headers={"Content-Type": media_type})
+
+
+@pytest.fixture
+def push(client):
+    return Pusher(client)
