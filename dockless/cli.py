@@ -46,10 +46,11 @@ def serve(ui: UI, port, host, public_url, request_log):
     stack.start()
     ui.result(f"ready: {stack.url}")
     stopped = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-    try:
-        stopped.wait()
-    except KeyboardInterrupt:
+    # Installed explicitly: a shell starts background jobs with SIGINT ignored, and Python keeps
+    # that, so Ctrl-C after `fg` or `kill -INT` would otherwise do nothing.
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, lambda *_: stopped.set())
+    while not stopped.wait(0.5):
         pass
     ui.info("stopping")
     stack.stop()

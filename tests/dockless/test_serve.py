@@ -1,0 +1,27 @@
+"""`dockless serve` as a user runs it: the ready line, a working registry, a clean stop."""
+import signal
+import subprocess
+import sys
+
+import requests
+
+
+def test_serve_prints_ready_answers_and_stops_cleanly_on_ctrl_c():
+    process = subprocess.Popen([sys.executable, "-m", "dockless.cli", "serve", "--port", "0"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = process.stdout.readline()
+        assert line.startswith("ready: http://127.0.0.1:")
+        url = line.split()[1]
+        response = requests.get(f"{url}/v2/", timeout=10)
+        assert response.status_code == 200
+        assert response.headers["Docker-Distribution-Api-Version"] == "registry/2.0"
+        too_deep = "/".join("abcdefghi")
+        response = requests.get(f"{url}/v2/{too_deep}/tags/list", timeout=10)
+        assert response.status_code == 404
+        assert response.json()["errors"][0]["code"] == "NOT_FOUND"
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=20)
+    assert process.returncode == 0, stderr
+    assert "stopping" in stderr
