@@ -6,18 +6,23 @@ enough, even when the bytes already sit in the bucket for another repository.
 """
 import datetime
 import hashlib
+import json
+import logging
 import uuid
 from typing import Optional, Tuple
 
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from chalicelib import errors, spec
+from chalicelib.config import VERIFY_REHASH
 from chalicelib.errors import RegistryError
 from chalicelib.meta.models import BlobLink, Upload, touch_repository, transaction
 from chalicelib.services import Services
 from chalicelib.storage import paths
+from chalicelib.storage.objects import sha256_base64
 from chalicelib.urls import upload_url
 
+LOG = logging.getLogger("dockless.blobs")
 TOO_LARGE_DETAIL = {"limit_bytes": spec.API_MAX_BODY_BYTES, "advice": spec.BIG_BLOB_ADVICE}
 
 
@@ -48,11 +53,20 @@ class BlobService:
             source = BlobLink.get(source_repo, digest)
         except DoesNotExist:
             return None
+        if not source.verified:
+            return None  # not proven as a whole yet: it stays in its own repository
         return self._link(repo, digest, source.size, source.location)
 
-    def _link(self, repo: str, digest: str, size: int, location: str) -> BlobLink:
+    def _verified_location(self, digest: str) -> Optional[str]:
+        """Where proven bytes of this digest already live, if any repository links them."""
+        for link in BlobLink.by_digest.query(digest, limit=10):
+            if link.verified:
+                return link.location
+        return None
+
+    def _link(self, repo: str, digest: str, size: int, location: str, verified: bool = True) -> BlobLink:
         now = self._services.clock()
-        link = BlobLink(repo, digest, size=size, location=location, linked_at=now)
+        link = BlobLink(repo, digest, size=size, location=location, verified=verified, linked_at=now)
         with transaction() as txn:
             txn.save(link)
             touch_repository(txn, repo, now)
@@ -116,6 +130,11 @@ class BlobService:
 
     def complete(self, upload: Upload, digest: str, final_chunk: bytes) -> BlobLink:
         """PUT ?digest=: verify the staged bytes against the digest, then link the blob."""
+        if upload.digest is not None:
+            if final_chunk:
+                raise RegistryError(errors.BLOB_UPLOAD_INVALID,
+                                    "this upload goes direct to the bucket; complete it without a body")
+            return self._complete_direct(upload, digest)
         upload = self.append(upload, final_chunk, None)
         hex_digest = digest.split(":", 1)[1]
         key = paths.blob_key(digest)
@@ -131,7 +150,109 @@ class BlobService:
 
     def cancel(self, upload: Upload) -> None:
         self._objects.delete_keys(self._objects.keys_under(paths.upload_prefix(upload.upload_id)))
+        if upload.digest is not None:
+            self._drop_direct_object(upload)
         upload.delete()
+
+    # --- direct to the bucket (the dockless/v1 extension) --------------------------------------
+
+    def open_direct(self, upload: Upload, digest: str, size: int) -> dict:
+        """Sign the upload of one blob of known digest and size to a key of this session alone."""
+        if upload.received or upload.digest is not None:
+            raise RegistryError(errors.BLOB_UPLOAD_INVALID,
+                                "a direct upload needs a fresh session (no chunks, not opened before)")
+        settings = self._services.settings
+        key = paths.direct_blob_key(upload.upload_id)
+        if size <= settings.multipart_threshold_bytes:
+            if size > spec.S3_MAX_SINGLE_PUT_BYTES:
+                raise RegistryError(errors.SIZE_INVALID, "above S3's single PUT limit")
+            upload.update(actions=[Upload.digest.set(digest), Upload.size.set(size)])
+            url, headers = self._objects.presign_put(key, size, digest.split(":", 1)[1])
+            return {"mode": "single", "url": url, "method": "PUT", "headers": headers,
+                    "expires_in": spec.PRESIGNED_URL_EXPIRY_SECONDS}
+        part_bytes = max(settings.part_bytes, -(-size // spec.S3_MAX_PARTS))
+        multipart_id = self._objects.start_multipart(key)
+        upload.update(actions=[Upload.digest.set(digest), Upload.size.set(size),
+                               Upload.multipart_id.set(multipart_id), Upload.part_bytes.set(part_bytes)])
+        return {"mode": "multipart", "part_size": part_bytes, "part_count": _part_count(size, part_bytes),
+                "max_parts_per_request": spec.PART_URLS_PER_REQUEST}
+
+    def part_urls(self, upload: Upload, parts: list) -> list:
+        """Presigned URLs for the given parts ({"number", "sha256" base64}), each signed for the
+        part's exact length and checksum."""
+        if upload.multipart_id is None:
+            raise RegistryError(errors.BLOB_UPLOAD_INVALID, "this upload is not a direct multipart upload")
+        if not parts or len(parts) > spec.PART_URLS_PER_REQUEST:
+            raise RegistryError(errors.BLOB_UPLOAD_INVALID,
+                                f"ask for 1 to {spec.PART_URLS_PER_REQUEST} parts at a time")
+        count = _part_count(upload.size, upload.part_bytes)
+        signed = []
+        for part in parts:
+            number, checksum = part.get("number"), part.get("sha256")
+            if not isinstance(number, int) or isinstance(number, bool) or not 1 <= number <= count:
+                raise RegistryError(errors.BLOB_UPLOAD_INVALID, f"part number must be 1..{count}")
+            if not isinstance(checksum, str) or not spec.SHA256_BASE64_RE.fullmatch(checksum):
+                raise RegistryError(errors.BLOB_UPLOAD_INVALID, "sha256 is the part's base64 SHA-256")
+            size = min(upload.part_bytes, upload.size - (number - 1) * upload.part_bytes)
+            url, headers = self._objects.presign_part(paths.direct_blob_key(upload.upload_id),
+                                                      upload.multipart_id, number, size, checksum)
+            signed.append({"number": number, "url": url, "method": "PUT", "headers": headers})
+        return signed
+
+    def _complete_direct(self, upload: Upload, digest: str) -> BlobLink:
+        key = paths.direct_blob_key(upload.upload_id)
+        if digest != upload.digest:
+            raise RegistryError(errors.DIGEST_INVALID,
+                                {"expected": upload.digest, "given": digest, "reason": "not the digest signed"})
+        if upload.multipart_id is not None and not self._objects.finish_multipart(
+                key, upload.multipart_id, _part_count(upload.size, upload.part_bytes)):
+            raise RegistryError(errors.BLOB_UPLOAD_INVALID, "not every part has been uploaded")
+        verdict = self._verify_direct(key, digest, upload.size, multipart=upload.multipart_id is not None)
+        if verdict is False:
+            self.cancel(upload)
+            raise RegistryError(errors.DIGEST_INVALID,
+                                {"expected": digest, "reason": "the bucket holds no such bytes for this upload"})
+        existing = self._verified_location(digest)
+        upload.delete()
+        if existing is not None:
+            self._objects.delete(key)  # the same bytes are already stored and proven
+            return self._link(upload.repo, digest, upload.size, existing)
+        return self._link(upload.repo, digest, upload.size, key, verified=verdict is True)
+
+    def _verify_direct(self, key: str, digest: str, size: int, multipart: bool) -> Optional[bool]:
+        """True: proven. False: absent or wrong. None: stored, but only provable by hashing later."""
+        hex_digest = digest.split(":", 1)[1]
+        if self._services.settings.blob_verification == VERIFY_REHASH:
+            hashed = self._objects.hash_object(key)
+            return hashed == (hex_digest, size)
+        stored = self._objects.stored_checksum(key)
+        if stored is None or stored[0] != size:
+            return False
+        if multipart:
+            return None  # S3 proved each part; the whole object is proven by verify_unproven_blobs
+        return stored[1] == sha256_base64(hex_digest)
+
+    def verify_unproven_blobs(self) -> int:
+        """Scheduled: hash direct multipart blobs that S3 proved only part by part. A match makes
+        them shareable; a mismatch unlinks them and deletes the bytes."""
+        proven = 0
+        for link in BlobLink.scan(BlobLink.verified == False):  # noqa: E712 - a DynamoDB condition
+            hashed = self._objects.hash_object(link.location)
+            if hashed == (link.digest.split(":", 1)[1], link.size):
+                link.update(actions=[BlobLink.verified.set(True)])
+                proven += 1
+            else:
+                LOG.error(json.dumps({"event": "blob_verification_failed", "repo": link.repo,
+                                      "digest": link.digest, "location": link.location}))
+                link.delete()
+                self._objects.delete(link.location)
+        return proven
+
+    def _drop_direct_object(self, upload: Upload) -> None:
+        key = paths.direct_blob_key(upload.upload_id)
+        if upload.multipart_id is not None:
+            self._objects.abort_multipart(key, upload.multipart_id)
+        self._objects.delete(key)
 
     def clean_expired_uploads(self) -> int:
         """Scheduled: drop sessions past their expiry and their staged chunks."""
@@ -140,6 +261,10 @@ class BlobService:
         for upload in expired:
             self.cancel(upload)
         return len(expired)
+
+
+def _part_count(size: int, part_bytes: int) -> int:
+    return max(1, -(-size // part_bytes))
 
 
 def _check_body_size(data: bytes) -> None:

@@ -5,7 +5,12 @@ stage; the local stack (`dockless serve`) and the tests set them for their own m
 """
 import dataclasses
 import os
-from typing import Mapping, Optional
+from typing import Mapping, Optional, Sequence
+
+from chalicelib import spec
+
+VERIFY_S3_CHECKSUM = "s3-checksum"
+VERIFY_REHASH = "rehash"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,6 +29,17 @@ class Settings:
     aws_endpoint_url: Optional[str]
     # DOCKLESS_UPLOAD_TTL_SECONDS: how long an upload session may stay open without completing.
     upload_ttl_seconds: int
+    # DOCKLESS_BLOB_VERIFICATION: how a direct upload's bytes are proven at completion, never
+    # guessed from responses. "s3-checksum" (AWS): S3 checked the signed x-amz-checksum-sha256 at
+    # upload, HeadObject reads it back; no byte passes through the API. "rehash" (the local stack):
+    # the moto server stores whatever checksum a client claims, so the API streams and hashes.
+    blob_verification: str
+    # DOCKLESS_MULTIPART_THRESHOLD_BYTES: direct uploads above this size use S3 multipart; S3's
+    # single-PUT limit by default, lowered by tests to exercise multipart with small data.
+    multipart_threshold_bytes: int
+    # DOCKLESS_PART_BYTES: preferred multipart part size (raised when a blob would need more than
+    # S3's 10,000 parts).
+    part_bytes: int
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
@@ -34,7 +50,19 @@ class Settings:
             region=environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION", "us-east-1"),
             aws_endpoint_url=environ.get("DOCKLESS_AWS_ENDPOINT_URL") or None,
             upload_ttl_seconds=int(environ.get("DOCKLESS_UPLOAD_TTL_SECONDS", str(24 * 3600))),
+            blob_verification=_choice(environ.get("DOCKLESS_BLOB_VERIFICATION", VERIFY_S3_CHECKSUM),
+                                      (VERIFY_S3_CHECKSUM, VERIFY_REHASH), "DOCKLESS_BLOB_VERIFICATION"),
+            multipart_threshold_bytes=int(environ.get("DOCKLESS_MULTIPART_THRESHOLD_BYTES",
+                                                      str(spec.S3_MAX_SINGLE_PUT_BYTES))),
+            part_bytes=max(spec.S3_MIN_PART_BYTES,
+                           int(environ.get("DOCKLESS_PART_BYTES", str(spec.DIRECT_PART_BYTES)))),
         )
 
     def table_name(self, concern: str) -> str:
         return f"{self.table_prefix}-{concern}"
+
+
+def _choice(value: str, allowed: Sequence[str], variable: str) -> str:
+    if value not in allowed:
+        raise ValueError(f"{variable}={value!r}: expected one of {', '.join(allowed)}")
+    return value

@@ -8,6 +8,8 @@ from chalicelib.services import services
 LOG = logging.getLogger("dockless.jobs")
 # How often expired upload sessions and their staged chunks are removed.
 CLEAN_UPLOADS_EVERY_MINUTES = 60
+# How often direct multipart blobs that S3 proved only part by part are hashed as a whole.
+VERIFY_BLOBS_EVERY_MINUTES = 15
 
 
 def clean_expired_uploads() -> int:
@@ -16,7 +18,16 @@ def clean_expired_uploads() -> int:
     return removed
 
 
-JOBS = {"clean_expired_uploads": (clean_expired_uploads, CLEAN_UPLOADS_EVERY_MINUTES)}
+def verify_unproven_blobs() -> int:
+    proven = BlobService(services()).verify_unproven_blobs()
+    LOG.info(json.dumps({"job": "verify_unproven_blobs", "proven": proven}))
+    return proven
+
+
+JOBS = {
+    "clean_expired_uploads": (clean_expired_uploads, CLEAN_UPLOADS_EVERY_MINUTES),
+    "verify_unproven_blobs": (verify_unproven_blobs, VERIFY_BLOBS_EVERY_MINUTES),
+}
 
 
 def register_jobs(app) -> None:

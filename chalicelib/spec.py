@@ -45,6 +45,7 @@ NAME_RESERVED_COMPONENTS = frozenset({"blobs", "manifests", "tags", "referrers",
 TAG_RE = re.compile(r"[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}")
 DIGEST_RE = re.compile(r"[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+")
 SHA256_HEX_RE = re.compile(r"[a-f0-9]{64}")
+SHA256_BASE64_RE = re.compile(r"[A-Za-z0-9+/]{43}=")
 SUPPORTED_DIGEST_ALGORITHM = "sha256"
 
 # --- front door ---------------------------------------------------------------------------------
@@ -77,6 +78,10 @@ MANIFEST_INLINE_MAX_BYTES = 32 * KiB
 S3_MIN_PART_BYTES = 5 * MiB
 S3_MAX_PARTS = 10_000
 S3_MAX_SINGLE_PUT_BYTES = 5 * GiB
+# Preferred part size of a direct multipart upload: 64 MiB keeps a 100 GiB blob at 1,600 parts.
+DIRECT_PART_BYTES = 64 * MiB
+# Part URLs handed out per request, so a response stays small (each URL is about 600 bytes).
+PART_URLS_PER_REQUEST = 100
 # Presigned URLs are handed out after the request is decided; they only need to outlive the start
 # of the transfer they were made for.
 PRESIGNED_URL_EXPIRY_SECONDS = 300

@@ -5,9 +5,9 @@ every model at its table (see `chalicelib/services.py`). Timestamps are UTC.
 """
 from typing import Dict, Optional, Type
 
-from pynamodb.attributes import (BinaryAttribute, NumberAttribute, UnicodeAttribute,
-                                 UTCDateTimeAttribute)
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.attributes import (BinaryAttribute, BooleanAttribute, NumberAttribute,
+                                 UnicodeAttribute, UTCDateTimeAttribute)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
 from pynamodb.connection import Connection
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
@@ -38,9 +38,15 @@ class BlobLink(Model):
     """Proof that a repository may serve a blob: its bytes were verified for an upload into it, or
     it was mounted from a repository that had such proof.
 
-    Keys: repo / digest. Index `by_digest`: digest / repo (every repository linking a blob, for an
-    online mark-and-sweep that must see links made during its grace period).
-    Access: get by (repo, digest) — the one read of a blob GET/HEAD; batch get for manifest checks.
+    Keys: repo / digest. Index `by_digest`: digest / repo, with location and verified (every
+    repository linking a blob: where verified bytes already live, for dedup at completion, and for
+    an online mark-and-sweep that must see links made during its grace period).
+    Access: get by (repo, digest) — the one read of a blob GET/HEAD; batch get for manifest checks;
+    scan for unverified links (the verification job; there are few).
+
+    `verified` is False only for a direct multipart upload in s3-checksum mode, which S3 proves
+    per part but not as a whole: such a link serves its own repository but is neither mounted
+    into others nor used for dedup until the `verify_blobs` job has hashed it.
     """
 
     class Meta:
@@ -49,7 +55,7 @@ class BlobLink(Model):
     class ByDigest(GlobalSecondaryIndex):
         class Meta:
             index_name = "by_digest"
-            projection = KeysOnlyProjection()
+            projection = IncludeProjection(["location", "verified"])
 
         digest = UnicodeAttribute(hash_key=True)
         repo = UnicodeAttribute(range_key=True)
@@ -59,6 +65,7 @@ class BlobLink(Model):
     size = NumberAttribute()
     # The S3 key holding the verified bytes (storage/paths.py).
     location = UnicodeAttribute()
+    verified = BooleanAttribute(default=True)
     linked_at = UTCDateTimeAttribute()
     by_digest = ByDigest()
 
@@ -121,7 +128,8 @@ def tag_sort_key(tag: str) -> str:
 class Upload(Model):
     """An upload session in progress.
 
-    Keys: upload_id. Access: get by id on every PATCH/PUT/GET/DELETE of the session; scan for
+    Keys: upload_id. Access: get by id on every PATCH/PUT/GET/DELETE of the session and on the
+    direct-upload extension's calls; scan for
     expired sessions in the cleanup job. `expires_at` is the DynamoDB TTL attribute, but TTL deletes
     late (and the moto server never does), so code compares it with the clock itself.
     """
@@ -132,6 +140,12 @@ class Upload(Model):
     upload_id = UnicodeAttribute(hash_key=True)
     repo = UnicodeAttribute()
     received = NumberAttribute(default=0)
+    # Set when the session goes direct to the bucket (the direct-upload extension): the digest and
+    # size the presigned URLs were signed for, and for multipart the S3 upload id and part size.
+    digest = UnicodeAttribute(null=True)
+    size = NumberAttribute(null=True)
+    multipart_id = UnicodeAttribute(null=True)
+    part_bytes = NumberAttribute(null=True)
     created_at = UTCDateTimeAttribute()
     expires_at = NumberAttribute()  # epoch seconds
 

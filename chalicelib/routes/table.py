@@ -1,6 +1,7 @@
 """Every route of the registry, in one table, and how it is registered with Chalice.
 
-Spec: OCI distribution-spec v1.1.1, "Endpoints" (end-1 … end-13) and Docker's `_catalog`.
+Spec: OCI distribution-spec v1.1.1, "Endpoints" (end-1 … end-13), Docker's `_catalog`, and our
+own direct-upload extension under `/dockless/v1/`.
 
 Repository names contain slashes, and Chalice's router (deployed as API Gateway resources, and in
 `chalice.test.Client` and the local stack, which share chalice.local's RouteMatcher) matches a
@@ -22,7 +23,7 @@ from chalice import Blueprint
 from chalicelib import errors, spec, validate
 from chalicelib.errors import RegistryError
 from chalicelib.observe import RequestRecord
-from chalicelib.routes import base, blobs, listings, manifests, respond, uploads
+from chalicelib.routes import base, blobs, direct, listings, manifests, respond, uploads
 
 LOG = logging.getLogger("dockless")
 
@@ -55,6 +56,9 @@ ROUTES = (
     Route("DELETE", "/v2/{name}/manifests/{reference}", manifests.delete, DELETE),  # end-9
     Route("GET", "/v2/{name}/tags/list", listings.tags, PULL),                      # end-8a/8b
     Route("GET", "/v2/{name}/referrers/{digest}", listings.referrers, PULL),        # end-12a/12b
+    # The direct-upload extension (routes/direct.py): presigned S3 URLs for an open session.
+    Route("POST", "/dockless/v1/{name}/uploads/{upload_id}/direct", direct.open_upload, PUSH),
+    Route("POST", "/dockless/v1/{name}/uploads/{upload_id}/parts", direct.part_urls, PUSH),
 )
 
 

@@ -18,6 +18,12 @@ def sha256_base64(hex_digest: str) -> str:
     return base64.b64encode(bytes.fromhex(hex_digest)).decode("ascii")
 
 
+def _signed_headers(size: int, sha256_b64: str) -> dict:
+    """The headers a presigned PUT was signed with; the uploader must send exactly these."""
+    return {"Content-Length": str(size), "x-amz-checksum-sha256": sha256_b64,
+            "x-amz-sdk-checksum-algorithm": "SHA256"}
+
+
 class ObjectStore:
     def __init__(self, client, bucket: str):
         self._s3 = client
@@ -56,6 +62,77 @@ class ObjectStore:
         return self._s3.generate_presigned_url(
             operation, Params={"Bucket": self._bucket, "Key": key},
             ExpiresIn=spec.PRESIGNED_URL_EXPIRY_SECONDS)
+
+    def presign_put(self, key: str, size: int, sha256_hex: str) -> Tuple[str, dict]:
+        """A SigV4 PUT URL and the headers it signed: S3 refuses a body of another length or hash."""
+        checksum = sha256_base64(sha256_hex)
+        url = self._s3.generate_presigned_url(
+            "put_object", Params={"Bucket": self._bucket, "Key": key, "ContentLength": size,
+                                  "ChecksumSHA256": checksum, "ChecksumAlgorithm": "SHA256"},
+            ExpiresIn=spec.PRESIGNED_URL_EXPIRY_SECONDS)
+        return url, _signed_headers(size, checksum)
+
+    def start_multipart(self, key: str) -> str:
+        return self._s3.create_multipart_upload(Bucket=self._bucket, Key=key,
+                                                ChecksumAlgorithm="SHA256")["UploadId"]
+
+    def presign_part(self, key: str, multipart_id: str, number: int, size: int,
+                     sha256_b64: str) -> Tuple[str, dict]:
+        url = self._s3.generate_presigned_url(
+            "upload_part", Params={"Bucket": self._bucket, "Key": key, "UploadId": multipart_id,
+                                   "PartNumber": number, "ContentLength": size,
+                                   "ChecksumSHA256": sha256_b64, "ChecksumAlgorithm": "SHA256"},
+            ExpiresIn=spec.PRESIGNED_URL_EXPIRY_SECONDS)
+        return url, _signed_headers(size, sha256_b64)
+
+    def finish_multipart(self, key: str, multipart_id: str, part_count: int) -> bool:
+        """Complete a multipart upload from the parts S3 holds; False if any part is missing."""
+        parts = []
+        paginator = self._s3.get_paginator("list_parts")
+        for page in paginator.paginate(Bucket=self._bucket, Key=key, UploadId=multipart_id):
+            parts.extend({"PartNumber": p["PartNumber"], "ETag": p["ETag"],
+                          "ChecksumSHA256": p.get("ChecksumSHA256")} for p in page.get("Parts", ()))
+        if [p["PartNumber"] for p in parts] != list(range(1, part_count + 1)):
+            return False
+        for part in parts:
+            if part["ChecksumSHA256"] is None:
+                del part["ChecksumSHA256"]
+        self._s3.complete_multipart_upload(Bucket=self._bucket, Key=key, UploadId=multipart_id,
+                                           MultipartUpload={"Parts": parts})
+        return True
+
+    def abort_multipart(self, key: str, multipart_id: str) -> None:
+        try:
+            self._s3.abort_multipart_upload(Bucket=self._bucket, Key=key, UploadId=multipart_id)
+        except self._s3.exceptions.ClientError as error:
+            if error.response["Error"]["Code"] not in ("NoSuchUpload", "404"):
+                raise
+
+    def stored_checksum(self, key: str) -> Optional[Tuple[int, Optional[str]]]:
+        """(size, SHA-256 checksum S3 keeps for the object) without reading it; None if absent.
+        A multipart object's checksum is composite ("<base64>-<parts>"), not the whole hash."""
+        try:
+            head = self._s3.head_object(Bucket=self._bucket, Key=key, ChecksumMode="ENABLED")
+        except self._s3.exceptions.ClientError as error:
+            if error.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+        return head["ContentLength"], head.get("ChecksumSHA256")
+
+    def hash_object(self, key: str) -> Optional[Tuple[str, int]]:
+        """(sha256 hex, size) by streaming the object; None if absent."""
+        try:
+            body = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"]
+        except self._s3.exceptions.NoSuchKey:
+            return None
+        hasher, size = hashlib.sha256(), 0
+        for piece in body.iter_chunks(READ_PIECE_BYTES):
+            hasher.update(piece)
+            size += len(piece)
+        return hasher.hexdigest(), size
+
+    def delete(self, key: str) -> None:
+        self._s3.delete_object(Bucket=self._bucket, Key=key)
 
     def keys_under(self, prefix: str) -> List[str]:
         keys = []

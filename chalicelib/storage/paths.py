@@ -1,15 +1,21 @@
 """The whole S3 key layout, drawn once. Only this module builds keys.
 
     <bucket>/
-      blobs/sha256/<hex>                 verified blob bytes (layers, configs, artifacts), shared by
-                                         every repository that links the digest (meta BlobLink)
+      blobs/sha256/<hex>                 verified blob bytes (layers, configs, artifacts) uploaded
+                                         through the API, shared by every repository that links
+                                         the digest (meta BlobLink.location)
+      blobs/direct/<upload-id>           a blob uploaded straight to the bucket for one upload
+                                         session (presigned PUT or multipart); once verified it stays
+                                         here and links point at it: completion never copies bytes
       manifests/sha256/<hex>             manifest bytes exactly as pushed, Content-Type = media type
       uploads/<upload-id>/<offset>       chunks of an upload in progress, <offset> zero-padded to
                                          20 digits so keys list in byte order
 
 Lifecycle rules may expire `uploads/` (never linked: completion writes the verified blob under
-`blobs/`) and abort incomplete multipart uploads. `blobs/` and `manifests/` hold linked data and
-no rule may touch them; only a garbage collector that consults the links deletes there.
+`blobs/`) and abort incomplete multipart uploads anywhere. `blobs/` and `manifests/` hold linked
+data and no expiry rule may touch them; an abandoned `blobs/direct/` object is deleted by the
+upload-cleanup job when its session expires, and otherwise only a garbage collector that consults
+the links deletes there.
 """
 from chalicelib import spec
 
@@ -32,6 +38,10 @@ def blob_key(digest: str) -> str:
 def manifest_key(digest: str) -> str:
     algorithm, hex_digest = _split(digest)
     return f"{MANIFESTS_PREFIX}{algorithm}/{hex_digest}"
+
+
+def direct_blob_key(upload_id: str) -> str:
+    return f"{BLOBS_PREFIX}direct/{upload_id}"
 
 
 def upload_prefix(upload_id: str) -> str:

@@ -1,0 +1,51 @@
+"""The direct-upload extension (`/dockless/v1/`): presigned S3 URLs for an open upload session,
+so layer bytes go from the client to the bucket and never through the API. Completion is the
+standard `PUT /v2/<name>/blobs/uploads/<id>?digest=` with no body.
+
+    POST /dockless/v1/<name>/uploads/<id>/direct  {"digest": "sha256:…", "size": N}
+      -> {"mode": "single", "url", "method": "PUT", "headers": {Content-Length, x-amz-checksum-sha256}}
+      -> {"mode": "multipart", "part_size", "part_count", "max_parts_per_request"}
+    POST /dockless/v1/<name>/uploads/<id>/parts   {"parts": [{"number": n, "sha256": "<base64>"}]}
+      -> {"parts": [{"number", "url", "method": "PUT", "headers"}]}
+
+Each URL is signed for its exact Content-Length and x-amz-checksum-sha256, so S3 itself refuses
+bytes that do not match.
+"""
+import json
+
+from chalicelib import errors, validate
+from chalicelib.blobs import BlobService
+from chalicelib.errors import RegistryError
+from chalicelib.routes.request import body
+from chalicelib.routes.respond import json_response
+from chalicelib.services import services
+
+
+def _json(request) -> dict:
+    try:
+        document = json.loads(body(request) or b"{}")
+    except ValueError:
+        raise RegistryError(errors.BLOB_UPLOAD_INVALID, "the body must be JSON") from None
+    if not isinstance(document, dict):
+        raise RegistryError(errors.BLOB_UPLOAD_INVALID, "the body must be a JSON object")
+    return document
+
+
+def open_upload(request, name, upload_id):
+    document = _json(request)
+    digest, size = document.get("digest"), document.get("size")
+    if not isinstance(digest, str):
+        raise RegistryError(errors.DIGEST_INVALID, "digest is required")
+    validate.digest(digest)
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise RegistryError(errors.SIZE_INVALID, "size must be a non-negative integer")
+    service = BlobService(services())
+    return json_response(service.open_direct(service.load_upload(name, upload_id), digest, size))
+
+
+def part_urls(request, name, upload_id):
+    parts = _json(request).get("parts")
+    if not isinstance(parts, list) or not all(isinstance(p, dict) for p in parts):
+        raise RegistryError(errors.BLOB_UPLOAD_INVALID, "parts must be a list of objects")
+    service = BlobService(services())
+    return json_response({"parts": service.part_urls(service.load_upload(name, upload_id), parts)})

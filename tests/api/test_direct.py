@@ -1,0 +1,276 @@
+"""The direct-upload extension (/dockless/v1): presigned URLs, completion, proof of possession."""
+import base64
+import dataclasses
+import hashlib
+import json
+import os
+from urllib.parse import parse_qs, urlparse
+
+import boto3
+import pytest
+import requests
+from botocore.stub import Stubber
+
+from chalicelib.blobs import BlobService
+from chalicelib.config import VERIFY_REHASH
+from chalicelib.services import use_services
+from chalicelib.storage.objects import ObjectStore
+from tests.fixtures import PUBLIC_URL, digest_of, error_code
+
+MiB = 1024 * 1024
+SIGNED = "content-length;host;x-amz-checksum-sha256;x-amz-sdk-checksum-algorithm"
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+def start(client, repo="team/app"):
+    response = client.post(f"/v2/{repo}/blobs/uploads/")
+    return response.headers["Docker-Upload-UUID"]
+
+
+def open_direct(client, upload_id, digest, size, repo="team/app"):
+    return client.post(f"/dockless/v1/{repo}/uploads/{upload_id}/direct",
+                       body=json.dumps({"digest": digest, "size": size}),
+                       headers={"Content-Type": "application/json"})
+
+
+def complete(client, upload_id, digest, repo="team/app"):
+    return client.put(f"/v2/{repo}/blobs/uploads/{upload_id}?digest={digest}")
+
+
+def bucket_keys(prefix=""):
+    s3 = boto3.client("s3", region_name="us-east-1")
+    return [o["Key"] for o in s3.list_objects_v2(Bucket="test-bucket", Prefix=prefix).get("Contents", ())]
+
+
+@pytest.fixture
+def multipart(registry):
+    """Settings with the multipart threshold lowered, as tests may not push gigabytes."""
+    settings = dataclasses.replace(registry.settings, multipart_threshold_bytes=6 * MiB, part_bytes=5 * MiB)
+    use_services(dataclasses.replace(registry, settings=settings))
+
+
+def test_single_put_url_signs_length_and_checksum(client):
+    data = os.urandom(1000)
+    upload_id = start(client)
+    response = open_direct(client, upload_id, digest_of(data), len(data))
+    assert response.status_code == 200
+    plan = response.json_body
+    assert plan["mode"] == "single"
+    query = parse_qs(urlparse(plan["url"]).query)
+    assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]
+    assert query["X-Amz-SignedHeaders"] == [SIGNED]
+    assert query["X-Amz-Expires"] == ["300"]
+    assert urlparse(plan["url"]).path.endswith(f"/blobs/direct/{upload_id}")
+    assert plan["headers"] == {"Content-Length": "1000", "x-amz-checksum-sha256": b64(data),
+                               "x-amz-sdk-checksum-algorithm": "SHA256"}
+
+
+def test_single_put_then_complete_links_the_object_where_it_lies(client):
+    data = os.urandom(5000)
+    digest = digest_of(data)
+    upload_id = start(client)
+    plan = open_direct(client, upload_id, digest, len(data)).json_body
+    assert requests.put(plan["url"], data=data, headers=plan["headers"]).status_code == 200
+    response = complete(client, upload_id, digest)
+    assert response.status_code == 201
+    assert response.headers["Docker-Content-Digest"] == digest
+    assert response.headers["Location"] == f"{PUBLIC_URL}/v2/team/app/blobs/{digest}"
+    location = client.get(f"/v2/team/app/blobs/{digest}").headers["Location"]
+    assert urlparse(location).path.endswith(f"/blobs/direct/{upload_id}")  # recorded, not copied
+    assert requests.get(location).content == data
+    assert bucket_keys("blobs/sha256/") == []
+
+
+def test_complete_without_uploading_is_refused_even_if_the_digest_exists_elsewhere(client, push, state):
+    data = b"a layer that another team pushed"
+    digest = push.blob("other/team", data)["digest"]
+    upload_id = start(client)
+    open_direct(client, upload_id, digest, len(data))
+    before = state()
+    response = complete(client, upload_id, digest)
+    assert response.status_code == 400
+    assert error_code(response) == "DIGEST_INVALID"
+    assert client.head(f"/v2/team/app/blobs/{digest}").status_code == 404
+    after = state()
+    assert [k for k in after[1] if "direct" in k] == []
+    assert after[0]["BlobLink"] == before[0]["BlobLink"]
+
+
+def test_completion_for_another_digest_than_signed_is_refused(client):
+    data = os.urandom(100)
+    upload_id = start(client)
+    plan = open_direct(client, upload_id, digest_of(data), len(data)).json_body
+    requests.put(plan["url"], data=data, headers=plan["headers"])
+    response = complete(client, upload_id, digest_of(b"other"))
+    assert error_code(response) == "DIGEST_INVALID"
+    assert client.head(f"/v2/team/app/blobs/{digest_of(b'other')}").status_code == 404
+
+
+def test_same_bytes_already_proven_are_deduplicated(client, push):
+    data = os.urandom(2000)
+    digest = push.blob("team/base", data)["digest"]
+    upload_id = start(client)
+    plan = open_direct(client, upload_id, digest, len(data)).json_body
+    requests.put(plan["url"], data=data, headers=plan["headers"])
+    assert complete(client, upload_id, digest).status_code == 201
+    location = client.get(f"/v2/team/app/blobs/{digest}").headers["Location"]
+    assert urlparse(location).path.endswith(f"/blobs/sha256/{digest[7:]}")
+    assert bucket_keys("blobs/direct/") == []
+
+
+def test_rehash_mode_refuses_bytes_that_do_not_match_their_claimed_checksum(client, registry, state):
+    use_services(dataclasses.replace(registry, settings=dataclasses.replace(
+        registry.settings, blob_verification=VERIFY_REHASH)))
+    claimed = os.urandom(100)
+    before = state()
+    upload_id = start(client)
+    plan = open_direct(client, upload_id, digest_of(claimed), len(claimed)).json_body
+    # The moto server, unlike S3, stores a body whatever checksum header comes with it.
+    requests.put(plan["url"], data=os.urandom(100), headers=plan["headers"])
+    response = complete(client, upload_id, digest_of(claimed))
+    assert error_code(response) == "DIGEST_INVALID"
+    assert state() == before
+
+
+def upload_parts(client, upload_id, data, plan, repo="team/app"):
+    size = plan["part_size"]
+    pieces = [data[i:i + size] for i in range(0, len(data), size)]
+    assert len(pieces) == plan["part_count"]
+    response = client.post(f"/dockless/v1/{repo}/uploads/{upload_id}/parts",
+                           body=json.dumps({"parts": [{"number": n + 1, "sha256": b64(p)}
+                                                      for n, p in enumerate(pieces)]}),
+                           headers={"Content-Type": "application/json"})
+    assert response.status_code == 200, response.body
+    for part, piece in zip(response.json_body["parts"], pieces):
+        query = parse_qs(urlparse(part["url"]).query)
+        assert query["X-Amz-SignedHeaders"] == [SIGNED]
+        assert part["headers"] == {"Content-Length": str(len(piece)), "x-amz-checksum-sha256": b64(piece),
+                                   "x-amz-sdk-checksum-algorithm": "SHA256"}
+        assert requests.put(part["url"], data=piece, headers=part["headers"]).status_code == 200
+
+
+def test_multipart_blob_stays_unshared_until_verified(client, multipart):
+    data = os.urandom(12 * MiB)
+    digest = digest_of(data)
+    upload_id = start(client)
+    plan = open_direct(client, upload_id, digest, len(data)).json_body
+    assert plan == {"mode": "multipart", "part_size": 5 * MiB, "part_count": 3, "max_parts_per_request": 100}
+    upload_parts(client, upload_id, data, plan)
+    assert complete(client, upload_id, digest).status_code == 201
+    assert client.head(f"/v2/team/app/blobs/{digest}").status_code == 307
+    # Not proven as a whole: no mount into another repository yet.
+    assert client.post(f"/v2/team/copy/blobs/uploads/?mount={digest}&from=team/app").status_code == 202
+
+    from chalicelib.jobs import verify_unproven_blobs
+    assert verify_unproven_blobs() == 1
+    assert client.post(f"/v2/team/copy/blobs/uploads/?mount={digest}&from=team/app").status_code == 201
+    location = client.get(f"/v2/team/copy/blobs/{digest}").headers["Location"]
+    assert requests.get(location).content == data
+
+
+def test_verification_job_unlinks_a_multipart_blob_that_does_not_hash(client, multipart):
+    data = os.urandom(7 * MiB)
+    wrong = digest_of(b"not these bytes")
+    upload_id = start(client)
+    plan = open_direct(client, upload_id, wrong, len(data)).json_body
+    upload_parts(client, upload_id, data, plan)
+    assert complete(client, upload_id, wrong).status_code == 201
+    from chalicelib.jobs import verify_unproven_blobs
+    assert verify_unproven_blobs() == 0
+    assert client.head(f"/v2/team/app/blobs/{wrong}").status_code == 404
+    assert bucket_keys("blobs/direct/") == []
+
+
+def test_completing_a_multipart_upload_with_parts_missing_is_refused(client, multipart):
+    data = os.urandom(12 * MiB)
+    upload_id = start(client)
+    open_direct(client, upload_id, digest_of(data), len(data))
+    response = complete(client, upload_id, digest_of(data))
+    assert response.status_code == 400
+    assert error_code(response) == "BLOB_UPLOAD_INVALID"
+
+
+@pytest.mark.parametrize("parts", [
+    [{"number": 0, "sha256": b64(b"x")}],
+    [{"number": 4, "sha256": b64(b"x")}],
+    [{"number": 1, "sha256": "not base64"}],
+    [{"number": True, "sha256": b64(b"x")}],
+    [],
+    [{"number": 1, "sha256": b64(b"x")}] * 101,
+])
+def test_bad_part_requests_are_refused(client, multipart, parts):
+    upload_id = start(client)
+    open_direct(client, upload_id, digest_of(b"x" * 12 * MiB), 12 * MiB)
+    response = client.post(f"/dockless/v1/team/app/uploads/{upload_id}/parts",
+                           body=json.dumps({"parts": parts}), headers={"Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert error_code(response) == "BLOB_UPLOAD_INVALID"
+
+
+@pytest.mark.parametrize("body, code", [
+    ({"digest": "sha256:12", "size": 1}, "DIGEST_INVALID"),
+    ({"size": 1}, "DIGEST_INVALID"),
+    ({"digest": digest_of(b"x"), "size": -1}, "SIZE_INVALID"),
+    ({"digest": digest_of(b"x"), "size": "1"}, "SIZE_INVALID"),
+])
+def test_bad_open_requests_are_refused(client, state, body, code):
+    upload_id = start(client)
+    before = state()
+    response = client.post(f"/dockless/v1/team/app/uploads/{upload_id}/direct", body=json.dumps(body),
+                           headers={"Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert error_code(response) == code
+    assert state() == before
+
+
+def test_open_twice_or_after_chunks_is_refused(client):
+    upload_id = start(client)
+    assert open_direct(client, upload_id, digest_of(b"x"), 1).status_code == 200
+    assert error_code(open_direct(client, upload_id, digest_of(b"x"), 1)) == "BLOB_UPLOAD_INVALID"
+    other = start(client)
+    client.patch(f"/v2/team/app/blobs/uploads/{other}", body=b"abc",
+                 headers={"Content-Type": "application/octet-stream"})
+    assert error_code(open_direct(client, other, digest_of(b"abc"), 3)) == "BLOB_UPLOAD_INVALID"
+
+
+def test_direct_session_completes_without_a_body_only(client):
+    upload_id = start(client)
+    open_direct(client, upload_id, digest_of(b"x"), 1)
+    response = client.put(f"/v2/team/app/blobs/uploads/{upload_id}?digest={digest_of(b'x')}", body=b"x",
+                          headers={"Content-Type": "application/octet-stream"})
+    assert error_code(response) == "BLOB_UPLOAD_INVALID"
+
+
+def test_expired_direct_session_loses_its_object(client, clock, state):
+    before = state()
+    data = os.urandom(100)
+    upload_id = start(client)
+    plan = open_direct(client, upload_id, digest_of(data), len(data)).json_body
+    requests.put(plan["url"], data=data, headers=plan["headers"])
+    clock.advance(days=2)
+    from chalicelib.jobs import clean_expired_uploads
+    assert clean_expired_uploads() == 1
+    assert state() == before
+
+
+def test_aws_mode_completion_reads_no_layer_bytes(registry, client):
+    """With botocore's Stubber as S3: completion may only HeadObject (checksum mode) and must
+    neither GetObject nor copy. The Stubber fails on any call not expected here."""
+    data = os.urandom(3000)
+    digest = digest_of(data)
+    upload_id = start(client)
+    open_direct(client, upload_id, digest, len(data))
+
+    s3 = boto3.client("s3", region_name="us-east-1")
+    stubbed = dataclasses.replace(registry, objects=ObjectStore(s3, "test-bucket"))
+    with Stubber(s3) as stubber:
+        stubber.add_response("head_object",
+                             {"ContentLength": len(data), "ChecksumSHA256": b64(data)},
+                             {"Bucket": "test-bucket", "Key": f"blobs/direct/{upload_id}", "ChecksumMode": "ENABLED"})
+        service = BlobService(stubbed)
+        link = service.complete(service.load_upload("team/app", upload_id), digest, b"")
+        stubber.assert_no_pending_responses()
+    assert link.location == f"blobs/direct/{upload_id}" and link.verified
