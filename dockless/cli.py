@@ -23,13 +23,16 @@ def main(ctx):
 @main.command()
 @click.option("--port", default=5000, show_default=True, help="Port of the registry (0: any free port).")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--api-port", default=0, show_default=True,
+              help="Internal port of the API behind the gateway (0: any free port).")
 @click.option("--public-url", default=None,
               help="URL clients use to reach the registry [default: http://localhost:PORT].")
 @click.option("--request-log", type=click.Path(dir_okay=False), default=None,
               help="Also append the per-request JSON records to this file.")
 @click.pass_obj
-def serve(ui: UI, port, host, public_url, request_log):
-    """Run the local stack: moto S3 + DynamoDB, the API behind a local front door, scheduled jobs.
+def serve(ui: UI, port, host, api_port, public_url, request_log):
+    """Run the local stack: moto S3 + DynamoDB, the API behind a local front door on an internal
+    port, the gateway on the public port, and the scheduled jobs.
 
     \b
     Example:
@@ -42,9 +45,49 @@ def serve(ui: UI, port, host, public_url, request_log):
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the moto server's access log
     if request_log:
         _log_to(logging.FileHandler(request_log), "dockless.request")
-    stack = LocalStack(host=host, port=port, public_url=public_url)
+    stack = LocalStack(host=host, port=port, public_url=public_url, api_port=api_port)
     stack.start()
+    ui.result(f"api: {stack.api_url}")
     ui.result(f"ready: {stack.url}")
+    _wait_for_signal()
+    ui.info("stopping")
+    stack.stop()
+    raise SystemExit(Exit.OK)
+
+
+@main.command()
+@click.option("--upstream", required=True, help="The registry to forward to, e.g. https://registry.example.com")
+@click.option("--port", default=5000, show_default=True, help="Port to listen on (0: any free port).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--public-url", default=None,
+              help="URL clients use to reach this gateway [default: http://localhost:PORT].")
+@click.option("--spool-dir", type=click.Path(file_okay=False), default=None,
+              help="Where upload bodies are spooled before they go to the bucket [default: system temp].")
+@click.pass_obj
+def gateway(ui: UI, upstream, port, host, public_url, spool_dir):
+    """Serve the registry API locally, sending layer bytes straight to the bucket.
+
+    Every request goes to UPSTREAM unchanged except upload bodies, which are spooled, checked
+    against their digest and uploaded with presigned URLs; the API never sees layer bytes.
+
+    \b
+    Example:
+      dockless gateway --upstream https://registry.example.com --port 5000 &
+      docker push localhost:5000/team/app:1
+    """
+    from dockless import gateway as gateway_module
+
+    _log_to(logging.StreamHandler(), "dockless")
+    server = gateway_module.make_server(gateway_module.Gateway(upstream, spool_dir), host, port, public_url)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    ui.result(f"ready: http://{host}:{server.server_address[1]}")
+    _wait_for_signal()
+    ui.info("stopping")
+    server.shutdown()
+    raise SystemExit(Exit.OK)
+
+
+def _wait_for_signal() -> None:
     stopped = threading.Event()
     # Installed explicitly: a shell starts background jobs with SIGINT ignored, and Python keeps
     # that, so Ctrl-C after `fg` or `kill -INT` would otherwise do nothing.
@@ -52,9 +95,6 @@ def serve(ui: UI, port, host, public_url, request_log):
         signal.signal(number, lambda *_: stopped.set())
     while not stopped.wait(0.5):
         pass
-    ui.info("stopping")
-    stack.stop()
-    raise SystemExit(Exit.OK)
 
 
 def _log_to(handler: logging.Handler, logger_name: str) -> None:

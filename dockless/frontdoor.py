@@ -31,6 +31,7 @@ from chalice.local import LambdaEventConverter, LocalGateway, RouteMatcher
 
 from chalicelib import errors, spec
 from chalicelib.errors import ErrorCode, error_body
+from dockless.httpbody import iter_body
 
 LOG = logging.getLogger("dockless.frontdoor")
 
@@ -40,8 +41,6 @@ REMAPPED_BY_API_GATEWAY = ("authorization", "connection", "content-length", "dat
 # What the Lambda@Edge origin-response function puts back (infra/edge).
 RESTORED_AT_THE_EDGE = ("www-authenticate",)
 ORIGIN_HOST = "origin.execute-api.local"
-# Bytes read at a time while dropping a body that is too large.
-DISCARD_PIECE_BYTES = 1024 * 1024
 
 Response = Tuple[int, List[Tuple[str, str]], bytes]
 
@@ -160,36 +159,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         """The whole body, or (b"", True) when it is above the limit: then the rest is read and
         dropped, without holding it, so the client sees the refusal rather than a broken pipe."""
         limit = self.front_door.max_body_bytes
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            return self._read_chunked(limit)
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > limit:
-            self._discard(length)
-            return b"", True
-        return self.rfile.read(length) if length else b"", False
-
-    def _discard(self, length: int) -> None:
-        while length > 0:
-            piece = self.rfile.read(min(length, DISCARD_PIECE_BYTES))
-            if not piece:
-                return
-            length -= len(piece)
-
-    def _read_chunked(self, limit: int) -> Tuple[bytes, bool]:
-        chunks, total = [], 0
-        while True:
-            size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
-            if size == 0:
-                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                    pass  # trailers
-                return (b"", True) if total > limit else (b"".join(chunks), False)
-            total += size
+        pieces, total = [], 0
+        for piece in iter_body(self.rfile, self.headers):
+            total += len(piece)
             if total > limit:
-                chunks.clear()
-                self._discard(size)
+                pieces.clear()
             else:
-                chunks.append(self.rfile.read(size))
-            self.rfile.readline()
+                pieces.append(piece)
+        return (b"", True) if total > limit else (b"".join(pieces), False)
 
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _serve
 

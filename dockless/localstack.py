@@ -1,5 +1,7 @@
 """The local stack: a moto server (real S3 and DynamoDB wire protocol), the bucket and tables,
-the Chalice app behind the local front door, and the app's scheduled jobs on a timer.
+the Chalice app behind the local front door on an internal port, `dockless gateway` in front of
+it on the public port, and the app's scheduled jobs on a timer: production's topology, where
+layer bytes go only through the bucket and the API refuses big bodies.
 
 The app code is the code that runs in Lambda; only its settings (endpoint, bucket, tables,
 public URL) point at this process's moto server.
@@ -11,10 +13,10 @@ import threading
 from typing import Optional
 
 from chalicelib import jobs
-from chalicelib.config import Settings
+from chalicelib.config import VERIFY_REHASH, Settings
 from chalicelib.meta.models import create_tables
 from chalicelib.services import build_services, use_services
-from dockless.frontdoor import FrontDoor, make_server
+from dockless import frontdoor, gateway
 
 LOG = logging.getLogger("dockless.local")
 # Fixed dummy credentials: the moto server accepts any, and real ones must never be used here.
@@ -29,12 +31,12 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 class LocalStack:
     def __init__(self, host: str = "127.0.0.1", port: int = 5000, public_url: Optional[str] = None,
-                 moto_port: Optional[int] = None):
-        self.host, self.port = host, port
+                 moto_port: Optional[int] = None, api_port: int = 0):
+        self.host, self.port, self.api_port = host, port, api_port
         self.public_url = public_url
         self.moto_port = moto_port or free_port(host)
         self._moto = None
-        self._server = None
+        self._servers = []
         self._stopping = threading.Event()
 
     @property
@@ -44,6 +46,10 @@ class LocalStack:
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.host}:{self.api_port}"
 
     def start(self) -> None:
         from moto.server import ThreadedMotoServer
@@ -55,21 +61,30 @@ class LocalStack:
         os.environ.pop("AWS_SESSION_TOKEN", None)
         self._moto = ThreadedMotoServer(ip_address=self.host, port=self.moto_port, verbose=False)
         self._moto.start()
-        self._server = make_server(FrontDoor(app), self.host, self.port)
-        self.port = self._server.server_address[1]
+        api = frontdoor.make_server(frontdoor.FrontDoor(app), self.host, self.api_port)
+        self.api_port = api.server_address[1]
+        front = gateway.Gateway(self.api_url)
+        public = gateway.make_server(front, self.host, self.port, self.public_url)
+        self.port = public.server_address[1]
         settings = Settings.from_environ({
+            "DOCKLESS_BLOB_VERIFICATION": VERIFY_REHASH,
             **os.environ,
             "DOCKLESS_AWS_ENDPOINT_URL": self.moto_url,
-            "DOCKLESS_PUBLIC_URL": self.public_url or f"http://localhost:{self.port}",
+            "DOCKLESS_PUBLIC_URL": front.public_url,
         })
         services = build_services(settings)
         use_services(services)
         services.objects.create_bucket(settings.region)
         create_tables()
-        threading.Thread(target=self._server.serve_forever, name="front-door", daemon=True).start()
+        for server, name in ((api, "api"), (public, "gateway")):
+            self._servers.append(server)
+            threading.Thread(target=server.serve_forever, name=name, daemon=True).start()
         self._start_jobs()
         LOG.info("moto server at %s, bucket %s, tables %s-*, public URL %s", self.moto_url,
                  settings.bucket, settings.table_prefix, settings.public_url)
+        LOG.info("blob verification: %s%s", settings.blob_verification,
+                 " (the moto server stores whatever checksum a client claims, so completion hashes"
+                 " the uploaded object)" if settings.blob_verification == VERIFY_REHASH else "")
 
     def _start_jobs(self) -> None:
         for name, (job, minutes) in jobs.JOBS.items():
@@ -84,9 +99,9 @@ class LocalStack:
 
     def stop(self) -> None:
         self._stopping.set()
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
+        for server in self._servers:
+            server.shutdown()
+            server.server_close()
         if self._moto:
             self._moto.stop()
         use_services(None)

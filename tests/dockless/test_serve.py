@@ -10,9 +10,10 @@ def test_serve_prints_ready_answers_and_stops_cleanly_on_ctrl_c():
     process = subprocess.Popen([sys.executable, "-m", "dockless.cli", "serve", "--port", "0"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        line = process.stdout.readline()
-        assert line.startswith("ready: http://127.0.0.1:")
-        url = line.split()[1]
+        api_line, ready_line = process.stdout.readline(), process.stdout.readline()
+        assert api_line.startswith("api: http://127.0.0.1:")
+        assert ready_line.startswith("ready: http://127.0.0.1:")
+        url = ready_line.split()[1]
         response = requests.get(f"{url}/v2/", timeout=10)
         assert response.status_code == 200
         assert response.headers["Docker-Distribution-Api-Version"] == "registry/2.0"

@@ -45,10 +45,11 @@ def run(*args, env=None, check=True, timeout=600, input=None):
 
 
 class Stack:
-    """A running `dockless serve`, and the records of the requests it answered."""
+    """A running `dockless serve`: the gateway at `url`, the API behind it at `api_url`, and the
+    records of the requests the API answered."""
 
-    def __init__(self, process, url: str, request_log: Path):
-        self.process, self.url, self.request_log = process, url, request_log
+    def __init__(self, process, url: str, api_url: str, request_log: Path):
+        self.process, self.url, self.api_url, self.request_log = process, url, api_url, request_log
         self.port = int(url.rsplit(":", 1)[1])
         self.host = f"localhost:{self.port}"
 
@@ -70,14 +71,14 @@ def stack(tmp_path_factory):
     process = subprocess.Popen(
         [sys.executable, "-m", "dockless.cli", "serve", "--port", "0", "--request-log", str(request_log)],
         stdout=subprocess.PIPE, stderr=open(work / "serve.log", "w"), text=True)
-    line = process.stdout.readline()
-    if not line.startswith("ready: "):
+    announced = dict(process.stdout.readline().split(": ", 1) for _ in range(2))
+    if "ready" not in announced:
         process.kill()
-        raise RuntimeError(f"dockless serve did not start: {line!r}\n{(work / 'serve.log').read_text()}")
-    url = line.split()[1]
+        raise RuntimeError(f"dockless serve did not start: {announced}\n{(work / 'serve.log').read_text()}")
+    url, api_url = announced["ready"].strip(), announced["api"].strip()
     # Keep reading stdout so the server can never block on a full pipe.
     threading.Thread(target=process.stdout.read, daemon=True).start()
-    yield Stack(process, url, request_log)
+    yield Stack(process, url, api_url, request_log)
     process.terminate()
     process.wait(timeout=30)
 

@@ -1,0 +1,339 @@
+"""`dockless gateway`: the registry API for docker, podman, skopeo, ctr and oras, with layer bytes
+sent straight to the bucket.
+
+Every request is forwarded to the upstream registry unchanged (headers, auth challenges, status,
+body), except upload bodies. Clients send a layer as one PATCH (docker, podman, skopeo) or one PUT
+(containerd) before they name its digest, and none of them can target a presigned URL. So the
+gateway spools each upload body to a temporary file while hashing it; on the final
+`PUT …?digest=` it checks the digest, asks the upstream's direct-upload extension for presigned
+URLs (one PUT, or multipart parts in parallel), sends the file to S3, and completes the upload
+with a body-less PUT. Memory stays bounded by PIECE_BYTES per transfer; the process never holds a
+layer. Credentials are never stored: the client's Authorization header rides along on the calls
+made for it.
+"""
+import base64
+import concurrent.futures
+import hashlib
+import http.client
+import http.server
+import json
+import logging
+import os
+import re
+import socketserver
+import tempfile
+import threading
+import time
+from typing import Dict, List, Optional, Tuple
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import requests
+
+from chalicelib import errors, spec
+from chalicelib.errors import ErrorCode, error_body
+from dockless.httpbody import PIECE_BYTES, iter_body
+
+LOG = logging.getLogger("dockless.gateway")
+
+# Part uploads in flight at once for one multipart blob.
+PARALLEL_PART_UPLOADS = 4
+# Attempts per S3 transfer (a part or a single PUT) before the push fails.
+TRANSFER_ATTEMPTS = 3
+# Hop-by-hop headers (RFC 9110 §7.6.1) are the connection's, never forwarded.
+HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
+              "trailer", "transfer-encoding", "upgrade", "host", "content-length"}
+UPLOAD_PATH = re.compile(r"^/v2/(?P<name>.+)/blobs/uploads/(?P<upload_id>[^/]+)$")
+UPLOADS_PATH = re.compile(r"^/v2/(?P<name>.+)/blobs/uploads/?$")
+
+Reply = Tuple[int, List[Tuple[str, str]], bytes]
+
+
+class Spool:
+    """An upload's bytes so far, in an unnamed temporary file, hashed as they arrive."""
+
+    def __init__(self, directory: Optional[str]):
+        self.file = tempfile.TemporaryFile(dir=directory)
+        self.hasher = hashlib.sha256()
+        self.size = 0
+        self.lock = threading.Lock()
+
+    def write(self, piece: bytes) -> None:
+        self.file.write(piece)
+        self.hasher.update(piece)
+        self.size += len(piece)
+
+    def digest(self) -> str:
+        self.file.flush()
+        return "sha256:" + self.hasher.hexdigest()
+
+    def close(self) -> None:
+        self.file.close()
+
+
+class FileSlice:
+    """A read-only window on an open file, read with pread so parallel slices share no offset."""
+
+    def __init__(self, fd: int, offset: int, length: int):
+        self._fd, self._offset, self._length, self._read = fd, offset, length, 0
+
+    def __len__(self) -> int:
+        return self._length
+
+    def fresh(self) -> "FileSlice":
+        return FileSlice(self._fd, self._offset, self._length)
+
+    def read(self, size: int = -1) -> bytes:
+        remaining = self._length - self._read
+        if size is None or size < 0 or size > remaining:
+            size = remaining
+        piece = os.pread(self._fd, min(size, PIECE_BYTES), self._offset + self._read)
+        self._read += len(piece)
+        return piece
+
+    def sha256_base64(self) -> str:
+        hasher = hashlib.sha256()
+        for piece in iter(self.fresh().read, b""):
+            hasher.update(piece)
+        return base64.b64encode(hasher.digest()).decode()
+
+
+class TransferFailed(Exception):
+    pass
+
+
+class Gateway:
+    def __init__(self, upstream: str, spool_dir: Optional[str] = None):
+        self.upstream = upstream.rstrip("/")
+        parts = urlsplit(self.upstream)
+        self._scheme, self._netloc = parts.scheme, parts.netloc
+        self.spool_dir = spool_dir
+        self.public_url = ""  # set once the server knows its port
+        self._spools: Dict[str, Spool] = {}
+        self._lock = threading.Lock()
+        self._s3 = requests.Session()
+        self._parts = concurrent.futures.ThreadPoolExecutor(PARALLEL_PART_UPLOADS, thread_name_prefix="part")
+
+    # --- forwarding ----------------------------------------------------------------------------
+
+    def forward(self, method: str, target: str, headers, body: bytes = b"") -> Reply:
+        connection = (http.client.HTTPSConnection if self._scheme == "https" else http.client.HTTPConnection)(
+            self._netloc, timeout=300)
+        try:
+            sent = {k: v for k, v in headers.items() if k.lower() not in HOP_BY_HOP}
+            if body or method in ("POST", "PUT", "PATCH"):
+                sent["Content-Length"] = str(len(body))
+            connection.request(method, target, body=body or None, headers=sent)
+            response = connection.getresponse()
+            payload = response.read()
+            reply_headers = [(k, self._rewrite(k, v)) for k, v in response.getheaders()
+                             if k.lower() not in HOP_BY_HOP]
+            if method != "HEAD" or response.getheader("Content-Length") is None:
+                reply_headers.append(("Content-Length", str(len(payload))))
+            else:
+                reply_headers.append(("Content-Length", response.getheader("Content-Length")))
+            return response.status, reply_headers, payload
+        finally:
+            connection.close()
+
+    def _rewrite(self, name: str, value: str) -> str:
+        """Keep clients talking to the gateway: a Location into the registry API (an absolute URL
+        under the upstream's public URL, whatever host that is) becomes ours. Redirects elsewhere
+        (presigned S3 URLs) pass unchanged."""
+        if name.lower() != "location":
+            return value
+        parts = urlsplit(value)
+        if parts.scheme and parts.path.startswith("/v2/"):
+            return self.public_url + value[len(f"{parts.scheme}://{parts.netloc}"):]
+        return value
+
+    # --- uploads -------------------------------------------------------------------------------
+
+    def spool_for(self, upload_id: str, create: bool) -> Optional[Spool]:
+        with self._lock:
+            spool = self._spools.get(upload_id)
+            if spool is None and create:
+                spool = self._spools[upload_id] = Spool(self.spool_dir)
+            return spool
+
+    def drop_spool(self, upload_id: str) -> None:
+        with self._lock:
+            spool = self._spools.pop(upload_id, None)
+        if spool:
+            spool.close()
+
+    def finish(self, name: str, upload_id: str, query: str, headers, spool: Spool) -> Reply:
+        """Verify the spooled bytes, send them to the bucket, complete the upload upstream."""
+        digest = parse_qs(query).get("digest", [""])[0]
+        actual = spool.digest()
+        upload_path = f"/v2/{name}/blobs/uploads/{upload_id}"
+        if digest != actual:
+            self.forward("DELETE", upload_path, _auth_only(headers))
+            return refusal(errors.DIGEST_INVALID, {"expected": digest, "actual": actual})
+        auth = _auth_only(headers)
+        status, plan_headers, plan_body = self.forward(
+            "POST", f"/dockless/v1/{name}/uploads/{upload_id}/direct",
+            {**auth, "Content-Type": spec.JSON}, json.dumps({"digest": digest, "size": spool.size}).encode())
+        if status != 200:
+            return status, plan_headers, plan_body
+        plan = json.loads(plan_body)
+        try:
+            if plan["mode"] == "single":
+                self._transfer(plan, FileSlice(spool.file.fileno(), 0, spool.size))
+            else:
+                self._transfer_parts(name, upload_id, auth, plan, spool)
+        except TransferFailed as failure:
+            return refusal(errors.FRONT_DOOR_FAILED, {"reason": f"upload to the bucket failed: {failure}"})
+        complete_headers = {k: v for k, v in headers.items() if k.lower() not in ("content-type", "content-range")}
+        return self.forward("PUT", f"{upload_path}?{query}", complete_headers)
+
+    def _transfer_parts(self, name: str, upload_id: str, auth: dict, plan: dict, spool: Spool) -> None:
+        size, part_size, count = spool.size, plan["part_size"], plan["part_count"]
+        batch = plan.get("max_parts_per_request", spec.PART_URLS_PER_REQUEST)
+        for first in range(1, count + 1, batch):
+            numbers = range(first, min(first + batch, count + 1))
+            slices = {n: FileSlice(spool.file.fileno(), (n - 1) * part_size,
+                                   min(part_size, size - (n - 1) * part_size)) for n in numbers}
+            asked = [{"number": n, "sha256": slices[n].sha256_base64()} for n in numbers]
+            status, _, body = self.forward("POST", f"/dockless/v1/{name}/uploads/{upload_id}/parts",
+                                           {**auth, "Content-Type": spec.JSON}, json.dumps({"parts": asked}).encode())
+            if status != 200:
+                raise TransferFailed(f"part URLs refused ({status}): {body[:200]!r}")
+            signed = json.loads(body)["parts"]
+            futures = [self._parts.submit(self._transfer, part, slices[part["number"]]) for part in signed]
+            for future in futures:
+                future.result()
+
+    def _transfer(self, signed: dict, data: FileSlice) -> None:
+        """One presigned PUT, retried; a fresh slice per attempt, since a failed one was read."""
+        for attempt in range(1, TRANSFER_ATTEMPTS + 1):
+            try:
+                response = self._s3.put(signed["url"], data=data.fresh(), headers=signed["headers"],
+                                        timeout=300)
+                if response.status_code == 200:
+                    return
+                reason = f"S3 answered {response.status_code}: {response.text[:200]}"
+            except requests.RequestException as error:
+                reason = str(error)
+            LOG.warning("transfer attempt %d failed: %s", attempt, reason)
+            if attempt < TRANSFER_ATTEMPTS:
+                time.sleep(0.5 * 2 ** attempt)
+        raise TransferFailed(reason)
+
+
+def refusal(error: ErrorCode, detail=None) -> Reply:
+    body = error_body(error, detail).encode()
+    return error.status, [("Content-Type", spec.JSON), ("Content-Length", str(len(body))),
+                          (spec.API_VERSION_HEADER, spec.API_VERSION)], body
+
+
+def _auth_only(headers) -> dict:
+    value = headers.get("Authorization")
+    return {"Authorization": value} if value else {}
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    gateway: Gateway
+
+    def log_message(self, format, *args):  # noqa: A002
+        LOG.debug(format, *args)
+
+    def _serve(self):
+        path, _, query = self.path.partition("?")
+        upload = UPLOAD_PATH.match(path)
+        uploads = UPLOADS_PATH.match(path)
+        if upload and self.command == "PATCH":
+            reply = self._patch(upload["name"], upload["upload_id"])
+        elif upload and self.command == "PUT":
+            reply = self._put(upload["name"], upload["upload_id"], query)
+        elif upload and self.command == "GET" and self.gateway.spool_for(upload["upload_id"], False):
+            reply = self._status(upload["name"], upload["upload_id"])
+        elif uploads and self.command == "POST" and "digest" in parse_qs(query) and self._has_body():
+            reply = self._monolithic(uploads["name"], query)
+        else:
+            body = b"".join(iter_body(self.rfile, self.headers))
+            if upload and self.command == "DELETE":
+                self.gateway.drop_spool(upload["upload_id"])
+            reply = self.gateway.forward(self.command, self.path, self.headers, body)
+        self._send(reply)
+
+    def _has_body(self) -> bool:
+        return int(self.headers.get("Content-Length") or 0) > 0 or "chunked" in self.headers.get(
+            "Transfer-Encoding", "").lower()
+
+    def _upload_state(self, name: str, upload_id: str, spool: Spool) -> List[Tuple[str, str]]:
+        return [("Location", f"{self.gateway.public_url}/v2/{name}/blobs/uploads/{upload_id}"),
+                ("Range", f"0-{max(spool.size - 1, 0)}"), (spec.UPLOAD_UUID_HEADER, upload_id),
+                (spec.API_VERSION_HEADER, spec.API_VERSION), ("Content-Length", "0")]
+
+    def _spool_body(self, spool: Spool) -> None:
+        for piece in iter_body(self.rfile, self.headers):
+            spool.write(piece)
+
+    def _patch(self, name: str, upload_id: str) -> Reply:
+        spool = self.gateway.spool_for(upload_id, True)
+        with spool.lock:
+            start = _range_start(self.headers.get("Content-Range"))
+            if start is not None and start != spool.size:
+                b"".join(iter_body(self.rfile, self.headers))
+                status, headers, body = refusal(errors.RANGE_INVALID,
+                                                f"chunk starts at {start}, the upload has {spool.size} bytes")
+                return status, headers + self._upload_state(name, upload_id, spool)[:3], body
+            self._spool_body(spool)
+            return 202, self._upload_state(name, upload_id, spool), b""
+
+    def _status(self, name: str, upload_id: str) -> Reply:
+        return 204, self._upload_state(name, upload_id, self.gateway.spool_for(upload_id, False)), b""
+
+    def _put(self, name: str, upload_id: str, query: str) -> Reply:
+        spool = self.gateway.spool_for(upload_id, True)
+        try:
+            with spool.lock:
+                self._spool_body(spool)
+                return self.gateway.finish(name, upload_id, query, self.headers, spool)
+        finally:
+            self.gateway.drop_spool(upload_id)
+
+    def _monolithic(self, name: str, query: str) -> Reply:
+        """POST ?digest= with the blob: open a session upstream, then finish it as a PUT would."""
+        spool = Spool(self.gateway.spool_dir)
+        try:
+            self._spool_body(spool)
+            params = {k: v[0] for k, v in parse_qs(query).items() if k != "digest"}
+            target = f"/v2/{name}/blobs/uploads/" + (f"?{urlencode(params)}" if params else "")
+            status, headers, body = self.gateway.forward("POST", target, self.headers)
+            upload_id = dict((k.lower(), v) for k, v in headers).get(spec.UPLOAD_UUID_HEADER.lower())
+            if status != 202 or not upload_id:
+                return status, headers, body
+            return self.gateway.finish(name, upload_id, query, self.headers, spool)
+        finally:
+            spool.close()
+
+    def _send(self, reply: Reply) -> None:
+        status, headers, body = reply
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
+
+
+def _range_start(value: Optional[str]) -> Optional[int]:
+    if not value:
+        return None
+    match = re.fullmatch(r"(?:bytes[ =])?(\d+)-\d+(?:/.*)?", value.strip())
+    return int(match.group(1)) if match else None
+
+
+class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+def make_server(gateway: Gateway, host: str, port: int, public_url: Optional[str] = None):
+    server = _Server((host, port), type("GatewayHandler", (_Handler,), {"gateway": gateway}))
+    gateway.public_url = (public_url or f"http://localhost:{server.server_address[1]}").rstrip("/")
+    return server
