@@ -63,14 +63,14 @@ class LocalStack:
         self._moto.start()
         api = frontdoor.make_server(frontdoor.FrontDoor(app), self.host, self.api_port)
         self.api_port = api.server_address[1]
-        front = gateway.Gateway(self.api_url)
-        public = gateway.make_server(front, self.host, self.port, self.public_url)
+        self.gateway = gateway.Gateway(self.api_url)
+        public = gateway.make_server(self.gateway, self.host, self.port, self.public_url)
         self.port = public.server_address[1]
         settings = Settings.from_environ({
             "DOCKLESS_BLOB_VERIFICATION": VERIFY_REHASH,
             **os.environ,
             "DOCKLESS_AWS_ENDPOINT_URL": self.moto_url,
-            "DOCKLESS_PUBLIC_URL": front.public_url,
+            "DOCKLESS_PUBLIC_URL": self.gateway.public_url,
         })
         services = build_services(settings)
         use_services(services)

@@ -8,11 +8,9 @@ import json
 import boto3
 import pytest
 from chalice.test import Client
-from moto import mock_aws
 
-from chalicelib.config import Settings
-from chalicelib.meta.models import TABLES, create_tables
-from chalicelib.services import build_services, use_services
+from chalicelib.meta.models import TABLES
+from chalicelib.services import use_services
 
 PUBLIC_URL = "https://registry.example.test"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -34,19 +32,6 @@ class FakeClock:
 @pytest.fixture
 def clock():
     return FakeClock()
-
-
-@pytest.fixture(scope="session")
-def aws():
-    """One moto mock, bucket and set of tables for the whole session; emptied before each test."""
-    with mock_aws():
-        settings = Settings.from_environ({
-            "DOCKLESS_BUCKET": "test-bucket", "DOCKLESS_TABLE_PREFIX": "test",
-            "DOCKLESS_PUBLIC_URL": PUBLIC_URL, "AWS_DEFAULT_REGION": "us-east-1"})
-        services = build_services(settings)
-        services.objects.create_bucket(settings.region)
-        create_tables()
-        yield services
 
 
 def _empty(services):

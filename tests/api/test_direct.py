@@ -144,7 +144,7 @@ def upload_parts(client, upload_id, data, plan, repo="team/app"):
                                                       for n, p in enumerate(pieces)]}),
                            headers={"Content-Type": "application/json"})
     assert response.status_code == 200, response.body
-    for part, piece in zip(response.json_body["parts"], pieces):
+    for part, piece in zip(response.json_body["parts"], pieces, strict=True):
         query = parse_qs(urlparse(part["url"]).query)
         assert query["X-Amz-SignedHeaders"] == [SIGNED]
         assert part["headers"] == {"Content-Length": str(len(piece)), "x-amz-checksum-sha256": b64(piece),

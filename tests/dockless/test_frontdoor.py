@@ -1,5 +1,4 @@
 """The local front door behaves like the deployed one (DESIGN.md §1a), over real HTTP."""
-import base64
 import hashlib
 import http.client
 import json

@@ -1,0 +1,23 @@
+"""The in-process tier's moto mock. Package-scoped and defined here, so it ends with this package:
+moto patches botocore and `requests` while it is active, which must not reach the tiers that
+start a real moto server in this process."""
+import pytest
+from moto import mock_aws
+
+from chalicelib.config import Settings
+from chalicelib.meta.models import create_tables
+from chalicelib.services import build_services
+from tests.fixtures import PUBLIC_URL
+
+
+@pytest.fixture(scope="package")
+def aws():
+    """One moto mock, bucket and set of tables for this package; emptied before each test."""
+    with mock_aws():
+        settings = Settings.from_environ({
+            "DOCKLESS_BUCKET": "test-bucket", "DOCKLESS_TABLE_PREFIX": "test",
+            "DOCKLESS_PUBLIC_URL": PUBLIC_URL, "AWS_DEFAULT_REGION": "us-east-1"})
+        services = build_services(settings)
+        services.objects.create_bucket(settings.region)
+        create_tables()
+        yield services
