@@ -91,3 +91,43 @@ def dockerfile_context(path: Path, layer_sizes: List[int], extra: Optional[str] 
         lines.append(extra)
     (path / "Dockerfile").write_text("\n".join(lines) + "\n")
     return path
+
+
+def write_random_file(path: Path, size: int) -> None:
+    with open(path, "wb") as out:
+        for start in range(0, size, 8 << 20):
+            out.write(os.urandom(min(8 << 20, size - start)))
+
+
+def add_big_uncompressed_layer(layout: OciLayout, size: int) -> dict:
+    """A tar layer holding one random file of `size` bytes, written straight into the layout
+    (streamed and hashed, never held in memory). Uncompressed, so no time goes into gzip."""
+    info = tarfile.TarInfo("big.bin")
+    info.size = size
+    header = info.tobuf(format=tarfile.PAX_FORMAT)
+    padding = (512 - size % 512) % 512
+    hasher, temporary = hashlib.sha256(), layout.path / "blobs" / "layer.tmp"
+    with open(temporary, "wb") as out:
+        for piece in _pieces(header, size, padding):
+            hasher.update(piece)
+            out.write(piece)
+    digest = "sha256:" + hasher.hexdigest()
+    length = temporary.stat().st_size
+    temporary.rename(layout.path / "blobs" / "sha256" / digest.split(":")[1])
+    return {"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": digest, "size": length}
+
+
+def _pieces(header: bytes, size: int, padding: int):
+    yield header
+    for start in range(0, size, 8 << 20):
+        yield os.urandom(min(8 << 20, size - start))
+    yield b"\0" * (padding + 1024)  # file padding, then the two zero blocks that end a tar
+
+
+def image_from_layers(layout: OciLayout, layers: List[dict]) -> dict:
+    """An image manifest over layers already in the layout (uncompressed: diff_id == digest)."""
+    config = {"architecture": "amd64", "os": "linux",
+              "rootfs": {"type": "layers", "diff_ids": [layer["digest"] for layer in layers]}}
+    config_descriptor = layout.add_blob(json.dumps(config).encode(), OCI_CONFIG)
+    manifest = {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": config_descriptor, "layers": layers}
+    return layout.add_blob(json.dumps(manifest).encode(), OCI_MANIFEST)

@@ -1,0 +1,110 @@
+"""Gigabyte layers through `dockless serve` and a standalone `dockless gateway`: docker, skopeo and
+ctr push and pull them, the API never sees a body above its limit, and the gateway's memory stays
+bounded while it moves the layer."""
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from chalicelib import spec
+from tests.e2e.images import (OciLayout, add_big_uncompressed_layer, blob_digests, image_from_layers,
+                              write_random_file)
+
+GiB = 1024 ** 3
+# Generous: the gateway holds pieces of 1 MiB per transfer, never a layer.
+GATEWAY_PEAK_RSS_BOUND_KIB = 256 * 1024
+
+
+@pytest.fixture
+def gateway(stack, tmp_path):
+    """A `dockless gateway` process of its own in front of the stack's API."""
+    process = subprocess.Popen([sys.executable, "-m", "dockless.cli", "gateway", "--upstream", stack.api_url,
+                                "--port", "0", "--spool-dir", str(tmp_path)],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    line = process.stdout.readline()
+    assert line.startswith("ready: "), line
+    threading.Thread(target=process.stdout.read, daemon=True).start()
+    process.host = f"localhost:{line.split(':')[-1].strip()}"
+    yield process
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def peak_rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+
+
+def assert_api_saw_no_big_body(records):
+    assert records
+    assert max(r["body_bytes"] for r in records) <= spec.API_MAX_BODY_BYTES
+    assert not [r for r in records if r["method"] == "PATCH"]
+
+
+def test_docker_pushes_and_pulls_a_1_gib_layer_through_the_gateway(stack, docker, gateway, tmp_path):
+    context = tmp_path / "ctx"
+    context.mkdir()
+    write_random_file(context / "big.bin", GiB)
+    (context / "small.txt").write_text("small layer\n")
+    (context / "Dockerfile").write_text("FROM scratch\nCOPY big.bin /big.bin\nCOPY small.txt /small.txt\n")
+    pushed_name = f"{gateway.host}/team/big:1"
+    docker("build", "-q", "-t", pushed_name, str(context))
+    (context / "big.bin").unlink()
+    image_id = docker("image", "inspect", pushed_name, "--format", "{{.Id}}").stdout.strip()
+
+    mark = stack.mark()
+    out = docker("push", pushed_name).stdout
+    digest = out.split("digest: ")[1].split()[0]
+    peak = peak_rss_kib(gateway.pid)
+    print(f"\ngateway peak RSS during a 1 GiB docker push: {peak / 1024:.1f} MiB")
+    assert peak < GATEWAY_PEAK_RSS_BOUND_KIB
+    pushed = stack.requests_since(mark)
+    assert_api_saw_no_big_body(pushed)
+    assert len([r for r in pushed if r["route"].endswith("/direct")]) == 3  # two layers and the config
+
+    pulled_name = f"{stack.host}/team/big:1"
+    docker("rmi", pushed_name)
+    assert f"Digest: {digest}" in docker("pull", pulled_name).stdout
+    assert docker("image", "inspect", pulled_name, "--format", "{{.Id}}").stdout.strip() == image_id
+
+
+def test_skopeo_copies_a_1_gib_layer_in_and_out(stack, skopeo, tmp_path):
+    layout = OciLayout(tmp_path / "in")
+    small = add_big_uncompressed_layer(layout, 10_000)
+    big = add_big_uncompressed_layer(layout, GiB)
+    layout.tag(image_from_layers(layout, [big, small]), "v1")
+    mark = stack.mark()
+    # Uncompressed layers would be gzipped on the way (hours of CPU for nothing here): keep them.
+    skopeo("copy", "--preserve-digests", "--dest-tls-verify=false", f"oci:{layout.path}:v1",
+           f"docker://{stack.host}/team/skbig:v1")
+    assert_api_saw_no_big_body(stack.requests_since(mark))
+    out = tmp_path / "out"
+    skopeo("copy", "--preserve-digests", "--dest-oci-accept-uncompressed-layers", "--src-tls-verify=false",
+           f"docker://{stack.host}/team/skbig:v1", f"oci:{out}:v1")
+    assert blob_digests(out) == blob_digests(layout.path)
+
+
+def test_ctr_pushes_a_1_gib_layer_with_one_put(stack, skopeo, containerd, gateway, http, tmp_path):
+    layout = OciLayout(tmp_path / "in")
+    big = add_big_uncompressed_layer(layout, GiB)
+    layout.tag(image_from_layers(layout, [big]), "v1")
+    source = f"{stack.host}/team/ctrbig:1"
+    skopeo("copy", "--preserve-digests", "--dest-tls-verify=false", f"oci:{layout.path}:v1",
+           f"docker://{source}")
+    containerd("images", "pull", "--plain-http", "--all-platforms", source)
+    # Unlink the source's blobs: containerd's mount attempts then fall back to upload sessions,
+    # and it uploads each blob with one PUT, which the gateway sends to the bucket.
+    manifest = http.get(f"{stack.url}/v2/team/ctrbig/manifests/1").json()
+    for blob in [manifest["config"]] + manifest["layers"]:
+        assert http.delete(f"{stack.url}/v2/team/ctrbig/blobs/{blob['digest']}").status_code == 202
+    target = f"{gateway.host}/copies/ctrbig:1"
+    mark = stack.mark()
+    containerd("images", "push", "--plain-http", target, source)
+    pushed = stack.requests_since(mark)
+    assert_api_saw_no_big_body(pushed)
+    assert [r["status"] for r in pushed if r["route"].endswith("/direct")] == [200, 200]
+    containerd("images", "rm", source, target)
+    containerd("images", "pull", "--plain-http", "--all-platforms", f"{stack.host}/copies/ctrbig:1")
+    containerd("images", "rm", f"{stack.host}/copies/ctrbig:1")
+    containerd("content", "prune", "references", check=False)
