@@ -11,34 +11,25 @@ with a body-less PUT. Memory stays bounded by PIECE_BYTES per transfer; the proc
 layer. Credentials are never stored: the client's Authorization header rides along on the calls
 made for it.
 """
-import base64
-import concurrent.futures
 import hashlib
 import http.client
 import http.server
 import json
 import logging
-import os
 import re
 import socketserver
 import tempfile
 import threading
-import time
 from typing import Dict, List, Optional, Tuple
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-import requests
-
 from chalicelib import errors, spec
 from chalicelib.errors import ErrorCode, error_body
-from dockless.httpbody import PIECE_BYTES, iter_body
+from dockless.bucket import BucketUploader, TransferFailed
+from dockless.httpbody import iter_body
 
 LOG = logging.getLogger("dockless.gateway")
 
-# Part uploads in flight at once for one multipart blob.
-PARALLEL_PART_UPLOADS = 4
-# Attempts per S3 transfer (a part or a single PUT) before the push fails.
-TRANSFER_ATTEMPTS = 3
 # Hop-by-hop headers (RFC 9110 §7.6.1) are the connection's, never forwarded.
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
               "trailer", "transfer-encoding", "upgrade", "host", "content-length"}
@@ -70,37 +61,6 @@ class Spool:
         self.file.close()
 
 
-class FileSlice:
-    """A read-only window on an open file, read with pread so parallel slices share no offset."""
-
-    def __init__(self, fd: int, offset: int, length: int):
-        self._fd, self._offset, self._length, self._read = fd, offset, length, 0
-
-    def __len__(self) -> int:
-        return self._length
-
-    def fresh(self) -> "FileSlice":
-        return FileSlice(self._fd, self._offset, self._length)
-
-    def read(self, size: int = -1) -> bytes:
-        remaining = self._length - self._read
-        if size is None or size < 0 or size > remaining:
-            size = remaining
-        piece = os.pread(self._fd, min(size, PIECE_BYTES), self._offset + self._read)
-        self._read += len(piece)
-        return piece
-
-    def sha256_base64(self) -> str:
-        hasher = hashlib.sha256()
-        for piece in iter(self.fresh().read, b""):
-            hasher.update(piece)
-        return base64.b64encode(hasher.digest()).decode()
-
-
-class TransferFailed(Exception):
-    pass
-
-
 class Gateway:
     def __init__(self, upstream: str, spool_dir: Optional[str] = None):
         self.upstream = upstream.rstrip("/")
@@ -110,8 +70,7 @@ class Gateway:
         self.public_url = ""  # set once the server knows its port
         self._spools: Dict[str, Spool] = {}
         self._lock = threading.Lock()
-        self._s3 = requests.Session()
-        self._parts = concurrent.futures.ThreadPoolExecutor(PARALLEL_PART_UPLOADS, thread_name_prefix="part")
+        self.bucket = BucketUploader()
 
     # --- forwarding ----------------------------------------------------------------------------
 
@@ -146,6 +105,14 @@ class Gateway:
             return self.public_url + value[len(f"{parts.scheme}://{parts.netloc}"):]
         return value
 
+    def _call_api(self, method: str, path: str, document: dict, auth: dict = None):
+        status, _, body = self.forward(method, path, {**(auth or {}), "Content-Type": spec.JSON},
+                                       json.dumps(document).encode())
+        try:
+            return status, json.loads(body)
+        except ValueError:
+            return status, body[:200]
+
     # --- uploads -------------------------------------------------------------------------------
 
     def spool_for(self, upload_id: str, create: bool) -> Optional[Spool]:
@@ -170,54 +137,13 @@ class Gateway:
             self.forward("DELETE", upload_path, _auth_only(headers))
             return refusal(errors.DIGEST_INVALID, {"expected": digest, "actual": actual})
         auth = _auth_only(headers)
-        status, plan_headers, plan_body = self.forward(
-            "POST", f"/dockless/v1/{name}/uploads/{upload_id}/direct",
-            {**auth, "Content-Type": spec.JSON}, json.dumps({"digest": digest, "size": spool.size}).encode())
-        if status != 200:
-            return status, plan_headers, plan_body
-        plan = json.loads(plan_body)
+        call_api = lambda method, path, document: self._call_api(method, path, document, auth)  # noqa: E731
         try:
-            if plan["mode"] == "single":
-                self._transfer(plan, FileSlice(spool.file.fileno(), 0, spool.size))
-            else:
-                self._transfer_parts(name, upload_id, auth, plan, spool)
+            self.bucket.upload(call_api, name, upload_id, digest, spool.file.fileno(), 0, spool.size)
         except TransferFailed as failure:
-            return refusal(errors.FRONT_DOOR_FAILED, {"reason": f"upload to the bucket failed: {failure}"})
+            return refusal(errors.FRONT_DOOR_FAILED, {"reason": str(failure)})
         complete_headers = {k: v for k, v in headers.items() if k.lower() not in ("content-type", "content-range")}
         return self.forward("PUT", f"{upload_path}?{query}", complete_headers)
-
-    def _transfer_parts(self, name: str, upload_id: str, auth: dict, plan: dict, spool: Spool) -> None:
-        size, part_size, count = spool.size, plan["part_size"], plan["part_count"]
-        batch = plan.get("max_parts_per_request", spec.PART_URLS_PER_REQUEST)
-        for first in range(1, count + 1, batch):
-            numbers = range(first, min(first + batch, count + 1))
-            slices = {n: FileSlice(spool.file.fileno(), (n - 1) * part_size,
-                                   min(part_size, size - (n - 1) * part_size)) for n in numbers}
-            asked = [{"number": n, "sha256": slices[n].sha256_base64()} for n in numbers]
-            status, _, body = self.forward("POST", f"/dockless/v1/{name}/uploads/{upload_id}/parts",
-                                           {**auth, "Content-Type": spec.JSON}, json.dumps({"parts": asked}).encode())
-            if status != 200:
-                raise TransferFailed(f"part URLs refused ({status}): {body[:200]!r}")
-            signed = json.loads(body)["parts"]
-            futures = [self._parts.submit(self._transfer, part, slices[part["number"]]) for part in signed]
-            for future in futures:
-                future.result()
-
-    def _transfer(self, signed: dict, data: FileSlice) -> None:
-        """One presigned PUT, retried; a fresh slice per attempt, since a failed one was read."""
-        for attempt in range(1, TRANSFER_ATTEMPTS + 1):
-            try:
-                response = self._s3.put(signed["url"], data=data.fresh(), headers=signed["headers"],
-                                        timeout=300)
-                if response.status_code == 200:
-                    return
-                reason = f"S3 answered {response.status_code}: {response.text[:200]}"
-            except requests.RequestException as error:
-                reason = str(error)
-            LOG.warning("transfer attempt %d failed: %s", attempt, reason)
-            if attempt < TRANSFER_ATTEMPTS:
-                time.sleep(0.5 * 2 ** attempt)
-        raise TransferFailed(reason)
 
 
 def refusal(error: ErrorCode, detail=None) -> Reply:

@@ -74,7 +74,7 @@ def test_multipart_path_round_trip(stack, api_calls):
 
 
 def test_a_part_that_fails_once_is_retried(stack, monkeypatch):
-    real_put, failures = stack.gateway._s3.put, []
+    real_put, failures = stack.gateway.bucket.session.put, []
 
     def flaky_put(url, **kwargs):
         if not failures:
@@ -82,7 +82,7 @@ def test_a_part_that_fails_once_is_retried(stack, monkeypatch):
             raise requests.ConnectionError("injected: connection reset")
         return real_put(url, **kwargs)
 
-    monkeypatch.setattr(stack.gateway._s3, "put", flaky_put)
+    monkeypatch.setattr(stack.gateway.bucket.session, "put", flaky_put)
     data = os.urandom(11 * MiB)
     assert push_blob(stack.url, "team/flaky", data).status_code == 201
     assert failures
