@@ -87,6 +87,69 @@ def gateway(ui: UI, upstream, port, host, public_url, spool_dir):
     raise SystemExit(Exit.OK)
 
 
+@main.command()
+@click.argument("image")
+@click.argument("destination", required=False)
+@click.pass_obj
+def push(ui: UI, image, destination):
+    """Push IMAGE to the registry, layer bytes straight to the bucket.
+
+    IMAGE is a local docker image (saved from the daemon), an OCI layout DIR[:TAG], or a
+    docker-archive FILE.tar. DESTINATION is host[:port]/name[:tag] (default: IMAGE itself).
+    Blobs the registry already has are skipped; the rest go up in parallel.
+
+    \b
+    Example:
+      dockless push localhost:5000/team/app:1
+      dockless push ./layout:v1 localhost:5000/team/app:1
+    """
+    import tempfile
+    from pathlib import Path
+
+    from dockless import sources, transfer
+    from dockless.client import ClientError, RegistryClient
+    from dockless.reference import Reference
+
+    try:
+        target = Reference.parse(destination or image)
+        with tempfile.TemporaryDirectory(prefix="dockless-push-") as workdir:
+            loaded = sources.open_image(image, Path(workdir))
+            result = transfer.push(loaded, target, RegistryClient(target.base_url), ui)
+    except (ValueError, sources.SourceError, ClientError, OSError) as error:
+        ui.error(str(error))
+        raise SystemExit(Exit.FAILED) from None
+    ui.result(f"pushed {target.host}/{target.name}@{result.digest} ({len(result.uploaded)} blobs, "
+              f"{transfer.human_bytes(result.uploaded_bytes)} uploaded; {len(result.skipped)} already there)")
+
+
+@main.command()
+@click.argument("reference")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.pass_obj
+def pull(ui: UI, reference, directory):
+    """Pull REFERENCE (host[:port]/name[:tag|@digest]) into an OCI layout DIRECTORY, blobs in
+    parallel and straight from the bucket, every digest verified.
+
+    \b
+    Example:
+      dockless pull localhost:5000/team/app:1 ./layout
+      skopeo copy oci:./layout:1 docker-daemon:team/app:1
+    """
+    from pathlib import Path
+
+    from dockless import transfer
+    from dockless.client import ClientError, RegistryClient
+    from dockless.reference import Reference
+
+    try:
+        source = Reference.parse(reference)
+        digest = transfer.pull(source, Path(directory), RegistryClient(source.base_url), ui)
+    except (ValueError, ClientError, OSError) as error:
+        ui.error(str(error))
+        raise SystemExit(Exit.FAILED) from None
+    ui.result(f"pulled {source} ({digest}) into {directory}")
+
+
 def _wait_for_signal() -> None:
     stopped = threading.Event()
     # Installed explicitly: a shell starts background jobs with SIGINT ignored, and Python keeps

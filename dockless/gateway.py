@@ -170,7 +170,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         uploads = UPLOADS_PATH.match(path)
         if upload and self.command == "PATCH":
             reply = self._patch(upload["name"], upload["upload_id"])
-        elif upload and self.command == "PUT":
+        # A body-less PUT with nothing spooled completes a session whose bytes went to the
+        # bucket some other way (`dockless push`): it is forwarded as it is.
+        elif upload and self.command == "PUT" and (self._has_body() or self.gateway.spool_for(
+                upload["upload_id"], False)):
             reply = self._put(upload["name"], upload["upload_id"], query)
         elif upload and self.command == "GET" and self.gateway.spool_for(upload["upload_id"], False):
             reply = self._status(upload["name"], upload["upload_id"])

@@ -22,3 +22,12 @@ class UI:
 
     def error(self, text: str) -> None:
         click.secho(f"error: {text}", file=sys.stderr, fg="red")
+
+    def progress(self):
+        """Per-blob progress bars (bytes, rate) on stderr; results stay on stdout."""
+        from rich.console import Console
+        from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
+                                   TransferSpeedColumn)
+        return Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                        TransferSpeedColumn(), TimeRemainingColumn(), console=Console(stderr=True),
+                        transient=False)

@@ -7,26 +7,12 @@ import os
 import pytest
 import requests
 
-from dockless.localstack import LocalStack
 
 MiB = 1024 * 1024
 
 
 def digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    os.environ.update({"DOCKLESS_MULTIPART_THRESHOLD_BYTES": str(6 * MiB), "DOCKLESS_PART_BYTES": str(5 * MiB)})
-    try:
-        local = LocalStack(port=0)
-        local.start()
-        yield local
-        local.stop()
-    finally:
-        for variable in ("DOCKLESS_MULTIPART_THRESHOLD_BYTES", "DOCKLESS_PART_BYTES"):
-            os.environ.pop(variable)
 
 
 @pytest.fixture

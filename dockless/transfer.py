@@ -1,0 +1,86 @@
+"""`dockless push` and `dockless pull`: whole images between a local source and the registry,
+blobs in parallel and straight to or from the bucket."""
+import concurrent.futures
+import dataclasses
+import json
+from pathlib import Path
+from typing import List
+
+from dockless.client import RegistryClient
+from dockless.reference import Reference
+from dockless.sources import REF_NAME, Image
+from dockless.ui import UI
+
+# Blobs moved at once; each multipart blob adds its own parallel parts.
+PARALLEL_BLOBS = 3
+
+
+@dataclasses.dataclass
+class PushResult:
+    digest: str
+    uploaded: List[str]
+    skipped: List[str]
+    uploaded_bytes: int
+
+
+def push(image: Image, destination: Reference, client: RegistryClient, ui: UI) -> PushResult:
+    name = destination.name
+    missing = [blob for blob in image.blobs if not client.has_blob(name, blob.digest)]
+    skipped = [blob.digest for blob in image.blobs if blob not in missing]
+    with ui.progress() as progress, concurrent.futures.ThreadPoolExecutor(PARALLEL_BLOBS) as pool:
+        def upload(blob):
+            task = progress.add_task(blob.digest[7:19], total=blob.size)
+            with open(blob.path, "rb") as source:
+                client.upload_blob(name, blob.digest, source.fileno(), blob.offset, blob.size,
+                                   lambda n: progress.advance(task, n))
+        for future in [pool.submit(upload, blob) for blob in missing]:
+            future.result()
+    for manifest in image.manifests[:-1]:
+        client.put_manifest(name, manifest.digest, manifest.body, manifest.media_type)
+    top = image.top
+    digest = client.put_manifest(name, destination.digest or destination.tag, top.body, top.media_type)
+    return PushResult(digest, [b.digest for b in missing], skipped, sum(b.size for b in missing))
+
+
+def pull(source: Reference, directory: Path, client: RegistryClient, ui: UI) -> str:
+    """Write the image (and, for an index, every child) as an OCI layout; returns its digest."""
+    blobs_dir = directory / "blobs" / "sha256"
+    blobs_dir.mkdir(parents=True, exist_ok=True)
+    (directory / "oci-layout").write_text(json.dumps({"imageLayoutVersion": "1.0.0"}))
+    body, media_type, digest = client.get_manifest(source.name, source.reference)
+    wanted = {}
+    pending = [(body, digest)]
+    while pending:
+        manifest_body, manifest_digest = pending.pop()
+        (blobs_dir / manifest_digest[7:]).write_bytes(manifest_body)
+        document = json.loads(manifest_body)
+        for child in document.get("manifests", []):
+            child_body, _, child_digest = client.get_manifest(source.name, child["digest"])
+            pending.append((child_body, child_digest))
+        for blob in ([document["config"]] + document.get("layers", [])) if "config" in document else []:
+            wanted[blob["digest"]] = blob["size"]
+    fetch = {d: s for d, s in wanted.items() if not (blobs_dir / d[7:]).exists()}
+    with ui.progress() as progress, concurrent.futures.ThreadPoolExecutor(PARALLEL_BLOBS) as pool:
+        def download(blob_digest, size):
+            task = progress.add_task(blob_digest[7:19], total=size)
+            client.fetch_blob(source.name, blob_digest, blobs_dir / blob_digest[7:],
+                              lambda n: progress.advance(task, n))
+        for future in [pool.submit(download, d, s) for d, s in fetch.items()]:
+            future.result()
+    index_path = directory / "index.json"
+    index = json.loads(index_path.read_text()) if index_path.exists() else {"schemaVersion": 2, "manifests": []}
+    name = source.digest or source.tag
+    index["manifests"] = [m for m in index["manifests"] if m.get("annotations", {}).get(REF_NAME) != name]
+    index["manifests"].append({"mediaType": media_type, "digest": digest, "size": len(body),
+                               "annotations": {REF_NAME: name}})
+    index_path.write_text(json.dumps(index))
+    return digest
+
+
+def human_bytes(count: int) -> str:
+    size = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.1f} {unit}" if unit != "B" else f"{int(size)} B"
+        size /= 1024
+    return f"{count} B"
