@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 E2E_PACKAGES := docker.io skopeo containerd gnupg
 E2E_COMMANDS := dockerd docker skopeo containerd ctr gpg
 
-.PHONY: setup serve test test-api e2e-tools clean
+.PHONY: setup serve test test-api e2e-tools bench clean
 
 setup: $(STAMP)
 
@@ -33,6 +33,11 @@ test: setup e2e-tools
 # The in-process tier alone: seconds, no dockerd.
 test-api: setup
 	$(VENV)/bin/python -m pytest tests/unit tests/api
+
+# Side-by-side timings with the reference registry (Debian's docker-registry); not a test.
+bench: setup e2e-tools
+	command -v docker-registry >/dev/null || (apt-get update -q && apt-get install -y -q docker-registry)
+	$(VENV)/bin/python -m bench.transfer
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -6,34 +6,22 @@
 * Debian's containerd, for `ctr`; skopeo runs per call.
 `make test` installs the Debian packages; a missing program fails the tier instead of skipping it.
 """
-import json
 import os
 import shutil
 import subprocess
-import sys
-import threading
-import time
 from pathlib import Path
 
 import pytest
 import requests
 
-DOCKER = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else "docker"
+from tests.e2e import programs
+from tests.e2e.programs import DOCKER
 
 
-def _require(*programs):
-    missing = [p for p in programs if not (shutil.which(p) or os.path.exists(f"/usr/sbin/{p}"))]
+def _require(*names):
+    missing = [p for p in names if not (shutil.which(p) or os.path.exists(f"/usr/sbin/{p}"))]
     if missing:
         pytest.fail(f"end-to-end tests need {missing}; `make test` installs them from Debian")
-
-
-def _wait(predicate, what: str, seconds: float = 60):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise RuntimeError(f"{what} did not start within {seconds} s")
 
 
 def run(*args, env=None, check=True, timeout=600, input=None):
@@ -44,63 +32,17 @@ def run(*args, env=None, check=True, timeout=600, input=None):
     return result
 
 
-class Stack:
-    """A running `dockless serve`: the gateway at `url`, the API behind it at `api_url`, and the
-    records of the requests the API answered."""
-
-    def __init__(self, process, url: str, api_url: str, request_log: Path):
-        self.process, self.url, self.api_url, self.request_log = process, url, api_url, request_log
-        self.port = int(url.rsplit(":", 1)[1])
-        self.host = f"localhost:{self.port}"
-
-    def requests(self):
-        lines = self.request_log.read_text().splitlines() if self.request_log.exists() else []
-        return [json.loads(line) for line in lines]
-
-    def mark(self) -> int:
-        return len(self.requests())
-
-    def requests_since(self, mark: int):
-        return self.requests()[mark:]
-
-
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
-    work = tmp_path_factory.mktemp("stack")
-    request_log = work / "requests.jsonl"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "dockless.cli", "serve", "--port", "0", "--request-log", str(request_log)],
-        stdout=subprocess.PIPE, stderr=open(work / "serve.log", "w"), text=True)
-    announced = dict(process.stdout.readline().split(": ", 1) for _ in range(2))
-    if "ready" not in announced:
-        process.kill()
-        raise RuntimeError(f"dockless serve did not start: {announced}\n{(work / 'serve.log').read_text()}")
-    url, api_url = announced["ready"].strip(), announced["api"].strip()
-    # Keep reading stdout so the server can never block on a full pipe.
-    threading.Thread(target=process.stdout.read, daemon=True).start()
-    yield Stack(process, url, api_url, request_log)
-    process.terminate()
-    process.wait(timeout=30)
+    with programs.dockless_serve(Path(tmp_path_factory.mktemp("stack"))) as running:
+        yield running
 
 
 @pytest.fixture(scope="session")
 def dockerd(tmp_path_factory):
     _require("dockerd", DOCKER)
-    root = Path(tmp_path_factory.mktemp("dockerd"))
-    socket = root / "docker.sock"
-    log = open(root / "dockerd.log", "w")
-    process = subprocess.Popen(
-        ["dockerd", "--storage-driver=vfs", "--iptables=false", "--bridge=none",
-         "--data-root", str(root / "data"), "--exec-root", str(root / "exec"),
-         "--pidfile", str(root / "docker.pid"), "-H", f"unix://{socket}"],
-        stdout=log, stderr=subprocess.STDOUT)
-    env = {**os.environ, "DOCKER_HOST": f"unix://{socket}", "DOCKER_BUILDKIT": "0",
-           "DOCKER_CONFIG": str(root / "client")}
-    _wait(lambda: subprocess.run([DOCKER, "version"], env=env, capture_output=True).returncode == 0,
-          "dockerd")
-    yield env
-    process.terminate()
-    process.wait(timeout=60)
+    with programs.dockerd(Path(tmp_path_factory.mktemp("dockerd"))) as env:
+        yield env
 
 
 @pytest.fixture
@@ -129,8 +71,8 @@ def containerd(tmp_path_factory):
                       f'[grpc]\n  address = "{socket}"\n')
     log = open(root / "containerd.log", "w")
     process = subprocess.Popen(["containerd", "--config", str(config)], stdout=log, stderr=subprocess.STDOUT)
-    _wait(lambda: subprocess.run(["ctr", "-a", str(socket), "version"], capture_output=True).returncode == 0,
-          "containerd")
+    programs.wait_for(lambda: subprocess.run(["ctr", "-a", str(socket), "version"],
+                                             capture_output=True).returncode == 0, "containerd")
     yield lambda *args, **kw: run("ctr", "-a", str(socket), *args, **kw)
     process.terminate()
     process.wait(timeout=60)

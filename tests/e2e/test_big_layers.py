@@ -1,13 +1,10 @@
 """Gigabyte layers through `dockless serve` and a standalone `dockless gateway`: docker, skopeo and
 ctr push and pull them, the API never sees a body above its limit, and the gateway's memory stays
 bounded while it moves the layer."""
-import subprocess
-import sys
-import threading
-
 import pytest
 
 from chalicelib import spec
+from tests.e2e import programs
 from tests.e2e.images import (OciLayout, add_big_uncompressed_layer, blob_digests, image_from_layers,
                               write_random_file)
 
@@ -19,21 +16,8 @@ GATEWAY_PEAK_RSS_BOUND_KIB = 256 * 1024
 @pytest.fixture
 def gateway(stack, tmp_path):
     """A `dockless gateway` process of its own in front of the stack's API."""
-    process = subprocess.Popen([sys.executable, "-m", "dockless.cli", "gateway", "--upstream", stack.api_url,
-                                "--port", "0", "--spool-dir", str(tmp_path)],
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    line = process.stdout.readline()
-    assert line.startswith("ready: "), line
-    threading.Thread(target=process.stdout.read, daemon=True).start()
-    process.host = f"localhost:{line.split(':')[-1].strip()}"
-    yield process
-    process.terminate()
-    process.wait(timeout=30)
-
-
-def peak_rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    with programs.dockless_gateway(stack.api_url, tmp_path) as process:
+        yield process
 
 
 def assert_api_saw_no_big_body(records):
@@ -56,7 +40,7 @@ def test_docker_pushes_and_pulls_a_1_gib_layer_through_the_gateway(stack, docker
     mark = stack.mark()
     out = docker("push", pushed_name).stdout
     digest = out.split("digest: ")[1].split()[0]
-    peak = peak_rss_kib(gateway.pid)
+    peak = programs.peak_rss_kib(gateway.pid)
     print(f"\ngateway peak RSS during a 1 GiB docker push: {peak / 1024:.1f} MiB")
     assert peak < GATEWAY_PEAK_RSS_BOUND_KIB
     pushed = stack.requests_since(mark)
