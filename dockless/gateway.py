@@ -191,9 +191,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             "Transfer-Encoding", "").lower()
 
     def _upload_state(self, name: str, upload_id: str, spool: Spool) -> List[Tuple[str, str]]:
+        """Location, Range and Docker-Upload-UUID of a session whose bytes the gateway holds."""
         return [("Location", f"{self.gateway.public_url}/v2/{name}/blobs/uploads/{upload_id}"),
-                ("Range", f"0-{max(spool.size - 1, 0)}"), (spec.UPLOAD_UUID_HEADER, upload_id),
-                (spec.API_VERSION_HEADER, spec.API_VERSION), ("Content-Length", "0")]
+                ("Range", f"0-{max(spool.size - 1, 0)}"), (spec.UPLOAD_UUID_HEADER, upload_id)]
+
+    def _accepted(self, status: int, name: str, upload_id: str, spool: Spool) -> Reply:
+        headers = self._upload_state(name, upload_id, spool)
+        return status, headers + [(spec.API_VERSION_HEADER, spec.API_VERSION), ("Content-Length", "0")], b""
 
     def _spool_body(self, spool: Spool) -> None:
         for piece in iter_body(self.rfile, self.headers):
@@ -207,12 +211,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 b"".join(iter_body(self.rfile, self.headers))
                 status, headers, body = refusal(errors.RANGE_INVALID,
                                                 f"chunk starts at {start}, the upload has {spool.size} bytes")
-                return status, headers + self._upload_state(name, upload_id, spool)[:3], body
+                return status, headers + self._upload_state(name, upload_id, spool), body
             self._spool_body(spool)
-            return 202, self._upload_state(name, upload_id, spool), b""
+            return self._accepted(202, name, upload_id, spool)
 
     def _status(self, name: str, upload_id: str) -> Reply:
-        return 204, self._upload_state(name, upload_id, self.gateway.spool_for(upload_id, False)), b""
+        return self._accepted(204, name, upload_id, self.gateway.spool_for(upload_id, False))
 
     def _put(self, name: str, upload_id: str, query: str) -> Reply:
         spool = self.gateway.spool_for(upload_id, True)
