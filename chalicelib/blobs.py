@@ -213,6 +213,9 @@ class BlobService:
             raise RegistryError(errors.DIGEST_INVALID,
                                 {"expected": digest, "reason": "the bucket holds no such bytes for this upload"})
         existing = self._verified_location(digest)
+        # The session goes first: a session left behind would make the cleanup job delete the
+        # object this link is about to point at. A failure after this leaves an unlinked object,
+        # which garbage collection can find; never a link to a deleted one.
         upload.delete()
         if existing is not None:
             self._objects.delete(key)  # the same bytes are already stored and proven

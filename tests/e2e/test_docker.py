@@ -1,6 +1,8 @@
 """docker push and pull through `dockless serve`, with Debian's dockerd."""
 import json
+import os
 
+from tests.e2e import programs
 from tests.e2e.images import dockerfile_context
 
 
@@ -50,3 +52,24 @@ def test_pushing_same_layers_to_second_repository_reuses_blobs(stack, docker, tm
     assert [r["route"] for r in answered if r["route"].endswith("/direct")] == [
         "/dockless/v1/{name}/uploads/{upload_id}/direct"]
     assert not [r for r in answered if r["method"] == "PATCH"]
+
+
+def test_in_aws_verification_mode_completion_reads_no_layer_bytes(docker, tmp_path):
+    """A stack in the deployed verification mode (s3-checksum): every upload completion asks S3
+    for the checksum it keeps (HeadObject) and never reads or copies the blob."""
+    env = {**os.environ, "DOCKLESS_BLOB_VERIFICATION": "s3-checksum"}
+    (tmp_path / "stack").mkdir()
+    with programs.dockless_serve(tmp_path / "stack", env=env) as aws_mode:
+        image = f"{aws_mode.host}/team/awsmode:1"
+        dockerfile_context(tmp_path / "ctx", [300_000, 100_000])
+        docker("build", "-q", "-t", image, str(tmp_path / "ctx"))
+        docker("push", image)
+        completions = [r for r in aws_mode.requests()
+                       if r["method"] == "PUT" and r["route"] == "/v2/{name}/blobs/uploads/{upload_id}"]
+        assert len(completions) == 3
+        for record in completions:
+            assert record["status"] == 201
+            assert "s3:HeadObject" in record["aws_calls"]
+            assert not {"s3:GetObject", "s3:CopyObject", "s3:UploadPartCopy"} & set(record["aws_calls"])
+        docker("rmi", image)
+        docker("pull", image)
