@@ -31,13 +31,15 @@ def timed(*command, env=None) -> float:
     return time.monotonic() - started
 
 
-def skopeo_round_trip(layout: Path, tag: str, host: str, repo: str, work: Path) -> tuple:
+def skopeo_round_trip(layout: Path, tag: str, host: str, repo: str, work: Path, creds: str = None) -> tuple:
     target = f"docker://{host}/{repo}:{tag}"
-    push = timed("skopeo", "copy", "--preserve-digests", "--dest-tls-verify=false", f"oci:{layout}:{tag}", target)
+    dest_creds, src_creds = ([f"--dest-creds={creds}"], [f"--src-creds={creds}"]) if creds else ([], [])
+    push = timed("skopeo", "copy", "--preserve-digests", "--dest-tls-verify=false", *dest_creds,
+                 f"oci:{layout}:{tag}", target)
     out = work / f"pulled-{repo.replace('/', '-')}"
     shutil.rmtree(out, ignore_errors=True)
     pull = timed("skopeo", "copy", "--preserve-digests", "--dest-oci-accept-uncompressed-layers",
-                 "--src-tls-verify=false", target, f"oci:{out}:{tag}")
+                 "--src-tls-verify=false", *src_creds, target, f"oci:{out}:{tag}")
     shutil.rmtree(out)
     return push, pull
 
@@ -72,7 +74,8 @@ def run(work: Path, big_mib: int) -> None:
             programs.dockless_gateway(stack.api_url, work / "spool") as gateway, \
             programs.reference_registry(work / "reference", _free_port()) as reference:
         for label, tag in ((f"one {big_mib} MiB layer", "big"), ("20 layers of 5 MiB", "many")):
-            ours = skopeo_round_trip(layouts[tag], tag, gateway.host, f"bench/{tag}", work)
+            ours = skopeo_round_trip(layouts[tag], tag, gateway.host, f"bench/{tag}", work,
+                                     creds=f"admin:{stack.admin_token}")
             theirs = skopeo_round_trip(layouts[tag], tag, reference, f"bench/{tag}", work)
             rows.append((f"skopeo push, {label}", ours[0], theirs[0]))
             rows.append((f"skopeo pull, {label}", ours[1], theirs[1]))
@@ -91,7 +94,7 @@ def run(work: Path, big_mib: int) -> None:
             subprocess.run([programs.DOCKER, "build", "-q", "-t", image, str(context)], check=True,
                            capture_output=True, env=docker_env)
             ours = timed(sys.executable, "-m", "dockless.cli", "push", image, f"{stack.host}/bench/docker:1",
-                         env=docker_env)
+                         env={**docker_env, "DOCKLESS_USERNAME": "admin", "DOCKLESS_PASSWORD": stack.admin_token})
             theirs = timed(programs.DOCKER, "push", image, env=docker_env)
             rows.append((f"dockless push vs docker push, {big_mib} MiB + 20 x 5 MiB", ours, theirs))
 

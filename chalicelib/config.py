@@ -40,6 +40,13 @@ class Settings:
     # DOCKLESS_PART_BYTES: preferred multipart part size (raised when a blob would need more than
     # S3's 10,000 parts).
     part_bytes: int
+    # DOCKLESS_SERVICE: the `service` of Docker's token auth (the JWT audience).
+    service: str
+    # DOCKLESS_TOKEN_SIGNING_KEY: the secret that signs access tokens (HS256). Deployed it comes
+    # from Secrets Manager instead: DOCKLESS_TOKEN_SIGNING_KEY_SECRET names the secret, read once
+    # per container (services.py). The local stack generates one per run.
+    token_signing_key: Optional[str]
+    token_signing_key_secret: Optional[str]
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
@@ -56,6 +63,9 @@ class Settings:
                                                       str(spec.S3_MAX_SINGLE_PUT_BYTES))),
             part_bytes=max(spec.S3_MIN_PART_BYTES,
                            int(environ.get("DOCKLESS_PART_BYTES", str(spec.DIRECT_PART_BYTES)))),
+            service=environ.get("DOCKLESS_SERVICE", "dockless"),
+            token_signing_key=environ.get("DOCKLESS_TOKEN_SIGNING_KEY") or None,
+            token_signing_key_secret=environ.get("DOCKLESS_TOKEN_SIGNING_KEY_SECRET") or None,
         )
 
     def table_name(self, concern: str) -> str:

@@ -48,11 +48,15 @@ FRONT_DOOR_TIMEOUT = ErrorCode("UNAVAILABLE", "the registry did not answer in ti
 class RegistryError(Exception):
     """Raised by handlers and services; answered as the spec's error JSON."""
 
-    def __init__(self, error: ErrorCode, detail: Any = None, headers: Optional[Dict[str, str]] = None):
+    def __init__(self, error: ErrorCode, detail: Any = None, headers: Optional[Dict[str, str]] = None,
+                 status: Optional[int] = None):
         super().__init__(f"{error.code}: {detail if detail is not None else error.message}")
         self.error = error
         self.detail = detail
         self.headers = headers or {}
+        # Docker's token spec answers a token that lacks an action with 401 + insufficient_scope,
+        # while the body says DENIED, which docker shows as "denied: requested access …".
+        self.status = status or error.status
 
     def body(self) -> str:
         return error_body(self.error, self.detail)

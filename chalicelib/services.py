@@ -25,6 +25,23 @@ class Services:
     settings: Settings
     objects: ObjectStore
     clock: Clock = utc_now
+    _signing_keys: Optional[list] = None
+
+    def signing_keys(self) -> list:
+        """Keys that sign (the first) and verify access tokens: from the environment, or read once
+        per container from Secrets Manager. Without one, no token is issued or accepted."""
+        if self._signing_keys is None:
+            key = self.settings.token_signing_key
+            if key is None and self.settings.token_signing_key_secret:
+                import boto3
+                secrets = boto3.client("secretsmanager", region_name=self.settings.region,
+                                       endpoint_url=self.settings.aws_endpoint_url)
+                watch_client(secrets)
+                key = secrets.get_secret_value(SecretId=self.settings.token_signing_key_secret)["SecretString"]
+            if not key:
+                raise RuntimeError("no token signing key: set DOCKLESS_TOKEN_SIGNING_KEY(_SECRET)")
+            self._signing_keys = [key.encode()]
+        return self._signing_keys
 
 
 def build_services(settings: Settings, clock: Clock = utc_now) -> Services:

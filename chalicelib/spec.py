@@ -91,6 +91,17 @@ TRANSACT_MAX_ITEMS = 100
 PAGE_DEFAULT = 100
 PAGE_MAX = 1000
 
+# --- auth (distribution docs/spec/auth: token.md, jwt.md, oauth.md, scope.md) -------------------
+# Access tokens (JWTs) live minutes: verifying one costs no DynamoDB read, so a revoked credential
+# keeps working until the access tokens it already obtained expire.
+ACCESS_TOKEN_SECONDS = 300
+# Refresh tokens (docker's stored identity token) and access credentials without an expiry of
+# their own are checked against DynamoDB each time they are used, so revocation is immediate.
+REFRESH_TOKEN_SECONDS = 90 * 24 * 3600
+# Credentials: a recognisable prefix, an id to look them up by, and 256 random bits.
+CREDENTIAL_PREFIX = "dkl_"
+CREDENTIAL_SECRET_BYTES = 32
+
 BIG_BLOB_ADVICE = (
     "push large layers through `dockless gateway` or with `dockless push`, which send layer bytes "
     "straight to the bucket"

@@ -47,6 +47,9 @@ def serve(ui: UI, port, host, api_port, public_url, request_log):
         _log_to(logging.FileHandler(request_log), "dockless.request")
     stack = LocalStack(host=host, port=port, public_url=public_url, api_port=api_port)
     stack.start()
+    if stack.admin_token:
+        ui.info(f"admin token (shown once; user admin): {stack.admin_token}")
+        ui.info(f"  docker login localhost:{stack.port} -u admin -p {stack.admin_token}")
     ui.result(f"api: {stack.api_url}")
     ui.result(f"ready: {stack.url}")
     _wait_for_signal()
@@ -87,11 +90,20 @@ def gateway(ui: UI, upstream, port, host, public_url, spool_dir):
     raise SystemExit(Exit.OK)
 
 
+def credentials(function):
+    """-u/--username and --password, from the environment by default (never stored)."""
+    function = click.option("--password", envvar="DOCKLESS_PASSWORD", default=None,
+                            help="An access token (dkl_…) [env: DOCKLESS_PASSWORD].")(function)
+    return click.option("-u", "--username", envvar="DOCKLESS_USERNAME", default=None,
+                        help="User or robot name [env: DOCKLESS_USERNAME].")(function)
+
+
 @main.command()
 @click.argument("image")
 @click.argument("destination", required=False)
+@credentials
 @click.pass_obj
-def push(ui: UI, image, destination):
+def push(ui: UI, image, destination, username, password):
     """Push IMAGE to the registry, layer bytes straight to the bucket.
 
     IMAGE is a local docker image (saved from the daemon), an OCI layout DIR[:TAG], or a
@@ -114,7 +126,8 @@ def push(ui: UI, image, destination):
         target = Reference.parse(destination or image)
         with tempfile.TemporaryDirectory(prefix="dockless-push-") as workdir:
             loaded = sources.open_image(image, Path(workdir))
-            result = transfer.push(loaded, target, RegistryClient(target.base_url), ui)
+            client = RegistryClient(target.base_url, username=username, password=password)
+            result = transfer.push(loaded, target, client, ui)
     except (ValueError, sources.SourceError, ClientError, OSError) as error:
         ui.error(str(error))
         raise SystemExit(Exit.FAILED) from None
@@ -125,8 +138,9 @@ def push(ui: UI, image, destination):
 @main.command()
 @click.argument("reference")
 @click.argument("directory", type=click.Path(file_okay=False))
+@credentials
 @click.pass_obj
-def pull(ui: UI, reference, directory):
+def pull(ui: UI, reference, directory, username, password):
     """Pull REFERENCE (host[:port]/name[:tag|@digest]) into an OCI layout DIRECTORY, blobs in
     parallel and straight from the bucket, every digest verified.
 
@@ -143,7 +157,8 @@ def pull(ui: UI, reference, directory):
 
     try:
         source = Reference.parse(reference)
-        digest = transfer.pull(source, Path(directory), RegistryClient(source.base_url), ui)
+        client = RegistryClient(source.base_url, username=username, password=password)
+        digest = transfer.pull(source, Path(directory), client, ui)
     except (ValueError, ClientError, OSError) as error:
         ui.error(str(error))
         raise SystemExit(Exit.FAILED) from None

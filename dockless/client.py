@@ -9,6 +9,7 @@ from typing import Callable, Optional, Tuple
 import requests
 
 from chalicelib import spec
+from dockless.auth import RegistryAuth
 from dockless.bucket import BucketUploader
 
 MANIFEST_ACCEPT = ", ".join(sorted(spec.MANIFEST_MEDIA_TYPES))
@@ -29,9 +30,11 @@ def _explain(response: requests.Response) -> str:
 
 class RegistryClient:
     def __init__(self, base_url: str, session: Optional[requests.Session] = None,
-                 bucket: Optional[BucketUploader] = None):
+                 bucket: Optional[BucketUploader] = None, username: Optional[str] = None,
+                 password: Optional[str] = None):
         self.base_url = base_url.rstrip("/")
         self.session = session or requests.Session()
+        self.session.auth = RegistryAuth(username, password)
         self.bucket = bucket or BucketUploader()
 
     def _call_api(self, method: str, path: str, document: dict) -> Tuple[int, object]:

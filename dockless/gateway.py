@@ -85,7 +85,7 @@ class Gateway:
             response = connection.getresponse()
             payload = response.read()
             reply_headers = [(k, self._rewrite(k, v)) for k, v in response.getheaders()
-                             if k.lower() not in HOP_BY_HOP]
+                             if k.lower() not in HOP_BY_HOP and k.lower() not in ("server", "date")]
             if method != "HEAD" or response.getheader("Content-Length") is None:
                 reply_headers.append(("Content-Length", str(len(payload))))
             else:

@@ -8,11 +8,13 @@ public URL) point at this process's moto server.
 """
 import logging
 import os
+import secrets
 import socket
 import threading
 from typing import Optional
 
 from chalicelib import jobs
+from chalicelib.auth.service import AuthService, new_credential_text
 from chalicelib.config import VERIFY_REHASH, Settings
 from chalicelib.meta.models import create_tables
 from chalicelib.services import build_services, use_services
@@ -68,6 +70,8 @@ class LocalStack:
         self.port = public.server_address[1]
         settings = Settings.from_environ({
             "DOCKLESS_BLOB_VERIFICATION": VERIFY_REHASH,
+            # Generated per run: the stack's data lives as long as the process, and so do tokens.
+            "DOCKLESS_TOKEN_SIGNING_KEY": secrets.token_hex(32),
             **os.environ,
             "DOCKLESS_AWS_ENDPOINT_URL": self.moto_url,
             "DOCKLESS_PUBLIC_URL": self.gateway.public_url,
@@ -76,6 +80,7 @@ class LocalStack:
         use_services(services)
         services.objects.create_bucket(settings.region)
         create_tables()
+        self.admin_token = self._bootstrap_admin(services)
         for server, name in ((api, "api"), (public, "gateway")):
             self._servers.append(server)
             threading.Thread(target=server.serve_forever, name=name, daemon=True).start()
@@ -85,6 +90,16 @@ class LocalStack:
         LOG.info("blob verification: %s%s", settings.blob_verification,
                  " (the moto server stores whatever checksum a client claims, so completion hashes"
                  " the uploaded object)" if settings.blob_verification == VERIFY_REHASH else "")
+
+    def _bootstrap_admin(self, services) -> Optional[str]:
+        """User `admin` with the token in DOCKLESS_BOOTSTRAP_TOKEN, or a new one, returned so it
+        can be shown once. Only its hash is stored."""
+        given = os.environ.get("DOCKLESS_BOOTSTRAP_TOKEN")
+        token = given or new_credential_text()
+        auth = AuthService(services)
+        auth.ensure_principal("admin", admin=True)
+        auth.store_credential("admin", token, description="bootstrap")
+        return None if given else token
 
     def _start_jobs(self) -> None:
         for name, (job, minutes) in jobs.JOBS.items():

@@ -6,13 +6,18 @@ import hashlib
 import json
 
 import boto3
+import re
+from urllib.parse import parse_qs, urlsplit
+
 import pytest
 from chalice.test import Client
 
+from chalicelib.auth import jwt
 from chalicelib.meta.models import TABLES
 from chalicelib.services import use_services
 
 PUBLIC_URL = "https://registry.example.test"
+SIGNING_KEY = "test-signing-key"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
@@ -52,10 +57,47 @@ def registry(aws, clock):
 
 
 @pytest.fixture
-def client(registry):
+def anonymous(registry):
+    """The test client with no credentials: what an unauthenticated caller sees."""
     from app import app
     with Client(app) as test_client:
         yield test_client.http
+
+
+_NAMED = re.compile(r"^/(?:v2|dockless/v1)/(.+?)/(?:blobs|manifests|tags|referrers|uploads)/")
+
+
+def admin_token(path: str, now: float, query: dict = None) -> str:
+    """An access token as the token endpoint would give the bootstrap admin for this request."""
+    access = [{"type": "registry", "name": "catalog", "actions": ["*"]}]
+    for name in filter(None, [(_NAMED.match(path) or [None, None])[1], (query or {}).get("from")]):
+        access.append({"type": "repository", "name": name, "actions": ["delete", "pull", "push"]})
+    claims = jwt.new_claims(PUBLIC_URL, "admin", "dockless", None, access, now, 300)
+    claims["admin"] = True
+    return jwt.encode(claims, SIGNING_KEY.encode())
+
+
+class AuthorizedClient:
+    """chalice's test HTTP client, each request carrying an admin's token for what it touches:
+    the in-process tests of the registry's behaviour. Access control has its own tests."""
+
+    def __init__(self, http, clock):
+        self._http, self._clock = http, clock
+
+    def request(self, method, path, body=b"", headers=None):
+        headers = dict(headers or {})
+        url = urlsplit(path)
+        query = {k: v[0] for k, v in parse_qs(url.query).items()}
+        headers.setdefault("Authorization", "Bearer " + admin_token(url.path, self._clock().timestamp(), query))
+        return self._http.request(method, path, body=body, headers=headers)
+
+    def __getattr__(self, method):
+        return lambda path, **kwargs: self.request(method.upper(), path, **kwargs)
+
+
+@pytest.fixture
+def client(anonymous, clock):
+    return AuthorizedClient(anonymous, clock)
 
 
 def digest_of(data: bytes) -> str:

@@ -150,6 +150,61 @@ class Upload(Model):
     expires_at = NumberAttribute()  # epoch seconds
 
 
+class Principal(Model):
+    """A user or a robot account.
+
+    Keys: name. Access: get by name when a credential is used; scan to list (admin, few items).
+    `admin` principals may do everything everywhere (the bootstrap admin is one).
+    """
+
+    class Meta:
+        table_name = "principals"
+
+    name = UnicodeAttribute(hash_key=True)
+    kind = UnicodeAttribute()  # "user" | "robot"
+    admin = BooleanAttribute(default=False)
+    created_at = UTCDateTimeAttribute()
+
+
+class Credential(Model):
+    """An access token (what `docker login` takes as a password) or a refresh token (what docker
+    stores after login). Only a hash of the secret is kept.
+
+    Keys: credential_id (the id part of `dkl_<id>_<secret>`). Access: get by id on every use
+    (the token endpoint), update last use; scan by principal to list (admin).
+    """
+
+    class Meta:
+        table_name = "credentials"
+
+    credential_id = UnicodeAttribute(hash_key=True)
+    principal = UnicodeAttribute()
+    kind = UnicodeAttribute()  # "access" | "refresh"
+    secret_hash = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    expires_at = NumberAttribute(null=True)  # epoch seconds; None: until revoked
+    last_used_at = UTCDateTimeAttribute(null=True)
+    revoked = BooleanAttribute(default=False)
+    description = UnicodeAttribute(null=True)
+
+
+class Grant(Model):
+    """A role on a namespace or a repository.
+
+    Keys: resource ("ns:<namespace>" or "repo:<name>") / subject ("user:<name>", or "*" for
+    anyone, which makes the resource public for pull). Access: batch get of the few keys that
+    can apply to one principal and repository (token endpoint); query a resource (admin).
+    """
+
+    class Meta:
+        table_name = "grants"
+
+    resource = UnicodeAttribute(hash_key=True)
+    subject = UnicodeAttribute(range_key=True)
+    role = UnicodeAttribute()  # "read" | "write" | "admin"
+    granted_at = UTCDateTimeAttribute()
+
+
 # Each model and the concern its table is named after ("<prefix>-<concern>").
 TABLES: Dict[Type[Model], str] = {
     Repository: "repositories",
@@ -157,6 +212,9 @@ TABLES: Dict[Type[Model], str] = {
     Manifest: "manifests",
     Tag: "tags",
     Upload: "uploads",
+    Principal: "principals",
+    Credential: "credentials",
+    Grant: "grants",
 }
 
 

@@ -25,7 +25,7 @@ def redirect(url: str, headers: Optional[Dict[str, str]] = None) -> Response:
 
 
 def error(exc: RegistryError) -> Response:
-    return Response(body=exc.body(), status_code=exc.error.status,
+    return Response(body=exc.body(), status_code=exc.status,
                     headers={"Content-Type": spec.JSON, **exc.headers})
 
 

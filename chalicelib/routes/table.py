@@ -23,12 +23,21 @@ from chalice import Blueprint
 from chalicelib import errors, spec, validate
 from chalicelib.errors import RegistryError
 from chalicelib.observe import RequestRecord
-from chalicelib.routes import base, blobs, direct, listings, manifests, respond, uploads
+from chalicelib.auth.jwt import InvalidToken
+from chalicelib.auth.service import AuthService, token_allows
+from chalicelib.routes import base, blobs, direct, listings, manifests, respond, token, uploads
+from chalicelib.services import services
 
 LOG = logging.getLogger("dockless")
 
 # Actions, as Docker's token scopes name them (distribution docs/spec/auth/scope.md).
 PULL, PUSH, DELETE = "pull", "push", "delete"
+# No token needed: the token endpoint itself.
+OPEN = "open"
+# Any valid token (the `/v2/` version check: docker logs in against it).
+AUTHENTICATED = "authenticated"
+# The `registry:catalog:*` scope; the handler lists only what the caller may pull.
+CATALOG = "catalog"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,12 +45,14 @@ class Route:
     method: str
     path: str
     handler: Callable
-    action: Optional[str]  # what the caller needs on the repository; None: no repository involved
+    action: str  # what the caller needs: an action on the repository, or OPEN/AUTHENTICATED/CATALOG
 
 
 ROUTES = (
-    Route("GET", "/v2/", base.ping, None),                                          # end-1
-    Route("GET", "/v2/_catalog", base.catalog, None),                               # Docker extension
+    Route("GET", "/v2/", base.ping, AUTHENTICATED),                                 # end-1
+    Route("GET", "/v2/_catalog", base.catalog, CATALOG),                            # Docker extension
+    Route("GET", "/token", token.get_token, OPEN),                                  # Docker token auth
+    Route("POST", "/token", token.post_token, OPEN),                                # OAuth2 form
     Route("HEAD", "/v2/{name}/blobs/{digest}", blobs.head, PULL),                   # end-2
     Route("GET", "/v2/{name}/blobs/{digest}", blobs.get, PULL),                     # end-2
     Route("DELETE", "/v2/{name}/blobs/{digest}", blobs.delete, DELETE),             # end-10
@@ -71,9 +82,43 @@ def chalice_paths(path: str):
             for depth in range(1, spec.NAME_MAX_COMPONENTS + 1)]
 
 
-def authorize(request, route: Route, name: Optional[str]) -> None:
-    """Where access control decides, for every route, before the handler runs. Until the auth
-    issue lands the API is open."""
+# What a challenge asks for, per action (docker asks for pull and push together when pushing).
+CHALLENGE_ACTIONS = {PULL: "pull", PUSH: "pull,push", DELETE: "delete"}
+
+
+def authorize(request, route: Route, name: Optional[str]) -> Optional[dict]:
+    """The one place access is decided, before any handler runs: the bearer token's claims, or a
+    401 with the challenge docker follows. Verifying a token reads no table."""
+    if route.action == OPEN:
+        return None
+    claims = None
+    header = request.headers.get("authorization", "")
+    if header[:7].lower() == "bearer ":
+        try:
+            claims = AuthService(services()).verify_access_token(header[7:].strip())
+        except InvalidToken:
+            claims = None
+    if route.action == AUTHENTICATED and claims is not None:
+        return claims
+    if route.action == CATALOG and token_allows(claims, "registry", "catalog", "*"):
+        return claims
+    if name is not None and token_allows(claims, "repository", name, route.action):
+        return claims
+    scope = (f"repository:{name}:{CHALLENGE_ACTIONS[route.action]}" if name is not None
+             else "registry:catalog:*" if route.action == CATALOG else None)
+    raise RegistryError(errors.UNAUTHORIZED if claims is None else errors.DENIED,
+                        headers={"WWW-Authenticate": _challenge(scope, insufficient=claims is not None)},
+                        status=401)
+
+
+def _challenge(scope: Optional[str], insufficient: bool) -> str:
+    settings = services().settings
+    parts = [f'realm="{settings.public_url}/token"', f'service="{settings.service}"']
+    if scope:
+        parts.append(f'scope="{scope}"')
+    if insufficient:
+        parts.append('error="insufficient_scope"')
+    return "Bearer " + ",".join(parts)
 
 
 def _dispatch(blueprint: Blueprint, route: Route, captured: dict):
@@ -92,7 +137,7 @@ def _dispatch(blueprint: Blueprint, route: Route, captured: dict):
             name = "/".join(unquote(value) for _, value in components)
             validate.repository_name(name)
             params["name"] = name
-        authorize(request, route, name)
+        request.claims = authorize(request, route, name)
         response = route.handler(request, **params)
     except RegistryError as error:
         response = respond.error(error)

@@ -1,5 +1,6 @@
 """Blob uploads: POST (session, monolithic, mount), PATCH, GET status, PUT, DELETE."""
 from chalicelib import errors, spec, validate
+from chalicelib.auth.service import token_allows
 from chalicelib.blobs import BlobService, upload_state_headers
 from chalicelib.errors import RegistryError
 from chalicelib.routes.request import body, content_range, query
@@ -18,7 +19,9 @@ def start(request, name):
     if mount and source:
         validate.digest(mount)
         validate.repository_name(source)
-        if service.mount(name, source, mount):
+        # Mounting needs pull on the source; without it the request is an ordinary upload, as the
+        # spec allows, and says nothing about whether the source has the blob.
+        if token_allows(request.claims, "repository", source, "pull") and service.mount(name, source, mount):
             return _created(name, mount)
     digest = query(request, "digest")
     if digest is not None:

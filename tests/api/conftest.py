@@ -7,7 +7,7 @@ from moto import mock_aws
 from chalicelib.config import Settings
 from chalicelib.meta.models import create_tables
 from chalicelib.services import build_services
-from tests.fixtures import PUBLIC_URL
+from tests.fixtures import PUBLIC_URL, SIGNING_KEY
 
 
 @pytest.fixture(scope="package")
@@ -16,7 +16,8 @@ def aws():
     with mock_aws():
         settings = Settings.from_environ({
             "DOCKLESS_BUCKET": "test-bucket", "DOCKLESS_TABLE_PREFIX": "test",
-            "DOCKLESS_PUBLIC_URL": PUBLIC_URL, "AWS_DEFAULT_REGION": "us-east-1"})
+            "DOCKLESS_PUBLIC_URL": PUBLIC_URL, "AWS_DEFAULT_REGION": "us-east-1",
+            "DOCKLESS_TOKEN_SIGNING_KEY": SIGNING_KEY})
         services = build_services(settings)
         services.objects.create_bucket(settings.region)
         create_tables()

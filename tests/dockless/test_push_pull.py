@@ -13,6 +13,10 @@ from tests.e2e.images import OciLayout, blob_digests
 MiB = 1024 * 1024
 
 
+def admin_client(stack):
+    return RegistryClient(f"http://localhost:{stack.port}", username="admin", password=stack.admin_token)
+
+
 def reference(stack, name):
     return Reference.parse(f"localhost:{stack.port}/{name}")
 
@@ -20,7 +24,7 @@ def reference(stack, name):
 def test_round_trip_with_multipart_recovers_from_a_failed_part(stack, tmp_path, monkeypatch):
     layout = OciLayout(tmp_path / "in")
     layout.tag(layout.add_image([13 * MiB, 100_000, 1_000]), "v1")
-    client = RegistryClient(f"http://localhost:{stack.port}")
+    client = admin_client(stack)
     real_put, failures = client.bucket.session.put, []
 
     def flaky_put(url, **kwargs):
@@ -50,7 +54,7 @@ def test_multi_platform_index_round_trip(stack, tmp_path):
     layout = OciLayout(tmp_path / "in")
     index = layout.add_index([layout.add_image([10_000], "amd64"), layout.add_image([20_000], "arm64")])
     layout.tag(index, "multi")
-    client = RegistryClient(f"http://localhost:{stack.port}")
+    client = admin_client(stack)
     result = transfer.push(sources.read_oci_layout(layout.path, "multi"), reference(stack, "team/idx:2"),
                            client, UI())
     assert result.digest == index["digest"]
@@ -60,7 +64,7 @@ def test_multi_platform_index_round_trip(stack, tmp_path):
 
 
 def test_pull_of_unknown_tag_fails_with_the_registry_error(stack, tmp_path):
-    client = RegistryClient(f"http://localhost:{stack.port}")
+    client = admin_client(stack)
     with pytest.raises(ClientError, match="MANIFEST_UNKNOWN"):
         transfer.pull(reference(stack, "team/none:1"), tmp_path / "out", client, UI())
 

@@ -15,8 +15,14 @@ def test_serve_prints_ready_answers_and_stops_cleanly_on_ctrl_c():
         assert ready_line.startswith("ready: http://127.0.0.1:")
         url = ready_line.split()[1]
         response = requests.get(f"{url}/v2/", timeout=10)
-        assert response.status_code == 200
+        assert response.status_code == 401  # private by default
         assert response.headers["Docker-Distribution-Api-Version"] == "registry/2.0"
+        realm = response.headers["WWW-Authenticate"].split('realm="')[1].split('"')[0]
+        admin_line = next(line for line in iter(process.stderr.readline, "") if line.startswith("admin token"))
+        assert admin_line.startswith("admin token (shown once; user admin): dkl_")
+        token = admin_line.split()[-1]
+        assert requests.get(realm, auth=("admin", token), timeout=10).status_code == 200
+        assert requests.get(realm, auth=("admin", token[:-1] + "x"), timeout=10).status_code == 401
         too_deep = "/".join("abcdefghi")
         response = requests.get(f"{url}/v2/{too_deep}/tags/list", timeout=10)
         assert response.status_code == 404

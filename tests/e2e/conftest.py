@@ -6,6 +6,8 @@
 * Debian's containerd, for `ctr`; skopeo runs per call.
 `make test` installs the Debian packages; a missing program fails the tier instead of skipping it.
 """
+import base64
+import json
 import os
 import shutil
 import subprocess
@@ -45,9 +47,30 @@ def dockerd(tmp_path_factory):
         yield env
 
 
+def docker_login(env, host: str, token: str) -> None:
+    run(DOCKER, "login", host, "-u", "admin", "--password-stdin", env=env, input=token)
+
+
+@pytest.fixture(scope="session")
+def registry_auth(tmp_path_factory, stack):
+    """A containers auth.json (for skopeo) with the admin's credentials; `add(host)` for more."""
+    path = Path(tmp_path_factory.mktemp("auth")) / "auth.json"
+    hosts = {}
+
+    def add(host: str, token: str = stack.admin_token) -> None:
+        hosts[host] = {"auth": base64.b64encode(f"admin:{token}".encode()).decode()}
+        path.write_text(json.dumps({"auths": hosts}))
+
+    add(stack.host)
+    add.path = path
+    return add
+
+
 @pytest.fixture
-def docker(dockerd):
-    """Runs the docker client against the shared dockerd; removes the test's images afterwards."""
+def docker(dockerd, stack):
+    """Runs the docker client against the shared dockerd, logged in to the stack as its admin;
+    removes the test's images afterwards."""
+    docker_login(dockerd, stack.host, stack.admin_token)
     created = []
 
     def docker_run(*args, check=True, timeout=600):
@@ -73,19 +96,38 @@ def containerd(tmp_path_factory):
     process = subprocess.Popen(["containerd", "--config", str(config)], stdout=log, stderr=subprocess.STDOUT)
     programs.wait_for(lambda: subprocess.run(["ctr", "-a", str(socket), "version"],
                                              capture_output=True).returncode == 0, "containerd")
-    yield lambda *args, **kw: run("ctr", "-a", str(socket), *args, **kw)
+    yield ctr_with(socket, None)
     process.terminate()
     process.wait(timeout=60)
 
 
+def ctr_with(socket, user):
+    def ctr(*args, **kw):
+        if args[:2] in (("images", "pull"), ("images", "push")) and user:
+            args = args[:2] + ("--user", user) + args[2:]
+        return run("ctr", "-a", str(socket), *args, **kw)
+    ctr.socket = socket
+    return ctr
+
+
 @pytest.fixture
-def skopeo():
+def ctr(containerd, stack):
+    """ctr against the shared containerd, with the stack admin's credentials on pull and push."""
+    return ctr_with(containerd.socket, f"admin:{stack.admin_token}")
+
+
+@pytest.fixture
+def skopeo(registry_auth):
     _require("skopeo")
-    return lambda *args, **kw: run("skopeo", *args, **kw)
+    env = {**os.environ, "REGISTRY_AUTH_FILE": str(registry_auth.path)}
+    return lambda *args, **kw: run("skopeo", *args, env=env, **kw)
 
 
 @pytest.fixture
 def http(stack):
+    """requests, answering the registry's Bearer challenges as the stack's admin."""
+    from dockless.auth import RegistryAuth
     session = requests.Session()
+    session.auth = RegistryAuth("admin", stack.admin_token)
     yield session
     session.close()

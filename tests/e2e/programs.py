@@ -26,8 +26,9 @@ class Stack:
     """A running `dockless serve`: the gateway at `url`, the API behind it at `api_url`, and the
     records of the requests the API answered."""
 
-    def __init__(self, process, url: str, api_url: str, request_log: Path):
+    def __init__(self, process, url: str, api_url: str, request_log: Path, admin_token: str):
         self.process, self.url, self.api_url, self.request_log = process, url, api_url, request_log
+        self.admin_token = admin_token
         self.port = int(url.rsplit(":", 1)[1])
         self.host = f"localhost:{self.port}"
 
@@ -51,15 +52,20 @@ def _announced(process, count: int) -> dict:
 
 @contextlib.contextmanager
 def dockless_serve(work: Path, env=None):
+    """`dockless serve` with a bootstrap admin token chosen here (Stack.admin_token)."""
+    from chalicelib.auth.service import new_credential_text
+
+    admin_token = new_credential_text()
     request_log = work / "requests.jsonl"
     process = subprocess.Popen(
         [sys.executable, "-m", "dockless.cli", "serve", "--port", "0", "--request-log", str(request_log)],
-        stdout=subprocess.PIPE, stderr=open(work / "serve.log", "w"), text=True, env=env)
+        stdout=subprocess.PIPE, stderr=open(work / "serve.log", "w"), text=True,
+        env={**(env or os.environ), "DOCKLESS_BOOTSTRAP_TOKEN": admin_token})
     try:
         announced = _announced(process, 2)
         if "ready" not in announced:
             raise RuntimeError(f"dockless serve did not start: {(work / 'serve.log').read_text()}")
-        yield Stack(process, announced["ready"], announced["api"], request_log)
+        yield Stack(process, announced["ready"], announced["api"], request_log, admin_token)
     finally:
         process.terminate()
         process.wait(timeout=30)

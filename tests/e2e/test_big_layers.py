@@ -5,6 +5,7 @@ import pytest
 
 from chalicelib import spec
 from tests.e2e import programs
+from tests.e2e.conftest import docker_login
 from tests.e2e.images import (OciLayout, add_big_uncompressed_layer, blob_digests, image_from_layers,
                               write_random_file)
 
@@ -14,9 +15,12 @@ GATEWAY_PEAK_RSS_BOUND_KIB = 256 * 1024
 
 
 @pytest.fixture
-def gateway(stack, tmp_path):
-    """A `dockless gateway` process of its own in front of the stack's API."""
+def gateway(stack, tmp_path, dockerd, registry_auth):
+    """A `dockless gateway` process of its own in front of the stack's API, with docker and skopeo
+    logged in to it (the gateway passes credentials through and keeps none)."""
     with programs.dockless_gateway(stack.api_url, tmp_path) as process:
+        docker_login(dockerd, process.host, stack.admin_token)
+        registry_auth(process.host)
         yield process
 
 
@@ -69,14 +73,14 @@ def test_skopeo_copies_a_1_gib_layer_in_and_out(stack, skopeo, tmp_path):
     assert blob_digests(out) == blob_digests(layout.path)
 
 
-def test_ctr_pushes_a_1_gib_layer_with_one_put(stack, skopeo, containerd, gateway, http, tmp_path):
+def test_ctr_pushes_a_1_gib_layer_with_one_put(stack, skopeo, ctr, gateway, http, tmp_path):
     layout = OciLayout(tmp_path / "in")
     big = add_big_uncompressed_layer(layout, GiB)
     layout.tag(image_from_layers(layout, [big]), "v1")
     source = f"{stack.host}/team/ctrbig:1"
     skopeo("copy", "--preserve-digests", "--dest-tls-verify=false", f"oci:{layout.path}:v1",
            f"docker://{source}")
-    containerd("images", "pull", "--plain-http", "--all-platforms", source)
+    ctr("images", "pull", "--plain-http", "--all-platforms", source)
     # Unlink the source's blobs: containerd's mount attempts then fall back to upload sessions,
     # and it uploads each blob with one PUT, which the gateway sends to the bucket.
     manifest = http.get(f"{stack.url}/v2/team/ctrbig/manifests/1").json()
@@ -84,11 +88,11 @@ def test_ctr_pushes_a_1_gib_layer_with_one_put(stack, skopeo, containerd, gatewa
         assert http.delete(f"{stack.url}/v2/team/ctrbig/blobs/{blob['digest']}").status_code == 202
     target = f"{gateway.host}/copies/ctrbig:1"
     mark = stack.mark()
-    containerd("images", "push", "--plain-http", target, source)
+    ctr("images", "push", "--plain-http", target, source)
     pushed = stack.requests_since(mark)
     assert_api_saw_no_big_body(pushed)
     assert [r["status"] for r in pushed if r["route"].endswith("/direct")] == [200, 200]
-    containerd("images", "rm", source, target)
-    containerd("images", "pull", "--plain-http", "--all-platforms", f"{stack.host}/copies/ctrbig:1")
-    containerd("images", "rm", f"{stack.host}/copies/ctrbig:1")
-    containerd("content", "prune", "references", check=False)
+    ctr("images", "rm", source, target)
+    ctr("images", "pull", "--plain-http", "--all-platforms", f"{stack.host}/copies/ctrbig:1")
+    ctr("images", "rm", f"{stack.host}/copies/ctrbig:1")
+    ctr("content", "prune", "references", check=False)

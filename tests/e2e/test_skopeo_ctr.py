@@ -37,16 +37,16 @@ def test_multi_platform_index_with_two_children(stack, skopeo, http, tmp_path):
     assert [m["platform"]["architecture"] for m in json.loads(raw)["manifests"]] == ["amd64", "arm64"]
 
 
-def test_ctr_pull_then_push_to_another_repository_mounts_blobs(stack, skopeo, containerd, tmp_path):
+def test_ctr_pull_then_push_to_another_repository_mounts_blobs(stack, skopeo, ctr, tmp_path):
     layout = OciLayout(tmp_path / "in")
     image = layout.add_image([64_000, 32_000])
     layout.tag(image, "v1")
     source, target = f"{stack.host}/team/ctr:1", f"{stack.host}/copies/ctr:1"
     skopeo("copy", "--dest-tls-verify=false", f"oci:{layout.path}:v1", f"docker://{source}")
 
-    containerd("images", "pull", "--plain-http", source)
+    ctr("images", "pull", "--plain-http", source)
     mark = stack.mark()
-    containerd("images", "push", "--plain-http", target, source)
+    ctr("images", "push", "--plain-http", target, source)
 
     answered = stack.requests_since(mark)
     mounts = [r for r in answered if r["method"] == "POST" and r["query"].get("from") == "team/ctr"]
@@ -57,7 +57,7 @@ def test_ctr_pull_then_push_to_another_repository_mounts_blobs(stack, skopeo, co
     manifest_puts = [r for r in answered if r["method"] == "PUT" and "/manifests/" in r["path"]]
     assert [r["status"] for r in manifest_puts] == [201]
     # And ctr can pull what it pushed, by tag.
-    containerd("images", "rm", target)
-    containerd("images", "pull", "--plain-http", target)
-    listed = containerd("images", "ls", "-q").stdout.split()
+    ctr("images", "rm", target)
+    ctr("images", "pull", "--plain-http", target)
+    listed = ctr("images", "ls", "-q").stdout.split()
     assert target in listed

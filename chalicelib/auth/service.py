@@ -1,0 +1,161 @@
+"""Credentials, grants and access tokens: who the caller is and what they may do.
+
+Credentials look like `dkl_<id>_<secret>`: the id finds the record, the secret (256 random bits)
+is kept only as a SHA-256 hash (a fast hash is enough for a random secret of that length).
+Roles map to Docker's actions; the token endpoint grants the intersection of what was asked and
+what the caller holds, never an error for asking too much.
+"""
+import dataclasses
+import datetime
+import hashlib
+import hmac
+import re
+import secrets
+from typing import Dict, Iterable, List, Optional, Set, Tuple
+
+from pynamodb.exceptions import DoesNotExist
+
+from chalicelib import errors, spec
+from chalicelib.auth import jwt
+from chalicelib.errors import RegistryError
+from chalicelib.meta.models import Credential, Grant, Principal
+from chalicelib.services import Services
+
+PULL, PUSH, DELETE = "pull", "push", "delete"
+ROLE_ACTIONS: Dict[str, Set[str]] = {"read": {PULL}, "write": {PULL, PUSH}, "admin": {PULL, PUSH, DELETE}}
+ANYONE = "*"
+_CREDENTIAL = re.compile(re.escape(spec.CREDENTIAL_PREFIX) + r"([0-9a-f]{16})_([A-Za-z0-9_-]{43})")
+_SCOPE = re.compile(r"repository(?:\([a-z]+\))?:([^:]+):([a-z*,]*)|registry:catalog:\*")
+
+
+@dataclasses.dataclass(frozen=True)
+class Caller:
+    name: Optional[str]  # None: anonymous
+    credential_id: Optional[str] = None
+    admin: bool = False
+
+
+ANONYMOUS = Caller(None)
+
+
+def caller_of(claims: Optional[dict]) -> Caller:
+    """The caller an access token (already verified) speaks for."""
+    if not claims or not claims.get("sub"):
+        return ANONYMOUS
+    return Caller(claims["sub"], claims.get("cid"), bool(claims.get("admin")))
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_credential_text() -> str:
+    return f"{spec.CREDENTIAL_PREFIX}{secrets.token_hex(8)}_{secrets.token_urlsafe(spec.CREDENTIAL_SECRET_BYTES)}"
+
+
+class AuthService:
+    def __init__(self, services: Services):
+        self._services = services
+
+    # --- credentials ---------------------------------------------------------------------------
+
+    def store_credential(self, principal: str, text: str, kind: str = "access",
+                         lifetime_seconds: Optional[int] = None, description: Optional[str] = None) -> Credential:
+        match = _CREDENTIAL.fullmatch(text)
+        if not match:
+            raise ValueError(f"a credential looks like {spec.CREDENTIAL_PREFIX}<16 hex>_<43 base64url>")
+        now = self._services.clock()
+        credential = Credential(match.group(1), principal=principal, kind=kind, secret_hash=_hash(match.group(2)),
+                                created_at=now, description=description,
+                                expires_at=int(now.timestamp()) + lifetime_seconds if lifetime_seconds else None)
+        credential.save()
+        return credential
+
+    def ensure_principal(self, name: str, kind: str = "user", admin: bool = False) -> Principal:
+        principal = Principal(name, kind=kind, admin=admin, created_at=self._services.clock())
+        principal.save()
+        return principal
+
+    def authenticate(self, text: str, kind: str = "access", username: Optional[str] = None) -> Caller:
+        """The caller a credential belongs to, or UNAUTHORIZED (never saying which check failed)."""
+        match = _CREDENTIAL.fullmatch(text or "")
+        refused = RegistryError(errors.UNAUTHORIZED, "invalid credentials")
+        if not match:
+            raise refused
+        try:
+            credential = Credential.get(match.group(1))
+            principal = Principal.get(credential.principal)
+        except DoesNotExist:
+            raise refused from None
+        now = self._services.clock()
+        if (credential.kind != kind or credential.revoked
+                or (credential.expires_at is not None and credential.expires_at <= now.timestamp())
+                or not hmac.compare_digest(credential.secret_hash, _hash(match.group(2)))
+                or (username is not None and username != principal.name)):
+            raise refused
+        credential.update(actions=[Credential.last_used_at.set(now)])
+        return Caller(principal.name, credential.credential_id, principal.admin)
+
+    # --- grants --------------------------------------------------------------------------------
+
+    def allowed_actions(self, caller: Caller, repository: str) -> Set[str]:
+        if caller.admin:
+            return set(ROLE_ACTIONS["admin"])
+        subjects = [ANYONE] + ([f"user:{caller.name}"] if caller.name else [])
+        namespace = repository.split("/", 1)[0]
+        keys = [(resource, subject) for resource in (f"ns:{namespace}", f"repo:{repository}")
+                for subject in subjects]
+        actions: Set[str] = set()
+        for grant in Grant.batch_get(keys):
+            actions |= ROLE_ACTIONS.get(grant.role, set())
+        if caller.name is None:
+            actions &= {PULL}  # anonymous callers only ever pull public repositories
+        return actions
+
+    def grant(self, resource: str, subject: str, role: str) -> Grant:
+        if role not in ROLE_ACTIONS:
+            raise ValueError(f"role must be one of {sorted(ROLE_ACTIONS)}")
+        grant = Grant(resource, subject, role=role, granted_at=self._services.clock())
+        grant.save()
+        return grant
+
+    def granted_access(self, caller: Caller, scopes: Iterable[str]) -> List[dict]:
+        """Docker's `access` claim: for each requested scope, what of it the caller holds."""
+        access: Dict[Tuple[str, str], Set[str]] = {}
+        for scope in scopes:
+            match = _SCOPE.fullmatch(scope.strip())
+            if not match:
+                continue  # an unknown scope is granted nothing, not an error
+            if match.group(1) is None:
+                if caller.name is not None:
+                    access[("registry", "catalog")] = {"*"}
+                continue
+            name, wanted = match.group(1), set(filter(None, match.group(2).split(",")))
+            if "*" in wanted:
+                wanted = set(ROLE_ACTIONS["admin"])
+            held = self.allowed_actions(caller, name)
+            access.setdefault(("repository", name), set()).update(wanted & held)
+        return [{"type": kind, "name": name, "actions": sorted(actions)}
+                for (kind, name), actions in access.items()]
+
+    # --- access tokens -------------------------------------------------------------------------
+
+    def issue_access_token(self, caller: Caller, access: List[dict]) -> Tuple[str, int, datetime.datetime]:
+        now = self._services.clock()
+        settings = self._services.settings
+        claims = jwt.new_claims(settings.public_url, caller.name or "", settings.service, caller.credential_id,
+                                access, now.timestamp(), spec.ACCESS_TOKEN_SECONDS)
+        if caller.admin:
+            claims["admin"] = True
+        return jwt.encode(claims, self._services.signing_keys()[0]), spec.ACCESS_TOKEN_SECONDS, now
+
+    def verify_access_token(self, token: str) -> dict:
+        return jwt.decode(token, self._services.signing_keys(), self._services.settings.service,
+                          self._services.clock().timestamp())
+
+
+def token_allows(claims: Optional[dict], kind: str, name: str, action: str) -> bool:
+    if not claims:
+        return False
+    return any(entry.get("type") == kind and entry.get("name") == name and action in entry.get("actions", ())
+               for entry in claims.get("access", ()))

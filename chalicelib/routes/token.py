@@ -1,0 +1,74 @@
+"""Docker's token endpoint (distribution docs/spec/auth/token.md and oauth.md).
+
+    GET  /token?service=&scope=…&scope=…&offline_token=&client_id=&account=   (Basic auth, or none)
+    POST /token  grant_type=password (username, password, access_type=offline)
+                 grant_type=refresh_token (refresh_token)     with one space-separated `scope`
+
+The caller's password is an access credential (`dkl_…`). With offline access the answer includes
+a refresh token, which `docker login` stores instead of the secret.
+"""
+import base64
+import binascii
+from urllib.parse import parse_qs
+
+from chalicelib import errors, spec
+from chalicelib.auth.service import ANONYMOUS, AuthService, Caller, new_credential_text
+from chalicelib.errors import RegistryError
+from chalicelib.routes.request import body
+from chalicelib.routes.respond import json_response
+from chalicelib.services import services
+
+
+def _basic(request):
+    header = request.headers.get("authorization", "")
+    if not header.lower().startswith("basic "):
+        return None
+    try:
+        username, _, password = base64.b64decode(header[6:]).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        raise RegistryError(errors.UNAUTHORIZED, "malformed Basic credentials") from None
+    return username, password
+
+
+def _check_service(service):
+    if service and service != services().settings.service:
+        raise RegistryError(errors.UNAUTHORIZED, f"unknown service {service!r}")
+
+
+def _answer(service: AuthService, caller: Caller, scopes, offline: bool):
+    token, lifetime, issued = service.issue_access_token(caller, service.granted_access(caller, scopes))
+    document = {"token": token, "access_token": token, "expires_in": lifetime,
+                "issued_at": issued.isoformat().replace("+00:00", "Z")}
+    if offline and caller.name is not None:
+        refresh = new_credential_text()
+        service.store_credential(caller.name, refresh, kind="refresh",
+                                 lifetime_seconds=spec.REFRESH_TOKEN_SECONDS, description="docker login")
+        document["refresh_token"] = refresh
+    return json_response(document, headers={"Cache-Control": "no-store"})
+
+
+def get_token(request):
+    params = request.query_params
+    _check_service(params.get("service") if params else None)
+    service = AuthService(services())
+    basic = _basic(request)
+    caller = service.authenticate(basic[1], username=basic[0]) if basic else ANONYMOUS
+    scopes = params.getlist("scope") if params and "scope" in params else []
+    offline = (params.get("offline_token") if params else "") == "true"
+    return _answer(service, caller, scopes, offline)
+
+
+def post_token(request):
+    form = {k: v[0] for k, v in parse_qs(body(request).decode("utf-8", "replace")).items()}
+    _check_service(form.get("service"))
+    service = AuthService(services())
+    grant_type = form.get("grant_type")
+    if grant_type == "password":
+        caller = service.authenticate(form.get("password", ""), username=form.get("username"))
+        offline = form.get("access_type") == "offline"
+    elif grant_type == "refresh_token":
+        caller = service.authenticate(form.get("refresh_token", ""), kind="refresh")
+        offline = False
+    else:
+        raise RegistryError(errors.UNAUTHORIZED, "grant_type must be password or refresh_token")
+    return _answer(service, caller, form.get("scope", "").split(), offline)
