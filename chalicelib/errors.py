@@ -37,6 +37,10 @@ DENIED = ErrorCode("DENIED", "requested access to the resource is denied", 403)
 UNSUPPORTED = ErrorCode("UNSUPPORTED", "the operation is unsupported", 405)
 TOOMANYREQUESTS = ErrorCode("TOOMANYREQUESTS", "too many requests", 429)
 INTERNAL = ErrorCode("UNKNOWN", "internal error", 500)
+# The administration API (/dockless/admin/v1/): not OCI routes, same error body.
+ADMIN_INVALID = ErrorCode("INVALID", "invalid administration request", 400)
+ADMIN_UNKNOWN = ErrorCode("NOT_FOUND", "no such user, robot, team or credential", 404)
+ADMIN_CONFLICT = ErrorCode("CONFLICT", "already exists", 409)
 # What the front door answers before (or instead of) the function. Deployed, these are API
 # Gateway's customised gateway responses (infra/); locally, dockless.frontdoor answers them.
 ROUTE_UNKNOWN = ErrorCode("NOT_FOUND", "no registry endpoint for this method and path", 404)

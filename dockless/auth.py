@@ -10,8 +10,12 @@ _PARAM = re.compile(r'(\w+)="([^"]*)"')
 
 
 class RegistryAuth(requests.auth.AuthBase):
-    def __init__(self, username: Optional[str] = None, password: Optional[str] = None):
-        self.username, self.password = username, password
+    """Credentials are a username and an access token (password), or a refresh token that
+    `dockless login` stored."""
+
+    def __init__(self, username: Optional[str] = None, password: Optional[str] = None,
+                 refresh_token: Optional[str] = None):
+        self.username, self.password, self.refresh_token = username, password, refresh_token
         self._token: Optional[str] = None
         self._scopes: Set[str] = set()
 
@@ -29,10 +33,15 @@ class RegistryAuth(requests.auth.AuthBase):
         params = dict(_PARAM.findall(challenge))
         if params.get("scope"):
             self._scopes.update(params["scope"].split(" "))
-        query = {"service": params.get("service", "")}
-        auth = (self.username, self.password) if self.username and self.password else None
-        answer = requests.get(params["realm"], params=[*query.items(), *(("scope", s) for s in sorted(self._scopes))],
-                              auth=auth, timeout=60)
+        service = params.get("service", "")
+        if self.refresh_token:
+            answer = requests.post(params["realm"], timeout=60, data={
+                "grant_type": "refresh_token", "refresh_token": self.refresh_token, "service": service,
+                "scope": " ".join(sorted(self._scopes)), "client_id": "dockless"})
+        else:
+            auth = (self.username, self.password) if self.username and self.password else None
+            answer = requests.get(params["realm"], auth=auth, timeout=60,
+                                  params=[("service", service), *(("scope", s) for s in sorted(self._scopes))])
         if answer.status_code != 200:
             return response
         self._token = answer.json()["token"]

@@ -5,6 +5,7 @@ import threading
 
 import click
 
+from dockless import admin_cli
 from dockless.ui import UI, Exit
 
 
@@ -183,6 +184,8 @@ def _log_to(handler: logging.Handler, logger_name: str) -> None:
     # stdout carries results only (the `ready:` line); a library's root handler must not get these.
     logger.propagate = False
 
+
+admin_cli.register(main)
 
 if __name__ == "__main__":
     main()

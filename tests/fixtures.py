@@ -69,7 +69,8 @@ _NAMED = re.compile(r"^/(?:v2|dockless/v1)/(.+?)/(?:blobs|manifests|tags|referre
 
 def admin_token(path: str, now: float, query: dict = None) -> str:
     """An access token as the token endpoint would give the bootstrap admin for this request."""
-    access = [{"type": "registry", "name": "catalog", "actions": ["*"]}]
+    access = [{"type": "registry", "name": "catalog", "actions": ["*"]},
+              {"type": "registry", "name": "admin", "actions": ["*"]}]
     for name in filter(None, [(_NAMED.match(path) or [None, None])[1], (query or {}).get("from")]):
         access.append({"type": "repository", "name": name, "actions": ["delete", "pull", "push"]})
     claims = jwt.new_claims(PUBLIC_URL, "admin", "dockless", None, access, now, 300)

@@ -13,19 +13,21 @@ import re
 import secrets
 from typing import Dict, Iterable, List, Optional, Set, Tuple
 
-from pynamodb.exceptions import DoesNotExist
+from pynamodb.exceptions import DoesNotExist, PutError
 
 from chalicelib import errors, spec
 from chalicelib.auth import jwt
 from chalicelib.errors import RegistryError
-from chalicelib.meta.models import Credential, Grant, Principal
+from chalicelib.meta.models import Credential, Grant, Principal, TeamMember
 from chalicelib.services import Services
 
 PULL, PUSH, DELETE = "pull", "push", "delete"
 ROLE_ACTIONS: Dict[str, Set[str]] = {"read": {PULL}, "write": {PULL, PUSH}, "admin": {PULL, PUSH, DELETE}}
 ANYONE = "*"
 _CREDENTIAL = re.compile(re.escape(spec.CREDENTIAL_PREFIX) + r"([0-9a-f]{16})_([A-Za-z0-9_-]{43})")
-_SCOPE = re.compile(r"repository(?:\([a-z]+\))?:([^:]+):([a-z*,]*)|registry:catalog:\*")
+_SCOPE = re.compile(r"repository(?:\([a-z]+\))?:([^:]+):([a-z*,]*)|registry:(catalog|admin):\*")
+PRINCIPAL_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+KINDS = ("user", "robot", "team")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,7 +103,10 @@ class AuthService:
     def allowed_actions(self, caller: Caller, repository: str) -> Set[str]:
         if caller.admin:
             return set(ROLE_ACTIONS["admin"])
-        subjects = [ANYONE] + ([f"user:{caller.name}"] if caller.name else [])
+        subjects = [ANYONE]
+        if caller.name:
+            subjects.append(f"user:{caller.name}")
+            subjects.extend(f"team:{m.team}" for m in TeamMember.by_member.query(caller.name))
         namespace = repository.split("/", 1)[0]
         keys = [(resource, subject) for resource in (f"ns:{namespace}", f"repo:{repository}")
                 for subject in subjects]
@@ -127,8 +132,9 @@ class AuthService:
             if not match:
                 continue  # an unknown scope is granted nothing, not an error
             if match.group(1) is None:
-                if caller.name is not None:
-                    access[("registry", "catalog")] = {"*"}
+                registry_scope = match.group(3)
+                if caller.name is not None and (registry_scope == "catalog" or caller.admin):
+                    access[("registry", registry_scope)] = {"*"}
                 continue
             name, wanted = match.group(1), set(filter(None, match.group(2).split(",")))
             if "*" in wanted:
@@ -137,6 +143,77 @@ class AuthService:
             access.setdefault(("repository", name), set()).update(wanted & held)
         return [{"type": kind, "name": name, "actions": sorted(actions)}
                 for (kind, name), actions in access.items()]
+
+    # --- administration ------------------------------------------------------------------------
+
+    def create_principal(self, name: str, kind: str, admin: bool = False) -> Principal:
+        if not PRINCIPAL_NAME.fullmatch(name or "") or kind not in KINDS:
+            raise RegistryError(errors.ADMIN_INVALID, f"name must match {PRINCIPAL_NAME.pattern}, "
+                                                      f"kind one of {', '.join(KINDS)}")
+        principal = Principal(name, kind=kind, admin=admin and kind == "user", created_at=self._services.clock())
+        try:
+            principal.save(condition=Principal.name.does_not_exist())
+        except PutError:
+            raise RegistryError(errors.ADMIN_CONFLICT, f"{name!r} exists") from None
+        return principal
+
+    def principal(self, name: str) -> Principal:
+        try:
+            return Principal.get(name)
+        except DoesNotExist:
+            raise RegistryError(errors.ADMIN_UNKNOWN, f"no user, robot or team {name!r}") from None
+
+    def delete_principal(self, name: str) -> None:
+        """Remove a principal: its credentials are revoked (kept for the record), its
+        memberships and the grants to it removed."""
+        principal = self.principal(name)
+        for credential in Credential.scan(Credential.principal == name):
+            credential.update(actions=[Credential.revoked.set(True)])
+        subject = f"team:{name}" if principal.kind == "team" else f"user:{name}"
+        for grant in Grant.scan(Grant.subject == subject):
+            grant.delete()
+        memberships = (TeamMember.query(name) if principal.kind == "team" else TeamMember.by_member.query(name))
+        for membership in memberships:
+            TeamMember(membership.team, membership.member).delete()
+        principal.delete()
+
+    def new_token(self, principal: str, lifetime_seconds: Optional[int], description: Optional[str]) -> Tuple[str, Credential]:
+        if self.principal(principal).kind == "team":
+            raise RegistryError(errors.ADMIN_INVALID, "teams have no credentials; their members do")
+        text = new_credential_text()
+        return text, self.store_credential(principal, text, lifetime_seconds=lifetime_seconds, description=description)
+
+    def revoke_token(self, credential_id: str) -> None:
+        try:
+            credential = Credential.get(credential_id)
+        except DoesNotExist:
+            raise RegistryError(errors.ADMIN_UNKNOWN, f"no credential {credential_id!r}") from None
+        credential.update(actions=[Credential.revoked.set(True)])
+
+    def set_membership(self, team: str, member: str, present: bool) -> None:
+        if self.principal(team).kind != "team":
+            raise RegistryError(errors.ADMIN_INVALID, f"{team!r} is not a team")
+        if self.principal(member).kind == "team":
+            raise RegistryError(errors.ADMIN_INVALID, "teams do not nest")
+        membership = TeamMember(team, member)
+        membership.save() if present else membership.delete()
+
+    def set_grant(self, resource: str, subject: str, role: Optional[str]) -> None:
+        """Grant `role` (or, with None, remove the grant) on a namespace or repository name."""
+        key = ("repo:" if "/" in resource else "ns:") + resource
+        if not spec.NAME_RE.fullmatch(resource):
+            raise RegistryError(errors.ADMIN_INVALID, f"{resource!r} is not a namespace or repository name")
+        if subject != ANYONE:
+            kind, _, name = subject.partition(":")
+            principal = self.principal(name) if kind in ("user", "team") else None
+            if principal is None or (kind == "team") != (principal.kind == "team"):
+                raise RegistryError(errors.ADMIN_INVALID, "subject is user:<name>, team:<name> or *")
+        if role is None:
+            Grant(key, subject).delete()
+            return
+        if role not in ROLE_ACTIONS or (subject == ANYONE and role != "read"):
+            raise RegistryError(errors.ADMIN_INVALID, f"role is one of {sorted(ROLE_ACTIONS)}; anyone may only read")
+        self.grant(key, subject, role)
 
     # --- access tokens -------------------------------------------------------------------------
 

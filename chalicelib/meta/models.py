@@ -7,7 +7,7 @@ from typing import Dict, Optional, Type
 
 from pynamodb.attributes import (BinaryAttribute, BooleanAttribute, NumberAttribute,
                                  UnicodeAttribute, UTCDateTimeAttribute)
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection, KeysOnlyProjection
 from pynamodb.connection import Connection
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
@@ -151,7 +151,7 @@ class Upload(Model):
 
 
 class Principal(Model):
-    """A user or a robot account.
+    """A user, a robot account, or a team (which holds grants for its members).
 
     Keys: name. Access: get by name when a credential is used; scan to list (admin, few items).
     `admin` principals may do everything everywhere (the bootstrap admin is one).
@@ -161,7 +161,7 @@ class Principal(Model):
         table_name = "principals"
 
     name = UnicodeAttribute(hash_key=True)
-    kind = UnicodeAttribute()  # "user" | "robot"
+    kind = UnicodeAttribute()  # "user" | "robot" | "team"
     admin = BooleanAttribute(default=False)
     created_at = UTCDateTimeAttribute()
 
@@ -188,11 +188,34 @@ class Credential(Model):
     description = UnicodeAttribute(null=True)
 
 
+class TeamMember(Model):
+    """Membership of a principal in a team (a Principal of kind "team").
+
+    Keys: team / member. Index `by_member`: member / team. Access: query by member when a token is
+    issued (which teams' grants apply); query by team to list members (admin).
+    """
+
+    class Meta:
+        table_name = "team-members"
+
+    class ByMember(GlobalSecondaryIndex):
+        class Meta:
+            index_name = "by_member"
+            projection = KeysOnlyProjection()
+
+        member = UnicodeAttribute(hash_key=True)
+        team = UnicodeAttribute(range_key=True)
+
+    team = UnicodeAttribute(hash_key=True)
+    member = UnicodeAttribute(range_key=True)
+    by_member = ByMember()
+
+
 class Grant(Model):
     """A role on a namespace or a repository.
 
-    Keys: resource ("ns:<namespace>" or "repo:<name>") / subject ("user:<name>", or "*" for
-    anyone, which makes the resource public for pull). Access: batch get of the few keys that
+    Keys: resource ("ns:<namespace>" or "repo:<name>") / subject ("user:<name>" for a user or
+    robot, "team:<name>", or "*" for anyone, which makes the resource public for pull). Access: batch get of the few keys that
     can apply to one principal and repository (token endpoint); query a resource (admin).
     """
 
@@ -214,6 +237,7 @@ TABLES: Dict[Type[Model], str] = {
     Upload: "uploads",
     Principal: "principals",
     Credential: "credentials",
+    TeamMember: "team-members",
     Grant: "grants",
 }
 

@@ -25,7 +25,7 @@ from chalicelib.errors import RegistryError
 from chalicelib.observe import RequestRecord
 from chalicelib.auth.jwt import InvalidToken
 from chalicelib.auth.service import AuthService, token_allows
-from chalicelib.routes import base, blobs, direct, listings, manifests, respond, token, uploads
+from chalicelib.routes import admin, base, blobs, direct, listings, manifests, respond, token, uploads
 from chalicelib.services import services
 
 LOG = logging.getLogger("dockless")
@@ -38,6 +38,8 @@ OPEN = "open"
 AUTHENTICATED = "authenticated"
 # The `registry:catalog:*` scope; the handler lists only what the caller may pull.
 CATALOG = "catalog"
+# The `registry:admin:*` scope, granted to admin principals only.
+ADMIN = "admin"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,6 +72,18 @@ ROUTES = (
     # The direct-upload extension (routes/direct.py): presigned S3 URLs for an open session.
     Route("POST", "/dockless/v1/{name}/uploads/{upload_id}/direct", direct.open_upload, PUSH),
     Route("POST", "/dockless/v1/{name}/uploads/{upload_id}/parts", direct.part_urls, PUSH),
+    # Administration (routes/admin.py).
+    Route("GET", "/dockless/admin/v1/principals", admin.list_principals, ADMIN),
+    Route("POST", "/dockless/admin/v1/principals", admin.create_principal, ADMIN),
+    Route("DELETE", "/dockless/admin/v1/principals/{principal}", admin.delete_principal, ADMIN),
+    Route("GET", "/dockless/admin/v1/principals/{principal}/tokens", admin.list_tokens, ADMIN),
+    Route("POST", "/dockless/admin/v1/principals/{principal}/tokens", admin.create_token, ADMIN),
+    Route("DELETE", "/dockless/admin/v1/tokens/{credential_id}", admin.revoke_token, ADMIN),
+    Route("PUT", "/dockless/admin/v1/teams/{team}/members/{principal}", admin.add_member, ADMIN),
+    Route("DELETE", "/dockless/admin/v1/teams/{team}/members/{principal}", admin.remove_member, ADMIN),
+    Route("GET", "/dockless/admin/v1/grants", admin.list_grants, ADMIN),
+    Route("PUT", "/dockless/admin/v1/grants", admin.put_grant, ADMIN),
+    Route("DELETE", "/dockless/admin/v1/grants", admin.delete_grant, ADMIN),
 )
 
 
@@ -100,12 +114,12 @@ def authorize(request, route: Route, name: Optional[str]) -> Optional[dict]:
             claims = None
     if route.action == AUTHENTICATED and claims is not None:
         return claims
-    if route.action == CATALOG and token_allows(claims, "registry", "catalog", "*"):
+    if route.action in (CATALOG, ADMIN) and token_allows(claims, "registry", route.action, "*"):
         return claims
     if name is not None and token_allows(claims, "repository", name, route.action):
         return claims
     scope = (f"repository:{name}:{CHALLENGE_ACTIONS[route.action]}" if name is not None
-             else "registry:catalog:*" if route.action == CATALOG else None)
+             else f"registry:{route.action}:*" if route.action in (CATALOG, ADMIN) else None)
     raise RegistryError(errors.UNAUTHORIZED if claims is None else errors.DENIED,
                         headers={"WWW-Authenticate": _challenge(scope, insufficient=claims is not None)},
                         status=401)

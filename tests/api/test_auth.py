@@ -214,3 +214,34 @@ def test_authorisation_matrix(anonymous, people, clock, state, route, who):
         assert error_code(response) in ("UNAUTHORIZED", "DENIED")
         assert "WWW-Authenticate" in response.headers
         assert state() == before
+
+
+def admin_route_path(route):
+    return (route.path.replace("{principal}", "will").replace("{credential_id}", "0123456789abcdef")
+            .replace("{team}", "devs"))
+
+
+@pytest.mark.parametrize("route", [r for r in ROUTES if r.path.startswith("/dockless/admin/")],
+                         ids=lambda r: f"{r.method} {r.path}")
+@pytest.mark.parametrize("who", ["anonymous", "rita", "ada", "registry-admin"])
+def test_administration_is_for_registry_admins_only(anonymous, people, registry, state, route, who):
+    if who == "registry-admin":
+        auth = AuthService(registry)
+        auth.ensure_principal("root", admin=True)
+        secret = new_credential_text()
+        auth.store_credential("root", secret)
+        token = get_token(anonymous, "root", secret, ["registry:admin:*"]).json_body["token"]
+    elif who == "anonymous":
+        token = None
+    else:
+        token = get_token(anonymous, who, people[who], ["registry:admin:*"]).json_body["token"]
+        assert claims_of(token)["access"] == []
+    before = state()
+    response = anonymous.request(route.method, admin_route_path(route), body=b"{}",
+                                 headers={"Content-Type": "application/json", **(bearer(token) if token else {})})
+    if who == "registry-admin":
+        assert response.status_code not in (401, 403), response.body
+    else:
+        assert response.status_code == 401
+        assert 'scope="registry:admin:*"' in response.headers["WWW-Authenticate"]
+        assert state() == before

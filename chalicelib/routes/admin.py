@@ -1,0 +1,116 @@
+"""The administration API (`/dockless/admin/v1/`), for registry admins (token scope
+`registry:admin:*`, granted only to admin principals). JSON in and out.
+
+    GET    /dockless/admin/v1/principals                          users, robots and teams
+    POST   /dockless/admin/v1/principals                          {"name", "kind", "admin"?}
+    DELETE /dockless/admin/v1/principals/<name>                   revokes its credentials too
+    GET    /dockless/admin/v1/principals/<name>/tokens            its credentials, never secrets
+    POST   /dockless/admin/v1/principals/<name>/tokens            {"expires_in_days"?, "description"?}
+                                                                  -> {"token"} shown once
+    DELETE /dockless/admin/v1/tokens/<id>                         revoke
+    PUT    /dockless/admin/v1/teams/<team>/members/<name>         add to a team
+    DELETE /dockless/admin/v1/teams/<team>/members/<name>         remove from a team
+    GET    /dockless/admin/v1/grants?resource=                    grants on a namespace or repository
+    PUT    /dockless/admin/v1/grants                              {"resource", "subject", "role"}
+    DELETE /dockless/admin/v1/grants?resource=&subject=
+"""
+import json
+
+from chalicelib import errors
+from chalicelib.auth.service import AuthService
+from chalicelib.errors import RegistryError
+from chalicelib.meta.models import Credential, Grant, Principal, TeamMember
+from chalicelib.routes.request import body, query
+from chalicelib.routes.respond import empty, json_response
+from chalicelib.services import services
+
+
+def _json(request) -> dict:
+    try:
+        document = json.loads(body(request) or b"{}")
+    except ValueError:
+        document = None
+    if not isinstance(document, dict):
+        raise RegistryError(errors.ADMIN_INVALID, "the body must be a JSON object")
+    return document
+
+
+def _when(value):
+    return value.isoformat() if value else None
+
+
+def list_principals(request):
+    principals = sorted(Principal.scan(), key=lambda p: p.name)
+    members = {}
+    for membership in TeamMember.scan():
+        members.setdefault(membership.team, []).append(membership.member)
+    return json_response({"principals": [
+        {"name": p.name, "kind": p.kind, "admin": p.admin, "created_at": _when(p.created_at),
+         **({"members": sorted(members.get(p.name, []))} if p.kind == "team" else {})}
+        for p in principals]})
+
+
+def create_principal(request):
+    document = _json(request)
+    principal = AuthService(services()).create_principal(document.get("name"), document.get("kind", "user"),
+                                                         bool(document.get("admin")))
+    return json_response({"name": principal.name, "kind": principal.kind, "admin": principal.admin}, status=201)
+
+
+def delete_principal(request, principal):
+    AuthService(services()).delete_principal(principal)
+    return empty(204)
+
+
+def list_tokens(request, principal):
+    AuthService(services()).principal(principal)
+    credentials = sorted(Credential.scan(Credential.principal == principal), key=lambda c: c.created_at)
+    return json_response({"tokens": [
+        {"id": c.credential_id, "kind": c.kind, "description": c.description, "created_at": _when(c.created_at),
+         "expires_at": c.expires_at, "last_used_at": _when(c.last_used_at), "revoked": c.revoked}
+        for c in credentials]})
+
+
+def create_token(request, principal):
+    document = _json(request)
+    days = document.get("expires_in_days")
+    if days is not None and (not isinstance(days, int) or isinstance(days, bool) or days <= 0):
+        raise RegistryError(errors.ADMIN_INVALID, "expires_in_days is a positive whole number")
+    text, credential = AuthService(services()).new_token(principal, days * 86400 if days else None,
+                                                         document.get("description"))
+    return json_response({"id": credential.credential_id, "token": text, "expires_at": credential.expires_at},
+                         status=201)
+
+
+def revoke_token(request, credential_id):
+    AuthService(services()).revoke_token(credential_id)
+    return empty(204)
+
+
+def add_member(request, team, principal):
+    AuthService(services()).set_membership(team, principal, present=True)
+    return empty(204)
+
+
+def remove_member(request, team, principal):
+    AuthService(services()).set_membership(team, principal, present=False)
+    return empty(204)
+
+
+def list_grants(request):
+    resource = query(request, "resource") or ""
+    key = ("repo:" if "/" in resource else "ns:") + resource
+    return json_response({"grants": [{"resource": resource, "subject": g.subject, "role": g.role}
+                                     for g in Grant.query(key)]})
+
+
+def put_grant(request):
+    document = _json(request)
+    AuthService(services()).set_grant(str(document.get("resource", "")), str(document.get("subject", "")),
+                                      str(document.get("role", "")))
+    return empty(204)
+
+
+def delete_grant(request):
+    AuthService(services()).set_grant(query(request, "resource") or "", query(request, "subject") or "", None)
+    return empty(204)

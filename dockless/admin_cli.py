@@ -1,0 +1,219 @@
+"""The administration commands: `dockless login`, and the nouns user, robot, team, token, grant,
+revoke and repo, each a thin call of the administration API (chalicelib/routes/admin.py) with the
+credentials `dockless login` stored."""
+import sys
+
+import click
+import requests
+
+from dockless import logins
+from dockless.auth import RegistryAuth
+from dockless.ui import UI, Exit
+
+ADMIN = "/dockless/admin/v1"
+
+
+class AdminClient:
+    def __init__(self, registry):
+        url, entry = logins.stored(registry)
+        self.url = url
+        self.session = requests.Session()
+        self.session.auth = RegistryAuth(entry["username"], refresh_token=entry["refresh_token"])
+
+    def call(self, method: str, path: str, document=None, params=None):
+        response = self.session.request(method, f"{self.url}{ADMIN}{path}", json=document, params=params, timeout=60)
+        if response.status_code >= 400:
+            try:
+                error = response.json()["errors"][0]
+                message = f"{error['code']}: {error.get('detail') or error['message']}"
+            except (ValueError, KeyError, IndexError):
+                message = response.text[:200]
+            raise click.ClickException(f"{response.status_code} {message}")
+        return response.json() if response.content else None
+
+
+def _client(registry) -> AdminClient:
+    try:
+        return AdminClient(registry)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+
+
+def _say(text: str) -> None:
+    click.get_current_context().find_object(UI).result(text)
+
+
+registry_option = click.option("--registry", default=None, help="Registry URL [default: the last one logged in to].")
+
+
+def register(main: click.Group) -> None:
+    main.add_command(login)
+    for group in (user, robot, team, token, repo):
+        main.add_command(group)
+    main.add_command(grant)
+    main.add_command(revoke)
+
+
+@click.command()
+@click.argument("url")
+@click.option("-u", "--username", required=True, help="User or robot name.")
+@click.option("--password-stdin", is_flag=True, help="Read the access token from standard input.")
+@click.option("--password", default=None, help="The access token (prefer --password-stdin).")
+@click.pass_obj
+def login(ui: UI, url, username, password_stdin, password):
+    """Log in to a registry: the access token is exchanged for a refresh token, which is stored.
+
+    \b
+    Example:
+      echo "$DOCKLESS_TOKEN" | dockless login http://localhost:5000 -u admin --password-stdin
+    """
+    secret = sys.stdin.readline().strip() if password_stdin else password
+    if not secret:
+        raise click.UsageError("give the access token with --password-stdin or --password")
+    try:
+        logins.login(url, username, secret)
+    except (ValueError, requests.RequestException) as error:
+        ui.error(str(error))
+        raise SystemExit(Exit.FAILED) from None
+    ui.result(f"logged in to {url.rstrip('/')} as {username}")
+
+
+def _principal_group(kind: str, example: str):
+    @click.group(name=kind, help=f"Manage {kind}s.\n\n\b\nExample:\n  {example}")
+    def group():
+        pass
+
+    @group.command(name="create", help=f"Create a {kind}.")
+    @click.argument("name")
+    @click.option("--admin", is_flag=True, hidden=kind != "user", help="A registry administrator.")
+    @registry_option
+    def create(name, admin, registry):
+        _client(registry).call("POST", "/principals", {"name": name, "kind": kind, "admin": admin})
+        _say(f"created {kind} {name}")
+
+    @group.command(name="list", help=f"List {kind}s.")
+    @registry_option
+    def list_(registry):
+        principals = _client(registry).call("GET", "/principals")["principals"]
+        for principal in principals:
+            if principal["kind"] == kind:
+                extra = " ".join(principal.get("members", [])) if kind == "team" else (
+                    "admin" if principal["admin"] else "")
+                _say(f"{principal['name']}\t{principal['created_at']}\t{extra}".rstrip())
+
+    @group.command(name="delete", help=f"Delete a {kind}; its credentials are revoked.")
+    @click.argument("name")
+    @registry_option
+    def delete(name, registry):
+        _client(registry).call("DELETE", f"/principals/{name}")
+        _say(f"deleted {kind} {name}")
+
+    return group
+
+
+user = _principal_group("user", "dockless user create alice")
+robot = _principal_group("robot", "dockless robot create ci && dockless token create ci --expires-days 90")
+team = _principal_group("team", "dockless team create devs && dockless team add devs alice")
+
+
+@team.command(name="add", help="Add a user or robot to a team.")
+@click.argument("team_name")
+@click.argument("member")
+@registry_option
+def team_add(team_name, member, registry):
+    _client(registry).call("PUT", f"/teams/{team_name}/members/{member}")
+    _say(f"added {member} to {team_name}")
+
+
+@team.command(name="remove", help="Remove a user or robot from a team.")
+@click.argument("team_name")
+@click.argument("member")
+@registry_option
+def team_remove(team_name, member, registry):
+    _client(registry).call("DELETE", f"/teams/{team_name}/members/{member}")
+    _say(f"removed {member} from {team_name}")
+
+
+@click.group(help="Manage access tokens.\n\n\b\nExample:\n  dockless token create ci --expires-days 90")
+def token():
+    pass
+
+
+@token.command(name="create", help="Create an access token for a user or robot; it is shown once.")
+@click.argument("name")
+@click.option("--expires-days", type=int, default=None, help="Days until it expires [default: never].")
+@click.option("--description", default=None, help="What it is for.")
+@registry_option
+def token_create(name, expires_days, description, registry):
+    created = _client(registry).call(
+        "POST", f"/principals/{name}/tokens", {"expires_in_days": expires_days, "description": description})
+    _say(created["token"])
+    click.get_current_context().find_object(UI).info(f"token {created['id']} for {name}: shown once, store it now")
+
+
+@token.command(name="list", help="List a principal's tokens (never their secrets).")
+@click.argument("name")
+@registry_option
+def token_list(name, registry):
+    for entry in _client(registry).call("GET", f"/principals/{name}/tokens")["tokens"]:
+        state = "revoked" if entry["revoked"] else "active"
+        _say(f"{entry['id']}\t{entry['kind']}\t{state}\tcreated {entry['created_at']}\t"
+                   f"last used {entry['last_used_at'] or 'never'}\t{entry['description'] or ''}".rstrip())
+
+
+@token.command(name="revoke", help="Revoke a token by id (see `dockless token list`).")
+@click.argument("token_id")
+@registry_option
+def token_revoke(token_id, registry):
+    _client(registry).call("DELETE", f"/tokens/{token_id}")
+    _say(f"revoked {token_id}")
+
+
+@click.command()
+@click.argument("role", type=click.Choice(["read", "write", "admin"]))
+@click.argument("resource")
+@click.argument("subject")
+@registry_option
+def grant(role, resource, subject, registry):
+    """Grant ROLE on a namespace or repository to user:NAME, team:NAME or * (anyone, read only).
+
+    \b
+    Example:
+      dockless grant write team team:devs
+      dockless grant read team/app user:alice
+    """
+    _client(registry).call("PUT", "/grants", {"resource": resource, "subject": subject, "role": role})
+    _say(f"granted {role} on {resource} to {subject}")
+
+
+@click.command()
+@click.argument("resource")
+@click.argument("subject")
+@registry_option
+def revoke(resource, subject, registry):
+    """Remove SUBJECT's grant on RESOURCE.
+
+    \b
+    Example:
+      dockless revoke team/app user:alice
+    """
+    _client(registry).call("DELETE", "/grants", params={"resource": resource, "subject": subject})
+    _say(f"revoked {subject} on {resource}")
+
+
+@click.group(help="Repository settings.\n\n\b\nExample:\n  dockless repo visibility team/site public")
+def repo():
+    pass
+
+
+@repo.command(name="visibility", help="Make a repository public (anonymous pull) or private.")
+@click.argument("name")
+@click.argument("visibility", type=click.Choice(["public", "private"]))
+@registry_option
+def repo_visibility(name, visibility, registry):
+    client = _client(registry)
+    if visibility == "public":
+        client.call("PUT", "/grants", {"resource": name, "subject": "*", "role": "read"})
+    else:
+        client.call("DELETE", "/grants", params={"resource": name, "subject": "*"})
+    _say(f"{name} is {visibility}")

@@ -1,0 +1,52 @@
+"""What `dockless login` keeps: per registry URL, the user name and a refresh token (never the
+access token itself), in a file only its owner can read. DOCKLESS_CONFIG moves the file."""
+import json
+import os
+from pathlib import Path
+from typing import Optional
+
+import requests
+
+
+def config_path() -> Path:
+    default = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config")) / "dockless" / "logins.json"
+    return Path(os.environ.get("DOCKLESS_CONFIG", default))
+
+
+def _read() -> dict:
+    path = config_path()
+    return json.loads(path.read_text()) if path.exists() else {"registries": {}}
+
+
+def login(url: str, username: str, password: str) -> None:
+    """Exchange the access token for a refresh token at the registry's token endpoint; store that."""
+    url = url.rstrip("/")
+    challenge = requests.get(f"{url}/v2/", timeout=30)
+    realm = challenge.headers.get("WWW-Authenticate", "").split('realm="')[-1].split('"')[0]
+    if not realm:
+        raise ValueError(f"{url} did not answer with a token challenge")
+    answer = requests.post(realm, timeout=30, data={
+        "grant_type": "password", "username": username, "password": password, "access_type": "offline",
+        "client_id": "dockless", "scope": "registry:catalog:*"})
+    if answer.status_code != 200:
+        raise ValueError(f"login refused ({answer.status_code}): {answer.text[:200]}")
+    config = _read()
+    config["registries"][url] = {"username": username, "refresh_token": answer.json()["refresh_token"]}
+    config["current"] = url
+    path = config_path()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as out:
+        json.dump(config, out, indent=2)
+
+
+def stored(url: Optional[str]) -> tuple:
+    """(registry URL, login) for `url`, or for the registry logged in to last."""
+    config = _read()
+    url = (url or config.get("current") or "").rstrip("/")
+    if not url:
+        raise ValueError("not logged in: run `dockless login URL -u NAME --password-stdin`")
+    entry = config["registries"].get(url)
+    if entry is None:
+        raise ValueError(f"not logged in to {url}")
+    return url, entry

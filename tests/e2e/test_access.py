@@ -1,0 +1,82 @@
+"""Access control as a platform team uses it: the admin CLI creates users and robots and grants
+roles; docker, skopeo and the token endpoint then behave accordingly."""
+import os
+import sys
+
+from tests.e2e.conftest import DOCKER, run
+from tests.e2e.images import dockerfile_context
+
+
+def test_admin_cli_users_robots_grants_and_docker(stack, docker, dockerd, skopeo, tmp_path):
+    config = {**os.environ, "DOCKLESS_CONFIG": str(tmp_path / "logins.json")}
+
+    def dockless(*args, check=True, input=None):
+        return run(sys.executable, "-m", "dockless.cli", *args, env=config, check=check, input=input)
+
+    assert "logged in" in dockless("login", stack.url, "-u", "admin", "--password-stdin",
+                                   input=stack.admin_token).stdout
+    assert oct(os.stat(tmp_path / "logins.json").st_mode & 0o777) == "0o600"
+    assert stack.admin_token not in (tmp_path / "logins.json").read_text()  # a refresh token instead
+    dockless("user", "create", "alice")
+    dockless("robot", "create", "deployer")
+    dockless("team", "create", "readers")
+    dockless("team", "add", "readers", "deployer")
+    alice = dockless("token", "create", "alice", "--description", "laptop").stdout.strip()
+    robot = dockless("token", "create", "deployer", "--expires-days", "30").stdout.strip()
+    dockless("grant", "write", "acme", "user:alice")
+    dockless("grant", "read", "acme", "team:readers")
+    assert "deployer" in dockless("team", "list").stdout
+
+    def as_user(name, secret):
+        env = {**dockerd, "DOCKER_CONFIG": str(tmp_path / f"docker-{name}")}
+        run(DOCKER, "login", stack.host, "-u", name, "--password-stdin", env=env, input=secret)
+        return lambda *args, check=True: run(DOCKER, *args, env=env, check=check)
+
+    image = f"{stack.host}/acme/app:1"
+    dockerfile_context(tmp_path / "ctx", [20_000])
+    docker("build", "-q", "-t", image, str(tmp_path / "ctx"))
+    alice_docker = as_user("alice", alice)
+    alice_docker("push", image)
+    docker("tag", image, f"{stack.host}/other/app:1")
+    refused = alice_docker("push", f"{stack.host}/other/app:1", check=False)
+    assert refused.returncode != 0
+    assert "denied: requested access to the resource is denied" in refused.stderr
+
+    robot_docker = as_user("deployer", robot)
+    docker("rmi", image)
+    robot_docker("pull", image)
+    docker("tag", image, f"{stack.host}/acme/app:robot")
+    denied = robot_docker("push", f"{stack.host}/acme/app:robot", check=False)
+    assert denied.returncode != 0 and "denied" in denied.stderr
+
+    # Public for anonymous pull, then private again.
+    anonymous = {**dockerd, "DOCKER_CONFIG": str(tmp_path / "docker-anonymous")}
+    docker("rmi", image)
+    assert run(DOCKER, "pull", image, env=anonymous, check=False).returncode != 0
+    dockless("repo", "visibility", "acme/app", "public")
+    run(DOCKER, "pull", image, env=anonymous)
+    dockless("repo", "visibility", "acme/app", "private")
+    run(DOCKER, "rmi", image, env=anonymous)
+    assert run(DOCKER, "pull", image, env=anonymous, check=False).returncode != 0
+
+    # skopeo with --creds, and a revoked token that stops working at the token endpoint.
+    listed = skopeo("list-tags", "--tls-verify=false", "--creds", f"alice:{alice}",
+                    f"docker://{stack.host}/acme/app").stdout
+    assert '"1"' in listed
+    token_id = next(line.split()[0] for line in dockless("token", "list", "alice").stdout.splitlines())
+    dockless("token", "revoke", token_id)
+    relogin = run(DOCKER, "login", stack.host, "-u", "alice", "--password-stdin", input=alice, check=False,
+                  env={**dockerd, "DOCKER_CONFIG": str(tmp_path / "docker-alice-again")})
+    assert relogin.returncode != 0
+
+
+def test_anonymous_docker_pull_of_a_private_repository_fails(stack, docker, dockerd, tmp_path):
+    image = f"{stack.host}/private/app:1"
+    dockerfile_context(tmp_path / "ctx", [10_000])
+    docker("build", "-q", "-t", image, str(tmp_path / "ctx"))
+    docker("push", image)
+    docker("rmi", image)
+    anonymous = {**dockerd, "DOCKER_CONFIG": str(tmp_path / "docker-anonymous")}
+    result = run(DOCKER, "pull", image, env=anonymous, check=False)
+    assert result.returncode != 0
+    assert "denied" in result.stderr or "unauthorized" in result.stderr
