@@ -13,7 +13,7 @@ from typing import Optional, Tuple
 
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
-from chalicelib import errors, spec
+from chalicelib import audit, errors, spec
 from chalicelib.config import VERIFY_REHASH
 from chalicelib.errors import RegistryError
 from chalicelib.meta.models import BlobLink, Upload, touch_repository, transaction
@@ -44,7 +44,9 @@ class BlobService:
 
     def unlink(self, repo: str, digest: str) -> None:
         link = self.link_for(repo, digest)
-        link.delete()
+        with transaction() as txn:
+            txn.delete(link)
+            audit.record_in(txn, "blob.delete", repo, digest)
 
     def mount(self, repo: str, source_repo: str, digest: str) -> Optional[BlobLink]:
         """Link a blob that `source_repo` links; None when it does not (the caller falls back to an
@@ -55,7 +57,7 @@ class BlobService:
             return None
         if not source.verified:
             return None  # not proven as a whole yet: it stays in its own repository
-        return self._link(repo, digest, source.size, source.location)
+        return self._link(repo, digest, source.size, source.location, mounted_from=source_repo)
 
     def _verified_location(self, digest: str) -> Optional[str]:
         """Where proven bytes of this digest already live, if any repository links them."""
@@ -64,12 +66,15 @@ class BlobService:
                 return link.location
         return None
 
-    def _link(self, repo: str, digest: str, size: int, location: str, verified: bool = True) -> BlobLink:
+    def _link(self, repo: str, digest: str, size: int, location: str, verified: bool = True,
+              mounted_from: Optional[str] = None) -> BlobLink:
         now = self._services.clock()
         link = BlobLink(repo, digest, size=size, location=location, verified=verified, linked_at=now)
         with transaction() as txn:
             txn.save(link)
             touch_repository(txn, repo, now)
+            if mounted_from:
+                audit.record_in(txn, "blob.mount", repo, digest, source=mounted_from)
         return link
 
     # --- uploads -------------------------------------------------------------------------------

@@ -47,6 +47,13 @@ class Settings:
     # per container (services.py). The local stack generates one per run.
     token_signing_key: Optional[str]
     token_signing_key_secret: Optional[str]
+    # DOCKLESS_AUDIT_RETENTION_DAYS: how long audit events stay in DynamoDB (TTL); the scheduled
+    # export keeps them in S3 beyond that.
+    audit_retention_days: int
+    # DOCKLESS_TRUSTED_PROXY_HOPS: how many proxies in front of the app append to X-Forwarded-For
+    # (CloudFront, then API Gateway: 2). The client's address is the entry that many from the end;
+    # 0 trusts no header and uses the connection's address (the local stack).
+    trusted_proxy_hops: int
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
@@ -66,6 +73,8 @@ class Settings:
             service=environ.get("DOCKLESS_SERVICE", "dockless"),
             token_signing_key=environ.get("DOCKLESS_TOKEN_SIGNING_KEY") or None,
             token_signing_key_secret=environ.get("DOCKLESS_TOKEN_SIGNING_KEY_SECRET") or None,
+            audit_retention_days=int(environ.get("DOCKLESS_AUDIT_RETENTION_DAYS", "400")),
+            trusted_proxy_hops=int(environ.get("DOCKLESS_TRUSTED_PROXY_HOPS", "0")),
         )
 
     def table_name(self, concern: str) -> str:

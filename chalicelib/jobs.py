@@ -1,4 +1,5 @@
 """Scheduled jobs: deployed as Chalice scheduled events, run on a timer by the local stack."""
+import datetime
 import json
 import logging
 
@@ -10,6 +11,8 @@ LOG = logging.getLogger("dockless.jobs")
 CLEAN_UPLOADS_EVERY_MINUTES = 60
 # How often direct multipart blobs that S3 proved only part by part are hashed as a whole.
 VERIFY_BLOBS_EVERY_MINUTES = 15
+# The audit export writes yesterday's events once a day.
+EXPORT_AUDIT_EVERY_MINUTES = 24 * 60
 
 
 def clean_expired_uploads() -> int:
@@ -24,9 +27,19 @@ def verify_unproven_blobs() -> int:
     return proven
 
 
+def export_audit(day: datetime.date = None) -> int:
+    """Write one day's audit events (yesterday by default) to S3 as JSON lines, oldest first."""
+    from chalicelib import audit
+    day = day or (services().clock() - datetime.timedelta(days=1)).date()
+    count = audit.export_day(day)
+    LOG.info(json.dumps({"job": "export_audit", "day": day.isoformat(), "events": count}))
+    return count
+
+
 JOBS = {
     "clean_expired_uploads": (clean_expired_uploads, CLEAN_UPLOADS_EVERY_MINUTES),
     "verify_unproven_blobs": (verify_unproven_blobs, VERIFY_BLOBS_EVERY_MINUTES),
+    "export_audit": (export_audit, EXPORT_AUDIT_EVERY_MINUTES),
 }
 
 

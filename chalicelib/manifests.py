@@ -11,7 +11,7 @@ from typing import Iterable, List, Optional, Tuple
 
 from pynamodb.exceptions import DoesNotExist
 
-from chalicelib import errors, spec, validate
+from chalicelib import audit, errors, spec, validate
 from chalicelib.errors import RegistryError
 from chalicelib.meta.models import (CATALOG_PARTITION, BlobLink, Manifest, Repository, Tag,
                                     tag_sort_key, touch_repository, transaction)
@@ -121,11 +121,21 @@ class ManifestService:
                         annotations=json.dumps(manifest.annotations) if manifest.annotations else None,
                         subject_key=f"{repo}@{manifest.subject}" if manifest.subject else None,
                         created_at=now)
+        previous = None
+        if not validate.is_digest(reference):
+            try:
+                previous = Tag.get(repo, tag_sort_key(reference)).digest
+            except DoesNotExist:
+                pass
         with transaction() as txn:
             txn.save(item)
+            audit.record_in(txn, "manifest.push", repo, reference, digest=manifest.digest,
+                            media_type=manifest.media_type)
             if not validate.is_digest(reference):
                 txn.save(Tag(repo, tag_sort_key(reference), tag=reference, digest=manifest.digest,
                              updated_at=now))
+                if previous is not None and previous != manifest.digest:
+                    audit.record_in(txn, "tag.move", repo, reference, previous=previous, digest=manifest.digest)
             touch_repository(txn, repo, now)
         return manifest
 
@@ -166,17 +176,24 @@ class ManifestService:
         """By tag: remove the tag. By digest: remove the manifest and every tag pointing at it."""
         if not validate.is_digest(reference):
             try:
-                Tag.get(repo, tag_sort_key(reference)).delete()
+                tag = Tag.get(repo, tag_sort_key(reference))
             except DoesNotExist:
                 raise RegistryError(errors.MANIFEST_UNKNOWN, {"tag": reference}) from None
+            with transaction() as txn:
+                txn.delete(tag)
+                audit.record_in(txn, "tag.delete", repo, reference, digest=tag.digest)
             return
         manifest = self.get(repo, reference)
         tags = [tag for tag in Tag.query(repo) if tag.digest == reference]
         items = [manifest] + tags
-        for start in range(0, len(items), spec.TRANSACT_MAX_ITEMS):
+        room = spec.TRANSACT_MAX_ITEMS - 1  # each transaction also writes its audit event
+        for start in range(0, len(items), room):
+            batch = items[start:start + room]
             with transaction() as txn:
-                for item in items[start:start + spec.TRANSACT_MAX_ITEMS]:
+                for item in batch:
                     txn.delete(item)
+                audit.record_in(txn, "manifest.delete", repo, reference,
+                                tags=[t.tag for t in batch if isinstance(t, Tag)])
 
     def tags(self, repo: str, limit: int, last: Optional[str]) -> Tuple[List[str], bool]:
         """One page of tags in the spec's order, and whether more follow."""

@@ -1,6 +1,7 @@
 """The administration commands: `dockless login`, and the nouns user, robot, team, token, grant,
 revoke and repo, each a thin call of the administration API (chalicelib/routes/admin.py) with the
 credentials `dockless login` stored."""
+import json
 import sys
 
 import click
@@ -52,6 +53,7 @@ def register(main: click.Group) -> None:
         main.add_command(group)
     main.add_command(grant)
     main.add_command(revoke)
+    main.add_command(audit)
 
 
 @click.command()
@@ -217,3 +219,31 @@ def repo_visibility(name, visibility, registry):
     else:
         client.call("DELETE", "/grants", params={"resource": name, "subject": "*"})
     _say(f"{name} is {visibility}")
+
+
+@click.command()
+@click.option("--repo", "repository", default=None, help="One repository (team/app).")
+@click.option("--namespace", default=None, help="A namespace (team).")
+@click.option("--actor", default=None, help="A user or robot.")
+@click.option("--since", default=None, help="ISO 8601 time [default: 24 hours before --until].")
+@click.option("--until", default=None, help="ISO 8601 time [default: now].")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@registry_option
+def audit(repository, namespace, actor, since, until, as_json, registry):
+    """Who did what: the audit trail of a namespace, a repository or an actor.
+
+    \b
+    Example:
+      dockless audit --repo team/app --since 2026-11-01T00:00:00Z
+      dockless audit --actor deployer --json
+    """
+    params = {k: v for k, v in {"repository": repository, "namespace": namespace, "actor": actor,
+                                "since": since, "until": until}.items() if v}
+    for event in _client(registry).call("GET", "/audit", params=params)["events"]:
+        if as_json:
+            _say(json.dumps(event, sort_keys=True))
+        else:
+            where = event["repository"] or "-"
+            what = event["reference"] or ""
+            _say(f"{event['time']}  {event['actor']:<12} {event['action']:<18} {event['outcome']:<8} "
+                 f"{where} {what}  from {event['source_ip'] or '-'}".rstrip())

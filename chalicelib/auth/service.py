@@ -13,12 +13,12 @@ import re
 import secrets
 from typing import Dict, Iterable, List, Optional, Set, Tuple
 
-from pynamodb.exceptions import DoesNotExist, PutError
+from pynamodb.exceptions import DoesNotExist, TransactWriteError
 
-from chalicelib import errors, spec
+from chalicelib import audit, errors, spec
 from chalicelib.auth import jwt
 from chalicelib.errors import RegistryError
-from chalicelib.meta.models import Credential, Grant, Principal, TeamMember
+from chalicelib.meta.models import Credential, Grant, Principal, TeamMember, transaction
 from chalicelib.services import Services
 
 PULL, PUSH, DELETE = "pull", "push", "delete"
@@ -70,7 +70,10 @@ class AuthService:
         credential = Credential(match.group(1), principal=principal, kind=kind, secret_hash=_hash(match.group(2)),
                                 created_at=now, description=description,
                                 expires_at=int(now.timestamp()) + lifetime_seconds if lifetime_seconds else None)
-        credential.save()
+        with transaction() as txn:
+            txn.save(credential)
+            audit.record_in(txn, "credential.create", principal=principal, credential=credential.credential_id,
+                            kind=kind, expires_at=credential.expires_at)
         return credential
 
     def ensure_principal(self, name: str, kind: str = "user", admin: bool = False) -> Principal:
@@ -152,8 +155,10 @@ class AuthService:
                                                       f"kind one of {', '.join(KINDS)}")
         principal = Principal(name, kind=kind, admin=admin and kind == "user", created_at=self._services.clock())
         try:
-            principal.save(condition=Principal.name.does_not_exist())
-        except PutError:
+            with transaction() as txn:
+                txn.save(principal, condition=Principal.name.does_not_exist())
+                audit.record_in(txn, "principal.create", principal=name, kind=kind, admin=principal.admin)
+        except TransactWriteError:
             raise RegistryError(errors.ADMIN_CONFLICT, f"{name!r} exists") from None
         return principal
 
@@ -175,7 +180,9 @@ class AuthService:
         memberships = (TeamMember.query(name) if principal.kind == "team" else TeamMember.by_member.query(name))
         for membership in memberships:
             TeamMember(membership.team, membership.member).delete()
-        principal.delete()
+        with transaction() as txn:
+            txn.delete(principal)
+            audit.record_in(txn, "principal.delete", principal=name, kind=principal.kind)
 
     def new_token(self, principal: str, lifetime_seconds: Optional[int], description: Optional[str]) -> Tuple[str, Credential]:
         if self.principal(principal).kind == "team":
@@ -188,7 +195,9 @@ class AuthService:
             credential = Credential.get(credential_id)
         except DoesNotExist:
             raise RegistryError(errors.ADMIN_UNKNOWN, f"no credential {credential_id!r}") from None
-        credential.update(actions=[Credential.revoked.set(True)])
+        with transaction() as txn:
+            txn.update(credential, actions=[Credential.revoked.set(True)])
+            audit.record_in(txn, "credential.revoke", principal=credential.principal, credential=credential_id)
 
     def set_membership(self, team: str, member: str, present: bool) -> None:
         if self.principal(team).kind != "team":
@@ -196,7 +205,9 @@ class AuthService:
         if self.principal(member).kind == "team":
             raise RegistryError(errors.ADMIN_INVALID, "teams do not nest")
         membership = TeamMember(team, member)
-        membership.save() if present else membership.delete()
+        with transaction() as txn:
+            txn.save(membership) if present else txn.delete(membership)
+            audit.record_in(txn, "team.add" if present else "team.remove", team=team, member=member)
 
     def set_grant(self, resource: str, subject: str, role: Optional[str]) -> None:
         """Grant `role` (or, with None, remove the grant) on a namespace or repository name."""
@@ -208,12 +219,17 @@ class AuthService:
             principal = self.principal(name) if kind in ("user", "team") else None
             if principal is None or (kind == "team") != (principal.kind == "team"):
                 raise RegistryError(errors.ADMIN_INVALID, "subject is user:<name>, team:<name> or *")
+        repository = resource if "/" in resource else None
         if role is None:
-            Grant(key, subject).delete()
+            with transaction() as txn:
+                txn.delete(Grant(key, subject))
+                audit.record_in(txn, "grant.revoke", repository, resource=resource, subject=subject)
             return
         if role not in ROLE_ACTIONS or (subject == ANYONE and role != "read"):
             raise RegistryError(errors.ADMIN_INVALID, f"role is one of {sorted(ROLE_ACTIONS)}; anyone may only read")
-        self.grant(key, subject, role)
+        with transaction() as txn:
+            txn.save(Grant(key, subject, role=role, granted_at=self._services.clock()))
+            audit.record_in(txn, "grant.set", repository, resource=resource, subject=subject, role=role)
 
     # --- access tokens -------------------------------------------------------------------------
 

@@ -228,6 +228,46 @@ class Grant(Model):
     granted_at = UTCDateTimeAttribute()
 
 
+class AuditEvent(Model):
+    """One decision or change: who, what, where from, outcome.
+
+    Keys: partition ("<namespace>#<YYYY-MM-DD>#<shard>", the shard random in 0..AUDIT_SHARDS-1 so a
+    busy namespace spreads over several partitions) / at ("<ISO time>#<request id>#<n>").
+    Index `by_actor`: actor_day ("<actor>#<YYYY-MM-DD>") / at.
+    Access: query a namespace's day-shards over a time range; query an actor's days; scan a time
+    window for the export job. `expires_at` is the TTL attribute (the retention setting).
+    Events without a repository use the namespace "_registry".
+    """
+
+    class Meta:
+        table_name = "audit"
+
+    class ByActor(GlobalSecondaryIndex):
+        class Meta:
+            index_name = "by_actor"
+            projection = AllProjection()
+
+        actor_day = UnicodeAttribute(hash_key=True)
+        at = UnicodeAttribute(range_key=True)
+
+    partition = UnicodeAttribute(hash_key=True)
+    at = UnicodeAttribute(range_key=True)
+    actor_day = UnicodeAttribute()
+    time = UTCDateTimeAttribute()
+    actor = UnicodeAttribute()  # principal name, or "-" for anonymous
+    credential_id = UnicodeAttribute(null=True)
+    source_ip = UnicodeAttribute(null=True)
+    user_agent = UnicodeAttribute(null=True)
+    action = UnicodeAttribute()
+    repository = UnicodeAttribute(null=True)
+    reference = UnicodeAttribute(null=True)
+    outcome = UnicodeAttribute()  # "allowed" | "denied" | "failed"
+    request_id = UnicodeAttribute(null=True)
+    detail = UnicodeAttribute(null=True)  # JSON text
+    expires_at = NumberAttribute()
+    by_actor = ByActor()
+
+
 # Each model and the concern its table is named after ("<prefix>-<concern>").
 TABLES: Dict[Type[Model], str] = {
     Repository: "repositories",
@@ -239,6 +279,7 @@ TABLES: Dict[Type[Model], str] = {
     Credential: "credentials",
     TeamMember: "team-members",
     Grant: "grants",
+    AuditEvent: "audit",
 }
 
 

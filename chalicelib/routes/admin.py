@@ -13,16 +13,23 @@
     GET    /dockless/admin/v1/grants?resource=                    grants on a namespace or repository
     PUT    /dockless/admin/v1/grants                              {"resource", "subject", "role"}
     DELETE /dockless/admin/v1/grants?resource=&subject=
+    GET    /dockless/admin/v1/audit?namespace=|repository=&actor=&since=&until=
+                                                                  events, oldest first
 """
+import datetime
 import json
 
-from chalicelib import errors
+from chalicelib import audit, errors
 from chalicelib.auth.service import AuthService
 from chalicelib.errors import RegistryError
 from chalicelib.meta.models import Credential, Grant, Principal, TeamMember
 from chalicelib.routes.request import body, query
 from chalicelib.routes.respond import empty, json_response
 from chalicelib.services import services
+
+
+# One audit query reads one partition per shard and day: a bound keeps it inside the timeout.
+AUDIT_QUERY_MAX_DAYS = 31
 
 
 def _json(request) -> dict:
@@ -114,3 +121,31 @@ def put_grant(request):
 def delete_grant(request):
     AuthService(services()).set_grant(query(request, "resource") or "", query(request, "subject") or "", None)
     return empty(204)
+
+
+def _time(request, name: str, default):
+    raw = query(request, name)
+    if not raw:
+        return default
+    try:
+        value = datetime.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise RegistryError(errors.ADMIN_INVALID, f"{name} is an ISO 8601 time") from None
+    return value if value.tzinfo else value.replace(tzinfo=datetime.timezone.utc)
+
+
+def list_audit(request):
+    """Events for a namespace (or one repository of it) or an actor, between since and until
+    (default: the last 24 hours)."""
+    now = services().clock()
+    until = _time(request, "until", now)
+    since = _time(request, "since", until - datetime.timedelta(days=1))
+    repository, actor = query(request, "repository"), query(request, "actor")
+    namespace = query(request, "namespace") or (repository.split("/", 1)[0] if repository else None)
+    if not namespace and not actor:
+        raise RegistryError(errors.ADMIN_INVALID, "give a namespace, a repository or an actor")
+    if until - since > datetime.timedelta(days=AUDIT_QUERY_MAX_DAYS):
+        raise RegistryError(errors.ADMIN_INVALID, f"at most {AUDIT_QUERY_MAX_DAYS} days per query")
+    events = [audit.as_dict(e) for e in audit.query(namespace, actor, since, until)
+              if not repository or e.repository == repository]
+    return json_response({"events": events})

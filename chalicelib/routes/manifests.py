@@ -2,7 +2,7 @@
 Content-Length comes from S3 whatever the front door does to a HEAD response's headers."""
 from chalice import Response
 
-from chalicelib import spec, validate
+from chalicelib import audit, spec, validate
 from chalicelib.manifests import ManifestService
 from chalicelib.routes.request import body
 from chalicelib.routes.respond import empty, redirect
@@ -21,6 +21,7 @@ def get(request, name, reference):
     validate.reference(reference)
     service = ManifestService(services())
     manifest = service.get(name, service.digest_for(name, reference))
+    audit.record("manifest.pull", name, reference, digest=manifest.digest)
     return Response(body=service.body(manifest).decode("utf-8"), status_code=200,
                     headers={"Content-Type": manifest.media_type,
                              spec.CONTENT_DIGEST_HEADER: manifest.digest})

@@ -20,7 +20,7 @@ from urllib.parse import unquote
 
 from chalice import Blueprint
 
-from chalicelib import errors, spec, validate
+from chalicelib import audit, errors, spec, validate
 from chalicelib.errors import RegistryError
 from chalicelib.observe import RequestRecord
 from chalicelib.auth.jwt import InvalidToken
@@ -84,6 +84,7 @@ ROUTES = (
     Route("GET", "/dockless/admin/v1/grants", admin.list_grants, ADMIN),
     Route("PUT", "/dockless/admin/v1/grants", admin.put_grant, ADMIN),
     Route("DELETE", "/dockless/admin/v1/grants", admin.delete_grant, ADMIN),
+    Route("GET", "/dockless/admin/v1/audit", admin.list_audit, ADMIN),
 )
 
 
@@ -110,6 +111,7 @@ def authorize(request, route: Route, name: Optional[str]) -> Optional[dict]:
     if header[:7].lower() == "bearer ":
         try:
             claims = AuthService(services()).verify_access_token(header[7:].strip())
+            audit.identify(claims.get("sub") or None, claims.get("cid"))
         except InvalidToken:
             claims = None
     if route.action == AUTHENTICATED and claims is not None:
@@ -120,9 +122,23 @@ def authorize(request, route: Route, name: Optional[str]) -> Optional[dict]:
         return claims
     scope = (f"repository:{name}:{CHALLENGE_ACTIONS[route.action]}" if name is not None
              else f"registry:{route.action}:*" if route.action in (CATALOG, ADMIN) else None)
+    if claims is not None or header:
+        # A challenge to a request without credentials is the normal first step of every docker
+        # command, not a decision worth recording; anything else refused is.
+        audit.record("access.denied", name, outcome=audit.DENIED, method=route.method, route=route.path,
+                     needed=route.action)
     raise RegistryError(errors.UNAUTHORIZED if claims is None else errors.DENIED,
                         headers={"WWW-Authenticate": _challenge(scope, insufficient=claims is not None)},
                         status=401)
+
+
+def client_ip(request, context: dict) -> Optional[str]:
+    """The client's address as the front door reports it (DOCKLESS_TRUSTED_PROXY_HOPS)."""
+    hops = services().settings.trusted_proxy_hops
+    forwarded = [part.strip() for part in request.headers.get("x-forwarded-for", "").split(",") if part.strip()]
+    if hops and len(forwarded) >= hops:
+        return forwarded[-hops]
+    return context.get("identity", {}).get("sourceIp")
 
 
 def _challenge(scope: Optional[str], insufficient: bool) -> str:
@@ -142,6 +158,8 @@ def _dispatch(blueprint: Blueprint, route: Route, captured: dict):
     request_id = context.get("requestId") or getattr(lambda_context, "aws_request_id", "-")
     record = RequestRecord(request_id, route.method, context.get("path", ""), route.path,
                            dict(request.query_params or {}), len(request.raw_body or b""))
+    audit_context = audit.begin(audit.RequestContext(request_id, client_ip(request, context),
+                                                     request.headers.get("user-agent")))
     try:
         params = {key: unquote(value) for key, value in captured.items() if not key.startswith("name")}
         name = None
@@ -158,6 +176,8 @@ def _dispatch(blueprint: Blueprint, route: Route, captured: dict):
     except Exception:  # noqa: BLE001 - one place turns a crash into the spec's error body
         LOG.exception("unhandled error in %s %s", route.method, route.path)
         response = respond.error(RegistryError(errors.INTERNAL, {"request_id": request_id}))
+    finally:
+        audit.end(audit_context)
     response.headers[spec.API_VERSION_HEADER] = spec.API_VERSION
     response.headers.setdefault("X-Request-Id", request_id)
     record.finish(response.status_code)

@@ -11,7 +11,7 @@ import base64
 import binascii
 from urllib.parse import parse_qs
 
-from chalicelib import errors, spec
+from chalicelib import audit, errors, spec
 from chalicelib.auth.service import ANONYMOUS, AuthService, Caller, new_credential_text
 from chalicelib.errors import RegistryError
 from chalicelib.routes.request import body
@@ -35,8 +35,21 @@ def _check_service(service):
         raise RegistryError(errors.UNAUTHORIZED, f"unknown service {service!r}")
 
 
+def _authenticate(service: AuthService, username, secret, kind="access") -> Caller:
+    try:
+        caller = service.authenticate(secret, kind=kind, username=username)
+    except RegistryError:
+        audit.record("authenticate", outcome=audit.DENIED, actor=username or "-", grant=kind)
+        raise
+    audit.identify(caller.name, caller.credential_id)
+    audit.record("authenticate", grant=kind)
+    return caller
+
+
 def _answer(service: AuthService, caller: Caller, scopes, offline: bool):
-    token, lifetime, issued = service.issue_access_token(caller, service.granted_access(caller, scopes))
+    access = service.granted_access(caller, scopes)
+    token, lifetime, issued = service.issue_access_token(caller, access)
+    audit.record("token.issue", access=access, offline=offline)
     document = {"token": token, "access_token": token, "expires_in": lifetime,
                 "issued_at": issued.isoformat().replace("+00:00", "Z")}
     if offline and caller.name is not None:
@@ -52,7 +65,7 @@ def get_token(request):
     _check_service(params.get("service") if params else None)
     service = AuthService(services())
     basic = _basic(request)
-    caller = service.authenticate(basic[1], username=basic[0]) if basic else ANONYMOUS
+    caller = _authenticate(service, basic[0], basic[1]) if basic else ANONYMOUS
     scopes = params.getlist("scope") if params and "scope" in params else []
     offline = (params.get("offline_token") if params else "") == "true"
     return _answer(service, caller, scopes, offline)
@@ -64,10 +77,10 @@ def post_token(request):
     service = AuthService(services())
     grant_type = form.get("grant_type")
     if grant_type == "password":
-        caller = service.authenticate(form.get("password", ""), username=form.get("username"))
+        caller = _authenticate(service, form.get("username"), form.get("password", ""))
         offline = form.get("access_type") == "offline"
     elif grant_type == "refresh_token":
-        caller = service.authenticate(form.get("refresh_token", ""), kind="refresh")
+        caller = _authenticate(service, None, form.get("refresh_token", ""), kind="refresh")
         offline = False
     else:
         raise RegistryError(errors.UNAUTHORIZED, "grant_type must be password or refresh_token")

@@ -10,6 +10,7 @@
       manifests/sha256/<hex>             manifest bytes exactly as pushed, Content-Type = media type
       uploads/<upload-id>/<offset>       chunks of an upload in progress, <offset> zero-padded to
                                          20 digits so keys list in byte order
+      audit/<YYYY>/<MM>/<DD>.jsonl       one day of the audit trail, exported by a scheduled job
 
 Lifecycle rules may expire `uploads/` (never linked: completion writes the verified blob under
 `blobs/`) and abort incomplete multipart uploads anywhere. `blobs/` and `manifests/` hold linked
@@ -22,6 +23,7 @@ from chalicelib import spec
 BLOBS_PREFIX = "blobs/"
 MANIFESTS_PREFIX = "manifests/"
 UPLOADS_PREFIX = "uploads/"
+AUDIT_PREFIX = "audit/"
 
 
 def _split(digest: str) -> tuple:
@@ -38,6 +40,10 @@ def blob_key(digest: str) -> str:
 def manifest_key(digest: str) -> str:
     algorithm, hex_digest = _split(digest)
     return f"{MANIFESTS_PREFIX}{algorithm}/{hex_digest}"
+
+
+def audit_export_key(day) -> str:
+    return f"{AUDIT_PREFIX}{day:%Y/%m/%d}.jsonl"
 
 
 def direct_blob_key(upload_id: str) -> str:

@@ -33,7 +33,7 @@ def basic(user, secret):
 
 
 def get_token(anonymous, user=None, secret=None, scopes=(), **params):
-    query = "&".join([f"service=dockless"] + [f"scope={s}" for s in scopes] + [f"{k}={v}" for k, v in params.items()])
+    query = "&".join(["service=dockless"] + [f"scope={s}" for s in scopes] + [f"{k}={v}" for k, v in params.items()])
     headers = {"Authorization": basic(user, secret)} if user else {}
     return anonymous.get(f"/token?{query}", headers=headers)
 
@@ -245,3 +245,17 @@ def test_administration_is_for_registry_admins_only(anonymous, people, registry,
         assert response.status_code == 401
         assert 'scope="registry:admin:*"' in response.headers["WWW-Authenticate"]
         assert state() == before
+
+
+def test_signing_key_can_come_from_secrets_manager(registry):
+    import dataclasses
+
+    import boto3
+
+    from chalicelib.services import Services
+    boto3.client("secretsmanager", region_name="us-east-1").create_secret(Name="dockless/signing", SecretString="s3cr3t")
+    settings = dataclasses.replace(registry.settings, token_signing_key=None, token_signing_key_secret="dockless/signing")
+    assert Services(settings=settings, objects=registry.objects).signing_keys() == [b"s3cr3t"]
+    unset = dataclasses.replace(registry.settings, token_signing_key=None, token_signing_key_secret=None)
+    with pytest.raises(RuntimeError, match="no token signing key"):
+        Services(settings=unset, objects=registry.objects).signing_keys()

@@ -1,5 +1,6 @@
 """Access control as a platform team uses it: the admin CLI creates users and robots and grants
 roles; docker, skopeo and the token endpoint then behave accordingly."""
+import json
 import os
 import sys
 
@@ -68,6 +69,15 @@ def test_admin_cli_users_robots_grants_and_docker(stack, docker, dockerd, skopeo
     relogin = run(DOCKER, "login", stack.host, "-u", "alice", "--password-stdin", input=alice, check=False,
                   env={**dockerd, "DOCKER_CONFIG": str(tmp_path / "docker-alice-again")})
     assert relogin.returncode != 0
+
+    # And the audit trail shows who did what.
+    trail = dockless("audit", "--repo", "acme/app").stdout
+    assert "alice" in trail and "manifest.push" in trail
+    assert "deployer" in trail and "manifest.pull" in trail
+    alice_events = [json.loads(line) for line in dockless("audit", "--actor", "alice", "--json").stdout.splitlines()]
+    actions = {(e["action"], e["outcome"]) for e in alice_events}
+    assert {("manifest.push", "allowed"), ("access.denied", "denied"), ("authenticate", "denied")} <= actions
+    assert all(e["source_ip"] == "127.0.0.1" for e in alice_events)
 
 
 def test_anonymous_docker_pull_of_a_private_repository_fails(stack, docker, dockerd, tmp_path):

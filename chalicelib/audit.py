@@ -1,0 +1,138 @@
+"""The audit trail: one event for every decision that matters (authentication, token issue,
+manifest push and pull, deletes, tag moves, permission and credential changes, mounts, denials).
+
+A change of state and its event are written in the same DynamoDB transaction (`record_in`), so
+neither exists without the other. Reads and denials are recorded on their own (`record`), and a
+failure to record them never fails the request: it is logged loudly instead.
+The request's who and where-from come from a context set once per request by routes/table.py.
+"""
+import contextvars
+import dataclasses
+import datetime
+import json
+import logging
+import random
+import uuid
+from typing import Iterator, List, Optional
+
+from chalicelib.meta.models import AuditEvent
+from chalicelib.services import services
+from chalicelib.storage import paths
+
+LOG = logging.getLogger("dockless.audit")
+# Partitions per namespace and day: spreads one busy namespace's writes.
+AUDIT_SHARDS = 4
+REGISTRY_NAMESPACE = "_registry"
+ALLOWED, DENIED, FAILED = "allowed", "denied", "failed"
+
+
+@dataclasses.dataclass
+class RequestContext:
+    request_id: str
+    source_ip: Optional[str]
+    user_agent: Optional[str]
+    actor: Optional[str] = None
+    credential_id: Optional[str] = None
+    sequence: int = 0
+
+
+_context: contextvars.ContextVar[Optional[RequestContext]] = contextvars.ContextVar("audit", default=None)
+
+
+def begin(context: RequestContext):
+    return _context.set(context)
+
+
+def end(token) -> None:
+    _context.reset(token)
+
+
+def identify(actor: Optional[str], credential_id: Optional[str]) -> None:
+    """Who the request turned out to be (after the token was verified or the credential checked)."""
+    context = _context.get()
+    if context is not None:
+        context.actor, context.credential_id = actor, credential_id
+
+
+def _namespace(repository: Optional[str]) -> str:
+    return repository.split("/", 1)[0] if repository else REGISTRY_NAMESPACE
+
+
+def event(action: str, repository: Optional[str] = None, reference: Optional[str] = None,
+          outcome: str = ALLOWED, actor: Optional[str] = None, **detail) -> AuditEvent:
+    context = _context.get() or RequestContext(request_id="-", source_ip=None, user_agent=None)
+    context.sequence += 1
+    now = services().clock()
+    day = now.strftime("%Y-%m-%d")
+    who = actor or context.actor or "-"
+    at = f"{now.isoformat()}#{context.request_id}#{context.sequence}"
+    retention = datetime.timedelta(days=services().settings.audit_retention_days)
+    return AuditEvent(
+        f"{_namespace(repository)}#{day}#{random.randrange(AUDIT_SHARDS)}", at,
+        actor_day=f"{who}#{day}", time=now, actor=who, credential_id=context.credential_id,
+        source_ip=context.source_ip, user_agent=context.user_agent, action=action, repository=repository,
+        reference=reference, outcome=outcome, request_id=context.request_id,
+        detail=json.dumps(detail, sort_keys=True) if detail else None,
+        expires_at=int((now + retention).timestamp()))
+
+
+def record_in(txn, action: str, repository: Optional[str] = None, reference: Optional[str] = None,
+              **detail) -> None:
+    """Within `txn`: the event of the change `txn` makes."""
+    txn.save(event(action, repository, reference, **detail))
+
+
+def record(action: str, repository: Optional[str] = None, reference: Optional[str] = None,
+           outcome: str = ALLOWED, actor: Optional[str] = None, **detail) -> None:
+    """A read, a denial or an authentication: best effort, never failing the request."""
+    try:
+        event(action, repository, reference, outcome, actor, **detail).save()
+    except Exception:  # noqa: BLE001 - losing an event must be loud, not fatal
+        LOG.exception("AUDIT EVENT LOST: %s %s %s %s", action, repository, reference, outcome)
+
+
+def _days(since: datetime.datetime, until: datetime.datetime) -> List[str]:
+    days, day = [], since.date()
+    while day <= until.date():
+        days.append(day.isoformat())
+        day += datetime.timedelta(days=1)
+    return days
+
+
+def query(namespace: Optional[str], actor: Optional[str], since: datetime.datetime,
+          until: datetime.datetime) -> Iterator[AuditEvent]:
+    """Events in [since, until], oldest first, for a namespace or an actor (one of them)."""
+    low, high = since.isoformat(), until.isoformat() + "~"
+    found: List[AuditEvent] = []
+    for day in _days(since, until):
+        if actor:
+            found.extend(AuditEvent.by_actor.query(f"{actor}#{day}", AuditEvent.at.between(low, high)))
+        else:
+            for shard in range(AUDIT_SHARDS):
+                found.extend(AuditEvent.query(f"{namespace}#{day}#{shard}", AuditEvent.at.between(low, high)))
+    if actor and namespace:
+        found = [e for e in found if _namespace(e.repository) == namespace]
+    return iter(sorted(found, key=lambda e: e.at))
+
+
+def as_dict(item: AuditEvent) -> dict:
+    return {"time": item.time.isoformat(), "actor": item.actor, "credential_id": item.credential_id,
+            "source_ip": item.source_ip, "user_agent": item.user_agent, "action": item.action,
+            "repository": item.repository, "reference": item.reference, "outcome": item.outcome,
+            "request_id": item.request_id, "detail": json.loads(item.detail) if item.detail else None}
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+def export_day(day: datetime.date) -> int:
+    """All of one day's events, as JSON lines at paths.audit_export_key(day), replacing any
+    earlier export of that day. A scan: the export runs once a day, off the request path."""
+    start = datetime.datetime.combine(day, datetime.time(), tzinfo=datetime.timezone.utc)
+    events = sorted(AuditEvent.scan(AuditEvent.time.between(start, start + datetime.timedelta(days=1))),
+                    key=lambda e: e.at)
+    events = [e for e in events if e.time.date() == day]  # `between` includes the next midnight
+    lines = "".join(json.dumps(as_dict(e), sort_keys=True) + "\n" for e in events)
+    services().objects.put(paths.audit_export_key(day), lines.encode(), content_type="application/x-ndjson")
+    return len(events)

@@ -1,0 +1,158 @@
+"""The audit trail: each action leaves exactly the expected events, a refused change leaves none,
+queries by namespace, repository and actor, and the S3 export round-trips."""
+import base64
+import json
+
+import boto3
+import pytest
+
+from chalicelib.jobs import export_audit
+from chalicelib.meta.models import AuditEvent
+from tests.fixtures import digest_of
+
+JSON = {"Content-Type": "application/json"}
+
+
+def events(since=None):
+    """(action, actor, repository, reference, outcome) of the events since a mark, sorted: the
+    test clock stands still, so events of one test share a time and have no order of their own."""
+    found = {e.at: e for e in AuditEvent.scan()}
+    new = [e for at, e in found.items() if at not in (since or set())]
+    return sorted((e.action, e.actor, e.repository or "", e.reference or "", e.outcome) for e in new)
+
+
+@pytest.fixture
+def mark():
+    return lambda: {e.at for e in AuditEvent.scan()}
+
+
+def test_manifest_push_and_tag_move_are_recorded_with_their_change(client, push, mark):
+    before = mark()
+    _, first = push.image("team/app", "v1", layers=(b"one",))
+    _, second = push.image("team/app", "v1", layers=(b"two",))
+    recorded = events(before)
+    assert ("manifest.push", "admin", "team/app", "v1", "allowed") in recorded
+    moves = [e for e in AuditEvent.scan() if e.action == "tag.move"]
+    assert len(moves) == 1
+    assert json.loads(moves[0].detail) == {"previous": first, "digest": second}
+    pushed = [e for e in AuditEvent.scan() if e.action == "manifest.push"][0]
+    assert pushed.request_id and pushed.request_id != "-"
+    assert pushed.source_ip == "127.0.0.1"
+
+
+def test_a_refused_push_writes_no_event(client, mark):
+    before = mark()
+    body = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                       "config": {"mediaType": "x", "digest": digest_of(b"none"), "size": 4}, "layers": []})
+    response = client.put("/v2/team/app/manifests/v1", body=body,
+                          headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+    assert response.status_code == 400
+    assert mark() == before
+
+
+def test_pull_delete_and_mount_are_recorded(client, push, mark):
+    _, digest = push.image("team/app", "v1")
+    layer = push.blob("team/app", b"shared")["digest"]
+    before = mark()
+    client.get("/v2/team/app/manifests/v1")
+    client.post(f"/v2/team/copy/blobs/uploads/?mount={layer}&from=team/app")
+    client.delete("/v2/team/copy/blobs/" + layer)
+    client.delete("/v2/team/app/manifests/v1")
+    client.delete(f"/v2/team/app/manifests/{digest}")
+    assert [e[0] for e in events(before)] == sorted(["manifest.pull", "blob.mount", "blob.delete", "tag.delete",
+                                                     "manifest.delete"])
+
+
+def basic(user, secret):
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{secret}".encode()).decode()}
+
+
+def test_authentication_token_issue_and_denial(client, anonymous, mark):
+    client.post("/dockless/admin/v1/principals", body=json.dumps({"name": "eve"}), headers=JSON)
+    secret = client.post("/dockless/admin/v1/principals/eve/tokens", body="{}", headers=JSON).json_body["token"]
+    before = mark()
+    anonymous.get("/token?service=dockless&scope=repository:team/app:pull", headers=basic("eve", secret))
+    anonymous.get("/token?service=dockless", headers=basic("eve", secret[:-1] + "A"))
+    token = anonymous.get("/token?service=dockless&scope=repository:team/app:pull",
+                          headers=basic("eve", secret)).json_body["token"]
+    anonymous.post("/v2/team/app/blobs/uploads/", headers={"Authorization": f"Bearer {token}"})
+    recorded = events(before)
+    assert recorded == sorted([("authenticate", "eve", "", "", "allowed"), ("token.issue", "eve", "", "", "allowed"),
+                               ("authenticate", "eve", "", "", "denied"),
+                               ("authenticate", "eve", "", "", "allowed"), ("token.issue", "eve", "", "", "allowed"),
+                               ("access.denied", "eve", "team/app", "", "denied")])
+
+
+def test_administration_is_recorded(client, mark):
+    before = mark()
+    client.post("/dockless/admin/v1/principals", body=json.dumps({"name": "devs", "kind": "team"}), headers=JSON)
+    client.post("/dockless/admin/v1/principals", body=json.dumps({"name": "bob"}), headers=JSON)
+    created = client.post("/dockless/admin/v1/principals/bob/tokens", body="{}", headers=JSON).json_body
+    client.put("/dockless/admin/v1/teams/devs/members/bob")
+    client.put("/dockless/admin/v1/grants", body=json.dumps({"resource": "team/app", "subject": "team:devs",
+                                                             "role": "write"}), headers=JSON)
+    client.delete("/dockless/admin/v1/grants?resource=team/app&subject=team:devs")
+    client.delete(f"/dockless/admin/v1/tokens/{created['id']}")
+    assert [e[0] for e in events(before)] == sorted(["principal.create", "principal.create", "credential.create",
+                                                     "team.add", "grant.set", "grant.revoke", "credential.revoke"])
+    grants = [e for e in AuditEvent.scan() if e.action == "grant.set"]
+    assert grants[0].repository == "team/app"
+    assert json.loads(grants[0].detail) == {"resource": "team/app", "subject": "team:devs", "role": "write"}
+
+
+def test_queries_by_namespace_repository_and_actor(client, push, clock):
+    push.image("team/app", "v1")
+    push.image("team/web", "v1")
+    push.image("other/app", "v1")
+    clock.advance(minutes=1)
+    by_namespace = client.get("/dockless/admin/v1/audit?namespace=team").json_body["events"]
+    assert {e["repository"] for e in by_namespace} == {"team/app", "team/web"}
+    assert [e["time"] for e in by_namespace] == sorted(e["time"] for e in by_namespace)
+    by_repository = client.get("/dockless/admin/v1/audit?repository=team/web").json_body["events"]
+    assert {e["repository"] for e in by_repository} == {"team/web"}
+    by_actor = client.get("/dockless/admin/v1/audit?actor=admin").json_body["events"]
+    assert {e["repository"] for e in by_actor} >= {"team/app", "team/web", "other/app"}
+    later = client.get("/dockless/admin/v1/audit?namespace=team&since=2027-01-01T00:00:00Z"
+                       "&until=2027-01-02T00:00:00Z").json_body["events"]
+    assert later == []
+    assert client.get("/dockless/admin/v1/audit").status_code == 400
+
+
+def test_export_round_trips(client, push, clock):
+    push.image("team/app", "v1")
+    day = clock().date()
+    expected = client.get("/dockless/admin/v1/audit?namespace=team").json_body["events"]
+    exported_count = export_audit(day)
+    assert exported_count >= len(expected)
+    body = boto3.client("s3", region_name="us-east-1").get_object(
+        Bucket="test-bucket", Key=f"audit/{day:%Y/%m/%d}.jsonl")["Body"].read().decode()
+    lines = [json.loads(line) for line in body.splitlines()]
+    assert len(lines) == exported_count
+    assert [e for e in lines if e["repository"] and e["repository"].startswith("team/")] == expected
+
+
+def test_a_lost_read_event_never_fails_the_request(client, push, monkeypatch, caplog):
+    push.image("team/app", "v1")
+
+    def broken_save(self, *args, **kwargs):
+        raise RuntimeError("DynamoDB unavailable")
+
+    monkeypatch.setattr(AuditEvent, "save", broken_save)
+    response = client.get("/v2/team/app/manifests/v1")
+    assert response.status_code == 200
+    assert "AUDIT EVENT LOST: manifest.pull team/app v1" in caplog.text
+
+
+def test_source_address_is_the_client_the_front_door_reports(anonymous, push, registry, monkeypatch):
+    import dataclasses
+
+    from chalicelib.services import use_services
+    from tests.fixtures import admin_token
+    push.image("team/app", "v1")
+    use_services(dataclasses.replace(registry, settings=dataclasses.replace(registry.settings, trusted_proxy_hops=2)))
+    # CloudFront appends the viewer's address, API Gateway then CloudFront's; anything before is the client's word.
+    headers = {"X-Forwarded-For": "10.9.9.9, 198.51.100.7, 130.176.0.1",
+               "Authorization": "Bearer " + admin_token("/v2/team/app/manifests/v1", registry.clock().timestamp())}
+    assert anonymous.get("/v2/team/app/manifests/v1", headers=headers).status_code == 200
+    pulls = [e for e in AuditEvent.scan() if e.action == "manifest.pull"]
+    assert [e.source_ip for e in pulls] == ["198.51.100.7"]
