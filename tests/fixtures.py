@@ -156,3 +156,15 @@ class Pusher:
 @pytest.fixture
 def push(client):
     return Pusher(client)
+
+
+@pytest.fixture
+def http(stack):
+    """requests, answering the registry's Bearer challenges as the admin of the tier's `stack`."""
+    import requests
+
+    from dockless.auth import RegistryAuth
+    session = requests.Session()
+    session.auth = RegistryAuth("admin", stack.admin_token)
+    yield session
+    session.close()

@@ -20,15 +20,3 @@ def stack(tmp_path_factory):
     finally:
         for variable in ("DOCKLESS_MULTIPART_THRESHOLD_BYTES", "DOCKLESS_PART_BYTES"):
             os.environ.pop(variable)
-
-
-@pytest.fixture
-def http(stack):
-    """requests, answering Bearer challenges as the stack's bootstrap admin."""
-    import requests
-
-    from dockless.auth import RegistryAuth
-    session = requests.Session()
-    session.auth = RegistryAuth("admin", stack.admin_token)
-    yield session
-    session.close()

@@ -14,7 +14,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import requests
 
 from tests.e2e import programs
 from tests.e2e.programs import DOCKER
@@ -121,13 +120,3 @@ def skopeo(registry_auth):
     _require("skopeo")
     env = {**os.environ, "REGISTRY_AUTH_FILE": str(registry_auth.path)}
     return lambda *args, **kw: run("skopeo", *args, env=env, **kw)
-
-
-@pytest.fixture
-def http(stack):
-    """requests, answering the registry's Bearer challenges as the stack's admin."""
-    from dockless.auth import RegistryAuth
-    session = requests.Session()
-    session.auth = RegistryAuth("admin", stack.admin_token)
-    yield session
-    session.close()
