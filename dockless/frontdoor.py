@@ -31,7 +31,7 @@ from chalice.local import LambdaEventConverter, LocalGateway, RouteMatcher
 
 from chalicelib import errors, spec
 from chalicelib.errors import ErrorCode, error_body
-from dockless.httpbody import iter_body
+from dockless.httpbody import iter_body, send
 
 LOG = logging.getLogger("dockless.frontdoor")
 
@@ -148,12 +148,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         else:
             status, headers, payload = self.front_door.handle(
                 self.command, self.path, dict(self.headers.items()), body)
-        self.send_response(status)
-        for name, value in headers:
-            self.send_header(name, value)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(payload)
+        send(self, status, headers, payload)
 
     def _read_body(self) -> Tuple[bytes, bool]:
         """The whole body, or (b"", True) when it is above the limit: then the rest is read and

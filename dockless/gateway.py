@@ -26,7 +26,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from chalicelib import errors, spec
 from chalicelib.errors import ErrorCode, error_body
 from dockless.bucket import BucketUploader, TransferFailed
-from dockless.httpbody import iter_body
+from dockless.httpbody import iter_body, send
 
 LOG = logging.getLogger("dockless.gateway")
 
@@ -184,7 +184,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             if upload and self.command == "DELETE":
                 self.gateway.drop_spool(upload["upload_id"])
             reply = self.gateway.forward(self.command, self.path, self.headers, body)
-        self._send(reply)
+        send(self, *reply)
 
     def _has_body(self) -> bool:
         return int(self.headers.get("Content-Length") or 0) > 0 or "chunked" in self.headers.get(
@@ -241,15 +241,6 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return self.gateway.finish(name, upload_id, query, self.headers, spool)
         finally:
             spool.close()
-
-    def _send(self, reply: Reply) -> None:
-        status, headers, body = reply
-        self.send_response(status)
-        for name, value in headers:
-            self.send_header(name, value)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
 
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 

@@ -1,6 +1,7 @@
-"""Reading an HTTP/1.1 request body from a server socket, piece by piece, whether it comes with a
-Content-Length or `Transfer-Encoding: chunked` (docker and skopeo send layer PATCHes chunked)."""
-from typing import Iterator
+"""The HTTP/1.1 plumbing the local front door and the gateway share: reading a request body piece
+by piece, whether it comes with a Content-Length or `Transfer-Encoding: chunked` (docker and
+skopeo send layer PATCHes chunked), and writing a whole response."""
+from typing import Iterator, List, Tuple
 
 PIECE_BYTES = 1024 * 1024
 
@@ -32,3 +33,13 @@ def _iter_chunked(rfile, piece_bytes: int) -> Iterator[bytes]:
             size -= len(piece)
             yield piece
         rfile.readline()
+
+
+def send(handler, status: int, headers: List[Tuple[str, str]], body: bytes) -> None:
+    """Write a response through an http.server handler (no body for HEAD)."""
+    handler.send_response(status)
+    for name, value in headers:
+        handler.send_header(name, value)
+    handler.end_headers()
+    if handler.command != "HEAD":
+        handler.wfile.write(body)
