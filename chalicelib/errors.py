@@ -37,6 +37,9 @@ DENIED = ErrorCode("DENIED", "requested access to the resource is denied", 403)
 UNSUPPORTED = ErrorCode("UNSUPPORTED", "the operation is unsupported", 405)
 TOOMANYREQUESTS = ErrorCode("TOOMANYREQUESTS", "too many requests", 429)
 INTERNAL = ErrorCode("UNKNOWN", "internal error", 500)
+# The signature extension (containers/image docs/signature-protocols.md).
+SIGNATURE_INVALID = ErrorCode("SIGNATURE_INVALID", "invalid signature", 400)
+SIGNATURE_EXISTS = ErrorCode("SIGNATURE_EXISTS", "a signature with this name exists", 409)
 # The administration API (/dockless/admin/v1/): not OCI routes, same error body.
 ADMIN_INVALID = ErrorCode("INVALID", "invalid administration request", 400)
 ADMIN_UNKNOWN = ErrorCode("NOT_FOUND", "no such user, robot, team or credential", 404)

@@ -28,6 +28,8 @@ API_VERSION_HEADER = "Docker-Distribution-Api-Version"
 API_VERSION = "registry/2.0"
 CONTENT_DIGEST_HEADER = "Docker-Content-Digest"
 UPLOAD_UUID_HEADER = "Docker-Upload-UUID"
+# containers/image looks for it on the API version check to use the signature extension.
+SIGNATURES_HEADER = "X-Registry-Supports-Signatures"
 OCI_SUBJECT_HEADER = "OCI-Subject"
 OCI_FILTERS_HEADER = "OCI-Filters-Applied"
 
@@ -41,7 +43,7 @@ NAME_MAX_LENGTH = 255
 NAME_MAX_COMPONENTS = 8
 # Path components that are also route keywords. A name containing one would route differently in
 # API Gateway (static segments win, without backtracking) than in the local stack, so it is refused.
-NAME_RESERVED_COMPONENTS = frozenset({"blobs", "manifests", "tags", "referrers", "uploads"})
+NAME_RESERVED_COMPONENTS = frozenset({"blobs", "manifests", "tags", "referrers", "uploads", "signatures"})
 TAG_RE = re.compile(r"[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}")
 DIGEST_RE = re.compile(r"[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+")
 SHA256_HEX_RE = re.compile(r"[a-f0-9]{64}")

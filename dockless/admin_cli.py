@@ -54,6 +54,7 @@ def register(main: click.Group) -> None:
     main.add_command(grant)
     main.add_command(revoke)
     main.add_command(audit)
+    main.add_command(key)
 
 
 @click.command()
@@ -247,3 +248,44 @@ def audit(repository, namespace, actor, since, until, as_json, registry):
             what = event["reference"] or ""
             _say(f"{event['time']}  {event['actor']:<12} {event['action']:<18} {event['outcome']:<8} "
                  f"{where} {what}  from {event['source_ip'] or '-'}".rstrip())
+
+
+@click.group(help="Trusted signing keys of a namespace (published at /keys/<namespace>/KEYS).\n\n\b\n"
+                  "Example:\n  gpg --armor --export $FPR > release.asc && dockless key add team release.asc")
+def key():
+    pass
+
+
+@key.command(name="add", help="Trust the public key(s) in an ASCII-armoured FILE for NAMESPACE.")
+@click.argument("namespace")
+@click.argument("file", type=click.File("r"))
+@registry_option
+def key_add(namespace, file, registry):
+    client = _client(registry)
+    response = client.session.put(f"{client.url}{ADMIN}/keys/{namespace}", data=file.read(), timeout=60)
+    if response.status_code != 201:
+        raise click.ClickException(f"{response.status_code} {response.text[:300]}")
+    added = response.json()
+    for entry in added["keys"]:
+        _say(f"added {entry['fingerprint']} {' '.join(entry['uids'])}")
+    for warning in added["warnings"]:
+        click.get_current_context().find_object(UI).info(f"warning: {warning}")
+
+
+@key.command(name="list", help="The keys trusted for NAMESPACE.")
+@click.argument("namespace")
+@registry_option
+def key_list(namespace, registry):
+    client = _client(registry)
+    for entry in client.session.get(f"{client.url}/keys/{namespace}", timeout=60).json()["keys"]:
+        _say(f"{entry['fingerprint']}\t{entry['algorithm']}/{entry['length']}\t{entry['capabilities']}\t"
+             f"{' '.join(entry['uids'])}")
+
+
+@key.command(name="remove", help="Stop trusting a key for NAMESPACE.")
+@click.argument("namespace")
+@click.argument("fingerprint")
+@registry_option
+def key_remove(namespace, fingerprint, registry):
+    _client(registry).call("DELETE", f"/keys/{namespace}/{fingerprint}")
+    _say(f"removed {fingerprint} from {namespace}")

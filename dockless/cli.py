@@ -166,6 +166,75 @@ def pull(ui: UI, reference, directory, username, password):
     ui.result(f"pulled {source} ({digest}) into {directory}")
 
 
+@main.command()
+@click.argument("reference")
+@click.option("--key", "fingerprint", required=True, help="Fingerprint of a key in the local gpg keyring.")
+@click.option("--sign-identity", default=None,
+              help="The name the signature vouches for [default: REFERENCE as given]; use the registry's "
+                   "public name when REFERENCE goes through a local gateway.")
+@credentials
+@click.pass_obj
+def sign(ui: UI, reference, fingerprint, sign_identity, username, password):
+    """Sign the image REFERENCE with a local gpg key and upload the signature.
+
+    \b
+    Example:
+      dockless sign registry.example.com/team/app:1 --key 062B4DAF...
+    """
+    from dockless import signing
+    from dockless.client import ClientError, RegistryClient
+    from dockless.reference import Reference
+
+    try:
+        target = Reference.parse(reference)
+        client = RegistryClient(target.base_url, username=username, password=password)
+        name = signing.sign(client, target, fingerprint, sign_identity)
+    except (ValueError, ClientError, OSError) as error:
+        ui.error(str(error))
+        raise SystemExit(Exit.FAILED) from None
+    ui.result(f"signed {target} as {name}")
+
+
+@main.command()
+@click.argument("reference")
+@click.option("--keyring", type=click.File("rb"), default=None,
+              help="Armoured public keys to trust [default: the registry's /keys/<namespace>/KEYS].")
+@credentials
+@click.pass_obj
+def verify(ui: UI, reference, keyring, username, password):
+    """Check the signatures of REFERENCE; exit 1 unless one verifies with a trusted key for this
+    digest and this name.
+
+    \b
+    Example:
+      dockless verify registry.example.com/team/app:1 --keyring KEYS
+    """
+    from dockless import signing
+    from dockless.client import ClientError, RegistryClient
+    from dockless.reference import Reference
+
+    try:
+        target = Reference.parse(reference)
+        client = RegistryClient(target.base_url, username=username, password=password)
+        keys = keyring.read() if keyring else client.session.get(
+            f"{target.base_url}/keys/{target.name.split('/')[0]}/KEYS", timeout=60).content
+        results = signing.verify(client, target, keys)
+    except (ValueError, ClientError, OSError) as error:
+        ui.error(str(error))
+        raise SystemExit(Exit.FAILED) from None
+    good = False
+    for result in results:
+        ok = result["valid"] and result["digest_matches"] and result["identity_matches"]
+        good = good or ok
+        signer = signing.grouped(result["fingerprint"]) if result["fingerprint"] else f"key id {result['key_id']}"
+        ui.result(f"{result['name']}\n  Primary key fingerprint: {signer}\n"
+                  f"  {'trusted, verified' if result['valid'] else 'NOT trusted or not verified'}; "
+                  f"identity {result['identity']}{'' if result['identity_matches'] else ' (does not match)'}")
+    if not results:
+        ui.result(f"{target}: no signatures")
+    raise SystemExit(Exit.OK if good else Exit.FAILED)
+
+
 def _wait_for_signal() -> None:
     stopped = threading.Event()
     # Installed explicitly: a shell starts background jobs with SIGINT ignored, and Python keeps

@@ -60,7 +60,9 @@ class FrontDoor:
 
     def refuse(self, error: ErrorCode, detail=None) -> Response:
         body = error_body(error, detail).encode()
-        return error.status, [("Content-Type", spec.JSON), ("Content-Length", str(len(body)))], body
+        # Configured on each gateway response in a deployment, so every answer carries it.
+        return error.status, [("Content-Type", spec.JSON), ("Content-Length", str(len(body))),
+                              (spec.SIGNATURES_HEADER, "1")], body
 
     def too_large(self) -> Response:
         return self.refuse(errors.FRONT_DOOR_TOO_LARGE,

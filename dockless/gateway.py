@@ -149,7 +149,7 @@ class Gateway:
 def refusal(error: ErrorCode, detail=None) -> Reply:
     body = error_body(error, detail).encode()
     return error.status, [("Content-Type", spec.JSON), ("Content-Length", str(len(body))),
-                          (spec.API_VERSION_HEADER, spec.API_VERSION)], body
+                          (spec.API_VERSION_HEADER, spec.API_VERSION), (spec.SIGNATURES_HEADER, "1")], body
 
 
 def _auth_only(headers) -> dict:

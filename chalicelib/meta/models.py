@@ -268,6 +268,46 @@ class AuditEvent(Model):
     by_actor = ByActor()
 
 
+class SigningKey(Model):
+    """A public key trusted for a namespace's images (Apache KEYS style).
+
+    Keys: namespace / fingerprint. Access: query a namespace (KEYS, listing, verification).
+    """
+
+    class Meta:
+        table_name = "signing-keys"
+
+    namespace = UnicodeAttribute(hash_key=True)
+    fingerprint = UnicodeAttribute(range_key=True)
+    armored = UnicodeAttribute()
+    uids = UnicodeAttribute()  # JSON list
+    algorithm = UnicodeAttribute()
+    length = NumberAttribute()
+    created = UnicodeAttribute(null=True)
+    expires = UnicodeAttribute(null=True)
+    capabilities = UnicodeAttribute()
+    added_at = UTCDateTimeAttribute()
+
+
+class Signature(Model):
+    """An atomic signature of a manifest, bytes kept exactly as uploaded.
+
+    Keys: image ("<repo>@<digest>") / name ("<digest>@<id>"). Access: query an image's signatures
+    (GET, verified mode); put with a condition on name (409 for a duplicate).
+    """
+
+    class Meta:
+        table_name = "signatures"
+
+    image = UnicodeAttribute(hash_key=True)
+    name = UnicodeAttribute(range_key=True)
+    content = BinaryAttribute(legacy_encoding=False)
+    signer = UnicodeAttribute(null=True)  # primary key fingerprint, or key id when the key is unknown
+    identity = UnicodeAttribute()  # critical.identity.docker-reference
+    trusted = BooleanAttribute()
+    created_at = UTCDateTimeAttribute()
+
+
 # Each model and the concern its table is named after ("<prefix>-<concern>").
 TABLES: Dict[Type[Model], str] = {
     Repository: "repositories",
@@ -280,6 +320,8 @@ TABLES: Dict[Type[Model], str] = {
     TeamMember: "team-members",
     Grant: "grants",
     AuditEvent: "audit",
+    SigningKey: "signing-keys",
+    Signature: "signatures",
 }
 
 

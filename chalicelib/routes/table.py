@@ -15,6 +15,7 @@ spec's error body for a RegistryError, the common headers, and one request log r
 """
 import dataclasses
 import logging
+import re
 from typing import Callable, Optional
 from urllib.parse import unquote
 
@@ -25,10 +26,13 @@ from chalicelib.errors import RegistryError
 from chalicelib.observe import RequestRecord
 from chalicelib.auth.jwt import InvalidToken
 from chalicelib.auth.service import AuthService, token_allows
-from chalicelib.routes import admin, base, blobs, direct, listings, manifests, respond, token, uploads
+from chalicelib.routes import (admin, base, blobs, direct, listings, manifests, respond, signatures, token,
+                               uploads)
 from chalicelib.services import services
 
 LOG = logging.getLogger("dockless")
+# The path parameters a repository name is split into: name1 … nameK.
+NAME_PART = re.compile(r"name\d+")
 
 # Actions, as Docker's token scopes name them (distribution docs/spec/auth/scope.md).
 PULL, PUSH, DELETE = "pull", "push", "delete"
@@ -85,6 +89,13 @@ ROUTES = (
     Route("PUT", "/dockless/admin/v1/grants", admin.put_grant, ADMIN),
     Route("DELETE", "/dockless/admin/v1/grants", admin.delete_grant, ADMIN),
     Route("GET", "/dockless/admin/v1/audit", admin.list_audit, ADMIN),
+    Route("PUT", "/dockless/admin/v1/keys/{namespace}", signatures.add_keys, ADMIN),
+    Route("DELETE", "/dockless/admin/v1/keys/{namespace}/{fingerprint}", signatures.remove_key, ADMIN),
+    # Signatures (containers/image extension) and public keys (routes/signatures.py).
+    Route("GET", "/extensions/v2/{name}/signatures/{digest}", signatures.get_signatures, PULL),
+    Route("PUT", "/extensions/v2/{name}/signatures/{digest}", signatures.put_signature, PUSH),
+    Route("GET", "/keys/{namespace}", signatures.list_keys, OPEN),
+    Route("GET", "/keys/{namespace}/{file}", signatures.key_file, OPEN),
 )
 
 
@@ -161,11 +172,11 @@ def _dispatch(blueprint: Blueprint, route: Route, captured: dict):
     audit_context = audit.begin(audit.RequestContext(request_id, client_ip(request, context),
                                                      request.headers.get("user-agent")))
     try:
-        params = {key: unquote(value) for key, value in captured.items() if not key.startswith("name")}
+        params = {key: unquote(value) for key, value in captured.items() if not NAME_PART.fullmatch(key)}
         name = None
         if "{name}" in route.path:
             components = sorted((int(key[4:]), value) for key, value in captured.items()
-                                if key.startswith("name"))
+                                if NAME_PART.fullmatch(key))
             name = "/".join(unquote(value) for _, value in components)
             validate.repository_name(name)
             params["name"] = name
@@ -179,6 +190,7 @@ def _dispatch(blueprint: Blueprint, route: Route, captured: dict):
     finally:
         audit.end(audit_context)
     response.headers[spec.API_VERSION_HEADER] = spec.API_VERSION
+    response.headers[spec.SIGNATURES_HEADER] = "1"
     response.headers.setdefault("X-Request-Id", request_id)
     record.finish(response.status_code)
     return response

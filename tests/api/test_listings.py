@@ -13,10 +13,11 @@ def test_ping_answers_with_the_api_version(client):
     assert response.json_body == {}
 
 
-def test_every_response_carries_the_api_version_header(client):
-    response = client.get(f"/v2/team/app/blobs/{digest_of(b'x')}")
-    assert response.status_code == 404
-    assert response.headers["Docker-Distribution-Api-Version"] == "registry/2.0"
+def test_every_response_carries_the_api_version_and_signatures_headers(client, anonymous):
+    for response in (client.get(f"/v2/team/app/blobs/{digest_of(b'x')}"), anonymous.get("/v2/")):
+        assert response.status_code in (401, 404)
+        assert response.headers["Docker-Distribution-Api-Version"] == "registry/2.0"
+        assert response.headers["X-Registry-Supports-Signatures"] == "1"
 
 
 def tag_all(push, repo, tags):

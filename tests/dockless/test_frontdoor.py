@@ -111,6 +111,7 @@ def test_unknown_route_is_answered_by_the_gateway_as_oci_json(door, method, path
     response, payload = call(port, method, path)
     assert response.status == 404
     assert json.loads(payload)["errors"][0]["code"] == "NOT_FOUND"
+    assert response.headers["X-Registry-Supports-Signatures"] == "1"
 
 
 def test_function_slower_than_the_timeout_gets_504(door):

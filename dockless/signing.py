@@ -1,0 +1,75 @@
+"""`dockless sign` and `dockless verify`: atomic signatures made and checked with the local gpg,
+through the registry's signature extension, in the format skopeo and podman verify."""
+import base64
+import json
+import secrets
+import tempfile
+import time
+from typing import List, Optional
+
+import gnupg
+
+from dockless.client import ClientError, RegistryClient
+from dockless.reference import Reference
+
+ATOMIC_TYPE = "atomic container signature"
+
+
+def payload(digest: str, identity: str) -> bytes:
+    return json.dumps({"critical": {"type": ATOMIC_TYPE, "image": {"docker-manifest-digest": digest},
+                                    "identity": {"docker-reference": identity}},
+                       "optional": {"creator": "dockless", "timestamp": int(time.time())}}).encode()
+
+
+def sign(client: RegistryClient, reference: Reference, fingerprint: str, identity: Optional[str],
+         gpg_home: Optional[str] = None) -> str:
+    """Sign the manifest REF names with the local key and upload the signature; its name."""
+    _, _, digest = client.get_manifest(reference.name, reference.reference)
+    identity = identity or f"{reference.host}/{reference.name}:{reference.tag}"
+    # An opaque binary signed message: python-gnupg's sign() would clearsign by default.
+    signed = gnupg.GPG(gnupghome=gpg_home).sign(payload(digest, identity), keyid=fingerprint, binary=True,
+                                                clearsign=False, detach=False)
+    if not signed.data:
+        raise ClientError(f"gpg could not sign with {fingerprint}: {signed.status or signed.stderr[-200:]}")
+    name = f"{digest}@{secrets.token_hex(16)}"
+    response = client.session.put(f"{client.base_url}/extensions/v2/{reference.name}/signatures/{digest}",
+                                  json={"schemaVersion": 2, "type": "atomic", "name": name,
+                                        "content": base64.b64encode(signed.data).decode()}, timeout=60)
+    if response.status_code != 201:
+        raise ClientError(f"the registry refused the signature ({response.status_code}): {response.text[:300]}")
+    return name
+
+
+def grouped(fingerprint: str) -> str:
+    """gpg's way of showing a fingerprint: `062B 4DAF … 9C7B  1A2C …`."""
+    groups = [fingerprint[i:i + 4] for i in range(0, len(fingerprint), 4)]
+    return " ".join(groups[:5]) + "  " + " ".join(groups[5:])
+
+
+def verify(client: RegistryClient, reference: Reference, keyring: bytes) -> List[dict]:
+    """Every signature of the manifest, checked against the armoured keys in `keyring`."""
+    _, _, digest = client.get_manifest(reference.name, reference.reference)
+    response = client.session.get(f"{client.base_url}/extensions/v2/{reference.name}/signatures/{digest}",
+                                  timeout=60)
+    if response.status_code != 200:
+        raise ClientError(f"fetching signatures ({response.status_code}): {response.text[:200]}")
+    expected_identity = f"{reference.host}/{reference.name}:{reference.tag}"
+    results = []
+    with tempfile.TemporaryDirectory(prefix="dockless-verify-") as home:
+        gpg = gnupg.GPG(gnupghome=home)
+        trusted = set(gpg.import_keys(keyring.decode("utf-8", "replace")).fingerprints)
+        for entry in response.json()["signatures"]:
+            checked = gpg.decrypt(base64.b64decode(entry["content"]))
+            fingerprint = getattr(checked, "pubkey_fingerprint", None) or checked.fingerprint
+            try:
+                critical = json.loads(bytes(checked.data))["critical"]
+            except (ValueError, KeyError):
+                critical = {}
+            results.append({
+                "name": entry["name"], "fingerprint": fingerprint, "key_id": checked.key_id,
+                "valid": bool(checked.valid) and fingerprint in trusted,
+                "digest_matches": critical.get("image", {}).get("docker-manifest-digest") == digest,
+                "identity": critical.get("identity", {}).get("docker-reference"),
+                "identity_matches": reference.digest != "" or
+                critical.get("identity", {}).get("docker-reference") == expected_identity})
+    return results
