@@ -32,7 +32,7 @@ test: setup e2e-tools
 
 # The in-process tier alone: seconds, no dockerd.
 test-api: setup
-	$(VENV)/bin/python -m pytest tests/unit tests/api
+	$(VENV)/bin/python -m pytest tests/api tests/infra
 
 # Side-by-side timings with the reference registry (Debian's docker-registry); not a test.
 bench: setup e2e-tools
