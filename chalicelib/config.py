@@ -47,6 +47,10 @@ class Settings:
     # per container (services.py). The local stack generates one per run.
     token_signing_key: Optional[str]
     token_signing_key_secret: Optional[str]
+    # DOCKLESS_REGISTRY_SIGNING_KEY: the registry's own armoured secret key, for automatic signing;
+    # deployed it comes from the Secrets Manager secret DOCKLESS_REGISTRY_SIGNING_KEY_SECRET.
+    registry_signing_key: Optional[str]
+    registry_signing_key_secret: Optional[str]
     # DOCKLESS_AUDIT_RETENTION_DAYS: how long audit events stay in DynamoDB (TTL); the scheduled
     # export keeps them in S3 beyond that.
     audit_retention_days: int
@@ -73,6 +77,8 @@ class Settings:
             service=environ.get("DOCKLESS_SERVICE", "dockless"),
             token_signing_key=environ.get("DOCKLESS_TOKEN_SIGNING_KEY") or None,
             token_signing_key_secret=environ.get("DOCKLESS_TOKEN_SIGNING_KEY_SECRET") or None,
+            registry_signing_key=environ.get("DOCKLESS_REGISTRY_SIGNING_KEY") or None,
+            registry_signing_key_secret=environ.get("DOCKLESS_REGISTRY_SIGNING_KEY_SECRET") or None,
             audit_retention_days=int(environ.get("DOCKLESS_AUDIT_RETENTION_DAYS", "400")),
             trusted_proxy_hops=int(environ.get("DOCKLESS_TRUSTED_PROXY_HOPS", "0")),
         )

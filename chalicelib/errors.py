@@ -56,7 +56,7 @@ class RegistryError(Exception):
     """Raised by handlers and services; answered as the spec's error JSON."""
 
     def __init__(self, error: ErrorCode, detail: Any = None, headers: Optional[Dict[str, str]] = None,
-                 status: Optional[int] = None):
+                 status: Optional[int] = None, message: Optional[str] = None):
         super().__init__(f"{error.code}: {detail if detail is not None else error.message}")
         self.error = error
         self.detail = detail
@@ -64,9 +64,11 @@ class RegistryError(Exception):
         # Docker's token spec answers a token that lacks an action with 401 + insufficient_scope,
         # while the body says DENIED, which docker shows as "denied: requested access …".
         self.status = status or error.status
+        # Clients print the message, not the detail: a refusal that must explain itself sets it.
+        self.message = message
 
     def body(self) -> str:
-        return error_body(self.error, self.detail)
+        return error_body(self.error, self.detail, self.message)
 
 
 def error_body(error: ErrorCode, detail: Any = None, message: Optional[str] = None) -> str:

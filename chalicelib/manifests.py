@@ -120,7 +120,7 @@ class ManifestService:
                         artifact_type=manifest.artifact_type,
                         annotations=json.dumps(manifest.annotations) if manifest.annotations else None,
                         subject_key=f"{repo}@{manifest.subject}" if manifest.subject else None,
-                        created_at=now)
+                        children=set(manifest.children) or None, created_at=now)
         previous = None
         if not validate.is_digest(reference):
             try:
@@ -168,6 +168,10 @@ class ManifestService:
         if manifest.body is not None:
             return manifest.body
         return self._objects.get(paths.manifest_key(manifest.digest))
+
+    def parents(self, repo: str, digest: str) -> List[Manifest]:
+        """Indexes of the repository that list this manifest as a child."""
+        return list(Manifest.query(repo, filter_condition=Manifest.children.contains(digest)))
 
     def presigned_head(self, digest: str) -> str:
         return self._objects.presign("head_object", paths.manifest_key(digest))

@@ -209,6 +209,24 @@ def repo():
     pass
 
 
+@repo.command(name="verified", help="Serve only manifests a trusted key signed, in a namespace or repository.")
+@click.argument("name")
+@click.argument("state", type=click.Choice(["on", "off"]))
+@registry_option
+def repo_verified(name, state, registry):
+    _client(registry).call("PUT", "/settings", {"resource": name, "verified": state == "on"})
+    _say(f"verified mode {state} for {name}")
+
+
+@repo.command(name="auto-sign", help="Let the registry sign every tag push in a namespace or repository.")
+@click.argument("name")
+@click.argument("state", type=click.Choice(["on", "off"]))
+@registry_option
+def repo_auto_sign(name, state, registry):
+    _client(registry).call("PUT", "/settings", {"resource": name, "auto_sign": state == "on"})
+    _say(f"automatic signing {state} for {name}")
+
+
 @repo.command(name="visibility", help="Make a repository public (anonymous pull) or private.")
 @click.argument("name")
 @click.argument("visibility", type=click.Choice(["public", "private"]))

@@ -19,6 +19,13 @@ class RegistryAuth(requests.auth.AuthBase):
         self._token: Optional[str] = None
         self._scopes: Set[str] = set()
 
+    def want(self, scope: str) -> None:
+        """Ask for a scope along with the next challenged one (e.g. push before a read that
+        verified mode would refuse without it)."""
+        if scope not in self._scopes:
+            self._scopes.add(scope)
+            self._token = None
+
     def __call__(self, request):
         if self._token:
             request.headers["Authorization"] = f"Bearer {self._token}"

@@ -15,6 +15,8 @@ from typing import Optional
 
 from chalicelib import jobs
 from chalicelib.auth.service import AuthService, new_credential_text
+from chalicelib.signing import gpg
+from chalicelib.signing.service import registry_key
 from chalicelib.config import VERIFY_REHASH, Settings
 from chalicelib.meta.models import create_tables
 from chalicelib.services import build_services, use_services
@@ -70,8 +72,11 @@ class LocalStack:
         self.port = public.server_address[1]
         settings = Settings.from_environ({
             "DOCKLESS_BLOB_VERIFICATION": VERIFY_REHASH,
-            # Generated per run: the stack's data lives as long as the process, and so do tokens.
+            # Generated per run: the stack's data lives as long as the process, and so do tokens
+            # and the registry's own signing key (published at /keys/_registry/KEYS).
             "DOCKLESS_TOKEN_SIGNING_KEY": secrets.token_hex(32),
+            "DOCKLESS_REGISTRY_SIGNING_KEY": os.environ.get("DOCKLESS_REGISTRY_SIGNING_KEY")
+            or gpg.generate_signing_key("dockless local registry"),
             **os.environ,
             "DOCKLESS_AWS_ENDPOINT_URL": self.moto_url,
             "DOCKLESS_PUBLIC_URL": self.gateway.public_url,
@@ -81,6 +86,7 @@ class LocalStack:
         services.objects.create_bucket(settings.region)
         create_tables()
         self.admin_token = self._bootstrap_admin(services)
+        registry_key(services)
         for server, name in ((api, "api"), (public, "gateway")):
             self._servers.append(server)
             threading.Thread(target=server.serve_forever, name=name, daemon=True).start()

@@ -24,6 +24,8 @@ def payload(digest: str, identity: str) -> bytes:
 def sign(client: RegistryClient, reference: Reference, fingerprint: str, identity: Optional[str],
          gpg_home: Optional[str] = None) -> str:
     """Sign the manifest REF names with the local key and upload the signature; its name."""
+    # Signing writes; asking for push now also lets the read through a repository in verified mode.
+    client.session.auth.want(f"repository:{reference.name}:pull,push")
     _, _, digest = client.get_manifest(reference.name, reference.reference)
     identity = identity or f"{reference.host}/{reference.name}:{reference.tag}"
     # An opaque binary signed message: python-gnupg's sign() would clearsign by default.

@@ -6,7 +6,7 @@ every model at its table (see `chalicelib/services.py`). Timestamps are UTC.
 from typing import Dict, Optional, Type
 
 from pynamodb.attributes import (BinaryAttribute, BooleanAttribute, NumberAttribute,
-                                 UnicodeAttribute, UTCDateTimeAttribute)
+                                 UnicodeAttribute, UnicodeSetAttribute, UTCDateTimeAttribute)
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection, KeysOnlyProjection
 from pynamodb.connection import Connection
 from pynamodb.models import Model
@@ -98,6 +98,8 @@ class Manifest(Model):
     artifact_type = UnicodeAttribute(null=True)
     annotations = UnicodeAttribute(null=True)  # JSON text of the manifest's annotations
     subject_key = UnicodeAttribute(null=True)
+    # An index's child manifests: verified mode serves a child that a signed index references.
+    children = UnicodeSetAttribute(null=True)
     created_at = UTCDateTimeAttribute()
     by_subject = BySubject()
 
@@ -268,6 +270,21 @@ class AuditEvent(Model):
     by_actor = ByActor()
 
 
+class RegistrySetting(Model):
+    """Signing behaviour of a namespace ("ns:<namespace>") or one repository ("repo:<name>").
+
+    Keys: resource. Access: batch get of the namespace's and the repository's items on a manifest
+    GET/HEAD (verified mode) and on a tag push (automatic signing).
+    """
+
+    class Meta:
+        table_name = "settings"
+
+    resource = UnicodeAttribute(hash_key=True)
+    verified = BooleanAttribute(default=False)
+    auto_sign = BooleanAttribute(default=False)
+
+
 class SigningKey(Model):
     """A public key trusted for a namespace's images (Apache KEYS style).
 
@@ -320,6 +337,7 @@ TABLES: Dict[Type[Model], str] = {
     TeamMember: "team-members",
     Grant: "grants",
     AuditEvent: "audit",
+    RegistrySetting: "settings",
     SigningKey: "signing-keys",
     Signature: "signatures",
 }

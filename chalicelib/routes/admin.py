@@ -19,7 +19,7 @@
 import datetime
 import json
 
-from chalicelib import audit, errors
+from chalicelib import audit, errors, spec
 from chalicelib.auth.service import AuthService
 from chalicelib.errors import RegistryError
 from chalicelib.meta.models import Credential, Grant, Principal, TeamMember
@@ -149,3 +149,17 @@ def list_audit(request):
     events = [audit.as_dict(e) for e in audit.query(namespace, actor, since, until)
               if not repository or e.repository == repository]
     return json_response({"events": events})
+
+
+def put_setting(request):
+    """{"resource": "<namespace or repository>", "verified"?: bool, "auto_sign"?: bool}"""
+    from chalicelib.signing.service import set_policy
+    document = _json(request)
+    resource = document.get("resource")
+    if not isinstance(resource, str) or not spec.NAME_RE.fullmatch(resource):
+        raise RegistryError(errors.ADMIN_INVALID, "resource is a namespace or repository name")
+    flags = {k: document.get(k) for k in ("verified", "auto_sign")}
+    if any(v is not None and not isinstance(v, bool) for v in flags.values()):
+        raise RegistryError(errors.ADMIN_INVALID, "verified and auto_sign are true or false")
+    setting = set_policy(resource, flags["verified"], flags["auto_sign"])
+    return json_response({"resource": resource, "verified": setting.verified, "auto_sign": setting.auto_sign})

@@ -2,7 +2,10 @@
 Content-Length comes from S3 whatever the front door does to a HEAD response's headers."""
 from chalice import Response
 
-from chalicelib import audit, spec, validate
+from chalicelib import audit, errors, spec, validate
+from chalicelib.auth.service import token_allows
+from chalicelib.errors import RegistryError
+from chalicelib.signing.service import Policy, VerifiedMode, auto_sign
 from chalicelib.manifests import ManifestService
 from chalicelib.routes.request import body
 from chalicelib.routes.respond import empty, redirect
@@ -10,10 +13,24 @@ from chalicelib.services import services
 from chalicelib.urls import manifest_url
 
 
+def _check_verified(request, service: ManifestService, name: str, reference: str, digest: str) -> None:
+    """Verified mode: refuse what no trusted signature vouches for. A token with push on the
+    repository is exempt (signing an existing image reads it first)."""
+    policy = Policy(name)
+    if not policy.verified or token_allows(request.claims, "repository", name, "push"):
+        return
+    tag = None if validate.is_digest(reference) else reference
+    reason = VerifiedMode(services(), name, policy).refusal(digest, tag, lambda: service.parents(name, digest))
+    if reason:
+        audit.record("verified.refused", name, reference, outcome=audit.DENIED, digest=digest)
+        raise RegistryError(errors.DENIED, reason, message=reason)
+
+
 def head(request, name, reference):
     validate.reference(reference)
     service = ManifestService(services())
     digest = service.digest_for(name, reference)
+    _check_verified(request, service, name, reference, digest)
     return redirect(service.presigned_head(digest), {spec.CONTENT_DIGEST_HEADER: digest})
 
 
@@ -21,6 +38,7 @@ def get(request, name, reference):
     validate.reference(reference)
     service = ManifestService(services())
     manifest = service.get(name, service.digest_for(name, reference))
+    _check_verified(request, service, name, reference, manifest.digest)
     audit.record("manifest.pull", name, reference, digest=manifest.digest)
     return Response(body=service.body(manifest).decode("utf-8"), status_code=200,
                     headers={"Content-Type": manifest.media_type,
@@ -31,6 +49,8 @@ def put(request, name, reference):
     validate.reference(reference)
     manifest = ManifestService(services()).put(name, reference, body(request),
                                                request.headers.get("content-type"))
+    if not validate.is_digest(reference) and Policy(name).auto_sign:
+        auto_sign(services(), name, manifest.digest, reference)
     headers = {"Location": manifest_url(name, manifest.digest),
                spec.CONTENT_DIGEST_HEADER: manifest.digest}
     if manifest.subject:

@@ -8,7 +8,7 @@ import dataclasses
 import os
 import tempfile
 import threading
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 _lock = threading.Lock()
 _gpg = None
@@ -86,3 +86,36 @@ def verify_opaque(blob: bytes, public_keys: List[str]) -> Verified:
         raise ValueError(f"not an OpenPGP signed message ({result.status or 'unreadable'})")
     fingerprint = getattr(result, "pubkey_fingerprint", None) or result.fingerprint
     return Verified(bytes(result.data), bool(result.valid), fingerprint, result.key_id, result.status or "")
+
+
+def generate_signing_key(name: str) -> str:
+    """A new passphrase-less ed25519 key whose primary key signs; returns its armoured secret key."""
+    import gnupg
+    with tempfile.TemporaryDirectory(prefix="dockless-keygen-") as home:
+        temporary = gnupg.GPG(gnupghome=home)
+        generated = temporary.gen_key(temporary.gen_key_input(
+            key_type="EDDSA", key_curve="ed25519", key_usage="sign", name_real=name,
+            name_email="registry@dockless.invalid", no_protection=True, expire_date=0))
+        if not generated.fingerprint:
+            raise RuntimeError(f"gpg could not generate a key: {generated.stderr[-300:]}")
+        return temporary.export_keys(generated.fingerprint, secret=True, expect_passphrase=False)
+
+
+def load_secret_key(armored_secret: str) -> Tuple[str, str]:
+    """Import a secret key into this process's keyring; (fingerprint, armoured public key)."""
+    with _lock:
+        gpg = _instance()
+        imported = gpg.import_keys(armored_secret)
+        if not imported.fingerprints:
+            raise RuntimeError("the registry signing key could not be imported")
+        fingerprint = imported.fingerprints[0]
+        return fingerprint, gpg.export_keys(fingerprint)
+
+
+def sign_opaque(payload: bytes, fingerprint: str) -> bytes:
+    """An opaque binary signed message (python-gnupg's sign() would clearsign by default)."""
+    with _lock:
+        signed = _instance().sign(payload, keyid=fingerprint, binary=True, clearsign=False, detach=False)
+    if not signed.data:
+        raise RuntimeError(f"gpg could not sign: {signed.status}")
+    return bytes(signed.data)

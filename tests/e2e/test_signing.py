@@ -206,3 +206,47 @@ def test_signed_through_a_gateway_verifies_under_the_public_name(stack, skopeo, 
         "docker": {f"{stack.host}/via": [{"type": "signedBy", "keyType": "GPGKeys", "keyPath": str(keys_file)}]},
         "dir": {"": [{"type": "insecureAcceptAnything"}]}}}))
     skopeo("copy", "--policy", str(policy), "--src-tls-verify=false", f"docker://{public}", f"dir:{tmp_path / 'out'}")
+
+
+def test_automatic_signing_and_verified_mode_with_docker(stack, docker, dockerd, skopeo, http, gnupg, tmp_path):
+    import sys
+
+    from tests.e2e.conftest import DOCKER
+    from tests.e2e.images import dockerfile_context
+    cli_env = {**gnupg["env"], "DOCKLESS_CONFIG": str(tmp_path / "logins.json"),
+               "DOCKLESS_USERNAME": "admin", "DOCKLESS_PASSWORD": stack.admin_token}
+
+    def dockless(*args, check=True, input=None):
+        return run(sys.executable, "-m", "dockless.cli", *args, env=cli_env, check=check, input=input)
+
+    dockless("login", stack.url, "-u", "admin", "--password-stdin", input=stack.admin_token)
+
+    # Automatic signing: a docker push to the namespace is signed with the registry's key.
+    dockless("repo", "auto-sign", "autosign", "on")
+    image = f"{stack.host}/autosign/app:1"
+    dockerfile_context(tmp_path / "ctx", [15_000])
+    docker("build", "-q", "-t", image, str(tmp_path / "ctx"))
+    docker("push", image)
+    keys_file = tmp_path / "REGISTRY-KEYS"
+    keys_file.write_bytes(http.get(f"{stack.url}/keys/_registry/KEYS").content)
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps({"default": [{"type": "reject"}], "transports": {
+        "docker": {f"{stack.host}/autosign": [{"type": "signedBy", "keyType": "GPGKeys", "keyPath": str(keys_file)}]},
+        "dir": {"": [{"type": "insecureAcceptAnything"}]}}}))
+    skopeo("copy", "--policy", str(policy), "--src-tls-verify=false", f"docker://{image}", f"dir:{tmp_path / 'out'}")
+
+    # Verified mode: an unsigned image is refused to docker pull with a clear message, until signed.
+    (tmp_path / "release.asc").write_text(export(gnupg, gnupg["release"]))
+    dockless("key", "add", "strict", str(tmp_path / "release.asc"))
+    strict = f"{stack.host}/strict/app:1"
+    docker("tag", image, strict)
+    docker("push", strict)
+    dockless("repo", "verified", "strict", "on")
+    docker("rmi", strict)
+    refused = run(DOCKER, "pull", strict, env=dockerd, check=False)
+    assert refused.returncode != 0
+    assert "verified mode: no signature by a key trusted for strict" in refused.stderr
+    dockless("sign", strict, "--key", gnupg["release"])
+    docker("pull", strict)
+    trail = dockless("audit", "--repo", "strict/app", "--json").stdout
+    assert '"verified.refused"' in trail
