@@ -250,3 +250,19 @@ def test_automatic_signing_and_verified_mode_with_docker(stack, docker, dockerd,
     docker("pull", strict)
     trail = dockless("audit", "--repo", "strict/app", "--json").stdout
     assert '"verified.refused"' in trail
+
+
+def test_a_key_whose_primary_cannot_sign_is_accepted_with_a_warning(stack, http, tmp_path):
+    home = tmp_path / "gnupg-subkey"
+    home.mkdir(mode=0o700)
+    env = {**os.environ, "GNUPGHOME": str(home)}
+    uid = "Subkey Signer <subkey@example.com>"
+    run("gpg", "--batch", "--passphrase", "", "--quick-gen-key", uid, "rsa2048", "cert", "never", env=env)
+    fingerprint = next(line.split(":")[9] for line in run("gpg", "--with-colons", "--list-keys", uid, env=env)
+                       .stdout.splitlines() if line.startswith("fpr:"))
+    run("gpg", "--batch", "--passphrase", "", "--quick-add-key", fingerprint, "rsa2048", "sign", "never", env=env)
+    armored = run("gpg", "--armor", "--export", fingerprint, env=env).stdout
+    added = http.put(f"{stack.url}/dockless/admin/v1/keys/subkeys", data=armored)
+    assert added.status_code == 201
+    assert "primary key cannot sign" in added.json()["warnings"][0]
+    run("gpgconf", "--kill", "all", env=env, check=False)

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Builds a Lambda layer with a full gpg (gpg, gpg-agent and the libraries they load) from the
+# Python 3.12 Lambda base image (Amazon Linux 2023). Needs Docker and network access; see README.md.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+docker run --rm --entrypoint /bin/bash -v "$here:/out" public.ecr.aws/lambda/python:3.12 -c '
+  set -euo pipefail
+  dnf install -y --allowerasing gnupg2 zip >/dev/null
+  mkdir -p /layer/bin /layer/lib
+  for program in gpg gpg-agent gpgconf; do cp "$(command -v $program)" /layer/bin/; done
+  for program in /layer/bin/*; do
+    ldd "$program" | awk "/=>/ {print \$3}" | while read -r library; do
+      case "$library" in /lib64/libc.so*|/lib64/ld-linux*) ;; *) cp -n "$library" /layer/lib/ ;; esac
+    done
+  done
+  cd /layer && zip -qr /out/gpg-layer.zip bin lib
+'
+echo "built $here/gpg-layer.zip"
