@@ -209,22 +209,21 @@ def repo():
     pass
 
 
-@repo.command(name="verified", help="Serve only manifests a trusted key signed, in a namespace or repository.")
-@click.argument("name")
-@click.argument("state", type=click.Choice(["on", "off"]))
-@registry_option
-def repo_verified(name, state, registry):
-    _client(registry).call("PUT", "/settings", {"resource": name, "verified": state == "on"})
-    _say(f"verified mode {state} for {name}")
+def _setting_command(command: str, flag: str, label: str, help_text: str) -> None:
+    """`dockless repo <command> NAME on|off`: one flag of a namespace's or repository's settings."""
+    @repo.command(name=command, help=help_text)
+    @click.argument("name")
+    @click.argument("state", type=click.Choice(["on", "off"]))
+    @registry_option
+    def set_flag(name, state, registry):
+        _client(registry).call("PUT", "/settings", {"resource": name, flag: state == "on"})
+        _say(f"{label} {state} for {name}")
 
 
-@repo.command(name="auto-sign", help="Let the registry sign every tag push in a namespace or repository.")
-@click.argument("name")
-@click.argument("state", type=click.Choice(["on", "off"]))
-@registry_option
-def repo_auto_sign(name, state, registry):
-    _client(registry).call("PUT", "/settings", {"resource": name, "auto_sign": state == "on"})
-    _say(f"automatic signing {state} for {name}")
+_setting_command("verified", "verified", "verified mode",
+                 "Serve only manifests a trusted key signed, in a namespace or repository.")
+_setting_command("auto-sign", "auto_sign", "automatic signing",
+                 "Let the registry sign every tag push in a namespace or repository.")
 
 
 @repo.command(name="visibility", help="Make a repository public (anonymous pull) or private.")

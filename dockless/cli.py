@@ -1,4 +1,5 @@
 """`dockless`: the command line. Nouns and verbs; every help text carries a runnable example."""
+import contextlib
 import logging
 import signal
 import threading
@@ -91,6 +92,26 @@ def gateway(ui: UI, upstream, port, host, public_url, spool_dir):
     raise SystemExit(Exit.OK)
 
 
+@contextlib.contextmanager
+def fails_cleanly(ui: UI, *more_errors):
+    """Turn what a user can cause (bad references, registry refusals, files, the network) into one
+    error line and exit code 1, for the commands that talk to a registry."""
+    from dockless.client import ClientError
+    try:
+        yield
+    except (ValueError, ClientError, OSError, *more_errors) as error:
+        ui.error(str(error))
+        raise SystemExit(Exit.FAILED) from None
+
+
+def connect(reference: str, username, password):
+    """The parsed reference and a client for its registry, answering challenges with the credentials."""
+    from dockless.client import RegistryClient
+    from dockless.reference import Reference
+    parsed = Reference.parse(reference)
+    return parsed, RegistryClient(parsed.base_url, username=username, password=password)
+
+
 def credentials(function):
     """-u/--username and --password, from the environment by default (never stored)."""
     function = click.option("--password", envvar="DOCKLESS_PASSWORD", default=None,
@@ -120,18 +141,11 @@ def push(ui: UI, image, destination, username, password):
     from pathlib import Path
 
     from dockless import sources, transfer
-    from dockless.client import ClientError, RegistryClient
-    from dockless.reference import Reference
 
-    try:
-        target = Reference.parse(destination or image)
+    with fails_cleanly(ui, sources.SourceError):
+        target, client = connect(destination or image, username, password)
         with tempfile.TemporaryDirectory(prefix="dockless-push-") as workdir:
-            loaded = sources.open_image(image, Path(workdir))
-            client = RegistryClient(target.base_url, username=username, password=password)
-            result = transfer.push(loaded, target, client, ui)
-    except (ValueError, sources.SourceError, ClientError, OSError) as error:
-        ui.error(str(error))
-        raise SystemExit(Exit.FAILED) from None
+            result = transfer.push(sources.open_image(image, Path(workdir)), target, client, ui)
     ui.result(f"pushed {target.host}/{target.name}@{result.digest} ({len(result.uploaded)} blobs, "
               f"{transfer.human_bytes(result.uploaded_bytes)} uploaded; {len(result.skipped)} already there)")
 
@@ -153,16 +167,10 @@ def pull(ui: UI, reference, directory, username, password):
     from pathlib import Path
 
     from dockless import transfer
-    from dockless.client import ClientError, RegistryClient
-    from dockless.reference import Reference
 
-    try:
-        source = Reference.parse(reference)
-        client = RegistryClient(source.base_url, username=username, password=password)
+    with fails_cleanly(ui):
+        source, client = connect(reference, username, password)
         digest = transfer.pull(source, Path(directory), client, ui)
-    except (ValueError, ClientError, OSError) as error:
-        ui.error(str(error))
-        raise SystemExit(Exit.FAILED) from None
     ui.result(f"pulled {source} ({digest}) into {directory}")
 
 
@@ -182,16 +190,10 @@ def sign(ui: UI, reference, fingerprint, sign_identity, username, password):
       dockless sign registry.example.com/team/app:1 --key 062B4DAF...
     """
     from dockless import signing
-    from dockless.client import ClientError, RegistryClient
-    from dockless.reference import Reference
 
-    try:
-        target = Reference.parse(reference)
-        client = RegistryClient(target.base_url, username=username, password=password)
+    with fails_cleanly(ui):
+        target, client = connect(reference, username, password)
         name = signing.sign(client, target, fingerprint, sign_identity)
-    except (ValueError, ClientError, OSError) as error:
-        ui.error(str(error))
-        raise SystemExit(Exit.FAILED) from None
     ui.result(f"signed {target} as {name}")
 
 
@@ -210,18 +212,12 @@ def verify(ui: UI, reference, keyring, username, password):
       dockless verify registry.example.com/team/app:1 --keyring KEYS
     """
     from dockless import signing
-    from dockless.client import ClientError, RegistryClient
-    from dockless.reference import Reference
 
-    try:
-        target = Reference.parse(reference)
-        client = RegistryClient(target.base_url, username=username, password=password)
+    with fails_cleanly(ui):
+        target, client = connect(reference, username, password)
         keys = keyring.read() if keyring else client.session.get(
             f"{target.base_url}/keys/{target.name.split('/')[0]}/KEYS", timeout=60).content
         results = signing.verify(client, target, keys)
-    except (ValueError, ClientError, OSError) as error:
-        ui.error(str(error))
-        raise SystemExit(Exit.FAILED) from None
     good = False
     for result in results:
         ok = result["valid"] and result["digest_matches"] and result["identity_matches"]

@@ -26,6 +26,15 @@ def gnupg(tmp_path):
     run("gpgconf", "--kill", "all", env=env, check=False)
 
 
+def signed_by_policy(directory, scope: str, keys_file):
+    """A containers policy.json that accepts images under `scope` only if signed by a key in
+    `keys_file`, and rejects everything else."""
+    policy = directory / "policy.json"
+    policy.write_text(json.dumps({"default": [{"type": "reject"}], "transports": {
+        "docker": {scope: [{"type": "signedBy", "keyType": "GPGKeys", "keyPath": str(keys_file)}]}}}))
+    return policy
+
+
 def export(gnupg, fingerprint, secret=False):
     return run("gpg", "--armor", "--export-secret-keys" if secret else "--export", fingerprint, env=gnupg["env"]).stdout
 
@@ -57,10 +66,7 @@ def test_skopeo_signs_and_a_signed_by_policy_enforces_it(stack, skopeo, http, gn
     keys_file.write_bytes(http.get(f"{stack.url}/keys/team/KEYS").content)
     imported = run("gpg", "--with-colons", "--show-keys", str(keys_file)).stdout
     assert gnupg["release"] in imported and gnupg["stranger"] not in imported
-    policy = tmp_path / "policy.json"
-    policy.write_text(json.dumps({"default": [{"type": "reject"}], "transports": {
-        "docker": {f"{stack.host}/team": [{"type": "signedBy", "keyType": "GPGKeys", "keyPath": str(keys_file)}]},
-        "oci": {"": [{"type": "insecureAcceptAnything"}]}}}))
+    policy = signed_by_policy(tmp_path, f"{stack.host}/team", keys_file)
 
     def pull(reference, check=True):
         # dir: keeps signatures (an OCI layout cannot); the policy judges the source either way.
@@ -166,10 +172,7 @@ def test_dockless_sign_and_verify_interoperate_with_skopeo(stack, skopeo, http, 
     assert "signed" in dockless("sign", by_dockless, "--key", gnupg["release"]).stdout
     keys_file = tmp_path / "KEYS"
     keys_file.write_bytes(http.get(f"{stack.url}/keys/signed/KEYS").content)
-    policy = tmp_path / "policy.json"
-    policy.write_text(json.dumps({"default": [{"type": "reject"}], "transports": {
-        "docker": {f"{stack.host}/signed": [{"type": "signedBy", "keyType": "GPGKeys", "keyPath": str(keys_file)}]},
-        "dir": {"": [{"type": "insecureAcceptAnything"}]}}}))
+    policy = signed_by_policy(tmp_path, f"{stack.host}/signed", keys_file)
     skopeo("copy", "--policy", str(policy), "--src-tls-verify=false", f"docker://{by_dockless}", f"dir:{tmp_path / 'out'}")
 
     verified = dockless("verify", by_skopeo)
@@ -201,10 +204,7 @@ def test_signed_through_a_gateway_verifies_under_the_public_name(stack, skopeo, 
             env={**gnupg["env"], "REGISTRY_AUTH_FILE": str(registry_auth.path)})
     keys_file = tmp_path / "KEYS"
     keys_file.write_bytes(http.get(f"{stack.url}/keys/via/KEYS").content)
-    policy = tmp_path / "policy.json"
-    policy.write_text(json.dumps({"default": [{"type": "reject"}], "transports": {
-        "docker": {f"{stack.host}/via": [{"type": "signedBy", "keyType": "GPGKeys", "keyPath": str(keys_file)}]},
-        "dir": {"": [{"type": "insecureAcceptAnything"}]}}}))
+    policy = signed_by_policy(tmp_path, f"{stack.host}/via", keys_file)
     skopeo("copy", "--policy", str(policy), "--src-tls-verify=false", f"docker://{public}", f"dir:{tmp_path / 'out'}")
 
 
@@ -229,10 +229,7 @@ def test_automatic_signing_and_verified_mode_with_docker(stack, docker, dockerd,
     docker("push", image)
     keys_file = tmp_path / "REGISTRY-KEYS"
     keys_file.write_bytes(http.get(f"{stack.url}/keys/_registry/KEYS").content)
-    policy = tmp_path / "policy.json"
-    policy.write_text(json.dumps({"default": [{"type": "reject"}], "transports": {
-        "docker": {f"{stack.host}/autosign": [{"type": "signedBy", "keyType": "GPGKeys", "keyPath": str(keys_file)}]},
-        "dir": {"": [{"type": "insecureAcceptAnything"}]}}}))
+    policy = signed_by_policy(tmp_path, f"{stack.host}/autosign", keys_file)
     skopeo("copy", "--policy", str(policy), "--src-tls-verify=false", f"docker://{image}", f"dir:{tmp_path / 'out'}")
 
     # Verified mode: an unsigned image is refused to docker pull with a clear message, until signed.
