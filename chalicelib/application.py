@@ -7,7 +7,8 @@ import threading
 
 from chalice import Chalice
 
-from chalicelib import spec
+from chalicelib import observe, spec
+from chalicelib.config import Settings
 
 
 class RegistryApp(Chalice):
@@ -37,4 +38,6 @@ def create_app() -> RegistryApp:
     # bytes leave through presigned URLs). Request bodies are all base64 at the front door
     # (spec.GATEWAY_BINARY_MEDIA_TYPES), and Chalice decodes them by the event's own flag.
     app.api.binary_types = [spec.OCTET_STREAM]
+    if Settings.from_environ().in_lambda:
+        observe.emit_to_stdout()
     return app

@@ -23,6 +23,11 @@ class Settings:
     # DOCKLESS_PUBLIC_URL: the registry as clients reach it (front door or local stack), without a
     # trailing slash. Used for absolute URLs the registry hands out.
     public_url: str
+    # DOCKLESS_PUBLIC_URL_PARAMETER: deployed, the SSM parameter holding the public URL instead.
+    # The stack writes it once CloudFront's domain exists; the functions read it once per
+    # container (Services.public_url), which keeps the functions independent of the distribution
+    # that depends on their API (no dependency cycle).
+    public_url_parameter: Optional[str]
     # AWS_REGION (set by Lambda) or AWS_DEFAULT_REGION.
     region: str
     # DOCKLESS_AWS_ENDPOINT_URL: where S3 and DynamoDB answer; unset in AWS, the moto server locally.
@@ -58,6 +63,12 @@ class Settings:
     # (CloudFront, then API Gateway: 2). The client's address is the entry that many from the end;
     # 0 trusts no header and uses the connection's address (the local stack).
     trusted_proxy_hops: int
+    # DOCKLESS_ORIGIN_SECRET: deployed, the value CloudFront sends in ORIGIN_SECRET_HEADER; a request
+    # without it came around the front door (straight to API Gateway) and is refused.
+    origin_secret: Optional[str]
+    # AWS_LAMBDA_FUNCTION_NAME (set by Lambda): running in Lambda, where the request and job
+    # records go to stdout as CloudWatch embedded-metric-format lines.
+    in_lambda: bool
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
@@ -65,6 +76,7 @@ class Settings:
             bucket=environ.get("DOCKLESS_BUCKET", "dockless-local"),
             table_prefix=environ.get("DOCKLESS_TABLE_PREFIX", "dockless-local"),
             public_url=environ.get("DOCKLESS_PUBLIC_URL", "http://localhost:5000").rstrip("/"),
+            public_url_parameter=environ.get("DOCKLESS_PUBLIC_URL_PARAMETER") or None,
             region=environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION", "us-east-1"),
             aws_endpoint_url=environ.get("DOCKLESS_AWS_ENDPOINT_URL") or None,
             upload_ttl_seconds=int(environ.get("DOCKLESS_UPLOAD_TTL_SECONDS", str(24 * 3600))),
@@ -81,6 +93,8 @@ class Settings:
             registry_signing_key_secret=environ.get("DOCKLESS_REGISTRY_SIGNING_KEY_SECRET") or None,
             audit_retention_days=int(environ.get("DOCKLESS_AUDIT_RETENTION_DAYS", "400")),
             trusted_proxy_hops=int(environ.get("DOCKLESS_TRUSTED_PROXY_HOPS", "0")),
+            origin_secret=environ.get("DOCKLESS_ORIGIN_SECRET") or None,
+            in_lambda=bool(environ.get("AWS_LAMBDA_FUNCTION_NAME")),
         )
 
     def table_name(self, concern: str) -> str:

@@ -49,6 +49,7 @@ ADMIN_CONFLICT = ErrorCode("CONFLICT", "already exists", 409)
 ROUTE_UNKNOWN = ErrorCode("NOT_FOUND", "no registry endpoint for this method and path", 404)
 FRONT_DOOR_TOO_LARGE = ErrorCode("SIZE_INVALID", "request body larger than the front door accepts", 413)
 FRONT_DOOR_FAILED = ErrorCode("UNKNOWN", "the registry function failed or refused the request", 502)
+FRONT_DOOR_BYPASSED = ErrorCode("DENIED", "requests must come through the registry's front door", 403)
 FRONT_DOOR_TIMEOUT = ErrorCode("UNAVAILABLE", "the registry did not answer in time", 504)
 
 

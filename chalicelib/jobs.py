@@ -1,12 +1,10 @@
 """Scheduled jobs: deployed as Chalice scheduled events, run on a timer by the local stack."""
 import datetime
-import json
-import logging
 
 from chalicelib.blobs import BlobService
+from chalicelib.observe import JobRecord
 from chalicelib.services import services
 
-LOG = logging.getLogger("dockless.jobs")
 # How often expired upload sessions and their staged chunks are removed.
 CLEAN_UPLOADS_EVERY_MINUTES = 60
 # How often direct multipart blobs that S3 proved only part by part are hashed as a whole.
@@ -16,24 +14,25 @@ EXPORT_AUDIT_EVERY_MINUTES = 24 * 60
 
 
 def clean_expired_uploads() -> int:
-    removed = BlobService(services()).clean_expired_uploads()
-    LOG.info(json.dumps({"job": "clean_expired_uploads", "removed": removed}))
-    return removed
+    with JobRecord("clean_expired_uploads") as record:
+        record["removed"] = BlobService(services()).clean_expired_uploads()
+    return record["removed"]
 
 
 def verify_unproven_blobs() -> int:
-    proven = BlobService(services()).verify_unproven_blobs()
-    LOG.info(json.dumps({"job": "verify_unproven_blobs", "proven": proven}))
-    return proven
+    with JobRecord("verify_unproven_blobs") as record:
+        record["proven"] = BlobService(services()).verify_unproven_blobs()
+    return record["proven"]
 
 
 def export_audit(day: datetime.date = None) -> int:
     """Write one day's audit events (yesterday by default) to S3 as JSON lines, oldest first."""
     from chalicelib import audit
     day = day or (services().clock() - datetime.timedelta(days=1)).date()
-    count = audit.export_day(day)
-    LOG.info(json.dumps({"job": "export_audit", "day": day.isoformat(), "events": count}))
-    return count
+    with JobRecord("export_audit") as record:
+        record["day"] = day.isoformat()
+        record["events"] = audit.export_day(day)
+    return record["events"]
 
 
 JOBS = {

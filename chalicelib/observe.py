@@ -1,57 +1,176 @@
-"""One structured log record per request, with the AWS calls the request made.
+"""One structured log record per request or job: the AWS calls it made, what it cost, and its
+CloudWatch metrics (embedded metric format, so CloudWatch Logs turns the line into metrics without
+a PutMetricData call).
 
-boto3 clients report calls through botocore's `before-call` event; pynamodb does not go through
-boto3, so its `pre_dynamodb_send` signal reports DynamoDB calls. Both append to the list of the
-request in progress (a context variable, so concurrent requests in the local stack stay apart).
+boto3 clients report calls through botocore's `before-parameter-build` event (presigned URLs pass
+through it too, flagged as such). pynamodb does not go through boto3: its `pre_dynamodb_send`
+signal names the connection, whose botocore client then gets the same hooks, plus `after-call` for
+the consumed capacity DynamoDB returns (pynamodb asks for it on every data call). Everything is
+appended to the work in progress (a context variable, so concurrent requests in the local stack
+stay apart). Calls made outside a request or job (the local stack creating its tables) are not
+the app's and are not recorded.
+
+`DOCKLESS_AWS_CALL_LOG` (tests only) appends every recorded call, with the resources it touched,
+to a file: the IAM test checks them against the deployed policy.
 """
 import contextvars
+import dataclasses
 import json
 import logging
+import os
+import threading
 import time
 from typing import List, Optional
 
 from pynamodb import signals
 
 REQUEST_LOGGER = logging.getLogger("dockless.request")
-_calls: contextvars.ContextVar[Optional[List[str]]] = contextvars.ContextVar("aws_calls", default=None)
+JOB_LOGGER = logging.getLogger("dockless.jobs")
+METRICS_NAMESPACE = "dockless"
+_work: contextvars.ContextVar[Optional["Work"]] = contextvars.ContextVar("aws_work", default=None)
+_call_log_lock = threading.Lock()
+DYNAMODB_READS = {"GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems"}
 
 
-def record_call(call: str) -> None:
-    calls = _calls.get()
-    if calls is not None:
-        calls.append(call)
+@dataclasses.dataclass
+class Work:
+    """What one request or job did in AWS."""
+    calls: List[str] = dataclasses.field(default_factory=list)
+    presigned: List[str] = dataclasses.field(default_factory=list)
+    dynamodb_read_units: float = 0.0
+    dynamodb_write_units: float = 0.0
+
+    def summary(self) -> dict:
+        return {"aws_calls": self.calls, "presigned_urls": self.presigned,
+                "s3_requests": sum(call.startswith("s3:") for call in self.calls),
+                "dynamodb_read_units": round(self.dynamodb_read_units, 2),
+                "dynamodb_write_units": round(self.dynamodb_write_units, 2)}
 
 
-def _on_boto_call(model, **_):
-    record_call(f"{model.service_model.service_name}:{model.name}")
+def _resources(service: str, operation: str, params: dict) -> list:
+    """The resources a call names, as [kind, name, detail] triples for the call log."""
+    if service == "dynamodb":
+        if "TransactItems" in params:
+            return [["table", body["TableName"], kind] for item in params["TransactItems"]
+                    for kind, body in item.items()]
+        if "RequestItems" in params:
+            return [["table", table, None] for table in params["RequestItems"]]
+        return [["table", params.get("TableName"), params.get("IndexName")]]
+    if service == "s3":
+        keys = ([entry["Key"] for entry in params["Delete"]["Objects"]] if "Delete" in params
+                else [params.get("Key", params.get("Prefix"))])
+        return [["bucket", params.get("Bucket"), key] for key in keys]
+    for key in ("SecretId", "Name"):
+        if key in params:
+            return [[service, params[key], None]]
+    return []
+
+
+def _on_parameters(params, model, context=None, **_):
+    work = _work.get()
+    if work is None:
+        return
+    service, operation = model.service_model.service_name, model.name
+    presigned = bool(context and context.get("is_presign_request"))
+    (work.presigned if presigned else work.calls).append(f"{service}:{operation}")
+    call_log = os.environ.get("DOCKLESS_AWS_CALL_LOG")
+    if call_log:
+        line = json.dumps({"service": service, "operation": operation, "presigned": presigned,
+                           "resources": _resources(service, operation, params)})
+        with _call_log_lock, open(call_log, "a") as log:
+            log.write(line + "\n")
+
+
+def _on_dynamodb_answer(parsed, model, **_):
+    work = _work.get()
+    if work is None or not isinstance(parsed, dict):
+        return
+    consumed = parsed.get("ConsumedCapacity")
+    entries = consumed if isinstance(consumed, list) else [consumed] if consumed else []
+    units = sum(entry.get("CapacityUnits", 0) for entry in entries)
+    if model.name in DYNAMODB_READS:
+        work.dynamodb_read_units += units
+    else:
+        work.dynamodb_write_units += units
+
+
+def watch_client(client) -> None:
+    """Record every call, and every presigned URL, that the given boto3 client makes."""
+    if getattr(client, "_dockless_watched", False):
+        return
+    client._dockless_watched = True
+    client.meta.events.register("before-parameter-build.*.*", _on_parameters)
+    client.meta.events.register("after-call.dynamodb.*", _on_dynamodb_answer)
 
 
 def _on_pynamodb_send(sender, operation_name, table_name, req_uuid):
-    record_call(f"dynamodb:{operation_name}")
+    watch_client(sender.client)
 
 
 signals.pre_dynamodb_send.connect(_on_pynamodb_send)
 
 
-def watch_client(client) -> None:
-    """Record every call the given boto3 client makes."""
-    client.meta.events.register("before-call.*.*", _on_boto_call)
+def emit_to_stdout() -> None:
+    """In Lambda: each record is one bare JSON line on stdout, which CloudWatch Logs stores and
+    reads as embedded metric format (the runtime's own log format would prefix it)."""
+    import sys
+    for logger in (REQUEST_LOGGER, JOB_LOGGER):
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
+def _metrics(dimension: str, value: str, names: List[tuple]) -> dict:
+    """The embedded metric format's `_aws` member for the given (name, unit) pairs."""
+    return {"Timestamp": int(time.time() * 1000),
+            "CloudWatchMetrics": [{"Namespace": METRICS_NAMESPACE, "Dimensions": [[dimension]],
+                                   "Metrics": [{"Name": name, "Unit": unit} for name, unit in names]}]}
 
 
 class RequestRecord:
-    """Collects one request's facts and emits them as one JSON log line."""
+    """Collects one request's facts and emits them as one JSON log line with its metrics."""
 
     def __init__(self, request_id: str, method: str, path: str, route: str, query: dict,
                  body_bytes: int):
         self.fields = {"request_id": request_id, "method": method, "path": path, "route": route,
                        "query": query, "body_bytes": body_bytes}
         self._started = time.monotonic()
-        self._calls: List[str] = []
-        self._token = _calls.set(self._calls)
+        self._work = Work()
+        self._token = _work.set(self._work)
 
     def finish(self, status: int, **extra) -> dict:
-        _calls.reset(self._token)
+        _work.reset(self._token)
         self.fields.update(status=status, latency_ms=round((time.monotonic() - self._started) * 1000, 1),
-                           aws_calls=self._calls, **extra)
+                           invocations=1, **self._work.summary(), **extra)
+        self.fields.update(Route=f"{self.fields['method']} {self.fields['route']}",
+                           Requests=1, ServerErrors=int(status >= 500), Latency=self.fields["latency_ms"],
+                           DynamoDBUnits=self._work.dynamodb_read_units + self._work.dynamodb_write_units,
+                           S3Requests=self.fields["s3_requests"])
+        self.fields["_aws"] = _metrics("Route", self.fields["Route"], [
+            ("Requests", "Count"), ("ServerErrors", "Count"), ("Latency", "Milliseconds"),
+            ("DynamoDBUnits", "Count"), ("S3Requests", "Count")])
         REQUEST_LOGGER.info(json.dumps(self.fields, sort_keys=True))
         return self.fields
+
+
+class JobRecord:
+    """The same record for a scheduled job: `with JobRecord(name) as fields: fields[...] = ...`."""
+
+    def __init__(self, name: str):
+        self.fields = {"job": name}
+
+    def __enter__(self) -> dict:
+        self._started = time.monotonic()
+        self._work = Work()
+        self._token = _work.set(self._work)
+        return self.fields
+
+    def __exit__(self, kind, *_):
+        _work.reset(self._token)
+        self.fields.update(failed=kind is not None, latency_ms=round((time.monotonic() - self._started) * 1000, 1),
+                           **self._work.summary(), Job=self.fields["job"], JobFailures=int(kind is not None))
+        self.fields["_aws"] = _metrics("Job", self.fields["job"], [("JobFailures", "Count")])
+        JOB_LOGGER.info(json.dumps(self.fields, sort_keys=True, default=str))
+        return False

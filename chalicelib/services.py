@@ -26,6 +26,30 @@ class Services:
     objects: ObjectStore
     clock: Clock = utc_now
     _signing_keys: Optional[list] = None
+    _public_url: Optional[str] = None
+    _clients: dict = dataclasses.field(default_factory=dict)
+
+    def client(self, service: str):
+        """A boto3 client for a service read once per container (Secrets Manager, SSM), watched."""
+        if service not in self._clients:
+            import boto3
+            client = boto3.client(service, region_name=self.settings.region,
+                                  endpoint_url=self.settings.aws_endpoint_url)
+            watch_client(client)
+            self._clients[service] = client
+        return self._clients[service]
+
+    def secret(self, secret_id: str) -> str:
+        return self.client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"]
+
+    def public_url(self) -> str:
+        """The registry as clients reach it: DOCKLESS_PUBLIC_URL, or (deployed) the SSM parameter
+        the stack writes once CloudFront's domain is known, read once per container."""
+        if self._public_url is None:
+            name = self.settings.public_url_parameter
+            self._public_url = (self.client("ssm").get_parameter(Name=name)["Parameter"]["Value"].rstrip("/")
+                                if name else self.settings.public_url)
+        return self._public_url
 
     def signing_keys(self) -> list:
         """Keys that sign (the first) and verify access tokens: from the environment, or read once
@@ -33,11 +57,7 @@ class Services:
         if self._signing_keys is None:
             key = self.settings.token_signing_key
             if key is None and self.settings.token_signing_key_secret:
-                import boto3
-                secrets = boto3.client("secretsmanager", region_name=self.settings.region,
-                                       endpoint_url=self.settings.aws_endpoint_url)
-                watch_client(secrets)
-                key = secrets.get_secret_value(SecretId=self.settings.token_signing_key_secret)["SecretString"]
+                key = self.secret(self.settings.token_signing_key_secret)
             if not key:
                 raise RuntimeError("no token signing key: set DOCKLESS_TOKEN_SIGNING_KEY(_SECRET)")
             self._signing_keys = [key.encode()]

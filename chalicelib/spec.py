@@ -31,6 +31,11 @@ UPLOAD_UUID_HEADER = "Docker-Upload-UUID"
 # containers/image looks for it on the API version check to use the signature extension.
 SIGNATURES_HEADER = "X-Registry-Supports-Signatures"
 OCI_SUBJECT_HEADER = "OCI-Subject"
+# Deployed front door: CloudFront sends ORIGIN_SECRET_HEADER to API Gateway (the app refuses
+# requests without it), and a CloudFront Function passes the viewer's Host as VIEWER_HOST_HEADER
+# (API Gateway needs its own Host).
+ORIGIN_SECRET_HEADER = "X-Dockless-Origin"
+VIEWER_HOST_HEADER = "X-Forwarded-Host"
 OCI_FILTERS_HEADER = "OCI-Filters-Applied"
 
 # --- grammars (distribution-spec "Pulling manifests" and image-spec descriptor.md) ---------------

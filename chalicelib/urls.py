@@ -1,11 +1,11 @@
-"""Absolute URLs the registry hands out, under its public URL (settings.public_url)."""
+"""Absolute URLs the registry hands out, under its public URL (Services.public_url)."""
 from urllib.parse import urlencode
 
 from chalicelib.services import services
 
 
 def public(path: str, query: dict = None) -> str:
-    url = services().settings.public_url + path
+    url = services().public_url() + path
     return f"{url}?{urlencode(query)}" if query else url
 
 

@@ -1,9 +1,21 @@
-"""Shared by every tier: dummy AWS credentials (never real ones) and the in-process fixtures."""
+"""Shared by every tier: dummy AWS credentials (never real ones), the in-process fixtures, and the
+log of every AWS call the app makes during the run (checked against the IAM policy last)."""
 import os
+import tempfile
+from pathlib import Path
 
 os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                    "AWS_DEFAULT_REGION": "us-east-1"})
 for variable in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
     os.environ.pop(variable, None)
 
+# Every process of the run (in-process stacks, `dockless serve` subprocesses) appends here.
+AWS_CALL_LOG = Path(tempfile.mkdtemp(prefix="dockless-calls-")) / "aws-calls.jsonl"
+os.environ["DOCKLESS_AWS_CALL_LOG"] = str(AWS_CALL_LOG)
+
 pytest_plugins = ["tests.fixtures"]
+
+
+def pytest_collection_modifyitems(items):
+    """Tests marked `after_all` read what the whole run recorded: they run last."""
+    items.sort(key=lambda item: item.get_closest_marker("after_all") is not None)

@@ -236,7 +236,7 @@ class AuthService:
     def issue_access_token(self, caller: Caller, access: List[dict]) -> Tuple[str, int, datetime.datetime]:
         now = self._services.clock()
         settings = self._services.settings
-        claims = jwt.new_claims(settings.public_url, caller.name or "", settings.service, caller.credential_id,
+        claims = jwt.new_claims(self._services.public_url(), caller.name or "", settings.service, caller.credential_id,
                                 access, now.timestamp(), spec.ACCESS_TOKEN_SECONDS)
         if caller.admin:
             claims["admin"] = True

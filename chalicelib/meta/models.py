@@ -343,6 +343,11 @@ TABLES: Dict[Type[Model], str] = {
 }
 
 
+# The DynamoDB TTL attribute (epoch seconds) of the tables that expire items; the code compares it
+# with its clock too, since TTL deletes late.
+TTL_ATTRIBUTES = {Upload: "expires_at", AuditEvent: "expires_at"}
+
+
 def bind_models(settings: Settings) -> None:
     """Point every model at this deployment's tables, endpoint and region."""
     for model, concern in TABLES.items():
@@ -377,3 +382,6 @@ def create_tables() -> None:
     for model in TABLES:
         if not model.exists():
             model.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
+            if model in TTL_ATTRIBUTES:
+                model._get_connection().connection.update_time_to_live(
+                    model.Meta.table_name, TTL_ATTRIBUTES[model])

@@ -14,6 +14,7 @@ Every request goes through `_dispatch`: name validation, the access check, the h
 spec's error body for a RegistryError, the common headers, and one request log record.
 """
 import dataclasses
+import hmac
 import logging
 import re
 from typing import Callable, Optional
@@ -153,9 +154,16 @@ def client_ip(request, context: dict) -> Optional[str]:
     return context.get("identity", {}).get("sourceIp")
 
 
+def _require_front_door(request) -> None:
+    """Deployed, only CloudFront knows the origin secret: a request without it went straight to
+    API Gateway, around the edge function and the viewer-host header, and is refused."""
+    secret = services().settings.origin_secret
+    if secret and not hmac.compare_digest(request.headers.get(spec.ORIGIN_SECRET_HEADER.lower(), ""), secret):
+        raise RegistryError(errors.FRONT_DOOR_BYPASSED)
+
+
 def _challenge(scope: Optional[str], insufficient: bool) -> str:
-    settings = services().settings
-    parts = [f'realm="{settings.public_url}/token"', f'service="{settings.service}"']
+    parts = [f'realm="{services().public_url()}/token"', f'service="{services().settings.service}"']
     if scope:
         parts.append(f'scope="{scope}"')
     if insufficient:
@@ -181,6 +189,7 @@ def _dispatch(blueprint: Blueprint, route: Route, captured: dict):
             name = "/".join(unquote(value) for _, value in components)
             validate.repository_name(name)
             params["name"] = name
+        _require_front_door(request)
         request.claims = authorize(request, route, name)
         response = route.handler(request, **params)
     except RegistryError as error:
@@ -193,7 +202,9 @@ def _dispatch(blueprint: Blueprint, route: Route, captured: dict):
     response.headers[spec.API_VERSION_HEADER] = spec.API_VERSION
     response.headers[spec.SIGNATURES_HEADER] = "1"
     response.headers.setdefault("X-Request-Id", request_id)
-    record.finish(response.status_code)
+    claims = getattr(request, "claims", None) or {}
+    record.finish(response.status_code, principal=claims.get("sub"),
+                  host=request.headers.get(spec.VIEWER_HOST_HEADER.lower()))
     return response
 
 

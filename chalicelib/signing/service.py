@@ -138,7 +138,7 @@ class VerifiedMode:
     naming the image as requested; or a child of an index signed that way."""
 
     def __init__(self, services: Services, repository: str, policy: Policy):
-        self._host = urlsplit(services.settings.public_url).netloc
+        self._host = urlsplit(services.public_url()).netloc
         self._repository = repository
         namespaces = [namespace_of(repository)] + ([REGISTRY_NAMESPACE] if policy.auto_sign else [])
         self._trusted = {k.fingerprint for n in namespaces for k in SigningKey.query(n)}
@@ -170,10 +170,7 @@ def registry_key(services: Services) -> Optional[str]:
     if _registry_fingerprint is None:
         armored = services.settings.registry_signing_key
         if armored is None and services.settings.registry_signing_key_secret:
-            import boto3
-            client = boto3.client("secretsmanager", region_name=services.settings.region,
-                                  endpoint_url=services.settings.aws_endpoint_url)
-            armored = client.get_secret_value(SecretId=services.settings.registry_signing_key_secret)["SecretString"]
+            armored = services.secret(services.settings.registry_signing_key_secret) or None
         if armored is None:
             return None
         fingerprint, public = gpg.load_secret_key(armored)
@@ -188,7 +185,7 @@ def auto_sign(services: Services, repository: str, digest: str, tag: str) -> Non
     fingerprint = registry_key(services)
     if fingerprint is None:
         raise RegistryError(errors.INTERNAL, "automatic signing is on, but the registry has no signing key")
-    identity = f"{urlsplit(services.settings.public_url).netloc}/{repository}:{tag}"
+    identity = f"{urlsplit(services.public_url()).netloc}/{repository}:{tag}"
     payload = json.dumps({"critical": {"type": ATOMIC_TYPE, "image": {"docker-manifest-digest": digest},
                                        "identity": {"docker-reference": identity}},
                           "optional": {"creator": "dockless registry", "timestamp": int(time.time())}}).encode()

@@ -1,0 +1,188 @@
+"""The deployable template: `chalice package --merge-template` output, linted with cfn-lint, and
+each promise of the stack checked on the template itself (what only a real account can prove is
+listed in README's "Deploy to AWS")."""
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from chalicelib import errors, spec
+from chalicelib.config import Settings
+from chalicelib.meta.models import TABLES, TTL_ATTRIBUTES
+from infra import package, permissions, stack
+
+STAGE = "prod"
+# Read before packaging rewrites it: the file in the tree must be what the generator produces.
+COMMITTED_POLICY = json.loads(package.policy_path(STAGE).read_text())
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    out = tmp_path_factory.mktemp("package")
+    path = package.package(STAGE, out, "eu-west-1")
+    return json.loads(path.read_text()) | {"_path": str(path)}
+
+
+def resources(template, kind):
+    return {name: r for name, r in template["Resources"].items() if r.get("Type") == kind}
+
+
+def test_cfn_lint_passes_on_the_packaged_template(template):
+    lint = Path(sys.executable).parent / "cfn-lint"
+    result = subprocess.run([str(lint), template["_path"]], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_cfn_lint_passes_on_the_edge_template(tmp_path):
+    path = stack.write(stack.edge_template(), tmp_path / "edge.json")
+    lint = Path(sys.executable).parent / "cfn-lint"
+    result = subprocess.run([str(lint), str(path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_bucket_is_private_encrypted_tls_only_and_retained(template):
+    (name, bucket), = resources(template, "AWS::S3::Bucket").items()
+    properties = bucket["Properties"]
+    assert bucket["DeletionPolicy"] == "Retain" and bucket["UpdateReplacePolicy"] == "Retain"
+    assert properties["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True}
+    assert properties["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+    (policy,) = resources(template, "AWS::S3::BucketPolicy").values()
+    (deny,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert policy["Properties"]["Bucket"] == {"Ref": name}
+
+
+def test_lifecycle_expires_only_staged_uploads_and_aborts_incomplete_multipart(template):
+    rules = template["Resources"]["Blobs"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    expiring = [rule["Prefix"] for rule in rules if "ExpirationInDays" in rule]
+    assert expiring == ["uploads/"]
+    assert any(rule.get("AbortIncompleteMultipartUpload") and rule["Prefix"] == "" for rule in rules)
+    assert all(rule["Prefix"] != "" or "ExpirationInDays" not in rule for rule in rules)
+
+
+def test_every_model_has_its_table_on_demand_with_recovery_ttl_and_retention(template):
+    tables = resources(template, "AWS::DynamoDB::Table")
+    assert len(tables) == len(TABLES)
+    for model, concern in TABLES.items():
+        table = tables[stack.table_id(concern)]
+        properties = table["Properties"]
+        schema = model._get_schema()
+        assert table["DeletionPolicy"] == "Retain"
+        assert properties["TableName"] == f"dockless-{STAGE}-{concern}"
+        assert properties["BillingMode"] == "PAY_PER_REQUEST"
+        assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+        assert properties["KeySchema"][0]["KeyType"] == "HASH"
+        assert {(k["AttributeName"], k["KeyType"]) for k in properties["KeySchema"]} == \
+            {(k["AttributeName"], k["KeyType"]) for k in schema["key_schema"]}
+        assert sorted(i["IndexName"] for i in properties.get("GlobalSecondaryIndexes", [])) == \
+            sorted(i["index_name"] for i in schema["global_secondary_indexes"])
+        ttl = properties.get("TimeToLiveSpecification")
+        assert ttl == ({"AttributeName": TTL_ATTRIBUTES[model], "Enabled": True} if model in TTL_ATTRIBUTES else None)
+
+
+def test_secrets_are_retained_and_the_token_key_is_generated(template):
+    secrets = resources(template, "AWS::SecretsManager::Secret")
+    assert set(secrets) == {"TokenSigningKey", "RegistrySigningKey", "OriginSecret"}
+    assert all(secret["DeletionPolicy"] == "Retain" for secret in secrets.values())
+    assert "GenerateSecretString" in secrets["TokenSigningKey"]["Properties"]
+
+
+def test_every_function_gets_the_stacks_resources_as_settings(template):
+    functions = resources(template, "AWS::Serverless::Function")
+    assert set(functions) == {stack.API_FUNCTION, *stack.JOB_FUNCTIONS}
+    for function in functions.values():
+        variables = function["Properties"]["Environment"]["Variables"]
+        assert variables["DOCKLESS_BUCKET"] == {"Ref": "Blobs"}
+        assert variables["DOCKLESS_TOKEN_SIGNING_KEY_SECRET"] == {"Ref": "TokenSigningKey"}
+        assert variables["DOCKLESS_PUBLIC_URL_PARAMETER"] == template["Resources"]["PublicUrl"]["Properties"]["Name"]
+        resolved = {k: v if isinstance(v, str) else "resolved" for k, v in variables.items()}
+        settings = Settings.from_environ(resolved)
+        assert settings.table_prefix == f"dockless-{STAGE}"
+        assert settings.blob_verification == "s3-checksum" and settings.trusted_proxy_hops == 2
+        assert settings.origin_secret and settings.token_signing_key_secret and settings.public_url_parameter
+        assert "DOCKLESS_PUBLIC_URL" not in variables  # it would point at no one's registry
+    assert functions["VerifyUnprovenBlobs"]["Properties"]["Timeout"] == 900
+
+
+def test_scheduled_jobs_are_chalice_schedules_in_the_stack(template):
+    for name in stack.JOB_FUNCTIONS:
+        (event,) = template["Resources"][name]["Properties"]["Events"].values()
+        assert event["Type"] == "Schedule"
+
+
+def test_every_body_reaches_lambda_base64(template):
+    body = template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]
+    assert body["x-amazon-apigateway-binary-media-types"] == ["*/*"]
+
+
+def test_gateway_refusals_are_oci_errors_with_the_registry_headers(template):
+    responses = {r["Properties"]["ResponseType"]: r["Properties"]
+                 for r in resources(template, "AWS::ApiGateway::GatewayResponse").values()}
+    expected = {"REQUEST_TOO_LARGE": errors.FRONT_DOOR_TOO_LARGE, "MISSING_AUTHENTICATION_TOKEN": errors.ROUTE_UNKNOWN,
+                "INTEGRATION_TIMEOUT": errors.FRONT_DOOR_TIMEOUT, "DEFAULT_5XX": errors.FRONT_DOOR_FAILED}
+    assert set(responses) == set(expected)
+    for kind, error in expected.items():
+        assert responses[kind]["StatusCode"] == str(error.status)
+        body = json.loads(responses[kind]["ResponseTemplates"]["application/json"])
+        assert body["errors"][0]["code"] == error.code
+        headers = responses[kind]["ResponseParameters"]
+        assert headers[f"gatewayresponse.header.{spec.API_VERSION_HEADER}"] == "'registry/2.0'"
+        assert headers[f"gatewayresponse.header.{spec.SIGNATURES_HEADER}"] == "'1'"
+
+
+def test_cloudfront_forwards_authorization_every_query_and_header_but_host(template):
+    config = template["Resources"]["Distribution"]["Properties"]["DistributionConfig"]
+    behavior = config["DefaultCacheBehavior"]
+    cache = template["Resources"]["CachePolicy"]["Properties"]["CachePolicyConfig"]
+    assert cache["DefaultTTL"] == 0 and cache["MinTTL"] == 0 and cache["MaxTTL"] <= 1
+    key = cache["ParametersInCacheKeyAndForwardedToOrigin"]
+    assert key["HeadersConfig"]["Headers"] == ["Authorization"]
+    assert key["QueryStringsConfig"]["QueryStringBehavior"] == "all"
+    assert behavior["OriginRequestPolicyId"] == stack.ALL_VIEWER_EXCEPT_HOST
+    assert set(behavior["AllowedMethods"]) >= {"GET", "HEAD", "PUT", "PATCH", "POST", "DELETE"}
+    assert behavior["ViewerProtocolPolicy"] == "https-only"
+    (origin,) = config["Origins"]
+    assert origin["OriginPath"] == "/api"
+    assert origin["OriginCustomHeaders"][0]["HeaderName"] == spec.ORIGIN_SECRET_HEADER
+    assert [a["EventType"] for a in behavior["LambdaFunctionAssociations"]] == ["origin-response"]
+    assert [a["EventType"] for a in behavior["FunctionAssociations"]] == ["viewer-request"]
+    assert config["Aliases"]["Fn::If"][0] == "HasDomain"
+
+
+def test_the_viewer_host_function_passes_the_host_on(tmp_path):
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    script = tmp_path / "run.js"
+    script.write_text(stack.VIEWER_HOST_CODE + """
+var out = handler({request: {headers: {host: {value: 'registry.example.com'}}}});
+console.log(JSON.stringify(out.headers));""")
+    headers = json.loads(subprocess.run([node, str(script)], capture_output=True, text=True, check=True).stdout)
+    assert headers[spec.VIEWER_HOST_HEADER.lower()] == {"value": "registry.example.com"}
+
+
+def test_public_url_is_an_output_and_a_parameter_without_a_cycle(template):
+    parameter = template["Resources"]["PublicUrl"]["Properties"]
+    assert parameter["Name"] == f"/dockless/{STAGE}/public-url"
+    assert template["Outputs"]["PublicUrl"]["Value"] == {"Fn::GetAtt": ["PublicUrl", "Value"]}
+    # The functions name the parameter; they never reference the distribution (cfn-lint would
+    # report the cycle, E3004).
+    assert "Distribution" not in json.dumps(template["Resources"][stack.API_FUNCTION])
+
+
+def test_alarms_cover_5xx_function_errors_and_throttles(template):
+    alarms = resources(template, "AWS::CloudWatch::Alarm").values()
+    metrics = {(a["Properties"]["Namespace"], a["Properties"]["MetricName"]) for a in alarms}
+    assert {("AWS/ApiGateway", "5XXError"), ("AWS/Lambda", "Errors"), ("AWS/Lambda", "Throttles"),
+            ("AWS/DynamoDB", "ReadThrottleEvents"), ("AWS/DynamoDB", "WriteThrottleEvents")} <= metrics
+
+
+def test_the_functions_role_is_the_committed_policy(template):
+    committed = COMMITTED_POLICY
+    assert committed == permissions.policy(STAGE)
+    roles = resources(template, "AWS::IAM::Role")
+    assert roles and all(r["Properties"]["Policies"][0]["PolicyDocument"] == committed for r in roles.values())
