@@ -60,6 +60,65 @@ def serve(ui: UI, port, host, api_port, public_url, request_log):
     raise SystemExit(Exit.OK)
 
 
+def _target_options(function):
+    for option in reversed([
+        click.option("--stage", required=True, help="Name of this registry's stage: stack dockless-STAGE."),
+        click.option("--region", envvar=["AWS_REGION", "AWS_DEFAULT_REGION"], required=True,
+                     help="AWS region of the stack [default: $AWS_REGION or $AWS_DEFAULT_REGION]."),
+    ]):
+        function = option(function)
+    return function
+
+
+@main.command()
+@_target_options
+@click.option("--domain", default="", help="Custom domain (a CNAME to the distribution is yours to add).")
+@click.option("--certificate-arn", default="", help="ACM certificate for --domain, in us-east-1.")
+@click.option("--gpg-layer-arn", default="", help="Lambda layer with a full gpg (infra/gpg-layer), for automatic signing.")
+@click.option("--alarm-email", default="", help="Subscribe this address to the stack's alarms.")
+@click.pass_obj
+def deploy(ui: UI, stage, region, domain, certificate_arn, gpg_layer_arn, alarm_email):
+    """Deploy (or update) a registry to the AWS account of the credentials in the environment.
+
+    Packages the app, creates or updates its stacks, waits, prints the registry's URL, and on the
+    first run creates user `admin` and prints its token once. Re-running updates in place.
+
+    \b
+    Example:
+      dockless deploy --stage prod --region eu-west-1
+      dockless deploy --stage prod --region eu-west-1 --domain registry.example.com \\
+          --certificate-arn arn:aws:acm:us-east-1:123456789012:certificate/...
+    """
+    from dockless.deploy import Deployer, Target, boto3_clients, failures
+    if bool(domain) != bool(certificate_arn):
+        ui.error("--domain and --certificate-arn go together")
+        raise SystemExit(Exit.USAGE)
+    target = Target(stage, region, domain, certificate_arn, gpg_layer_arn, alarm_email)
+    with fails_cleanly(ui, *failures()):
+        outputs = Deployer(target, boto3_clients, ui.info).deploy()
+    ui.result(f"registry: {outputs['PublicUrl']}")
+    host = outputs["PublicUrl"].split("://", 1)[-1]
+    ui.info(f"  docker login {host} -u admin")
+
+
+@main.command()
+@_target_options
+@click.option("--delete-data", metavar="STAGE", default=None,
+              help="Also delete the bucket, tables and secrets: name the stage again to confirm.")
+@click.pass_obj
+def destroy(ui: UI, stage, region, delete_data):
+    """Delete a registry's stacks. Its data (bucket, tables, secrets) is kept unless told twice.
+
+    \b
+    Example:
+      dockless destroy --stage test --region eu-west-1
+      dockless destroy --stage test --region eu-west-1 --delete-data test
+    """
+    from dockless.deploy import Deployer, Target, boto3_clients, failures
+    with fails_cleanly(ui, *failures()):
+        Deployer(Target(stage, region), boto3_clients, ui.info).destroy(delete_data)
+
+
 @main.command()
 @click.option("--upstream", required=True, help="The registry to forward to, e.g. https://registry.example.com")
 @click.option("--port", default=5000, show_default=True, help="Port to listen on (0: any free port).")

@@ -170,7 +170,7 @@ def registry_key(services: Services) -> Optional[str]:
     if _registry_fingerprint is None:
         armored = services.settings.registry_signing_key
         if armored is None and services.settings.registry_signing_key_secret:
-            armored = services.secret(services.settings.registry_signing_key_secret) or None
+            armored = services.secret(services.settings.registry_signing_key_secret).strip() or None
         if armored is None:
             return None
         fingerprint, public = gpg.load_secret_key(armored)

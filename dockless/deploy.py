@@ -1,0 +1,256 @@
+"""`dockless deploy` and `dockless destroy`: one team's registry in its own AWS account.
+
+deploy, with the credentials in the environment (safe to re-run: it updates in place and never
+deletes anything):
+  1. package: `chalice package --merge-template` (infra/package.py) -> sam.json + deployment.zip
+  2. artifacts bucket `dockless-artifacts-<account>-<region>` (private, encrypted), created once;
+     the code and template go there (CloudFormation reads templates over 51,200 bytes from S3)
+  3. stack `dockless-<stage>-edge` in us-east-1 (Lambda@Edge lives there only): its version ARN
+  4. stack `dockless-<stage>`: create, or update (an update with no change is not an error)
+  5. the registry's GPG signing key, generated here and stored in its secret, once
+  6. the first admin: a token generated here, printed once, stored only as its hash; skipped
+     when the stage already has an admin
+
+destroy deletes both stacks. The bucket, tables and secrets are retained by their deletion
+policy; they go too only with `--delete-data <stage>` (the stage named a second time).
+"""
+import dataclasses
+import hashlib
+import json
+import tempfile
+from pathlib import Path
+from typing import Callable, Dict, Optional
+
+from infra import stack
+
+CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"]  # the role; SAM's transform
+NO_UPDATES = "No updates are to be performed"
+
+
+class DeployError(Exception):
+    pass
+
+
+def failures() -> tuple:
+    """What a deploy can run into that the user can act on: one error line each, exit 1."""
+    from subprocess import CalledProcessError
+
+    from botocore.exceptions import BotoCoreError, ClientError
+    return DeployError, BotoCoreError, ClientError, CalledProcessError
+
+
+@dataclasses.dataclass
+class Target:
+    stage: str
+    region: str
+    domain: str = ""
+    certificate_arn: str = ""
+    gpg_layer_arn: str = ""
+    alarm_email: str = ""
+
+    @property
+    def stack(self) -> str:
+        return stack.stack_name(self.stage)
+
+    @property
+    def edge_stack(self) -> str:
+        return f"{self.stack}-edge"
+
+
+def _missing(error) -> bool:
+    code = error.response.get("Error", {}).get("Code", "")
+    message = error.response.get("Error", {}).get("Message", "")
+    return code in ("404", "NoSuchBucket", "NotFound", "ResourceNotFoundException") or "does not exist" in message
+
+
+class Deployer:
+    """The plan, against injected clients: `clients(service, region)` returns a boto3 client."""
+
+    def __init__(self, target: Target, clients: Callable, say: Callable[[str], None],
+                 packager: Callable = None, bootstrap_admin: Callable = None, signing_key: Callable = None):
+        from botocore.exceptions import ClientError
+        self.target, self._clients, self.say = target, clients, say
+        self._client_error = ClientError
+        self._packager = packager or _package
+        self._bootstrap_admin = bootstrap_admin or _bootstrap_admin
+        self._signing_key = signing_key or _new_signing_key
+
+    def client(self, service: str, region: Optional[str] = None):
+        return self._clients(service, region or self.target.region)
+
+    # --- deploy ------------------------------------------------------------------------------
+
+    def deploy(self) -> dict:
+        target = self.target
+        account = self.client("sts").get_caller_identity()["Account"]
+        with tempfile.TemporaryDirectory(prefix="dockless-package-") as out:
+            self.say(f"packaging stage {target.stage} for {target.region}")
+            template = json.loads(Path(self._packager(target.stage, Path(out), target.region)).read_text())
+            bucket = self._artifacts_bucket(account)
+            code_key = self._upload(bucket, Path(out) / "deployment.zip")
+            for resource in template["Resources"].values():
+                if resource.get("Type") == "AWS::Serverless::Function":
+                    resource["Properties"]["CodeUri"] = {"Bucket": bucket, "Key": code_key}
+            template_path = Path(out) / "template.json"
+            template_path.write_text(json.dumps(template))
+            template_key = self._upload(bucket, template_path)
+        edge = self._apply(target.edge_stack, stack.EDGE_REGION,
+                           TemplateBody=json.dumps(stack.edge_template()))
+        parameters = {"EdgeFunctionVersionArn": edge["VersionArn"], "DomainName": target.domain,
+                      "CertificateArn": target.certificate_arn, "GpgLayerArn": target.gpg_layer_arn,
+                      "AlarmEmail": target.alarm_email}
+        outputs = self._apply(target.stack, target.region,
+                              TemplateURL=f"https://{bucket}.s3.{target.region}.amazonaws.com/{template_key}",
+                              Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()])
+        self._ensure_registry_key(outputs["RegistrySigningKeySecret"])
+        token = self._bootstrap_admin(target, outputs)
+        if token:
+            self.say(f"admin token (shown once; user admin): {token}")
+        else:
+            self.say("the stage already has an admin; no token created")
+        return outputs
+
+    def _artifacts_bucket(self, account: str) -> str:
+        s3, name = self.client("s3"), f"dockless-artifacts-{account}-{self.target.region}"
+        try:
+            s3.head_bucket(Bucket=name)
+            return name
+        except self._client_error as error:
+            if not _missing(error):
+                raise
+        self.say(f"creating artifacts bucket {name}")
+        location = ({} if self.target.region == "us-east-1"
+                    else {"CreateBucketConfiguration": {"LocationConstraint": self.target.region}})
+        s3.create_bucket(Bucket=name, **location)
+        s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
+        s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+        return name
+
+    def _upload(self, bucket: str, path: Path) -> str:
+        """Content-addressed, so a re-run with the same code changes nothing."""
+        data = path.read_bytes()
+        key = f"{self.target.stage}/{hashlib.sha256(data).hexdigest()}{path.suffix}"
+        self.client("s3").put_object(Bucket=bucket, Key=key, Body=data)
+        return key
+
+    def _apply(self, name: str, region: str, **template) -> Dict[str, str]:
+        """Create or update one stack and wait; returns its outputs."""
+        cloudformation = self.client("cloudformation", region)
+        exists = self._stack(cloudformation, name) is not None
+        arguments = dict(StackName=name, Capabilities=CAPABILITIES, **template)
+        try:
+            if exists:
+                self.say(f"updating stack {name} ({region})")
+                cloudformation.update_stack(**arguments)
+                cloudformation.get_waiter("stack_update_complete").wait(StackName=name)
+            else:
+                self.say(f"creating stack {name} ({region})")
+                cloudformation.create_stack(**arguments, OnFailure="ROLLBACK")
+                cloudformation.get_waiter("stack_create_complete").wait(StackName=name)
+        except self._client_error as error:
+            if NO_UPDATES not in str(error):
+                raise
+            self.say(f"stack {name}: no changes")
+        return {o["OutputKey"]: o["OutputValue"] for o in self._stack(cloudformation, name).get("Outputs", [])}
+
+    def _stack(self, cloudformation, name: str) -> Optional[dict]:
+        try:
+            (found,) = cloudformation.describe_stacks(StackName=name)["Stacks"]
+        except self._client_error as error:
+            if _missing(error):
+                return None
+            raise
+        if found["StackStatus"] == "ROLLBACK_COMPLETE":
+            raise DeployError(f"stack {name} failed to create (ROLLBACK_COMPLETE); see its events, then "
+                              f"`dockless destroy --stage {self.target.stage}` and deploy again")
+        return found
+
+    def _ensure_registry_key(self, secret_id: str) -> None:
+        secrets = self.client("secretsmanager")
+        if secrets.get_secret_value(SecretId=secret_id)["SecretString"].strip():
+            return
+        self.say("generating the registry's signing key (for automatic signing)")
+        secrets.put_secret_value(SecretId=secret_id, SecretString=self._signing_key(self.target))
+
+    # --- destroy -----------------------------------------------------------------------------
+
+    def destroy(self, delete_data: Optional[str] = None) -> None:
+        target = self.target
+        if delete_data is not None and delete_data != target.stage:
+            raise DeployError(f"--delete-data must name the stage again ({target.stage!r}) to delete its data")
+        cloudformation = self.client("cloudformation")
+        retained = []
+        if self._stack(cloudformation, target.stack) is not None:
+            retained = [r for r in cloudformation.describe_stack_resources(StackName=target.stack)["StackResources"]
+                        if r["ResourceType"] in stack.DATA_TYPES]
+            self.say(f"deleting stack {target.stack} ({target.region})")
+            cloudformation.delete_stack(StackName=target.stack)
+            cloudformation.get_waiter("stack_delete_complete").wait(StackName=target.stack)
+        edge = self.client("cloudformation", stack.EDGE_REGION)
+        if self._stack(edge, target.edge_stack) is not None:
+            # Lambda@Edge replicas are removed by CloudFront some hours after the distribution;
+            # until then this delete fails and can be repeated.
+            self.say(f"deleting stack {target.edge_stack} ({stack.EDGE_REGION})")
+            edge.delete_stack(StackName=target.edge_stack)
+        if delete_data is None:
+            for resource in retained:
+                self.say(f"kept {resource['ResourceType']} {resource['PhysicalResourceId']}")
+            if retained:
+                self.say(f"data kept; to delete it too: dockless destroy --stage {target.stage} "
+                         f"--delete-data {target.stage}")
+            return
+        for resource in retained:
+            self._delete(resource["ResourceType"], resource["PhysicalResourceId"])
+
+    def _delete(self, kind: str, name: str) -> None:
+        self.say(f"deleting {kind} {name}")
+        if kind == "AWS::S3::Bucket":
+            s3 = self.client("s3")
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=name):
+                keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+                if keys:
+                    s3.delete_objects(Bucket=name, Delete={"Objects": keys})
+            s3.delete_bucket(Bucket=name)
+        elif kind == "AWS::DynamoDB::Table":
+            self.client("dynamodb").delete_table(TableName=name)
+        elif kind == "AWS::SecretsManager::Secret":
+            self.client("secretsmanager").delete_secret(SecretId=name)
+
+
+def _package(stage: str, outdir: Path, region: str) -> Path:
+    from infra.package import package
+    return package(stage, outdir, region)
+
+
+def _new_signing_key(target: Target) -> str:
+    from chalicelib.signing import gpg
+    return gpg.generate_signing_key(f"dockless registry {target.stage}")
+
+
+def _bootstrap_admin(target: Target, outputs: Dict[str, str]) -> Optional[str]:
+    """User `admin` with a new token unless the stage has one; the token is returned to be shown
+    once, and only its hash is stored (the same code as the local stack's bootstrap)."""
+    from chalicelib.auth.service import AuthService, new_credential_text
+    from chalicelib.config import Settings
+    from chalicelib.meta.models import Principal
+    from chalicelib.services import build_services
+    services = build_services(Settings.from_environ({
+        "AWS_DEFAULT_REGION": target.region, "DOCKLESS_BUCKET": outputs["Bucket"],
+        "DOCKLESS_TABLE_PREFIX": outputs["TablePrefix"], "DOCKLESS_PUBLIC_URL": outputs.get("PublicUrl", "")}))
+    try:
+        Principal.get("admin")
+        return None
+    except Principal.DoesNotExist:
+        pass
+    token = new_credential_text()
+    auth = AuthService(services)
+    auth.ensure_principal("admin", admin=True)
+    auth.store_credential("admin", token, description="bootstrap (dockless deploy)")
+    return token
+
+
+def boto3_clients(service: str, region: str):
+    import boto3
+    return boto3.client(service, region_name=region)
