@@ -11,7 +11,7 @@ import os
 import secrets
 import socket
 import threading
-from typing import Optional
+from typing import Callable, Dict, Optional
 
 from chalicelib import jobs
 from chalicelib.auth.service import AuthService, new_credential_text
@@ -35,8 +35,13 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 class LocalStack:
     def __init__(self, host: str = "127.0.0.1", port: int = 5000, public_url: Optional[str] = None,
-                 moto_port: Optional[int] = None, api_port: int = 0):
+                 moto_port: Optional[int] = None, api_port: int = 0,
+                 provision: Optional[Callable[[str], Dict[str, str]]] = None):
+        """`provision(moto_url)`, when given, creates the bucket and tables some other way (the
+        smoke test deploys infra/stack.py's template to the moto server's CloudFormation) and
+        returns the settings that name them; by default the stack creates them itself."""
         self.host, self.port, self.api_port = host, port, api_port
+        self._provision = provision
         self.public_url = public_url
         self.moto_port = moto_port or free_port(host)
         self._moto = None
@@ -70,6 +75,7 @@ class LocalStack:
         self.gateway = gateway.Gateway(self.api_url)
         public = gateway.make_server(self.gateway, self.host, self.port, self.public_url)
         self.port = public.server_address[1]
+        provisioned = self._provision(self.moto_url) if self._provision else {}
         settings = Settings.from_environ({
             "DOCKLESS_BLOB_VERIFICATION": VERIFY_REHASH,
             # Generated per run: the stack's data lives as long as the process, and so do tokens
@@ -80,11 +86,13 @@ class LocalStack:
             **os.environ,
             "DOCKLESS_AWS_ENDPOINT_URL": self.moto_url,
             "DOCKLESS_PUBLIC_URL": self.gateway.public_url,
+            **provisioned,
         })
         services = build_services(settings)
         use_services(services)
-        services.objects.create_bucket(settings.region)
-        create_tables()
+        if not self._provision:
+            services.objects.create_bucket(settings.region)
+            create_tables()
         self.admin_token = self._bootstrap_admin(services)
         registry_key(services)
         for server, name in ((api, "api"), (public, "gateway")):
