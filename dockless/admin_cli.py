@@ -1,6 +1,7 @@
 """The administration commands: `dockless login`, and the nouns user, robot, team, token, grant,
 revoke and repo, each a thin call of the administration API (chalicelib/routes/admin.py) with the
 credentials `dockless login` stored."""
+import datetime
 import json
 import sys
 
@@ -49,6 +50,7 @@ registry_option = click.option("--registry", default=None, help="Registry URL [d
 
 def register(main: click.Group) -> None:
     main.add_command(login)
+    main.add_command(usage)
     for group in (user, robot, team, token, repo):
         main.add_command(group)
     main.add_command(grant)
@@ -265,6 +267,47 @@ def audit(repository, namespace, actor, since, until, as_json, registry):
             what = event["reference"] or ""
             _say(f"{event['time']}  {event['actor']:<12} {event['action']:<18} {event['outcome']:<8} "
                  f"{where} {what}  from {event['source_ip'] or '-'}".rstrip())
+
+
+@click.command()
+@click.option("--namespace", default=None, help="One namespace (team) [default: every repository].")
+@click.option("--since", default=None, help="ISO 8601 time; pushes and pulls after it [default: 30 days ago].")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per repository.")
+@registry_option
+def usage(namespace, since, as_json, registry):
+    """What each repository stores, its pushes and pulls, and an estimated monthly cost.
+
+    The estimate (dockless/prices.py, list prices with their date) is S3 storage plus the pushes
+    and pulls of the period scaled to 30 days, at the request counts bench/cost.py measures.
+
+    \b
+    Example:
+      dockless usage --namespace team --since 2026-11-01T00:00:00Z
+    """
+    from dockless import prices
+    params = {k: v for k, v in {"namespace": namespace, "since": since}.items() if v}
+    answer = _client(registry).call("GET", "/usage", params=params)
+    since_at = datetime.datetime.fromisoformat(answer["since"])
+    days = (datetime.datetime.fromisoformat(answer["until"]) - since_at).total_seconds() / 86400
+    if not as_json:
+        _say(f"{'repository':<32} {'stored':>10} {'pushes':>7} {'pulls':>7} {'$/month':>9}   "
+             f"(prices of {prices.PRICES_AS_OF}, {days:.0f} days)")
+    for row in answer["repositories"]:
+        layers = row["blobs"] / max(row["manifests"], 1)
+        row["estimated_monthly_usd"] = round(prices.monthly_estimate(
+            row["stored_bytes"], row["pushes"], row["pulls"], days, layers), 4)
+        if as_json:
+            _say(json.dumps(row, sort_keys=True))
+        else:
+            _say(f"{row['repository']:<32} {_size(row['stored_bytes']):>10} {row['pushes']:>7} "
+                 f"{row['pulls']:>7} {row['estimated_monthly_usd']:>9.4f}")
+
+
+def _size(count: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if count < 1024 or unit == "GiB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
 
 
 @click.group(help="Trusted signing keys of a namespace (published at /keys/<namespace>/KEYS).\n\n\b\n"

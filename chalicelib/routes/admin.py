@@ -151,6 +151,19 @@ def list_audit(request):
     return json_response({"events": events})
 
 
+def usage(request):
+    """Per repository of a namespace (or all): stored bytes, blob and manifest counts, and the
+    pushes and pulls between since and until (default: the last 30 days)."""
+    from chalicelib import usage as usage_report
+    now = services().clock()
+    until = _time(request, "until", now)
+    since = _time(request, "since", until - datetime.timedelta(days=30))
+    if until - since > datetime.timedelta(days=AUDIT_QUERY_MAX_DAYS):
+        raise RegistryError(errors.ADMIN_INVALID, f"at most {AUDIT_QUERY_MAX_DAYS} days per query")
+    return json_response({"since": since.isoformat(), "until": until.isoformat(),
+                          "repositories": usage_report.report(query(request, "namespace"), since, until)})
+
+
 def put_setting(request):
     """{"resource": "<namespace or repository>", "verified"?: bool, "auto_sign"?: bool}"""
     from chalicelib.signing.service import set_policy

@@ -90,6 +90,7 @@ ROUTES = (
     Route("PUT", "/dockless/admin/v1/grants", admin.put_grant, ADMIN),
     Route("DELETE", "/dockless/admin/v1/grants", admin.delete_grant, ADMIN),
     Route("GET", "/dockless/admin/v1/audit", admin.list_audit, ADMIN),
+    Route("GET", "/dockless/admin/v1/usage", admin.usage, ADMIN),
     Route("PUT", "/dockless/admin/v1/keys/{namespace}", signatures.add_keys, ADMIN),
     Route("PUT", "/dockless/admin/v1/settings", admin.put_setting, ADMIN),
     Route("DELETE", "/dockless/admin/v1/keys/{namespace}/{fingerprint}", signatures.remove_key, ADMIN),

@@ -79,6 +79,13 @@ def test_admin_cli_users_robots_grants_and_docker(stack, docker, dockerd, skopeo
     assert {("manifest.push", "allowed"), ("access.denied", "denied"), ("authenticate", "denied")} <= actions
     assert all(e["source_ip"] == "127.0.0.1" for e in alice_events)
 
+    # And what the namespace stores and costs.
+    (usage,) = [json.loads(line) for line in dockless("usage", "--namespace", "acme", "--json").stdout.splitlines()]
+    assert usage["repository"] == "acme/app"
+    assert usage["pushes"] >= 1 and usage["pulls"] >= 1 and usage["stored_bytes"] > 20_000
+    assert 0 < usage["estimated_monthly_usd"] < 0.01
+    assert "acme/app" in dockless("usage").stdout
+
 
 def test_anonymous_docker_pull_of_a_private_repository_fails(stack, docker, dockerd, tmp_path):
     image = f"{stack.host}/private/app:1"

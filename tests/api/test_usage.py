@@ -1,0 +1,34 @@
+"""GET /dockless/admin/v1/usage: stored bytes per repository and pushes and pulls from the audit
+trail (admins only; the authorisation matrix in test_auth.py covers the refusals)."""
+import json
+
+from tests.fixtures import error_code
+
+
+def usage(client, query=""):
+    response = client.get(f"/dockless/admin/v1/usage{query}")
+    assert response.status_code == 200, response.body
+    return {row["repository"]: row for row in json.loads(response.body)["repositories"]}
+
+
+def test_usage_counts_stored_bytes_pushes_and_pulls_per_repository(client, push):
+    body, digest = push.image("team/app", "1", layers=(b"a" * 1000, b"b" * 2000))
+    push.image("team/app", "2", layers=(b"a" * 1000,))
+    push.image("other/tool", "1", layers=(b"c" * 500,))
+    for _ in range(3):
+        assert client.get("/v2/team/app/manifests/1", headers={"Accept": "application/vnd.oci.image.manifest.v1+json"}).status_code == 200
+    rows = usage(client, "?namespace=team")
+    assert list(rows) == ["team/app"]
+    app = rows["team/app"]
+    manifests = [client.get(f"/v2/team/app/manifests/{tag}").body for tag in ("1", "2")]
+    config = len(json.dumps({"architecture": "amd64", "os": "linux"}))
+    assert app["stored_bytes"] == 1000 + 2000 + config + sum(len(m) for m in manifests)
+    assert (app["blobs"], app["manifests"], app["pushes"], app["pulls"]) == (3, 2, 2, 3)
+    assert set(usage(client)) == {"team/app", "other/tool"}
+
+
+def test_usage_refuses_a_bad_period(client):
+    response = client.get("/dockless/admin/v1/usage?since=yesterday")
+    assert response.status_code == 400 and error_code(response) == "INVALID"
+    response = client.get("/dockless/admin/v1/usage?since=2026-01-01T00:00:00Z&until=2026-06-01T00:00:00Z")
+    assert response.status_code == 400 and error_code(response) == "INVALID"
