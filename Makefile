@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 E2E_PACKAGES := docker.io skopeo containerd gnupg
 E2E_COMMANDS := dockerd docker skopeo containerd ctr gpg
 
-.PHONY: setup serve test test-api e2e-tools bench clean
+.PHONY: setup serve test test-api e2e-tools bench bench-cost deploy clean
 
 setup: $(STAMP)
 
@@ -38,6 +38,16 @@ test-api: setup
 bench: setup e2e-tools
 	command -v docker-registry >/dev/null || (apt-get update -q && apt-get install -y -q docker-registry)
 	$(VENV)/bin/python -m bench.transfer
+
+# Requests, DynamoDB units, S3 requests and dollars of docker pull/push (N = 1, 5, 20); not a test.
+bench-cost: setup e2e-tools
+	$(VENV)/bin/python -m bench.cost
+
+# Deploys stage $(STAGE) with the AWS credentials in the environment (README "Deploy to AWS").
+STAGE ?= prod
+deploy: setup
+	$(VENV)/bin/dockless deploy --stage $(STAGE) $(if $(REGION),--region $(REGION)) \
+	  $(if $(DOMAIN),--domain $(DOMAIN) --certificate-arn $(CERTIFICATE_ARN))
 
 clean:
 	rm -rf $(VENV) .pytest_cache

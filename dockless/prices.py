@@ -50,11 +50,35 @@ def records_cost(records) -> float:
     return total
 
 
+# What one pull and one push of an N-layer image make, as `bench/cost.py` measured them with docker
+# 20.10 on 2026-11-28 (N = 1, 5, 20): requests and DynamoDB units as linear fits, S3 requests by
+# the client one per layer (pull) and two per layer (push, through the gateway).
+PULL_REQUESTS = (1, 6)          # N + 6
+PULL_READ_UNITS = (0.5, 10)     # 0.5 N + 10
+PULL_WRITE_UNITS = (0, 4.5)
+PUSH_REQUESTS = (4, 8)          # 4 N + 8
+PUSH_READ_UNITS = (3.5, 8)
+PUSH_WRITE_UNITS = (2.5, 5)
+MEASURED_LATENCY_MS = 100       # priced per invocation; the local stack answered faster
+
+
+def _at(fit: tuple, layers: float) -> float:
+    return fit[0] * layers + fit[1]
+
+
+def pull_cost(layers: float) -> float:
+    return (_at(PULL_REQUESTS, layers) * api_request(MEASURED_LATENCY_MS)
+            + dynamodb(_at(PULL_READ_UNITS, layers), _at(PULL_WRITE_UNITS, layers)) + (layers + 1) * S3_PER_GET)
+
+
+def push_cost(layers: float) -> float:
+    return (_at(PUSH_REQUESTS, layers) * api_request(MEASURED_LATENCY_MS)
+            + dynamodb(_at(PUSH_READ_UNITS, layers), _at(PUSH_WRITE_UNITS, layers)) + 2 * (layers + 1) * S3_PER_PUT)
+
+
 def monthly_estimate(stored_bytes: int, pushes: int, pulls: int, days: float, layers_per_image: float) -> float:
-    """A repository's month: storage, plus its pushes and pulls at the request counts
-    `bench/cost.py` measures (a pull: N + 6 API requests, N S3 GETs; a push: about 3N + 6), each
-    API request priced at 100 ms. Transfer out is left out: it is the same for ECR."""
+    """A repository's month: S3 storage, plus the period's pushes and pulls scaled to 30 days at
+    the measured request counts above. Transfer out is left out: ECR charges it the same."""
     per_month = 30 / max(days, 1)
-    pull = (layers_per_image + 6) * (api_request(100) + 4 * DYNAMODB_PER_READ_UNIT) + layers_per_image * S3_PER_GET
-    push = (3 * layers_per_image + 6) * (api_request(100) + 4 * DYNAMODB_PER_WRITE_UNIT) + layers_per_image * 2 * S3_PER_PUT
-    return stored_bytes / GiB * S3_STORAGE_PER_GB_MONTH + per_month * (pulls * pull + pushes * push)
+    return (stored_bytes / GiB * S3_STORAGE_PER_GB_MONTH
+            + per_month * (pulls * pull_cost(layers_per_image) + pushes * push_cost(layers_per_image)))

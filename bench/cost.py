@@ -1,0 +1,93 @@
+"""What a `docker pull` and a `docker push` cost, counted from the local stack's request records.
+Not a test: it prints a table.
+
+    make bench-cost                 # or: .venv/bin/python -m bench.cost [--layers 1 5 20]
+
+For each N, an image of N layers (10 KiB each, FROM scratch) is built with docker, pushed through
+`dockless serve` (gateway on port 5000 in front of the API, as a team runs it), removed and
+pulled. The API's per-request records (chalicelib/observe.py) give the requests, DynamoDB units
+(consumed capacity as the moto server reports it), S3 calls the API made and presigned URLs it
+issued (each one S3 request by the client). Dollars use the dated list prices of
+dockless/prices.py, pricing each Lambda invocation at the latency measured here. ECR charges no
+request fee: its cost of a pull is transfer out, which S3 charges the same; storage differs.
+"""
+import argparse
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from dockless import prices
+from tests.e2e import programs
+from tests.e2e.conftest import DOCKER
+from tests.e2e.images import dockerfile_context
+
+LAYER_BYTES = 10 * 1024
+
+
+def measure(records) -> dict:
+    return {"api": len(records),
+            "rru": sum(r["dynamodb_read_units"] for r in records),
+            "wru": sum(r["dynamodb_write_units"] for r in records),
+            "s3_api": sum(r["s3_requests"] for r in records),
+            "s3_client": sum(len(r["presigned_urls"]) for r in records),
+            "usd": prices.records_cost(records)}
+
+
+def run(work: Path, layer_counts) -> list:
+    rows = []
+    (work / "stack").mkdir()
+    (work / "docker").mkdir()
+    with programs.dockless_serve(work / "stack") as stack, programs.dockerd(work / "docker") as env:
+        subprocess.run([DOCKER, "login", stack.host, "-u", "admin", "--password-stdin"], env=env,
+                       input=stack.admin_token, text=True, check=True, capture_output=True)
+        for count in layer_counts:
+            image = f"{stack.host}/bench/cost-{count}:1"
+            context = dockerfile_context(work / f"ctx-{count}", [LAYER_BYTES] * count)
+            subprocess.run([DOCKER, "build", "-q", "-t", image, str(context)], env=env, check=True, capture_output=True)
+            mark = stack.mark()
+            subprocess.run([DOCKER, "push", image], env=env, check=True, capture_output=True)
+            push = measure(stack.requests_since(mark))
+            subprocess.run([DOCKER, "rmi", image], env=env, check=True, capture_output=True)
+            mark = stack.mark()
+            subprocess.run([DOCKER, "pull", image], env=env, check=True, capture_output=True)
+            pull = measure(stack.requests_since(mark))
+            image_bytes = count * LAYER_BYTES
+            rows.append((count, push, pull, image_bytes))
+    return rows
+
+
+def print_table(rows) -> None:
+    print(f"Measured with docker {_docker_version()} against the local stack; prices of {prices.PRICES_AS_OF} "
+          "(dockless/prices.py), us-east-1.\n")
+    print("| N layers | operation | API requests | floor | DynamoDB RRU / WRU | S3 by API | S3 by client "
+          "| $ per million (requests) | ECR $ per million (requests) |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+    for count, push, pull, _ in rows:
+        for name, m, floor in (("pull", pull, f"{count + 5}"), ("push", push, "-")):
+            print(f"| {count} | docker {name} | {m['api']} | {floor} | {m['rru']:.1f} / {m['wru']:.1f} | "
+                  f"{m['s3_api']} | {m['s3_client']} | {m['usd'] * prices.MILLION:.2f} | 0.00 |")
+    print("\nBoth pay transfer out of AWS the same way "
+          f"(${prices.TRANSFER_OUT_PER_GB}/GB: a million pulls of a 100 MiB image is "
+          f"${prices.TRANSFER_OUT_PER_GB * 100 / 1024 * prices.MILLION:,.0f} on either). Storage per GB-month: "
+          f"dockless (S3) ${prices.S3_STORAGE_PER_GB_MONTH}, ECR ${prices.ECR_STORAGE_PER_GB_MONTH}.")
+
+
+def _docker_version() -> str:
+    result = subprocess.run([DOCKER, "--version"], capture_output=True, text=True)
+    return result.stdout.split(",")[0].replace("Docker version ", "").strip()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--layers", type=int, nargs="+", default=[1, 5, 20], help="layer counts N")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="dockless-cost-"))
+    try:
+        print_table(run(work, args.layers))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
