@@ -29,6 +29,7 @@ JOB_LOGGER = logging.getLogger("dockless.jobs")
 METRICS_NAMESPACE = "dockless"
 _work: contextvars.ContextVar[Optional["Work"]] = contextvars.ContextVar("aws_work", default=None)
 _call_log_lock = threading.Lock()
+TRANSACTION_UNITS_PER_ITEM = 2
 DYNAMODB_READS = {"GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems"}
 
 
@@ -71,6 +72,8 @@ def _on_parameters(params, model, context=None, **_):
     if work is None:
         return
     service, operation = model.service_model.service_name, model.name
+    if context is not None and "TransactItems" in params:
+        context["dockless_items"] = len(params["TransactItems"])
     presigned = bool(context and context.get("is_presign_request"))
     (work.presigned if presigned else work.calls).append(f"{service}:{operation}")
     call_log = os.environ.get("DOCKLESS_AWS_CALL_LOG")
@@ -81,13 +84,17 @@ def _on_parameters(params, model, context=None, **_):
             log.write(line + "\n")
 
 
-def _on_dynamodb_answer(parsed, model, **_):
+def _on_dynamodb_answer(parsed, model, context=None, **_):
     work = _work.get()
     if work is None or not isinstance(parsed, dict):
         return
     consumed = parsed.get("ConsumedCapacity")
     entries = consumed if isinstance(consumed, list) else [consumed] if consumed else []
     units = sum(entry.get("CapacityUnits", 0) for entry in entries)
+    if not entries and model.name == "TransactWriteItems":
+        # DynamoDB reports a transaction's units; the moto server does not. DynamoDB's rule is two
+        # write units per item of up to 1 KB, which is what our items are.
+        units = TRANSACTION_UNITS_PER_ITEM * (context or {}).get("dockless_items", 0)
     if model.name in DYNAMODB_READS:
         work.dynamodb_read_units += units
     else:

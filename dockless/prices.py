@@ -58,7 +58,7 @@ PULL_READ_UNITS = (0.5, 10)     # 0.5 N + 10
 PULL_WRITE_UNITS = (0, 4.5)
 PUSH_REQUESTS = (4, 8)          # 4 N + 8
 PUSH_READ_UNITS = (3.5, 8)
-PUSH_WRITE_UNITS = (2.5, 5)
+PUSH_WRITE_UNITS = (6.5, 17)    # transactions: two units per item
 MEASURED_LATENCY_MS = 100       # priced per invocation; the local stack answered faster
 
 

@@ -2,6 +2,7 @@
 import base64
 import dataclasses
 import json
+import uuid
 
 import pytest
 
@@ -89,11 +90,16 @@ def test_children_of_a_signed_index_are_served(client, anonymous, clock, push, r
 
 
 def test_automatic_signing_signs_tag_pushes_with_the_registry_key(client, push, registry):
+    """The key comes from its Secrets Manager secret, as deployed (the local stack and the e2e
+    tests pass it in the environment instead)."""
     armored = gpg.generate_signing_key("test registry")
+    import boto3
+    secret = boto3.client("secretsmanager", region_name="us-east-1").create_secret(
+        Name=f"dockless-test-registry-signing-key-{uuid.uuid4().hex}", SecretString=armored)["ARN"]
     import chalicelib.signing.service as service_module
     service_module._registry_fingerprint = None
     use_services(dataclasses.replace(registry, settings=dataclasses.replace(
-        registry.settings, registry_signing_key=armored)))
+        registry.settings, registry_signing_key=None, registry_signing_key_secret=secret)))
     set_policy("auto", verified=None, auto_sign=True)
     _, digest = push.image("auto/app", "v1")
     signatures = client.get(f"/extensions/v2/auto/app/signatures/{digest}").json_body["signatures"]

@@ -107,10 +107,3 @@ def test_the_policy_allows_nothing_that_no_call_needed(calls, request):
                   if action not in unrecorded
                   and not any(a == action and fnmatch.fnmatchcase(arn, pattern) for a, arn in used))
     assert not idle, "allowed but never needed (remove, or list in UNRECORDED with a reason):\n" + "\n".join(idle)
-
-
-@pytest.mark.after_all
-def test_recording_sees_presigned_urls_and_dynamodb_transactions(calls):
-    operations = {(c["service"], c["operation"], c["presigned"]) for c in calls}
-    assert ("s3", "GetObject", True) in operations and ("s3", "PutObject", True) in operations
-    assert ("dynamodb", "TransactWriteItems", False) in operations
