@@ -1,7 +1,8 @@
 """Settings: the one place that reads the environment.
 
-Each setting names the environment variable it comes from. `.chalice/config.json` sets them per
-stage; the local stack (`dockless serve`) and the tests set them for their own moto server.
+Each setting names the environment variable it comes from. Deployed, the stack sets them from its
+own resources (`infra/stack.py` function_settings); the local stack (`dockless serve`) and the
+tests set them for their own moto server.
 """
 import dataclasses
 import os
@@ -99,6 +100,12 @@ class Settings:
 
     def table_name(self, concern: str) -> str:
         return f"{self.table_prefix}-{concern}"
+
+
+def aws_call_log() -> Optional[str]:
+    """DOCKLESS_AWS_CALL_LOG (tests only): a file every process appends the app's AWS calls to,
+    read at each call so a test run can set it after import."""
+    return os.environ.get("DOCKLESS_AWS_CALL_LOG") or None
 
 
 def _choice(value: str, allowed: Sequence[str], variable: str) -> str:

@@ -17,12 +17,13 @@ import contextvars
 import dataclasses
 import json
 import logging
-import os
 import threading
 import time
 from typing import List, Optional
 
 from pynamodb import signals
+
+from chalicelib.config import aws_call_log
 
 REQUEST_LOGGER = logging.getLogger("dockless.request")
 JOB_LOGGER = logging.getLogger("dockless.jobs")
@@ -76,7 +77,7 @@ def _on_parameters(params, model, context=None, **_):
         context["dockless_items"] = len(params["TransactItems"])
     presigned = bool(context and context.get("is_presign_request"))
     (work.presigned if presigned else work.calls).append(f"{service}:{operation}")
-    call_log = os.environ.get("DOCKLESS_AWS_CALL_LOG")
+    call_log = aws_call_log()
     if call_log:
         line = json.dumps({"service": service, "operation": operation, "presigned": presigned,
                            "resources": _resources(service, operation, params)})
