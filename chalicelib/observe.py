@@ -130,55 +130,67 @@ def emit_to_stdout() -> None:
         logger.propagate = False
 
 
-def _metrics(dimension: str, value: str, names: List[tuple]) -> dict:
-    """The embedded metric format's `_aws` member for the given (name, unit) pairs."""
+def _metrics(dimension: str, names: List[tuple]) -> dict:
+    """The embedded metric format's `_aws` member for the given (name, unit) pairs, whose values
+    are fields of the same record."""
     return {"Timestamp": int(time.time() * 1000),
             "CloudWatchMetrics": [{"Namespace": METRICS_NAMESPACE, "Dimensions": [[dimension]],
                                    "Metrics": [{"Name": name, "Unit": unit} for name, unit in names]}]}
 
 
-class RequestRecord:
+class _Record:
+    """What request and job records share: the work in progress, its latency, one JSON line."""
+    fields: dict
+
+    def _begin(self) -> None:
+        self._started = time.monotonic()
+        self._work = Work()
+        self._token = _work.set(self._work)
+
+    def _end(self) -> Work:
+        _work.reset(self._token)
+        self.fields.update(latency_ms=round((time.monotonic() - self._started) * 1000, 1), **self._work.summary())
+        return self._work
+
+    def _emit(self, logger: logging.Logger, dimension: str, metrics: List[tuple]) -> dict:
+        self.fields["_aws"] = _metrics(dimension, metrics)
+        logger.info(json.dumps(self.fields, sort_keys=True, default=str))
+        return self.fields
+
+
+class RequestRecord(_Record):
     """Collects one request's facts and emits them as one JSON log line with its metrics."""
 
     def __init__(self, request_id: str, method: str, path: str, route: str, query: dict,
                  body_bytes: int):
         self.fields = {"request_id": request_id, "method": method, "path": path, "route": route,
                        "query": query, "body_bytes": body_bytes}
-        self._started = time.monotonic()
-        self._work = Work()
-        self._token = _work.set(self._work)
+        self._begin()
 
     def finish(self, status: int, **extra) -> dict:
-        _work.reset(self._token)
-        self.fields.update(status=status, latency_ms=round((time.monotonic() - self._started) * 1000, 1),
-                           invocations=1, **self._work.summary(), **extra)
-        self.fields.update(Route=f"{self.fields['method']} {self.fields['route']}",
+        work = self._end()
+        self.fields.update(status=status, invocations=1, **extra,
+                           Route=f"{self.fields['method']} {self.fields['route']}",
                            Requests=1, ServerErrors=int(status >= 500), Latency=self.fields["latency_ms"],
-                           DynamoDBUnits=self._work.dynamodb_read_units + self._work.dynamodb_write_units,
+                           DynamoDBUnits=work.dynamodb_read_units + work.dynamodb_write_units,
                            S3Requests=self.fields["s3_requests"])
-        self.fields["_aws"] = _metrics("Route", self.fields["Route"], [
+        return self._emit(REQUEST_LOGGER, "Route", [
             ("Requests", "Count"), ("ServerErrors", "Count"), ("Latency", "Milliseconds"),
             ("DynamoDBUnits", "Count"), ("S3Requests", "Count")])
-        REQUEST_LOGGER.info(json.dumps(self.fields, sort_keys=True))
-        return self.fields
 
 
-class JobRecord:
+class JobRecord(_Record):
     """The same record for a scheduled job: `with JobRecord(name) as fields: fields[...] = ...`."""
 
     def __init__(self, name: str):
         self.fields = {"job": name}
 
     def __enter__(self) -> dict:
-        self._started = time.monotonic()
-        self._work = Work()
-        self._token = _work.set(self._work)
+        self._begin()
         return self.fields
 
     def __exit__(self, kind, *_):
-        _work.reset(self._token)
-        self.fields.update(failed=kind is not None, latency_ms=round((time.monotonic() - self._started) * 1000, 1),
-                           **self._work.summary(), Job=self.fields["job"], JobFailures=int(kind is not None))
-        self.fields["_aws"] = _metrics("Job", self.fields["job"], [("JobFailures", "Count")])
-        JOB_LOGGER.info(json.dumps(self.fields, sort_keys=True, default=str))
+        self._end()
+        self.fields.update(failed=kind is not None, Job=self.fields["job"], JobFailures=int(kind is not None))
+        self._emit(JOB_LOGGER, "Job", [("JobFailures", "Count")])
         return False

@@ -285,6 +285,7 @@ def usage(namespace, since, as_json, registry):
       dockless usage --namespace team --since 2026-11-01T00:00:00Z
     """
     from dockless import prices
+    from dockless.transfer import human_bytes
     params = {k: v for k, v in {"namespace": namespace, "since": since}.items() if v}
     answer = _client(registry).call("GET", "/usage", params=params)
     since_at = datetime.datetime.fromisoformat(answer["since"])
@@ -299,15 +300,8 @@ def usage(namespace, since, as_json, registry):
         if as_json:
             _say(json.dumps(row, sort_keys=True))
         else:
-            _say(f"{row['repository']:<32} {_size(row['stored_bytes']):>10} {row['pushes']:>7} "
+            _say(f"{row['repository']:<32} {human_bytes(row['stored_bytes']):>10} {row['pushes']:>7} "
                  f"{row['pulls']:>7} {row['estimated_monthly_usd']:>9.4f}")
-
-
-def _size(count: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if count < 1024 or unit == "GiB":
-            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
-        count /= 1024
 
 
 @click.group(help="Trusted signing keys of a namespace (published at /keys/<namespace>/KEYS).\n\n\b\n"

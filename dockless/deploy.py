@@ -232,7 +232,7 @@ def _new_signing_key(target: Target) -> str:
 def _bootstrap_admin(target: Target, outputs: Dict[str, str]) -> Optional[str]:
     """User `admin` with a new token unless the stage has one; the token is returned to be shown
     once, and only its hash is stored (the same code as the local stack's bootstrap)."""
-    from chalicelib.auth.service import AuthService, new_credential_text
+    from chalicelib.auth.service import AuthService
     from chalicelib.config import Settings
     from chalicelib.meta.models import Principal
     from chalicelib.services import build_services
@@ -244,11 +244,7 @@ def _bootstrap_admin(target: Target, outputs: Dict[str, str]) -> Optional[str]:
         return None
     except Principal.DoesNotExist:
         pass
-    token = new_credential_text()
-    auth = AuthService(services)
-    auth.ensure_principal("admin", admin=True)
-    auth.store_credential("admin", token, description="bootstrap (dockless deploy)")
-    return token
+    return AuthService(services).bootstrap_admin(description="bootstrap (dockless deploy)")
 
 
 def boto3_clients(service: str, region: str):

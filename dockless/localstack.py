@@ -14,7 +14,7 @@ import threading
 from typing import Callable, Dict, Optional
 
 from chalicelib import jobs
-from chalicelib.auth.service import AuthService, new_credential_text
+from chalicelib.auth.service import AuthService
 from chalicelib.signing import gpg
 from chalicelib.signing.service import registry_key
 from chalicelib.config import VERIFY_REHASH, Settings
@@ -109,10 +109,7 @@ class LocalStack:
         """User `admin` with the token in DOCKLESS_BOOTSTRAP_TOKEN, or a new one, returned so it
         can be shown once. Only its hash is stored."""
         given = os.environ.get("DOCKLESS_BOOTSTRAP_TOKEN")
-        token = given or new_credential_text()
-        auth = AuthService(services)
-        auth.ensure_principal("admin", admin=True)
-        auth.store_credential("admin", token, description="bootstrap")
+        token = AuthService(services).bootstrap_admin(given)
         return None if given else token
 
     def _start_jobs(self) -> None:

@@ -61,6 +61,14 @@ class AuthService:
 
     # --- credentials ---------------------------------------------------------------------------
 
+    def bootstrap_admin(self, token: Optional[str] = None, description: str = "bootstrap") -> str:
+        """The first admin: user `admin` with the given access token or a new one, returned so it
+        can be shown once. Only its hash is stored."""
+        token = token or new_credential_text()
+        self.ensure_principal("admin", admin=True)
+        self.store_credential("admin", token, description=description)
+        return token
+
     def store_credential(self, principal: str, text: str, kind: str = "access",
                          lifetime_seconds: Optional[int] = None, description: Optional[str] = None) -> Credential:
         match = _CREDENTIAL.fullmatch(text)

@@ -134,18 +134,24 @@ def _time(request, name: str, default):
     return value if value.tzinfo else value.replace(tzinfo=datetime.timezone.utc)
 
 
+def _audit_period(request, default_days: int) -> tuple:
+    """`since` and `until` of a query that reads the audit trail (until: now; since: default_days
+    before it), at most AUDIT_QUERY_MAX_DAYS apart."""
+    until = _time(request, "until", services().clock())
+    since = _time(request, "since", until - datetime.timedelta(days=default_days))
+    if until - since > datetime.timedelta(days=AUDIT_QUERY_MAX_DAYS):
+        raise RegistryError(errors.ADMIN_INVALID, f"at most {AUDIT_QUERY_MAX_DAYS} days per query")
+    return since, until
+
+
 def list_audit(request):
     """Events for a namespace (or one repository of it) or an actor, between since and until
     (default: the last 24 hours)."""
-    now = services().clock()
-    until = _time(request, "until", now)
-    since = _time(request, "since", until - datetime.timedelta(days=1))
+    since, until = _audit_period(request, default_days=1)
     repository, actor = query(request, "repository"), query(request, "actor")
     namespace = query(request, "namespace") or (repository.split("/", 1)[0] if repository else None)
     if not namespace and not actor:
         raise RegistryError(errors.ADMIN_INVALID, "give a namespace, a repository or an actor")
-    if until - since > datetime.timedelta(days=AUDIT_QUERY_MAX_DAYS):
-        raise RegistryError(errors.ADMIN_INVALID, f"at most {AUDIT_QUERY_MAX_DAYS} days per query")
     events = [audit.as_dict(e) for e in audit.query(namespace, actor, since, until)
               if not repository or e.repository == repository]
     return json_response({"events": events})
@@ -155,11 +161,7 @@ def usage(request):
     """Per repository of a namespace (or all): stored bytes, blob and manifest counts, and the
     pushes and pulls between since and until (default: the last 30 days)."""
     from chalicelib import usage as usage_report
-    now = services().clock()
-    until = _time(request, "until", now)
-    since = _time(request, "since", until - datetime.timedelta(days=30))
-    if until - since > datetime.timedelta(days=AUDIT_QUERY_MAX_DAYS):
-        raise RegistryError(errors.ADMIN_INVALID, f"at most {AUDIT_QUERY_MAX_DAYS} days per query")
+    since, until = _audit_period(request, default_days=30)
     return json_response({"since": since.isoformat(), "until": until.isoformat(),
                           "repositories": usage_report.report(query(request, "namespace"), since, until)})
 

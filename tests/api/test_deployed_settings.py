@@ -27,12 +27,8 @@ def deployed(registry):
                                    public_url_parameter="/dockless/test/public-url", origin_secret=ORIGIN_SECRET)
     services = dataclasses.replace(registry, settings=settings, _signing_keys=None, _public_url=None, _clients={})
     use_services(services)
-    from chalicelib.auth.service import AuthService, new_credential_text
-    auth = AuthService(services)
-    auth.ensure_principal("admin", admin=True)
-    token = new_credential_text()
-    auth.store_credential("admin", token, description="bootstrap")
-    yield token
+    from chalicelib.auth.service import AuthService
+    yield AuthService(services).bootstrap_admin()
     secrets.delete_secret(SecretId=token_secret, ForceDeleteWithoutRecovery=True)
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from chalicelib.meta.models import TABLES
 from infra import permissions
+from infra.stack import table_id
 
 STAGE = "test"
 ACCOUNT, REGION, BUCKET = "123456789012", "us-east-1", "the-bucket"
@@ -38,7 +39,7 @@ def resolve(node):
 def _arn_of(logical: str) -> str:
     if logical == "Blobs":
         return f"arn:aws:s3:::{BUCKET}"
-    concern = next(c for c in TABLES.values() if "Table" + "".join(p.title() for p in c.split("-")) == logical)
+    concern = next(c for c in TABLES.values() if table_id(c) == logical)
     return f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/dockless-{STAGE}-{concern}"
 
 
@@ -49,7 +50,7 @@ def call_arns(call: dict):
         action = permissions.iam_action(service, operation, detail)
         if service == "dynamodb":
             concern = max((c for c in TABLES.values() if name.endswith("-" + c)), key=len)
-            arn = _arn_of("Table" + "".join(p.title() for p in concern.split("-")))
+            arn = _arn_of(table_id(concern))
             if detail and operation in ("Query", "Scan"):
                 arn += f"/index/{detail}"
             yield action, arn
