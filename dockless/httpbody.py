@@ -10,12 +10,16 @@ def iter_body(rfile, headers, piece_bytes: int = PIECE_BYTES) -> Iterator[bytes]
     if "chunked" in headers.get("Transfer-Encoding", "").lower():
         yield from _iter_chunked(rfile, piece_bytes)
         return
-    remaining = int(headers.get("Content-Length") or 0)
-    while remaining > 0:
-        piece = rfile.read(min(remaining, piece_bytes))
+    yield from _read(rfile, int(headers.get("Content-Length") or 0), piece_bytes, "the body")
+
+
+def _read(rfile, count: int, piece_bytes: int, where: str) -> Iterator[bytes]:
+    """Exactly `count` bytes, in pieces of at most `piece_bytes`."""
+    while count > 0:
+        piece = rfile.read(min(count, piece_bytes))
         if not piece:
-            raise ConnectionError("the client closed the connection inside the body")
-        remaining -= len(piece)
+            raise ConnectionError(f"the client closed the connection inside {where}")
+        count -= len(piece)
         yield piece
 
 
@@ -26,12 +30,7 @@ def _iter_chunked(rfile, piece_bytes: int) -> Iterator[bytes]:
             while rfile.readline() not in (b"\r\n", b"\n", b""):
                 pass  # trailers
             return
-        while size > 0:
-            piece = rfile.read(min(size, piece_bytes))
-            if not piece:
-                raise ConnectionError("the client closed the connection inside a chunk")
-            size -= len(piece)
-            yield piece
+        yield from _read(rfile, size, piece_bytes, "a chunk")
         rfile.readline()
 
 
