@@ -1,8 +1,9 @@
 """Manifests, tags, referrers and the catalog.
 
 A manifest push is checked (grammar, size, digest, referenced blobs and child manifests present in
-the repository) before anything is written; then its bytes go to S3 under their digest and the
-manifest item, the tag move and the repository's catalog entry are one DynamoDB transaction.
+the repository) and, where the registry signs tag pushes, signed, before anything is written; then
+its bytes go to S3 under their digest and the manifest item, the tag move, the registry's
+signature and the repository's catalog entry are one DynamoDB transaction: all of them, or none.
 """
 import dataclasses
 import hashlib
@@ -11,11 +12,12 @@ from typing import Iterable, List, Optional, Tuple
 
 from pynamodb.exceptions import DoesNotExist
 
-from chalicelib import audit, errors, spec, validate
+from chalicelib import audit, errors, jsondoc, spec, validate
 from chalicelib.errors import RegistryError
 from chalicelib.meta.models import (CATALOG_PARTITION, BlobLink, Manifest, Repository, Tag,
                                     tag_sort_key, touch_repository, transaction)
 from chalicelib.services import Services
+from chalicelib.signing.service import Policy, registry_signature
 from chalicelib.storage import paths
 
 
@@ -32,14 +34,7 @@ class ParsedManifest:
 
 
 def parse_manifest(body: bytes, content_type: Optional[str]) -> ParsedManifest:
-    if len(body) > spec.MANIFEST_MAX_BYTES:
-        raise RegistryError(errors.TOO_LARGE, {"limit_bytes": spec.MANIFEST_MAX_BYTES})
-    try:
-        document = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as error:
-        raise RegistryError(errors.MANIFEST_INVALID, f"not UTF-8 JSON: {error}") from None
-    if not isinstance(document, dict):
-        raise RegistryError(errors.MANIFEST_INVALID, "a manifest is a JSON object")
+    document = jsondoc.parse_object(body, errors.MANIFEST_INVALID, "the manifest", spec.MANIFEST_MAX_BYTES)
     if document.get("schemaVersion") != 2:
         raise RegistryError(errors.MANIFEST_INVALID, "schemaVersion must be 2")
     media_type = _media_type(document, content_type)
@@ -112,6 +107,9 @@ class ManifestService:
                                 {"reference": reference, "actual": manifest.digest})
         self._require_present(BlobLink, repo, manifest.blobs)
         self._require_present(Manifest, repo, manifest.children)
+        tag = None if validate.is_digest(reference) else reference
+        signature = registry_signature(self._services, repo, manifest.digest, tag) \
+            if tag and Policy(repo).auto_sign else None
         self._objects.put(paths.manifest_key(manifest.digest), body, content_type=manifest.media_type,
                           sha256_hex=manifest.digest.split(":", 1)[1])
         now = self._services.clock()
@@ -122,20 +120,23 @@ class ManifestService:
                         subject_key=f"{repo}@{manifest.subject}" if manifest.subject else None,
                         children=set(manifest.children) or None, created_at=now)
         previous = None
-        if not validate.is_digest(reference):
+        if tag:
             try:
-                previous = Tag.get(repo, tag_sort_key(reference)).digest
+                previous = Tag.get(repo, tag_sort_key(tag)).digest
             except DoesNotExist:
                 pass
         with transaction() as txn:
             txn.save(item)
             audit.record_in(txn, "manifest.push", repo, reference, digest=manifest.digest,
                             media_type=manifest.media_type)
-            if not validate.is_digest(reference):
-                txn.save(Tag(repo, tag_sort_key(reference), tag=reference, digest=manifest.digest,
-                             updated_at=now))
+            if tag:
+                txn.save(Tag(repo, tag_sort_key(tag), tag=tag, digest=manifest.digest, updated_at=now))
                 if previous is not None and previous != manifest.digest:
-                    audit.record_in(txn, "tag.move", repo, reference, previous=previous, digest=manifest.digest)
+                    audit.record_in(txn, "tag.move", repo, tag, previous=previous, digest=manifest.digest)
+            if signature is not None:
+                txn.save(signature)
+                audit.record_in(txn, "signature.add", repo, manifest.digest, signer=signature.signer,
+                                automatic=True)
             touch_repository(txn, repo, now)
         return manifest
 

@@ -14,7 +14,6 @@ OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-OCI_EMPTY_CONFIG = "application/vnd.oci.empty.v1+json"
 # Manifests whose entries (`manifests[]`) are other manifests of the same repository.
 INDEX_MEDIA_TYPES = frozenset({OCI_INDEX, DOCKER_MANIFEST_LIST})
 # Manifests whose entries (`config`, `layers[]`) are blobs of the same repository.
@@ -92,6 +91,9 @@ PART_URLS_PER_REQUEST = 100
 # Presigned URLs are handed out after the request is decided; they only need to outlive the start
 # of the transfer they were made for.
 PRESIGNED_URL_EXPIRY_SECONDS = 300
+# JSON documents from clients nest at most this deep (an OCI manifest needs 5: manifest, layers,
+# descriptor, annotations or platform, features); deeper ones are refused (chalicelib/jsondoc.py).
+JSON_MAX_DEPTH = 32
 # DynamoDB TransactWriteItems takes at most 100 items.
 TRANSACT_MAX_ITEMS = 100
 # Pages of tags, catalog entries and referrers: default and largest size of one response.

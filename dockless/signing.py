@@ -3,12 +3,12 @@ through the registry's signature extension, in the format skopeo and podman veri
 import base64
 import json
 import secrets
-import tempfile
 import time
 from typing import List, Optional
 
 import gnupg
 
+from chalicelib.signing.gpg import temporary_home
 from dockless.client import ClientError, RegistryClient
 from dockless.reference import Reference
 
@@ -57,8 +57,7 @@ def verify(client: RegistryClient, reference: Reference, keyring: bytes) -> List
         raise ClientError(f"fetching signatures ({response.status_code}): {response.text[:200]}")
     expected_identity = f"{reference.host}/{reference.name}:{reference.tag}"
     results = []
-    with tempfile.TemporaryDirectory(prefix="dockless-verify-") as home:
-        gpg = gnupg.GPG(gnupghome=home)
+    with temporary_home() as gpg:
         trusted = set(gpg.import_keys(keyring.decode("utf-8", "replace")).fingerprints)
         for entry in response.json()["signatures"]:
             checked = gpg.decrypt(base64.b64decode(entry["content"]))

@@ -307,7 +307,9 @@ class SigningKey(Model):
 
 
 class Signature(Model):
-    """An atomic signature of a manifest, bytes kept exactly as uploaded.
+    """An atomic signature of a manifest, bytes kept exactly as uploaded, with what it claims.
+    Whether it counts is decided when it is used, by verifying it with the keys trusted then
+    (signing/service.py Trust); nothing stored says "trusted".
 
     Keys: image ("<repo>@<digest>") / name ("<digest>@<id>"). Access: query an image's signatures
     (GET, verified mode); put with a condition on name (409 for a duplicate).
@@ -319,9 +321,9 @@ class Signature(Model):
     image = UnicodeAttribute(hash_key=True)
     name = UnicodeAttribute(range_key=True)
     content = BinaryAttribute(legacy_encoding=False)
-    signer = UnicodeAttribute(null=True)  # primary key fingerprint, or key id when the key is unknown
-    identity = UnicodeAttribute()  # critical.identity.docker-reference
-    trusted = BooleanAttribute()
+    # The primary key fingerprint if the signature verified when stored, else the key id it claims.
+    signer = UnicodeAttribute(null=True)
+    identity = UnicodeAttribute()  # critical.identity.docker-reference, as the payload claims it
     created_at = UTCDateTimeAttribute()
 
 

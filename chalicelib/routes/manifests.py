@@ -5,7 +5,7 @@ from chalice import Response
 from chalicelib import audit, errors, spec, validate
 from chalicelib.auth.service import token_allows
 from chalicelib.errors import RegistryError
-from chalicelib.signing.service import Policy, VerifiedMode, auto_sign
+from chalicelib.signing.service import Policy, VerifiedMode
 from chalicelib.manifests import ManifestService
 from chalicelib.routes.request import body
 from chalicelib.routes.respond import empty, redirect
@@ -49,8 +49,6 @@ def put(request, name, reference):
     validate.reference(reference)
     manifest = ManifestService(services()).put(name, reference, body(request),
                                                request.headers.get("content-type"))
-    if not validate.is_digest(reference) and Policy(name).auto_sign:
-        auto_sign(services(), name, manifest.digest, reference)
     headers = {"Location": manifest_url(name, manifest.digest),
                spec.CONTENT_DIGEST_HEADER: manifest.digest}
     if manifest.subject:

@@ -15,7 +15,7 @@ import json
 
 from chalice import Response
 
-from chalicelib import errors, validate
+from chalicelib import errors, jsondoc, validate
 from chalicelib.errors import RegistryError
 from chalicelib.manifests import ManifestService
 from chalicelib.routes.request import body
@@ -36,12 +36,7 @@ def get_signatures(request, name, digest):
 def put_signature(request, name, digest):
     validate.digest(digest)
     ManifestService(services()).get(name, digest)
-    try:
-        document = json.loads(body(request))
-    except ValueError:
-        raise RegistryError(errors.SIGNATURE_INVALID, "the body must be JSON") from None
-    if not isinstance(document, dict):
-        raise RegistryError(errors.SIGNATURE_INVALID, "the body must be one signature object")
+    document = jsondoc.parse_object(body(request), errors.SIGNATURE_INVALID, "a signature")
     SigningService(services()).store(name, digest, document)
     return empty(201)
 

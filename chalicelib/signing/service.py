@@ -1,18 +1,28 @@
-"""Signatures and trusted keys: storing atomic signatures after checking them, and the
-namespace keyrings (Apache KEYS style) that decide whether a signer is trusted."""
+"""Signatures and trusted keys: storing atomic signatures, the namespace keyrings (Apache KEYS
+style), and the one decision of which stored signatures count.
+
+A signature counts only if it verifies cryptographically, at the moment of the decision, with a
+key trusted then (`Trust`). What is stored is the signature's bytes and what it claims; a
+signature whose key is not yet known is kept (skopeo stores before the key is published) and
+counts once its key is trusted, because it is verified again then. Removing a key stops its
+signatures counting at once. Verifications are cached by the signature's bytes (gpg.py), so a
+decision costs one DynamoDB query per namespace and, in a warm container, no gpg call.
+"""
 import base64
 import binascii
+import dataclasses
 import json
 import secrets
 import time
-from typing import List, Optional, Tuple
+from typing import Iterable, List, Optional, Tuple
 from urllib.parse import urlsplit
 
-from pynamodb.exceptions import PutError
+from pynamodb.exceptions import TransactWriteError
 
-from chalicelib import audit, errors
+from chalicelib import audit, errors, jsondoc
 from chalicelib.errors import RegistryError
-from chalicelib.meta.models import RegistrySetting, Signature, SigningKey
+from chalicelib.meta import keys
+from chalicelib.meta.models import RegistrySetting, Signature, SigningKey, transaction
 from chalicelib.services import Services
 from chalicelib.signing import gpg
 
@@ -22,8 +32,51 @@ REGISTRY_NAMESPACE = "_registry"
 _registry_fingerprint = None
 
 
-def namespace_of(repository: str) -> str:
-    return repository.split("/", 1)[0]
+def atomic_payload(payload: bytes) -> Tuple[str, str]:
+    """(docker-manifest-digest, docker-reference) of an atomic signature's payload."""
+    document = jsondoc.parse_object(payload, errors.SIGNATURE_INVALID, "the signed payload")
+    try:
+        critical = document["critical"]
+        identity = critical["identity"]["docker-reference"]
+        digest = critical["image"]["docker-manifest-digest"]
+        kind = critical["type"]
+    except (KeyError, TypeError) as missing:
+        raise RegistryError(errors.SIGNATURE_INVALID, f"not an atomic container signature: {missing}") from None
+    if kind != ATOMIC_TYPE or not isinstance(identity, str) or not isinstance(digest, str):
+        raise RegistryError(errors.SIGNATURE_INVALID, f"critical.type must be {ATOMIC_TYPE!r}, with string "
+                                                      "identity and digest")
+    return digest, identity
+
+
+@dataclasses.dataclass(frozen=True)
+class Vouch:
+    """What a signature that verifies now with a trusted key vouches for."""
+    signature: Signature
+    fingerprint: str
+    identity: str
+
+
+class Trust:
+    """The keys trusted at the moment of a decision, and the signatures they verify."""
+
+    def __init__(self, trusted: Iterable[SigningKey]):
+        self._keys = {key.fingerprint: key.armored for key in trusted}
+
+    @classmethod
+    def of(cls, *namespaces: str) -> "Trust":
+        return cls(key for namespace in namespaces for key in SigningKey.query(namespace))
+
+    def vouches(self, signatures: Iterable[Signature], digest: str) -> List[Vouch]:
+        found = []
+        for signature in signatures:
+            try:
+                checked = gpg.verify_opaque(signature.content, self._keys)
+                signed_digest, identity = atomic_payload(checked.payload)
+            except (ValueError, RegistryError):
+                continue
+            if checked.valid and checked.fingerprint in self._keys and signed_digest == digest:
+                found.append(Vouch(signature, checked.fingerprint, identity))
+        return found
 
 
 class SigningService:
@@ -37,32 +90,40 @@ class SigningService:
 
     def add_keys(self, namespace: str, armored: str) -> Tuple[List[SigningKey], List[str]]:
         try:
-            found = gpg.inspect_public_keys(armored)
-        except gpg.KeyError_ as error:
+            found = gpg.split_public_keys(armored)
+        except gpg.KeyRefused as error:
             raise RegistryError(errors.ADMIN_INVALID, str(error)) from None
         now, added, warnings = self._services.clock(), [], []
-        for info in found:
-            key = SigningKey(namespace, info.fingerprint, armored=armored, uids=json.dumps(info.uids),
-                             algorithm=info.algorithm, length=info.length, created=info.created,
-                             expires=info.expires, capabilities=info.capabilities, added_at=now)
-            key.save()
-            audit.record("key.add", None, info.fingerprint, namespace=namespace)
-            added.append(key)
-            if not info.primary_can_sign:
-                warnings.append(f"{info.fingerprint}: the primary key cannot sign; signatures made by its "
-                                "subkeys are rejected by older skopeo (Debian's 1.9)")
+        with transaction() as txn:
+            for info in found:
+                key = SigningKey(namespace, info.fingerprint, armored=info.armored, uids=json.dumps(info.uids),
+                                 algorithm=info.algorithm, length=info.length, created=info.created,
+                                 expires=info.expires, capabilities=info.capabilities, added_at=now)
+                txn.save(key)
+                audit.record_in(txn, "key.add", None, info.fingerprint, namespace=namespace)
+                added.append(key)
+                if not info.primary_can_sign:
+                    warnings.append(f"{info.fingerprint}: the primary key cannot sign; signatures made by its "
+                                    "subkeys are rejected by older skopeo (Debian's 1.9)")
         return added, warnings
 
     def remove_key(self, namespace: str, fingerprint: str) -> None:
-        SigningKey(namespace, fingerprint.upper()).delete()
-        audit.record("key.remove", None, fingerprint, namespace=namespace)
+        key = SigningKey(namespace, fingerprint.upper())
+        try:
+            with transaction() as txn:
+                txn.delete(key, condition=SigningKey.fingerprint.exists())
+                audit.record_in(txn, "key.remove", None, key.fingerprint, namespace=namespace)
+        except TransactWriteError:
+            raise RegistryError(errors.ADMIN_UNKNOWN, f"no key {fingerprint} for {namespace}") from None
 
     # --- signatures ----------------------------------------------------------------------------
 
     def signatures(self, repository: str, digest: str) -> List[Signature]:
-        return list(Signature.query(f"{repository}@{digest}"))
+        return list(Signature.query(keys.image(repository, digest)))
 
     def store(self, repository: str, digest: str, document: dict) -> Signature:
+        """Keep a signature of this digest unless it is malformed, for another digest, or
+        verifiably bad. One whose key is unknown is kept; it counts once a trusted key verifies it."""
         if document.get("schemaVersion") != 2 or document.get("type") != "atomic":
             raise RegistryError(errors.SIGNATURE_INVALID, "schemaVersion must be 2 and type atomic")
         name = document.get("name")
@@ -70,32 +131,25 @@ class SigningService:
             raise RegistryError(errors.SIGNATURE_INVALID, f"name must be {digest}@<id>")
         try:
             content = base64.b64decode(document.get("content") or "", validate=True)
-        except (binascii.Error, TypeError):
-            raise RegistryError(errors.SIGNATURE_INVALID, "content must be base64") from None
-        keys = self.keys(namespace_of(repository))
-        try:
-            checked = gpg.verify_opaque(content, [k.armored for k in keys])
-            payload = json.loads(checked.payload)
-            critical = payload["critical"]
-            identity = critical["identity"]["docker-reference"]
-            signed_digest = critical["image"]["docker-manifest-digest"]
-        except (ValueError, KeyError, TypeError) as error:
-            raise RegistryError(errors.SIGNATURE_INVALID, f"not an atomic container signature: {error}") from None
-        if critical.get("type") != ATOMIC_TYPE:
-            raise RegistryError(errors.SIGNATURE_INVALID, f"critical.type must be {ATOMIC_TYPE!r}")
+            checked = gpg.verify_opaque(content, {k.fingerprint: k.armored
+                                                  for k in self.keys(keys.namespace_of(repository))})
+        except (binascii.Error, TypeError, ValueError) as error:
+            raise RegistryError(errors.SIGNATURE_INVALID, f"not an OpenPGP signed message: {error}") from None
+        signed_digest, identity = atomic_payload(checked.payload)
         if signed_digest != digest:
             raise RegistryError(errors.SIGNATURE_INVALID, f"the signature is for {signed_digest}, not {digest}")
-        if not checked.intact:
+        if checked.bad:
             raise RegistryError(errors.SIGNATURE_INVALID, f"the signature does not verify ({checked.status})")
-        known = checked.fingerprint in {k.fingerprint for k in keys}
-        signature = Signature(f"{repository}@{digest}", name, content=content,
+        signature = Signature(keys.image(repository, digest), name, content=content,
                               signer=checked.fingerprint or checked.key_id, identity=identity,
-                              trusted=known and checked.valid, created_at=self._services.clock())
+                              created_at=self._services.clock())
         try:
-            signature.save(condition=Signature.name.does_not_exist())
-        except PutError:
+            with transaction() as txn:
+                txn.save(signature, condition=Signature.name.does_not_exist())
+                audit.record_in(txn, "signature.add", repository, digest, signer=signature.signer,
+                                verified=checked.valid)
+        except TransactWriteError:
             raise RegistryError(errors.SIGNATURE_EXISTS, {"name": name}) from None
-        audit.record("signature.add", repository, digest, signer=signature.signer, trusted=signature.trusted)
         return signature
 
 
@@ -103,14 +157,13 @@ class Policy:
     """A repository's signing settings: each on if set on its namespace or on the repository."""
 
     def __init__(self, repository: str):
-        items = RegistrySetting.batch_get([f"ns:{namespace_of(repository)}", f"repo:{repository}"])
-        items = list(items)
+        items = list(RegistrySetting.batch_get(keys.resources_of(repository)))
         self.verified = any(i.verified for i in items)
         self.auto_sign = any(i.auto_sign for i in items)
 
 
 def set_policy(resource: str, verified: Optional[bool], auto_sign: Optional[bool]) -> RegistrySetting:
-    key = ("repo:" if "/" in resource else "ns:") + resource
+    key = keys.resource(resource)
     try:
         setting = RegistrySetting.get(key)
     except RegistrySetting.DoesNotExist:
@@ -119,9 +172,10 @@ def set_policy(resource: str, verified: Optional[bool], auto_sign: Optional[bool
         setting.verified = verified
     if auto_sign is not None:
         setting.auto_sign = auto_sign
-    setting.save()
-    audit.record("setting.change", resource if "/" in resource else None, None, resource=resource,
-                 verified=setting.verified, auto_sign=setting.auto_sign)
+    with transaction() as txn:
+        txn.save(setting)
+        audit.record_in(txn, "setting.change", resource if "/" in resource else None, None, resource=resource,
+                        verified=setting.verified, auto_sign=setting.auto_sign)
     return setting
 
 
@@ -133,24 +187,21 @@ def _repository_of(identity: str) -> str:
 
 
 class VerifiedMode:
-    """Whether a manifest may be served under verified mode: a stored signature by a key trusted
-    for the namespace (or the registry's own key, where it signs automatically), for this digest,
-    naming the image as requested; or a child of an index signed that way."""
+    """Whether a manifest may be served under verified mode: a signature that verifies now with a
+    key trusted for the namespace (or the registry's own key, where it signs automatically), for
+    this digest, naming the image as requested; or a child of an index signed that way."""
 
     def __init__(self, services: Services, repository: str, policy: Policy):
         self._host = urlsplit(services.public_url()).netloc
         self._repository = repository
-        namespaces = [namespace_of(repository)] + ([REGISTRY_NAMESPACE] if policy.auto_sign else [])
-        self._trusted = {k.fingerprint for n in namespaces for k in SigningKey.query(n)}
+        namespace = keys.namespace_of(repository)
+        self._trust = Trust.of(namespace, REGISTRY_NAMESPACE) if policy.auto_sign else Trust.of(namespace)
 
     def _signed(self, digest: str, tag: Optional[str]) -> bool:
         wanted = f"{self._host}/{self._repository}"
-        for signature in Signature.query(f"{self._repository}@{digest}"):
-            if signature.signer not in self._trusted:
-                continue
-            if (signature.identity == f"{wanted}:{tag}") if tag else _repository_of(signature.identity) == wanted:
-                return True
-        return False
+        signatures = Signature.query(keys.image(self._repository, digest))
+        return any((vouch.identity == f"{wanted}:{tag}") if tag else _repository_of(vouch.identity) == wanted
+                   for vouch in self._trust.vouches(signatures, digest))
 
     def refusal(self, digest: str, tag: Optional[str], parents) -> Optional[str]:
         """None when the manifest may be served, else what is missing."""
@@ -159,7 +210,7 @@ class VerifiedMode:
         if any(self._signed(parent.digest, None) for parent in parents()):
             return None
         name = f"{self._host}/{self._repository}" + (f":{tag}" if tag else f"@{digest}")
-        return (f"verified mode: no signature by a key trusted for {namespace_of(self._repository)} "
+        return (f"verified mode: no signature by a key trusted for {keys.namespace_of(self._repository)} "
                 f"vouches for {digest} as {name}")
 
 
@@ -180,16 +231,18 @@ def registry_key(services: Services) -> Optional[str]:
     return _registry_fingerprint
 
 
-def auto_sign(services: Services, repository: str, digest: str, tag: str) -> None:
-    """Sign a tag push with the registry's key, under the registry's public name."""
+def registry_signature(services: Services, repository: str, digest: str, tag: str) -> Signature:
+    """The registry's own signature of a tag push, under the registry's public name: made before
+    the push is written, so the caller writes both in one transaction."""
     fingerprint = registry_key(services)
     if fingerprint is None:
-        raise RegistryError(errors.INTERNAL, "automatic signing is on, but the registry has no signing key")
+        message = (f"automatic signing is on for {repository}, but the registry has no signing key: "
+                   "an admin must give it one or turn automatic signing off")
+        raise RegistryError(errors.DENIED, message, message=message)
     identity = f"{urlsplit(services.public_url()).netloc}/{repository}:{tag}"
     payload = json.dumps({"critical": {"type": ATOMIC_TYPE, "image": {"docker-manifest-digest": digest},
                                        "identity": {"docker-reference": identity}},
                           "optional": {"creator": "dockless registry", "timestamp": int(time.time())}}).encode()
-    content = gpg.sign_opaque(payload, fingerprint)
-    Signature(f"{repository}@{digest}", f"{digest}@registry-{secrets.token_hex(8)}", content=content,
-              signer=fingerprint, identity=identity, trusted=True, created_at=services.clock()).save()
-    audit.record("signature.add", repository, digest, signer=fingerprint, automatic=True)
+    return Signature(keys.image(repository, digest), f"{digest}@registry-{secrets.token_hex(8)}",
+                     content=gpg.sign_opaque(payload, fingerprint), signer=fingerprint, identity=identity,
+                     created_at=services.clock())

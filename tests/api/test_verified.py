@@ -32,6 +32,29 @@ def sign(client, repo, digest, identity, fingerprint, name="sig"):
     assert response.status_code == 201, response.body
 
 
+def signature_document(digest, content, name="sig"):
+    return json.dumps({"schemaVersion": 2, "type": "atomic", "name": f"{digest}@{name}",
+                       "content": base64.b64encode(content).decode()})
+
+
+def foreign_signature(digest, identity, corrupt=False):
+    """A signature made in a keyring of its own by a new key this process has never seen: the
+    key's fingerprint, its public key, and the signature's bytes (the last byte flipped when
+    `corrupt`, which breaks the signature but not the message around it)."""
+    armored = gpg.generate_signing_key("Later Trusted")
+    with gpg.temporary_home() as keyring:
+        fingerprint = keyring.import_keys(armored).fingerprints[0]
+        payload = json.dumps({"critical": {"type": ATOMIC_TYPE, "image": {"docker-manifest-digest": digest},
+                                           "identity": {"docker-reference": identity}}}).encode()
+        signed = keyring.sign(payload, keyid=fingerprint, binary=True, clearsign=False, detach=False,
+                              extra_args=["--compress-algo", "none"])
+        public = keyring.export_keys(fingerprint)
+    content = bytearray(signed.data)
+    if corrupt:
+        content[-1] ^= 0xFF
+    return fingerprint, public, bytes(content)
+
+
 def pull_only(anonymous, clock, path):
     """A request with a token that may only pull (what docker pull asks for)."""
     token = admin_token(path, clock().timestamp())
@@ -106,7 +129,63 @@ def test_automatic_signing_signs_tag_pushes_with_the_registry_key(client, push, 
     assert len(signatures) == 1 and signatures[0]["name"].startswith(f"{digest}@registry-")
     keys = client.get("/keys/_registry").json_body["keys"]
     assert len(keys) == 1 and "s" in keys[0]["capabilities"]
-    checked = gpg.verify_opaque(base64.b64decode(signatures[0]["content"]), [])
+    checked = gpg.verify_opaque(base64.b64decode(signatures[0]["content"]), {})
     assert json.loads(checked.payload)["critical"]["identity"]["docker-reference"] == f"{HOST}/auto/app:v1"
     assert checked.fingerprint == keys[0]["fingerprint"]
     service_module._registry_fingerprint = None
+
+
+def test_a_signature_counts_only_if_it_verifies_with_a_key_trusted_now(client, anonymous, clock, push, registry):
+    """The review's sequence: a corrupt signature naming a key nobody trusts yet is stored; once an
+    admin trusts that key, it must still not vouch for anything."""
+    _, digest = push.image("late/app", "v1")
+    set_policy("late", verified=True, auto_sign=None)
+    fingerprint, public, corrupt = foreign_signature(digest, f"{HOST}/late/app:v1", corrupt=True)
+    stored = client.put(f"/extensions/v2/late/app/signatures/{digest}", body=signature_document(digest, corrupt),
+                        headers={"Content-Type": "application/json"})
+    assert stored.status_code == 201  # its key is unknown: it cannot be checked yet, so it is kept
+    SigningService(registry).add_keys("late", public)
+    refused = get(anonymous, clock, "/v2/late/app/manifests/v1")
+    assert refused.status_code == 403 and error_code(refused) == "DENIED"
+    assert get(anonymous, clock, "/v2/late/app/manifests/v1", "HEAD").status_code == 403
+    # The same bytes, now that the key is known, are refused outright.
+    again = client.put(f"/extensions/v2/late/app/signatures/{digest}",
+                       body=signature_document(digest, corrupt, name="again"),
+                       headers={"Content-Type": "application/json"})
+    assert again.status_code == 400 and error_code(again) == "SIGNATURE_INVALID"
+    assert "signature bad" in json.loads(again.body)["errors"][0]["detail"]
+    assert [s["name"] for s in client.get(f"/extensions/v2/late/app/signatures/{digest}").json_body["signatures"]] \
+        == [f"{digest}@sig"]
+
+
+def test_a_good_signature_stored_before_its_key_counts_once_the_key_is_trusted(client, anonymous, clock, push,
+                                                                                registry):
+    _, digest = push.image("early/app", "v1")
+    set_policy("early/app", verified=True, auto_sign=None)
+    fingerprint, public, content = foreign_signature(digest, f"{HOST}/early/app:v1")
+    assert client.put(f"/extensions/v2/early/app/signatures/{digest}", body=signature_document(digest, content),
+                      headers={"Content-Type": "application/json"}).status_code == 201
+    assert get(anonymous, clock, "/v2/early/app/manifests/v1").status_code == 403
+    SigningService(registry).add_keys("early", public)
+    assert get(anonymous, clock, "/v2/early/app/manifests/v1").status_code == 200
+    # A key trusted for another namespace vouches for nothing here.
+    SigningService(registry).remove_key("early", fingerprint)
+    SigningService(registry).add_keys("elsewhere", public)
+    assert get(anonymous, clock, "/v2/early/app/manifests/v1").status_code == 403
+
+
+def test_automatic_signing_without_a_key_refuses_the_push_and_writes_nothing(client, push, registry, state):
+    import chalicelib.signing.service as service_module
+    service_module._registry_fingerprint = None
+    use_services(dataclasses.replace(registry, settings=dataclasses.replace(
+        registry.settings, registry_signing_key=None, registry_signing_key_secret=None)))
+    push.image("unsigned/app", "v0")
+    set_policy("unsigned", verified=None, auto_sign=True)
+    body = json.loads(client.get("/v2/unsigned/app/manifests/v0").body)
+    body["annotations"] = {"another": "image"}
+    before = state()
+    refused = push.manifest("unsigned/app", "v1", json.dumps(body).encode())
+    assert refused.status_code == 403 and error_code(refused) == "DENIED"
+    assert "the registry has no signing key" in json.loads(refused.body)["errors"][0]["message"]
+    assert state() == before
+    assert client.get("/v2/unsigned/app/manifests/v1").status_code == 404

@@ -1,0 +1,50 @@
+"""The DynamoDB key layout, drawn once (as storage/paths.py draws S3's). Only this module builds
+composite keys; models.py declares the tables that hold them.
+
+    table          partition key / sort key                     indexes
+    repositories   "repo" / <name>
+    blob-links     <repo> / <digest>                            by_digest: <digest> / <repo>
+    manifests      <repo> / <digest>                            by_subject: <repo>@<subject> / <digest>
+    tags           <repo> / <lower(tag)> <tag>
+    uploads        <upload id>
+    principals     <name>
+    credentials    <credential id>                              (the id part of dkl_<id>_<secret>)
+    team-members   <team> / <member>                            by_member: <member> / <team>
+    grants         ns:<namespace> | repo:<name> / user:<name> | team:<name> | *
+    audit          <namespace>#<YYYY-MM-DD>#<shard> / <ISO time>#<request id>#<n>
+                                                                by_actor: <actor>#<YYYY-MM-DD> / at
+    settings       ns:<namespace> | repo:<name>
+    signing-keys   <namespace> / <fingerprint>
+    signatures     <repo>@<digest> / <digest>@<id>
+
+A namespace is a repository name's first component. Grants and settings apply to a namespace or to
+one repository; the resource key says which.
+"""
+from typing import List
+
+CATALOG_PARTITION = "repo"
+
+
+def namespace_of(repository: str) -> str:
+    return repository.split("/", 1)[0]
+
+
+def resource(name: str) -> str:
+    """The grants' and settings' key of a namespace ("team") or a repository ("team/app")."""
+    return ("repo:" if "/" in name else "ns:") + name
+
+
+def resources_of(repository: str) -> List[str]:
+    """The keys whose grants or settings apply to a repository: its namespace's, then its own."""
+    return [resource(namespace_of(repository)), resource(repository)]
+
+
+def image(repository: str, digest: str) -> str:
+    """One manifest of one repository: the signatures' partition and a referrer's subject."""
+    return f"{repository}@{digest}"
+
+
+def tag_sort_key(tag: str) -> str:
+    """The spec's case-insensitive tag order: a space sorts below every tag character, so "a" <
+    "a-b", and "A" and "a" stay distinct."""
+    return f"{tag.lower()} {tag}"
