@@ -4,6 +4,11 @@ manifest push and pull, deletes, tag moves, permission and credential changes, m
 A change of state and its event are written in the same DynamoDB transaction (`record_in`), so
 neither exists without the other. Reads and denials are recorded on their own (`record`), and a
 failure to record them never fails the request: it is logged loudly instead.
+
+A denial of a caller who proved no identity (no valid token, wrong credentials) is written to the
+UNAUTHENTICATED partition, never to the namespace it targets (anyone could otherwise write into
+any namespace's trail), and at most 10 a minute per source address per container
+(Services.unproven_denials); the next one written says how many were left out ("suppressed").
 The request's who and where-from come from a context set once per request by routes/table.py.
 """
 import contextvars
@@ -12,7 +17,7 @@ import datetime
 import json
 import logging
 import random
-import uuid
+import time
 from typing import Iterator, List, Optional
 
 from chalicelib.meta.models import AuditEvent
@@ -23,6 +28,7 @@ LOG = logging.getLogger("dockless.audit")
 # Partitions per namespace and day: spreads one busy namespace's writes.
 AUDIT_SHARDS = 4
 REGISTRY_NAMESPACE = "_registry"
+UNAUTHENTICATED_NAMESPACE = "_unauthenticated"
 ALLOWED, DENIED, FAILED = "allowed", "denied", "failed"
 
 
@@ -59,7 +65,8 @@ def _namespace(repository: Optional[str]) -> str:
 
 
 def event(action: str, repository: Optional[str] = None, reference: Optional[str] = None,
-          outcome: str = ALLOWED, actor: Optional[str] = None, **detail) -> AuditEvent:
+          outcome: str = ALLOWED, actor: Optional[str] = None, namespace: Optional[str] = None,
+          **detail) -> AuditEvent:
     context = _context.get() or RequestContext(request_id="-", source_ip=None, user_agent=None)
     context.sequence += 1
     now = services().clock()
@@ -68,7 +75,7 @@ def event(action: str, repository: Optional[str] = None, reference: Optional[str
     at = f"{now.isoformat()}#{context.request_id}#{context.sequence}"
     retention = datetime.timedelta(days=services().settings.audit_retention_days)
     return AuditEvent(
-        f"{_namespace(repository)}#{day}#{random.randrange(AUDIT_SHARDS)}", at,
+        f"{namespace or _namespace(repository)}#{day}#{random.randrange(AUDIT_SHARDS)}", at,
         actor_day=f"{who}#{day}", time=now, actor=who, credential_id=context.credential_id,
         source_ip=context.source_ip, user_agent=context.user_agent, action=action, repository=repository,
         reference=reference, outcome=outcome, request_id=context.request_id,
@@ -85,8 +92,17 @@ def record_in(txn, action: str, repository: Optional[str] = None, reference: Opt
 def record(action: str, repository: Optional[str] = None, reference: Optional[str] = None,
            outcome: str = ALLOWED, actor: Optional[str] = None, **detail) -> None:
     """A read, a denial or an authentication: best effort, never failing the request."""
+    context = _context.get()
+    namespace = None
+    if outcome == DENIED and (context is None or context.actor is None):
+        left_out = services().unproven_denials.admit(context.source_ip if context else None, time.monotonic())
+        if left_out is None:
+            return
+        if left_out:
+            detail["suppressed"] = left_out
+        namespace = UNAUTHENTICATED_NAMESPACE
     try:
-        event(action, repository, reference, outcome, actor, **detail).save()
+        event(action, repository, reference, outcome, actor, namespace, **detail).save()
     except Exception:  # noqa: BLE001 - losing an event must be loud, not fatal
         LOG.exception("AUDIT EVENT LOST: %s %s %s %s", action, repository, reference, outcome)
 
@@ -120,10 +136,6 @@ def as_dict(item: AuditEvent) -> dict:
             "source_ip": item.source_ip, "user_agent": item.user_agent, "action": item.action,
             "repository": item.repository, "reference": item.reference, "outcome": item.outcome,
             "request_id": item.request_id, "detail": json.loads(item.detail) if item.detail else None}
-
-
-def new_request_id() -> str:
-    return uuid.uuid4().hex
 
 
 def export_day(day: datetime.date) -> int:

@@ -40,6 +40,8 @@ INTERNAL = ErrorCode("UNKNOWN", "internal error", 500)
 # The signature extension (containers/image docs/signature-protocols.md).
 SIGNATURE_INVALID = ErrorCode("SIGNATURE_INVALID", "invalid signature", 400)
 SIGNATURE_EXISTS = ErrorCode("SIGNATURE_EXISTS", "a signature with this name exists", 409)
+# The token endpoint: a request it will not answer (OAuth2's invalid_request).
+TOKEN_REQUEST_INVALID = ErrorCode("INVALID_REQUEST", "invalid token request", 400)
 # The administration API (/dockless/admin/v1/): not OCI routes, same error body.
 ADMIN_INVALID = ErrorCode("INVALID", "invalid administration request", 400)
 ADMIN_UNKNOWN = ErrorCode("NOT_FOUND", "no such user, robot, team or credential", 404)

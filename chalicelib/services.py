@@ -11,6 +11,7 @@ from typing import Callable, Optional
 from chalicelib.config import Settings
 from chalicelib.meta.models import bind_models
 from chalicelib.observe import watch_client
+from chalicelib.ratelimit import WindowLimiter
 from chalicelib.storage.objects import ObjectStore
 
 Clock = Callable[[], datetime.datetime]
@@ -28,6 +29,10 @@ class Services:
     _signing_keys: Optional[list] = None
     _public_url: Optional[str] = None
     _clients: dict = dataclasses.field(default_factory=dict)
+    # Denials of callers who proved no identity, per source address (audit.record): bounded, so an
+    # anonymous caller cannot make the registry write without limit.
+    unproven_denials: WindowLimiter = dataclasses.field(
+        default_factory=lambda: WindowLimiter(per_window=10, window_seconds=60), init=False)
 
     def client(self, service: str):
         """A boto3 client for a service read once per container (Secrets Manager, SSM), watched."""

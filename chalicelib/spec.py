@@ -104,9 +104,14 @@ PAGE_MAX = 1000
 # Access tokens (JWTs) live minutes: verifying one costs no DynamoDB read, so a revoked credential
 # keeps working until the access tokens it already obtained expire.
 ACCESS_TOKEN_SECONDS = 300
-# Refresh tokens (docker's stored identity token) and access credentials without an expiry of
-# their own are checked against DynamoDB each time they are used, so revocation is immediate.
+# Refresh tokens (docker's stored identity token) and access credentials are checked against
+# DynamoDB each time they are used, so revoking a credential (or deleting its principal) stops new
+# access tokens at once, for the refresh tokens made from it too; tokens already issued expire
+# within ACCESS_TOKEN_SECONDS. A refresh token never outlives the credential it came from.
 REFRESH_TOKEN_SECONDS = 90 * 24 * 3600
+# Scopes one token request may ask for: docker asks for one to three (a push with mounts names
+# the sources too); each costs part of a read, so a request cannot make the endpoint read without bound.
+TOKEN_SCOPES_MAX = 32
 # Credentials: a recognisable prefix, an id to look them up by, and 256 random bits.
 CREDENTIAL_PREFIX = "dkl_"
 CREDENTIAL_SECRET_BYTES = 32

@@ -11,6 +11,10 @@ import uuid
 from typing import List, Optional
 
 
+# Tolerated difference between the clocks of the token's issuer and its verifier.
+CLOCK_SKEW_SECONDS = 5
+
+
 class InvalidToken(Exception):
     pass
 
@@ -34,27 +38,39 @@ def encode(claims: dict, key: bytes) -> str:
     return f"{signing_input}.{_b64(signature)}"
 
 
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def decode(token: str, keys: List[bytes], audience: str, now: float) -> dict:
-    """The claims of a token signed by one of `keys`, for `audience`, valid at `now`."""
+    """The claims of a token signed by one of `keys` (the one its `kid` names, never another),
+    for `audience`, valid at `now`. Anything else, malformed included, is InvalidToken."""
     try:
         header_part, claims_part, signature_part = token.split(".")
+        signing_input = f"{header_part}.{claims_part}".encode("ascii")
         header = json.loads(_unb64(header_part))
         claims = json.loads(_unb64(claims_part))
         signature = _unb64(signature_part)
-    except (ValueError, TypeError) as error:
+    except (ValueError, TypeError, RecursionError) as error:
         raise InvalidToken(f"malformed token: {error}") from None
+    if not isinstance(header, dict) or not isinstance(claims, dict):
+        raise InvalidToken("malformed token: header and claims are JSON objects")
     if header.get("alg") != "HS256":
         raise InvalidToken("unsupported algorithm")
     key = next((k for k in keys if key_id(k) == header.get("kid")), None)
     if key is None:
         raise InvalidToken("unknown signing key")
-    expected = hmac.new(key, f"{header_part}.{claims_part}".encode("ascii"), hashlib.sha256).digest()
+    expected = hmac.new(key, signing_input, hashlib.sha256).digest()
     if not hmac.compare_digest(expected, signature):
         raise InvalidToken("bad signature")
     if claims.get("aud") != audience:
         raise InvalidToken("token for another service")
-    if not (claims.get("nbf", 0) - 5 <= now < claims.get("exp", 0)):
+    not_before, expires = claims.get("nbf", 0), claims.get("exp")
+    if not (_number(not_before) and _number(expires) and not_before - CLOCK_SKEW_SECONDS <= now < expires):
         raise InvalidToken("token expired or not yet valid")
+    if not isinstance(claims.get("access", []), list) or not all(
+            isinstance(entry, dict) for entry in claims.get("access", [])):
+        raise InvalidToken("malformed access claim")
     return claims
 
 

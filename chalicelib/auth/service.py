@@ -18,6 +18,7 @@ from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from chalicelib import audit, errors, spec
 from chalicelib.auth import jwt
 from chalicelib.errors import RegistryError
+from chalicelib.meta import keys
 from chalicelib.meta.models import Credential, Grant, Principal, TeamMember, transaction
 from chalicelib.services import Services
 
@@ -35,6 +36,9 @@ class Caller:
     name: Optional[str]  # None: anonymous
     credential_id: Optional[str] = None
     admin: bool = False
+    # The credential the caller proved at the token endpoint (None for a caller known by an
+    # access token, which carries only its id).
+    credential: Optional[Credential] = None
 
 
 ANONYMOUS = Caller(None)
@@ -70,18 +74,24 @@ class AuthService:
         return token
 
     def store_credential(self, principal: str, text: str, kind: str = "access",
-                         lifetime_seconds: Optional[int] = None, description: Optional[str] = None) -> Credential:
+                         lifetime_seconds: Optional[int] = None, description: Optional[str] = None,
+                         parent: Optional[Credential] = None) -> Credential:
+        """Store a credential's hash. A refresh token names the access credential it was exchanged
+        for (`parent`) and never outlives it."""
         match = _CREDENTIAL.fullmatch(text)
         if not match:
             raise ValueError(f"a credential looks like {spec.CREDENTIAL_PREFIX}<16 hex>_<43 base64url>")
         now = self._services.clock()
+        expires_at = int(now.timestamp()) + lifetime_seconds if lifetime_seconds else None
+        if parent is not None and parent.expires_at is not None:
+            expires_at = min(expires_at or parent.expires_at, parent.expires_at)
         credential = Credential(match.group(1), principal=principal, kind=kind, secret_hash=_hash(match.group(2)),
-                                created_at=now, description=description,
-                                expires_at=int(now.timestamp()) + lifetime_seconds if lifetime_seconds else None)
+                                created_at=now, description=description, expires_at=expires_at,
+                                parent=parent.credential_id if parent is not None else None)
         with transaction() as txn:
             txn.save(credential)
             audit.record_in(txn, "credential.create", principal=principal, credential=credential.credential_id,
-                            kind=kind, expires_at=credential.expires_at)
+                            kind=kind, expires_at=credential.expires_at, parent=credential.parent)
         return credential
 
     def ensure_principal(self, name: str, kind: str = "user", admin: bool = False) -> Principal:
@@ -90,7 +100,8 @@ class AuthService:
         return principal
 
     def authenticate(self, text: str, kind: str = "access", username: Optional[str] = None) -> Caller:
-        """The caller a credential belongs to, or UNAUTHORIZED (never saying which check failed)."""
+        """The caller a secret proves, or UNAUTHORIZED (never saying which check failed). A
+        refresh token holds only while the access credential it came from holds too."""
         match = _CREDENTIAL.fullmatch(text or "")
         refused = RegistryError(errors.UNAUTHORIZED, "invalid credentials")
         if not match:
@@ -98,62 +109,67 @@ class AuthService:
         try:
             credential = Credential.get(match.group(1))
             principal = Principal.get(credential.principal)
+            parent = Credential.get(credential.parent) if credential.parent else None
         except DoesNotExist:
             raise refused from None
-        now = self._services.clock()
-        if (credential.kind != kind or credential.revoked
-                or (credential.expires_at is not None and credential.expires_at <= now.timestamp())
+        now = self._services.clock().timestamp()
+        if (credential.kind != kind or not self._usable(credential, now)
                 or not hmac.compare_digest(credential.secret_hash, _hash(match.group(2)))
-                or (username is not None and username != principal.name)):
+                or (username is not None and username != principal.name)
+                or (parent is not None and not (parent.kind == "access" and parent.principal == principal.name
+                                                and self._usable(parent, now)))):
             raise refused
-        credential.update(actions=[Credential.last_used_at.set(now)])
-        return Caller(principal.name, credential.credential_id, principal.admin)
+        credential.update(actions=[Credential.last_used_at.set(self._services.clock())])
+        return Caller(principal.name, credential.credential_id, principal.admin, credential)
+
+    @staticmethod
+    def _usable(credential: Credential, now: float) -> bool:
+        return not credential.revoked and (credential.expires_at is None or now < credential.expires_at)
 
     # --- grants --------------------------------------------------------------------------------
 
     def allowed_actions(self, caller: Caller, repository: str) -> Set[str]:
+        return self._held(caller, [repository])[repository]
+
+    def _held(self, caller: Caller, repositories: List[str]) -> Dict[str, Set[str]]:
+        """What the caller may do on each repository, from its grants and its teams' grants on the
+        repository and its namespace: one query for the teams, one batch read for the grants."""
         if caller.admin:
-            return set(ROLE_ACTIONS["admin"])
+            return {name: set(ROLE_ACTIONS["admin"]) for name in repositories}
         subjects = [ANYONE]
         if caller.name:
             subjects.append(f"user:{caller.name}")
             subjects.extend(f"team:{m.team}" for m in TeamMember.by_member.query(caller.name))
-        namespace = repository.split("/", 1)[0]
-        keys = [(resource, subject) for resource in (f"ns:{namespace}", f"repo:{repository}")
-                for subject in subjects]
-        actions: Set[str] = set()
-        for grant in Grant.batch_get(keys):
-            actions |= ROLE_ACTIONS.get(grant.role, set())
-        if caller.name is None:
-            actions &= {PULL}  # anonymous callers only ever pull public repositories
-        return actions
-
-    def grant(self, resource: str, subject: str, role: str) -> Grant:
-        if role not in ROLE_ACTIONS:
-            raise ValueError(f"role must be one of {sorted(ROLE_ACTIONS)}")
-        grant = Grant(resource, subject, role=role, granted_at=self._services.clock())
-        grant.save()
-        return grant
+        wanted = {resource for name in repositories for resource in keys.resources_of(name)}
+        roles: Dict[str, Set[str]] = {}
+        for grant in Grant.batch_get([(resource, subject) for resource in sorted(wanted) for subject in subjects]):
+            roles.setdefault(grant.resource, set()).update(ROLE_ACTIONS.get(grant.role, set()))
+        held = {}
+        for name in repositories:
+            actions = set().union(*(roles.get(resource, set()) for resource in keys.resources_of(name)))
+            # Anonymous callers only ever pull public repositories.
+            held[name] = actions & {PULL} if caller.name is None else actions
+        return held
 
     def granted_access(self, caller: Caller, scopes: Iterable[str]) -> List[dict]:
         """Docker's `access` claim: for each requested scope, what of it the caller holds."""
-        access: Dict[Tuple[str, str], Set[str]] = {}
+        wanted: Dict[Tuple[str, str], Set[str]] = {}
         for scope in scopes:
-            match = _SCOPE.fullmatch(scope.strip())
+            match = _SCOPE.fullmatch(scope)
             if not match:
                 continue  # an unknown scope is granted nothing, not an error
             if match.group(1) is None:
                 registry_scope = match.group(3)
                 if caller.name is not None and (registry_scope == "catalog" or caller.admin):
-                    access[("registry", registry_scope)] = {"*"}
+                    wanted[("registry", registry_scope)] = {"*"}
                 continue
-            name, wanted = match.group(1), set(filter(None, match.group(2).split(",")))
-            if "*" in wanted:
-                wanted = set(ROLE_ACTIONS["admin"])
-            held = self.allowed_actions(caller, name)
-            access.setdefault(("repository", name), set()).update(wanted & held)
-        return [{"type": kind, "name": name, "actions": sorted(actions)}
-                for (kind, name), actions in access.items()]
+            actions = set(filter(None, match.group(2).split(",")))
+            wanted.setdefault(("repository", match.group(1)), set()).update(
+                ROLE_ACTIONS["admin"] if "*" in actions else actions)
+        held = self._held(caller, [name for kind, name in wanted if kind == "repository"])
+        return [{"type": kind, "name": name,
+                 "actions": sorted(actions & held[name] if kind == "repository" else actions)}
+                for (kind, name), actions in wanted.items()]
 
     # --- administration ------------------------------------------------------------------------
 

@@ -170,7 +170,9 @@ class Principal(Model):
 
 class Credential(Model):
     """An access token (what `docker login` takes as a password) or a refresh token (what docker
-    stores after login). Only a hash of the secret is kept.
+    stores after login). Only a hash of the secret is kept. A refresh token names the access
+    credential it was exchanged for (`parent`): it works only while that one does, and expires
+    no later.
 
     Keys: credential_id (the id part of `dkl_<id>_<secret>`). Access: get by id on every use
     (the token endpoint), update last use; scan by principal to list (admin).
@@ -188,6 +190,7 @@ class Credential(Model):
     last_used_at = UTCDateTimeAttribute(null=True)
     revoked = BooleanAttribute(default=False)
     description = UnicodeAttribute(null=True)
+    parent = UnicodeAttribute(null=True)  # refresh tokens: the access credential's id
 
 
 class TeamMember(Model):

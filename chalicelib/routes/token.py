@@ -8,7 +8,6 @@ The caller's password is an access credential (`dkl_…`). With offline access t
 a refresh token, which `docker login` stores instead of the secret.
 """
 import base64
-import binascii
 from urllib.parse import parse_qs
 
 from chalicelib import audit, errors, spec
@@ -24,8 +23,8 @@ def _basic(request):
     if not header.lower().startswith("basic "):
         return None
     try:
-        username, _, password = base64.b64decode(header[6:]).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
+        username, _, password = base64.b64decode(header[6:], validate=True).decode().partition(":")
+    except ValueError:  # not base64, not ASCII, not UTF-8
         raise RegistryError(errors.UNAUTHORIZED, "malformed Basic credentials") from None
     return username, password
 
@@ -46,6 +45,16 @@ def _authenticate(service: AuthService, username, secret, kind="access") -> Call
     return caller
 
 
+def _scopes(values) -> list:
+    """Requested scopes, each parameter possibly holding several separated by spaces; a bounded
+    number, since each may cost a read."""
+    scopes = [scope for value in values for scope in value.split()]
+    if len(scopes) > spec.TOKEN_SCOPES_MAX:
+        raise RegistryError(errors.TOKEN_REQUEST_INVALID, {"scopes": len(scopes), "limit": spec.TOKEN_SCOPES_MAX},
+                            message=f"at most {spec.TOKEN_SCOPES_MAX} scopes per token request")
+    return scopes
+
+
 def _answer(service: AuthService, caller: Caller, scopes, offline: bool):
     access = service.granted_access(caller, scopes)
     token, lifetime, issued = service.issue_access_token(caller, access)
@@ -54,8 +63,8 @@ def _answer(service: AuthService, caller: Caller, scopes, offline: bool):
                 "issued_at": issued.isoformat().replace("+00:00", "Z")}
     if offline and caller.name is not None:
         refresh = new_credential_text()
-        service.store_credential(caller.name, refresh, kind="refresh",
-                                 lifetime_seconds=spec.REFRESH_TOKEN_SECONDS, description="docker login")
+        service.store_credential(caller.name, refresh, kind="refresh", lifetime_seconds=spec.REFRESH_TOKEN_SECONDS,
+                                 description="docker login", parent=caller.credential)
         document["refresh_token"] = refresh
     return json_response(document, headers={"Cache-Control": "no-store"})
 
@@ -63,10 +72,10 @@ def _answer(service: AuthService, caller: Caller, scopes, offline: bool):
 def get_token(request):
     params = request.query_params
     _check_service(params.get("service") if params else None)
+    scopes = _scopes(params.getlist("scope") if params and "scope" in params else [])
     service = AuthService(services())
     basic = _basic(request)
     caller = _authenticate(service, basic[0], basic[1]) if basic else ANONYMOUS
-    scopes = params.getlist("scope") if params and "scope" in params else []
     offline = (params.get("offline_token") if params else "") == "true"
     return _answer(service, caller, scopes, offline)
 
@@ -74,6 +83,7 @@ def get_token(request):
 def post_token(request):
     form = {k: v[0] for k, v in parse_qs(body(request).decode("utf-8", "replace")).items()}
     _check_service(form.get("service"))
+    scopes = _scopes([form.get("scope", "")])
     service = AuthService(services())
     grant_type = form.get("grant_type")
     if grant_type == "password":
@@ -84,4 +94,4 @@ def post_token(request):
         offline = False
     else:
         raise RegistryError(errors.UNAUTHORIZED, "grant_type must be password or refresh_token")
-    return _answer(service, caller, form.get("scope", "").split(), offline)
+    return _answer(service, caller, scopes, offline)
