@@ -3,22 +3,39 @@
 Each function returns the value it accepts or raises the spec's error; nothing is written before
 these run.
 """
-from typing import Optional
+from typing import List, Optional
 
 from chalicelib import errors, spec
 from chalicelib.errors import RegistryError
 
 
+def _name_refused(detail: str, message: str) -> RegistryError:
+    return RegistryError(errors.NAME_INVALID, detail, message=f"invalid repository name: {message}")
+
+
 def repository_name(name: str) -> str:
     if len(name) > spec.NAME_MAX_LENGTH:
-        raise RegistryError(errors.NAME_INVALID, f"name is longer than {spec.NAME_MAX_LENGTH} characters")
+        raise _name_refused(f"{len(name)} characters", f"at most {spec.NAME_MAX_LENGTH} characters")
     if not spec.NAME_RE.fullmatch(name):
-        raise RegistryError(errors.NAME_INVALID, f"{name!r} does not match {spec.NAME_RE.pattern}")
-    reserved = spec.NAME_RESERVED_COMPONENTS.intersection(name.split("/"))
+        raise _name_refused(f"{name!r} does not match {spec.NAME_RE.pattern}",
+                            "use lowercase letters and digits, separated by '.', '_', '__' or '-', in "
+                            "components joined by '/' (e.g. team/app)")
+    components = name.split("/")
+    if len(components) > spec.NAME_MAX_COMPONENTS:
+        raise _name_refused(f"{len(components)} components", f"at most {spec.NAME_MAX_COMPONENTS} components")
+    reserved = spec.NAME_RESERVED_COMPONENTS.intersection(components)
     if reserved:
-        raise RegistryError(errors.NAME_INVALID,
-                            f"path components {sorted(reserved)} are reserved for registry routes")
+        raise _name_refused(f"path components {sorted(reserved)} are reserved for registry routes",
+                            f"{', '.join(sorted(reserved))} cannot be a component: reserved for registry routes")
     return name
+
+
+def repository_path(components: List[str]) -> str:
+    """A name from the path components a route captured: each one a component, never a slash
+    that arrived percent-encoded inside one."""
+    if any("/" in component for component in components):
+        raise _name_refused("a path component holds a slash", "no encoded slash (%2F) inside a component")
+    return repository_name("/".join(components))
 
 
 def digest(value: str, error: errors.ErrorCode = errors.DIGEST_INVALID) -> str:

@@ -15,7 +15,8 @@ What it reproduces, each from the decision in DESIGN.md §1a:
   function returned (0 for every HEAD) with the function's own moved to
   x-amzn-Remapped-Content-Length, and the other remapped headers likewise, except
   WWW-Authenticate, which the origin-response function restores;
-* the viewer's Host replaced by the origin's, passed on as X-Forwarded-Host.
+* the viewer's Host replaced by the origin's, passed on as X-Forwarded-Host;
+* the path percent-decoded before routing, so `%2F` separates segments as `/` does.
 Each refusal is the OCI error JSON that infra/ configures as the gateway response.
 """
 import base64
@@ -25,6 +26,7 @@ import logging
 import socketserver
 import uuid
 from typing import Dict, List, Tuple
+from urllib.parse import unquote
 
 from chalice.config import Config
 from chalice.local import LambdaEventConverter, LocalGateway, RouteMatcher
@@ -70,6 +72,7 @@ class FrontDoor:
 
     def handle(self, method: str, path: str, headers: Dict[str, str], body: bytes) -> Response:
         headers = {key.lower(): value for key, value in headers.items()}
+        path = _as_api_gateway_routes(path)
         if len(body) > self.max_body_bytes:
             return self.too_large()
         if not self._known_route(method, path):
@@ -126,6 +129,17 @@ class FrontDoor:
         delivered.append(("x-amzn-RequestId", str(uuid.uuid4())))
         delivered.append(("Via", "1.1 dockless-local.cloudfront.net (CloudFront)"))
         return result["statusCode"], delivered, body
+
+
+def _as_api_gateway_routes(target: str) -> str:
+    """The request target as API Gateway routes it: the path percent-decoded before it is split
+    into segments (an encoded slash separates segments like a plain one), and each path parameter
+    handed to the function decoded. Chalice's matcher splits the raw path and keeps parameters
+    as they are, so the decoded path goes to it, with the characters that would end or escape a
+    path there ('%', '?', '#') written as literals the app's grammars then refuse."""
+    path, mark, query = target.partition("?")
+    decoded = unquote(path).replace("%", "%25").replace("?", "%3F").replace("#", "%23")
+    return decoded + mark + query
 
 
 class _EveryBodyBinary(LambdaEventConverter):

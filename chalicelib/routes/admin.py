@@ -17,29 +17,18 @@
                                                                   events, oldest first
 """
 import datetime
-import json
 
 from chalicelib import audit, errors, spec
 from chalicelib.auth.service import AuthService
 from chalicelib.errors import RegistryError
 from chalicelib.meta.models import Credential, Grant, Principal, TeamMember
-from chalicelib.routes.request import body, query
+from chalicelib.routes.request import json_object, query
 from chalicelib.routes.respond import empty, json_response
 from chalicelib.services import services
 
 
 # One audit query reads one partition per shard and day: a bound keeps it inside the timeout.
 AUDIT_QUERY_MAX_DAYS = 31
-
-
-def _json(request) -> dict:
-    try:
-        document = json.loads(body(request) or b"{}")
-    except ValueError:
-        document = None
-    if not isinstance(document, dict):
-        raise RegistryError(errors.ADMIN_INVALID, "the body must be a JSON object")
-    return document
 
 
 def _when(value):
@@ -58,7 +47,7 @@ def list_principals(request):
 
 
 def create_principal(request):
-    document = _json(request)
+    document = json_object(request, errors.ADMIN_INVALID)
     principal = AuthService(services()).create_principal(document.get("name"), document.get("kind", "user"),
                                                          bool(document.get("admin")))
     return json_response({"name": principal.name, "kind": principal.kind, "admin": principal.admin}, status=201)
@@ -79,7 +68,7 @@ def list_tokens(request, principal):
 
 
 def create_token(request, principal):
-    document = _json(request)
+    document = json_object(request, errors.ADMIN_INVALID)
     days = document.get("expires_in_days")
     if days is not None and (not isinstance(days, int) or isinstance(days, bool) or days <= 0):
         raise RegistryError(errors.ADMIN_INVALID, "expires_in_days is a positive whole number")
@@ -112,7 +101,7 @@ def list_grants(request):
 
 
 def put_grant(request):
-    document = _json(request)
+    document = json_object(request, errors.ADMIN_INVALID)
     AuthService(services()).set_grant(str(document.get("resource", "")), str(document.get("subject", "")),
                                       str(document.get("role", "")))
     return empty(204)
@@ -169,7 +158,7 @@ def usage(request):
 def put_setting(request):
     """{"resource": "<namespace or repository>", "verified"?: bool, "auto_sign"?: bool}"""
     from chalicelib.signing.service import set_policy
-    document = _json(request)
+    document = json_object(request, errors.ADMIN_INVALID)
     resource = document.get("resource")
     if not isinstance(resource, str) or not spec.NAME_RE.fullmatch(resource):
         raise RegistryError(errors.ADMIN_INVALID, "resource is a namespace or repository name")

@@ -11,28 +11,16 @@ standard `PUT /v2/<name>/blobs/uploads/<id>?digest=` with no body.
 Each URL is signed for its exact Content-Length and x-amz-checksum-sha256, so S3 itself refuses
 bytes that do not match.
 """
-import json
-
 from chalicelib import errors, validate
 from chalicelib.blobs import BlobService
 from chalicelib.errors import RegistryError
-from chalicelib.routes.request import body
+from chalicelib.routes.request import json_object
 from chalicelib.routes.respond import json_response
 from chalicelib.services import services
 
 
-def _json(request) -> dict:
-    try:
-        document = json.loads(body(request) or b"{}")
-    except ValueError:
-        raise RegistryError(errors.BLOB_UPLOAD_INVALID, "the body must be JSON") from None
-    if not isinstance(document, dict):
-        raise RegistryError(errors.BLOB_UPLOAD_INVALID, "the body must be a JSON object")
-    return document
-
-
 def open_upload(request, name, upload_id):
-    document = _json(request)
+    document = json_object(request, errors.BLOB_UPLOAD_INVALID)
     digest, size = document.get("digest"), document.get("size")
     if not isinstance(digest, str):
         raise RegistryError(errors.DIGEST_INVALID, "digest is required")
@@ -44,7 +32,7 @@ def open_upload(request, name, upload_id):
 
 
 def part_urls(request, name, upload_id):
-    parts = _json(request).get("parts")
+    parts = json_object(request, errors.BLOB_UPLOAD_INVALID).get("parts")
     if not isinstance(parts, list) or not all(isinstance(p, dict) for p in parts):
         raise RegistryError(errors.BLOB_UPLOAD_INVALID, "parts must be a list of objects")
     service = BlobService(services())

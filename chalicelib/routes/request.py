@@ -1,9 +1,9 @@
-"""Reading what a request carries: query parameters, body, Content-Range."""
+"""Reading what a request carries: query parameters, body, JSON body, Content-Range."""
 import re
 from typing import Optional, Tuple
 
-from chalicelib import errors
-from chalicelib.errors import RegistryError
+from chalicelib import errors, jsondoc
+from chalicelib.errors import ErrorCode, RegistryError
 
 _CONTENT_RANGE = re.compile(r"(?:bytes[ =])?(\d+)-(\d+)(?:/(?:\d+|\*))?")
 
@@ -15,6 +15,11 @@ def query(request, name: str) -> Optional[str]:
 
 def body(request) -> bytes:
     return request.raw_body or b""
+
+
+def json_object(request, error: ErrorCode, what: str = "the body") -> dict:
+    """The body as one JSON object (an empty body is an empty object), or the route's error."""
+    return jsondoc.parse_object(body(request) or b"{}", error, what)
 
 
 def content_range(request) -> Optional[Tuple[int, int]]:

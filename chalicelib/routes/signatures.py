@@ -15,10 +15,10 @@ import json
 
 from chalice import Response
 
-from chalicelib import errors, jsondoc, validate
+from chalicelib import errors, validate
 from chalicelib.errors import RegistryError
 from chalicelib.manifests import ManifestService
-from chalicelib.routes.request import body
+from chalicelib.routes.request import body, json_object
 from chalicelib.routes.respond import empty, json_response
 from chalicelib.services import services
 from chalicelib.signing.service import SigningService
@@ -36,7 +36,7 @@ def get_signatures(request, name, digest):
 def put_signature(request, name, digest):
     validate.digest(digest)
     ManifestService(services()).get(name, digest)
-    document = jsondoc.parse_object(body(request), errors.SIGNATURE_INVALID, "a signature")
+    document = json_object(request, errors.SIGNATURE_INVALID, "a signature")
     SigningService(services()).store(name, digest, document)
     return empty(201)
 

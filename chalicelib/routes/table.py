@@ -18,7 +18,6 @@ import hmac
 import logging
 import re
 from typing import Callable, Optional
-from urllib.parse import unquote
 
 from chalice import Blueprint
 
@@ -182,13 +181,12 @@ def _dispatch(blueprint: Blueprint, route: Route, captured: dict):
     audit_context = audit.begin(audit.RequestContext(request_id, client_ip(request, context),
                                                      request.headers.get("user-agent")))
     try:
-        params = {key: unquote(value) for key, value in captured.items() if not NAME_PART.fullmatch(key)}
+        # Path parameters arrive decoded, as API Gateway passes them (DESIGN.md §4).
+        params = {key: value for key, value in captured.items() if not NAME_PART.fullmatch(key)}
         name = None
         if "{name}" in route.path:
-            components = sorted((int(key[4:]), value) for key, value in captured.items()
-                                if NAME_PART.fullmatch(key))
-            name = "/".join(unquote(value) for _, value in components)
-            validate.repository_name(name)
+            name = validate.repository_path([value for _, value in sorted(
+                (int(key[4:]), value) for key, value in captured.items() if NAME_PART.fullmatch(key))])
             params["name"] = name
         _require_front_door(request)
         request.claims = authorize(request, route, name)

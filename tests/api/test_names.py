@@ -42,3 +42,29 @@ def test_every_route_reaches_its_handler_at_every_depth(client, route, depth):
                               headers={"Content-Type": "application/octet-stream"})
     # Answered by the registry (its version header), not refused by the router.
     assert response.headers.get("Docker-Distribution-Api-Version") == "registry/2.0", response.body
+
+
+@pytest.mark.parametrize("components", [["a/b"], ["team", "app/x"], ["a%2Fb"], ["a%252Fb"]])
+def test_a_slash_inside_a_path_component_is_name_invalid(components):
+    """What a front door may hand over for %2F or %252F: never a name with extra components."""
+    from chalicelib import validate
+    from chalicelib.errors import RegistryError
+    with pytest.raises(RegistryError) as refused:
+        validate.repository_path(components)
+    assert refused.value.error.code == "NAME_INVALID"
+
+
+def test_names_are_bounded_in_components_wherever_they_come_from(client, push, state):
+    digest = push.blob("team/src", b"layer")["digest"]
+    before = state()
+    deep = "/".join("c" for _ in range(spec.NAME_MAX_COMPONENTS + 1))
+    response = client.post(f"/v2/team/app/blobs/uploads/?mount={digest}&from={deep}")
+    assert response.status_code == 400 and error_code(response) == "NAME_INVALID"
+    assert f"at most {spec.NAME_MAX_COMPONENTS} components" in __import__("json").loads(response.body)["errors"][0]["message"]
+    assert state() == before
+
+
+def test_uppercase_names_say_what_to_do(client):
+    response = client.get("/v2/Team/App/tags/list")
+    message = __import__("json").loads(response.body)["errors"][0]["message"]
+    assert response.status_code == 400 and "lowercase" in message

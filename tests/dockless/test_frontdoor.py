@@ -151,3 +151,21 @@ def test_concurrent_requests_each_see_their_own_request(door):
     for thread in threads:
         thread.join()
     assert results == {tag: {"tag": tag, "body": tag} for tag in ("first", "second", "third")}
+
+
+@pytest.mark.parametrize("path, status, code", [
+    # API Gateway decodes the path before routing: %2F separates components like /.
+    ("/v2/" + "%2F".join("abcdefghi") + "/blobs/uploads/", 404, "NOT_FOUND"),
+    ("/v2/team%2Fapp/blobs/uploads/", 202, None),
+    # Encoded twice, the slash stays inside one component: refused, never a deeper name.
+    ("/v2/team%252Fapp/blobs/uploads/", 400, "NAME_INVALID"),
+    ("/v2/team/app%3Fx/blobs/uploads/", 400, "NAME_INVALID"),
+])
+def test_encoded_slashes_route_as_api_gateway_routes_them(stack, http, path, status, code):
+    response = http.post(stack.api_url + path)
+    assert response.status_code == status, response.text
+    if code:
+        assert response.json()["errors"][0]["code"] == code
+    else:
+        assert response.headers["Location"].startswith(f"{stack.public_url or ''}") and \
+            "/v2/team/app/blobs/uploads/" in response.headers["Location"]
