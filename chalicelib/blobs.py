@@ -13,7 +13,7 @@ from typing import Optional, Tuple
 
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
-from chalicelib import audit, errors, spec
+from chalicelib import audit, errors, protocol, spec
 from chalicelib.config import VERIFY_REHASH
 from chalicelib.errors import RegistryError
 from chalicelib.meta.models import BlobLink, Upload, touch_repository, transaction
@@ -109,14 +109,15 @@ class BlobService:
             raise RegistryError(errors.BLOB_UPLOAD_UNKNOWN, {"upload": upload_id, "reason": "expired"})
         return upload
 
-    def append(self, upload: Upload, data: bytes, start: Optional[int]) -> Upload:
-        """Stage one chunk at the end of the upload. `start` (from Content-Range) must be the
-        current end, so chunks arrive in order."""
+    def append(self, upload: Upload, data: bytes, chunk_range: Optional[Tuple[int, int]] = None) -> Upload:
+        """Stage one chunk at the end of the upload. Its Content-Range, if given, must start at the
+        current end and cover the body, so chunks arrive in order."""
         offset = upload.received
-        if start is not None and start != offset:
-            raise RegistryError(errors.RANGE_INVALID,
-                                f"chunk starts at {start}, but the upload has {offset} bytes",
-                                headers=upload_state_headers(upload))
+        try:
+            protocol.check_chunk(chunk_range, offset, len(data))
+        except RegistryError as refused:
+            refused.headers.update(upload_state_headers(upload))
+            raise
         _check_body_size(data)
         if offset + len(data) > spec.API_MAX_UPLOAD_BYTES:
             raise RegistryError(errors.TOO_LARGE,
@@ -140,7 +141,7 @@ class BlobService:
                 raise RegistryError(errors.BLOB_UPLOAD_INVALID,
                                     "this upload goes direct to the bucket; complete it without a body")
             return self._complete_direct(upload, digest)
-        upload = self.append(upload, final_chunk, None)
+        upload = self.append(upload, final_chunk)
         hex_digest = digest.split(":", 1)[1]
         key = paths.blob_key(digest)
         try:
@@ -281,9 +282,5 @@ def _check_body_size(data: bytes) -> None:
 
 
 def upload_state_headers(upload: Upload) -> dict:
-    """Location, Range and Docker-Upload-UUID: where the upload continues and what it holds."""
-    return {
-        "Location": upload_url(upload.repo, upload.upload_id),
-        "Range": f"0-{max(upload.received - 1, 0)}",
-        spec.UPLOAD_UUID_HEADER: upload.upload_id,
-    }
+    return protocol.upload_state_headers(upload_url(upload.repo, upload.upload_id), upload.upload_id,
+                                         upload.received)

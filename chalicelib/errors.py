@@ -7,7 +7,9 @@ spec's body `{"errors": [{"code", "message", "detail"}]}`.
 """
 import dataclasses
 import json
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from chalicelib import spec
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +55,10 @@ FRONT_DOOR_TOO_LARGE = ErrorCode("SIZE_INVALID", "request body larger than the f
 FRONT_DOOR_FAILED = ErrorCode("UNKNOWN", "the registry function failed or refused the request", 502)
 FRONT_DOOR_BYPASSED = ErrorCode("DENIED", "requests must come through the registry's front door", 403)
 FRONT_DOOR_TIMEOUT = ErrorCode("UNAVAILABLE", "the registry did not answer in time", 504)
+MALFORMED_REQUEST = ErrorCode("BAD_REQUEST", "malformed HTTP request", 400)
+# `dockless gateway`'s own refusal: its spool (upload bodies on their way to the bucket) is full.
+GATEWAY_SPOOL_FULL = ErrorCode("UNAVAILABLE", "the gateway's spool is full: retry later, or start it with a "
+                                              "larger --spool-limit", 503)
 
 
 class RegistryError(Exception):
@@ -79,3 +85,12 @@ def error_body(error: ErrorCode, detail: Any = None, message: Optional[str] = No
     if detail is not None:
         entry["detail"] = detail
     return json.dumps({"errors": [entry]})
+
+
+def error_reply(error: ErrorCode, detail: Any = None, message: Optional[str] = None,
+                headers: Sequence[Tuple[str, str]] = ()) -> Tuple[int, List[Tuple[str, str]], bytes]:
+    """A whole refusal as the programs in front of the API write it (status, headers, body), with
+    the headers every registry answer carries."""
+    body = error_body(error, detail, message).encode()
+    return error.status, [("Content-Type", spec.JSON), ("Content-Length", str(len(body))),
+                          (spec.API_VERSION_HEADER, spec.API_VERSION), (spec.SIGNATURES_HEADER, "1"), *headers], body

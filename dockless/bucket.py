@@ -5,11 +5,12 @@ memory stays bounded whatever the blob's size.
 """
 import base64
 import concurrent.futures
+import dataclasses
 import hashlib
 import logging
 import os
 import time
-from typing import Callable, Optional, Tuple
+from typing import Callable, Optional
 
 import requests
 
@@ -23,14 +24,29 @@ PARALLEL_PART_UPLOADS = 4
 # Attempts per S3 transfer (a part or a single PUT) before the push fails.
 TRANSFER_ATTEMPTS = 3
 
-# (method, path, JSON body) -> (status, parsed JSON or raw body); the caller adds its credentials.
-CallApi = Callable[[str, str, dict], Tuple[int, object]]
+@dataclasses.dataclass(frozen=True)
+class ApiAnswer:
+    status: int
+    document: object  # the parsed JSON body, or the start of the raw one
+    whole: object = None  # the caller's own form of the whole answer, to pass on as it is
+
+
+# (method, path, JSON body) -> ApiAnswer; the caller adds its credentials.
+CallApi = Callable[[str, str, dict], ApiAnswer]
 # Called with the number of bytes that just reached the bucket.
 Progress = Callable[[int], None]
 
 
 class TransferFailed(Exception):
     pass
+
+
+class RegistryRefused(TransferFailed):
+    """The registry said no (a 4xx or 5xx from the direct-upload extension): its answer is kept."""
+
+    def __init__(self, what: str, answer: ApiAnswer):
+        super().__init__(f"the registry refused {what} ({answer.status}): {answer.document}")
+        self.answer = answer
 
 
 class FileSlice:
@@ -74,10 +90,10 @@ class BucketUploader:
         """Send `size` bytes at `offset` of `fd` as the blob of an open upload session, asking the
         registry through `call_api`. The caller completes the session afterwards with the standard
         PUT ?digest=."""
-        status, plan = call_api("POST", f"/dockless/v1/{name}/uploads/{upload_id}/direct",
-                                  {"digest": digest, "size": size})
-        if status != 200:
-            raise TransferFailed(f"the registry refused the direct upload ({status}): {plan}")
+        answer = call_api("POST", f"/dockless/v1/{name}/uploads/{upload_id}/direct", {"digest": digest, "size": size})
+        if answer.status != 200:
+            raise RegistryRefused("the direct upload", answer)
+        plan = answer.document
         if plan["mode"] == "single":
             self._transfer(plan, FileSlice(fd, offset, size, progress))
             return
@@ -87,13 +103,12 @@ class BucketUploader:
             slices = {n: FileSlice(fd, offset + (n - 1) * part_size,
                                    min(part_size, size - (n - 1) * part_size), progress)
                       for n in range(first, min(first + batch, count + 1))}
-            status, signed = call_api("POST", f"/dockless/v1/{name}/uploads/{upload_id}/parts",
-                                        {"parts": [{"number": n, "sha256": s.sha256_base64()}
-                                                   for n, s in slices.items()]})
-            if status != 200:
-                raise TransferFailed(f"the registry refused part URLs ({status}): {signed}")
+            answer = call_api("POST", f"/dockless/v1/{name}/uploads/{upload_id}/parts",
+                              {"parts": [{"number": n, "sha256": s.sha256_base64()} for n, s in slices.items()]})
+            if answer.status != 200:
+                raise RegistryRefused("part URLs", answer)
             futures = [self._parts.submit(self._transfer, part, slices[part["number"]])
-                       for part in signed["parts"]]
+                       for part in answer.document["parts"]]
             for future in futures:
                 future.result()
 

@@ -127,8 +127,12 @@ def destroy(ui: UI, stage, region, delete_data):
               help="URL clients use to reach this gateway [default: http://localhost:PORT].")
 @click.option("--spool-dir", type=click.Path(file_okay=False), default=None,
               help="Where upload bodies are spooled before they go to the bucket [default: system temp].")
+@click.option("--spool-limit", default="64GiB", show_default=True,
+              help="Most bytes spooled at once; uploads beyond it get 503 and are retried by clients.")
+@click.option("--spool-idle-seconds", default=600, show_default=True,
+              help="A spool unused this long (an upload its client abandoned) is deleted.")
 @click.pass_obj
-def gateway(ui: UI, upstream, port, host, public_url, spool_dir):
+def gateway(ui: UI, upstream, port, host, public_url, spool_dir, spool_limit, spool_idle_seconds):
     """Serve the registry API locally, sending layer bytes straight to the bucket.
 
     Every request goes to UPSTREAM unchanged except upload bodies, which are spooled, checked
@@ -141,8 +145,16 @@ def gateway(ui: UI, upstream, port, host, public_url, spool_dir):
     """
     from dockless import gateway as gateway_module
 
+    from dockless.transfer import parse_bytes
+
     _log_to(logging.StreamHandler(), "dockless")
-    server = gateway_module.make_server(gateway_module.Gateway(upstream, spool_dir), host, port, public_url)
+    try:
+        limit = parse_bytes(spool_limit)
+    except ValueError as error:
+        ui.error(str(error))
+        raise SystemExit(Exit.USAGE) from None
+    server = gateway_module.make_server(gateway_module.Gateway(upstream, spool_dir, limit, spool_idle_seconds),
+                                        host, port, public_url)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     ui.result(f"ready: http://{host}:{server.server_address[1]}")
     _wait_for_signal()

@@ -10,7 +10,7 @@ import requests
 
 from chalicelib import spec
 from dockless.auth import RegistryAuth
-from dockless.bucket import BucketUploader
+from dockless.bucket import ApiAnswer, BucketUploader, RegistryRefused, TransferFailed
 
 MANIFEST_ACCEPT = ", ".join(sorted(spec.MANIFEST_MEDIA_TYPES))
 
@@ -37,12 +37,12 @@ class RegistryClient:
         self.session.auth = RegistryAuth(username, password)
         self.bucket = bucket or BucketUploader()
 
-    def _call_api(self, method: str, path: str, document: dict) -> Tuple[int, object]:
+    def _call_api(self, method: str, path: str, document: dict) -> ApiAnswer:
         response = self.session.request(method, self.base_url + path, json=document, timeout=60)
         try:
-            return response.status_code, response.json()
+            return ApiAnswer(response.status_code, response.json(), response)
         except ValueError:
-            return response.status_code, response.text[:200]
+            return ApiAnswer(response.status_code, response.text[:200], response)
 
     def has_blob(self, name: str, digest: str) -> bool:
         response = self.session.head(f"{self.base_url}/v2/{name}/blobs/{digest}", allow_redirects=False,
@@ -59,7 +59,12 @@ class RegistryClient:
         if started.status_code != 202:
             raise ClientError(f"starting the upload of {digest}: {_explain(started)}")
         upload_id = started.headers[spec.UPLOAD_UUID_HEADER]
-        self.bucket.upload(self._call_api, name, upload_id, digest, fd, offset, size, progress)
+        try:
+            self.bucket.upload(self._call_api, name, upload_id, digest, fd, offset, size, progress)
+        except RegistryRefused as refused:
+            raise ClientError(f"uploading {digest}: {_explain(refused.answer.whole)}") from None
+        except TransferFailed as failure:
+            raise ClientError(f"uploading {digest} to the bucket: {failure}") from None
         completed = self.session.put(f"{self.base_url}/v2/{name}/blobs/uploads/{upload_id}",
                                      params={"digest": digest}, timeout=60)
         if completed.status_code != 201:

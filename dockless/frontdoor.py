@@ -32,8 +32,8 @@ from chalice.config import Config
 from chalice.local import LambdaEventConverter, LocalGateway, RouteMatcher
 
 from chalicelib import errors, spec
-from chalicelib.errors import ErrorCode, error_body
-from dockless.httpbody import iter_body, send
+from chalicelib.errors import ErrorCode, error_reply
+from dockless.httpbody import MalformedBody, iter_body, send
 
 LOG = logging.getLogger("dockless.frontdoor")
 
@@ -61,10 +61,8 @@ class FrontDoor:
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="lambda")
 
     def refuse(self, error: ErrorCode, detail=None) -> Response:
-        body = error_body(error, detail).encode()
-        # Configured on each gateway response in a deployment, so every answer carries it.
-        return error.status, [("Content-Type", spec.JSON), ("Content-Length", str(len(body))),
-                              (spec.SIGNATURES_HEADER, "1")], body
+        """As a deployment's gateway responses answer (infra/stack.py), headers included."""
+        return error_reply(error, detail)
 
     def too_large(self) -> Response:
         return self.refuse(errors.FRONT_DOOR_TOO_LARGE,
@@ -158,7 +156,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         LOG.debug(format, *args)
 
     def _serve(self):
-        body, refused = self._read_body()
+        try:
+            body, refused = self._read_body()
+        except MalformedBody as error:
+            send(self, *self.front_door.refuse(errors.MALFORMED_REQUEST, str(error)), closing=True)
+            return
         if refused:
             status, headers, payload = self.front_door.too_large()
         else:

@@ -3,6 +3,7 @@ blobs in parallel and straight to or from the bucket."""
 import concurrent.futures
 import dataclasses
 import json
+import re
 from pathlib import Path
 from typing import List
 
@@ -75,6 +76,18 @@ def pull(source: Reference, directory: Path, client: RegistryClient, ui: UI) -> 
                                "annotations": {REF_NAME: name}})
     index_path.write_text(json.dumps(index))
     return digest
+
+
+_UNITS = {"": 1, "B": 1, "KIB": 1024, "MIB": 1024 ** 2, "GIB": 1024 ** 3, "TIB": 1024 ** 4,
+          "KB": 1000, "MB": 1000 ** 2, "GB": 1000 ** 3, "TB": 1000 ** 4}
+
+
+def parse_bytes(text: str) -> int:
+    """`10GiB`, `512 MiB`, `1.5TB`, `1000` -> bytes."""
+    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*", text or "")
+    if not match or match.group(2).upper() not in _UNITS:
+        raise ValueError(f"{text!r} is not a size like 10GiB, 512MiB or 1000000")
+    return int(float(match.group(1)) * _UNITS[match.group(2).upper()])
 
 
 def human_bytes(count: int) -> str:

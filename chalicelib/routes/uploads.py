@@ -39,14 +39,7 @@ def status(request, name, upload_id):
 def patch(request, name, upload_id):
     service = BlobService(services())
     upload = service.load_upload(name, upload_id)
-    data = body(request)
-    chunk_range = content_range(request)
-    if chunk_range is not None and chunk_range[1] - chunk_range[0] + 1 != len(data):
-        raise RegistryError(errors.RANGE_INVALID,
-                            f"Content-Range covers {chunk_range[1] - chunk_range[0] + 1} bytes, "
-                            f"the body has {len(data)}", headers=upload_state_headers(upload))
-    upload = service.append(upload, data, chunk_range[0] if chunk_range else None)
-    return empty(202, upload_state_headers(upload))
+    return empty(202, upload_state_headers(service.append(upload, body(request), content_range(request))))
 
 
 def put(request, name, upload_id):

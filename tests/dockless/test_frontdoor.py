@@ -169,3 +169,51 @@ def test_encoded_slashes_route_as_api_gateway_routes_them(stack, http, path, sta
     else:
         assert response.headers["Location"].startswith(f"{stack.public_url or ''}") and \
             "/v2/team/app/blobs/uploads/" in response.headers["Location"]
+
+
+def raw_exchange(port, request: bytes) -> bytes:
+    """Send bytes as they are; read until the server closes the connection."""
+    import socket
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request)
+        received = b""
+        while True:
+            piece = sock.recv(65536)
+            if not piece:
+                return received
+            received += piece
+
+
+MALFORMED_BODIES = {
+    "negative chunk size": b"Transfer-Encoding: chunked\r\n\r\n-5\r\nabcde\r\n0\r\n\r\n",
+    "0x chunk size": b"Transfer-Encoding: chunked\r\n\r\n0x3\r\nabc\r\n0\r\n\r\n",
+    "underscore chunk size": b"Transfer-Encoding: chunked\r\n\r\n1_0\r\n" + b"a" * 16 + b"\r\n0\r\n\r\n",
+    "signed chunk size": b"Transfer-Encoding: chunked\r\n\r\n+3\r\nabc\r\n0\r\n\r\n",
+    "space before size": b"Transfer-Encoding: chunked\r\n\r\n 3\r\nabc\r\n0\r\n\r\n",
+    "bare LF": b"Transfer-Encoding: chunked\r\n\r\n3\nabc\r\n0\r\n\r\n",
+    "no CRLF after data": b"Transfer-Encoding: chunked\r\n\r\n3\r\nabcX0\r\n\r\n",
+    "both framings": b"Transfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+    "other coding": b"Transfer-Encoding: gzip, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+    "length not a number": b"Content-Length: 3x\r\n\r\nabc",
+    "signed length": b"Content-Length: +3\r\n\r\nabc",
+    "two lengths": b"Content-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(MALFORMED_BODIES))
+def test_malformed_body_framing_is_400_and_the_connection_closes(door, kind):
+    _, port = door
+    answer = raw_exchange(port, b"POST /echo HTTP/1.1\r\nHost: x\r\n" + MALFORMED_BODIES[kind]
+                          + b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+    status_line, _, rest = answer.partition(b"\r\n")
+    assert status_line == b"HTTP/1.1 400 Bad Request", answer[:200]
+    assert b'"code": "BAD_REQUEST"' in rest
+    assert answer.count(b"HTTP/1.1 ") == 1  # the smuggled second request was never answered
+
+
+def test_chunk_extensions_and_trailers_are_allowed(door):
+    _, port = door
+    answer = raw_exchange(port, b"POST /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                                b"Transfer-Encoding: chunked\r\n\r\n3;name=value\r\nabc\r\n0\r\nX-Trailer: 1\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 200")
+    assert hashlib.sha256(b"abc").hexdigest().encode() in answer

@@ -113,3 +113,200 @@ def test_other_requests_pass_through_unchanged(stack, http):
     assert via_gateway.status_code == direct.status_code == 404
     assert via_gateway.content == direct.content
     assert via_gateway.headers["Docker-Distribution-Api-Version"] == "registry/2.0"
+
+
+# --- what the gateway will not do for strangers (issue 10, item 9) -------------------------------
+
+def token_for(stack, scope, user="admin", secret=None):
+    answer = requests.get(f"{stack.url}/token", params={"service": "dockless", "scope": scope},
+                          auth=(user, secret or stack.admin_token))
+    assert answer.status_code == 200, answer.text
+    return {"Authorization": f"Bearer {answer.json()['token']}"}
+
+
+def open_spool_files() -> int:
+    """Open files of this process (the stack and its gateway run here) that are deleted temporary files."""
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        count += target.endswith("(deleted)")
+    return count
+
+
+def test_an_unauthenticated_patch_is_challenged_and_nothing_is_spooled(stack):
+    before, spooled = open_spool_files(), stack.gateway.spooled_bytes
+    response = requests.patch(f"{stack.url}/v2/team/gw/blobs/uploads/{'ab' * 16}", data=os.urandom(MiB))
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].startswith('Bearer realm="')
+    assert 'scope="repository:team/gw:pull,push"' in response.headers["WWW-Authenticate"]
+    assert stack.gateway.spooled_bytes == spooled and open_spool_files() == before
+
+
+def test_a_patch_for_a_session_not_opened_here_is_the_apis_answer(stack, http):
+    spooled = stack.gateway.spooled_bytes
+    response = http.patch(f"{stack.url}/v2/team/gw/blobs/uploads/{'cd' * 16}", data=b"abc")
+    assert response.status_code == 404
+    assert response.json()["errors"][0]["code"] == "BLOB_UPLOAD_UNKNOWN"
+    assert stack.gateway.spooled_bytes == spooled
+    assert http.get(f"{stack.url}/v2/team/gw/blobs/uploads/{'cd' * 16}").status_code == 404
+
+
+def raw_request(port, head: bytes, body: bytes = b"", close_after_send=False) -> bytes:
+    import socket
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(head + body)
+        if close_after_send:
+            return b""
+        received = b""
+        while True:
+            piece = sock.recv(65536)
+            if not piece:
+                return received
+            received += piece
+
+
+def test_a_huge_non_upload_body_is_refused_before_it_is_read(stack):
+    # Headers only: the 300 MiB body is never sent, and the answer still comes.
+    answer = raw_request(stack.port, b"PUT /v2/x/y/manifests/z HTTP/1.1\r\nHost: x\r\n"
+                                     b"Content-Length: 314572800\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 413 ")
+    assert b'"SIZE_INVALID"' in answer and b"dockless gateway" in answer
+
+
+def test_a_chunked_non_upload_body_is_cut_off_at_the_front_doors_limit(stack):
+    chunk = os.urandom(MiB)
+    body = b"".join(b"100000\r\n" + chunk + b"\r\n" for _ in range(11)) + b"0\r\n\r\n"
+    answer = raw_request(stack.port, b"PUT /v2/x/y/manifests/z HTTP/1.1\r\nHost: x\r\n"
+                                     b"Transfer-Encoding: chunked\r\n\r\n", body)
+    assert answer.startswith(b"HTTP/1.1 413 ")
+
+
+def open_session(stack, repo="team/gw"):
+    auth = token_for(stack, f"repository:{repo}:pull,push")
+    response = requests.post(f"{stack.url}/v2/{repo}/blobs/uploads/", headers=auth)
+    assert response.status_code == 202
+    return auth, response.headers["Location"], response.headers["Docker-Upload-UUID"]
+
+
+def wait_until(predicate, seconds=10.0):
+    import time
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+def test_a_client_that_disconnects_mid_body_leaves_no_spool(stack):
+    auth, location, upload_id = open_session(stack)
+    before, spooled = open_spool_files(), stack.gateway.spooled_bytes
+    head = (f"PATCH /v2/team/gw/blobs/uploads/{upload_id} HTTP/1.1\r\nHost: x\r\n{list(auth)[0]}: "
+            f"{auth['Authorization']}\r\nContent-Length: {5 * MiB}\r\n\r\n").encode()
+    raw_request(stack.port, head, os.urandom(MiB), close_after_send=True)
+    assert wait_until(lambda: upload_id not in stack.gateway._sessions)
+    assert stack.gateway.spooled_bytes == spooled and open_spool_files() <= before
+
+
+def test_an_idle_spool_is_deleted(stack):
+    import time
+    auth, location, upload_id = open_session(stack)
+    spooled = stack.gateway.spooled_bytes
+    assert requests.patch(location, data=b"some bytes", headers=auth).status_code == 202
+    assert stack.gateway.spooled_bytes == spooled + len(b"some bytes")
+    assert stack.gateway.reap_idle(time.monotonic() + stack.gateway.idle_seconds + 1) >= 1
+    assert stack.gateway.spooled_bytes == 0 and upload_id not in stack.gateway._sessions
+
+
+def test_the_spool_is_bounded(stack, monkeypatch):
+    monkeypatch.setattr(stack.gateway, "spool_limit_bytes", stack.gateway.spooled_bytes + MiB)
+    spooled = stack.gateway.spooled_bytes
+    auth, location, _ = open_session(stack)
+    response = requests.patch(location, data=os.urandom(2 * MiB), headers=auth)
+    assert response.status_code == 503
+    assert response.json()["errors"][0]["code"] == "UNAVAILABLE"
+    assert "--spool-limit" in response.json()["errors"][0]["message"]
+    assert response.headers["Retry-After"] == "60"
+    assert stack.gateway.spooled_bytes == spooled
+
+
+def test_content_range_must_cover_the_body(stack):
+    auth, location, _ = open_session(stack)
+    assert requests.patch(location, data=b"abc", headers={**auth, "Content-Range": "0-2"}).status_code == 202
+    response = requests.patch(location, data=b"xyz", headers={**auth, "Content-Range": "3-9"})
+    assert response.status_code == 416 and response.headers["Range"] == "0-2"
+    assert response.json()["errors"][0]["code"] == "RANGE_INVALID"
+    status = requests.get(location, headers=auth)
+    assert status.status_code == 204 and status.headers["Range"] == "0-2"
+
+
+# --- a client that sends before it holds a token (issue 11, item 1) -------------------------------
+
+class UnauthenticatedFirst:
+    """Sends every request without credentials, takes the challenge, fetches a token for exactly
+    the scope it names, and sends the same request again: what many HTTP libraries and Go
+    registry clients do."""
+
+    def __init__(self, stack):
+        self.stack, self.challenges = stack, []
+
+    def __call__(self, method, url, **kwargs):
+        first = requests.request(method, url, **kwargs)
+        if first.status_code != 401:
+            return first
+        challenge = first.headers["WWW-Authenticate"]
+        self.challenges.append(challenge)
+        scope = challenge.split('scope="')[1].split('"')[0]
+        return requests.request(method, url, headers={**kwargs.pop("headers", {}), **token_for(self.stack, scope)},
+                                **kwargs)
+
+
+def test_unauthenticated_first_monolithic_post(stack, http):
+    client, data = UnauthenticatedFirst(stack), os.urandom(300_000)
+    response = client("POST", f"{stack.url}/v2/team/first/blobs/uploads/", params={"digest": digest(data)}, data=data)
+    assert response.status_code == 201, response.text
+    assert len(client.challenges) == 1
+    assert http.get(f"{stack.url}/v2/team/first/blobs/{digest(data)}").content == data
+
+
+def test_unauthenticated_first_post_then_put_with_the_body(stack, http):
+    client, data = UnauthenticatedFirst(stack), os.urandom(300_000)
+    started = client("POST", f"{stack.url}/v2/team/first/blobs/uploads/")
+    assert started.status_code == 202
+    response = client("PUT", started.headers["Location"], params={"digest": digest(data)}, data=data)
+    assert response.status_code == 201, response.text
+    assert len(client.challenges) == 2
+    assert http.get(f"{stack.url}/v2/team/first/blobs/{digest(data)}").content == data
+
+
+def test_unauthenticated_first_chunked_upload(stack, http):
+    client, data = UnauthenticatedFirst(stack), os.urandom(3 * MiB)
+    started = client("POST", f"{stack.url}/v2/team/first/blobs/uploads/")
+    patched = client("PATCH", started.headers["Location"], data=data,
+                     headers={"Content-Range": f"0-{len(data) - 1}"})
+    assert patched.status_code == 202 and patched.headers["Range"] == f"0-{len(data) - 1}"
+    done = client("PUT", patched.headers["Location"], params={"digest": digest(data)})
+    assert done.status_code == 201, done.text
+    assert len(client.challenges) == 3
+    assert http.get(f"{stack.url}/v2/team/first/blobs/{digest(data)}").content == data
+    assert upload_of(patched) not in stack.gateway._sessions
+
+
+def upload_of(response):
+    return response.headers["Docker-Upload-UUID"]
+
+
+def test_the_apis_refusal_of_the_direct_upload_reaches_the_client_as_it_is(stack):
+    """A token that may push when the session opens but not when it completes (another
+    repository's scope): the API's 401 and challenge, not a 502."""
+    auth, location, upload_id = open_session(stack)
+    assert requests.patch(location, data=b"bytes", headers=auth).status_code == 202
+    # The same principal (so the gateway spools), with a token for another repository only.
+    wrong = token_for(stack, "repository:team/elsewhere:pull,push")
+    response = requests.put(location, params={"digest": digest(b"bytes")}, headers=wrong)
+    assert response.status_code == 401, response.text
+    assert response.json()["errors"][0]["code"] in ("UNAUTHORIZED", "DENIED")
+    assert 'scope="repository:team/gw:pull,push"' in response.headers["WWW-Authenticate"]
