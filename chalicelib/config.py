@@ -6,12 +6,9 @@ tests set them for their own moto server.
 """
 import dataclasses
 import os
-from typing import Mapping, Optional, Sequence
+from typing import Mapping, Optional
 
 from chalicelib import spec
-
-VERIFY_S3_CHECKSUM = "s3-checksum"
-VERIFY_REHASH = "rehash"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,13 +30,12 @@ class Settings:
     region: str
     # DOCKLESS_AWS_ENDPOINT_URL: where S3 and DynamoDB answer; unset in AWS, the moto server locally.
     aws_endpoint_url: Optional[str]
+    # DOCKLESS_S3_PRESIGN_ENDPOINT_URL: where clients reach S3, when that is not where the API does
+    # (the local stack's public S3 door, dockless/localaws.py). Unset in AWS: presigned URLs name
+    # the bucket's regional endpoint.
+    s3_presign_endpoint_url: Optional[str]
     # DOCKLESS_UPLOAD_TTL_SECONDS: how long an upload session may stay open without completing.
     upload_ttl_seconds: int
-    # DOCKLESS_BLOB_VERIFICATION: how a direct upload's bytes are proven at completion, never
-    # guessed from responses. "s3-checksum" (AWS): S3 checked the signed x-amz-checksum-sha256 at
-    # upload, HeadObject reads it back; no byte passes through the API. "rehash" (the local stack):
-    # the moto server stores whatever checksum a client claims, so the API streams and hashes.
-    blob_verification: str
     # DOCKLESS_MULTIPART_THRESHOLD_BYTES: direct uploads above this size use S3 multipart; S3's
     # single-PUT limit by default, lowered by tests to exercise multipart with small data.
     multipart_threshold_bytes: int
@@ -80,9 +76,8 @@ class Settings:
             public_url_parameter=environ.get("DOCKLESS_PUBLIC_URL_PARAMETER") or None,
             region=environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION", "us-east-1"),
             aws_endpoint_url=environ.get("DOCKLESS_AWS_ENDPOINT_URL") or None,
+            s3_presign_endpoint_url=environ.get("DOCKLESS_S3_PRESIGN_ENDPOINT_URL") or None,
             upload_ttl_seconds=int(environ.get("DOCKLESS_UPLOAD_TTL_SECONDS", str(24 * 3600))),
-            blob_verification=_choice(environ.get("DOCKLESS_BLOB_VERIFICATION", VERIFY_S3_CHECKSUM),
-                                      (VERIFY_S3_CHECKSUM, VERIFY_REHASH), "DOCKLESS_BLOB_VERIFICATION"),
             multipart_threshold_bytes=int(environ.get("DOCKLESS_MULTIPART_THRESHOLD_BYTES",
                                                       str(spec.S3_MAX_SINGLE_PUT_BYTES))),
             part_bytes=max(spec.S3_MIN_PART_BYTES,
@@ -107,8 +102,3 @@ def aws_call_log() -> Optional[str]:
     read at each call so a test run can set it after import."""
     return os.environ.get("DOCKLESS_AWS_CALL_LOG") or None
 
-
-def _choice(value: str, allowed: Sequence[str], variable: str) -> str:
-    if value not in allowed:
-        raise ValueError(f"{variable}={value!r}: expected one of {', '.join(allowed)}")
-    return value

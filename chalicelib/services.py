@@ -29,6 +29,9 @@ class Services:
     _signing_keys: Optional[list] = None
     _public_url: Optional[str] = None
     _clients: dict = dataclasses.field(default_factory=dict)
+    # The boto3 session the clients come from: one per Services, so credentials are read when the
+    # services are built (boto3's default session caches the first ones it ever saw).
+    session: object = None
     # Denials of callers who proved no identity, per source address (audit.record): bounded, so an
     # anonymous caller cannot make the registry write without limit.
     unproven_denials: WindowLimiter = dataclasses.field(
@@ -37,9 +40,8 @@ class Services:
     def client(self, service: str):
         """A boto3 client for a service read once per container (Secrets Manager, SSM), watched."""
         if service not in self._clients:
-            import boto3
-            client = boto3.client(service, region_name=self.settings.region,
-                                  endpoint_url=self.settings.aws_endpoint_url)
+            client = (self.session or new_session()).client(service, region_name=self.settings.region,
+                                                             endpoint_url=self.settings.aws_endpoint_url)
             watch_client(client)
             self._clients[service] = client
         return self._clients[service]
@@ -69,21 +71,35 @@ class Services:
         return self._signing_keys
 
 
-def build_services(settings: Settings, clock: Clock = utc_now) -> Services:
-    import boto3  # imported here so a cold start that never touches S3 does not pay for it
+def new_session():
+    import boto3  # imported here so a cold start that never touches AWS through boto3 does not pay for it
+    return boto3.session.Session()
+
+
+def s3_client(settings: Settings, endpoint_url: Optional[str], session=None):
+    """A SigV4 S3 client, watched by observe. With no endpoint given it names the bucket's regional
+    virtual-hosted endpoint, https://<bucket>.s3.<region>.amazonaws.com: the global endpoint answers
+    for a new bucket outside us-east-1 with redirects and signature errors until DNS settles, and
+    never works in opt-in regions."""
     from botocore.config import Config
 
-    s3_config = Config(
-        signature_version="s3v4",  # presigned URLs must be SigV4; some defaults produce SigV2
-        s3={"addressing_style": "path" if settings.aws_endpoint_url else "auto"},
-        request_checksum_calculation="when_required",
-        response_checksum_validation="when_required",
-    )
-    s3 = boto3.client("s3", region_name=settings.region, endpoint_url=settings.aws_endpoint_url,
-                      config=s3_config)
-    watch_client(s3)
+    config = Config(signature_version="s3v4", s3={"addressing_style": "path" if endpoint_url else "virtual"},
+                    request_checksum_calculation="when_required", response_checksum_validation="when_required")
+    client = (session or new_session()).client("s3", region_name=settings.region, config=config,
+                                               endpoint_url=endpoint_url or f"https://s3.{settings.region}.amazonaws.com")
+    watch_client(client)
+    return client
+
+
+def build_services(settings: Settings, clock: Clock = utc_now) -> Services:
+    session = new_session()
+    calls = s3_client(settings, settings.aws_endpoint_url, session)
+    presign_endpoint = settings.s3_presign_endpoint_url or settings.aws_endpoint_url
+    presigner = calls if presign_endpoint == settings.aws_endpoint_url else s3_client(settings, presign_endpoint,
+                                                                                       session)
     bind_models(settings)
-    return Services(settings=settings, objects=ObjectStore(s3, settings.bucket), clock=clock)
+    return Services(settings=settings, objects=ObjectStore(calls, settings.bucket, presigner), clock=clock,
+                    session=session)
 
 
 _current: Optional[Services] = None

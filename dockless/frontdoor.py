@@ -161,6 +161,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         except MalformedBody as error:
             send(self, *self.front_door.refuse(errors.MALFORMED_REQUEST, str(error)), closing=True)
             return
+        except ConnectionError as gone:  # nobody left to answer
+            LOG.info("%s %s: %s", self.command, self.path, gone)
+            self.close_connection = True
+            return
         if refused:
             status, headers, payload = self.front_door.too_large()
         else:

@@ -1,10 +1,13 @@
-"""The local stack: a moto server (real S3 and DynamoDB wire protocol), the bucket and tables,
-the Chalice app behind the local front door on an internal port, `dockless gateway` in front of
-it on the public port, and the app's scheduled jobs on a timer: production's topology, where
-layer bytes go only through the bucket and the API refuses big bodies.
+"""The local stack: a moto server (real S3 and DynamoDB wire protocol) behind its two doors
+(dockless/localaws.py), the bucket and tables, the Chalice app behind the local front door on an
+internal port, `dockless gateway` in front of it on the public port, and the app's scheduled jobs
+on a timer: production's topology, where layer bytes go only through the bucket and the API
+refuses big bodies.
 
-The app code is the code that runs in Lambda; only its settings (endpoint, bucket, tables,
-public URL) point at this process's moto server.
+The app code is the code that runs in Lambda; only its settings (endpoints, bucket, tables,
+public URL) point at this process's moto server. Its AWS credentials are dummies: a fixed access
+key id and a secret generated per run, held in this process's environment and never written, so
+only this process can sign requests the doors accept.
 """
 import logging
 import os
@@ -12,19 +15,19 @@ import secrets
 import socket
 import threading
 from typing import Callable, Dict, Optional
+from urllib.parse import urlsplit
 
 from chalicelib import jobs
 from chalicelib.auth.service import AuthService
 from chalicelib.signing import gpg
 from chalicelib.signing.service import registry_key
-from chalicelib.config import VERIFY_REHASH, Settings
+from chalicelib.config import Settings
 from chalicelib.meta.models import create_tables
 from chalicelib.services import build_services, use_services
 from dockless import frontdoor, gateway
+from dockless.localaws import ACCESS_KEY_ID, LocalAws
 
 LOG = logging.getLogger("dockless.local")
-# Fixed dummy credentials: the moto server accepts any, and real ones must never be used here.
-DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "dockless-local", "AWS_SECRET_ACCESS_KEY": "dockless-local"}
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -35,7 +38,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 class LocalStack:
     def __init__(self, host: str = "127.0.0.1", port: int = 5000, public_url: Optional[str] = None,
-                 moto_port: Optional[int] = None, api_port: int = 0,
+                 api_port: int = 0,
                  provision: Optional[Callable[[str], Dict[str, str]]] = None):
         """`provision(moto_url)`, when given, creates the bucket and tables some other way (the
         smoke test deploys infra/stack.py's template to the moto server's CloudFormation) and
@@ -43,14 +46,14 @@ class LocalStack:
         self.host, self.port, self.api_port = host, port, api_port
         self._provision = provision
         self.public_url = public_url
-        self.moto_port = moto_port or free_port(host)
-        self._moto = None
+        self._aws: Optional[LocalAws] = None
         self._servers = []
         self._stopping = threading.Event()
 
     @property
     def moto_url(self) -> str:
-        return f"http://{self.host}:{self.moto_port}"
+        """The internal door: AWS as the app sees it (loopback only, signed requests only)."""
+        return self._aws.internal_url
 
     @property
     def url(self) -> str:
@@ -61,15 +64,14 @@ class LocalStack:
         return f"http://{self.host}:{self.api_port}"
 
     def start(self) -> None:
-        from moto.server import ThreadedMotoServer
-
         from app import app
 
-        os.environ.update(DUMMY_CREDENTIALS)
+        secret = secrets.token_urlsafe(32)
+        os.environ.update({"AWS_ACCESS_KEY_ID": ACCESS_KEY_ID, "AWS_SECRET_ACCESS_KEY": secret})
         os.environ.pop("AWS_PROFILE", None)
         os.environ.pop("AWS_SESSION_TOKEN", None)
-        self._moto = ThreadedMotoServer(ip_address=self.host, port=self.moto_port, verbose=False)
-        self._moto.start()
+        self._aws = LocalAws(self.host, secret)
+        self._aws.start()
         api = frontdoor.make_server(frontdoor.FrontDoor(app), self.host, self.api_port)
         self.api_port = api.server_address[1]
         self.gateway = gateway.Gateway(self.api_url)
@@ -77,7 +79,6 @@ class LocalStack:
         self.port = public.server_address[1]
         provisioned = self._provision(self.moto_url) if self._provision else {}
         settings = Settings.from_environ({
-            "DOCKLESS_BLOB_VERIFICATION": VERIFY_REHASH,
             # Generated per run: the stack's data lives as long as the process, and so do tokens
             # and the registry's own signing key (published at /keys/_registry/KEYS).
             "DOCKLESS_TOKEN_SIGNING_KEY": secrets.token_hex(32),
@@ -85,6 +86,8 @@ class LocalStack:
             or gpg.generate_signing_key("dockless local registry"),
             **os.environ,
             "DOCKLESS_AWS_ENDPOINT_URL": self.moto_url,
+            # Clients fetch layers from the public S3 door, by the host name they use for the registry.
+            "DOCKLESS_S3_PRESIGN_ENDPOINT_URL": self._aws.public_url(urlsplit(self.gateway.public_url).hostname),
             "DOCKLESS_PUBLIC_URL": self.gateway.public_url,
             **provisioned,
         })
@@ -99,11 +102,9 @@ class LocalStack:
             self._servers.append(server)
             threading.Thread(target=server.serve_forever, name=name, daemon=True).start()
         self._start_jobs()
-        LOG.info("moto server at %s, bucket %s, tables %s-*, public URL %s", self.moto_url,
-                 settings.bucket, settings.table_prefix, settings.public_url)
-        LOG.info("blob verification: %s%s", settings.blob_verification,
-                 " (the moto server stores whatever checksum a client claims, so completion hashes"
-                 " the uploaded object)" if settings.blob_verification == VERIFY_REHASH else "")
+        LOG.info("moto server behind %s (internal) and %s (presigned S3 only); bucket %s, tables %s-*, "
+                 "public URL %s", self.moto_url, settings.s3_presign_endpoint_url, settings.bucket,
+                 settings.table_prefix, settings.public_url)
 
     def _bootstrap_admin(self, services) -> Optional[str]:
         """User `admin` with the token in DOCKLESS_BOOTSTRAP_TOKEN, or a new one, returned so it
@@ -128,6 +129,6 @@ class LocalStack:
         for server in self._servers:
             server.shutdown()
             server.server_close()
-        if self._moto:
-            self._moto.stop()
+        if self._aws:
+            self._aws.stop()
         use_services(None)

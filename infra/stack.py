@@ -165,7 +165,6 @@ def function_settings(stage: str) -> dict:
         "DOCKLESS_TOKEN_SIGNING_KEY_SECRET": {"Ref": "TokenSigningKey"},
         "DOCKLESS_REGISTRY_SIGNING_KEY_SECRET": {"Ref": "RegistrySigningKey"},
         "DOCKLESS_ORIGIN_SECRET": {"Fn::Sub": "{{resolve:secretsmanager:${OriginSecret}:SecretString}}"},
-        "DOCKLESS_BLOB_VERIFICATION": "s3-checksum",
         "DOCKLESS_TRUSTED_PROXY_HOPS": "2",  # CloudFront, then API Gateway
     }
 

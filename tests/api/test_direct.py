@@ -12,7 +12,6 @@ import requests
 from botocore.stub import Stubber
 
 from chalicelib.blobs import BlobService
-from chalicelib.config import VERIFY_REHASH
 from chalicelib.services import use_services
 from chalicelib.storage.objects import ObjectStore
 from tests.fixtures import PUBLIC_URL, digest_of, error_code
@@ -121,17 +120,19 @@ def test_same_bytes_already_proven_are_deduplicated(client, push):
     assert bucket_keys("blobs/direct/") == []
 
 
-def test_rehash_mode_refuses_bytes_that_do_not_match_their_claimed_checksum(client, registry, state):
-    use_services(dataclasses.replace(registry, settings=dataclasses.replace(
-        registry.settings, blob_verification=VERIFY_REHASH)))
-    claimed = os.urandom(100)
+def test_completion_compares_the_checksum_s3_stored(client, state):
+    """Other bytes of the same size in the staged object (S3 would have refused them at the
+    presigned PUT; written here straight to the key): completion refuses them from S3's own
+    checksum, and nothing is linked."""
+    claimed, other = os.urandom(100), os.urandom(100)
     before = state()
     upload_id = start(client)
-    plan = open_direct(client, upload_id, digest_of(claimed), len(claimed)).json_body
-    # The moto server, unlike S3, stores a body whatever checksum header comes with it.
-    requests.put(plan["url"], data=os.urandom(100), headers=plan["headers"])
+    open_direct(client, upload_id, digest_of(claimed), len(claimed))
+    boto3.client("s3", region_name="us-east-1").put_object(
+        Bucket="test-bucket", Key=f"blobs/direct/{upload_id}", Body=other, ChecksumSHA256=b64(other))
     response = complete(client, upload_id, digest_of(claimed))
-    assert error_code(response) == "DIGEST_INVALID"
+    assert response.status_code == 400 and error_code(response) == "DIGEST_INVALID"
+    assert client.head(f"/v2/team/app/blobs/{digest_of(claimed)}").status_code == 404
     assert state() == before
 
 

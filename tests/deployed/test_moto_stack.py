@@ -26,7 +26,9 @@ MOTO_SKIPS = {"AWS::S3::BucketPolicy", "AWS::SecretsManager::Secret"}
 
 
 def aws(service, moto_url):
-    return boto3.client(service, endpoint_url=moto_url, region_name="us-east-1")
+    """A client of the local stack's AWS, signing with the run's credentials (a new session reads
+    them; boto3's default one keeps the first it saw)."""
+    return boto3.session.Session().client(service, endpoint_url=moto_url, region_name="us-east-1")
 
 
 def deploy_data_stack(moto_url):

@@ -1,7 +1,6 @@
 """`dockless deploy` / `destroy`: what they would call, against stubbed AWS clients (no account is
 reachable here). First deploy, re-run, and the refusal to delete data unless told twice."""
 import json
-from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError

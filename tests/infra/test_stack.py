@@ -102,7 +102,7 @@ def test_every_function_gets_the_stacks_resources_as_settings(template):
         resolved = {k: v if isinstance(v, str) else "resolved" for k, v in variables.items()}
         settings = Settings.from_environ(resolved)
         assert settings.table_prefix == f"dockless-{STAGE}"
-        assert settings.blob_verification == "s3-checksum" and settings.trusted_proxy_hops == 2
+        assert settings.trusted_proxy_hops == 2 and settings.s3_presign_endpoint_url is None
         assert settings.origin_secret and settings.token_signing_key_secret and settings.public_url_parameter
         assert "DOCKLESS_PUBLIC_URL" not in variables  # it would point at no one's registry
     assert functions["VerifyUnprovenBlobs"]["Properties"]["Timeout"] == 900
