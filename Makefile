@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 E2E_PACKAGES := docker.io skopeo containerd gnupg
 E2E_COMMANDS := dockerd docker skopeo containerd ctr gpg
 
-.PHONY: setup serve test test-api e2e-tools bench bench-cost deploy clean
+.PHONY: setup serve test test-api fuzz e2e-tools bench bench-cost deploy clean
 
 setup: $(STAMP)
 
@@ -33,6 +33,10 @@ test: setup e2e-tools
 # The in-process tier alone: seconds, no dockerd.
 test-api: setup
 	$(VENV)/bin/python -m pytest tests/api tests/infra
+
+# The fuzz tier alone with fresh random examples, many more than `make test` draws (minutes).
+fuzz: setup
+	HYPOTHESIS_PROFILE=deep $(VENV)/bin/python -m pytest -m fuzz tests/api tests/dockless
 
 # Side-by-side timings with the reference registry (Debian's docker-registry); not a test.
 bench: setup e2e-tools

@@ -48,11 +48,21 @@ NAME_MAX_COMPONENTS = 8
 # Path components that are also route keywords. A name containing one would route differently in
 # API Gateway (static segments win, without backtracking) than in the local stack, so it is refused.
 NAME_RESERVED_COMPONENTS = frozenset({"blobs", "manifests", "tags", "referrers", "uploads", "signatures"})
+# RFC 6838 §4.2: type "/" subtype, each a restricted name of at most 127 characters.
+MEDIA_TYPE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}")
 TAG_RE = re.compile(r"[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}")
 DIGEST_RE = re.compile(r"[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+")
 SHA256_HEX_RE = re.compile(r"[a-f0-9]{64}")
 SHA256_BASE64_RE = re.compile(r"[A-Za-z0-9+/]{43}=")
 SUPPORTED_DIGEST_ALGORITHM = "sha256"
+# Our own identifiers: upload sessions (a UUID's hex), principals (users, robots, teams), credential
+# ids (the id part of dkl_<id>_<secret>), OpenPGP fingerprints (v4: 40 hex digits).
+UPLOAD_ID_RE = re.compile(r"[0-9a-f]{32}")
+PRINCIPAL_NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+CREDENTIAL_ID_RE = re.compile(r"[0-9a-f]{16}")
+FINGERPRINT_RE = re.compile(r"[0-9A-Fa-f]{40}")
+# A namespace is a name's first component; `_registry` holds the registry's own keys.
+NAMESPACE_RE = re.compile(rf"{_COMPONENT}|_registry")
 
 # --- front door ---------------------------------------------------------------------------------
 # API Gateway's binary media types: every request body reaches Lambda base64-encoded, byte-exact.

@@ -66,6 +66,29 @@ def reference(value: str) -> str:
     return tag(value)
 
 
+def _matching(pattern, error: errors.ErrorCode, what: str):
+    def check(value: str) -> str:
+        if not pattern.fullmatch(value):
+            raise RegistryError(error, f"{value[:100]!r} is not {what}")
+        return value
+    return check
+
+
+# Path parameters that name our own things: a value that cannot exist is refused before any read
+# (an empty or over-long key would be a DynamoDB error, not an answer).
+upload_id = _matching(spec.UPLOAD_ID_RE, errors.BLOB_UPLOAD_UNKNOWN, "an upload session id")
+namespace = _matching(spec.NAMESPACE_RE, errors.NAME_INVALID, "a namespace")
+principal = _matching(spec.PRINCIPAL_NAME_RE, errors.ADMIN_UNKNOWN, "a user, robot or team name")
+credential_id = _matching(spec.CREDENTIAL_ID_RE, errors.ADMIN_UNKNOWN, "a credential id")
+fingerprint = _matching(spec.FINGERPRINT_RE, errors.ADMIN_UNKNOWN, "a key fingerprint")
+
+
+def key_file(value: str) -> str:
+    if value != "KEYS" and not (value.lower().endswith(".asc") and spec.FINGERPRINT_RE.fullmatch(value[:-4])):
+        raise RegistryError(errors.ADMIN_UNKNOWN, f"{value[:100]!r} is not KEYS or <fingerprint>.asc")
+    return value
+
+
 def page_size(raw: Optional[str]) -> int:
     if raw is None or raw == "":
         return spec.PAGE_DEFAULT

@@ -167,10 +167,11 @@ def gateway(ui: UI, upstream, port, host, public_url, spool_dir, spool_limit, sp
 def fails_cleanly(ui: UI, *more_errors):
     """Turn what a user can cause (bad references, registry refusals, files, the network) into one
     error line and exit code 1, for the commands that talk to a registry."""
+    from chalicelib.errors import RegistryError
     from dockless.client import ClientError
     try:
         yield
-    except (ValueError, ClientError, OSError, *more_errors) as error:
+    except (ValueError, ClientError, OSError, RegistryError, *more_errors) as error:
         ui.error(str(error))
         raise SystemExit(Exit.FAILED) from None
 

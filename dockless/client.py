@@ -2,13 +2,14 @@
 manifests and existence checks, the direct-upload extension for blob bytes (dockless/bucket.py),
 and presigned S3 URLs (followed redirects) for downloads."""
 import hashlib
-import json
 from pathlib import Path
-from typing import Callable, Optional, Tuple
+from typing import Callable, Optional
 
 import requests
 
-from chalicelib import spec
+from chalicelib import spec, validate
+from chalicelib.errors import RegistryError
+from chalicelib.formats import ParsedManifest, parse_manifest
 from dockless.auth import RegistryAuth
 from dockless.bucket import ApiAnswer, BucketUploader, RegistryRefused, TransferFailed
 
@@ -77,30 +78,39 @@ class RegistryClient:
             raise ClientError(f"pushing the manifest {reference}: {_explain(response)}")
         return response.headers[spec.CONTENT_DIGEST_HEADER]
 
-    def get_manifest(self, name: str, reference: str) -> Tuple[bytes, str, str]:
+    def get_manifest(self, name: str, reference: str) -> ParsedManifest:
+        """The manifest a reference names, checked as the registry checks a push: whatever a
+        registry sends, its digests and media types are well-formed before anything uses them."""
+        validate.reference(reference)
         response = self.session.get(f"{self.base_url}/v2/{name}/manifests/{reference}",
                                     headers={"Accept": MANIFEST_ACCEPT}, timeout=60)
         if response.status_code != 200:
             raise ClientError(f"fetching the manifest {reference}: {_explain(response)}")
-        digest = "sha256:" + hashlib.sha256(response.content).hexdigest()
-        if reference.startswith("sha256:") and digest != reference:
-            raise ClientError(f"the manifest {reference} arrived with digest {digest}")
-        media_type = json.loads(response.content).get("mediaType") or response.headers["Content-Type"]
-        return response.content, media_type, digest
+        try:
+            manifest = parse_manifest(response.content, response.headers.get("Content-Type"))
+        except RegistryError as invalid:
+            raise ClientError(f"the registry sent an invalid manifest for {reference}: {invalid.detail}") from None
+        if validate.is_digest(reference) and manifest.digest != reference:
+            raise ClientError(f"the manifest {reference} arrived with digest {manifest.digest}")
+        return manifest
 
     def fetch_blob(self, name: str, digest: str, path: Path, progress: Callable[[int], None]) -> None:
-        """Download (following the 307 to S3, which drops our credentials on the way), verifying."""
-        with self.session.get(f"{self.base_url}/v2/{name}/blobs/{digest}", stream=True, timeout=300) as response:
-            if response.status_code != 200:
-                raise ClientError(f"fetching {digest}: {_explain(response)}")
-            hasher = hashlib.sha256()
-            partial = path.with_suffix(".partial")
-            with open(partial, "wb") as out:
-                for piece in response.iter_content(1 << 20):
-                    hasher.update(piece)
-                    out.write(piece)
-                    progress(len(piece))
-        if "sha256:" + hasher.hexdigest() != digest:
-            partial.unlink()
-            raise ClientError(f"{digest} arrived with another digest")
-        partial.rename(path)
+        """Download to `path` (following the 307 to S3, which drops our credentials on the way),
+        verifying; nothing is left at `path` or beside it unless the bytes match."""
+        validate.digest(digest)
+        partial = path.with_name(path.name + ".partial")
+        try:
+            with self.session.get(f"{self.base_url}/v2/{name}/blobs/{digest}", stream=True, timeout=300) as response:
+                if response.status_code != 200:
+                    raise ClientError(f"fetching {digest}: {_explain(response)}")
+                hasher = hashlib.sha256()
+                with open(partial, "wb") as out:
+                    for piece in response.iter_content(1 << 20):
+                        hasher.update(piece)
+                        out.write(piece)
+                        progress(len(piece))
+            if "sha256:" + hasher.hexdigest() != digest:
+                raise ClientError(f"{digest} arrived with another digest")
+            partial.rename(path)
+        finally:
+            partial.unlink(missing_ok=True)

@@ -33,7 +33,7 @@ from chalice.local import LambdaEventConverter, LocalGateway, RouteMatcher
 
 from chalicelib import errors, spec
 from chalicelib.errors import ErrorCode, error_reply
-from dockless.httpbody import MalformedBody, iter_body, send
+from dockless.httpbody import ClientGone, MalformedBody, iter_body, send
 
 LOG = logging.getLogger("dockless.frontdoor")
 
@@ -161,7 +161,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         except MalformedBody as error:
             send(self, *self.front_door.refuse(errors.MALFORMED_REQUEST, str(error)), closing=True)
             return
-        except ConnectionError as gone:  # nobody left to answer
+        except ClientGone as gone:  # nobody left to answer
             LOG.info("%s %s: %s", self.command, self.path, gone)
             self.close_connection = True
             return
@@ -185,7 +185,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 pieces.append(piece)
         return (b"", True) if total > limit else (b"".join(pieces), False)
 
-    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _serve
+    def __getattr__(self, name: str):
+        """Every method reaches the routing (http.server would answer one it has no do_<METHOD> for
+        with 501; API Gateway answers an unknown method as an unknown route)."""
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
 
 
 class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):

@@ -42,7 +42,7 @@ from chalicelib import errors, protocol, spec
 from chalicelib.errors import RegistryError, error_reply
 from dockless import httpbody
 from dockless.bucket import ApiAnswer, BucketUploader, RegistryRefused, TransferFailed
-from dockless.httpbody import CHUNKED, MalformedBody, send
+from dockless.httpbody import CHUNKED, ClientGone, MalformedBody, send
 
 LOG = logging.getLogger("dockless.gateway")
 
@@ -307,7 +307,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                     self.gateway.end_session(upload["upload_id"])
         except _Refused as refused:
             reply, closing = refused.reply, refused.closing
-        except (ConnectionError, MalformedBody) as failure:
+        except (ClientGone, MalformedBody) as failure:
             LOG.info("%s %s: %s", self.command, path, failure)
             self.close_connection = True
             if isinstance(failure, MalformedBody):
@@ -391,7 +391,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                     # Bytes that went to the bucket some other way (`dockless push`): complete as it is.
                     return self._forward(length)
                 return self.gateway.finish(session, query, self.headers)
-        except (ConnectionError, MalformedBody):
+        except (ClientGone, MalformedBody):
             ended = True  # the client went away mid-body: nothing to resume
             raise
         finally:
@@ -460,7 +460,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _with_state(self, reply: Reply, session: Session) -> Reply:
         return reply[0], reply[1] + self._state_headers(session), reply[2]
 
-    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
+    def __getattr__(self, name: str):
+        """Every method is served (http.server would answer one it has no do_<METHOD> for with 501)."""
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
 
 
 class _Refused(Exception):

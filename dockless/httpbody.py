@@ -25,6 +25,11 @@ class MalformedBody(ValueError):
     """A body framed other than HTTP/1.1 allows: answered 400, and the connection closed."""
 
 
+class ClientGone(Exception):
+    """The client closed (or broke) the connection before its body ended: nobody to answer. Not an
+    OSError, so that a proxy streaming the body on never mistakes it for its upstream failing."""
+
+
 def framing(headers) -> int:
     """The body's length in bytes, or CHUNKED."""
     codings = [c.strip().lower() for value in headers.get_all("Transfer-Encoding") or () for c in value.split(",")]
@@ -58,17 +63,23 @@ def iter_body(rfile, headers, piece_bytes: int = PIECE_BYTES, length: Optional[i
 def _read(rfile, count: int, piece_bytes: int, where: str) -> Iterator[bytes]:
     """Exactly `count` bytes, in pieces of at most `piece_bytes`."""
     while count > 0:
-        piece = rfile.read(min(count, piece_bytes))
+        try:
+            piece = rfile.read(min(count, piece_bytes))
+        except OSError as broken:
+            raise ClientGone(f"the connection broke inside {where}: {broken}") from None
         if not piece:
-            raise ConnectionError(f"the client closed the connection inside {where}")
+            raise ClientGone(f"the client closed the connection inside {where}")
         count -= len(piece)
         yield piece
 
 
 def _line(rfile, where: str) -> bytes:
-    line = rfile.readline(MAX_LINE_BYTES + 1)
+    try:
+        line = rfile.readline(MAX_LINE_BYTES + 1)
+    except OSError as broken:
+        raise ClientGone(f"the connection broke before {where}: {broken}") from None
     if not line:
-        raise ConnectionError(f"the client closed the connection before {where}")
+        raise ClientGone(f"the client closed the connection before {where}")
     if len(line) > MAX_LINE_BYTES or not line.endswith(b"\r\n"):
         raise MalformedBody(f"{where} is not a line ending in CRLF")
     return line
@@ -87,7 +98,7 @@ def _iter_chunked(rfile, piece_bytes: int) -> Iterator[bytes]:
                     return
             raise MalformedBody(f"more than {MAX_TRAILERS} trailer lines")
         yield from _read(rfile, size, piece_bytes, "a chunk")
-        if rfile.read(2) != b"\r\n":
+        if b"".join(_read(rfile, 2, 2, "a chunk's end")) != b"\r\n":
             raise MalformedBody("chunk data is not followed by CRLF")
 
 

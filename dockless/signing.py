@@ -26,7 +26,7 @@ def sign(client: RegistryClient, reference: Reference, fingerprint: str, identit
     """Sign the manifest REF names with the local key and upload the signature; its name."""
     # Signing writes; asking for push now also lets the read through a repository in verified mode.
     client.session.auth.want(f"repository:{reference.name}:pull,push")
-    _, _, digest = client.get_manifest(reference.name, reference.reference)
+    digest = client.get_manifest(reference.name, reference.reference).digest
     identity = identity or f"{reference.host}/{reference.name}:{reference.tag}"
     # An opaque binary signed message: python-gnupg's sign() would clearsign by default.
     signed = gnupg.GPG(gnupghome=gpg_home).sign(payload(digest, identity), keyid=fingerprint, binary=True,
@@ -50,7 +50,7 @@ def grouped(fingerprint: str) -> str:
 
 def verify(client: RegistryClient, reference: Reference, keyring: bytes) -> List[dict]:
     """Every signature of the manifest, checked against the armoured keys in `keyring`."""
-    _, _, digest = client.get_manifest(reference.name, reference.reference)
+    digest = client.get_manifest(reference.name, reference.reference).digest
     response = client.session.get(f"{client.base_url}/extensions/v2/{reference.name}/signatures/{digest}",
                                   timeout=60)
     if response.status_code != 200:

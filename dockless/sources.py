@@ -10,7 +10,9 @@ import tarfile
 from pathlib import Path
 from typing import List, Optional
 
-from chalicelib import spec
+from chalicelib import spec, validate
+from chalicelib.errors import RegistryError
+from chalicelib.formats import ParsedManifest, parse_manifest
 
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER_TAR = "application/vnd.oci.image.layer.v1.tar"
@@ -42,8 +44,8 @@ class Image:
         return self.manifests[-1]
 
 
-class SourceError(Exception):
-    pass
+class SourceError(ValueError):
+    """A local image that cannot be pushed as it is."""
 
 
 def sha256_of(path: Path, offset: int = 0, size: Optional[int] = None) -> str:
@@ -76,6 +78,23 @@ def open_image(source: str, workdir: Path) -> Image:
     return read_docker_archive(archive)
 
 
+def layout_blob(directory: Path, digest: str) -> Path:
+    """Where an OCI layout keeps a blob: blobs/sha256/<hex>. Only a well-formed sha256 digest names a
+    file, so no digest read from an index or sent by a registry reaches outside the layout."""
+    try:
+        validate.digest(digest)
+    except RegistryError:
+        raise SourceError(f"{digest!r} is not a sha256 digest") from None
+    return directory / "blobs" / "sha256" / digest.split(":", 1)[1]
+
+
+def parse_layout_manifest(body: bytes, media_type: Optional[str], where: str) -> ParsedManifest:
+    try:
+        return parse_manifest(body, media_type)
+    except RegistryError as invalid:
+        raise SourceError(f"{where}: invalid manifest: {invalid.detail}") from None
+
+
 def read_oci_layout(directory: Path, tag: Optional[str]) -> Image:
     index = json.loads((directory / "index.json").read_text())
     entries = index.get("manifests", [])
@@ -83,24 +102,17 @@ def read_oci_layout(directory: Path, tag: Optional[str]) -> Image:
     if len(chosen) != 1:
         raise SourceError(f"{directory}: {'no' if not chosen else 'several'} manifests for tag {tag!r}; "
                           f"name one as DIR:TAG")
-
-    def blob_path(digest: str) -> Path:
-        algorithm, hex_digest = digest.split(":", 1)
-        return directory / "blobs" / algorithm / hex_digest
-
     blobs, manifests = {}, []
 
-    def visit(descriptor: dict) -> None:
-        body = blob_path(descriptor["digest"]).read_bytes()
-        document = json.loads(body)
-        media_type = document.get("mediaType") or descriptor["mediaType"]
-        for child in document.get("manifests", []):
-            visit(child)
-        for layer in [document["config"]] + document.get("layers", []) if "config" in document else []:
-            blobs[layer["digest"]] = Blob(layer["digest"], layer["size"], blob_path(layer["digest"]))
-        manifests.append(ManifestFile(descriptor["digest"], media_type, body))
+    def visit(digest: str, media_type: Optional[str]) -> None:
+        manifest = parse_layout_manifest(layout_blob(directory, digest).read_bytes(), media_type, str(directory))
+        for child in manifest.children:
+            visit(child, manifest.descriptors[child][0])
+        for blob in manifest.blobs:
+            blobs[blob] = Blob(blob, manifest.descriptors[blob][1], layout_blob(directory, blob))
+        manifests.append(ManifestFile(digest, manifest.media_type, manifest.body))
 
-    visit(chosen[0])
+    visit(chosen[0].get("digest", ""), chosen[0].get("mediaType"))
     return Image(list(blobs.values()), manifests)
 
 

@@ -9,7 +9,7 @@ from typing import List
 
 from dockless.client import RegistryClient
 from dockless.reference import Reference
-from dockless.sources import REF_NAME, Image
+from dockless.sources import REF_NAME, Image, layout_blob
 from dockless.ui import UI
 
 # Blobs moved at once; each multipart blob adds its own parallel parts.
@@ -44,27 +44,22 @@ def push(image: Image, destination: Reference, client: RegistryClient, ui: UI) -
 
 
 def pull(source: Reference, directory: Path, client: RegistryClient, ui: UI) -> str:
-    """Write the image (and, for an index, every child) as an OCI layout; returns its digest."""
-    blobs_dir = directory / "blobs" / "sha256"
-    blobs_dir.mkdir(parents=True, exist_ok=True)
+    """Write the image (and, for an index, every child) as an OCI layout; returns its digest.
+    Every manifest is checked before its digests name a file (sources.layout_blob)."""
+    (directory / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
     (directory / "oci-layout").write_text(json.dumps({"imageLayoutVersion": "1.0.0"}))
-    body, media_type, digest = client.get_manifest(source.name, source.reference)
-    wanted = {}
-    pending = [(body, digest)]
+    top = client.get_manifest(source.name, source.reference)
+    wanted, pending = {}, [top]
     while pending:
-        manifest_body, manifest_digest = pending.pop()
-        (blobs_dir / manifest_digest[7:]).write_bytes(manifest_body)
-        document = json.loads(manifest_body)
-        for child in document.get("manifests", []):
-            child_body, _, child_digest = client.get_manifest(source.name, child["digest"])
-            pending.append((child_body, child_digest))
-        for blob in ([document["config"]] + document.get("layers", [])) if "config" in document else []:
-            wanted[blob["digest"]] = blob["size"]
-    fetch = {d: s for d, s in wanted.items() if not (blobs_dir / d[7:]).exists()}
+        manifest = pending.pop()
+        layout_blob(directory, manifest.digest).write_bytes(manifest.body)
+        pending.extend(client.get_manifest(source.name, child) for child in manifest.children)
+        wanted.update({blob: manifest.descriptors[blob][1] for blob in manifest.blobs})
+    fetch = {d: size for d, size in wanted.items() if not layout_blob(directory, d).exists()}
     with ui.progress() as progress, concurrent.futures.ThreadPoolExecutor(PARALLEL_BLOBS) as pool:
         def download(blob_digest, size):
             task = progress.add_task(blob_digest[7:19], total=size)
-            client.fetch_blob(source.name, blob_digest, blobs_dir / blob_digest[7:],
+            client.fetch_blob(source.name, blob_digest, layout_blob(directory, blob_digest),
                               lambda n: progress.advance(task, n))
         for future in [pool.submit(download, d, s) for d, s in fetch.items()]:
             future.result()
@@ -72,10 +67,10 @@ def pull(source: Reference, directory: Path, client: RegistryClient, ui: UI) -> 
     index = json.loads(index_path.read_text()) if index_path.exists() else {"schemaVersion": 2, "manifests": []}
     name = source.digest or source.tag
     index["manifests"] = [m for m in index["manifests"] if m.get("annotations", {}).get(REF_NAME) != name]
-    index["manifests"].append({"mediaType": media_type, "digest": digest, "size": len(body),
+    index["manifests"].append({"mediaType": top.media_type, "digest": top.digest, "size": len(top.body),
                                "annotations": {REF_NAME: name}})
     index_path.write_text(json.dumps(index))
-    return digest
+    return top.digest
 
 
 _UNITS = {"": 1, "B": 1, "KIB": 1024, "MIB": 1024 ** 2, "GIB": 1024 ** 3, "TIB": 1024 ** 4,

@@ -15,6 +15,17 @@ os.environ["DOCKLESS_AWS_CALL_LOG"] = str(AWS_CALL_LOG)
 
 pytest_plugins = ["tests.fixtures"]
 
+# The fuzz tier's budgets (tests marked `fuzz`): `ci`, the default, is what `make test` runs,
+# derandomized so a run is repeatable; `deep` (HYPOTHESIS_PROFILE=deep, `make fuzz`) draws fresh
+# random examples, many more of them.
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+_FUZZ = dict(deadline=None, database=None, print_blob=True,
+             suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+settings.register_profile("ci", max_examples=20, derandomize=True, **_FUZZ)
+settings.register_profile("deep", max_examples=400, **_FUZZ)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
 
 def pytest_collection_modifyitems(items):
     """Tests marked `after_all` read what the whole run recorded: they run last."""

@@ -101,6 +101,22 @@ def client(anonymous, clock):
     return AuthorizedClient(anonymous, clock)
 
 
+def raw_exchange(port: int, request: bytes, read: bool = True) -> bytes:
+    """Send bytes exactly as given, say that nothing more comes, and read until the server closes
+    (or, without `read`, leave at once): for requests no HTTP library would send."""
+    import socket
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(request)
+        sock.shutdown(socket.SHUT_WR)
+        received = b""
+        while read:
+            piece = sock.recv(65536)
+            if not piece:
+                break
+            received += piece
+        return received
+
+
 def digest_of(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 

@@ -27,7 +27,6 @@ ROLE_ACTIONS: Dict[str, Set[str]] = {"read": {PULL}, "write": {PULL, PUSH}, "adm
 ANYONE = "*"
 _CREDENTIAL = re.compile(re.escape(spec.CREDENTIAL_PREFIX) + r"([0-9a-f]{16})_([A-Za-z0-9_-]{43})")
 _SCOPE = re.compile(r"repository(?:\([a-z]+\))?:([^:]+):([a-z*,]*)|registry:(catalog|admin):\*")
-PRINCIPAL_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 KINDS = ("user", "robot", "team")
 
 
@@ -174,8 +173,8 @@ class AuthService:
     # --- administration ------------------------------------------------------------------------
 
     def create_principal(self, name: str, kind: str, admin: bool = False) -> Principal:
-        if not PRINCIPAL_NAME.fullmatch(name or "") or kind not in KINDS:
-            raise RegistryError(errors.ADMIN_INVALID, f"name must match {PRINCIPAL_NAME.pattern}, "
+        if not spec.PRINCIPAL_NAME_RE.fullmatch(name or "") or kind not in KINDS:
+            raise RegistryError(errors.ADMIN_INVALID, f"name must match {spec.PRINCIPAL_NAME_RE.pattern}, "
                                                       f"kind one of {', '.join(KINDS)}")
         principal = Principal(name, kind=kind, admin=admin and kind == "user", created_at=self._services.clock())
         try:

@@ -101,6 +101,19 @@ ROUTES = (
 )
 
 
+# How each path parameter is checked before the handler runs ({name} by validate.repository_path;
+# digests and references by their handlers, whose answers differ by method).
+PATH_PARAMETERS = {
+    "upload_id": validate.upload_id,
+    "namespace": validate.namespace,
+    "principal": validate.principal,
+    "team": validate.principal,
+    "credential_id": validate.credential_id,
+    "fingerprint": validate.fingerprint,
+    "file": validate.key_file,
+}
+
+
 def chalice_paths(path: str):
     """The Chalice paths one route registers as: one per name depth, no trailing slash."""
     path = path.rstrip("/")
@@ -181,15 +194,17 @@ def _dispatch(blueprint: Blueprint, route: Route, captured: dict):
     audit_context = audit.begin(audit.RequestContext(request_id, client_ip(request, context),
                                                      request.headers.get("user-agent")))
     try:
+        _require_front_door(request)
         # Path parameters arrive decoded, as API Gateway passes them (DESIGN.md §4).
-        params = {key: value for key, value in captured.items() if not NAME_PART.fullmatch(key)}
         name = None
         if "{name}" in route.path:
             name = validate.repository_path([value for _, value in sorted(
                 (int(key[4:]), value) for key, value in captured.items() if NAME_PART.fullmatch(key))])
-            params["name"] = name
-        _require_front_door(request)
         request.claims = authorize(request, route, name)
+        params = {key: PATH_PARAMETERS.get(key, str)(value) for key, value in captured.items()
+                  if not NAME_PART.fullmatch(key)}
+        if name is not None:
+            params["name"] = name
         response = route.handler(request, **params)
     except RegistryError as error:
         response = respond.error(error)

@@ -103,6 +103,8 @@ def _instance():
 
 def split_public_keys(armored: str) -> List[KeyInfo]:
     """Each public key an upload holds, on its own; secret keys are refused before any import."""
+    if not armored.isascii():
+        raise KeyRefused("keys are uploaded as ASCII armour (gpg --export --armor FPR)")
     if "PRIVATE KEY BLOCK" in armored:
         raise KeyRefused("that is a secret key: upload only the public key (gpg --export --armor FPR)")
     with temporary_home() as gpg:

@@ -189,3 +189,30 @@ def test_automatic_signing_without_a_key_refuses_the_push_and_writes_nothing(cli
     assert "the registry has no signing key" in json.loads(refused.body)["errors"][0]["message"]
     assert state() == before
     assert client.get("/v2/unsigned/app/manifests/v1").status_code == 404
+
+
+@pytest.mark.parametrize("upload, reason", [(b"\x80", "ASCII armour"), (b"", "no OpenPGP public key"),
+                                            (b"-----BEGIN PGP PRIVATE KEY BLOCK-----", "secret key")])
+def test_key_uploads_that_are_not_public_keys_are_refused(client, upload, reason, state):
+    before = state()
+    response = client.put("/dockless/admin/v1/keys/team", body=upload)
+    assert response.status_code == 400 and error_code(response) == "INVALID"
+    assert reason in json.loads(response.body)["errors"][0]["detail"]
+    assert state() == before
+
+
+def test_a_signature_for_another_digest_is_refused_and_not_stored(client, push, release_key, state):
+    fingerprint, _ = release_key
+    _, digest = push.image("team/app", "v1")
+    _, other = push.image("team/app", "v2", layers=(b"another",))
+    content = gpg.sign_opaque(json.dumps({"critical": {"type": ATOMIC_TYPE,
+                                                       "image": {"docker-manifest-digest": other},
+                                                       "identity": {"docker-reference": f"{HOST}/team/app:v1"}}}).encode(),
+                              fingerprint)
+    before = state()
+    response = client.put(f"/extensions/v2/team/app/signatures/{digest}", body=signature_document(digest, content),
+                          headers={"Content-Type": "application/json"})
+    assert response.status_code == 400 and error_code(response) == "SIGNATURE_INVALID"
+    assert f"the signature is for {other}" in json.loads(response.body)["errors"][0]["detail"]
+    assert state() == before
+    assert client.get(f"/extensions/v2/team/app/signatures/{digest}").json_body == {"signatures": []}

@@ -11,6 +11,7 @@ from chalice import Response
 from chalicelib import spec
 from chalicelib.application import create_app
 from dockless.frontdoor import FrontDoor, make_server
+from tests.fixtures import raw_exchange
 
 
 def probe_app():
@@ -169,19 +170,6 @@ def test_encoded_slashes_route_as_api_gateway_routes_them(stack, http, path, sta
     else:
         assert response.headers["Location"].startswith(f"{stack.public_url or ''}") and \
             "/v2/team/app/blobs/uploads/" in response.headers["Location"]
-
-
-def raw_exchange(port, request: bytes) -> bytes:
-    """Send bytes as they are; read until the server closes the connection."""
-    import socket
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(request)
-        received = b""
-        while True:
-            piece = sock.recv(65536)
-            if not piece:
-                return received
-            received += piece
 
 
 MALFORMED_BODIES = {

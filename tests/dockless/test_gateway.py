@@ -7,6 +7,8 @@ import os
 import pytest
 import requests
 
+from tests.fixtures import raw_exchange
+
 
 MiB = 1024 * 1024
 
@@ -158,24 +160,10 @@ def test_a_patch_for_a_session_not_opened_here_is_the_apis_answer(stack, http):
     assert http.get(f"{stack.url}/v2/team/gw/blobs/uploads/{'cd' * 16}").status_code == 404
 
 
-def raw_request(port, head: bytes, body: bytes = b"", close_after_send=False) -> bytes:
-    import socket
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
-        sock.sendall(head + body)
-        if close_after_send:
-            return b""
-        received = b""
-        while True:
-            piece = sock.recv(65536)
-            if not piece:
-                return received
-            received += piece
-
-
 def test_a_huge_non_upload_body_is_refused_before_it_is_read(stack):
     # Headers only: the 300 MiB body is never sent, and the answer still comes.
-    answer = raw_request(stack.port, b"PUT /v2/x/y/manifests/z HTTP/1.1\r\nHost: x\r\n"
-                                     b"Content-Length: 314572800\r\n\r\n")
+    answer = raw_exchange(stack.port, b"PUT /v2/x/y/manifests/z HTTP/1.1\r\nHost: x\r\n"
+                                      b"Content-Length: 314572800\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 413 ")
     assert b'"SIZE_INVALID"' in answer and b"dockless gateway" in answer
 
@@ -183,8 +171,8 @@ def test_a_huge_non_upload_body_is_refused_before_it_is_read(stack):
 def test_a_chunked_non_upload_body_is_cut_off_at_the_front_doors_limit(stack):
     chunk = os.urandom(MiB)
     body = b"".join(b"100000\r\n" + chunk + b"\r\n" for _ in range(11)) + b"0\r\n\r\n"
-    answer = raw_request(stack.port, b"PUT /v2/x/y/manifests/z HTTP/1.1\r\nHost: x\r\n"
-                                     b"Transfer-Encoding: chunked\r\n\r\n", body)
+    answer = raw_exchange(stack.port, b"PUT /v2/x/y/manifests/z HTTP/1.1\r\nHost: x\r\n"
+                                      b"Transfer-Encoding: chunked\r\n\r\n" + body)
     assert answer.startswith(b"HTTP/1.1 413 ")
 
 
@@ -210,7 +198,7 @@ def test_a_client_that_disconnects_mid_body_leaves_no_spool(stack):
     before, spooled = open_spool_files(), stack.gateway.spooled_bytes
     head = (f"PATCH /v2/team/gw/blobs/uploads/{upload_id} HTTP/1.1\r\nHost: x\r\n{list(auth)[0]}: "
             f"{auth['Authorization']}\r\nContent-Length: {5 * MiB}\r\n\r\n").encode()
-    raw_request(stack.port, head, os.urandom(MiB), close_after_send=True)
+    raw_exchange(stack.port, head + os.urandom(MiB), read=False)
     assert wait_until(lambda: upload_id not in stack.gateway._sessions)
     assert stack.gateway.spooled_bytes == spooled and open_spool_files() <= before
 
@@ -314,3 +302,11 @@ def test_the_apis_refusal_of_the_direct_upload_reaches_the_client_as_it_is(stack
     assert response.status_code == 401, response.text
     assert response.json()["errors"][0]["code"] in ("UNAUTHORIZED", "DENIED")
     assert 'scope="repository:team/gw:pull,push"' in response.headers["WWW-Authenticate"]
+
+
+@pytest.mark.parametrize("target", ["/v2/", "/v2/team/gw/manifests/v1", "/v2/team/gw/blobs/uploads/"])
+def test_a_client_that_promises_a_body_and_leaves_gets_no_502(stack, target):
+    """Found by the fuzz tier: the client's own disconnect was taken for the upstream failing."""
+    answer = raw_exchange(stack.port, f"POST {target} HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc".encode())
+    assert b" 502 " not in answer.split(b"\r\n", 1)[0]
+    assert requests.get(f"{stack.url}/v2/").status_code == 401

@@ -73,3 +73,67 @@ def test_pull_of_unknown_tag_fails_with_the_registry_error(stack, tmp_path):
 def test_references_are_checked(text):
     with pytest.raises(ValueError):
         Reference.parse(text)
+
+
+class HostileRegistry:
+    """A registry that serves one manifest and whatever bytes for any blob."""
+
+    def __init__(self, manifest: dict, blob: bytes):
+        import http.server
+        import threading
+        body, payload = json.dumps(manifest).encode(), blob
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                data = body if "/manifests/" in self.path else payload
+                self.send_response(200)
+                self.send_header("Content-Type", manifest.get("mediaType", "application/json"))
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *_):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.host = f"127.0.0.1:{self.server.server_address[1]}"
+
+    def pull(self, out):
+        return transfer.pull(Reference.parse(f"{self.host}/evil/app:1"), out, RegistryClient(f"http://{self.host}"), UI())
+
+
+def hostile_manifest(layer_digest, layer_size=5, media_type="application/vnd.oci.image.layer.v1.tar"):
+    config = b"{}"
+    return {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                       "digest": "sha256:" + __import__("hashlib").sha256(config).hexdigest(), "size": 2},
+            "layers": [{"mediaType": media_type, "digest": layer_digest, "size": layer_size}]}
+
+
+@pytest.mark.parametrize("layer_digest, media_type", [
+    ("sha256:../../../../outside", "application/vnd.oci.image.layer.v1.tar"),
+    ("sha256:" + "a" * 63 + "/", "application/vnd.oci.image.layer.v1.tar"),
+    ("sha512:../../x", "application/vnd.oci.image.layer.v1.tar"),
+    ("sha256:" + "a" * 64, "not a media type"),
+])
+def test_pull_refuses_what_a_hostile_registry_names_and_writes_nothing_outside(tmp_path, layer_digest, media_type):
+    victim = tmp_path / "outside.partial"
+    victim.write_text("keep me")
+    registry = HostileRegistry(hostile_manifest(layer_digest, media_type=media_type), b"attacker bytes")
+    out = tmp_path / "a" / "b" / "layout"
+    with pytest.raises(ClientError, match="invalid manifest"):
+        registry.pull(out)
+    assert victim.read_text() == "keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "outside.partial"]
+    assert [p.name for p in (out / "blobs" / "sha256").iterdir()] == []
+
+
+def test_pull_leaves_no_partial_file_when_bytes_do_not_match(tmp_path):
+    claimed = "sha256:" + "b" * 64
+    registry = HostileRegistry(hostile_manifest(claimed, layer_size=14), b"attacker bytes")
+    out = tmp_path / "layout"
+    with pytest.raises(ClientError, match="arrived with another digest"):
+        registry.pull(out)
+    names = [p.name for p in (out / "blobs" / "sha256").iterdir()]
+    assert "b" * 64 not in names and not [n for n in names if n.endswith(".partial")]
