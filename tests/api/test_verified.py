@@ -94,8 +94,9 @@ def test_verified_mode_serves_only_what_a_trusted_key_signed(client, anonymous, 
     assert get(anonymous, clock, "/v2/strict/app/manifests/v1").status_code == 200
     assert get(anonymous, clock, "/v2/strict/app/manifests/v1", "HEAD").status_code == 307
 
-    SigningService(registry).remove_key("strict", fingerprint)
+    assert client.delete(f"/dockless/admin/v1/keys/strict/{fingerprint}").status_code == 204
     assert get(anonymous, clock, "/v2/strict/app/manifests/v1").status_code == 403
+    assert client.delete(f"/dockless/admin/v1/keys/strict/{fingerprint}").status_code == 404
 
 
 def test_children_of_a_signed_index_are_served(client, anonymous, clock, push, registry, release_key):
