@@ -2,11 +2,11 @@
 VENV ?= .venv
 PYTHON ?= python3
 STAMP := $(VENV)/.installed
-# Debian packages the end-to-end tests drive: dockerd + docker client, skopeo, containerd + ctr, gpg.
-E2E_PACKAGES := docker.io skopeo containerd gnupg
-E2E_COMMANDS := dockerd docker skopeo containerd ctr gpg
+# Debian packages the end-to-end tests drive: dockerd + docker client, skopeo, containerd + ctr, gpg, podman, buildah.
+E2E_PACKAGES := docker.io skopeo containerd gnupg podman buildah
+E2E_COMMANDS := dockerd docker skopeo containerd ctr gpg podman buildah
 
-.PHONY: setup serve test test-api fuzz e2e-tools bench bench-cost deploy clean
+.PHONY: setup serve test test-api fuzz mutate e2e-tools bench bench-cost deploy clean
 
 setup: $(STAMP)
 
@@ -16,8 +16,9 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(VENV)/bin/pip install -q -r requirements-dev.txt -e .
 	touch $@
 
+# TLS=1: HTTPS with a local CA kept in .local/tls (dockless serve prints how to trust it).
 serve: setup
-	$(VENV)/bin/dockless serve --port 5000
+	$(VENV)/bin/dockless serve --port 5000 $(if $(TLS),--tls --tls-dir .local/tls)
 
 # Installs the Debian packages the end-to-end tests need, when a command is missing (needs root).
 e2e-tools:
@@ -38,6 +39,16 @@ test-api: setup
 fuzz: setup
 	HYPOTHESIS_PROFILE=deep $(VENV)/bin/python -m pytest -m fuzz tests/api tests/dockless
 
+# Mutation testing of the security-critical modules against the in-process tiers (an hour or
+# more; not part of `make test`). Its own venv: mutmut must import the mutated copy in mutants/,
+# which the editable install of .venv would shadow. Settings: [tool.mutmut] in pyproject.toml.
+MUTATE_VENV := .venv-mutate
+mutate:
+	test -x $(MUTATE_VENV)/bin/mutmut || ($(PYTHON) -m venv $(MUTATE_VENV) && \
+	  $(MUTATE_VENV)/bin/pip install -q -r requirements-dev.txt mutmut==3.8.1)
+	$(MUTATE_VENV)/bin/mutmut run || true
+	$(MUTATE_VENV)/bin/python -m tests.mutation_report $(MUTATE_VENV)/bin/mutmut
+
 # Side-by-side timings with the reference registry (Debian's docker-registry); not a test.
 bench: setup e2e-tools
 	command -v docker-registry >/dev/null || (apt-get update -q && apt-get install -y -q docker-registry)
@@ -54,4 +65,4 @@ deploy: setup
 	  $(if $(DOMAIN),--domain $(DOMAIN) --certificate-arn $(CERTIFICATE_ARN))
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) $(MUTATE_VENV) mutants .pytest_cache

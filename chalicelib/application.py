@@ -7,7 +7,7 @@ import threading
 
 from chalice import Chalice
 
-from chalicelib import observe, spec
+from chalicelib import observe
 from chalicelib.config import Settings
 
 
@@ -34,10 +34,11 @@ class RegistryApp(Chalice):
 def create_app() -> RegistryApp:
     app = RegistryApp(app_name="dockless")
     # Chalice applies this list to responses: one whose Content-Type is listed is base64-encoded
-    # and refused (400) unless the request's Accept matches. No response here is binary (blob
-    # bytes leave through presigned URLs). Request bodies are all base64 at the front door
-    # (spec.GATEWAY_BINARY_MEDIA_TYPES), and Chalice decodes them by the event's own flag.
-    app.api.binary_types = [spec.OCTET_STREAM]
+    # and refused (400) unless the request's Accept matches, which would refuse a blob HEAD
+    # (application/octet-stream, no body) to every client that does not Accept it. No response
+    # here is binary: blob bytes leave through presigned URLs. Request bodies are all base64 at the
+    # front door (spec.GATEWAY_BINARY_MEDIA_TYPES), and Chalice decodes them by the event's own flag.
+    app.api.binary_types = []
     if Settings.from_environ().in_lambda:
         observe.emit_to_stdout()
     return app

@@ -36,10 +36,10 @@ class BlobService:
         except DoesNotExist:
             raise RegistryError(errors.BLOB_UNKNOWN, {"digest": digest}) from None
 
-    def presigned_url(self, repo: str, digest: str, operation: str) -> Tuple[str, BlobLink]:
-        """A presigned S3 URL (`get_object` or `head_object`) for a blob the repository links."""
+    def presign_blob_get(self, repo: str, digest: str) -> Tuple[str, BlobLink]:
+        """A presigned S3 GET for a blob the repository links, and the link."""
         link = self.link_for(repo, digest)
-        return self._objects.presign(operation, link.location), link
+        return self._objects.presign_get(link.location), link
 
     def unlink(self, repo: str, digest: str) -> None:
         link = self.link_for(repo, digest)

@@ -21,19 +21,26 @@ class ErrorCode:
 
 BLOB_UNKNOWN = ErrorCode("BLOB_UNKNOWN", "blob unknown to registry", 404)
 BLOB_UPLOAD_INVALID = ErrorCode("BLOB_UPLOAD_INVALID", "blob upload invalid", 400)
-BLOB_UPLOAD_UNKNOWN = ErrorCode("BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry", 404)
+BLOB_UPLOAD_UNKNOWN = ErrorCode("BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry (expired, cancelled, "
+                                                       "or another repository's): push again", 404)
 DIGEST_INVALID = ErrorCode("DIGEST_INVALID", "provided digest did not match uploaded content", 400)
 MANIFEST_BLOB_UNKNOWN = ErrorCode(
-    "MANIFEST_BLOB_UNKNOWN", "manifest references a manifest or blob unknown to registry", 400)
+    "MANIFEST_BLOB_UNKNOWN", "manifest references a manifest or blob unknown to registry: push its config, "
+                             "layers and child manifests to this repository first", 400)
 MANIFEST_INVALID = ErrorCode("MANIFEST_INVALID", "manifest invalid", 400)
 MANIFEST_UNKNOWN = ErrorCode("MANIFEST_UNKNOWN", "manifest unknown to registry", 404)
 NAME_INVALID = ErrorCode("NAME_INVALID", "invalid repository name", 400)
-NAME_UNKNOWN = ErrorCode("NAME_UNKNOWN", "repository name not known to registry", 404)
+NAME_UNKNOWN = ErrorCode("NAME_UNKNOWN", "repository name not known to registry: check the name, or push "
+                                         "to create it", 404)
 SIZE_INVALID = ErrorCode("SIZE_INVALID", "provided length did not match content length", 400)
-TOO_LARGE = ErrorCode("SIZE_INVALID", "request body too large for the registry API", 413)
-TAG_INVALID = ErrorCode("TAG_INVALID", "manifest tag did not match URI", 400)
-RANGE_INVALID = ErrorCode("RANGE_INVALID", "invalid content range", 416)
-PAGINATION_NUMBER_INVALID = ErrorCode("PAGINATION_NUMBER_INVALID", "invalid number of results requested", 400)
+TOO_LARGE = ErrorCode("SIZE_INVALID", "request body too large for the registry API: push large layers through "
+                                       "`dockless gateway` or with `dockless push`", 413)
+TAG_INVALID = ErrorCode("TAG_INVALID", "manifest tag did not match URI: a tag is 1 to 128 letters, digits, "
+                                       "'_', '.' or '-', not starting with '.' or '-'", 400)
+RANGE_INVALID = ErrorCode("RANGE_INVALID", "invalid content range: send chunks in order, each starting where "
+                                           "the upload ends", 416)
+PAGINATION_NUMBER_INVALID = ErrorCode("PAGINATION_NUMBER_INVALID", "invalid number of results requested: n "
+                                                                   "is a whole number", 400)
 UNAUTHORIZED = ErrorCode("UNAUTHORIZED", "authentication required", 401)
 DENIED = ErrorCode("DENIED", "requested access to the resource is denied", 403)
 UNSUPPORTED = ErrorCode("UNSUPPORTED", "the operation is unsupported", 405)
@@ -51,7 +58,8 @@ ADMIN_CONFLICT = ErrorCode("CONFLICT", "already exists", 409)
 # What the front door answers before (or instead of) the function. Deployed, these are API
 # Gateway's customised gateway responses (infra/); locally, dockless.frontdoor answers them.
 ROUTE_UNKNOWN = ErrorCode("NOT_FOUND", "no registry endpoint for this method and path", 404)
-FRONT_DOOR_TOO_LARGE = ErrorCode("SIZE_INVALID", "request body larger than the front door accepts", 413)
+FRONT_DOOR_TOO_LARGE = ErrorCode("SIZE_INVALID", "request body larger than the front door accepts: push large "
+                                                  "layers through `dockless gateway` or with `dockless push`", 413)
 FRONT_DOOR_FAILED = ErrorCode("UNKNOWN", "the registry function failed or refused the request", 502)
 FRONT_DOOR_BYPASSED = ErrorCode("DENIED", "requests must come through the registry's front door", 403)
 FRONT_DOOR_TIMEOUT = ErrorCode("UNAVAILABLE", "the registry did not answer in time", 504)
@@ -81,6 +89,10 @@ class RegistryError(Exception):
 
 
 def error_body(error: ErrorCode, detail: Any = None, message: Optional[str] = None) -> str:
+    """The spec's error body. Clients print the message, not the detail, so a detail written as a
+    sentence joins the message unless the refusal wrote its own."""
+    if message is None and isinstance(detail, str):
+        message = f"{error.message}: {detail}"
     entry: Dict[str, Any] = {"code": error.code, "message": message or error.message}
     if detail is not None:
         entry["detail"] = detail

@@ -75,10 +75,15 @@ class ManifestService:
         if missing:
             raise RegistryError(errors.MANIFEST_BLOB_UNKNOWN, {"missing": missing})
 
+    def find(self, repo: str, reference: str) -> Manifest:
+        """The manifest a tag or digest names: one read by digest, two by tag. A reference that
+        is neither is unknown, as the reference registry answers GET, HEAD and DELETE."""
+        return self.get(repo, self.digest_for(repo, _known_reference(reference)))
+
     def digest_for(self, repo: str, reference: str) -> str:
-        """The digest a reference names, if the repository has it (one read)."""
+        """The digest a (valid) reference names, if the repository has it: by digest no read."""
         if validate.is_digest(reference):
-            return self.get(repo, reference).digest
+            return reference
         try:
             return Tag.get(repo, tag_sort_key(reference)).digest
         except DoesNotExist:
@@ -99,12 +104,9 @@ class ManifestService:
         """Indexes of the repository that list this manifest as a child."""
         return list(Manifest.query(repo, filter_condition=Manifest.children.contains(digest)))
 
-    def presigned_head(self, digest: str) -> str:
-        return self._objects.presign("head_object", paths.manifest_key(digest))
-
     def delete(self, repo: str, reference: str) -> None:
         """By tag: remove the tag. By digest: remove the manifest and every tag pointing at it."""
-        if not validate.is_digest(reference):
+        if not validate.is_digest(_known_reference(reference)):
             try:
                 tag = Tag.get(repo, tag_sort_key(reference))
             except DoesNotExist:
@@ -159,3 +161,11 @@ class ManifestService:
             Repository.get(CATALOG_PARTITION, repo)
         except DoesNotExist:
             raise RegistryError(errors.NAME_UNKNOWN, {"name": repo}) from None
+
+
+def _known_reference(reference: str) -> str:
+    """A tag or a digest; anything else names no manifest (GET, HEAD and DELETE: 404)."""
+    try:
+        return validate.reference(reference)
+    except RegistryError:
+        raise RegistryError(errors.MANIFEST_UNKNOWN, {"reference": reference[:200]}) from None

@@ -122,6 +122,9 @@ REFRESH_TOKEN_SECONDS = 90 * 24 * 3600
 # Scopes one token request may ask for: docker asks for one to three (a push with mounts names
 # the sources too); each costs part of a read, so a request cannot make the endpoint read without bound.
 TOKEN_SCOPES_MAX = 32
+# A credential's last use is written at most this often (its own write per use would double the
+# cost of every token request and of every request made with Basic credentials).
+CREDENTIAL_LAST_USE_RESOLUTION_SECONDS = 3600
 # Credentials: a recognisable prefix, an id to look them up by, and 256 random bits.
 CREDENTIAL_PREFIX = "dkl_"
 CREDENTIAL_SECRET_BYTES = 32

@@ -83,6 +83,8 @@ class FileSlice:
 class BucketUploader:
     def __init__(self, session: Optional[requests.Session] = None, parallel_parts: int = PARALLEL_PART_UPLOADS):
         self.session = session or requests.Session()
+        # Passed on each request: requests lets REQUESTS_CA_BUNDLE override a session's own.
+        self.verify = True
         self._parts = concurrent.futures.ThreadPoolExecutor(parallel_parts, thread_name_prefix="part")
 
     def upload(self, call_api: CallApi, name: str, upload_id: str, digest: str, fd: int, offset: int,
@@ -117,7 +119,7 @@ class BucketUploader:
         for attempt in range(1, TRANSFER_ATTEMPTS + 1):
             try:
                 response = self.session.put(signed["url"], data=data.fresh(), headers=signed["headers"],
-                                        timeout=300)
+                                            timeout=300, verify=self.verify)
                 if response.status_code == 200:
                     return
                 reason = f"S3 answered {response.status_code}: {response.text[:200]}"

@@ -31,8 +31,11 @@ def main(ctx):
               help="URL clients use to reach the registry [default: http://localhost:PORT].")
 @click.option("--request-log", type=click.Path(dir_okay=False), default=None,
               help="Also append the per-request JSON records to this file.")
+@click.option("--tls", is_flag=True, help="Serve HTTPS, with a certificate from a local CA (made once).")
+@click.option("--tls-dir", type=click.Path(file_okay=False), default=None,
+              help="Where the local CA lives [default: ~/.local/share/dockless/tls].")
 @click.pass_obj
-def serve(ui: UI, port, host, api_port, public_url, request_log):
+def serve(ui: UI, port, host, api_port, public_url, request_log, tls, tls_dir):
     """Run the local stack: moto S3 + DynamoDB, the API behind a local front door on an internal
     port, the gateway on the public port, and the scheduled jobs.
 
@@ -40,15 +43,26 @@ def serve(ui: UI, port, host, api_port, public_url, request_log):
     Example:
       dockless serve --port 5000 &
       docker push localhost:5000/team/app:1
+      dockless serve --tls      # HTTPS, for clients that insist on it (python-dxf)
     """
+    from pathlib import Path
+
+    from dockless import tls as tls_module
     from dockless.localstack import LocalStack
 
     _log_to(logging.StreamHandler(), "dockless")
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the moto server's access log
     if request_log:
         _log_to(logging.FileHandler(request_log), "dockless.request")
-    stack = LocalStack(host=host, port=port, public_url=public_url, api_port=api_port)
+    directory = Path(tls_dir) if tls_dir else (tls_module.default_directory() if tls else None)
+    stack = LocalStack(host=host, port=port, public_url=public_url, api_port=api_port, tls_dir=directory)
     stack.start()
+    if stack.ca_path:
+        ui.info(f"tls: clients trust {stack.ca_path}, e.g.\n"
+                f"  sudo mkdir -p /etc/docker/certs.d/localhost:{stack.port} && "
+                f"sudo cp {stack.ca_path} /etc/docker/certs.d/localhost:{stack.port}/ca.crt\n"
+                f"  podman, skopeo, buildah: --cert-dir {stack.ca_path.parent}\n"
+                f"  python (requests): REQUESTS_CA_BUNDLE={stack.ca_path}")
     if stack.admin_token:
         ui.info(f"admin token (shown once; user admin): {stack.admin_token}")
         ui.info(f"  docker login localhost:{stack.port} -u admin -p {stack.admin_token}")

@@ -11,10 +11,9 @@ What it reproduces, each from the decision in DESIGN.md §1a:
   (spec.GATEWAY_BINARY_MEDIA_TYPES; docker sends layer chunks with no Content-Type at all);
 * an unknown path or method answered by the gateway (MISSING_AUTHENTICATION_TOKEN), not the app;
 * 29 s integration timeout (INTEGRATION_TIMEOUT);
-* response headers as API Gateway delivers them: Content-Length recomputed from the body the
-  function returned (0 for every HEAD) with the function's own moved to
-  x-amzn-Remapped-Content-Length, and the other remapped headers likewise, except
-  WWW-Authenticate, which the origin-response function restores;
+* response headers as API Gateway and then the origin-response function deliver them: the headers
+  API Gateway remaps go to x-amzn-Remapped-<name>, except WWW-Authenticate and Content-Length,
+  which the edge function puts back (a HEAD's length is the function's, not the empty body's);
 * the viewer's Host replaced by the origin's, passed on as X-Forwarded-Host;
 * the path percent-decoded before routing, so `%2F` separates segments as `/` does.
 Each refusal is the OCI error JSON that infra/ configures as the gateway response.
@@ -40,8 +39,8 @@ LOG = logging.getLogger("dockless.frontdoor")
 # Response headers API Gateway renames to x-amzn-Remapped-<name> (AWS "API Gateway known issues").
 REMAPPED_BY_API_GATEWAY = ("authorization", "connection", "content-length", "date", "server",
                            "www-authenticate")
-# What the Lambda@Edge origin-response function puts back (infra/edge).
-RESTORED_AT_THE_EDGE = ("www-authenticate",)
+# What the Lambda@Edge origin-response function puts back (infra/edge), over API Gateway's own.
+RESTORED_AT_THE_EDGE = ("www-authenticate", "content-length")
 ORIGIN_HOST = "origin.execute-api.local"
 
 Response = Tuple[int, List[Tuple[str, str]], bytes]
@@ -117,13 +116,18 @@ class FrontDoor:
         delivered: List[Tuple[str, str]] = []
         merged = [(k, v) for k, v in (result.get("headers") or {}).items()]
         merged += [(k, v) for k, values in (result.get("multiValueHeaders") or {}).items() for v in values]
+        restored = set()
         for name, value in merged:
             lowered = name.lower()
-            if lowered in REMAPPED_BY_API_GATEWAY and lowered not in RESTORED_AT_THE_EDGE:
+            if lowered in RESTORED_AT_THE_EDGE:
+                restored.add(lowered)
+                delivered.append((name, str(value)))
+            elif lowered in REMAPPED_BY_API_GATEWAY:
                 delivered.append((f"x-amzn-Remapped-{name}", str(value)))
             else:
                 delivered.append((name, str(value)))
-        delivered.append(("Content-Length", str(len(body))))
+        if "content-length" not in restored:  # API Gateway's own, from the body (0 for HEAD)
+            delivered.append(("Content-Length", str(len(body))))
         delivered.append(("x-amzn-RequestId", str(uuid.uuid4())))
         delivered.append(("Via", "1.1 dockless-local.cloudfront.net (CloudFront)"))
         return result["statusCode"], delivered, body

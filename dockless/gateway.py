@@ -32,6 +32,7 @@ import json
 import logging
 import re
 import socketserver
+import ssl
 import tempfile
 import threading
 import time
@@ -485,7 +486,12 @@ class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     allow_reuse_address = True
 
 
-def make_server(gateway: Gateway, host: str, port: int, public_url: Optional[str] = None):
+def make_server(gateway: Gateway, host: str, port: int, public_url: Optional[str] = None,
+                ssl_context: Optional[ssl.SSLContext] = None):
+    """The gateway's HTTP server (HTTPS with `ssl_context`); clients reach it at `public_url`."""
     server = _Server((host, port), type("GatewayHandler", (_Handler,), {"gateway": gateway}))
-    gateway.public_url = (public_url or f"http://localhost:{server.server_address[1]}").rstrip("/")
+    if ssl_context is not None:
+        server.socket = ssl_context.wrap_socket(server.socket, server_side=True)
+    scheme = "https" if ssl_context is not None else "http"
+    gateway.public_url = (public_url or f"{scheme}://localhost:{server.server_address[1]}").rstrip("/")
     return server

@@ -199,8 +199,9 @@ class Door:
 class LocalAws:
     """moto behind the internal door (127.0.0.1) and the public S3 door (`host`)."""
 
-    def __init__(self, host: str, secret_key: str, internal_port: int = 0, public_port: int = 0):
-        self.host, self.secret_key = host, secret_key
+    def __init__(self, host: str, secret_key: str, internal_port: int = 0, public_port: int = 0,
+                 ssl_context=None):
+        self.host, self.secret_key, self._ssl_context = host, secret_key, ssl_context
         self._ports = (internal_port, public_port)
         self._servers = []
 
@@ -212,7 +213,8 @@ class LocalAws:
         signatures = Signatures(self.secret_key)
         for bind, port, presigned_only in (("127.0.0.1", self._ports[0], False), (self.host, self._ports[1], True)):
             server = make_server(bind, port, Door(moto, signatures, presigned_only), threaded=True,
-                                 request_handler=MotoRequestHandler)
+                                 request_handler=MotoRequestHandler,
+                                 ssl_context=self._ssl_context if presigned_only else None)
             threading.Thread(target=server.serve_forever, name="local-aws", daemon=True).start()
             self._servers.append(server)
 
@@ -222,7 +224,8 @@ class LocalAws:
 
     def public_url(self, hostname: str) -> str:
         """The public door as clients name it (the registry's own host name)."""
-        return f"http://{hostname}:{self._servers[1].server_address[1]}"
+        scheme = "https" if self._ssl_context else "http"
+        return f"{scheme}://{hostname}:{self._servers[1].server_address[1]}"
 
     def stop(self) -> None:
         for server in self._servers:

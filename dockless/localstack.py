@@ -14,6 +14,7 @@ import os
 import secrets
 import socket
 import threading
+from pathlib import Path
 from typing import Callable, Dict, Optional
 from urllib.parse import urlsplit
 
@@ -24,7 +25,7 @@ from chalicelib.signing.service import registry_key
 from chalicelib.config import Settings
 from chalicelib.meta.models import create_tables
 from chalicelib.services import build_services, use_services
-from dockless import frontdoor, gateway
+from dockless import frontdoor, gateway, tls
 from dockless.localaws import ACCESS_KEY_ID, LocalAws
 
 LOG = logging.getLogger("dockless.local")
@@ -38,12 +39,15 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 class LocalStack:
     def __init__(self, host: str = "127.0.0.1", port: int = 5000, public_url: Optional[str] = None,
-                 api_port: int = 0,
-                 provision: Optional[Callable[[str], Dict[str, str]]] = None):
+                 api_port: int = 0, provision: Optional[Callable[[str], Dict[str, str]]] = None,
+                 tls_dir: Optional[Path] = None):
         """`provision(moto_url)`, when given, creates the bucket and tables some other way (the
         smoke test deploys infra/stack.py's template to the moto server's CloudFormation) and
-        returns the settings that name them; by default the stack creates them itself."""
+        returns the settings that name them; by default the stack creates them itself. With
+        `tls_dir`, the registry port and the public S3 door speak HTTPS with a certificate from
+        the CA kept there (dockless/tls.py; `ca_path` names the certificate to trust)."""
         self.host, self.port, self.api_port = host, port, api_port
+        self.tls_dir, self.ca_path = tls_dir, None
         self._provision = provision
         self.public_url = public_url
         self._aws: Optional[LocalAws] = None
@@ -57,7 +61,7 @@ class LocalStack:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls_dir else 'http'}://{self.host}:{self.port}"
 
     @property
     def api_url(self) -> str:
@@ -70,12 +74,17 @@ class LocalStack:
         os.environ.update({"AWS_ACCESS_KEY_ID": ACCESS_KEY_ID, "AWS_SECRET_ACCESS_KEY": secret})
         os.environ.pop("AWS_PROFILE", None)
         os.environ.pop("AWS_SESSION_TOKEN", None)
-        self._aws = LocalAws(self.host, secret)
+        context = None
+        if self.tls_dir:
+            context, self.ca_path = tls.server_context(self.tls_dir)
+        self._aws = LocalAws(self.host, secret, ssl_context=context)
         self._aws.start()
         api = frontdoor.make_server(frontdoor.FrontDoor(app), self.host, self.api_port)
         self.api_port = api.server_address[1]
         self.gateway = gateway.Gateway(self.api_url)
-        public = gateway.make_server(self.gateway, self.host, self.port, self.public_url)
+        if self.ca_path:
+            self.gateway.bucket.verify = str(self.ca_path)  # the public S3 door's certificate
+        public = gateway.make_server(self.gateway, self.host, self.port, self.public_url, ssl_context=context)
         self.port = public.server_address[1]
         provisioned = self._provision(self.moto_url) if self._provision else {}
         settings = Settings.from_environ({

@@ -117,6 +117,29 @@ def raw_exchange(port: int, request: bytes, read: bool = True) -> bytes:
         return received
 
 
+class UnauthenticatedFirst:
+    """A client that sends every request without credentials, takes the challenge, fetches a token
+    for exactly the scope it names, and sends the same request again: what many HTTP libraries
+    and Go registry clients (and the OCI conformance suite's) do. `challenges` keeps what it met."""
+
+    def __init__(self, token_url: str, user: str, secret: str, verify=True):
+        self.token_url, self.credentials, self.verify = token_url, (user, secret), verify
+        self.challenges = []
+
+    def __call__(self, method, url, **kwargs):
+        import requests
+        first = requests.request(method, url, verify=self.verify, **kwargs)
+        if first.status_code != 401:
+            return first
+        challenge = first.headers["WWW-Authenticate"]
+        self.challenges.append(challenge)
+        scope = challenge.split('scope="')[1].split('"')[0]
+        answer = requests.get(self.token_url, params=[("service", "dockless")] + [("scope", s) for s in scope.split()],
+                              auth=self.credentials, verify=self.verify)
+        headers = {**kwargs.pop("headers", {}), "Authorization": f"Bearer {answer.json()['token']}"}
+        return requests.request(method, url, headers=headers, verify=self.verify, **kwargs)
+
+
 def digest_of(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
@@ -125,17 +148,24 @@ def error_code(response) -> str:
     return json.loads(response.body)["errors"][0]["code"]
 
 
+def stored_items() -> dict:
+    """Every item of every table of the bound models, except what records use rather than
+    changes anything: the audit trail, which records refusals too (tests/api/test_audit.py checks
+    it), and a credential's last use."""
+    return {model.__name__: sorted(str(sorted((k, v) for k, v in item.attribute_values.items()
+                                              if k != "last_used_at"))
+                                   for item in model.scan())
+            for model in TABLES if model is not AuditEvent}
+
+
 @pytest.fixture
 def state(registry):
-    """Everything the registry has stored: every item of every table and every S3 key, except the
-    audit trail, which records refusals too (tests/api/test_audit.py checks it)."""
+    """Everything the registry has stored: stored_items() and every S3 key."""
     s3 = boto3.client("s3", region_name="us-east-1")
 
     def snapshot():
-        items = {model.__name__: sorted(str(sorted(i.attribute_values.items())) for i in model.scan())
-                 for model in TABLES if model is not AuditEvent}
         keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="test-bucket").get("Contents", ()))
-        return items, keys
+        return stored_items(), keys
     return snapshot
 
 

@@ -5,6 +5,7 @@ is kept only as a SHA-256 hash (a fast hash is enough for a random secret of tha
 Roles map to Docker's actions; the token endpoint grants the intersection of what was asked and
 what the caller holds, never an error for asking too much.
 """
+import base64
 import dataclasses
 import datetime
 import hashlib
@@ -48,6 +49,15 @@ def caller_of(claims: Optional[dict]) -> Caller:
     if not claims or not claims.get("sub"):
         return ANONYMOUS
     return Caller(claims["sub"], claims.get("cid"), bool(claims.get("admin")))
+
+
+def basic_credentials(header: str) -> Tuple[str, str]:
+    """(user name, secret) of an `Authorization: Basic …` header, or UNAUTHORIZED."""
+    try:
+        username, _, secret = base64.b64decode(header[6:], validate=True).decode().partition(":")
+    except ValueError:  # not base64, not ASCII, not UTF-8
+        raise RegistryError(errors.UNAUTHORIZED, "malformed Basic credentials") from None
+    return username, secret
 
 
 def _hash(secret: str) -> str:
@@ -118,7 +128,9 @@ class AuthService:
                 or (parent is not None and not (parent.kind == "access" and parent.principal == principal.name
                                                 and self._usable(parent, now)))):
             raise refused
-        credential.update(actions=[Credential.last_used_at.set(self._services.clock())])
+        if credential.last_used_at is None or (self._services.clock() - credential.last_used_at).total_seconds() \
+                >= spec.CREDENTIAL_LAST_USE_RESOLUTION_SECONDS:
+            credential.update(actions=[Credential.last_used_at.set(self._services.clock())])
         return Caller(principal.name, credential.credential_id, principal.admin, credential)
 
     @staticmethod

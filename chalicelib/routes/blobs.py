@@ -1,23 +1,20 @@
-"""Blobs: HEAD and GET answer 307 to a presigned S3 URL (S3 supplies the bytes and the exact
-Content-Length); DELETE removes the repository's link."""
+"""Blobs: GET answers 307 to a presigned S3 URL (S3 supplies the bytes); HEAD answers from the
+repository's link alone (digest, length, one read, no S3 call); DELETE removes the link."""
 from chalicelib import spec, validate
 from chalicelib.blobs import BlobService
 from chalicelib.routes.respond import empty, redirect
 from chalicelib.services import services
 
 
-def _redirect(name: str, digest: str, operation: str):
-    validate.digest(digest)
-    url, link = BlobService(services()).presigned_url(name, digest, operation)
-    return redirect(url, {spec.CONTENT_DIGEST_HEADER: link.digest})
-
-
 def head(request, name, digest):
-    return _redirect(name, digest, "head_object")
+    link = BlobService(services()).link_for(name, validate.digest(digest))
+    return empty(200, {"Content-Type": spec.OCTET_STREAM, "Content-Length": str(link.size),
+                       spec.CONTENT_DIGEST_HEADER: link.digest})
 
 
 def get(request, name, digest):
-    return _redirect(name, digest, "get_object")
+    url, link = BlobService(services()).presign_blob_get(name, validate.digest(digest))
+    return redirect(url, {spec.CONTENT_DIGEST_HEADER: link.digest})
 
 
 def delete(request, name, digest):

@@ -1,5 +1,7 @@
-"""Manifests by tag or digest. HEAD answers 307 to a presigned S3 HEAD, so the exact
-Content-Length comes from S3 whatever the front door does to a HEAD response's headers."""
+"""Manifests by tag or digest. GET and HEAD answer with Docker-Content-Digest, Content-Type and the
+manifest's Content-Length (the deployed front door's edge function keeps that length on a HEAD,
+DESIGN.md §1a); a reference that cannot name a manifest is MANIFEST_UNKNOWN, as in the reference
+registry, and only a PUT to an invalid tag is TAG_INVALID."""
 from chalice import Response
 
 from chalicelib import audit, errors, spec, validate
@@ -8,7 +10,7 @@ from chalicelib.errors import RegistryError
 from chalicelib.signing.service import Policy, VerifiedMode
 from chalicelib.manifests import ManifestService
 from chalicelib.routes.request import body
-from chalicelib.routes.respond import empty, redirect
+from chalicelib.routes.respond import empty
 from chalicelib.services import services
 from chalicelib.urls import manifest_url
 
@@ -26,23 +28,24 @@ def _check_verified(request, service: ManifestService, name: str, reference: str
         raise RegistryError(errors.DENIED, reason, message=reason)
 
 
-def head(request, name, reference):
-    validate.reference(reference)
+def _found(request, name, reference) -> tuple:
     service = ManifestService(services())
-    digest = service.digest_for(name, reference)
-    _check_verified(request, service, name, reference, digest)
-    return redirect(service.presigned_head(digest), {spec.CONTENT_DIGEST_HEADER: digest})
+    manifest = service.find(name, reference)
+    _check_verified(request, service, name, reference, manifest.digest)
+    headers = {"Content-Type": manifest.media_type, "Content-Length": str(manifest.size),
+               spec.CONTENT_DIGEST_HEADER: manifest.digest}
+    return service, manifest, headers
+
+
+def head(request, name, reference):
+    _, _, headers = _found(request, name, reference)
+    return Response(body="", status_code=200, headers=headers)
 
 
 def get(request, name, reference):
-    validate.reference(reference)
-    service = ManifestService(services())
-    manifest = service.get(name, service.digest_for(name, reference))
-    _check_verified(request, service, name, reference, manifest.digest)
+    service, manifest, headers = _found(request, name, reference)
     audit.record("manifest.pull", name, reference, digest=manifest.digest)
-    return Response(body=service.body(manifest).decode("utf-8"), status_code=200,
-                    headers={"Content-Type": manifest.media_type,
-                             spec.CONTENT_DIGEST_HEADER: manifest.digest})
+    return Response(body=service.body(manifest).decode("utf-8"), status_code=200, headers=headers)
 
 
 def put(request, name, reference):
@@ -57,6 +60,5 @@ def put(request, name, reference):
 
 
 def delete(request, name, reference):
-    validate.reference(reference)
     ManifestService(services()).delete(name, reference)
     return empty(202)

@@ -17,7 +17,7 @@ import dataclasses
 import hmac
 import logging
 import re
-from typing import Callable, Optional
+from typing import Callable, List, Optional
 
 from chalice import Blueprint
 
@@ -25,7 +25,7 @@ from chalicelib import audit, errors, spec, validate
 from chalicelib.errors import RegistryError
 from chalicelib.observe import RequestRecord
 from chalicelib.auth.jwt import InvalidToken
-from chalicelib.auth.service import AuthService, token_allows
+from chalicelib.auth.service import AuthService, basic_credentials, token_allows
 from chalicelib.routes import (admin, base, blobs, direct, listings, manifests, respond, signatures, token,
                                uploads)
 from chalicelib.services import services
@@ -127,35 +127,68 @@ def chalice_paths(path: str):
 CHALLENGE_ACTIONS = {PULL: "pull", PUSH: "pull,push", DELETE: "delete"}
 
 
+def _scopes(request, route: Route, name: Optional[str]) -> List[str]:
+    """The token scopes a request needs, as its challenge names them: the route's action on the
+    repository, and for a cross-repository mount pull on the source too (Docker's token spec allows
+    several; without the second a mount quietly becomes an upload)."""
+    if name is None:
+        return [f"registry:{route.action}:*"] if route.action in (CATALOG, ADMIN) else []
+    scopes = [f"repository:{name}:{CHALLENGE_ACTIONS[route.action]}"]
+    source = (request.query_params or {}).get("from")
+    if route.handler is uploads.start and (request.query_params or {}).get("mount") and source:
+        scopes.append(f"repository:{validate.repository_name(source)}:pull")
+    return scopes
+
+
+def _basic_claims(header: str, scopes: List[str]) -> Optional[dict]:
+    """What a Basic access credential earns for this request: the claims a token for exactly its
+    scopes would carry, or None. For clients that send credentials on every request instead of
+    fetching a token (oras-py's basic backend, curl -u); revocation applies at once."""
+    service = AuthService(services())
+    try:
+        username, secret = basic_credentials(header)
+        caller = service.authenticate(secret, username=username)
+    except RegistryError:
+        return None
+    return {"sub": caller.name, "cid": caller.credential_id, "admin": caller.admin,
+            "access": service.granted_access(caller, scopes)}
+
+
 def authorize(request, route: Route, name: Optional[str]) -> Optional[dict]:
-    """The one place access is decided, before any handler runs: the bearer token's claims, or a
-    401 with the challenge docker follows. Verifying a token reads no table."""
+    """The one place access is decided, before any handler runs: the bearer token's claims (or
+    what Basic credentials earn), or a 401 with the challenge docker follows. Verifying a token
+    reads no table."""
     if route.action == OPEN:
         return None
+    scopes = _scopes(request, route, name)
     claims = None
     header = request.headers.get("authorization", "")
     if header[:7].lower() == "bearer ":
         try:
             claims = AuthService(services()).verify_access_token(header[7:].strip())
-            audit.identify(claims.get("sub") or None, claims.get("cid"))
         except InvalidToken:
             claims = None
+    elif header[:6].lower() == "basic ":
+        claims = _basic_claims(header, scopes)
+    if claims is not None:
+        audit.identify(claims.get("sub") or None, claims.get("cid"))
     if route.action == AUTHENTICATED and claims is not None:
         return claims
     if route.action in (CATALOG, ADMIN) and token_allows(claims, "registry", route.action, "*"):
         return claims
     if name is not None and token_allows(claims, "repository", name, route.action):
         return claims
-    scope = (f"repository:{name}:{CHALLENGE_ACTIONS[route.action]}" if name is not None
-             else f"registry:{route.action}:*" if route.action in (CATALOG, ADMIN) else None)
     if claims is not None or header:
         # A challenge to a request without credentials is the normal first step of every docker
         # command, not a decision worth recording; anything else refused is.
         audit.record("access.denied", name, outcome=audit.DENIED, method=route.method, route=route.path,
                      needed=route.action)
-    raise RegistryError(errors.UNAUTHORIZED if claims is None else errors.DENIED,
-                        headers={"WWW-Authenticate": _challenge(scope, insufficient=claims is not None)},
-                        status=401)
+    # The reference registry answers a token that lacks an action as it answers no token (401
+    # UNAUTHORIZED), with error="insufficient_scope" in the challenge; the message says which.
+    message = (f"authentication required: the credentials do not allow {route.action} on "
+               f"{name or 'the registry'}; ask an admin for a grant" if claims is not None else None)
+    raise RegistryError(errors.UNAUTHORIZED, message=message, status=401,
+                        headers={"WWW-Authenticate": _challenge(scopes, insufficient=claims is not None)})
 
 
 def client_ip(request, context: dict) -> Optional[str]:
@@ -175,10 +208,10 @@ def _require_front_door(request) -> None:
         raise RegistryError(errors.FRONT_DOOR_BYPASSED)
 
 
-def _challenge(scope: Optional[str], insufficient: bool) -> str:
+def _challenge(scopes: List[str], insufficient: bool) -> str:
     parts = [f'realm="{services().public_url()}/token"', f'service="{services().settings.service}"']
-    if scope:
-        parts.append(f'scope="{scope}"')
+    if scopes:
+        parts.append(f'scope="{" ".join(scopes)}"')
     if insufficient:
         parts.append('error="insufficient_scope"')
     return "Bearer " + ",".join(parts)

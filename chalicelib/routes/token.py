@@ -7,26 +7,14 @@
 The caller's password is an access credential (`dkl_…`). With offline access the answer includes
 a refresh token, which `docker login` stores instead of the secret.
 """
-import base64
 from urllib.parse import parse_qs
 
 from chalicelib import audit, errors, spec
-from chalicelib.auth.service import ANONYMOUS, AuthService, Caller, new_credential_text
+from chalicelib.auth.service import ANONYMOUS, AuthService, Caller, basic_credentials, new_credential_text
 from chalicelib.errors import RegistryError
 from chalicelib.routes.request import body
 from chalicelib.routes.respond import json_response
 from chalicelib.services import services
-
-
-def _basic(request):
-    header = request.headers.get("authorization", "")
-    if not header.lower().startswith("basic "):
-        return None
-    try:
-        username, _, password = base64.b64decode(header[6:], validate=True).decode().partition(":")
-    except ValueError:  # not base64, not ASCII, not UTF-8
-        raise RegistryError(errors.UNAUTHORIZED, "malformed Basic credentials") from None
-    return username, password
 
 
 def _check_service(service):
@@ -74,7 +62,8 @@ def get_token(request):
     _check_service(params.get("service") if params else None)
     scopes = _scopes(params.getlist("scope") if params and "scope" in params else [])
     service = AuthService(services())
-    basic = _basic(request)
+    header = request.headers.get("authorization", "")
+    basic = basic_credentials(header) if header[:6].lower() == "basic " else None
     caller = _authenticate(service, basic[0], basic[1]) if basic else ANONYMOUS
     offline = (params.get("offline_token") if params else "") == "true"
     return _answer(service, caller, scopes, offline)

@@ -61,10 +61,10 @@ class ObjectStore:
             raise
         return True
 
-    def presign(self, operation: str, key: str) -> str:
-        """A SigV4 URL for `get_object` or `head_object` of one key, valid for minutes."""
+    def presign_get(self, key: str) -> str:
+        """A SigV4 GET URL for one key, valid for minutes."""
         return self._presigner.generate_presigned_url(
-            operation, Params={"Bucket": self._bucket, "Key": key},
+            "get_object", Params={"Bucket": self._bucket, "Key": key},
             ExpiresIn=spec.PRESIGNED_URL_EXPIRY_SECONDS)
 
     def presign_put(self, key: str, size: int, sha256_hex: str) -> Tuple[str, dict]:

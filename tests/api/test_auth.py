@@ -79,7 +79,10 @@ def test_token_lets_docker_pull_and_insufficient_scope_rechallenges(anonymous, p
     assert anonymous.get("/v2/team/app/manifests/v1", headers=bearer(token)).status_code == 200
     response = anonymous.post("/v2/team/app/blobs/uploads/", headers=bearer(token))
     assert response.status_code == 401
-    assert error_code(response) == "DENIED"
+    # As the reference registry answers: UNAUTHORIZED, the challenge saying insufficient_scope.
+    assert error_code(response) == "UNAUTHORIZED"
+    assert json.loads(response.body)["errors"][0]["message"] == (
+        "authentication required: the credentials do not allow push on team/app; ask an admin for a grant")
     assert 'error="insufficient_scope"' in response.headers["WWW-Authenticate"]
     assert 'scope="repository:team/app:pull,push"' in response.headers["WWW-Authenticate"]
 
@@ -482,3 +485,28 @@ def test_authenticate_compares_the_whole_secret_hash(registry, people):
     with pytest.raises(Exception) as refused:
         auth.authenticate(text)
     assert getattr(refused.value, "error", None) is not None and refused.value.error.code == "UNAUTHORIZED"
+
+
+def test_a_mount_challenge_names_the_source_and_a_client_asking_for_exactly_that_gets_201(anonymous, people, push):
+    digest = push.blob("team/src", b"shared layer")["digest"]
+    path = f"/v2/team/dest/blobs/uploads/?mount={digest}&from=team/src"
+    challenge = anonymous.post(path).headers["WWW-Authenticate"]
+    scope = challenge.split('scope="')[1].split('"')[0]
+    assert scope == "repository:team/dest:pull,push repository:team/src:pull"
+    token = get_token(anonymous, "will", people["will"], scope.split(" ")).json_body["token"]
+    response = anonymous.post(path, headers=bearer(token))
+    assert response.status_code == 201 and response.headers["Docker-Content-Digest"] == digest
+
+
+def test_basic_credentials_work_on_registry_routes_for_what_they_hold(anonymous, people, push, state):
+    """For clients that send credentials on every request (oras-py's basic backend, curl -u)."""
+    body = anonymous.get("/v2/team/app/manifests/v1", headers={"Authorization": basic("rita", people["rita"])})
+    assert body.status_code == 200
+    before = state()
+    refused = anonymous.post("/v2/team/app/blobs/uploads/", headers={"Authorization": basic("rita", people["rita"])})
+    assert refused.status_code == 401 and 'error="insufficient_scope"' in refused.headers["WWW-Authenticate"]
+    wrong = anonymous.get("/v2/team/app/manifests/v1", headers={"Authorization": basic("rita", people["will"])})
+    assert wrong.status_code == 401 and error_code(wrong) == "UNAUTHORIZED"
+    assert state() == before
+    assert anonymous.post("/v2/team/app/blobs/uploads/",
+                          headers={"Authorization": basic("will", people["will"])}).status_code == 202

@@ -1,4 +1,5 @@
-"""Blob HEAD/GET (307 to presigned S3) and DELETE (distribution-spec end-2, end-10)."""
+"""Blob GET (307 to presigned S3), HEAD (answered from the link) and DELETE (distribution-spec
+end-2, end-10)."""
 from urllib.parse import parse_qs, urlparse
 
 import boto3
@@ -8,10 +9,9 @@ import requests
 from tests.fixtures import digest_of, error_code
 
 
-@pytest.mark.parametrize("method, operation", [("GET", "GET"), ("HEAD", "HEAD")])
-def test_blob_redirects_to_a_short_lived_sigv4_url(client, push, method, operation):
+def test_blob_get_redirects_to_a_short_lived_sigv4_url(client, push):
     digest = push.blob("team/app", b"layer bytes")["digest"]
-    response = client.request(method, f"/v2/team/app/blobs/{digest}")
+    response = client.get(f"/v2/team/app/blobs/{digest}")
     assert response.status_code == 307
     assert response.headers["Docker-Content-Digest"] == digest
     url = urlparse(response.headers["Location"])
@@ -19,6 +19,20 @@ def test_blob_redirects_to_a_short_lived_sigv4_url(client, push, method, operati
     assert url.path.endswith(f"/blobs/sha256/{digest[7:]}")
     assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]
     assert query["X-Amz-Expires"] == ["300"]
+
+
+def test_blob_head_answers_digest_length_and_type_from_one_read(client, push, caplog):
+    import json
+    import logging
+    caplog.set_level(logging.INFO, logger="dockless.request")
+    digest = push.blob("team/app", b"layer bytes")["digest"]
+    response = client.head(f"/v2/team/app/blobs/{digest}")
+    assert response.status_code == 200 and response.body == b""
+    assert response.headers["Docker-Content-Digest"] == digest
+    assert response.headers["Content-Length"] == str(len(b"layer bytes"))
+    assert response.headers["Content-Type"] == "application/octet-stream"
+    record = [json.loads(r.getMessage()) for r in caplog.records if r.name == "dockless.request"][-1]
+    assert record["aws_calls"] == ["dynamodb:GetItem"] and record["presigned_urls"] == []
 
 
 def test_presigned_get_serves_the_exact_bytes(client, push):
@@ -53,7 +67,7 @@ def test_delete_unlinks_from_this_repository_only(client, push):
     push.blob("team/other", b"shared")
     assert client.delete(f"/v2/team/app/blobs/{digest}").status_code == 202
     assert client.head(f"/v2/team/app/blobs/{digest}").status_code == 404
-    assert client.head(f"/v2/team/other/blobs/{digest}").status_code == 307
+    assert client.head(f"/v2/team/other/blobs/{digest}").status_code == 200
     s3 = boto3.client("s3", region_name="us-east-1")
     assert s3.head_object(Bucket="test-bucket", Key=f"blobs/sha256/{digest[7:]}")
 

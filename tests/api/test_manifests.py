@@ -1,6 +1,5 @@
 """Manifests by tag and digest (distribution-spec end-3, end-7, end-9), in process."""
 import json
-from urllib.parse import urlparse
 
 import pytest
 
@@ -31,15 +30,29 @@ def test_put_answers_201_with_location_and_digest(client, push):
     assert client.get("/v2/team/app/manifests/v1").body == body
 
 
-def test_head_redirects_to_presigned_s3_head_with_the_digest(client, push):
-    _, digest = push.image("team/app", "v1")
+def test_head_answers_digest_length_and_type_in_one_response(client, push):
+    body, digest = push.image("team/app", "v1")
     for reference in ("v1", digest):
         response = client.head(f"/v2/team/app/manifests/{reference}")
-        assert response.status_code == 307
+        assert response.status_code == 200 and response.body == b""
         assert response.headers["Docker-Content-Digest"] == digest
-        location = urlparse(response.headers["Location"])
-        assert location.path.endswith(f"/manifests/sha256/{digest[7:]}")
-        assert "X-Amz-Signature=" in location.query
+        assert response.headers["Content-Length"] == str(len(body))
+        assert response.headers["Content-Type"] == OCI_MANIFEST
+
+
+@pytest.mark.parametrize("reference", [".INVALID_MANIFEST_NAME", "-x", "sha256:nothex", "md5:" + "a" * 32])
+def test_a_reference_that_cannot_exist_is_manifest_unknown_except_on_put(client, push, state, reference):
+    push.image("team/app", "v1")
+    before = state()
+    for method in ("GET", "HEAD", "DELETE"):
+        response = client.request(method, f"/v2/team/app/manifests/{reference}")
+        assert response.status_code == 404, (method, response.body)
+        if method != "HEAD":
+            assert error_code(response) == "MANIFEST_UNKNOWN"
+    body = client.get("/v2/team/app/manifests/v1").body
+    put = push.manifest("team/app", reference, body)
+    assert put.status_code == 400 and error_code(put) in ("TAG_INVALID", "DIGEST_INVALID")
+    assert state() == before
 
 
 def test_docker_schema2_media_type_is_kept(client, push):

@@ -11,10 +11,9 @@ import requests
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chalicelib.meta.models import TABLES, AuditEvent
 from chalicelib.routes.table import ROUTES
 from chalicelib.services import services
-from tests.fixtures import raw_exchange
+from tests.fixtures import raw_exchange, stored_items
 from tests.strategies import bodies, content_ranges, content_types, names, path_of, queries, segments
 
 pytestmark = pytest.mark.fuzz
@@ -70,9 +69,7 @@ def raw_requests(draw, token):
 
 
 def stored(stack) -> tuple:
-    items = {model.__name__: sorted(str(sorted(i.attribute_values.items())) for i in model.scan())
-             for model in TABLES if model is not AuditEvent}
-    return items, services().objects.keys_under(""), stack.gateway.spooled_bytes
+    return stored_items(), services().objects.keys_under(""), stack.gateway.spooled_bytes
 
 
 @pytest.fixture(scope="module")

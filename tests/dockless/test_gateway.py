@@ -7,7 +7,7 @@ import os
 import pytest
 import requests
 
-from tests.fixtures import raw_exchange
+from tests.fixtures import UnauthenticatedFirst, raw_exchange
 
 
 MiB = 1024 * 1024
@@ -237,27 +237,8 @@ def test_content_range_must_cover_the_body(stack):
 
 # --- a client that sends before it holds a token (issue 11, item 1) -------------------------------
 
-class UnauthenticatedFirst:
-    """Sends every request without credentials, takes the challenge, fetches a token for exactly
-    the scope it names, and sends the same request again: what many HTTP libraries and Go
-    registry clients do."""
-
-    def __init__(self, stack):
-        self.stack, self.challenges = stack, []
-
-    def __call__(self, method, url, **kwargs):
-        first = requests.request(method, url, **kwargs)
-        if first.status_code != 401:
-            return first
-        challenge = first.headers["WWW-Authenticate"]
-        self.challenges.append(challenge)
-        scope = challenge.split('scope="')[1].split('"')[0]
-        return requests.request(method, url, headers={**kwargs.pop("headers", {}), **token_for(self.stack, scope)},
-                                **kwargs)
-
-
 def test_unauthenticated_first_monolithic_post(stack, http):
-    client, data = UnauthenticatedFirst(stack), os.urandom(300_000)
+    client, data = UnauthenticatedFirst(f"{stack.url}/token", "admin", stack.admin_token), os.urandom(300_000)
     response = client("POST", f"{stack.url}/v2/team/first/blobs/uploads/", params={"digest": digest(data)}, data=data)
     assert response.status_code == 201, response.text
     assert len(client.challenges) == 1
@@ -265,7 +246,7 @@ def test_unauthenticated_first_monolithic_post(stack, http):
 
 
 def test_unauthenticated_first_post_then_put_with_the_body(stack, http):
-    client, data = UnauthenticatedFirst(stack), os.urandom(300_000)
+    client, data = UnauthenticatedFirst(f"{stack.url}/token", "admin", stack.admin_token), os.urandom(300_000)
     started = client("POST", f"{stack.url}/v2/team/first/blobs/uploads/")
     assert started.status_code == 202
     response = client("PUT", started.headers["Location"], params={"digest": digest(data)}, data=data)
@@ -275,7 +256,7 @@ def test_unauthenticated_first_post_then_put_with_the_body(stack, http):
 
 
 def test_unauthenticated_first_chunked_upload(stack, http):
-    client, data = UnauthenticatedFirst(stack), os.urandom(3 * MiB)
+    client, data = UnauthenticatedFirst(f"{stack.url}/token", "admin", stack.admin_token), os.urandom(3 * MiB)
     started = client("POST", f"{stack.url}/v2/team/first/blobs/uploads/")
     patched = client("PATCH", started.headers["Location"], data=data,
                      headers={"Content-Range": f"0-{len(data) - 1}"})

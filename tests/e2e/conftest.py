@@ -40,6 +40,44 @@ def stack(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def tls_stack(tmp_path_factory):
+    """A second `dockless serve`, with --tls: for clients that insist on HTTPS. `ca_path` is the
+    certificate they trust."""
+    work = Path(tmp_path_factory.mktemp("tls-stack"))
+    with programs.dockless_serve(work, args=("--tls", "--tls-dir", str(work / "tls"))) as running:
+        running.ca_path = work / "tls" / "ca.crt"
+        yield running
+
+
+@pytest.fixture(scope="session")
+def podman_root(tmp_path_factory):
+    _require("podman", "buildah")
+    return Path(tmp_path_factory.mktemp("podman"))
+
+
+def storage_options(root: Path) -> list:
+    """podman's and buildah's storage in a directory of the test run's own (vfs, as in a container
+    without overlay)."""
+    return ["--root", str(root / "storage"), "--runroot", str(root / "run"), "--storage-driver", "vfs"]
+
+
+@pytest.fixture
+def podman(podman_root, stack, registry_auth):
+    """Runs podman with private storage and the stack admin's credentials (the auth file skopeo
+    uses); removes every image afterwards."""
+    env = {**os.environ, "REGISTRY_AUTH_FILE": str(registry_auth.path), "TMPDIR": str(podman_root)}
+    options = storage_options(podman_root) + ["--cgroup-manager", "cgroupfs", "--events-backend", "file"]
+
+    def podman_run(*args, check=True, env_extra=None):
+        return run("podman", *options, *args, env={**env, **(env_extra or {})}, check=check)
+
+    podman_run.buildah = lambda *args, check=True: run("buildah", *storage_options(podman_root), *args, env=env,
+                                                       check=check)
+    yield podman_run
+    run("podman", *options, "rmi", "--all", "--force", env=env, check=False)
+
+
+@pytest.fixture(scope="session")
 def dockerd(tmp_path_factory):
     _require("dockerd", DOCKER)
     with programs.dockerd(Path(tmp_path_factory.mktemp("dockerd"))) as env:
@@ -120,3 +158,28 @@ def skopeo(registry_auth):
     _require("skopeo")
     env = {**os.environ, "REGISTRY_AUTH_FILE": str(registry_auth.path)}
     return lambda *args, **kw: run("skopeo", *args, env=env, **kw)
+
+
+@pytest.fixture
+def gnupg(tmp_path):
+    """A keyring with two signing keys: a release engineer's (trusted later) and a stranger's."""
+    home = tmp_path / "gnupg"
+    home.mkdir(mode=0o700)
+    env = {**os.environ, "GNUPGHOME": str(home)}
+    fingerprints = []
+    for uid in ("Release Engineer <release@example.com>", "Stranger <stranger@example.com>"):
+        run("gpg", "--batch", "--passphrase", "", "--quick-gen-key", uid, "rsa2048", "sign", "never", env=env)
+        listing = run("gpg", "--with-colons", "--list-keys", uid, env=env).stdout
+        fingerprints.append(next(line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr:")))
+    env_keys = {"env": env, "release": fingerprints[0], "stranger": fingerprints[1]}
+    yield env_keys
+    run("gpgconf", "--kill", "all", env=env, check=False)
+
+
+def signed_by_policy(directory, scope: str, keys_file):
+    """A containers policy.json that accepts images under `scope` only if signed by a key in
+    `keys_file`, and rejects everything else."""
+    policy = directory / "policy.json"
+    policy.write_text(json.dumps({"default": [{"type": "reject"}], "transports": {
+        "docker": {scope: [{"type": "signedBy", "keyType": "GPGKeys", "keyPath": str(keys_file)}]}}}))
+    return policy

@@ -51,14 +51,15 @@ def _announced(process, count: int) -> dict:
 
 
 @contextlib.contextmanager
-def dockless_serve(work: Path, env=None):
-    """`dockless serve` with a bootstrap admin token chosen here (Stack.admin_token)."""
+def dockless_serve(work: Path, env=None, args=()):
+    """`dockless serve` with a bootstrap admin token chosen here (Stack.admin_token); `args` adds
+    options (`--tls --tls-dir DIR`)."""
     from chalicelib.auth.service import new_credential_text
 
     admin_token = new_credential_text()
     request_log = work / "requests.jsonl"
     process = subprocess.Popen(
-        [sys.executable, "-m", "dockless.cli", "serve", "--port", "0", "--request-log", str(request_log)],
+        [sys.executable, "-m", "dockless.cli", "serve", "--port", "0", "--request-log", str(request_log), *args],
         stdout=subprocess.PIPE, stderr=open(work / "serve.log", "w"), text=True,
         env={**(env or os.environ), "DOCKLESS_BOOTSTRAP_TOKEN": admin_token})
     try:

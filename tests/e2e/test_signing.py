@@ -4,35 +4,9 @@ import base64
 import json
 import os
 
-import pytest
 
-from tests.e2e.conftest import run
+from tests.e2e.conftest import run, signed_by_policy
 from tests.e2e.images import OciLayout
-
-
-@pytest.fixture
-def gnupg(tmp_path):
-    """A keyring with two signing keys: a release engineer's (trusted later) and a stranger's."""
-    home = tmp_path / "gnupg"
-    home.mkdir(mode=0o700)
-    env = {**os.environ, "GNUPGHOME": str(home)}
-    fingerprints = []
-    for uid in ("Release Engineer <release@example.com>", "Stranger <stranger@example.com>"):
-        run("gpg", "--batch", "--passphrase", "", "--quick-gen-key", uid, "rsa2048", "sign", "never", env=env)
-        listing = run("gpg", "--with-colons", "--list-keys", uid, env=env).stdout
-        fingerprints.append(next(line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr:")))
-    env_keys = {"env": env, "release": fingerprints[0], "stranger": fingerprints[1]}
-    yield env_keys
-    run("gpgconf", "--kill", "all", env=env, check=False)
-
-
-def signed_by_policy(directory, scope: str, keys_file):
-    """A containers policy.json that accepts images under `scope` only if signed by a key in
-    `keys_file`, and rejects everything else."""
-    policy = directory / "policy.json"
-    policy.write_text(json.dumps({"default": [{"type": "reject"}], "transports": {
-        "docker": {scope: [{"type": "signedBy", "keyType": "GPGKeys", "keyPath": str(keys_file)}]}}}))
-    return policy
 
 
 def export(gnupg, fingerprint, secret=False):

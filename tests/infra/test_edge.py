@@ -21,3 +21,12 @@ def test_restores_www_authenticate_that_api_gateway_renamed():
 def test_leaves_responses_without_remapped_headers_alone():
     headers = {"location": [{"key": "Location", "value": "https://s3.example/x"}]}
     assert handler(cloudfront_event(dict(headers)), None)["headers"] == headers
+
+
+def test_restores_the_functions_content_length_over_api_gateways():
+    response = handler(cloudfront_event({
+        "x-amzn-remapped-content-length": [{"key": "x-amzn-Remapped-Content-Length", "value": "1234"}],
+        "content-length": [{"key": "Content-Length", "value": "0"}],
+    }), None)
+    assert response["headers"]["content-length"] == [{"key": "Content-Length", "value": "1234"}]
+    assert "x-amzn-remapped-content-length" not in response["headers"]

@@ -1,0 +1,29 @@
+"""Errors a person causes with a plain mistake say what to do in their message: docker, podman and
+skopeo print the message, never the detail."""
+import json
+
+from tests.fixtures import digest_of, error_code
+
+
+def message(response) -> str:
+    return json.loads(response.body)["errors"][0]["message"]
+
+
+def test_plain_mistakes_are_explained(client, push):
+    body, _ = push.image("team/app", "v1")
+    checks = [
+        (push.manifest("team/app", "-bad", body), "TAG_INVALID", "a tag is 1 to 128"),
+        (client.get("/v2/Team/App/tags/list"), "NAME_INVALID", "lowercase"),
+        (client.put(f"/v2/team/app/blobs/uploads/{'ab' * 16}?digest={digest_of(b'x')}"), "BLOB_UPLOAD_UNKNOWN",
+         "push again"),
+        (client.get("/v2/team/missing/tags/list"), "NAME_UNKNOWN", "push to create it"),
+    ]
+    upload = client.post("/v2/team/app/blobs/uploads/").headers["Location"].split("registry.example.test")[1]
+    checks.append((client.put(upload), "DIGEST_INVALID", "PUT completes an upload and needs ?digest="))
+    document = json.loads(body)
+    document["layers"][0]["digest"] = digest_of(b"never pushed")
+    checks.append((push.manifest("team/app", "v2", json.dumps(document).encode()), "MANIFEST_BLOB_UNKNOWN",
+                   "push its config, layers"))
+    for response, code, advice in checks:
+        assert error_code(response) == code
+        assert advice in message(response), message(response)
