@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 E2E_PACKAGES := docker.io skopeo containerd gnupg podman buildah
 E2E_COMMANDS := dockerd docker skopeo containerd ctr gpg podman buildah
 
-.PHONY: setup serve test test-api fuzz mutate e2e-tools bench bench-cost deploy clean
+.PHONY: setup serve test test-api fuzz mutate e2e-tools bench bench-cost bench-bundle deploy clean
 
 setup: $(STAMP)
 
@@ -57,6 +57,10 @@ bench: setup e2e-tools
 # Requests, DynamoDB units, S3 requests and dollars of docker pull/push (N = 1, 5, 20); not a test.
 bench-cost: setup e2e-tools
 	$(VENV)/bin/python -m bench.cost
+
+# The Lambda bundle: deployment.zip's size and the packaged app's cold import; not a test.
+bench-bundle: setup
+	$(VENV)/bin/python -m bench.bundle
 
 # Deploys stage $(STAGE) with the AWS credentials in the environment (README "Deploy to AWS").
 STAGE ?= prod

@@ -105,4 +105,5 @@ def error_reply(error: ErrorCode, detail: Any = None, message: Optional[str] = N
     the headers every registry answer carries."""
     body = error_body(error, detail, message).encode()
     return error.status, [("Content-Type", spec.JSON), ("Content-Length", str(len(body))),
-                          (spec.API_VERSION_HEADER, spec.API_VERSION), (spec.SIGNATURES_HEADER, "1"), *headers], body
+                          (spec.API_VERSION_HEADER, spec.API_VERSION), (spec.SIGNATURES_HEADER, "1"),
+                          ("Cache-Control", spec.CACHE_CONTROL), *headers], body

@@ -36,6 +36,9 @@ OCI_SUBJECT_HEADER = "OCI-Subject"
 ORIGIN_SECRET_HEADER = "X-Dockless-Origin"
 VIEWER_HOST_HEADER = "X-Forwarded-Host"
 OCI_FILTERS_HEADER = "OCI-Filters-Applied"
+# Every answer of the API, its front door and the gateway: nothing of a registry's may be cached by
+# a CDN or proxy between it and its clients (an answer depends on the caller and changes with pushes).
+CACHE_CONTROL = "no-store"
 
 # --- grammars (distribution-spec "Pulling manifests" and image-spec descriptor.md) ---------------
 _COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"

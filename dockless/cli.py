@@ -113,6 +113,9 @@ def deploy(ui: UI, stage, region, domain, certificate_arn, gpg_layer_arn, alarm_
     ui.result(f"registry: {outputs['PublicUrl']}")
     host = outputs["PublicUrl"].split("://", 1)[-1]
     ui.info(f"  docker login {host} -u admin")
+    if outputs.get("CheckPassed") is False:
+        ui.error("the deployment failed `dockless check` (the FAIL lines above say what to do)")
+        raise SystemExit(Exit.FAILED)
 
 
 @main.command()
@@ -131,6 +134,24 @@ def destroy(ui: UI, stage, region, delete_data):
     from dockless.deploy import Deployer, Target, boto3_clients, failures
     with fails_cleanly(ui, *failures()):
         Deployer(Target(stage, region), boto3_clients, ui.info).destroy(delete_data)
+
+
+@admin_cli.key.command(name="rotate-registry")
+@_target_options
+@click.pass_obj
+def rotate_registry(ui: UI, stage, region):
+    """Give a deployed registry a new signing key for automatic signing, made here with gpg and
+    stored in the stage's secret with the AWS credentials of the environment. Functions take it as
+    their containers start; signatures by the old key still verify.
+
+    \b
+    Example:
+      dockless key rotate-registry --stage prod --region eu-west-1
+    """
+    from dockless.deploy import Deployer, Target, boto3_clients, failures
+    with fails_cleanly(ui, *failures()):
+        made = Deployer(Target(stage, region), boto3_clients, ui.info).rotate_registry_key()
+    raise SystemExit(Exit.OK if made else Exit.FAILED)
 
 
 @main.command()
@@ -204,6 +225,38 @@ def credentials(function):
                             help="An access token (dkl_…) [env: DOCKLESS_PASSWORD].")(function)
     return click.option("-u", "--username", envvar="DOCKLESS_USERNAME", default=None,
                         help="User or robot name [env: DOCKLESS_USERNAME].")(function)
+
+
+@main.command()
+@click.argument("url")
+@credentials
+@click.option("--origin", default=None, help="The API Gateway URL behind CloudFront (stack output OriginUrl): "
+                                             "checked to refuse requests that skip the front door.")
+@click.option("--big", is_flag=True, help="Push a layer above S3's single-PUT size through the gateway (5 GiB).")
+@click.option("--ca-cert", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="A CA certificate to trust (a local stack started with --tls).")
+@click.pass_obj
+def check(ui: UI, url, username, password, origin, big, ca_cert):
+    """Prove a deployment end to end: push and pull a throwaway repository and check what only a real
+    front door, bucket and account show, one line per check with what to do when it fails, then the
+    latency of each kind of call. Exits 1 if any check fails.
+
+    \b
+    Example:
+      DOCKLESS_USERNAME=admin DOCKLESS_PASSWORD=dkl_… dockless check https://d1234abcd.cloudfront.net
+    """
+    from dockless.check import Check
+    if not (username and password):
+        ui.error("give a user and an access token: -u NAME --password dkl_… (or DOCKLESS_USERNAME/DOCKLESS_PASSWORD)")
+        raise SystemExit(Exit.USAGE)
+    checker = Check(url, username, password, origin=origin, big=big, verify=ca_cert or True, say=ui.result)
+    verdicts = checker.run()
+    for row in checker.timing_table():
+        ui.result(row)
+    failed = [v for v in verdicts if v.status == "FAIL"]
+    ui.info(f"{len(verdicts) - len(failed)} of {len(verdicts)} checks passed or were skipped"
+            + (f"; failed: {', '.join(v.name for v in failed)}" if failed else ""))
+    raise SystemExit(Exit.FAILED if failed else Exit.OK)
 
 
 @main.command()

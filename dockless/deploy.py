@@ -7,9 +7,12 @@ deletes anything):
      the code and template go there (CloudFormation reads templates over 51,200 bytes from S3)
   3. stack `dockless-<stage>-edge` in us-east-1 (Lambda@Edge lives there only): its version ARN
   4. stack `dockless-<stage>`: create, or update (an update with no change is not an error)
-  5. the registry's GPG signing key, generated here and stored in its secret, once
-  6. the first admin: a token generated here, printed once, stored only as its hash; skipped
+  5. the first admin: a token generated here, printed once, stored only as its hash; skipped
      when the stage already has an admin
+  6. the registry's GPG signing key (automatic signing), generated here and stored in its secret,
+     once, when gpg is installed; otherwise later with `dockless key rotate-registry`
+  7. a warning when the account's Lambda concurrency is below CONCURRENCY_FLOOR
+  8. `dockless check` against the new registry with the admin token just made (dockless/check.py)
 
 destroy deletes both stacks. The bucket, tables and secrets are retained by their deletion
 policy; they go too only with `--delete-data <stage>` (the stage named a second time).
@@ -25,6 +28,12 @@ from infra import stack
 
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"]  # the role; SAM's transform
 NO_UPDATES = "No updates are to be performed"
+# Concurrent Lambda executions below which parallel pulls throttle: `docker pull` of a 20-layer
+# image makes about 26 requests, some in parallel, and a CI fleet pulls at once. New accounts
+# start far lower (10); the default quota is 1,000.
+CONCURRENCY_FLOOR = 100
+RAISE_CONCURRENCY = ("ask for more in Service Quotas: AWS Lambda > Concurrent executions "
+                     "(https://console.aws.amazon.com/servicequotas/home/services/lambda/quotas)")
 
 
 class DeployError(Exception):
@@ -67,13 +76,15 @@ class Deployer:
     """The plan, against injected clients: `clients(service, region)` returns a boto3 client."""
 
     def __init__(self, target: Target, clients: Callable, say: Callable[[str], None],
-                 packager: Callable = None, bootstrap_admin: Callable = None, signing_key: Callable = None):
+                 packager: Callable = None, bootstrap_admin: Callable = None, signing_key: Callable = None,
+                 checker: Callable = None):
         from botocore.exceptions import ClientError
         self.target, self._clients, self.say = target, clients, say
         self._client_error = ClientError
         self._packager = packager or _package
         self._bootstrap_admin = bootstrap_admin or _bootstrap_admin
         self._signing_key = signing_key or _new_signing_key
+        self._checker = checker or _check
 
     def client(self, service: str, region: Optional[str] = None):
         return self._clients(service, region or self.target.region)
@@ -102,13 +113,26 @@ class Deployer:
         outputs = self._apply(target.stack, target.region,
                               TemplateURL=f"https://{bucket}.s3.{target.region}.amazonaws.com/{template_key}",
                               Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()])
-        self._ensure_registry_key(outputs["RegistrySigningKeySecret"])
         token = self._bootstrap_admin(target, outputs)
         if token:
             self.say(f"admin token (shown once; user admin): {token}")
         else:
             self.say("the stage already has an admin; no token created")
+        self._ensure_registry_key(outputs["RegistrySigningKeySecret"])
+        self._check_concurrency()
+        if token:
+            self.say("checking the deployment (dockless check)")
+            outputs["CheckPassed"] = self._checker(outputs, token, self.say)
+        else:
+            self.say(f"prove it: DOCKLESS_USERNAME=admin DOCKLESS_PASSWORD=<its token> dockless check "
+                     f"{outputs['PublicUrl']} --origin {outputs.get('OriginUrl', '')}")
         return outputs
+
+    def _check_concurrency(self) -> None:
+        limit = self.client("lambda").get_account_settings()["AccountLimit"]["ConcurrentExecutions"]
+        if limit < CONCURRENCY_FLOOR:
+            self.say(f"warning: this account runs at most {limit} Lambda functions at once; parallel pulls "
+                     f"beyond that are throttled (5xx). {RAISE_CONCURRENCY[0].upper()}{RAISE_CONCURRENCY[1:]}.")
 
     def _artifacts_bucket(self, account: str) -> str:
         s3, name = self.client("s3"), f"dockless-artifacts-{account}-{self.target.region}"
@@ -168,11 +192,28 @@ class Deployer:
         return found
 
     def _ensure_registry_key(self, secret_id: str) -> None:
-        secrets = self.client("secretsmanager")
-        if secrets.get_secret_value(SecretId=secret_id)["SecretString"].strip():
+        if self.client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"].strip():
             return
+        self.rotate_registry_key(secret_id)
+
+    def rotate_registry_key(self, secret_id: Optional[str] = None) -> bool:
+        """A new signing key for the registry in its secret (the old one's signatures still verify:
+        its public key stays under /keys/_registry). False, with advice, where gpg is missing."""
+        if secret_id is None:
+            outputs = self._stack(self.client("cloudformation"), self.target.stack)
+            if outputs is None:
+                raise DeployError(f"no stack {self.target.stack} in {self.target.region}: deploy it first")
+            secret_id = next(o["OutputValue"] for o in outputs["Outputs"] if o["OutputKey"] == "RegistrySigningKeySecret")
+        try:
+            armored = self._signing_key(self.target)
+        except (OSError, RuntimeError) as missing:
+            self.say(f"no registry signing key made ({missing}): automatic signing stays off. Install gpg "
+                     f"(apt-get install gnupg), then run: dockless key rotate-registry --stage {self.target.stage} "
+                     f"--region {self.target.region}")
+            return False
         self.say("generating the registry's signing key (for automatic signing)")
-        secrets.put_secret_value(SecretId=secret_id, SecretString=self._signing_key(self.target))
+        self.client("secretsmanager").put_secret_value(SecretId=secret_id, SecretString=armored)
+        return True
 
     # --- destroy -----------------------------------------------------------------------------
 
@@ -222,6 +263,12 @@ class Deployer:
 def _package(stage: str, outdir: Path, region: str) -> Path:
     from infra.package import package
     return package(stage, outdir, region)
+
+
+def _check(outputs: Dict[str, str], token: str, say: Callable[[str], None]) -> bool:
+    from dockless.check import Check
+    return not [v for v in Check(outputs["PublicUrl"], "admin", token, origin=outputs.get("OriginUrl"),
+                                 say=say).run() if v.status == "FAIL"]
 
 
 def _new_signing_key(target: Target) -> str:

@@ -170,14 +170,19 @@ class Door:
         if self._presigned_only and service != "s3":
             raise Refused(403, "AccessDenied", "only S3 is reachable here")
         if method == "PUT" and "x-amz-checksum-sha256" in headers:
-            body.seek(0)
-            hasher = hashlib.sha256()
-            for piece in iter(lambda: body.read(1 << 20), b""):
-                hasher.update(piece)
-            if base64.b64encode(hasher.digest()).decode() != headers["x-amz-checksum-sha256"]:
-                raise Refused(400, "BadDigest", "The SHA256 you specified did not match the calculated checksum.")
+            self._check_checksum(body, headers["x-amz-checksum-sha256"])
         body.seek(0)
         environ["wsgi.input"] = body
+
+    @staticmethod
+    def _check_checksum(body, declared: str) -> None:
+        """As S3 does: the bytes must hash to the x-amz-checksum-sha256 the request carries."""
+        body.seek(0)
+        hasher = hashlib.sha256()
+        for piece in iter(lambda: body.read(1 << 20), b""):
+            hasher.update(piece)
+        if base64.b64encode(hasher.digest()).decode() != declared:
+            raise Refused(400, "BadDigest", "The SHA256 you specified did not match the calculated checksum.")
 
     @staticmethod
     def _spooled_body(environ):

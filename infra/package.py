@@ -4,17 +4,24 @@
     <outdir>/merge.json            stack.merge_template(stage)
     <outdir>/sam.json              `chalice package --merge-template`: functions, API, role, and
                                    everything above, one SAM template
-    <outdir>/deployment.zip        the functions' code and requirements.txt
+    <outdir>/deployment.zip        the functions' code and requirements.txt, with botocore's service
+                                   models trimmed to the services the functions call
 """
 import json
 import os
+import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 from infra import permissions, stack
 
 PROJECT = Path(__file__).resolve().parent.parent
+# The AWS services the functions build clients for (chalicelib/services.py; pynamodb for DynamoDB).
+# botocore ships a model for every AWS service, 16 MB of the bundle's 22; the rest are left out
+# (tests/infra/test_iam.py checks that the run called nothing else).
+BOTOCORE_SERVICES = ("dynamodb", "s3", "secretsmanager", "ssm")
 
 
 def policy_path(stage: str, project: Path = PROJECT) -> Path:
@@ -33,7 +40,24 @@ def package(stage: str, outdir: Path, region: str, project: Path = PROJECT) -> P
     subprocess.run([str(chalice), "--project-dir", str(project), "package", "--stage", stage,
                     "--merge-template", str(merge), str(outdir)],
                    check=True, env={**os.environ, "AWS_DEFAULT_REGION": region})
+    trim_bundle(Path(outdir) / "deployment.zip")
     return Path(outdir) / "sam.json"
+
+
+def _unused_model(name: str) -> bool:
+    parts = name.split("/")
+    return parts[:2] == ["botocore", "data"] and len(parts) > 3 and parts[2] not in BOTOCORE_SERVICES
+
+
+def trim_bundle(bundle: Path) -> None:
+    """Rewrite the zip without the botocore models of services the functions never call."""
+    trimmed = bundle.with_suffix(".trimmed")
+    with zipfile.ZipFile(bundle) as source, zipfile.ZipFile(trimmed, "w", zipfile.ZIP_DEFLATED) as target:
+        for entry in source.infolist():
+            if not _unused_model(entry.filename):
+                with source.open(entry) as data, target.open(entry, "w") as out:
+                    shutil.copyfileobj(data, out)
+    trimmed.replace(bundle)
 
 
 def load(path: Path) -> dict:

@@ -20,9 +20,11 @@
                              in the key: the only way CloudFront forwards it
       Distribution           CloudFront in front of RestAPI's stage, all other viewer headers but
                              Host and every query string forwarded (managed origin request policy),
-                             origin-response Lambda@Edge restoring WWW-Authenticate; optional
-                             custom domain (DomainName + CertificateArn in us-east-1)
-      GatewayResponse*       API Gateway's own refusals as the OCI errors of chalicelib/errors.py
+                             origin-response Lambda@Edge restoring WWW-Authenticate and
+                             Content-Length; no error response cached; optional custom domain
+                             (DomainName + CertificateArn in us-east-1)
+      RestAPI's gateway responses  API Gateway's own refusals as the OCI errors of chalicelib/errors.py,
+                             in its OpenAPI definition (x-amazon-apigateway-gateway-responses)
       LogGroup*, Alarm*      log retention; alarms on 5xx, function errors and throttles, DynamoDB
                              throttles, to an SNS topic (optional e-mail subscription)
     dockless-<stage>-edge  (us-east-1, where Lambda@Edge functions must live): edge_template()
@@ -48,6 +50,10 @@ JOB_FUNCTIONS = [to_cfn_resource_name(name) for name in JOBS]
 LONG_JOB_SECONDS = {to_cfn_resource_name("verify_unproven_blobs"): 900}
 EDGE_REGION = "us-east-1"
 EDGE_SOURCE = Path(__file__).parent / "edge" / "restore_headers.py"
+# The error statuses CloudFront caches (the CustomErrorResponse ErrorCode values its resource schema
+# allows); it keeps each 10 s by default unless told otherwise, which would replay a 404 that a push
+# has just made wrong, or a passing 5xx, to the client's retries.
+CLOUDFRONT_CACHED_ERRORS = (400, 403, 404, 405, 414, 416, 500, 501, 502, 503, 504)
 # AWS's managed origin request policy "AllViewerExceptHostHeader": every viewer header but Host,
 # every cookie and query string. API Gateway needs its own Host.
 ALL_VIEWER_EXCEPT_HOST = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
@@ -182,22 +188,21 @@ def _functions(stage: str) -> Dict[str, dict]:
     return functions
 
 
-def _gateway_responses() -> Dict[str, dict]:
+def gateway_responses() -> Dict[str, dict]:
     """API Gateway answers some requests before Lambda runs; give them the OCI error body and the
-    registry's headers (DESIGN.md §1a)."""
+    registry's headers (DESIGN.md §1a). They live in the API's OpenAPI definition
+    (`x-amazon-apigateway-gateway-responses`), which is part of every deployment: standalone
+    AWS::ApiGateway::GatewayResponse resources are not in SAM's deployment snapshot and may never
+    go live (aws/serverless-application-model#390, #3482)."""
     headers = {f"gatewayresponse.header.{spec.API_VERSION_HEADER}": f"'{spec.API_VERSION}'",
-               f"gatewayresponse.header.{spec.SIGNATURES_HEADER}": "'1'"}
-    responses = {}
-    for response_type, error in (("REQUEST_TOO_LARGE", errors.FRONT_DOOR_TOO_LARGE),
-                                 ("MISSING_AUTHENTICATION_TOKEN", errors.ROUTE_UNKNOWN),
-                                 ("INTEGRATION_TIMEOUT", errors.FRONT_DOOR_TIMEOUT),
-                                 ("DEFAULT_5XX", errors.FRONT_DOOR_FAILED)):
-        responses["GatewayResponse" + to_cfn_resource_name(response_type.lower())] = {
-            "Type": "AWS::ApiGateway::GatewayResponse",
-            "Properties": {"RestApiId": {"Ref": "RestAPI"}, "ResponseType": response_type,
-                           "StatusCode": str(error.status), "ResponseParameters": headers,
-                           "ResponseTemplates": {spec.JSON: errors.error_body(error)}}}
-    return responses
+               f"gatewayresponse.header.{spec.SIGNATURES_HEADER}": "'1'",
+               "gatewayresponse.header.Cache-Control": f"'{spec.CACHE_CONTROL}'"}
+    return {response_type: {"statusCode": str(error.status), "responseParameters": headers,
+                             "responseTemplates": {spec.JSON: errors.error_body(error)}}
+            for response_type, error in (("REQUEST_TOO_LARGE", errors.FRONT_DOOR_TOO_LARGE),
+                                         ("MISSING_AUTHENTICATION_TOKEN", errors.ROUTE_UNKNOWN),
+                                         ("INTEGRATION_TIMEOUT", errors.FRONT_DOOR_TIMEOUT),
+                                         ("DEFAULT_5XX", errors.FRONT_DOOR_FAILED))}
 
 
 VIEWER_HOST_CODE = f"""function handler(event) {{
@@ -231,6 +236,7 @@ def _front_door(stage: str) -> Dict[str, dict]:
                          "Metadata": {"cfn-lint": {"config": {"ignore_checks": ["W1030"]}}},
                          "Properties": {"DistributionConfig": {
             "Enabled": True, "Comment": {"Fn::Sub": "dockless ${AWS::StackName}"},
+            "CustomErrorResponses": [{"ErrorCode": code, "ErrorCachingMinTTL": 0} for code in CLOUDFRONT_CACHED_ERRORS],
             "HttpVersion": "http2", "PriceClass": "PriceClass_100",
             "Aliases": {"Fn::If": ["HasDomain", [{"Ref": "DomainName"}], {"Ref": "AWS::NoValue"}]},
             "ViewerCertificate": {"Fn::If": [
@@ -280,7 +286,9 @@ def _alarms() -> Dict[str, dict]:
     for name in [API_FUNCTION, *JOB_FUNCTIONS]:
         function = [{"Name": "FunctionName", "Value": {"Ref": name}}]
         alarms[f"Alarm{name}Errors"] = alarm(f"dockless: {name} failed", "AWS/Lambda", "Errors", function)
-        alarms[f"Alarm{name}Throttles"] = alarm(f"dockless: {name} throttled", "AWS/Lambda", "Throttles", function)
+        alarms[f"Alarm{name}Throttles"] = alarm(
+            f"dockless: {name} throttled: the account's Lambda concurrency is too low for the load; "
+            "raise it in Service Quotas (AWS Lambda > Concurrent executions)", "AWS/Lambda", "Throttles", function)
     for concern in TABLES.values():
         table = [{"Name": "TableName", "Value": {"Ref": table_id(concern)}}]
         for metric in ("ReadThrottleEvents", "WriteThrottleEvents"):
@@ -313,8 +321,8 @@ def merge_template(stage: str) -> dict:
             **data_resources(stage),
             **_functions(stage),
             "RestAPI": {"Properties": {"DefinitionBody": {
-                "x-amazon-apigateway-binary-media-types": list(spec.GATEWAY_BINARY_MEDIA_TYPES)}}},
-            **_gateway_responses(),
+                "x-amazon-apigateway-binary-media-types": list(spec.GATEWAY_BINARY_MEDIA_TYPES),
+                "x-amazon-apigateway-gateway-responses": gateway_responses()}}},
             **_front_door(stage),
             **_alarms(),
         },
@@ -322,6 +330,9 @@ def merge_template(stage: str) -> dict:
             **data_outputs(stage),
             "PublicUrl": {"Value": {"Fn::GetAtt": ["PublicUrl", "Value"]}},
             "DistributionDomain": {"Value": {"Fn::GetAtt": ["Distribution", "DomainName"]}},
+            # The API behind CloudFront: `dockless check --origin` checks that it refuses requests
+            # that skip the front door.
+            "OriginUrl": {"Value": {"Fn::Sub": f"https://${{RestAPI}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/{API_STAGE}"}},
         },
     }
 

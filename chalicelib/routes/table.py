@@ -248,6 +248,7 @@ def _dispatch(blueprint: Blueprint, route: Route, captured: dict):
         audit.end(audit_context)
     response.headers[spec.API_VERSION_HEADER] = spec.API_VERSION
     response.headers[spec.SIGNATURES_HEADER] = "1"
+    response.headers["Cache-Control"] = spec.CACHE_CONTROL
     response.headers.setdefault("X-Request-Id", request_id)
     claims = getattr(request, "claims", None) or {}
     record.finish(response.status_code, principal=claims.get("sub"),

@@ -54,7 +54,7 @@ def _answer(service: AuthService, caller: Caller, scopes, offline: bool):
         service.store_credential(caller.name, refresh, kind="refresh", lifetime_seconds=spec.REFRESH_TOKEN_SECONDS,
                                  description="docker login", parent=caller.credential)
         document["refresh_token"] = refresh
-    return json_response(document, headers={"Cache-Control": "no-store"})
+    return json_response(document)
 
 
 def get_token(request):

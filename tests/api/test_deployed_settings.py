@@ -68,3 +68,25 @@ def test_requests_around_the_front_door_are_refused_and_change_nothing(anonymous
         assert error_code(response) == "DENIED"
         assert json.loads(response.body)["errors"][0]["message"] == "requests must come through the registry's front door"
     assert state() == before
+
+
+@pytest.mark.parametrize("region", ["us-east-1", "eu-west-1", "af-south-1"])
+def test_presigned_urls_name_the_buckets_regional_endpoint(region):
+    """Without an endpoint override (deployed), every URL the registry signs names
+    <bucket>.s3.<region>.amazonaws.com, never the global endpoint: a new bucket outside us-east-1
+    answers global URLs with redirects and signature errors until DNS settles, and opt-in regions
+    never answer them."""
+    from urllib.parse import urlsplit
+
+    from chalicelib.config import Settings
+    from chalicelib.services import s3_client
+    from chalicelib.storage.objects import ObjectStore
+    settings = Settings.from_environ({"AWS_DEFAULT_REGION": region, "DOCKLESS_BUCKET": "the-bucket"})
+    objects = ObjectStore(s3_client(settings, None), "the-bucket")
+    urls = [objects.presign_get("blobs/sha256/" + "a" * 64),
+            objects.presign_put("blobs/direct/x", 10, "a" * 64)[0],
+            objects.presign_part("blobs/direct/x", "upload-id", 1, 10, "A" * 43 + "=")[0]]
+    for url in urls:
+        parts = urlsplit(url)
+        assert parts.scheme == "https" and parts.netloc == f"the-bucket.s3.{region}.amazonaws.com", url
+        assert f"%2F{region}%2Fs3%2Faws4_request" in parts.query  # SigV4, scoped to the region

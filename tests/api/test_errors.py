@@ -27,3 +27,14 @@ def test_plain_mistakes_are_explained(client, push):
     for response, code, advice in checks:
         assert error_code(response) == code
         assert advice in message(response), message(response)
+
+
+def test_every_answer_forbids_caching(client, anonymous, push):
+    """CloudFront and any proxy must not replay an answer: it depends on the caller and changes
+    with every push (a 404 before a push, say)."""
+    push.image("team/app", "v1")
+    layer = json.loads(client.get("/v2/team/app/manifests/v1").body)["layers"][0]["digest"]
+    for response in (anonymous.get("/v2/"), client.get("/v2/team/app/tags/list"),
+                     client.get(f"/v2/team/app/blobs/{layer}"), client.head("/v2/team/app/manifests/v2"),
+                     anonymous.get("/token?service=dockless")):
+        assert response.headers["Cache-Control"] == "no-store", response.status_code

@@ -8,15 +8,17 @@ from botocore.exceptions import ClientError
 from dockless.deploy import Deployer, DeployError, Target
 
 OUTPUTS = {"Bucket": "dockless-prod-blobs-abc", "TablePrefix": "dockless-prod", "PublicUrl": "https://d1.cloudfront.net",
-           "TokenSigningKeySecret": "arn:token", "RegistrySigningKeySecret": "arn:registry-key"}
+           "TokenSigningKeySecret": "arn:token", "RegistrySigningKeySecret": "arn:registry-key",
+           "OriginUrl": "https://abc.execute-api.eu-west-1.amazonaws.com/api"}
 
 
 class FakeAWS:
     """Stubbed clients sharing one account's state; every call is recorded as
     (service, region, operation, arguments)."""
 
-    def __init__(self, stacks=(), buckets=(), registry_key=" "):
+    def __init__(self, stacks=(), buckets=(), registry_key=" ", concurrency=1000):
         self.calls = []
+        self.concurrency = concurrency
         self.stacks = set(stacks)
         self.buckets = set(buckets)
         self.registry_key = registry_key
@@ -84,6 +86,9 @@ class FakeClient:
     def _get_secret_value(self, SecretId):
         return {"SecretString": self.aws.registry_key}
 
+    def _get_account_settings(self):
+        return {"AccountLimit": {"ConcurrentExecutions": self.aws.concurrency}}
+
     def _describe_stack_resources(self, StackName):
         return {"StackResources": [
             {"ResourceType": "AWS::S3::Bucket", "PhysicalResourceId": "dockless-prod-blobs-abc"},
@@ -112,15 +117,49 @@ class Admins:
         return "dkl_0123456789abcdef_secret"
 
 
-def deployer(aws, admins=None, said=None, **target):
+class Checks:
+    def __init__(self):
+        self.runs = []
+
+    def __call__(self, outputs, token, say):
+        self.runs.append((outputs["PublicUrl"], outputs.get("OriginUrl"), token))
+        return True
+
+
+def deployer(aws, admins=None, said=None, signing_key=lambda t: "ARMORED KEY", checks=None, **target):
     target = Target(**{"stage": "prod", "region": "eu-west-1", **target})
     return Deployer(target, aws, (said if said is not None else []).append, packager=fake_package,
-                    bootstrap_admin=admins or Admins(), signing_key=lambda t: "ARMORED KEY")
+                    bootstrap_admin=admins or Admins(), signing_key=signing_key, checker=checks or Checks())
 
 
-def test_first_deploy_creates_bucket_stacks_key_and_admin_and_deletes_nothing():
+def test_without_gpg_the_admin_is_still_made_and_the_key_is_left_for_later():
+    def no_gpg(target):
+        raise FileNotFoundError("gpg: command not found")
     aws, admins, said = FakeAWS(), Admins(), []
-    outputs = deployer(aws, admins, said).deploy()
+    deployer(aws, admins, said, signing_key=no_gpg).deploy()
+    assert admins.created == ["dockless-prod"]
+    assert "admin token (shown once; user admin): dkl_0123456789abcdef_secret" in said
+    assert ("secretsmanager", "eu-west-1", "put_secret_value") not in aws.operations()
+    advice = next(line for line in said if line.startswith("no registry signing key made"))
+    assert "automatic signing stays off" in advice
+    assert "dockless key rotate-registry --stage prod --region eu-west-1" in advice
+
+
+def test_a_low_lambda_concurrency_is_named_with_its_fix():
+    said = []
+    deployer(FakeAWS(concurrency=10), said=said).deploy()
+    warning = next(line for line in said if line.startswith("warning:"))
+    assert "at most 10 Lambda functions at once" in warning and "Service Quotas" in warning
+    quiet = []
+    deployer(FakeAWS(concurrency=1000), said=quiet).deploy()
+    assert not [line for line in quiet if line.startswith("warning:")]
+
+
+def test_first_deploy_creates_bucket_stacks_key_and_admin_checks_it_and_deletes_nothing():
+    aws, admins, said, checks = FakeAWS(), Admins(), [], Checks()
+    outputs = deployer(aws, admins, said, checks=checks).deploy()
+    assert checks.runs == [("https://d1.cloudfront.net", "https://abc.execute-api.eu-west-1.amazonaws.com/api",
+                            "dkl_0123456789abcdef_secret")]
     operations = [op for _, _, op in aws.operations()]
     assert operations[:2] == ["get_caller_identity", "head_bucket"]
     assert {"create_bucket", "put_public_access_block", "put_bucket_encryption"} <= set(operations)
@@ -163,6 +202,8 @@ def test_rerun_updates_in_place_keeps_the_key_and_admin_and_deletes_nothing():
     assert not [op for op in operations if op.startswith("delete")]
     assert admins.created == [] and "the stage already has an admin; no token created" in said
     assert "stack dockless-prod: no changes" in said
+    assert any(line.startswith("prove it: DOCKLESS_USERNAME=admin") and "dockless check https://d1.cloudfront.net"
+               in line for line in said)
     assert outputs["Bucket"] == OUTPUTS["Bucket"]
 
 
@@ -205,3 +246,12 @@ def test_the_command_refuses_a_domain_without_its_certificate(tmp_path):
                                        "--domain", "registry.example.com"])
     assert result.exit_code == 2
     assert "--domain and --certificate-arn go together" in result.output
+
+
+def test_rotating_the_registry_key_writes_a_new_one_to_the_stages_secret():
+    aws, said = FakeAWS(stacks={"dockless-prod"}, registry_key="OLD KEY"), []
+    assert deployer(aws, said=said, signing_key=lambda t: "NEW KEY").rotate_registry_key() is True
+    (written,) = [c[3] for c in aws.calls if c[2] == "put_secret_value"]
+    assert written == {"SecretId": "arn:registry-key", "SecretString": "NEW KEY"}
+    with pytest.raises(DeployError, match="deploy it first"):
+        deployer(FakeAWS()).rotate_registry_key()

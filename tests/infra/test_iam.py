@@ -108,3 +108,11 @@ def test_the_policy_allows_nothing_that_no_call_needed(calls, request):
                   if action not in unrecorded
                   and not any(a == action and fnmatch.fnmatchcase(arn, pattern) for a, arn in used))
     assert not idle, "allowed but never needed (remove, or list in UNRECORDED with a reason):\n" + "\n".join(idle)
+
+
+@pytest.mark.after_all
+def test_the_bundle_keeps_the_model_of_every_service_called(calls):
+    """infra/package.py leaves out botocore's models of services the functions never call: none
+    may be one the run called (the functions would fail to build that client in Lambda)."""
+    from infra.package import BOTOCORE_SERVICES
+    assert {call["service"] for call in calls} <= set(BOTOCORE_SERVICES)

@@ -119,19 +119,31 @@ def test_every_body_reaches_lambda_base64(template):
     assert body["x-amazon-apigateway-binary-media-types"] == ["*/*"]
 
 
-def test_gateway_refusals_are_oci_errors_with_the_registry_headers(template):
-    responses = {r["Properties"]["ResponseType"]: r["Properties"]
-                 for r in resources(template, "AWS::ApiGateway::GatewayResponse").values()}
+def test_gateway_refusals_are_oci_errors_in_the_apis_definition(template):
+    """In the OpenAPI definition, which every deployment takes, not as standalone resources, which
+    SAM's deployment snapshot leaves out (aws/serverless-application-model#390, #3482)."""
+    assert resources(template, "AWS::ApiGateway::GatewayResponse") == {}
+    responses = template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"][
+        "x-amazon-apigateway-gateway-responses"]
     expected = {"REQUEST_TOO_LARGE": errors.FRONT_DOOR_TOO_LARGE, "MISSING_AUTHENTICATION_TOKEN": errors.ROUTE_UNKNOWN,
                 "INTEGRATION_TIMEOUT": errors.FRONT_DOOR_TIMEOUT, "DEFAULT_5XX": errors.FRONT_DOOR_FAILED}
     assert set(responses) == set(expected)
     for kind, error in expected.items():
-        assert responses[kind]["StatusCode"] == str(error.status)
-        body = json.loads(responses[kind]["ResponseTemplates"]["application/json"])
+        assert responses[kind]["statusCode"] == str(error.status)
+        body = json.loads(responses[kind]["responseTemplates"]["application/json"])
         assert body["errors"][0]["code"] == error.code
-        headers = responses[kind]["ResponseParameters"]
+        headers = responses[kind]["responseParameters"]
         assert headers[f"gatewayresponse.header.{spec.API_VERSION_HEADER}"] == "'registry/2.0'"
         assert headers[f"gatewayresponse.header.{spec.SIGNATURES_HEADER}"] == "'1'"
+        assert headers["gatewayresponse.header.Cache-Control"] == "'no-store'"
+
+
+def test_cloudfront_caches_no_error(template):
+    config = template["Resources"]["Distribution"]["Properties"]["DistributionConfig"]
+    assert sorted(e["ErrorCode"] for e in config["CustomErrorResponses"]) == [
+        400, 403, 404, 405, 414, 416, 500, 501, 502, 503, 504]
+    assert all(e["ErrorCachingMinTTL"] == 0 and set(e) == {"ErrorCode", "ErrorCachingMinTTL"}
+               for e in config["CustomErrorResponses"])
 
 
 def test_cloudfront_forwards_authorization_every_query_and_header_but_host(template):
@@ -186,3 +198,33 @@ def test_the_functions_role_is_the_committed_policy(template):
     assert committed == permissions.policy(STAGE)
     roles = resources(template, "AWS::IAM::Role")
     assert roles and all(r["Properties"]["Policies"][0]["PolicyDocument"] == committed for r in roles.values())
+
+
+def test_the_bundle_carries_what_the_functions_import_and_works_alone(template, tmp_path):
+    """deployment.zip: the functions' imports with boto3 and botocore of one release, none of the
+    CLI's tools, at most 12 MB; unpacked alone (no site-packages) it imports the app and builds
+    every client the functions use."""
+    import zipfile
+    bundle = Path(template["_path"]).parent / "deployment.zip"
+    assert bundle.stat().st_size <= 12 * 1024 * 1024
+    with zipfile.ZipFile(bundle) as archive:
+        names = archive.namelist()
+        archive.extractall(tmp_path / "bundle")
+    tops = {name.split("/")[0] for name in names}
+    assert {"app.py", "chalice", "chalicelib", "boto3", "botocore", "pynamodb", "blinker", "gnupg.py"} <= tops
+    assert not tops & {"pip", "setuptools", "click", "yaml", "wcwidth", "dockless", "infra", "tests", "moto"}
+    versions = {name.split("-")[1] for name in tops if name.startswith(("boto3-", "botocore-"))}
+    assert len(versions) == 1, tops  # one release of both
+    services = {name.split("/")[2] for name in names if name.startswith("botocore/data/") and name.count("/") > 3}
+    assert services == set(package.BOTOCORE_SERVICES)
+    script = ("import sys; sys.path.insert(0, sys.argv[1]); import app; "
+              "from chalicelib.config import Settings; from chalicelib.services import build_services; "
+              "from chalicelib.meta.models import Manifest; "
+              "s = build_services(Settings.from_environ({'AWS_DEFAULT_REGION': 'eu-west-1'})); "
+              "[s.client(n) for n in ('secretsmanager', 'ssm')]; Manifest._get_connection().connection.client; "
+              "print(s.objects.presign_get('k').split('?')[0])")
+    result = subprocess.run([sys.executable, "-S", "-c", script, str(tmp_path / "bundle")], capture_output=True,
+                            text=True, env={"PATH": "/usr/bin:/bin", "AWS_ACCESS_KEY_ID": "dummy",
+                                            "AWS_SECRET_ACCESS_KEY": "dummy"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith(".s3.eu-west-1.amazonaws.com/k")

@@ -1,0 +1,48 @@
+"""The Lambda bundle: the size of deployment.zip and the cold import of the packaged app against
+`import chalice, boto3`, both from the unpacked bundle alone (no site-packages), as Lambda starts
+it. Goals (../shared/DESIGN.md): zip <= 12 MB, cold import <= 1.2x. Not a test: it prints a table.
+
+    make bench-bundle
+"""
+import statistics
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+from infra import package
+
+RUNS = 21
+ZIP_GOAL_BYTES = 12 * 1024 * 1024
+IMPORT_GOAL_RATIO = 1.2
+
+
+def cold_import_ms(bundle: Path, statement: str) -> float:
+    """Median over fresh interpreters of the time `statement` takes, imports from the bundle only."""
+    script = ("import sys, time; sys.path.insert(0, sys.argv[1]); started = time.perf_counter(); "
+              f"{statement}; print((time.perf_counter() - started) * 1000)")
+    times = [float(subprocess.run([sys.executable, "-S", "-c", script, str(bundle)], capture_output=True,
+                                  text=True, check=True, env={"PATH": "/usr/bin:/bin"}).stdout)
+             for _ in range(RUNS)]
+    return statistics.median(times)
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="dockless-bundle-") as work:
+        package.package("bench", Path(work) / "out", "eu-west-1")
+        zip_path = Path(work) / "out" / "deployment.zip"
+        with zipfile.ZipFile(zip_path) as archive:
+            archive.extractall(Path(work) / "bundle")
+        app = cold_import_ms(Path(work) / "bundle", "import app")
+        base = cold_import_ms(Path(work) / "bundle", "import chalice, boto3")
+        size = zip_path.stat().st_size
+    print("| what | dockless | goal | |\n|---|---:|---:|---|")
+    print(f"| deployment.zip | {size / 1024 / 1024:.1f} MB | {ZIP_GOAL_BYTES / 1024 / 1024:.0f} MB | "
+          f"{'ok' if size <= ZIP_GOAL_BYTES else 'OVER'} |")
+    print(f"| cold import of `app` (median of {RUNS}) | {app:.0f} ms | {IMPORT_GOAL_RATIO}x of {base:.0f} ms "
+          f"(`import chalice, boto3`) | {app / base:.2f}x {'ok' if app <= IMPORT_GOAL_RATIO * base else 'OVER'} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,143 @@
+"""`dockless check` against the local stack: every check passes, and each one fails, saying what to
+do, when the fault it looks for is put into the local front door, bucket or app (what a real
+deployment could get wrong: headers renamed, errors cached, chunked bodies cut, presigned URLs on
+S3's global host, gateway responses not live, S3 not checking checksums ...)."""
+import dataclasses
+from urllib.parse import urlsplit
+
+
+from chalicelib.services import services, use_services
+from chalicelib.storage.objects import ObjectStore
+from dockless import frontdoor
+from dockless.check import Check
+from dockless.frontdoor import FrontDoor
+from dockless.localaws import Door
+
+
+def verdicts(stack, names=None, **options):
+    return {v.name: v for v in Check(stack.api_url, "admin", stack.admin_token, say=lambda line: None,
+                                     **options).run(names)}
+
+
+def test_every_check_passes_on_the_local_stack(stack):
+    results = verdicts(stack)
+    assert {name: v.status for name, v in results.items()} == {
+        "challenge": "ok", "origin": "skip", "unknown route": "ok", "token": "ok", "body limit": "ok", "push": "ok",
+        "manifest HEAD": "ok", "blob GET": "ok", "direct upload": "ok", "gateway": "ok", "error caching": "ok",
+        "signatures": "ok"}
+
+
+def test_the_check_cleans_up_what_it_pushed(stack, http):
+    checker = Check(stack.api_url, "admin", stack.admin_token, say=lambda line: None)
+    checker.run(["push"])
+    listed = http.get(f"{stack.url}/v2/{checker.repository}/tags/list").json()["tags"]
+    assert http.head(f"{stack.url}/v2/{checker.repository}/manifests/v1").status_code == 404, listed
+
+
+def fails(results, name, *advice):
+    verdict = results[name]
+    assert verdict.status == "FAIL", verdict
+    for words in advice:
+        assert words in verdict.detail, verdict.detail
+
+
+def test_challenge_fails_when_www_authenticate_is_not_restored(stack, monkeypatch):
+    monkeypatch.setattr(frontdoor, "RESTORED_AT_THE_EDGE", ("content-length",))
+    fails(verdicts(stack, ["challenge"]), "challenge", "restore WWW-Authenticate", "edge stack")
+
+
+def test_manifest_head_fails_when_content_length_is_api_gateways(stack, monkeypatch):
+    monkeypatch.setattr(frontdoor, "RESTORED_AT_THE_EDGE", ("www-authenticate",))
+    fails(verdicts(stack, ["push", "manifest HEAD"]), "manifest HEAD", "'length': '0'", "restore Content-Length")
+
+
+def test_error_caching_fails_when_the_front_door_replays_a_404(stack, monkeypatch):
+    cached, handle = {}, FrontDoor.handle
+
+    def caching(self, method, path, headers, body):
+        if (method, path) in cached:
+            return cached[(method, path)]
+        answer = handle(self, method, path, headers, body)
+        if answer[0] == 404:
+            cached[(method, path)] = answer
+        return answer
+
+    monkeypatch.setattr(FrontDoor, "handle", caching)
+    fails(verdicts(stack, ["error caching"]), "error caching", "the 404 was cached", "ErrorCachingMinTTL 0")
+
+
+def test_push_fails_when_a_chunked_body_arrives_cut(stack, monkeypatch):
+    def cut(rfile, headers, *args, **kwargs):
+        pieces = list(frontdoor_iter_body(rfile, headers, *args, **kwargs))
+        if "chunked" in headers.get("Transfer-Encoding", "") and pieces:
+            pieces[-1] = pieces[-1][:-1]
+        return iter(pieces)
+
+    frontdoor_iter_body = frontdoor.iter_body
+    monkeypatch.setattr(frontdoor, "iter_body", cut)
+    fails(verdicts(stack, ["push"]), "push", "byte-exact", "binaryMediaTypes")
+
+
+def test_blob_get_fails_on_s3s_global_host(stack, monkeypatch):
+    presign = ObjectStore.presign_get
+
+    def global_host(self, key):
+        url = urlsplit(presign(self, key))
+        return url._replace(netloc="the-bucket.s3.amazonaws.com").geturl()
+
+    monkeypatch.setattr(ObjectStore, "presign_get", global_host)
+    fails(verdicts(stack, ["push", "blob GET"]), "blob GET", "global endpoint")
+
+
+def test_unknown_route_and_body_limit_fail_without_customised_gateway_responses(stack, monkeypatch):
+    def api_gateways_own(self, error, detail=None):
+        body = b'{"message": "Missing Authentication Token"}'
+        return 403 if error.status == 404 else error.status, [("Content-Type", "application/json"),
+                                                              ("Content-Length", str(len(body)))], body
+
+    monkeypatch.setattr(FrontDoor, "refuse", api_gateways_own)
+    results = verdicts(stack, ["unknown route", "body limit"])
+    fails(results, "unknown route", "gateway responses are not live")
+    fails(results, "body limit", "how to push big layers")
+
+
+def test_direct_upload_fails_when_s3_takes_any_bytes(stack, monkeypatch):
+    monkeypatch.setattr(Door, "_check_checksum", staticmethod(lambda body, declared: None))
+    fails(verdicts(stack, ["direct upload"]), "direct upload", "sign x-amz-checksum-sha256")
+
+
+def test_token_fails_when_refresh_tokens_do_not_work(stack, monkeypatch):
+    from chalicelib import spec
+    monkeypatch.setattr(spec, "REFRESH_TOKEN_SECONDS", -60)
+    fails(verdicts(stack, ["token"]), "token", "refresh grant")
+
+
+def test_gateway_fails_when_the_bucket_refuses_the_layer(stack, monkeypatch):
+    from dockless.bucket import BucketUploader, TransferFailed
+
+    def refused(self, signed, data):
+        raise TransferFailed("S3 answered 403")
+
+    monkeypatch.setattr(BucketUploader, "_transfer", refused)
+    fails(verdicts(stack, ["gateway"]), "gateway", "through a gateway answered 502")
+
+
+def test_signatures_fail_when_the_keys_cannot_be_read(stack, monkeypatch):
+    from chalicelib.signing.service import SigningService
+
+    def broken(self, namespace):
+        raise RuntimeError("table gone")
+
+    monkeypatch.setattr(SigningService, "keys", broken)
+    fails(verdicts(stack, ["push", "signatures"]), "signatures", "KEYS answered 500")
+
+
+def test_origin_passes_only_where_the_api_refuses_requests_around_the_front_door(stack):
+    fails(verdicts(stack, ["origin"], origin=stack.api_url), "origin", "set DOCKLESS_ORIGIN_SECRET")
+    original = services()
+    use_services(dataclasses.replace(original, settings=dataclasses.replace(original.settings,
+                                                                            origin_secret="only-cloudfront-knows")))
+    try:
+        assert verdicts(stack, ["origin"], origin=stack.api_url)["origin"].status == "ok"
+    finally:
+        use_services(original)
