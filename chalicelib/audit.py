@@ -8,8 +8,9 @@ failure to record them never fails the request: it is logged loudly instead.
 A denial of a caller who proved no identity (no valid token, wrong credentials) is written to the
 UNAUTHENTICATED partition, never to the namespace it targets (anyone could otherwise write into
 any namespace's trail), and at most 10 a minute per source address per container
-(Services.unproven_denials); the next one written says how many were left out ("suppressed").
-The request's who and where-from come from a context set once per request by routes/table.py.
+(Backend.unproven_denials); the next one written says how many were left out ("suppressed").
+The request's who and where-from come from a context set once per request by routes/dispatch.py;
+the clock, settings and limits from the backend the trail belongs to (Backend.audit).
 """
 import contextvars
 import dataclasses
@@ -21,7 +22,7 @@ import time
 from typing import Iterator, List, Optional
 
 from chalicelib.meta.models import AuditEvent
-from chalicelib.services import services
+from chalicelib.meta import keys
 from chalicelib.storage import paths
 
 LOG = logging.getLogger("dockless.audit")
@@ -61,56 +62,70 @@ def identify(actor: Optional[str], credential_id: Optional[str]) -> None:
 
 
 def _namespace(repository: Optional[str]) -> str:
-    return repository.split("/", 1)[0] if repository else REGISTRY_NAMESPACE
+    return keys.namespace_of(repository) if repository else REGISTRY_NAMESPACE
 
 
-def event(action: str, repository: Optional[str] = None, reference: Optional[str] = None,
-          outcome: str = ALLOWED, actor: Optional[str] = None, namespace: Optional[str] = None,
-          **detail) -> AuditEvent:
-    context = _context.get() or RequestContext(request_id="-", source_ip=None, user_agent=None)
-    context.sequence += 1
-    now = services().clock()
-    day = now.strftime("%Y-%m-%d")
-    who = actor or context.actor or "-"
-    at = f"{now.isoformat()}#{context.request_id}#{context.sequence}"
-    retention = datetime.timedelta(days=services().settings.audit_retention_days)
-    return AuditEvent(
-        f"{namespace or _namespace(repository)}#{day}#{random.randrange(AUDIT_SHARDS)}", at,
-        actor_day=f"{who}#{day}", time=now, actor=who, credential_id=context.credential_id,
-        source_ip=context.source_ip, user_agent=context.user_agent, action=action, repository=repository,
-        reference=reference, outcome=outcome, request_id=context.request_id,
-        detail=json.dumps(detail, sort_keys=True) if detail else None,
-        expires_at=int((now + retention).timestamp()))
+class AuditTrail:
+    """Writes and reads events with one backend's clock, settings and limits (Backend.audit)."""
+
+    def __init__(self, backend):
+        self._backend = backend
+
+    def event(self, action: str, repository: Optional[str] = None, reference: Optional[str] = None,
+              outcome: str = ALLOWED, actor: Optional[str] = None, namespace: Optional[str] = None,
+              **detail) -> AuditEvent:
+        context = _context.get() or RequestContext(request_id="-", source_ip=None, user_agent=None)
+        context.sequence += 1
+        now = self._backend.clock()
+        who = actor or context.actor or "-"
+        retention = datetime.timedelta(days=self._backend.settings.audit_retention_days)
+        return AuditEvent(
+            keys.audit_partition(namespace or _namespace(repository), now.date(), random.randrange(AUDIT_SHARDS)),
+            keys.audit_at(now, context.request_id, context.sequence),
+            actor_day=keys.actor_day(who, now.date()), time=now, actor=who, credential_id=context.credential_id,
+            source_ip=context.source_ip, user_agent=context.user_agent, action=action, repository=repository,
+            reference=reference, outcome=outcome, request_id=context.request_id,
+            detail=json.dumps(detail, sort_keys=True) if detail else None,
+            expires_at=int((now + retention).timestamp()))
+
+    def record_in(self, txn, action: str, repository: Optional[str] = None, reference: Optional[str] = None,
+                  **detail) -> None:
+        """Within `txn`: the event of the change `txn` makes."""
+        txn.save(self.event(action, repository, reference, **detail))
+
+    def record(self, action: str, repository: Optional[str] = None, reference: Optional[str] = None,
+               outcome: str = ALLOWED, actor: Optional[str] = None, **detail) -> None:
+        """A read, a denial or an authentication: best effort, never failing the request."""
+        context = _context.get()
+        namespace = None
+        if outcome == DENIED and (context is None or context.actor is None):
+            left_out = self._backend.unproven_denials.admit(context.source_ip if context else None, time.monotonic())
+            if left_out is None:
+                return
+            if left_out:
+                detail["suppressed"] = left_out
+            namespace = UNAUTHENTICATED_NAMESPACE
+        try:
+            self.event(action, repository, reference, outcome, actor, namespace, **detail).save()
+        except Exception:  # noqa: BLE001 - losing an event must be loud, not fatal
+            LOG.exception("AUDIT EVENT LOST: %s %s %s %s", action, repository, reference, outcome)
+
+    def export_day(self, day: datetime.date) -> int:
+        """All of one day's events, as JSON lines at paths.audit_export_key(day), replacing any
+        earlier export of that day. A scan: the export runs once a day, off the request path."""
+        start = datetime.datetime.combine(day, datetime.time(), tzinfo=datetime.timezone.utc)
+        events = sorted(AuditEvent.scan(AuditEvent.time.between(start, start + datetime.timedelta(days=1))),
+                        key=lambda e: e.at)
+        events = [e for e in events if e.time.date() == day]  # `between` includes the next midnight
+        lines = "".join(json.dumps(as_dict(e), sort_keys=True) + "\n" for e in events)
+        self._backend.objects.put(paths.audit_export_key(day), lines.encode(), content_type="application/x-ndjson")
+        return len(events)
 
 
-def record_in(txn, action: str, repository: Optional[str] = None, reference: Optional[str] = None,
-              **detail) -> None:
-    """Within `txn`: the event of the change `txn` makes."""
-    txn.save(event(action, repository, reference, **detail))
-
-
-def record(action: str, repository: Optional[str] = None, reference: Optional[str] = None,
-           outcome: str = ALLOWED, actor: Optional[str] = None, **detail) -> None:
-    """A read, a denial or an authentication: best effort, never failing the request."""
-    context = _context.get()
-    namespace = None
-    if outcome == DENIED and (context is None or context.actor is None):
-        left_out = services().unproven_denials.admit(context.source_ip if context else None, time.monotonic())
-        if left_out is None:
-            return
-        if left_out:
-            detail["suppressed"] = left_out
-        namespace = UNAUTHENTICATED_NAMESPACE
-    try:
-        event(action, repository, reference, outcome, actor, namespace, **detail).save()
-    except Exception:  # noqa: BLE001 - losing an event must be loud, not fatal
-        LOG.exception("AUDIT EVENT LOST: %s %s %s %s", action, repository, reference, outcome)
-
-
-def _days(since: datetime.datetime, until: datetime.datetime) -> List[str]:
+def _days(since: datetime.datetime, until: datetime.datetime) -> List[datetime.date]:
     days, day = [], since.date()
     while day <= until.date():
-        days.append(day.isoformat())
+        days.append(day)
         day += datetime.timedelta(days=1)
     return days
 
@@ -122,10 +137,11 @@ def query(namespace: Optional[str], actor: Optional[str], since: datetime.dateti
     found: List[AuditEvent] = []
     for day in _days(since, until):
         if actor:
-            found.extend(AuditEvent.by_actor.query(f"{actor}#{day}", AuditEvent.at.between(low, high)))
+            found.extend(AuditEvent.by_actor.query(keys.actor_day(actor, day), AuditEvent.at.between(low, high)))
         else:
             for shard in range(AUDIT_SHARDS):
-                found.extend(AuditEvent.query(f"{namespace}#{day}#{shard}", AuditEvent.at.between(low, high)))
+                found.extend(AuditEvent.query(keys.audit_partition(namespace, day, shard),
+                                              AuditEvent.at.between(low, high)))
     if actor and namespace:
         found = [e for e in found if _namespace(e.repository) == namespace]
     return iter(sorted(found, key=lambda e: e.at))
@@ -136,15 +152,3 @@ def as_dict(item: AuditEvent) -> dict:
             "source_ip": item.source_ip, "user_agent": item.user_agent, "action": item.action,
             "repository": item.repository, "reference": item.reference, "outcome": item.outcome,
             "request_id": item.request_id, "detail": json.loads(item.detail) if item.detail else None}
-
-
-def export_day(day: datetime.date) -> int:
-    """All of one day's events, as JSON lines at paths.audit_export_key(day), replacing any
-    earlier export of that day. A scan: the export runs once a day, off the request path."""
-    start = datetime.datetime.combine(day, datetime.time(), tzinfo=datetime.timezone.utc)
-    events = sorted(AuditEvent.scan(AuditEvent.time.between(start, start + datetime.timedelta(days=1))),
-                    key=lambda e: e.at)
-    events = [e for e in events if e.time.date() == day]  # `between` includes the next midnight
-    lines = "".join(json.dumps(as_dict(e), sort_keys=True) + "\n" for e in events)
-    services().objects.put(paths.audit_export_key(day), lines.encode(), content_type="application/x-ndjson")
-    return len(events)

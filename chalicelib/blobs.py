@@ -13,22 +13,23 @@ from typing import Optional, Tuple
 
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
-from chalicelib import audit, errors, protocol, spec
+from chalicelib import errors, protocol, spec
 from chalicelib.errors import RegistryError
+from chalicelib.meta import keys
 from chalicelib.meta.models import BlobLink, Upload, touch_repository, transaction
-from chalicelib.services import Services
+from chalicelib.backend import Backend
 from chalicelib.storage import paths
 from chalicelib.storage.objects import sha256_base64
-from chalicelib.urls import upload_url
+from chalicelib.urls import upload_path
 
 LOG = logging.getLogger("dockless.blobs")
 TOO_LARGE_DETAIL = {"limit_bytes": spec.API_MAX_BODY_BYTES, "advice": spec.BIG_BLOB_ADVICE}
 
 
 class BlobService:
-    def __init__(self, services: Services):
-        self._services = services
-        self._objects = services.objects
+    def __init__(self, backend: Backend):
+        self._backend = backend
+        self._objects = backend.objects
 
     def link_for(self, repo: str, digest: str) -> BlobLink:
         try:
@@ -45,7 +46,7 @@ class BlobService:
         link = self.link_for(repo, digest)
         with transaction() as txn:
             txn.delete(link)
-            audit.record_in(txn, "blob.delete", repo, digest)
+            self._backend.audit.record_in(txn, "blob.delete", repo, digest)
 
     def mount(self, repo: str, source_repo: str, digest: str) -> Optional[BlobLink]:
         """Link a blob that `source_repo` links; None when it does not (the caller falls back to an
@@ -67,13 +68,13 @@ class BlobService:
 
     def _link(self, repo: str, digest: str, size: int, location: str, verified: bool = True,
               mounted_from: Optional[str] = None) -> BlobLink:
-        now = self._services.clock()
+        now = self._backend.clock()
         link = BlobLink(repo, digest, size=size, location=location, verified=verified, linked_at=now)
         with transaction() as txn:
             txn.save(link)
             touch_repository(txn, repo, now)
             if mounted_from:
-                audit.record_in(txn, "blob.mount", repo, digest, source=mounted_from)
+                self._backend.audit.record_in(txn, "blob.mount", repo, digest, source=mounted_from)
         return link
 
     # --- uploads -------------------------------------------------------------------------------
@@ -90,8 +91,8 @@ class BlobService:
         return self._link(repo, digest, len(data), key)
 
     def start_upload(self, repo: str) -> Upload:
-        now = self._services.clock()
-        expires = now + datetime.timedelta(seconds=self._services.settings.upload_ttl_seconds)
+        now = self._backend.clock()
+        expires = now + datetime.timedelta(seconds=self._backend.settings.upload_ttl_seconds)
         upload = Upload(uuid.uuid4().hex, repo=repo, received=0, created_at=now,
                         expires_at=int(expires.timestamp()))
         upload.save()
@@ -104,7 +105,7 @@ class BlobService:
             upload = None
         if upload is None or upload.repo != repo:
             raise RegistryError(errors.BLOB_UPLOAD_UNKNOWN, {"upload": upload_id})
-        if upload.expires_at <= self._services.clock().timestamp():
+        if upload.expires_at <= self._backend.clock().timestamp():
             raise RegistryError(errors.BLOB_UPLOAD_UNKNOWN, {"upload": upload_id, "reason": "expired"})
         return upload
 
@@ -115,7 +116,7 @@ class BlobService:
         try:
             protocol.check_chunk(chunk_range, offset, len(data))
         except RegistryError as refused:
-            refused.headers.update(upload_state_headers(upload))
+            refused.headers.update(self.state_headers(upload))
             raise
         _check_body_size(data)
         if offset + len(data) > spec.API_MAX_UPLOAD_BYTES:
@@ -130,7 +131,7 @@ class BlobService:
             # Another chunk landed first; the client's view of the upload is stale.
             upload.refresh()
             raise RegistryError(errors.RANGE_INVALID, "a concurrent chunk changed the upload",
-                                headers=upload_state_headers(upload)) from None
+                                headers=self.state_headers(upload)) from None
         return upload
 
     def complete(self, upload: Upload, digest: str, final_chunk: bytes) -> BlobLink:
@@ -141,7 +142,7 @@ class BlobService:
                                     "this upload goes direct to the bucket; complete it without a body")
             return self._complete_direct(upload, digest)
         upload = self.append(upload, final_chunk)
-        hex_digest = digest.split(":", 1)[1]
+        hex_digest = keys.digest_hex(digest)
         key = paths.blob_key(digest)
         try:
             chunks = self._objects.keys_under(paths.upload_prefix(upload.upload_id))
@@ -152,6 +153,11 @@ class BlobService:
         if actual != hex_digest:
             raise RegistryError(errors.DIGEST_INVALID, {"expected": digest, "actual": f"sha256:{actual}"})
         return self._link(upload.repo, digest, size, key)
+
+    def state_headers(self, upload: Upload) -> dict:
+        """Location, Range and Docker-Upload-UUID of an upload in progress."""
+        return protocol.upload_state_headers(self._backend.public_url() + upload_path(upload.repo, upload.upload_id),
+                                             upload.upload_id, upload.received)
 
     def cancel(self, upload: Upload) -> None:
         self._objects.delete_keys(self._objects.keys_under(paths.upload_prefix(upload.upload_id)))
@@ -166,13 +172,13 @@ class BlobService:
         if upload.received or upload.digest is not None:
             raise RegistryError(errors.BLOB_UPLOAD_INVALID,
                                 "a direct upload needs a fresh session (no chunks, not opened before)")
-        settings = self._services.settings
+        settings = self._backend.settings
         key = paths.direct_blob_key(upload.upload_id)
         if size <= settings.multipart_threshold_bytes:
             if size > spec.S3_MAX_SINGLE_PUT_BYTES:
                 raise RegistryError(errors.SIZE_INVALID, "above S3's single PUT limit")
             upload.update(actions=[Upload.digest.set(digest), Upload.size.set(size)])
-            url, headers = self._objects.presign_put(key, size, digest.split(":", 1)[1])
+            url, headers = self._objects.presign_put(key, size, keys.digest_hex(digest))
             return {"mode": "single", "url": url, "method": "PUT", "headers": headers,
                     "expires_in": spec.PRESIGNED_URL_EXPIRY_SECONDS}
         part_bytes = max(settings.part_bytes, -(-size // spec.S3_MAX_PARTS))
@@ -231,7 +237,7 @@ class BlobService:
         """True: proven. False: absent or wrong. None: stored, but only provable by hashing later.
         S3 checked the signed x-amz-checksum-sha256 when the bytes arrived; one HeadObject reads
         it back, so no byte passes through the API and the time does not grow with the blob."""
-        hex_digest = digest.split(":", 1)[1]
+        hex_digest = keys.digest_hex(digest)
         stored = self._objects.stored_checksum(key)
         if stored is None or stored[0] != size:
             return False
@@ -245,7 +251,7 @@ class BlobService:
         proven = 0
         for link in BlobLink.scan(BlobLink.verified == False):  # noqa: E712 - a DynamoDB condition
             hashed = self._objects.hash_object(link.location)
-            if hashed == (link.digest.split(":", 1)[1], link.size):
+            if hashed == (keys.digest_hex(link.digest), link.size):
                 link.update(actions=[BlobLink.verified.set(True)])
                 proven += 1
             else:
@@ -263,7 +269,7 @@ class BlobService:
 
     def clean_expired_uploads(self) -> int:
         """Scheduled: drop sessions past their expiry and their staged chunks."""
-        now = self._services.clock().timestamp()
+        now = self._backend.clock().timestamp()
         expired = list(Upload.scan(Upload.expires_at <= int(now)))
         for upload in expired:
             self.cancel(upload)
@@ -277,8 +283,3 @@ def _part_count(size: int, part_bytes: int) -> int:
 def _check_body_size(data: bytes) -> None:
     if len(data) > spec.API_MAX_BODY_BYTES:
         raise RegistryError(errors.TOO_LARGE, TOO_LARGE_DETAIL)
-
-
-def upload_state_headers(upload: Upload) -> dict:
-    return protocol.upload_state_headers(upload_url(upload.repo, upload.upload_id), upload.upload_id,
-                                         upload.received)

@@ -23,7 +23,7 @@ class Settings:
     public_url: str
     # DOCKLESS_PUBLIC_URL_PARAMETER: deployed, the SSM parameter holding the public URL instead.
     # The stack writes it once CloudFront's domain exists; the functions read it once per
-    # container (Services.public_url), which keeps the functions independent of the distribution
+    # container (Backend.public_url), which keeps the functions independent of the distribution
     # that depends on their API (no dependency cycle).
     public_url_parameter: Optional[str]
     # AWS_REGION (set by Lambda) or AWS_DEFAULT_REGION.
@@ -42,11 +42,11 @@ class Settings:
     # DOCKLESS_PART_BYTES: preferred multipart part size (raised when a blob would need more than
     # S3's 10,000 parts).
     part_bytes: int
-    # DOCKLESS_SERVICE: the `service` of Docker's token auth (the JWT audience).
-    service: str
+    # DOCKLESS_TOKEN_SERVICE: the `service` of Docker's token auth (the JWT audience).
+    token_service: str
     # DOCKLESS_TOKEN_SIGNING_KEY: the secret that signs access tokens (HS256). Deployed it comes
     # from Secrets Manager instead: DOCKLESS_TOKEN_SIGNING_KEY_SECRET names the secret, read once
-    # per container (services.py). The local stack generates one per run.
+    # per container (backend.py). The local stack generates one per run.
     token_signing_key: Optional[str]
     token_signing_key_secret: Optional[str]
     # DOCKLESS_REGISTRY_SIGNING_KEY: the registry's own armoured secret key, for automatic signing;
@@ -82,7 +82,7 @@ class Settings:
                                                       str(spec.S3_MAX_SINGLE_PUT_BYTES))),
             part_bytes=max(spec.S3_MIN_PART_BYTES,
                            int(environ.get("DOCKLESS_PART_BYTES", str(spec.DIRECT_PART_BYTES)))),
-            service=environ.get("DOCKLESS_SERVICE", "dockless"),
+            token_service=environ.get("DOCKLESS_TOKEN_SERVICE", "dockless"),
             token_signing_key=environ.get("DOCKLESS_TOKEN_SIGNING_KEY") or None,
             token_signing_key_secret=environ.get("DOCKLESS_TOKEN_SIGNING_KEY_SECRET") or None,
             registry_signing_key=environ.get("DOCKLESS_REGISTRY_SIGNING_KEY") or None,

@@ -2,7 +2,7 @@
 
 Codes are the distribution-spec's ("Error Codes"), plus the few that distribution itself adds
 (TAG_INVALID, RANGE_INVALID, PAGINATION_NUMBER_INVALID). Handlers only raise
-`RegistryError(BLOB_UNKNOWN, detail=...)`; the middleware in `routes/table.py` turns it into the
+`RegistryError(BLOB_UNKNOWN, detail=...)`; `dispatch` in `routes/dispatch.py` turns it into the
 spec's body `{"errors": [{"code", "message", "detail"}]}`.
 """
 import dataclasses

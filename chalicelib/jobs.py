@@ -1,9 +1,10 @@
-"""Scheduled jobs: deployed as Chalice scheduled events, run on a timer by the local stack."""
+"""Scheduled jobs: deployed as Chalice scheduled events, run on a timer by the local stack. Each
+takes the backend it runs on (the process's, `backend()`, when scheduled)."""
 import datetime
 
+from chalicelib.backend import Backend, backend
 from chalicelib.blobs import BlobService
 from chalicelib.observe import JobRecord
-from chalicelib.services import services
 
 # How often expired upload sessions and their staged chunks are removed.
 CLEAN_UPLOADS_EVERY_MINUTES = 60
@@ -13,25 +14,24 @@ VERIFY_BLOBS_EVERY_MINUTES = 15
 EXPORT_AUDIT_EVERY_MINUTES = 24 * 60
 
 
-def clean_expired_uploads() -> int:
+def clean_expired_uploads(on: Backend) -> int:
     with JobRecord("clean_expired_uploads") as record:
-        record["removed"] = BlobService(services()).clean_expired_uploads()
+        record["removed"] = BlobService(on).clean_expired_uploads()
     return record["removed"]
 
 
-def verify_unproven_blobs() -> int:
+def verify_unproven_blobs(on: Backend) -> int:
     with JobRecord("verify_unproven_blobs") as record:
-        record["proven"] = BlobService(services()).verify_unproven_blobs()
+        record["proven"] = BlobService(on).verify_unproven_blobs()
     return record["proven"]
 
 
-def export_audit(day: datetime.date = None) -> int:
+def export_audit(on: Backend, day: datetime.date = None) -> int:
     """Write one day's audit events (yesterday by default) to S3 as JSON lines, oldest first."""
-    from chalicelib import audit
-    day = day or (services().clock() - datetime.timedelta(days=1)).date()
+    day = day or (on.clock() - datetime.timedelta(days=1)).date()
     with JobRecord("export_audit") as record:
         record["day"] = day.isoformat()
-        record["events"] = audit.export_day(day)
+        record["events"] = on.audit.export_day(day)
     return record["events"]
 
 
@@ -45,4 +45,4 @@ JOBS = {
 def register_jobs(app) -> None:
     from chalice import Rate
     for name, (job, minutes) in JOBS.items():
-        app.schedule(Rate(minutes, unit=Rate.MINUTES), name=name)(lambda event, job=job: job())
+        app.schedule(Rate(minutes, unit=Rate.MINUTES), name=name)(lambda event, job=job: job(backend()))

@@ -13,17 +13,18 @@ from pynamodb.exceptions import DoesNotExist
 from chalicelib import audit, errors, spec, validate
 from chalicelib.formats import ParsedManifest, parse_manifest
 from chalicelib.errors import RegistryError
-from chalicelib.meta.models import (CATALOG_PARTITION, BlobLink, Manifest, Repository, Tag,
-                                    tag_sort_key, touch_repository, transaction)
-from chalicelib.services import Services
-from chalicelib.signing.service import Policy, registry_signature
+from chalicelib.meta import keys
+from chalicelib.meta.keys import CATALOG_PARTITION, tag_sort_key
+from chalicelib.meta.models import BlobLink, Manifest, Repository, Tag, touch_repository, transaction
+from chalicelib.backend import Backend
+from chalicelib.signing.service import SigningService, registry_signature
 from chalicelib.storage import paths
 
 
 class ManifestService:
-    def __init__(self, services: Services):
-        self._services = services
-        self._objects = services.objects
+    def __init__(self, backend: Backend):
+        self._backend = backend
+        self._objects = backend.objects
 
     def put(self, repo: str, reference: str, body: bytes, content_type: Optional[str]) -> ParsedManifest:
         manifest = parse_manifest(body, content_type)
@@ -33,16 +34,16 @@ class ManifestService:
         self._require_present(BlobLink, repo, manifest.blobs)
         self._require_present(Manifest, repo, manifest.children)
         tag = None if validate.is_digest(reference) else reference
-        signature = registry_signature(self._services, repo, manifest.digest, tag) \
-            if tag and Policy(repo).auto_sign else None
+        signature = registry_signature(self._backend, repo, manifest.digest, tag) \
+            if tag and SigningService(self._backend).settings(repo).auto_sign else None
         self._objects.put(paths.manifest_key(manifest.digest), body, content_type=manifest.media_type,
-                          sha256_hex=manifest.digest.split(":", 1)[1])
-        now = self._services.clock()
+                          sha256_hex=keys.digest_hex(manifest.digest))
+        now = self._backend.clock()
         item = Manifest(repo, manifest.digest, media_type=manifest.media_type, size=len(body),
                         body=body if len(body) <= spec.MANIFEST_INLINE_MAX_BYTES else None,
                         artifact_type=manifest.artifact_type,
                         annotations=json.dumps(manifest.annotations) if manifest.annotations else None,
-                        subject_key=f"{repo}@{manifest.subject}" if manifest.subject else None,
+                        subject_key=keys.image(repo, manifest.subject) if manifest.subject else None,
                         children=set(manifest.children) or None, created_at=now)
         previous = None
         if tag:
@@ -52,15 +53,15 @@ class ManifestService:
                 pass
         with transaction() as txn:
             txn.save(item)
-            audit.record_in(txn, "manifest.push", repo, reference, digest=manifest.digest,
+            self._backend.audit.record_in(txn, "manifest.push", repo, reference, digest=manifest.digest,
                             media_type=manifest.media_type)
             if tag:
                 txn.save(Tag(repo, tag_sort_key(tag), tag=tag, digest=manifest.digest, updated_at=now))
                 if previous is not None and previous != manifest.digest:
-                    audit.record_in(txn, "tag.move", repo, tag, previous=previous, digest=manifest.digest)
+                    self._backend.audit.record_in(txn, "tag.move", repo, tag, previous=previous, digest=manifest.digest)
             if signature is not None:
                 txn.save(signature)
-                audit.record_in(txn, "signature.add", repo, manifest.digest, signer=signature.signer,
+                self._backend.audit.record_in(txn, "signature.add", repo, manifest.digest, signer=signature.signer,
                                 automatic=True)
             touch_repository(txn, repo, now)
         return manifest
@@ -79,6 +80,21 @@ class ManifestService:
         """The manifest a tag or digest names: one read by digest, two by tag. A reference that
         is neither is unknown, as the reference registry answers GET, HEAD and DELETE."""
         return self.get(repo, self.digest_for(repo, _known_reference(reference)))
+
+    def serve(self, repo: str, reference: str, may_push: bool) -> Manifest:
+        """The manifest a GET or HEAD serves. In verified mode only what a trusted signature vouches
+        for is served, except to a caller who may push to the repository (signing an existing image
+        reads it first); a refusal is DENIED, with what is missing, and recorded."""
+        manifest = self.find(repo, reference)
+        if not may_push:
+            tag = None if validate.is_digest(reference) else reference
+            reason = SigningService(self._backend).verified_refusal(
+                repo, manifest.digest, tag, lambda: self.parents(repo, manifest.digest))
+            if reason:
+                self._backend.audit.record("verified.refused", repo, reference, outcome=audit.DENIED,
+                                           digest=manifest.digest)
+                raise RegistryError(errors.DENIED, reason, message=reason)
+        return manifest
 
     def digest_for(self, repo: str, reference: str) -> str:
         """The digest a (valid) reference names, if the repository has it: by digest no read."""
@@ -113,7 +129,7 @@ class ManifestService:
                 raise RegistryError(errors.MANIFEST_UNKNOWN, {"tag": reference}) from None
             with transaction() as txn:
                 txn.delete(tag)
-                audit.record_in(txn, "tag.delete", repo, reference, digest=tag.digest)
+                self._backend.audit.record_in(txn, "tag.delete", repo, reference, digest=tag.digest)
             return
         manifest = self.get(repo, reference)
         tags = [tag for tag in Tag.query(repo) if tag.digest == reference]
@@ -124,7 +140,7 @@ class ManifestService:
             with transaction() as txn:
                 for item in batch:
                     txn.delete(item)
-                audit.record_in(txn, "manifest.delete", repo, reference,
+                self._backend.audit.record_in(txn, "manifest.delete", repo, reference,
                                 tags=[t.tag for t in batch if isinstance(t, Tag)])
 
     def tags(self, repo: str, limit: int, last: Optional[str]) -> Tuple[List[str], bool]:
@@ -138,7 +154,7 @@ class ManifestService:
                   last: Optional[str]) -> Tuple[List[dict], bool]:
         condition = Manifest.digest > last if last else None
         filter_condition = Manifest.artifact_type == artifact_type if artifact_type else None
-        items = list(Manifest.by_subject.query(f"{repo}@{digest}", condition, filter_condition,
+        items = list(Manifest.by_subject.query(keys.image(repo, digest), condition, filter_condition,
                                                limit=limit + 1))
         descriptors = []
         for item in items[:limit]:

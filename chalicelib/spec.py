@@ -40,12 +40,16 @@ OCI_FILTERS_HEADER = "OCI-Filters-Applied"
 # a CDN or proxy between it and its clients (an answer depends on the caller and changes with pushes).
 CACHE_CONTROL = "no-store"
 
+# --- token scopes (distribution docs/spec/auth/scope.md) ---------------------------------------
+# The actions a token grants on a repository.
+PULL, PUSH, DELETE = "pull", "push", "delete"
+
 # --- grammars (distribution-spec "Pulling manifests" and image-spec descriptor.md) ---------------
 _COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
 NAME_RE = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
 # distribution limits a repository name to 255 characters; clients limit host + "/" + name to 255.
 NAME_MAX_LENGTH = 255
-# How many path components a name may have. Routes are generated per depth (see routes/table.py),
+# How many path components a name may have. Routes are registered per depth (see routes/dispatch.py),
 # because Chalice's router matches a fixed number of segments; 8 covers GitLab-style nesting.
 NAME_MAX_COMPONENTS = 8
 # Path components that are also route keywords. A name containing one would route differently in

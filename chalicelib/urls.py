@@ -1,21 +1,13 @@
-"""Absolute URLs the registry hands out, under its public URL (Services.public_url)."""
-from urllib.parse import urlencode
-
-from chalicelib.services import services
+"""The registry's paths it hands out in Location headers; Backend.public_url() makes them absolute."""
 
 
-def public(path: str, query: dict = None) -> str:
-    url = services().public_url() + path
-    return f"{url}?{urlencode(query)}" if query else url
+def upload_path(repo: str, upload_id: str) -> str:
+    return f"/v2/{repo}/blobs/uploads/{upload_id}"
 
 
-def upload_url(repo: str, upload_id: str) -> str:
-    return public(f"/v2/{repo}/blobs/uploads/{upload_id}")
+def blob_path(repo: str, digest: str) -> str:
+    return f"/v2/{repo}/blobs/{digest}"
 
 
-def blob_url(repo: str, digest: str) -> str:
-    return public(f"/v2/{repo}/blobs/{digest}")
-
-
-def manifest_url(repo: str, digest: str) -> str:
-    return public(f"/v2/{repo}/manifests/{digest}")
+def manifest_path(repo: str, digest: str) -> str:
+    return f"/v2/{repo}/manifests/{digest}"

@@ -9,6 +9,7 @@ import datetime
 from typing import Dict, List, Optional
 
 from chalicelib import audit
+from chalicelib.meta import keys
 from chalicelib.meta.models import CATALOG_PARTITION, BlobLink, Manifest, Repository
 
 COUNTED = {"manifest.push": "pushes", "manifest.pull": "pulls"}
@@ -22,7 +23,7 @@ def repositories(namespace: Optional[str]) -> List[str]:
 def report(namespace: Optional[str], since: datetime.datetime, until: datetime.datetime) -> List[Dict]:
     names = repositories(namespace)
     counts: Dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
-    for space in sorted({name.split("/", 1)[0] for name in names}):
+    for space in sorted({keys.namespace_of(name) for name in names}):
         for event in audit.query(space, None, since, until):
             if event.action in COUNTED and event.outcome == audit.ALLOWED:
                 counts[event.repository][COUNTED[event.action]] += 1

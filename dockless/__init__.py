@@ -1,1 +1,2 @@
-"""The client side of dockless: CLI, local stack and (later) gateway. Never deployed to Lambda."""
+"""The client side of dockless: the command line, the one HTTP client, the gateway, the local stack
+and the deployer. Never deployed to Lambda."""

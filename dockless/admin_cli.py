@@ -6,39 +6,14 @@ import json
 import sys
 
 import click
-import requests
 
 from dockless import logins
-from dockless.auth import RegistryAuth
-from dockless.ui import UI, Exit
-
-ADMIN = "/dockless/admin/v1"
+from dockless.client import ADMIN, RegistryClient
+from dockless.ui import UI
 
 
-class AdminClient:
-    def __init__(self, registry):
-        url, entry = logins.stored(registry)
-        self.url = url
-        self.session = requests.Session()
-        self.session.auth = RegistryAuth(entry["username"], refresh_token=entry["refresh_token"])
-
-    def call(self, method: str, path: str, document=None, params=None):
-        response = self.session.request(method, f"{self.url}{ADMIN}{path}", json=document, params=params, timeout=60)
-        if response.status_code >= 400:
-            try:
-                error = response.json()["errors"][0]
-                message = f"{error['code']}: {error.get('detail') or error['message']}"
-            except (ValueError, KeyError, IndexError):
-                message = response.text[:200]
-            raise click.ClickException(f"{response.status_code} {message}")
-        return response.json() if response.content else None
-
-
-def _client(registry) -> AdminClient:
-    try:
-        return AdminClient(registry)
-    except ValueError as error:
-        raise click.ClickException(str(error)) from None
+def _client(registry) -> RegistryClient:
+    return RegistryClient.logged_in(registry)
 
 
 def _say(text: str) -> None:
@@ -75,11 +50,7 @@ def login(ui: UI, url, username, password_stdin, password):
     secret = sys.stdin.readline().strip() if password_stdin else password
     if not secret:
         raise click.UsageError("give the access token with --password-stdin or --password")
-    try:
-        logins.login(url, username, secret)
-    except (ValueError, requests.RequestException) as error:
-        ui.error(str(error))
-        raise SystemExit(Exit.FAILED) from None
+    logins.login(url, username, secret)
     ui.result(f"logged in to {url.rstrip('/')} as {username}")
 
 
@@ -93,13 +64,13 @@ def _principal_group(kind: str, example: str):
     @click.option("--admin", is_flag=True, hidden=kind != "user", help="A registry administrator.")
     @registry_option
     def create(name, admin, registry):
-        _client(registry).call("POST", "/principals", {"name": name, "kind": kind, "admin": admin})
+        _client(registry).admin("POST", "/principals", {"name": name, "kind": kind, "admin": admin})
         _say(f"created {kind} {name}")
 
     @group.command(name="list", help=f"List {kind}s.")
     @registry_option
     def list_(registry):
-        principals = _client(registry).call("GET", "/principals")["principals"]
+        principals = _client(registry).admin("GET", "/principals")["principals"]
         for principal in principals:
             if principal["kind"] == kind:
                 extra = " ".join(principal.get("members", [])) if kind == "team" else (
@@ -110,7 +81,7 @@ def _principal_group(kind: str, example: str):
     @click.argument("name")
     @registry_option
     def delete(name, registry):
-        _client(registry).call("DELETE", f"/principals/{name}")
+        _client(registry).admin("DELETE", f"/principals/{name}")
         _say(f"deleted {kind} {name}")
 
     return group
@@ -121,22 +92,19 @@ robot = _principal_group("robot", "dockless robot create ci && dockless token cr
 team = _principal_group("team", "dockless team create devs && dockless team add devs alice")
 
 
-@team.command(name="add", help="Add a user or robot to a team.")
-@click.argument("team_name")
-@click.argument("member")
-@registry_option
-def team_add(team_name, member, registry):
-    _client(registry).call("PUT", f"/teams/{team_name}/members/{member}")
-    _say(f"added {member} to {team_name}")
+def _membership_command(command: str, method: str, done: str, help_text: str) -> None:
+    """`dockless team add|remove TEAM MEMBER`."""
+    @team.command(name=command, help=help_text)
+    @click.argument("team_name")
+    @click.argument("member")
+    @registry_option
+    def change(team_name, member, registry):
+        _client(registry).admin(method, f"/teams/{team_name}/members/{member}")
+        _say(done.format(member=member, team=team_name))
 
 
-@team.command(name="remove", help="Remove a user or robot from a team.")
-@click.argument("team_name")
-@click.argument("member")
-@registry_option
-def team_remove(team_name, member, registry):
-    _client(registry).call("DELETE", f"/teams/{team_name}/members/{member}")
-    _say(f"removed {member} from {team_name}")
+_membership_command("add", "PUT", "added {member} to {team}", "Add a user or robot to a team.")
+_membership_command("remove", "DELETE", "removed {member} from {team}", "Remove a user or robot from a team.")
 
 
 @click.group(help="Manage access tokens.\n\n\b\nExample:\n  dockless token create ci --expires-days 90")
@@ -150,7 +118,7 @@ def token():
 @click.option("--description", default=None, help="What it is for.")
 @registry_option
 def token_create(name, expires_days, description, registry):
-    created = _client(registry).call(
+    created = _client(registry).admin(
         "POST", f"/principals/{name}/tokens", {"expires_in_days": expires_days, "description": description})
     _say(created["token"])
     click.get_current_context().find_object(UI).info(f"token {created['id']} for {name}: shown once, store it now")
@@ -160,7 +128,7 @@ def token_create(name, expires_days, description, registry):
 @click.argument("name")
 @registry_option
 def token_list(name, registry):
-    for entry in _client(registry).call("GET", f"/principals/{name}/tokens")["tokens"]:
+    for entry in _client(registry).admin("GET", f"/principals/{name}/tokens")["tokens"]:
         state = "revoked" if entry["revoked"] else "active"
         _say(f"{entry['id']}\t{entry['kind']}\t{state}\tcreated {entry['created_at']}\t"
                    f"last used {entry['last_used_at'] or 'never'}\t{entry['description'] or ''}".rstrip())
@@ -170,7 +138,7 @@ def token_list(name, registry):
 @click.argument("token_id")
 @registry_option
 def token_revoke(token_id, registry):
-    _client(registry).call("DELETE", f"/tokens/{token_id}")
+    _client(registry).admin("DELETE", f"/tokens/{token_id}")
     _say(f"revoked {token_id}")
 
 
@@ -187,7 +155,7 @@ def grant(role, resource, subject, registry):
       dockless grant write team team:devs
       dockless grant read team/app user:alice
     """
-    _client(registry).call("PUT", "/grants", {"resource": resource, "subject": subject, "role": role})
+    _client(registry).admin("PUT", "/grants", {"resource": resource, "subject": subject, "role": role})
     _say(f"granted {role} on {resource} to {subject}")
 
 
@@ -202,7 +170,7 @@ def revoke(resource, subject, registry):
     Example:
       dockless revoke team/app user:alice
     """
-    _client(registry).call("DELETE", "/grants", params={"resource": resource, "subject": subject})
+    _client(registry).admin("DELETE", "/grants", params={"resource": resource, "subject": subject})
     _say(f"revoked {subject} on {resource}")
 
 
@@ -218,7 +186,7 @@ def _setting_command(command: str, flag: str, label: str, help_text: str) -> Non
     @click.argument("state", type=click.Choice(["on", "off"]))
     @registry_option
     def set_flag(name, state, registry):
-        _client(registry).call("PUT", "/settings", {"resource": name, flag: state == "on"})
+        _client(registry).admin("PUT", "/settings", {"resource": name, flag: state == "on"})
         _say(f"{label} {state} for {name}")
 
 
@@ -235,9 +203,9 @@ _setting_command("auto-sign", "auto_sign", "automatic signing",
 def repo_visibility(name, visibility, registry):
     client = _client(registry)
     if visibility == "public":
-        client.call("PUT", "/grants", {"resource": name, "subject": "*", "role": "read"})
+        client.admin("PUT", "/grants", {"resource": name, "subject": "*", "role": "read"})
     else:
-        client.call("DELETE", "/grants", params={"resource": name, "subject": "*"})
+        client.admin("DELETE", "/grants", params={"resource": name, "subject": "*"})
     _say(f"{name} is {visibility}")
 
 
@@ -259,7 +227,7 @@ def audit(repository, namespace, actor, since, until, as_json, registry):
     """
     params = {k: v for k, v in {"repository": repository, "namespace": namespace, "actor": actor,
                                 "since": since, "until": until}.items() if v}
-    for event in _client(registry).call("GET", "/audit", params=params)["events"]:
+    for event in _client(registry).admin("GET", "/audit", params=params)["events"]:
         if as_json:
             _say(json.dumps(event, sort_keys=True))
         else:
@@ -287,7 +255,7 @@ def usage(namespace, since, as_json, registry):
     from dockless import prices
     from dockless.transfer import human_bytes
     params = {k: v for k, v in {"namespace": namespace, "since": since}.items() if v}
-    answer = _client(registry).call("GET", "/usage", params=params)
+    answer = _client(registry).admin("GET", "/usage", params=params)
     since_at = datetime.datetime.fromisoformat(answer["since"])
     days = (datetime.datetime.fromisoformat(answer["until"]) - since_at).total_seconds() / 86400
     if not as_json:
@@ -315,11 +283,8 @@ def key():
 @click.argument("file", type=click.File("r"))
 @registry_option
 def key_add(namespace, file, registry):
-    client = _client(registry)
-    response = client.session.put(f"{client.url}{ADMIN}/keys/{namespace}", data=file.read(), timeout=60)
-    if response.status_code != 201:
-        raise click.ClickException(f"{response.status_code} {response.text[:300]}")
-    added = response.json()
+    added = _client(registry).request("PUT", f"{ADMIN}/keys/{namespace}", (201,),
+                                      f"adding keys for {namespace}", data=file.read()).json()
     for entry in added["keys"]:
         _say(f"added {entry['fingerprint']} {' '.join(entry['uids'])}")
     for warning in added["warnings"]:
@@ -330,8 +295,8 @@ def key_add(namespace, file, registry):
 @click.argument("namespace")
 @registry_option
 def key_list(namespace, registry):
-    client = _client(registry)
-    for entry in client.session.get(f"{client.url}/keys/{namespace}", timeout=60).json()["keys"]:
+    listing = _client(registry).request("GET", f"/keys/{namespace}", (200,), f"listing the keys of {namespace}")
+    for entry in listing.json()["keys"]:
         _say(f"{entry['fingerprint']}\t{entry['algorithm']}/{entry['length']}\t{entry['capabilities']}\t"
              f"{' '.join(entry['uids'])}")
 
@@ -341,5 +306,5 @@ def key_list(namespace, registry):
 @click.argument("fingerprint")
 @registry_option
 def key_remove(namespace, fingerprint, registry):
-    _client(registry).call("DELETE", f"/keys/{namespace}/{fingerprint}")
+    _client(registry).admin("DELETE", f"/keys/{namespace}/{fingerprint}")
     _say(f"removed {fingerprint} from {namespace}")

@@ -1,5 +1,4 @@
 """`dockless`: the command line. Nouns and verbs; every help text carries a runnable example."""
-import contextlib
 import logging
 import signal
 import threading
@@ -10,7 +9,38 @@ from dockless import admin_cli
 from dockless.ui import UI, Exit
 
 
-@click.group()
+def user_errors() -> tuple:
+    """What a user can cause (bad references and files, registry refusals, the network, a deploy's
+    AWS errors): one error line and exit code 1, never a traceback. Evaluated only on failure, so
+    commands that never touch AWS do not import botocore."""
+    from subprocess import CalledProcessError
+
+    from botocore.exceptions import BotoCoreError, ClientError as AwsError
+
+    from chalicelib.errors import RegistryError
+    from dockless.client import ClientError
+    from dockless.deploy import DeployError
+    from dockless.sources import SourceError
+    return ValueError, OSError, ClientError, RegistryError, SourceError, DeployError, BotoCoreError, AwsError, \
+        CalledProcessError
+
+
+class Commands(click.Group):
+    """The command group: every command (and subcommand) fails in one way, via user_errors()."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except click.exceptions.Exit:
+            raise
+        except Exception as error:  # noqa: BLE001 - narrowed just below, without importing on success
+            if not isinstance(error, user_errors()):
+                raise
+            ctx.find_object(UI).error(str(error))
+            raise SystemExit(Exit.FAILED) from None
+
+
+@click.group(cls=Commands)
 @click.pass_context
 def main(ctx):
     """dockless: a private, serverless container registry.
@@ -103,13 +133,12 @@ def deploy(ui: UI, stage, region, domain, certificate_arn, gpg_layer_arn, alarm_
       dockless deploy --stage prod --region eu-west-1 --domain registry.example.com \\
           --certificate-arn arn:aws:acm:us-east-1:123456789012:certificate/...
     """
-    from dockless.deploy import Deployer, Target, boto3_clients, failures
+    from dockless.deploy import Deployer, Target, boto3_clients
     if bool(domain) != bool(certificate_arn):
         ui.error("--domain and --certificate-arn go together")
         raise SystemExit(Exit.USAGE)
     target = Target(stage, region, domain, certificate_arn, gpg_layer_arn, alarm_email)
-    with fails_cleanly(ui, *failures()):
-        outputs = Deployer(target, boto3_clients, ui.info).deploy()
+    outputs = Deployer(target, boto3_clients, ui.info).deploy()
     ui.result(f"registry: {outputs['PublicUrl']}")
     host = outputs["PublicUrl"].split("://", 1)[-1]
     ui.info(f"  docker login {host} -u admin")
@@ -131,9 +160,8 @@ def destroy(ui: UI, stage, region, delete_data):
       dockless destroy --stage test --region eu-west-1
       dockless destroy --stage test --region eu-west-1 --delete-data test
     """
-    from dockless.deploy import Deployer, Target, boto3_clients, failures
-    with fails_cleanly(ui, *failures()):
-        Deployer(Target(stage, region), boto3_clients, ui.info).destroy(delete_data)
+    from dockless.deploy import Deployer, Target, boto3_clients
+    Deployer(Target(stage, region), boto3_clients, ui.info).destroy(delete_data)
 
 
 @admin_cli.key.command(name="rotate-registry")
@@ -148,9 +176,8 @@ def rotate_registry(ui: UI, stage, region):
     Example:
       dockless key rotate-registry --stage prod --region eu-west-1
     """
-    from dockless.deploy import Deployer, Target, boto3_clients, failures
-    with fails_cleanly(ui, *failures()):
-        made = Deployer(Target(stage, region), boto3_clients, ui.info).rotate_registry_key()
+    from dockless.deploy import Deployer, Target, boto3_clients
+    made = Deployer(Target(stage, region), boto3_clients, ui.info).rotate_registry_key()
     raise SystemExit(Exit.OK if made else Exit.FAILED)
 
 
@@ -196,19 +223,6 @@ def gateway(ui: UI, upstream, port, host, public_url, spool_dir, spool_limit, sp
     ui.info("stopping")
     server.shutdown()
     raise SystemExit(Exit.OK)
-
-
-@contextlib.contextmanager
-def fails_cleanly(ui: UI, *more_errors):
-    """Turn what a user can cause (bad references, registry refusals, files, the network) into one
-    error line and exit code 1, for the commands that talk to a registry."""
-    from chalicelib.errors import RegistryError
-    from dockless.client import ClientError
-    try:
-        yield
-    except (ValueError, ClientError, OSError, RegistryError, *more_errors) as error:
-        ui.error(str(error))
-        raise SystemExit(Exit.FAILED) from None
 
 
 def connect(reference: str, username, password):
@@ -281,10 +295,9 @@ def push(ui: UI, image, destination, username, password):
 
     from dockless import sources, transfer
 
-    with fails_cleanly(ui, sources.SourceError):
-        target, client = connect(destination or image, username, password)
-        with tempfile.TemporaryDirectory(prefix="dockless-push-") as workdir:
-            result = transfer.push(sources.open_image(image, Path(workdir)), target, client, ui)
+    target, client = connect(destination or image, username, password)
+    with tempfile.TemporaryDirectory(prefix="dockless-push-") as workdir:
+        result = transfer.push(sources.open_image(image, Path(workdir)), target, client, ui)
     ui.result(f"pushed {target.host}/{target.name}@{result.digest} ({len(result.uploaded)} blobs, "
               f"{transfer.human_bytes(result.uploaded_bytes)} uploaded; {len(result.skipped)} already there)")
 
@@ -307,9 +320,8 @@ def pull(ui: UI, reference, directory, username, password):
 
     from dockless import transfer
 
-    with fails_cleanly(ui):
-        source, client = connect(reference, username, password)
-        digest = transfer.pull(source, Path(directory), client, ui)
+    source, client = connect(reference, username, password)
+    digest = transfer.pull(source, Path(directory), client, ui)
     ui.result(f"pulled {source} ({digest}) into {directory}")
 
 
@@ -330,9 +342,8 @@ def sign(ui: UI, reference, fingerprint, sign_identity, username, password):
     """
     from dockless import signing
 
-    with fails_cleanly(ui):
-        target, client = connect(reference, username, password)
-        name = signing.sign(client, target, fingerprint, sign_identity)
+    target, client = connect(reference, username, password)
+    name = signing.sign(client, target, fingerprint, sign_identity)
     ui.result(f"signed {target} as {name}")
 
 
@@ -352,11 +363,10 @@ def verify(ui: UI, reference, keyring, username, password):
     """
     from dockless import signing
 
-    with fails_cleanly(ui):
-        target, client = connect(reference, username, password)
-        keys = keyring.read() if keyring else client.session.get(
-            f"{target.base_url}/keys/{target.name.split('/')[0]}/KEYS", timeout=60).content
-        results = signing.verify(client, target, keys)
+    target, client = connect(reference, username, password)
+    keys = keyring.read() if keyring else client.session.get(
+        f"{target.base_url}/keys/{target.name.split('/')[0]}/KEYS", timeout=60).content
+    results = signing.verify(client, target, keys)
     good = False
     for result in results:
         ok = result["valid"] and result["digest_matches"] and result["identity_matches"]

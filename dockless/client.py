@@ -1,42 +1,73 @@
-"""A registry client for `dockless push` and `dockless pull`: the OCI distribution API for
-manifests and existence checks, the direct-upload extension for blob bytes (dockless/bucket.py),
-and presigned S3 URLs (followed redirects) for downloads."""
+"""The one HTTP client of every `dockless` command that talks to a registry: push and pull (the
+OCI distribution API for manifests and existence checks, the direct-upload extension for blob bytes
+through dockless/bucket.py, presigned S3 URLs for downloads), sign and verify, and the
+administration API. Every refusal becomes a ClientError whose text `explain` writes from the
+registry's error body; the command line turns it into one error line and exit code 1."""
 import hashlib
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Collection, Optional
 
 import requests
 
 from chalicelib import spec, validate
 from chalicelib.errors import RegistryError
 from chalicelib.formats import ParsedManifest, parse_manifest
+from dockless import logins
 from dockless.auth import RegistryAuth
 from dockless.bucket import ApiAnswer, BucketUploader, RegistryRefused, TransferFailed
 
 MANIFEST_ACCEPT = ", ".join(sorted(spec.MANIFEST_MEDIA_TYPES))
+ADMIN = "/dockless/admin/v1"
 
 
 class ClientError(Exception):
     pass
 
 
-def _explain(response: requests.Response) -> str:
+def explain(response: requests.Response) -> str:
+    """`<status> <CODE>: <message> (<detail>)` from the spec's error body, or the status and text."""
     try:
         error = response.json()["errors"][0]
-        detail = f" ({error['detail']})" if error.get("detail") else ""
-        return f"{response.status_code} {error['code']}: {error['message']}{detail}"
-    except (ValueError, KeyError, IndexError):
+        message, detail = error["message"], error.get("detail")
+        # A sentence of detail is already part of the message (errors.error_body); say it once.
+        said = f" ({detail})" if detail and str(detail) not in message else ""
+        return f"{response.status_code} {error['code']}: {message}{said}"
+    except (ValueError, KeyError, IndexError, TypeError):
         return f"{response.status_code}: {response.text[:200]}"
 
 
 class RegistryClient:
     def __init__(self, base_url: str, session: Optional[requests.Session] = None,
                  bucket: Optional[BucketUploader] = None, username: Optional[str] = None,
-                 password: Optional[str] = None):
+                 password: Optional[str] = None, refresh_token: Optional[str] = None):
         self.base_url = base_url.rstrip("/")
         self.session = session or requests.Session()
-        self.session.auth = RegistryAuth(username, password)
+        self.session.auth = RegistryAuth(username, password, refresh_token)
         self.bucket = bucket or BucketUploader()
+
+    @classmethod
+    def logged_in(cls, registry: Optional[str]) -> "RegistryClient":
+        """A client with the refresh token `dockless login` stored for `registry` (default: the last)."""
+        url, entry = logins.stored(registry)
+        return cls(url, username=entry["username"], refresh_token=entry["refresh_token"])
+
+    def request(self, method: str, path: str, expect: Collection[int], what: str, **options) -> requests.Response:
+        """One call of the registry; a status outside `expect`, or no answer, is a ClientError
+        saying what was being done and what the registry said."""
+        try:
+            response = self.session.request(method, self.base_url + path, timeout=options.pop("timeout", 60),
+                                            **options)
+        except requests.RequestException as error:
+            raise ClientError(f"{what}: {self.base_url} did not answer ({error})") from None
+        if response.status_code not in expect:
+            raise ClientError(f"{what}: {explain(response)}")
+        return response
+
+    def admin(self, method: str, path: str, document=None, params=None):
+        """A call of the administration API: its JSON answer, or None for an empty one."""
+        response = self.request(method, ADMIN + path, range(200, 300), f"{method} {ADMIN}{path}",
+                                json=document, params=params)
+        return response.json() if response.content else None
 
     def _call_api(self, method: str, path: str, document: dict) -> ApiAnswer:
         response = self.session.request(method, self.base_url + path, json=document, timeout=60)
@@ -46,46 +77,34 @@ class RegistryClient:
             return ApiAnswer(response.status_code, response.text[:200], response)
 
     def has_blob(self, name: str, digest: str) -> bool:
-        response = self.session.head(f"{self.base_url}/v2/{name}/blobs/{digest}", allow_redirects=False,
-                                     timeout=60)
-        if response.status_code in (200, 307):
-            return True
-        if response.status_code == 404:
-            return False
-        raise ClientError(f"checking {digest}: {_explain(response)}")
+        response = self.request("HEAD", f"/v2/{name}/blobs/{digest}", (200, 307, 404), f"checking {digest}",
+                                allow_redirects=False)
+        return response.status_code != 404
 
     def upload_blob(self, name: str, digest: str, fd: int, offset: int, size: int,
                     progress: Callable[[int], None]) -> None:
-        started = self.session.post(f"{self.base_url}/v2/{name}/blobs/uploads/", timeout=60)
-        if started.status_code != 202:
-            raise ClientError(f"starting the upload of {digest}: {_explain(started)}")
+        started = self.request("POST", f"/v2/{name}/blobs/uploads/", (202,), f"starting the upload of {digest}")
         upload_id = started.headers[spec.UPLOAD_UUID_HEADER]
         try:
             self.bucket.upload(self._call_api, name, upload_id, digest, fd, offset, size, progress)
         except RegistryRefused as refused:
-            raise ClientError(f"uploading {digest}: {_explain(refused.answer.whole)}") from None
+            raise ClientError(f"uploading {digest}: {explain(refused.answer.whole)}") from None
         except TransferFailed as failure:
             raise ClientError(f"uploading {digest} to the bucket: {failure}") from None
-        completed = self.session.put(f"{self.base_url}/v2/{name}/blobs/uploads/{upload_id}",
-                                     params={"digest": digest}, timeout=60)
-        if completed.status_code != 201:
-            raise ClientError(f"completing the upload of {digest}: {_explain(completed)}")
+        self.request("PUT", f"/v2/{name}/blobs/uploads/{upload_id}", (201,), f"completing the upload of {digest}",
+                     params={"digest": digest})
 
     def put_manifest(self, name: str, reference: str, body: bytes, media_type: str) -> str:
-        response = self.session.put(f"{self.base_url}/v2/{name}/manifests/{reference}", data=body,
-                                    headers={"Content-Type": media_type}, timeout=60)
-        if response.status_code != 201:
-            raise ClientError(f"pushing the manifest {reference}: {_explain(response)}")
+        response = self.request("PUT", f"/v2/{name}/manifests/{reference}", (201,),
+                                f"pushing the manifest {reference}", data=body, headers={"Content-Type": media_type})
         return response.headers[spec.CONTENT_DIGEST_HEADER]
 
     def get_manifest(self, name: str, reference: str) -> ParsedManifest:
         """The manifest a reference names, checked as the registry checks a push: whatever a
         registry sends, its digests and media types are well-formed before anything uses them."""
         validate.reference(reference)
-        response = self.session.get(f"{self.base_url}/v2/{name}/manifests/{reference}",
-                                    headers={"Accept": MANIFEST_ACCEPT}, timeout=60)
-        if response.status_code != 200:
-            raise ClientError(f"fetching the manifest {reference}: {_explain(response)}")
+        response = self.request("GET", f"/v2/{name}/manifests/{reference}", (200,),
+                                f"fetching the manifest {reference}", headers={"Accept": MANIFEST_ACCEPT})
         try:
             manifest = parse_manifest(response.content, response.headers.get("Content-Type"))
         except RegistryError as invalid:
@@ -100,9 +119,8 @@ class RegistryClient:
         validate.digest(digest)
         partial = path.with_name(path.name + ".partial")
         try:
-            with self.session.get(f"{self.base_url}/v2/{name}/blobs/{digest}", stream=True, timeout=300) as response:
-                if response.status_code != 200:
-                    raise ClientError(f"fetching {digest}: {_explain(response)}")
+            with self.request("GET", f"/v2/{name}/blobs/{digest}", (200,), f"fetching {digest}", stream=True,
+                              timeout=300) as response:
                 hasher = hashlib.sha256()
                 with open(partial, "wb") as out:
                     for piece in response.iter_content(1 << 20):

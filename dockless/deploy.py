@@ -40,13 +40,6 @@ class DeployError(Exception):
     pass
 
 
-def failures() -> tuple:
-    """What a deploy can run into that the user can act on: one error line each, exit 1."""
-    from subprocess import CalledProcessError
-
-    from botocore.exceptions import BotoCoreError, ClientError
-    return DeployError, BotoCoreError, ClientError, CalledProcessError
-
 
 @dataclasses.dataclass
 class Target:
@@ -282,8 +275,8 @@ def _bootstrap_admin(target: Target, outputs: Dict[str, str]) -> Optional[str]:
     from chalicelib.auth.service import AuthService
     from chalicelib.config import Settings
     from chalicelib.meta.models import Principal
-    from chalicelib.services import build_services
-    services = build_services(Settings.from_environ({
+    from chalicelib.backend import build_backend
+    backend = build_backend(Settings.from_environ({
         "AWS_DEFAULT_REGION": target.region, "DOCKLESS_BUCKET": outputs["Bucket"],
         "DOCKLESS_TABLE_PREFIX": outputs["TablePrefix"], "DOCKLESS_PUBLIC_URL": outputs.get("PublicUrl", "")}))
     try:
@@ -291,7 +284,7 @@ def _bootstrap_admin(target: Target, outputs: Dict[str, str]) -> Optional[str]:
         return None
     except Principal.DoesNotExist:
         pass
-    return AuthService(services).bootstrap_admin(description="bootstrap (dockless deploy)")
+    return AuthService(backend).bootstrap_admin(description="bootstrap (dockless deploy)")
 
 
 def boto3_clients(service: str, region: str):

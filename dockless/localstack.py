@@ -24,7 +24,7 @@ from chalicelib.signing import gpg
 from chalicelib.signing.service import registry_key
 from chalicelib.config import Settings
 from chalicelib.meta.models import create_tables
-from chalicelib.services import build_services, use_services
+from chalicelib.backend import build_backend, use_backend
 from dockless import frontdoor, gateway, tls
 from dockless.localaws import ACCESS_KEY_ID, LocalAws
 
@@ -100,13 +100,13 @@ class LocalStack:
             "DOCKLESS_PUBLIC_URL": self.gateway.public_url,
             **provisioned,
         })
-        services = build_services(settings)
-        use_services(services)
+        self.backend = build_backend(settings)
+        use_backend(self.backend)
         if not self._provision:
-            services.objects.create_bucket(settings.region)
+            self.backend.objects.create_bucket(settings.region)
             create_tables()
-        self.admin_token = self._bootstrap_admin(services)
-        registry_key(services)
+        self.admin_token = self._bootstrap_admin(self.backend)
+        registry_key(self.backend)
         for server, name in ((api, "api"), (public, "gateway")):
             self._servers.append(server)
             threading.Thread(target=server.serve_forever, name=name, daemon=True).start()
@@ -115,11 +115,11 @@ class LocalStack:
                  "public URL %s", self.moto_url, settings.s3_presign_endpoint_url, settings.bucket,
                  settings.table_prefix, settings.public_url)
 
-    def _bootstrap_admin(self, services) -> Optional[str]:
+    def _bootstrap_admin(self, on) -> Optional[str]:
         """User `admin` with the token in DOCKLESS_BOOTSTRAP_TOKEN, or a new one, returned so it
         can be shown once. Only its hash is stored."""
         given = os.environ.get("DOCKLESS_BOOTSTRAP_TOKEN")
-        token = AuthService(services).bootstrap_admin(given)
+        token = AuthService(on).bootstrap_admin(given)
         return None if given else token
 
     def _start_jobs(self) -> None:
@@ -129,7 +129,7 @@ class LocalStack:
     def _every(self, name: str, job, seconds: float) -> None:
         while not self._stopping.wait(seconds):
             try:
-                job()
+                job(self.backend)
             except Exception:  # noqa: BLE001 - a failed run is logged; the next run tries again
                 LOG.exception("scheduled job %s failed", name)
 
@@ -140,4 +140,4 @@ class LocalStack:
             server.server_close()
         if self._aws:
             self._aws.stop()
-        use_services(None)
+        use_backend(None)

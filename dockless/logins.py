@@ -29,7 +29,8 @@ def login(url: str, username: str, password: str) -> None:
         "grant_type": "password", "username": username, "password": password, "access_type": "offline",
         "client_id": "dockless", "scope": "registry:catalog:*"})
     if answer.status_code != 200:
-        raise ValueError(f"login refused ({answer.status_code}): {answer.text[:200]}")
+        from dockless.client import explain
+        raise ValueError(f"login refused: {explain(answer)}")
     config = _read()
     config["registries"][url] = {"username": username, "refresh_token": answer.json()["refresh_token"]}
     config["current"] = url

@@ -34,11 +34,9 @@ def sign(client: RegistryClient, reference: Reference, fingerprint: str, identit
     if not signed.data:
         raise ClientError(f"gpg could not sign with {fingerprint}: {signed.status or signed.stderr[-200:]}")
     name = f"{digest}@{secrets.token_hex(16)}"
-    response = client.session.put(f"{client.base_url}/extensions/v2/{reference.name}/signatures/{digest}",
-                                  json={"schemaVersion": 2, "type": "atomic", "name": name,
-                                        "content": base64.b64encode(signed.data).decode()}, timeout=60)
-    if response.status_code != 201:
-        raise ClientError(f"the registry refused the signature ({response.status_code}): {response.text[:300]}")
+    client.request("PUT", f"/extensions/v2/{reference.name}/signatures/{digest}", (201,), "storing the signature",
+                   json={"schemaVersion": 2, "type": "atomic", "name": name,
+                         "content": base64.b64encode(signed.data).decode()})
     return name
 
 
@@ -51,10 +49,8 @@ def grouped(fingerprint: str) -> str:
 def verify(client: RegistryClient, reference: Reference, keyring: bytes) -> List[dict]:
     """Every signature of the manifest, checked against the armoured keys in `keyring`."""
     digest = client.get_manifest(reference.name, reference.reference).digest
-    response = client.session.get(f"{client.base_url}/extensions/v2/{reference.name}/signatures/{digest}",
-                                  timeout=60)
-    if response.status_code != 200:
-        raise ClientError(f"fetching signatures ({response.status_code}): {response.text[:200]}")
+    response = client.request("GET", f"/extensions/v2/{reference.name}/signatures/{digest}", (200,),
+                              "fetching signatures")
     expected_identity = f"{reference.host}/{reference.name}:{reference.tag}"
     results = []
     with temporary_home() as gpg:

@@ -85,7 +85,7 @@ def layout_blob(directory: Path, digest: str) -> Path:
         validate.digest(digest)
     except RegistryError:
         raise SourceError(f"{digest!r} is not a sha256 digest") from None
-    return directory / "blobs" / "sha256" / digest.split(":", 1)[1]
+    return directory / "blobs" / "sha256" / digest.removeprefix("sha256:")
 
 
 def parse_layout_manifest(body: bytes, media_type: Optional[str], where: str) -> ParsedManifest:

@@ -18,7 +18,7 @@ from pathlib import Path
 from infra import permissions, stack
 
 PROJECT = Path(__file__).resolve().parent.parent
-# The AWS services the functions build clients for (chalicelib/services.py; pynamodb for DynamoDB).
+# The AWS services the functions build clients for (chalicelib/backend.py; pynamodb for DynamoDB).
 # botocore ships a model for every AWS service, 16 MB of the bundle's 22; the rest are left out
 # (tests/infra/test_iam.py checks that the run called nothing else).
 BOTOCORE_SERVICES = ("dynamodb", "s3", "secretsmanager", "ssm")

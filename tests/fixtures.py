@@ -14,7 +14,7 @@ from chalice.test import Client
 
 from chalicelib.auth import jwt
 from chalicelib.meta.models import TABLES, AuditEvent
-from chalicelib.services import use_services
+from chalicelib.backend import use_backend
 
 PUBLIC_URL = "https://registry.example.test"
 SIGNING_KEY = "test-signing-key"
@@ -39,21 +39,21 @@ def clock():
     return FakeClock()
 
 
-def _empty(services):
+def _empty(on):
     for model in TABLES:
         with model.batch_write() as batch:
             for item in model.scan():
                 batch.delete(item)
-    services.objects.delete_keys(services.objects.keys_under(""))
+    on.objects.delete_keys(on.objects.keys_under(""))
 
 
 @pytest.fixture
 def registry(aws, clock):
     _empty(aws)
-    services = dataclasses.replace(aws, clock=clock)
-    use_services(services)
-    yield services
-    use_services(None)
+    backend = dataclasses.replace(aws, clock=clock)
+    use_backend(backend)
+    yield backend
+    use_backend(None)
 
 
 @pytest.fixture

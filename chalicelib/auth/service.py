@@ -16,14 +16,14 @@ from typing import Dict, Iterable, List, Optional, Set, Tuple
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 
-from chalicelib import audit, errors, spec
+from chalicelib import errors, spec
 from chalicelib.auth import jwt
 from chalicelib.errors import RegistryError
 from chalicelib.meta import keys
 from chalicelib.meta.models import Credential, Grant, Principal, TeamMember, transaction
-from chalicelib.services import Services
+from chalicelib.backend import Backend
+from chalicelib.spec import DELETE, PULL, PUSH
 
-PULL, PUSH, DELETE = "pull", "push", "delete"
 ROLE_ACTIONS: Dict[str, Set[str]] = {"read": {PULL}, "write": {PULL, PUSH}, "admin": {PULL, PUSH, DELETE}}
 ANYONE = "*"
 _CREDENTIAL = re.compile(re.escape(spec.CREDENTIAL_PREFIX) + r"([0-9a-f]{16})_([A-Za-z0-9_-]{43})")
@@ -69,8 +69,8 @@ def new_credential_text() -> str:
 
 
 class AuthService:
-    def __init__(self, services: Services):
-        self._services = services
+    def __init__(self, backend: Backend):
+        self._backend = backend
 
     # --- credentials ---------------------------------------------------------------------------
 
@@ -90,7 +90,7 @@ class AuthService:
         match = _CREDENTIAL.fullmatch(text)
         if not match:
             raise ValueError(f"a credential looks like {spec.CREDENTIAL_PREFIX}<16 hex>_<43 base64url>")
-        now = self._services.clock()
+        now = self._backend.clock()
         expires_at = int(now.timestamp()) + lifetime_seconds if lifetime_seconds else None
         if parent is not None and parent.expires_at is not None:
             expires_at = min(expires_at or parent.expires_at, parent.expires_at)
@@ -99,12 +99,12 @@ class AuthService:
                                 parent=parent.credential_id if parent is not None else None)
         with transaction() as txn:
             txn.save(credential)
-            audit.record_in(txn, "credential.create", principal=principal, credential=credential.credential_id,
+            self._backend.audit.record_in(txn, "credential.create", principal=principal, credential=credential.credential_id,
                             kind=kind, expires_at=credential.expires_at, parent=credential.parent)
         return credential
 
     def ensure_principal(self, name: str, kind: str = "user", admin: bool = False) -> Principal:
-        principal = Principal(name, kind=kind, admin=admin, created_at=self._services.clock())
+        principal = Principal(name, kind=kind, admin=admin, created_at=self._backend.clock())
         principal.save()
         return principal
 
@@ -121,16 +121,16 @@ class AuthService:
             parent = Credential.get(credential.parent) if credential.parent else None
         except DoesNotExist:
             raise refused from None
-        now = self._services.clock().timestamp()
+        now = self._backend.clock().timestamp()
         if (credential.kind != kind or not self._usable(credential, now)
                 or not hmac.compare_digest(credential.secret_hash, _hash(match.group(2)))
                 or (username is not None and username != principal.name)
                 or (parent is not None and not (parent.kind == "access" and parent.principal == principal.name
                                                 and self._usable(parent, now)))):
             raise refused
-        if credential.last_used_at is None or (self._services.clock() - credential.last_used_at).total_seconds() \
+        if credential.last_used_at is None or (self._backend.clock() - credential.last_used_at).total_seconds() \
                 >= spec.CREDENTIAL_LAST_USE_RESOLUTION_SECONDS:
-            credential.update(actions=[Credential.last_used_at.set(self._services.clock())])
+            credential.update(actions=[Credential.last_used_at.set(self._backend.clock())])
         return Caller(principal.name, credential.credential_id, principal.admin, credential)
 
     @staticmethod
@@ -139,10 +139,7 @@ class AuthService:
 
     # --- grants --------------------------------------------------------------------------------
 
-    def allowed_actions(self, caller: Caller, repository: str) -> Set[str]:
-        return self._held(caller, [repository])[repository]
-
-    def _held(self, caller: Caller, repositories: List[str]) -> Dict[str, Set[str]]:
+    def held(self, caller: Caller, repositories: List[str]) -> Dict[str, Set[str]]:
         """What the caller may do on each repository, from its grants and its teams' grants on the
         repository and its namespace: one query for the teams, one batch read for the grants."""
         if caller.admin:
@@ -177,7 +174,7 @@ class AuthService:
             actions = set(filter(None, match.group(2).split(",")))
             wanted.setdefault(("repository", match.group(1)), set()).update(
                 ROLE_ACTIONS["admin"] if "*" in actions else actions)
-        held = self._held(caller, [name for kind, name in wanted if kind == "repository"])
+        held = self.held(caller, [name for kind, name in wanted if kind == "repository"])
         return [{"type": kind, "name": name,
                  "actions": sorted(actions & held[name] if kind == "repository" else actions)}
                 for (kind, name), actions in wanted.items()]
@@ -188,11 +185,11 @@ class AuthService:
         if not spec.PRINCIPAL_NAME_RE.fullmatch(name or "") or kind not in KINDS:
             raise RegistryError(errors.ADMIN_INVALID, f"name must match {spec.PRINCIPAL_NAME_RE.pattern}, "
                                                       f"kind one of {', '.join(KINDS)}")
-        principal = Principal(name, kind=kind, admin=admin and kind == "user", created_at=self._services.clock())
+        principal = Principal(name, kind=kind, admin=admin and kind == "user", created_at=self._backend.clock())
         try:
             with transaction() as txn:
                 txn.save(principal, condition=Principal.name.does_not_exist())
-                audit.record_in(txn, "principal.create", principal=name, kind=kind, admin=principal.admin)
+                self._backend.audit.record_in(txn, "principal.create", principal=name, kind=kind, admin=principal.admin)
         except TransactWriteError:
             raise RegistryError(errors.ADMIN_CONFLICT, f"{name!r} exists") from None
         return principal
@@ -202,6 +199,22 @@ class AuthService:
             return Principal.get(name)
         except DoesNotExist:
             raise RegistryError(errors.ADMIN_UNKNOWN, f"no user, robot or team {name!r}") from None
+
+    def principals(self) -> List[Tuple[Principal, List[str]]]:
+        """Every principal in name order, with its members (teams) or none. Scans: an admin listing."""
+        members: Dict[str, List[str]] = {}
+        for membership in TeamMember.scan():
+            members.setdefault(membership.team, []).append(membership.member)
+        return [(p, sorted(members.get(p.name, []))) for p in sorted(Principal.scan(), key=lambda p: p.name)]
+
+    def credentials_of(self, name: str) -> List[Credential]:
+        """A principal's credentials, oldest first (records only: secrets are never stored)."""
+        self.principal(name)
+        return sorted(Credential.scan(Credential.principal == name), key=lambda c: c.created_at)
+
+    def grants_on(self, resource: str) -> List[Grant]:
+        """The grants on a namespace or one repository."""
+        return list(Grant.query(keys.resource(resource)))
 
     def delete_principal(self, name: str) -> None:
         """Remove a principal: its credentials are revoked (kept for the record), its
@@ -217,7 +230,7 @@ class AuthService:
             TeamMember(membership.team, membership.member).delete()
         with transaction() as txn:
             txn.delete(principal)
-            audit.record_in(txn, "principal.delete", principal=name, kind=principal.kind)
+            self._backend.audit.record_in(txn, "principal.delete", principal=name, kind=principal.kind)
 
     def new_token(self, principal: str, lifetime_seconds: Optional[int], description: Optional[str]) -> Tuple[str, Credential]:
         if self.principal(principal).kind == "team":
@@ -232,7 +245,7 @@ class AuthService:
             raise RegistryError(errors.ADMIN_UNKNOWN, f"no credential {credential_id!r}") from None
         with transaction() as txn:
             txn.update(credential, actions=[Credential.revoked.set(True)])
-            audit.record_in(txn, "credential.revoke", principal=credential.principal, credential=credential_id)
+            self._backend.audit.record_in(txn, "credential.revoke", principal=credential.principal, credential=credential_id)
 
     def set_membership(self, team: str, member: str, present: bool) -> None:
         if self.principal(team).kind != "team":
@@ -242,11 +255,11 @@ class AuthService:
         membership = TeamMember(team, member)
         with transaction() as txn:
             txn.save(membership) if present else txn.delete(membership)
-            audit.record_in(txn, "team.add" if present else "team.remove", team=team, member=member)
+            self._backend.audit.record_in(txn, "team.add" if present else "team.remove", team=team, member=member)
 
     def set_grant(self, resource: str, subject: str, role: Optional[str]) -> None:
         """Grant `role` (or, with None, remove the grant) on a namespace or repository name."""
-        key = ("repo:" if "/" in resource else "ns:") + resource
+        key = keys.resource(resource)
         if not spec.NAME_RE.fullmatch(resource):
             raise RegistryError(errors.ADMIN_INVALID, f"{resource!r} is not a namespace or repository name")
         if subject != ANYONE:
@@ -254,36 +267,30 @@ class AuthService:
             principal = self.principal(name) if kind in ("user", "team") else None
             if principal is None or (kind == "team") != (principal.kind == "team"):
                 raise RegistryError(errors.ADMIN_INVALID, "subject is user:<name>, team:<name> or *")
-        repository = resource if "/" in resource else None
+        repository = keys.repository_of_resource(resource)
         if role is None:
             with transaction() as txn:
                 txn.delete(Grant(key, subject))
-                audit.record_in(txn, "grant.revoke", repository, resource=resource, subject=subject)
+                self._backend.audit.record_in(txn, "grant.revoke", repository, resource=resource, subject=subject)
             return
         if role not in ROLE_ACTIONS or (subject == ANYONE and role != "read"):
             raise RegistryError(errors.ADMIN_INVALID, f"role is one of {sorted(ROLE_ACTIONS)}; anyone may only read")
         with transaction() as txn:
-            txn.save(Grant(key, subject, role=role, granted_at=self._services.clock()))
-            audit.record_in(txn, "grant.set", repository, resource=resource, subject=subject, role=role)
+            txn.save(Grant(key, subject, role=role, granted_at=self._backend.clock()))
+            self._backend.audit.record_in(txn, "grant.set", repository, resource=resource, subject=subject, role=role)
 
     # --- access tokens -------------------------------------------------------------------------
 
     def issue_access_token(self, caller: Caller, access: List[dict]) -> Tuple[str, int, datetime.datetime]:
-        now = self._services.clock()
-        settings = self._services.settings
-        claims = jwt.new_claims(self._services.public_url(), caller.name or "", settings.service, caller.credential_id,
+        now = self._backend.clock()
+        settings = self._backend.settings
+        claims = jwt.new_claims(self._backend.public_url(), caller.name or "", settings.token_service, caller.credential_id,
                                 access, now.timestamp(), spec.ACCESS_TOKEN_SECONDS)
         if caller.admin:
             claims["admin"] = True
-        return jwt.encode(claims, self._services.signing_keys()[0]), spec.ACCESS_TOKEN_SECONDS, now
+        return jwt.encode(claims, self._backend.signing_keys()[0]), spec.ACCESS_TOKEN_SECONDS, now
 
     def verify_access_token(self, token: str) -> dict:
-        return jwt.decode(token, self._services.signing_keys(), self._services.settings.service,
-                          self._services.clock().timestamp())
+        return jwt.decode(token, self._backend.signing_keys(), self._backend.settings.token_service,
+                          self._backend.clock().timestamp())
 
-
-def token_allows(claims: Optional[dict], kind: str, name: str, action: str) -> bool:
-    if not claims:
-        return False
-    return any(entry.get("type") == kind and entry.get("name") == name and action in entry.get("actions", ())
-               for entry in claims.get("access", ()))

@@ -20,8 +20,11 @@ composite keys; models.py declares the tables that hold them.
 A namespace is a repository name's first component. Grants and settings apply to a namespace or to
 one repository; the resource key says which.
 """
-from typing import List
+import datetime
+from typing import List, Optional
 
+# Repository items share one partition so the catalog can be read in name order. Only repository
+# creation writes there (a few writes per repository, ever), far below one partition's limits.
 CATALOG_PARTITION = "repo"
 
 
@@ -48,3 +51,27 @@ def tag_sort_key(tag: str) -> str:
     """The spec's case-insensitive tag order: a space sorts below every tag character, so "a" <
     "a-b", and "A" and "a" stay distinct."""
     return f"{tag.lower()} {tag}"
+
+
+def audit_partition(namespace: str, day: datetime.date, shard: int) -> str:
+    """One namespace's events of one day, in one of its shards."""
+    return f"{namespace}#{day.isoformat()}#{shard}"
+
+
+def audit_at(time: datetime.datetime, request_id: str, sequence: int) -> str:
+    """An event's sort key: in time order, then by request and order within it."""
+    return f"{time.isoformat()}#{request_id}#{sequence}"
+
+
+def actor_day(actor: str, day: datetime.date) -> str:
+    return f"{actor}#{day.isoformat()}"
+
+
+def repository_of_resource(name: str) -> Optional[str]:
+    """The repository a grant's or setting's name is ("team/app"), or None for a namespace ("team")."""
+    return name if "/" in name else None
+
+
+def digest_hex(digest: str) -> str:
+    """The hex part of "sha256:<hex>": what S3's checksum and an object's key are built from."""
+    return digest.split(":", 1)[1]

@@ -1,7 +1,7 @@
 """pynamodb models: one table per concern. Each docstring states its keys and access patterns.
 
 Table names, endpoint and region are not known at import time: `bind_models(settings)` points
-every model at its table (see `chalicelib/services.py`). Timestamps are UTC.
+every model at its table, once per process (see `chalicelib/backend.py`). Timestamps are UTC.
 """
 from typing import Dict, Optional, Type
 
@@ -13,10 +13,8 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.config import Settings
+from chalicelib.meta.keys import CATALOG_PARTITION
 
-# Repository items share one partition so the catalog can be read in name order. Only repository
-# creation writes there (a few writes per repository, ever), far below one partition's limits.
-CATALOG_PARTITION = "repo"
 
 
 class Repository(Model):
@@ -46,7 +44,7 @@ class BlobLink(Model):
 
     `verified` is False only for a direct multipart upload in s3-checksum mode, which S3 proves
     per part but not as a whole: such a link serves its own repository but is neither mounted
-    into others nor used for dedup until the `verify_blobs` job has hashed it.
+    into others nor used for dedup until the `verify_unproven_blobs` job has hashed it.
     """
 
     class Meta:
@@ -120,11 +118,6 @@ class Tag(Model):
     tag = UnicodeAttribute()
     digest = UnicodeAttribute()
     updated_at = UTCDateTimeAttribute()
-
-
-def tag_sort_key(tag: str) -> str:
-    # A space sorts below every tag character, so "a" < "a-b" and "A" / "a" stay distinct.
-    return f"{tag.lower()} {tag}"
 
 
 class Upload(Model):
@@ -273,8 +266,9 @@ class AuditEvent(Model):
     by_actor = ByActor()
 
 
-class RegistrySetting(Model):
-    """Signing behaviour of a namespace ("ns:<namespace>") or one repository ("repo:<name>").
+class SigningSetting(Model):
+    """The signing settings of a namespace ("ns:<namespace>") or one repository ("repo:<name>"): verified
+    mode and automatic signing.
 
     Keys: resource. Access: batch get of the namespace's and the repository's items on a manifest
     GET/HEAD (verified mode) and on a tag push (automatic signing).
@@ -342,7 +336,7 @@ TABLES: Dict[Type[Model], str] = {
     TeamMember: "team-members",
     Grant: "grants",
     AuditEvent: "audit",
-    RegistrySetting: "settings",
+    SigningSetting: "settings",
     SigningKey: "signing-keys",
     Signature: "signatures",
 }

@@ -18,13 +18,12 @@
 """
 import datetime
 
-from chalicelib import audit, errors, spec
+from chalicelib import audit, errors, spec, usage as usage_report
 from chalicelib.auth.service import AuthService
 from chalicelib.errors import RegistryError
-from chalicelib.meta.models import Credential, Grant, Principal, TeamMember
-from chalicelib.routes.request import json_object, query
+from chalicelib.meta import keys
 from chalicelib.routes.respond import empty, json_response
-from chalicelib.services import services
+from chalicelib.signing.service import SigningService
 
 
 # One audit query reads one partition per shard and day: a bound keeps it inside the timeout.
@@ -35,85 +34,78 @@ def _when(value):
     return value.isoformat() if value else None
 
 
-def list_principals(request):
-    principals = sorted(Principal.scan(), key=lambda p: p.name)
-    members = {}
-    for membership in TeamMember.scan():
-        members.setdefault(membership.team, []).append(membership.member)
+def list_principals(call):
     return json_response({"principals": [
         {"name": p.name, "kind": p.kind, "admin": p.admin, "created_at": _when(p.created_at),
-         **({"members": sorted(members.get(p.name, []))} if p.kind == "team" else {})}
-        for p in principals]})
+         **({"members": members} if p.kind == "team" else {})}
+        for p, members in AuthService(call.backend).principals()]})
 
 
-def create_principal(request):
-    document = json_object(request, errors.ADMIN_INVALID)
-    principal = AuthService(services()).create_principal(document.get("name"), document.get("kind", "user"),
-                                                         bool(document.get("admin")))
+def create_principal(call):
+    document = call.json_object(errors.ADMIN_INVALID)
+    principal = AuthService(call.backend).create_principal(document.get("name"), document.get("kind", "user"),
+                                                            bool(document.get("admin")))
     return json_response({"name": principal.name, "kind": principal.kind, "admin": principal.admin}, status=201)
 
 
-def delete_principal(request, principal):
-    AuthService(services()).delete_principal(principal)
+def delete_principal(call, principal):
+    AuthService(call.backend).delete_principal(principal)
     return empty(204)
 
 
-def list_tokens(request, principal):
-    AuthService(services()).principal(principal)
-    credentials = sorted(Credential.scan(Credential.principal == principal), key=lambda c: c.created_at)
+def list_tokens(call, principal):
     return json_response({"tokens": [
         {"id": c.credential_id, "kind": c.kind, "description": c.description, "created_at": _when(c.created_at),
          "expires_at": c.expires_at, "last_used_at": _when(c.last_used_at), "revoked": c.revoked}
-        for c in credentials]})
+        for c in AuthService(call.backend).credentials_of(principal)]})
 
 
-def create_token(request, principal):
-    document = json_object(request, errors.ADMIN_INVALID)
+def create_token(call, principal):
+    document = call.json_object(errors.ADMIN_INVALID)
     days = document.get("expires_in_days")
     if days is not None and (not isinstance(days, int) or isinstance(days, bool) or days <= 0):
         raise RegistryError(errors.ADMIN_INVALID, "expires_in_days is a positive whole number")
-    text, credential = AuthService(services()).new_token(principal, days * 86400 if days else None,
-                                                         document.get("description"))
+    text, credential = AuthService(call.backend).new_token(principal, days * 86400 if days else None,
+                                                            document.get("description"))
     return json_response({"id": credential.credential_id, "token": text, "expires_at": credential.expires_at},
                          status=201)
 
 
-def revoke_token(request, credential_id):
-    AuthService(services()).revoke_token(credential_id)
+def revoke_token(call, credential_id):
+    AuthService(call.backend).revoke_token(credential_id)
     return empty(204)
 
 
-def add_member(request, team, principal):
-    AuthService(services()).set_membership(team, principal, present=True)
+def add_member(call, team, principal):
+    AuthService(call.backend).set_membership(team, principal, present=True)
     return empty(204)
 
 
-def remove_member(request, team, principal):
-    AuthService(services()).set_membership(team, principal, present=False)
+def remove_member(call, team, principal):
+    AuthService(call.backend).set_membership(team, principal, present=False)
     return empty(204)
 
 
-def list_grants(request):
-    resource = query(request, "resource") or ""
-    key = ("repo:" if "/" in resource else "ns:") + resource
+def list_grants(call):
+    resource = call.query("resource") or ""
     return json_response({"grants": [{"resource": resource, "subject": g.subject, "role": g.role}
-                                     for g in Grant.query(key)]})
+                                     for g in AuthService(call.backend).grants_on(resource)]})
 
 
-def put_grant(request):
-    document = json_object(request, errors.ADMIN_INVALID)
-    AuthService(services()).set_grant(str(document.get("resource", "")), str(document.get("subject", "")),
-                                      str(document.get("role", "")))
+def put_grant(call):
+    document = call.json_object(errors.ADMIN_INVALID)
+    AuthService(call.backend).set_grant(str(document.get("resource", "")), str(document.get("subject", "")),
+                                        str(document.get("role", "")))
     return empty(204)
 
 
-def delete_grant(request):
-    AuthService(services()).set_grant(query(request, "resource") or "", query(request, "subject") or "", None)
+def delete_grant(call):
+    AuthService(call.backend).set_grant(call.query("resource") or "", call.query("subject") or "", None)
     return empty(204)
 
 
-def _time(request, name: str, default):
-    raw = query(request, name)
+def _time(call, name: str, default):
+    raw = call.query(name)
     if not raw:
         return default
     try:
@@ -123,22 +115,22 @@ def _time(request, name: str, default):
     return value if value.tzinfo else value.replace(tzinfo=datetime.timezone.utc)
 
 
-def _audit_period(request, default_days: int) -> tuple:
+def _audit_period(call, default_days: int) -> tuple:
     """`since` and `until` of a query that reads the audit trail (until: now; since: default_days
     before it), at most AUDIT_QUERY_MAX_DAYS apart."""
-    until = _time(request, "until", services().clock())
-    since = _time(request, "since", until - datetime.timedelta(days=default_days))
+    until = _time(call, "until", call.backend.clock())
+    since = _time(call, "since", until - datetime.timedelta(days=default_days))
     if until - since > datetime.timedelta(days=AUDIT_QUERY_MAX_DAYS):
         raise RegistryError(errors.ADMIN_INVALID, f"at most {AUDIT_QUERY_MAX_DAYS} days per query")
     return since, until
 
 
-def list_audit(request):
+def list_audit(call):
     """Events for a namespace (or one repository of it) or an actor, between since and until
     (default: the last 24 hours)."""
-    since, until = _audit_period(request, default_days=1)
-    repository, actor = query(request, "repository"), query(request, "actor")
-    namespace = query(request, "namespace") or (repository.split("/", 1)[0] if repository else None)
+    since, until = _audit_period(call, default_days=1)
+    repository, actor = call.query("repository"), call.query("actor")
+    namespace = call.query("namespace") or (keys.namespace_of(repository) if repository else None)
     if not namespace and not actor:
         raise RegistryError(errors.ADMIN_INVALID, "give a namespace, a repository or an actor")
     events = [audit.as_dict(e) for e in audit.query(namespace, actor, since, until)
@@ -146,24 +138,23 @@ def list_audit(request):
     return json_response({"events": events})
 
 
-def usage(request):
+def usage(call):
     """Per repository of a namespace (or all): stored bytes, blob and manifest counts, and the
     pushes and pulls between since and until (default: the last 30 days)."""
-    from chalicelib import usage as usage_report
-    since, until = _audit_period(request, default_days=30)
+    since, until = _audit_period(call, default_days=30)
     return json_response({"since": since.isoformat(), "until": until.isoformat(),
-                          "repositories": usage_report.report(query(request, "namespace"), since, until)})
+                          "repositories": usage_report.report(call.query("namespace"), since, until)})
 
 
-def put_setting(request):
-    """{"resource": "<namespace or repository>", "verified"?: bool, "auto_sign"?: bool}"""
-    from chalicelib.signing.service import set_policy
-    document = json_object(request, errors.ADMIN_INVALID)
+def put_setting(call):
+    """{"resource": "<namespace or repository>", "verified"?: bool, "auto_sign"?: bool}: the signing
+    settings of a namespace or one repository."""
+    document = call.json_object(errors.ADMIN_INVALID)
     resource = document.get("resource")
     if not isinstance(resource, str) or not spec.NAME_RE.fullmatch(resource):
         raise RegistryError(errors.ADMIN_INVALID, "resource is a namespace or repository name")
     flags = {k: document.get(k) for k in ("verified", "auto_sign")}
     if any(v is not None and not isinstance(v, bool) for v in flags.values()):
         raise RegistryError(errors.ADMIN_INVALID, "verified and auto_sign are true or false")
-    setting = set_policy(resource, flags["verified"], flags["auto_sign"])
+    setting = SigningService(call.backend).change_settings(resource, flags["verified"], flags["auto_sign"])
     return json_response({"resource": resource, "verified": setting.verified, "auto_sign": setting.auto_sign})

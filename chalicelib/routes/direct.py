@@ -14,26 +14,24 @@ bytes that do not match.
 from chalicelib import errors, validate
 from chalicelib.blobs import BlobService
 from chalicelib.errors import RegistryError
-from chalicelib.routes.request import json_object
 from chalicelib.routes.respond import json_response
-from chalicelib.services import services
 
 
-def open_upload(request, name, upload_id):
-    document = json_object(request, errors.BLOB_UPLOAD_INVALID)
+def open_upload(call, name, upload_id):
+    document = call.json_object(errors.BLOB_UPLOAD_INVALID)
     digest, size = document.get("digest"), document.get("size")
     if not isinstance(digest, str):
         raise RegistryError(errors.DIGEST_INVALID, "digest is required")
     validate.digest(digest)
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
         raise RegistryError(errors.SIZE_INVALID, "size must be a non-negative integer")
-    service = BlobService(services())
+    service = BlobService(call.backend)
     return json_response(service.open_direct(service.load_upload(name, upload_id), digest, size))
 
 
-def part_urls(request, name, upload_id):
-    parts = json_object(request, errors.BLOB_UPLOAD_INVALID).get("parts")
+def part_urls(call, name, upload_id):
+    parts = call.json_object(errors.BLOB_UPLOAD_INVALID).get("parts")
     if not isinstance(parts, list) or not all(isinstance(p, dict) for p in parts):
         raise RegistryError(errors.BLOB_UPLOAD_INVALID, "parts must be a list of objects")
-    service = BlobService(services())
+    service = BlobService(call.backend)
     return json_response({"parts": service.part_urls(service.load_upload(name, upload_id), parts)})

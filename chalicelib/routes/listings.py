@@ -1,24 +1,22 @@
 """Paginated listings of a repository: tags and referrers."""
 from chalicelib import spec, validate
 from chalicelib.manifests import ManifestService
-from chalicelib.routes.request import query
 from chalicelib.routes.respond import json_response, link_next
-from chalicelib.services import services
 
 
-def tags(request, name):
-    limit = validate.page_size(query(request, "n"))
-    page, more = ManifestService(services()).tags(name, limit, query(request, "last"))
+def tags(call, name):
+    limit = validate.page_size(call.query("n"))
+    page, more = ManifestService(call.backend).tags(name, limit, call.query("last"))
     headers = link_next(f"/v2/{name}/tags/list", {"n": limit, "last": page[-1]}) if more else {}
     return json_response({"name": name, "tags": page}, headers=headers)
 
 
-def referrers(request, name, digest):
+def referrers(call, name, digest):
     validate.digest(digest)
-    limit = validate.page_size(query(request, "n"))
-    artifact_type = query(request, "artifactType")
-    descriptors, more = ManifestService(services()).referrers(
-        name, digest, artifact_type, limit, query(request, "last"))
+    limit = validate.page_size(call.query("n"))
+    artifact_type = call.query("artifactType")
+    descriptors, more = ManifestService(call.backend).referrers(
+        name, digest, artifact_type, limit, call.query("last"))
     headers = {spec.OCI_FILTERS_HEADER: "artifactType"} if artifact_type else {}
     if more:
         next_query = {"n": limit, "last": descriptors[-1]["digest"]}

@@ -18,26 +18,24 @@ from chalice import Response
 from chalicelib import errors, validate
 from chalicelib.errors import RegistryError
 from chalicelib.manifests import ManifestService
-from chalicelib.routes.request import body, json_object
 from chalicelib.routes.respond import empty, json_response
-from chalicelib.services import services
 from chalicelib.signing.service import SigningService
 
 
-def get_signatures(request, name, digest):
+def get_signatures(call, name, digest):
     validate.digest(digest)
-    ManifestService(services()).get(name, digest)
-    found = SigningService(services()).signatures(name, digest)
+    ManifestService(call.backend).get(name, digest)
+    found = SigningService(call.backend).signatures(name, digest)
     return json_response({"signatures": [
         {"schemaVersion": 2, "type": "atomic", "name": s.name, "content": base64.b64encode(s.content).decode()}
         for s in found]})
 
 
-def put_signature(request, name, digest):
+def put_signature(call, name, digest):
     validate.digest(digest)
-    ManifestService(services()).get(name, digest)
-    document = json_object(request, errors.SIGNATURE_INVALID, "a signature")
-    SigningService(services()).store(name, digest, document)
+    ManifestService(call.backend).get(name, digest)
+    document = call.json_object(errors.SIGNATURE_INVALID, "a signature")
+    SigningService(call.backend).store(name, digest, document)
     return empty(201)
 
 
@@ -47,13 +45,13 @@ def _key_document(key) -> dict:
             "capabilities": key.capabilities}
 
 
-def list_keys(request, namespace):
+def list_keys(call, namespace):
     return json_response({"namespace": namespace,
-                          "keys": [_key_document(k) for k in SigningService(services()).keys(namespace)]})
+                          "keys": [_key_document(k) for k in SigningService(call.backend).keys(namespace)]})
 
 
-def key_file(request, namespace, file):
-    keys = SigningService(services()).keys(namespace)
+def key_file(call, namespace, file):
+    keys = SigningService(call.backend).keys(namespace)
     if file != "KEYS":
         keys = [k for k in keys if f"{k.fingerprint}.asc" == file.upper().replace(".ASC", ".asc")]
         if not keys:
@@ -62,11 +60,11 @@ def key_file(request, namespace, file):
     return Response(body=text, status_code=200, headers={"Content-Type": "application/pgp-keys"})
 
 
-def add_keys(request, namespace):
-    added, warnings = SigningService(services()).add_keys(namespace, body(request).decode("utf-8", "replace"))
+def add_keys(call, namespace):
+    added, warnings = SigningService(call.backend).add_keys(namespace, call.body().decode("utf-8", "replace"))
     return json_response({"keys": [_key_document(k) for k in added], "warnings": warnings}, status=201)
 
 
-def remove_key(request, namespace, fingerprint):
-    SigningService(services()).remove_key(namespace, fingerprint)
+def remove_key(call, namespace, fingerprint):
+    SigningService(call.backend).remove_key(namespace, fingerprint)
     return empty(204)

@@ -12,24 +12,23 @@ from urllib.parse import parse_qs
 from chalicelib import audit, errors, spec
 from chalicelib.auth.service import ANONYMOUS, AuthService, Caller, basic_credentials, new_credential_text
 from chalicelib.errors import RegistryError
-from chalicelib.routes.request import body
 from chalicelib.routes.respond import json_response
-from chalicelib.services import services
 
 
-def _check_service(service):
-    if service and service != services().settings.service:
+def _check_service(call, service):
+    if service and service != call.backend.settings.token_service:
         raise RegistryError(errors.UNAUTHORIZED, f"unknown service {service!r}")
 
 
-def _authenticate(service: AuthService, username, secret, kind="access") -> Caller:
+def _authenticate(call, username, secret, kind="access") -> Caller:
+    trail = call.backend.audit
     try:
-        caller = service.authenticate(secret, kind=kind, username=username)
+        caller = AuthService(call.backend).authenticate(secret, kind=kind, username=username)
     except RegistryError:
-        audit.record("authenticate", outcome=audit.DENIED, actor=username or "-", grant=kind)
+        trail.record("authenticate", outcome=audit.DENIED, actor=username or "-", grant=kind)
         raise
     audit.identify(caller.name, caller.credential_id)
-    audit.record("authenticate", grant=kind)
+    trail.record("authenticate", grant=kind)
     return caller
 
 
@@ -43,44 +42,42 @@ def _scopes(values) -> list:
     return scopes
 
 
-def _answer(service: AuthService, caller: Caller, scopes, offline: bool):
-    access = service.granted_access(caller, scopes)
-    token, lifetime, issued = service.issue_access_token(caller, access)
-    audit.record("token.issue", access=access, offline=offline)
+def _answer(call, caller: Caller, scopes, offline: bool):
+    auth = AuthService(call.backend)
+    access = auth.granted_access(caller, scopes)
+    token, lifetime, issued = auth.issue_access_token(caller, access)
+    call.backend.audit.record("token.issue", access=access, offline=offline)
     document = {"token": token, "access_token": token, "expires_in": lifetime,
                 "issued_at": issued.isoformat().replace("+00:00", "Z")}
     if offline and caller.name is not None:
         refresh = new_credential_text()
-        service.store_credential(caller.name, refresh, kind="refresh", lifetime_seconds=spec.REFRESH_TOKEN_SECONDS,
+        auth.store_credential(caller.name, refresh, kind="refresh", lifetime_seconds=spec.REFRESH_TOKEN_SECONDS,
                                  description="docker login", parent=caller.credential)
         document["refresh_token"] = refresh
     return json_response(document)
 
 
-def get_token(request):
-    params = request.query_params
-    _check_service(params.get("service") if params else None)
+def get_token(call):
+    params = call.request.query_params
+    _check_service(call, call.query("service"))
     scopes = _scopes(params.getlist("scope") if params and "scope" in params else [])
-    service = AuthService(services())
-    header = request.headers.get("authorization", "")
+    header = call.header("authorization") or ""
     basic = basic_credentials(header) if header[:6].lower() == "basic " else None
-    caller = _authenticate(service, basic[0], basic[1]) if basic else ANONYMOUS
-    offline = (params.get("offline_token") if params else "") == "true"
-    return _answer(service, caller, scopes, offline)
+    caller = _authenticate(call, basic[0], basic[1]) if basic else ANONYMOUS
+    return _answer(call, caller, scopes, offline=call.query("offline_token") == "true")
 
 
-def post_token(request):
-    form = {k: v[0] for k, v in parse_qs(body(request).decode("utf-8", "replace")).items()}
-    _check_service(form.get("service"))
+def post_token(call):
+    form = {k: v[0] for k, v in parse_qs(call.body().decode("utf-8", "replace")).items()}
+    _check_service(call, form.get("service"))
     scopes = _scopes([form.get("scope", "")])
-    service = AuthService(services())
     grant_type = form.get("grant_type")
     if grant_type == "password":
-        caller = _authenticate(service, form.get("username"), form.get("password", ""))
+        caller = _authenticate(call, form.get("username"), form.get("password", ""))
         offline = form.get("access_type") == "offline"
     elif grant_type == "refresh_token":
-        caller = _authenticate(service, None, form.get("refresh_token", ""), kind="refresh")
+        caller = _authenticate(call, None, form.get("refresh_token", ""), kind="refresh")
         offline = False
     else:
         raise RegistryError(errors.UNAUTHORIZED, "grant_type must be password or refresh_token")
-    return _answer(service, caller, scopes, offline)
+    return _answer(call, caller, scopes, offline)

@@ -1,59 +1,55 @@
 """Blob uploads: POST (session, monolithic, mount), PATCH, GET status, PUT, DELETE."""
 from chalicelib import errors, spec, validate
-from chalicelib.auth.service import token_allows
-from chalicelib.blobs import BlobService, upload_state_headers
+from chalicelib.blobs import BlobService
 from chalicelib.errors import RegistryError
-from chalicelib.routes.request import body, content_range, query
 from chalicelib.routes.respond import empty
-from chalicelib.services import services
-from chalicelib.urls import blob_url
+from chalicelib.spec import PULL
+from chalicelib.urls import blob_path
 
 
-def _created(name: str, digest: str):
-    return empty(201, {"Location": blob_url(name, digest), spec.CONTENT_DIGEST_HEADER: digest})
+def _created(call, name: str, digest: str):
+    return empty(201, {"Location": call.url(blob_path(name, digest)), spec.CONTENT_DIGEST_HEADER: digest})
 
 
-def start(request, name):
-    service = BlobService(services())
-    mount, source = query(request, "mount"), query(request, "from")
+def start(call, name):
+    service = BlobService(call.backend)
+    mount, source = call.query("mount"), call.query("from")
     if mount and source:
         validate.digest(mount)
-        validate.repository_name(source)
-        # Mounting needs pull on the source; without it the request is an ordinary upload, as the
-        # spec allows, and says nothing about whether the source has the blob.
-        if token_allows(request.claims, "repository", source, "pull") and service.mount(name, source, mount):
-            return _created(name, mount)
-    digest = query(request, "digest")
+        # Mounting needs pull on the source (the route's also_pull); without it the request is an
+        # ordinary upload, as the spec allows, and says nothing about whether the source has the blob.
+        if call.access.allows(PULL, validate.repository_name(source)) and service.mount(name, source, mount):
+            return _created(call, name, mount)
+    digest = call.query("digest")
     if digest is not None:
         validate.digest(digest)
-        service.push_monolithic(name, digest, body(request))
-        return _created(name, digest)
-    return empty(202, upload_state_headers(service.start_upload(name)))
+        service.push_monolithic(name, digest, call.body())
+        return _created(call, name, digest)
+    return empty(202, service.state_headers(service.start_upload(name)))
 
 
-def status(request, name, upload_id):
-    upload = BlobService(services()).load_upload(name, upload_id)
-    return empty(204, upload_state_headers(upload))
+def status(call, name, upload_id):
+    service = BlobService(call.backend)
+    return empty(204, service.state_headers(service.load_upload(name, upload_id)))
 
 
-def patch(request, name, upload_id):
-    service = BlobService(services())
+def patch(call, name, upload_id):
+    service = BlobService(call.backend)
     upload = service.load_upload(name, upload_id)
-    return empty(202, upload_state_headers(service.append(upload, body(request), content_range(request))))
+    return empty(202, service.state_headers(service.append(upload, call.body(), call.content_range())))
 
 
-def put(request, name, upload_id):
-    digest = query(request, "digest")
+def put(call, name, upload_id):
+    digest = call.query("digest")
     if not digest:
         raise RegistryError(errors.DIGEST_INVALID, "PUT completes an upload and needs ?digest=")
     validate.digest(digest)
-    service = BlobService(services())
-    upload = service.load_upload(name, upload_id)
-    service.complete(upload, digest, body(request))
-    return _created(name, digest)
+    service = BlobService(call.backend)
+    service.complete(service.load_upload(name, upload_id), digest, call.body())
+    return _created(call, name, digest)
 
 
-def cancel(request, name, upload_id):
-    service = BlobService(services())
+def cancel(call, name, upload_id):
+    service = BlobService(call.backend)
     service.cancel(service.load_upload(name, upload_id))
     return empty(204)

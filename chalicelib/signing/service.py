@@ -19,11 +19,11 @@ from urllib.parse import urlsplit
 
 from pynamodb.exceptions import TransactWriteError
 
-from chalicelib import audit, errors, jsondoc
+from chalicelib import errors, jsondoc
 from chalicelib.errors import RegistryError
 from chalicelib.meta import keys
-from chalicelib.meta.models import RegistrySetting, Signature, SigningKey, transaction
-from chalicelib.services import Services
+from chalicelib.meta.models import SigningSetting, Signature, SigningKey, transaction
+from chalicelib.backend import Backend
 from chalicelib.signing import gpg
 
 ATOMIC_TYPE = "atomic container signature"
@@ -79,9 +79,16 @@ class Trust:
         return found
 
 
+@dataclasses.dataclass(frozen=True)
+class SigningSettings:
+    """A repository's signing settings: each on if set on its namespace or on the repository."""
+    verified: bool = False
+    auto_sign: bool = False
+
+
 class SigningService:
-    def __init__(self, services: Services):
-        self._services = services
+    def __init__(self, backend: Backend):
+        self._backend = backend
 
     # --- keys ----------------------------------------------------------------------------------
 
@@ -93,14 +100,14 @@ class SigningService:
             found = gpg.split_public_keys(armored)
         except gpg.KeyRefused as error:
             raise RegistryError(errors.ADMIN_INVALID, str(error)) from None
-        now, added, warnings = self._services.clock(), [], []
+        now, added, warnings = self._backend.clock(), [], []
         with transaction() as txn:
             for info in found:
                 key = SigningKey(namespace, info.fingerprint, armored=info.armored, uids=json.dumps(info.uids),
                                  algorithm=info.algorithm, length=info.length, created=info.created,
                                  expires=info.expires, capabilities=info.capabilities, added_at=now)
                 txn.save(key)
-                audit.record_in(txn, "key.add", None, info.fingerprint, namespace=namespace)
+                self._backend.audit.record_in(txn, "key.add", None, info.fingerprint, namespace=namespace)
                 added.append(key)
                 if not info.primary_can_sign:
                     warnings.append(f"{info.fingerprint}: the primary key cannot sign; signatures made by its "
@@ -112,9 +119,41 @@ class SigningService:
         try:
             with transaction() as txn:
                 txn.delete(key, condition=SigningKey.fingerprint.exists())
-                audit.record_in(txn, "key.remove", None, key.fingerprint, namespace=namespace)
+                self._backend.audit.record_in(txn, "key.remove", None, key.fingerprint, namespace=namespace)
         except TransactWriteError:
             raise RegistryError(errors.ADMIN_UNKNOWN, f"no key {fingerprint} for {namespace}") from None
+
+    # --- settings ------------------------------------------------------------------------------
+
+    def settings(self, repository: str) -> SigningSettings:
+        items = list(SigningSetting.batch_get(keys.resources_of(repository)))
+        return SigningSettings(verified=any(i.verified for i in items), auto_sign=any(i.auto_sign for i in items))
+
+    def change_settings(self, resource: str, verified: Optional[bool], auto_sign: Optional[bool]) -> SigningSetting:
+        """Turn verified mode or automatic signing on or off for a namespace or one repository
+        (None: leave as it is)."""
+        key = keys.resource(resource)
+        try:
+            setting = SigningSetting.get(key)
+        except SigningSetting.DoesNotExist:
+            setting = SigningSetting(key)
+        if verified is not None:
+            setting.verified = verified
+        if auto_sign is not None:
+            setting.auto_sign = auto_sign
+        with transaction() as txn:
+            txn.save(setting)
+            self._backend.audit.record_in(txn, "setting.change", keys.repository_of_resource(resource), None,
+                                          resource=resource, verified=setting.verified, auto_sign=setting.auto_sign)
+        return setting
+
+    def verified_refusal(self, repository: str, digest: str, tag: Optional[str], parents) -> Optional[str]:
+        """Verified mode's answer for serving this manifest: None when it may be served (or the
+        mode is off), else what is missing. `parents()` lists the indexes that contain it."""
+        settings = self.settings(repository)
+        if not settings.verified:
+            return None
+        return VerifiedMode(self._backend, repository, settings).refusal(digest, tag, parents)
 
     # --- signatures ----------------------------------------------------------------------------
 
@@ -142,41 +181,15 @@ class SigningService:
             raise RegistryError(errors.SIGNATURE_INVALID, f"the signature does not verify ({checked.status})")
         signature = Signature(keys.image(repository, digest), name, content=content,
                               signer=checked.fingerprint or checked.key_id, identity=identity,
-                              created_at=self._services.clock())
+                              created_at=self._backend.clock())
         try:
             with transaction() as txn:
                 txn.save(signature, condition=Signature.name.does_not_exist())
-                audit.record_in(txn, "signature.add", repository, digest, signer=signature.signer,
+                self._backend.audit.record_in(txn, "signature.add", repository, digest, signer=signature.signer,
                                 verified=checked.valid)
         except TransactWriteError:
             raise RegistryError(errors.SIGNATURE_EXISTS, {"name": name}) from None
         return signature
-
-
-class Policy:
-    """A repository's signing settings: each on if set on its namespace or on the repository."""
-
-    def __init__(self, repository: str):
-        items = list(RegistrySetting.batch_get(keys.resources_of(repository)))
-        self.verified = any(i.verified for i in items)
-        self.auto_sign = any(i.auto_sign for i in items)
-
-
-def set_policy(resource: str, verified: Optional[bool], auto_sign: Optional[bool]) -> RegistrySetting:
-    key = keys.resource(resource)
-    try:
-        setting = RegistrySetting.get(key)
-    except RegistrySetting.DoesNotExist:
-        setting = RegistrySetting(key)
-    if verified is not None:
-        setting.verified = verified
-    if auto_sign is not None:
-        setting.auto_sign = auto_sign
-    with transaction() as txn:
-        txn.save(setting)
-        audit.record_in(txn, "setting.change", resource if "/" in resource else None, None, resource=resource,
-                        verified=setting.verified, auto_sign=setting.auto_sign)
-    return setting
 
 
 def _repository_of(identity: str) -> str:
@@ -191,11 +204,11 @@ class VerifiedMode:
     key trusted for the namespace (or the registry's own key, where it signs automatically), for
     this digest, naming the image as requested; or a child of an index signed that way."""
 
-    def __init__(self, services: Services, repository: str, policy: Policy):
-        self._host = urlsplit(services.public_url()).netloc
+    def __init__(self, backend: Backend, repository: str, settings: SigningSettings):
+        self._host = urlsplit(backend.public_url()).netloc
         self._repository = repository
         namespace = keys.namespace_of(repository)
-        self._trust = Trust.of(namespace, REGISTRY_NAMESPACE) if policy.auto_sign else Trust.of(namespace)
+        self._trust = Trust.of(namespace, REGISTRY_NAMESPACE) if settings.auto_sign else Trust.of(namespace)
 
     def _signed(self, digest: str, tag: Optional[str]) -> bool:
         wanted = f"{self._host}/{self._repository}"
@@ -214,35 +227,35 @@ class VerifiedMode:
                 f"vouches for {digest} as {name}")
 
 
-def registry_key(services: Services) -> Optional[str]:
+def registry_key(backend: Backend) -> Optional[str]:
     """The fingerprint of the registry's own signing key, imported once per process and published
     under /keys/_registry; None when none is configured."""
     global _registry_fingerprint
     if _registry_fingerprint is None:
-        armored = services.settings.registry_signing_key
-        if armored is None and services.settings.registry_signing_key_secret:
-            armored = services.secret(services.settings.registry_signing_key_secret).strip() or None
+        armored = backend.settings.registry_signing_key
+        if armored is None and backend.settings.registry_signing_key_secret:
+            armored = backend.secret(backend.settings.registry_signing_key_secret).strip() or None
         if armored is None:
             return None
         fingerprint, public = gpg.load_secret_key(armored)
         if not SigningKey.count(REGISTRY_NAMESPACE, SigningKey.fingerprint == fingerprint):
-            SigningService(services).add_keys(REGISTRY_NAMESPACE, public)
+            SigningService(backend).add_keys(REGISTRY_NAMESPACE, public)
         _registry_fingerprint = fingerprint
     return _registry_fingerprint
 
 
-def registry_signature(services: Services, repository: str, digest: str, tag: str) -> Signature:
+def registry_signature(backend: Backend, repository: str, digest: str, tag: str) -> Signature:
     """The registry's own signature of a tag push, under the registry's public name: made before
     the push is written, so the caller writes both in one transaction."""
-    fingerprint = registry_key(services)
+    fingerprint = registry_key(backend)
     if fingerprint is None:
         message = (f"automatic signing is on for {repository}, but the registry has no signing key: "
                    "an admin must give it one or turn automatic signing off")
         raise RegistryError(errors.DENIED, message, message=message)
-    identity = f"{urlsplit(services.public_url()).netloc}/{repository}:{tag}"
+    identity = f"{urlsplit(backend.public_url()).netloc}/{repository}:{tag}"
     payload = json.dumps({"critical": {"type": ATOMIC_TYPE, "image": {"docker-manifest-digest": digest},
                                        "identity": {"docker-reference": identity}},
                           "optional": {"creator": "dockless registry", "timestamp": int(time.time())}}).encode()
     return Signature(keys.image(repository, digest), f"{digest}@registry-{secrets.token_hex(8)}",
                      content=gpg.sign_opaque(payload, fingerprint), signer=fingerprint, identity=identity,
-                     created_at=services.clock())
+                     created_at=backend.clock())

@@ -6,7 +6,7 @@ from moto import mock_aws
 
 from chalicelib.config import Settings
 from chalicelib.meta.models import create_tables
-from chalicelib.services import build_services
+from chalicelib.backend import build_backend
 from tests.fixtures import PUBLIC_URL, SIGNING_KEY
 
 
@@ -18,7 +18,7 @@ def aws():
             "DOCKLESS_BUCKET": "test-bucket", "DOCKLESS_TABLE_PREFIX": "test",
             "DOCKLESS_PUBLIC_URL": PUBLIC_URL, "AWS_DEFAULT_REGION": "us-east-1",
             "DOCKLESS_TOKEN_SIGNING_KEY": SIGNING_KEY})
-        services = build_services(settings)
-        services.objects.create_bucket(settings.region)
+        backend = build_backend(settings)
+        backend.objects.create_bucket(settings.region)
         create_tables()
-        yield services
+        yield backend

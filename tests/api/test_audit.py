@@ -118,11 +118,11 @@ def test_queries_by_namespace_repository_and_actor(client, push, clock):
     assert client.get("/dockless/admin/v1/audit").status_code == 400
 
 
-def test_export_round_trips(client, push, clock):
+def test_export_round_trips(client, push, clock, registry):
     push.image("team/app", "v1")
     day = clock().date()
     expected = client.get("/dockless/admin/v1/audit?namespace=team").json_body["events"]
-    exported_count = export_audit(day)
+    exported_count = export_audit(registry, day)
     assert exported_count >= len(expected)
     body = boto3.client("s3", region_name="us-east-1").get_object(
         Bucket="test-bucket", Key=f"audit/{day:%Y/%m/%d}.jsonl")["Body"].read().decode()
@@ -146,10 +146,10 @@ def test_a_lost_read_event_never_fails_the_request(client, push, monkeypatch, ca
 def test_source_address_is_the_client_the_front_door_reports(anonymous, push, registry, monkeypatch):
     import dataclasses
 
-    from chalicelib.services import use_services
+    from chalicelib.backend import use_backend
     from tests.fixtures import admin_token
     push.image("team/app", "v1")
-    use_services(dataclasses.replace(registry, settings=dataclasses.replace(registry.settings, trusted_proxy_hops=2)))
+    use_backend(dataclasses.replace(registry, settings=dataclasses.replace(registry.settings, trusted_proxy_hops=2)))
     # CloudFront appends the viewer's address, API Gateway then CloudFront's; anything before is the client's word.
     headers = {"X-Forwarded-For": "10.9.9.9, 198.51.100.7, 130.176.0.1",
                "Authorization": "Bearer " + admin_token("/v2/team/app/manifests/v1", registry.clock().timestamp())}

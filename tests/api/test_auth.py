@@ -7,6 +7,7 @@ import pytest
 
 from chalicelib.auth import jwt
 from chalicelib.auth.service import AuthService, new_credential_text
+from chalicelib.backend import backend
 from chalicelib.routes.table import ROUTES
 from tests.fixtures import PUBLIC_URL, digest_of, error_code
 
@@ -125,7 +126,7 @@ def test_revoked_and_expired_credentials_are_refused_at_once(anonymous, people, 
     credential_id = people["rev"].split("_")[1]
     Credential.get(credential_id).update(actions=[Credential.revoked.set(True)])
     assert get_token(anonymous, "rev", people["rev"]).status_code == 401
-    auth = AuthService(__import__("chalicelib.services", fromlist=["services"]).services())
+    auth = AuthService(backend())
     short = new_credential_text()
     auth.store_credential("will", short, lifetime_seconds=60)
     assert get_token(anonymous, "will", short).status_code == 200
@@ -296,13 +297,13 @@ def test_signing_key_can_come_from_secrets_manager(registry):
 
     import boto3
 
-    from chalicelib.services import Services
+    from chalicelib.backend import Backend
     boto3.client("secretsmanager", region_name="us-east-1").create_secret(Name="dockless/signing", SecretString="s3cr3t")
     settings = dataclasses.replace(registry.settings, token_signing_key=None, token_signing_key_secret="dockless/signing")
-    assert Services(settings=settings, objects=registry.objects).signing_keys() == [b"s3cr3t"]
+    assert Backend(settings=settings, objects=registry.objects).signing_keys() == [b"s3cr3t"]
     unset = dataclasses.replace(registry.settings, token_signing_key=None, token_signing_key_secret=None)
     with pytest.raises(RuntimeError, match="no token signing key"):
-        Services(settings=unset, objects=registry.objects).signing_keys()
+        Backend(settings=unset, objects=registry.objects).signing_keys()
 
 
 @pytest.mark.parametrize("who, method, path", [

@@ -9,7 +9,7 @@ import boto3
 import pytest
 
 from chalicelib import spec
-from chalicelib.services import use_services
+from chalicelib.backend import use_backend
 from tests.fixtures import error_code
 
 DEPLOYED_URL = "https://d111111abcdef8.cloudfront.net"
@@ -18,17 +18,17 @@ ORIGIN_SECRET = "origin-secret-from-cloudfront"
 
 @pytest.fixture
 def deployed(registry):
-    """The registry's services with the deployed settings; the admin's token comes from /token."""
+    """The registry's backend with the deployed settings; the admin's token comes from /token."""
     secrets = boto3.client("secretsmanager", region_name="us-east-1")
     ssm = boto3.client("ssm", region_name="us-east-1")
     token_secret = secrets.create_secret(Name="dockless-test-token-signing-key", SecretString="k" * 64)["ARN"]
     ssm.put_parameter(Name="/dockless/test/public-url", Value=DEPLOYED_URL, Type="String", Overwrite=True)
     settings = dataclasses.replace(registry.settings, token_signing_key=None, token_signing_key_secret=token_secret,
                                    public_url_parameter="/dockless/test/public-url", origin_secret=ORIGIN_SECRET)
-    services = dataclasses.replace(registry, settings=settings, _signing_keys=None, _public_url=None, _clients={})
-    use_services(services)
+    deployed = dataclasses.replace(registry, settings=settings, _signing_keys=None, _public_url=None, _clients={})
+    use_backend(deployed)
     from chalicelib.auth.service import AuthService
-    yield AuthService(services).bootstrap_admin()
+    yield AuthService(deployed).bootstrap_admin()
     secrets.delete_secret(SecretId=token_secret, ForceDeleteWithoutRecovery=True)
 
 
@@ -79,7 +79,7 @@ def test_presigned_urls_name_the_buckets_regional_endpoint(region):
     from urllib.parse import urlsplit
 
     from chalicelib.config import Settings
-    from chalicelib.services import s3_client
+    from chalicelib.backend import s3_client
     from chalicelib.storage.objects import ObjectStore
     settings = Settings.from_environ({"AWS_DEFAULT_REGION": region, "DOCKLESS_BUCKET": "the-bucket"})
     objects = ObjectStore(s3_client(settings, None), "the-bucket")

@@ -12,7 +12,7 @@ import requests
 from botocore.stub import Stubber
 
 from chalicelib.blobs import BlobService
-from chalicelib.services import use_services
+from chalicelib.backend import use_backend
 from chalicelib.storage.objects import ObjectStore
 from tests.fixtures import PUBLIC_URL, digest_of, error_code
 
@@ -48,7 +48,7 @@ def bucket_keys(prefix=""):
 def multipart(registry):
     """Settings with the multipart threshold lowered, as tests may not push gigabytes."""
     settings = dataclasses.replace(registry.settings, multipart_threshold_bytes=6 * MiB, part_bytes=5 * MiB)
-    use_services(dataclasses.replace(registry, settings=settings))
+    use_backend(dataclasses.replace(registry, settings=settings))
 
 
 def test_single_put_url_signs_length_and_checksum(client):
@@ -153,7 +153,7 @@ def upload_parts(client, upload_id, data, plan, repo="team/app"):
         assert requests.put(part["url"], data=piece, headers=part["headers"]).status_code == 200
 
 
-def test_multipart_blob_stays_unshared_until_verified(client, multipart):
+def test_multipart_blob_stays_unshared_until_verified(client, multipart, registry):
     data = os.urandom(12 * MiB)
     digest = digest_of(data)
     upload_id = start(client)
@@ -166,13 +166,13 @@ def test_multipart_blob_stays_unshared_until_verified(client, multipart):
     assert client.post(f"/v2/team/copy/blobs/uploads/?mount={digest}&from=team/app").status_code == 202
 
     from chalicelib.jobs import verify_unproven_blobs
-    assert verify_unproven_blobs() == 1
+    assert verify_unproven_blobs(registry) == 1
     assert client.post(f"/v2/team/copy/blobs/uploads/?mount={digest}&from=team/app").status_code == 201
     location = client.get(f"/v2/team/copy/blobs/{digest}").headers["Location"]
     assert requests.get(location).content == data
 
 
-def test_verification_job_unlinks_a_multipart_blob_that_does_not_hash(client, multipart):
+def test_verification_job_unlinks_a_multipart_blob_that_does_not_hash(client, multipart, registry):
     data = os.urandom(7 * MiB)
     wrong = digest_of(b"not these bytes")
     upload_id = start(client)
@@ -180,7 +180,7 @@ def test_verification_job_unlinks_a_multipart_blob_that_does_not_hash(client, mu
     upload_parts(client, upload_id, data, plan)
     assert complete(client, upload_id, wrong).status_code == 201
     from chalicelib.jobs import verify_unproven_blobs
-    assert verify_unproven_blobs() == 0
+    assert verify_unproven_blobs(registry) == 0
     assert client.head(f"/v2/team/app/blobs/{wrong}").status_code == 404
     assert bucket_keys("blobs/direct/") == []
 
@@ -245,7 +245,7 @@ def test_direct_session_completes_without_a_body_only(client):
     assert error_code(response) == "BLOB_UPLOAD_INVALID"
 
 
-def test_expired_direct_session_loses_its_object(client, clock, state):
+def test_expired_direct_session_loses_its_object(client, clock, state, registry):
     before = state()
     data = os.urandom(100)
     upload_id = start(client)
@@ -253,7 +253,7 @@ def test_expired_direct_session_loses_its_object(client, clock, state):
     requests.put(plan["url"], data=data, headers=plan["headers"])
     clock.advance(days=2)
     from chalicelib.jobs import clean_expired_uploads
-    assert clean_expired_uploads() == 1
+    assert clean_expired_uploads(registry) == 1
     assert state() == before
 
 

@@ -179,7 +179,7 @@ def test_upload_of_another_repository_is_unknown_here(client):
     assert error_code(response) == "BLOB_UPLOAD_UNKNOWN"
 
 
-def test_expired_session_is_unknown_and_cleaned_by_the_job(client, clock, state):
+def test_expired_session_is_unknown_and_cleaned_by_the_job(client, clock, state, registry):
     before = state()
     location = start(client)
     client.patch(location, body=b"abc", headers=OCTET)
@@ -188,7 +188,7 @@ def test_expired_session_is_unknown_and_cleaned_by_the_job(client, clock, state)
     assert response.status_code == 404
     assert error_code(response) == "BLOB_UPLOAD_UNKNOWN"
     from chalicelib.jobs import clean_expired_uploads
-    assert clean_expired_uploads() == 1
+    assert clean_expired_uploads(registry) == 1
     assert state() == before
 
 

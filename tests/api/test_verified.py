@@ -6,9 +6,10 @@ import uuid
 
 import pytest
 
-from chalicelib.services import use_services
+from chalicelib.backend import use_backend
 from chalicelib.signing import gpg
-from chalicelib.signing.service import ATOMIC_TYPE, SigningService, set_policy
+from chalicelib.backend import backend
+from chalicelib.signing.service import ATOMIC_TYPE, SigningService
 from tests.fixtures import OCI_INDEX, OCI_MANIFEST, admin_token, error_code
 
 HOST = "registry.example.test"
@@ -76,7 +77,7 @@ def test_verified_mode_serves_only_what_a_trusted_key_signed(client, anonymous, 
     fingerprint, public = release_key
     SigningService(registry).add_keys("strict", public)
     _, digest = push.image("strict/app", "v1")
-    set_policy("strict", verified=True, auto_sign=None)
+    SigningService(backend()).change_settings("strict", verified=True, auto_sign=None)
 
     for method in ("GET", "HEAD"):
         refused = get(anonymous, clock, "/v2/strict/app/manifests/v1", method)
@@ -106,7 +107,7 @@ def test_children_of_a_signed_index_are_served(client, anonymous, clock, push, r
     index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
         {"mediaType": OCI_MANIFEST, "digest": child, "size": len(child_body)}]}).encode()
     assert push.manifest("multi/app", "v1", index).status_code == 201
-    set_policy("multi/app", verified=True, auto_sign=None)
+    SigningService(backend()).change_settings("multi/app", verified=True, auto_sign=None)
     assert get(anonymous, clock, f"/v2/multi/app/manifests/{child}").status_code == 403
     index_digest = client.get("/v2/multi/app/manifests/v1").headers["Docker-Content-Digest"]
     sign(client, "multi/app", index_digest, f"{HOST}/multi/app:v1", fingerprint)
@@ -122,9 +123,9 @@ def test_automatic_signing_signs_tag_pushes_with_the_registry_key(client, push, 
         Name=f"dockless-test-registry-signing-key-{uuid.uuid4().hex}", SecretString=armored)["ARN"]
     import chalicelib.signing.service as service_module
     service_module._registry_fingerprint = None
-    use_services(dataclasses.replace(registry, settings=dataclasses.replace(
+    use_backend(dataclasses.replace(registry, settings=dataclasses.replace(
         registry.settings, registry_signing_key=None, registry_signing_key_secret=secret)))
-    set_policy("auto", verified=None, auto_sign=True)
+    SigningService(backend()).change_settings("auto", verified=None, auto_sign=True)
     _, digest = push.image("auto/app", "v1")
     signatures = client.get(f"/extensions/v2/auto/app/signatures/{digest}").json_body["signatures"]
     assert len(signatures) == 1 and signatures[0]["name"].startswith(f"{digest}@registry-")
@@ -140,7 +141,7 @@ def test_a_signature_counts_only_if_it_verifies_with_a_key_trusted_now(client, a
     """The review's sequence: a corrupt signature naming a key nobody trusts yet is stored; once an
     admin trusts that key, it must still not vouch for anything."""
     _, digest = push.image("late/app", "v1")
-    set_policy("late", verified=True, auto_sign=None)
+    SigningService(backend()).change_settings("late", verified=True, auto_sign=None)
     fingerprint, public, corrupt = foreign_signature(digest, f"{HOST}/late/app:v1", corrupt=True)
     stored = client.put(f"/extensions/v2/late/app/signatures/{digest}", body=signature_document(digest, corrupt),
                         headers={"Content-Type": "application/json"})
@@ -162,7 +163,7 @@ def test_a_signature_counts_only_if_it_verifies_with_a_key_trusted_now(client, a
 def test_a_good_signature_stored_before_its_key_counts_once_the_key_is_trusted(client, anonymous, clock, push,
                                                                                 registry):
     _, digest = push.image("early/app", "v1")
-    set_policy("early/app", verified=True, auto_sign=None)
+    SigningService(backend()).change_settings("early/app", verified=True, auto_sign=None)
     fingerprint, public, content = foreign_signature(digest, f"{HOST}/early/app:v1")
     assert client.put(f"/extensions/v2/early/app/signatures/{digest}", body=signature_document(digest, content),
                       headers={"Content-Type": "application/json"}).status_code == 201
@@ -178,10 +179,10 @@ def test_a_good_signature_stored_before_its_key_counts_once_the_key_is_trusted(c
 def test_automatic_signing_without_a_key_refuses_the_push_and_writes_nothing(client, push, registry, state):
     import chalicelib.signing.service as service_module
     service_module._registry_fingerprint = None
-    use_services(dataclasses.replace(registry, settings=dataclasses.replace(
+    use_backend(dataclasses.replace(registry, settings=dataclasses.replace(
         registry.settings, registry_signing_key=None, registry_signing_key_secret=None)))
     push.image("unsigned/app", "v0")
-    set_policy("unsigned", verified=None, auto_sign=True)
+    SigningService(backend()).change_settings("unsigned", verified=None, auto_sign=True)
     body = json.loads(client.get("/v2/unsigned/app/manifests/v0").body)
     body["annotations"] = {"another": "image"}
     before = state()

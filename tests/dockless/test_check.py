@@ -6,7 +6,7 @@ import dataclasses
 from urllib.parse import urlsplit
 
 
-from chalicelib.services import services, use_services
+from chalicelib.backend import backend, use_backend
 from chalicelib.storage.objects import ObjectStore
 from dockless import frontdoor
 from dockless.check import Check
@@ -134,10 +134,10 @@ def test_signatures_fail_when_the_keys_cannot_be_read(stack, monkeypatch):
 
 def test_origin_passes_only_where_the_api_refuses_requests_around_the_front_door(stack):
     fails(verdicts(stack, ["origin"], origin=stack.api_url), "origin", "set DOCKLESS_ORIGIN_SECRET")
-    original = services()
-    use_services(dataclasses.replace(original, settings=dataclasses.replace(original.settings,
+    original = backend()
+    use_backend(dataclasses.replace(original, settings=dataclasses.replace(original.settings,
                                                                             origin_secret="only-cloudfront-knows")))
     try:
         assert verdicts(stack, ["origin"], origin=stack.api_url)["origin"].status == "ok"
     finally:
-        use_services(original)
+        use_backend(original)

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chalicelib.routes.table import ROUTES
-from chalicelib.services import services
+from chalicelib.backend import backend
 from tests.fixtures import raw_exchange, stored_items
 from tests.strategies import bodies, content_ranges, content_types, names, path_of, queries, segments
 
@@ -69,7 +69,7 @@ def raw_requests(draw, token):
 
 
 def stored(stack) -> tuple:
-    return stored_items(), services().objects.keys_under(""), stack.gateway.spooled_bytes
+    return stored_items(), backend().objects.keys_under(""), stack.gateway.spooled_bytes
 
 
 @pytest.fixture(scope="module")

@@ -115,8 +115,8 @@ def test_signed_requests_for_other_services_never_pass_the_public_door(stack):
 
 
 def json_door(stack):
-    from chalicelib.services import services
-    return services().settings.s3_presign_endpoint_url
+    from chalicelib.backend import backend
+    return backend().settings.s3_presign_endpoint_url
 
 
 def presigned_parts(url):

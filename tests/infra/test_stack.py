@@ -218,9 +218,9 @@ def test_the_bundle_carries_what_the_functions_import_and_works_alone(template, 
     services = {name.split("/")[2] for name in names if name.startswith("botocore/data/") and name.count("/") > 3}
     assert services == set(package.BOTOCORE_SERVICES)
     script = ("import sys; sys.path.insert(0, sys.argv[1]); import app; "
-              "from chalicelib.config import Settings; from chalicelib.services import build_services; "
+              "from chalicelib.config import Settings; from chalicelib.backend import build_backend; "
               "from chalicelib.meta.models import Manifest; "
-              "s = build_services(Settings.from_environ({'AWS_DEFAULT_REGION': 'eu-west-1'})); "
+              "s = build_backend(Settings.from_environ({'AWS_DEFAULT_REGION': 'eu-west-1'})); "
               "[s.client(n) for n in ('secretsmanager', 'ssm')]; Manifest._get_connection().connection.client; "
               "print(s.objects.presign_get('k').split('?')[0])")
     result = subprocess.run([sys.executable, "-S", "-c", script, str(tmp_path / "bundle")], capture_output=True,

@@ -1,13 +1,17 @@
-"""The services a request uses, built lazily from settings, once per process, and injectable.
+"""The backend a request runs on: settings, the S3 object store, the clock, AWS clients built
+lazily once per container, the audit trail, and what a container keeps between requests (signing
+keys, the public URL, rate limits).
 
-Handlers call `services()`; tests and the local stack call `use_services(...)` to point the app
-at their own moto endpoint, tables, bucket or clock without patching.
+Entry points (the request dispatch, the scheduled jobs) take `backend()`, built from the
+environment once per process, and hand it to everything they call; tests and the local stack
+install their own with `use_backend(...)` (their moto endpoint, tables, bucket or clock).
 """
 import dataclasses
 import datetime
 import threading
 from typing import Callable, Optional
 
+from chalicelib.audit import AuditTrail
 from chalicelib.config import Settings
 from chalicelib.meta.models import bind_models
 from chalicelib.observe import watch_client
@@ -22,20 +26,28 @@ def utc_now() -> datetime.datetime:
 
 
 @dataclasses.dataclass
-class Services:
+class Backend:
     settings: Settings
     objects: ObjectStore
     clock: Clock = utc_now
     _signing_keys: Optional[list] = None
     _public_url: Optional[str] = None
     _clients: dict = dataclasses.field(default_factory=dict)
-    # The boto3 session the clients come from: one per Services, so credentials are read when the
-    # services are built (boto3's default session caches the first ones it ever saw).
+    # The boto3 session the clients come from: one per Backend, so credentials are read when the
+    # backend is built (boto3's default session caches the first ones it ever saw).
     session: object = None
     # Denials of callers who proved no identity, per source address (audit.record): bounded, so an
     # anonymous caller cannot make the registry write without limit.
     unproven_denials: WindowLimiter = dataclasses.field(
         default_factory=lambda: WindowLimiter(per_window=10, window_seconds=60), init=False)
+    _audit: Optional[AuditTrail] = dataclasses.field(default=None, init=False)
+
+    @property
+    def audit(self) -> AuditTrail:
+        """The audit trail, recording with this backend's clock and settings."""
+        if self._audit is None:
+            self._audit = AuditTrail(self)
+        return self._audit
 
     def client(self, service: str):
         """A boto3 client for a service read once per container (Secrets Manager, SSM), watched."""
@@ -91,31 +103,31 @@ def s3_client(settings: Settings, endpoint_url: Optional[str], session=None):
     return client
 
 
-def build_services(settings: Settings, clock: Clock = utc_now) -> Services:
+def build_backend(settings: Settings, clock: Clock = utc_now) -> Backend:
     session = new_session()
     calls = s3_client(settings, settings.aws_endpoint_url, session)
     presign_endpoint = settings.s3_presign_endpoint_url or settings.aws_endpoint_url
     presigner = calls if presign_endpoint == settings.aws_endpoint_url else s3_client(settings, presign_endpoint,
                                                                                        session)
     bind_models(settings)
-    return Services(settings=settings, objects=ObjectStore(calls, settings.bucket, presigner), clock=clock,
+    return Backend(settings=settings, objects=ObjectStore(calls, settings.bucket, presigner), clock=clock,
                     session=session)
 
 
-_current: Optional[Services] = None
+_current: Optional[Backend] = None
 _lock = threading.Lock()
 
 
-def services() -> Services:
+def backend() -> Backend:
     global _current
     if _current is None:
         with _lock:
             if _current is None:
-                _current = build_services(Settings.from_environ())
+                _current = build_backend(Settings.from_environ())
     return _current
 
 
-def use_services(replacement: Optional[Services]) -> None:
-    """Install the services every request will use (None: rebuild from the environment)."""
+def use_backend(replacement: Optional[Backend]) -> None:
+    """Install the backend every request will use (None: rebuild from the environment)."""
     global _current
     _current = replacement

@@ -1,0 +1,133 @@
+"""Who may do what: every access decision, made in one place before a handler runs.
+
+`authorize(request, route, name, backend)` reads the caller's credentials (a bearer token, verified
+without any read; or Basic access credentials, checked as at the token endpoint) and returns an
+`Access`, or raises the 401 with the challenge docker follows. Handlers never look at credentials:
+they ask the `Access` they are given, which answers from the same claims:
+
+    allows(action, repository)   the route's own action was checked already; a mount's source
+                                 (pull), verified mode's exemption (push) are asked here
+    readable(repositories)       the catalog's filter: what of a page the caller may pull
+
+Each route declares its action (distribution's `appendAccessRecords` maps methods to actions the
+same way): an action on the repository (spec.PULL, PUSH, DELETE), or one of OPEN (no credentials:
+the token endpoint, public keys), AUTHENTICATED (any valid credentials: `/v2/`, where docker logs
+in), CATALOG (`registry:catalog:*`) and ADMIN (`registry:admin:*`, admins only). A route may also
+name a query parameter that holds another repository it may need pull on (`Route.also_pull`: a
+mount's `from`), so that one challenge asks for both scopes.
+"""
+import dataclasses
+from typing import Iterable, List, Optional
+
+from chalicelib import audit, errors, validate
+from chalicelib.auth.jwt import InvalidToken
+from chalicelib.auth.service import AuthService, Caller, basic_credentials, caller_of
+from chalicelib.errors import RegistryError
+from chalicelib.spec import DELETE, PULL, PUSH
+
+# No credentials needed: the token endpoint, public keys.
+OPEN = "open"
+# Any valid credentials (the `/v2/` version check: docker logs in against it).
+AUTHENTICATED = "authenticated"
+# The `registry:catalog:*` scope; the catalog lists only what the caller may pull (Access.readable).
+CATALOG = "catalog"
+# The `registry:admin:*` scope, granted to admin principals only.
+ADMIN = "admin"
+# What a challenge asks for, per action (docker asks for pull and push together when pushing).
+CHALLENGE_ACTIONS = {PULL: "pull", PUSH: "pull,push", DELETE: "delete"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Access:
+    """What the caller of one request may do: the claims of its token, or what its Basic
+    credentials earned for exactly this request's scopes."""
+    claims: Optional[dict]
+    backend: object = dataclasses.field(repr=False, compare=False)
+
+    @property
+    def caller(self) -> Caller:
+        return caller_of(self.claims)
+
+    def allows(self, action: str, repository: str) -> bool:
+        return _granted(self.claims, "repository", repository, action)
+
+    def readable(self, repositories: Iterable[str]) -> List[str]:
+        """Of these repositories, those the caller may pull (one read of grants for all)."""
+        names = list(repositories)
+        held = AuthService(self.backend).held(self.caller, names)
+        return [name for name in names if PULL in held[name]]
+
+
+def _granted(claims: Optional[dict], kind: str, name: str, action: str) -> bool:
+    return bool(claims) and any(entry.get("type") == kind and entry.get("name") == name
+                                and action in entry.get("actions", ()) for entry in claims.get("access", ()))
+
+
+def scopes(request, route, name: Optional[str]) -> List[str]:
+    """The token scopes a request needs, as its challenge names them."""
+    if name is None:
+        return [f"registry:{route.action}:*"] if route.action in (CATALOG, ADMIN) else []
+    needed = [f"repository:{name}:{CHALLENGE_ACTIONS[route.action]}"]
+    other = (request.query_params or {}).get(route.also_pull) if route.also_pull else None
+    if other:
+        needed.append(f"repository:{validate.repository_name(other)}:pull")
+    return needed
+
+
+def _basic_claims(backend, header: str, needed: List[str]) -> Optional[dict]:
+    """What a Basic access credential earns for this request: the claims a token for exactly its
+    scopes would carry, or None. For clients that send credentials on every request instead of
+    fetching a token (oras-py's basic backend, curl -u); revocation applies at once."""
+    auth = AuthService(backend)
+    try:
+        username, secret = basic_credentials(header)
+        caller = auth.authenticate(secret, username=username)
+    except RegistryError:
+        return None
+    return {"sub": caller.name, "cid": caller.credential_id, "admin": caller.admin,
+            "access": auth.granted_access(caller, needed)}
+
+
+def authorize(request, route, name: Optional[str], backend) -> Access:
+    """The one place access is decided, before any handler runs."""
+    if route.action == OPEN:
+        return Access(None, backend)
+    needed = scopes(request, route, name)
+    claims = None
+    header = request.headers.get("authorization", "")
+    if header[:7].lower() == "bearer ":
+        try:
+            claims = AuthService(backend).verify_access_token(header[7:].strip())
+        except InvalidToken:
+            claims = None
+    elif header[:6].lower() == "basic ":
+        claims = _basic_claims(backend, header, needed)
+    if claims is not None:
+        audit.identify(claims.get("sub") or None, claims.get("cid"))
+    if route.action == AUTHENTICATED and claims is not None:
+        return Access(claims, backend)
+    if route.action in (CATALOG, ADMIN) and _granted(claims, "registry", route.action, "*"):
+        return Access(claims, backend)
+    if name is not None and route.action in CHALLENGE_ACTIONS and _granted(claims, "repository", name,
+                                                                            route.action):
+        return Access(claims, backend)
+    if claims is not None or header:
+        # A challenge to a request without credentials is the normal first step of every docker
+        # command, not a decision worth recording; anything else refused is.
+        backend.audit.record("access.denied", name, outcome=audit.DENIED, method=route.method, route=route.path,
+                             needed=route.action)
+    # The reference registry answers a token that lacks an action as it answers no token (401
+    # UNAUTHORIZED), with error="insufficient_scope" in the challenge; the message says which.
+    message = (f"authentication required: the credentials do not allow {route.action} on "
+               f"{name or 'the registry'}; ask an admin for a grant" if claims is not None else None)
+    raise RegistryError(errors.UNAUTHORIZED, message=message, status=401,
+                        headers={"WWW-Authenticate": challenge(backend, needed, insufficient=claims is not None)})
+
+
+def challenge(backend, needed: List[str], insufficient: bool) -> str:
+    parts = [f'realm="{backend.public_url()}/token"', f'service="{backend.settings.token_service}"']
+    if needed:
+        parts.append(f'scope="{" ".join(needed)}"')
+    if insufficient:
+        parts.append('error="insufficient_scope"')
+    return "Bearer " + ",".join(parts)
