@@ -61,6 +61,11 @@ def identify(actor: Optional[str], credential_id: Optional[str]) -> None:
         context.actor, context.credential_id = actor, credential_id
 
 
+def current() -> RequestContext:
+    """The request's who and where-from (an empty context outside a request: a job, a test)."""
+    return _context.get() or RequestContext(request_id="-", source_ip=None, user_agent=None)
+
+
 def _namespace(repository: Optional[str]) -> str:
     return keys.namespace_of(repository) if repository else REGISTRY_NAMESPACE
 
@@ -74,14 +79,14 @@ class AuditTrail:
     def event(self, action: str, repository: Optional[str] = None, reference: Optional[str] = None,
               outcome: str = ALLOWED, actor: Optional[str] = None, namespace: Optional[str] = None,
               **detail) -> AuditEvent:
-        context = _context.get() or RequestContext(request_id="-", source_ip=None, user_agent=None)
+        context = current()
         context.sequence += 1
         now = self._backend.clock()
         who = actor or context.actor or "-"
         retention = datetime.timedelta(days=self._backend.settings.audit_retention_days)
         return AuditEvent(
             keys.audit_partition(namespace or _namespace(repository), now.date(), random.randrange(AUDIT_SHARDS)),
-            keys.audit_at(now, context.request_id, context.sequence),
+            keys.event_at(now, context.request_id, context.sequence),
             actor_day=keys.actor_day(who, now.date()), time=now, actor=who, credential_id=context.credential_id,
             source_ip=context.source_ip, user_agent=context.user_agent, action=action, repository=repository,
             reference=reference, outcome=outcome, request_id=context.request_id,
@@ -133,7 +138,7 @@ def _days(since: datetime.datetime, until: datetime.datetime) -> List[datetime.d
 def query(namespace: Optional[str], actor: Optional[str], since: datetime.datetime,
           until: datetime.datetime) -> Iterator[AuditEvent]:
     """Events in [since, until], oldest first, for a namespace or an actor (one of them)."""
-    low, high = since.isoformat(), until.isoformat() + "~"
+    low, high = keys.instant(since), keys.events_until(until)
     found: List[AuditEvent] = []
     for day in _days(since, until):
         if actor:

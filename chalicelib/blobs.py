@@ -42,6 +42,14 @@ class BlobService:
         link = self.link_for(repo, digest)
         return self._objects.presign_get(link.location), link
 
+    def small_blob(self, repo: str, digest: str, limit: int = spec.MANIFEST_MAX_BYTES) -> bytes:
+        """The bytes of a small blob the repository links (an image config), read in the function;
+        larger blobs are never read here."""
+        link = self.link_for(repo, digest)
+        if link.size > limit:
+            raise RegistryError(errors.SIZE_INVALID, f"{digest} is {link.size} bytes; at most {limit} are read here")
+        return self._objects.get(link.location)
+
     def unlink(self, repo: str, digest: str) -> None:
         link = self.link_for(repo, digest)
         with transaction() as txn:

@@ -43,12 +43,16 @@ PAGINATION_NUMBER_INVALID = ErrorCode("PAGINATION_NUMBER_INVALID", "invalid numb
                                                                    "is a whole number", 400)
 UNAUTHORIZED = ErrorCode("UNAUTHORIZED", "authentication required", 401)
 DENIED = ErrorCode("DENIED", "requested access to the resource is denied", 403)
+# An immutable tag (repository_settings) asked to move or go away: docker prints "denied: <message>".
+TAG_IMMUTABLE = ErrorCode("DENIED", "the tag is immutable", 403)
 UNSUPPORTED = ErrorCode("UNSUPPORTED", "the operation is unsupported", 405)
 TOOMANYREQUESTS = ErrorCode("TOOMANYREQUESTS", "too many requests", 429)
 INTERNAL = ErrorCode("UNKNOWN", "internal error", 500)
 # The signature extension (containers/image docs/signature-protocols.md).
 SIGNATURE_INVALID = ErrorCode("SIGNATURE_INVALID", "invalid signature", 400)
 SIGNATURE_EXISTS = ErrorCode("SIGNATURE_EXISTS", "a signature with this name exists", 409)
+# A restore request without a digest or time it can use.
+RESTORE_INVALID = ErrorCode("RESTORE_INVALID", "invalid restore request", 400)
 # The token endpoint: a request it will not answer (OAuth2's invalid_request).
 TOKEN_REQUEST_INVALID = ErrorCode("INVALID_REQUEST", "invalid token request", 400)
 # The administration API (/dockless/admin/v1/): not OCI routes, same error body.

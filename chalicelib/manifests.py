@@ -1,30 +1,43 @@
-"""Manifests, tags, referrers and the catalog.
+"""Manifests, tags, their history, referrers and the catalog.
 
 A manifest push is checked (grammar, size, digest, referenced blobs and child manifests present in
-the repository) and, where the registry signs tag pushes, signed, before anything is written; then
-its bytes go to S3 under their digest and the manifest item, the tag move, the registry's
-signature and the repository's catalog entry are one DynamoDB transaction: all of them, or none.
+the repository, the tag's immutability) and, where the registry signs tag pushes, signed, before
+anything is written; then its bytes go to S3 under their digest and the manifest item, the tag
+move with its history event, the registry's signature and the repository's catalog entry are one
+DynamoDB transaction: all of them, or none. A tag write is conditional on what the tag named when
+it was checked, so two pushes racing for one tag cannot move an immutable tag or lose history.
+
+A manifest deleted by digest is marked deleted (gone for every reader) and stays restorable for the
+repository's time-machine window; a restore writes the tag as a push would, checked the same way.
 """
+import datetime
 import json
 from typing import Iterable, List, Optional, Tuple
 
-from pynamodb.exceptions import DoesNotExist
+from pynamodb.exceptions import DoesNotExist, TransactWriteError
 
-from chalicelib import audit, errors, spec, validate
+from chalicelib import audit, errors, history, imagediff, jsondoc, spec, validate
+from chalicelib.blobs import BlobService
 from chalicelib.formats import ParsedManifest, parse_manifest
 from chalicelib.errors import RegistryError
+from chalicelib.history import TagHistory
 from chalicelib.meta import keys
 from chalicelib.meta.keys import CATALOG_PARTITION, tag_sort_key
 from chalicelib.meta.models import BlobLink, Manifest, Repository, Tag, touch_repository, transaction
 from chalicelib.backend import Backend
+from chalicelib.repository_settings import RepositorySettings, SettingsService
 from chalicelib.signing.service import SigningService, registry_signature
 from chalicelib.storage import paths
+
+# A tag write that lost a race with another write of the same tag is checked and tried again.
+TAG_WRITE_ATTEMPTS = 3
 
 
 class ManifestService:
     def __init__(self, backend: Backend):
         self._backend = backend
         self._objects = backend.objects
+        self._history = TagHistory(backend)
 
     def put(self, repo: str, reference: str, body: bytes, content_type: Optional[str]) -> ParsedManifest:
         manifest = parse_manifest(body, content_type)
@@ -34,8 +47,11 @@ class ManifestService:
         self._require_present(BlobLink, repo, manifest.blobs)
         self._require_present(Manifest, repo, manifest.children)
         tag = None if validate.is_digest(reference) else reference
+        settings = SettingsService(self._backend).of(repo)
+        if tag:
+            self._require_mutable(repo, tag, settings, self._tag_digest(repo, tag), manifest.digest)
         signature = registry_signature(self._backend, repo, manifest.digest, tag) \
-            if tag and SigningService(self._backend).settings(repo).auto_sign else None
+            if tag and settings.auto_sign else None
         self._objects.put(paths.manifest_key(manifest.digest), body, content_type=manifest.media_type,
                           sha256_hex=keys.digest_hex(manifest.digest))
         now = self._backend.clock()
@@ -45,33 +61,116 @@ class ManifestService:
                         annotations=json.dumps(manifest.annotations) if manifest.annotations else None,
                         subject_key=keys.image(repo, manifest.subject) if manifest.subject else None,
                         children=set(manifest.children) or None, created_at=now)
-        previous = None
-        if tag:
-            try:
-                previous = Tag.get(repo, tag_sort_key(tag)).digest
-            except DoesNotExist:
-                pass
-        with transaction() as txn:
+
+        def write(txn, previous):
             txn.save(item)
             self._backend.audit.record_in(txn, "manifest.push", repo, reference, digest=manifest.digest,
-                            media_type=manifest.media_type)
-            if tag:
-                txn.save(Tag(repo, tag_sort_key(tag), tag=tag, digest=manifest.digest, updated_at=now))
-                if previous is not None and previous != manifest.digest:
-                    self._backend.audit.record_in(txn, "tag.move", repo, tag, previous=previous, digest=manifest.digest)
+                                          media_type=manifest.media_type)
             if signature is not None:
                 txn.save(signature)
-                self._backend.audit.record_in(txn, "signature.add", repo, manifest.digest, signer=signature.signer,
-                                automatic=True)
+                self._backend.audit.record_in(txn, "signature.add", repo, manifest.digest,
+                                              signer=signature.signer, automatic=True)
             touch_repository(txn, repo, now)
+
+        if tag:
+            self._write_tag(repo, tag, manifest.digest, settings, write, history.PUSH)
+        else:
+            with transaction() as txn:
+                write(txn, None)
         return manifest
+
+    def restore(self, repo: str, tag: str, digest: Optional[str] = None,
+                when: Optional[datetime.datetime] = None) -> str:
+        """Point `tag` at `digest`, or at what it named at `when`: a manifest of the repository,
+        deleted no longer ago than its time-machine window. Checked as a push is (blobs and
+        children present, immutable tags), and refused in verified mode unless a trusted signature
+        vouches for the digest under this tag (or the registry signs it). Returns the digest."""
+        if digest is None:
+            event = self._history.named_at(repo, tag, when)
+            if event is None or event.digest is None:
+                message = f"{repo}:{tag} named no manifest at {when.isoformat()}"
+                raise RegistryError(errors.MANIFEST_UNKNOWN, message, message=message)
+            digest = event.digest
+        settings = SettingsService(self._backend).of(repo)
+        item = self._restorable(repo, digest, settings)
+        manifest = parse_manifest(self.body(item), item.media_type)
+        self._require_present(BlobLink, repo, manifest.blobs)
+        self._require_present(Manifest, repo, manifest.children)
+        self._require_mutable(repo, tag, settings, self._tag_digest(repo, tag), digest)
+        if settings.verified and not settings.auto_sign:
+            reason = SigningService(self._backend).verified_refusal(repo, digest, tag, lambda: self.parents(repo, digest),
+                                                                   settings)
+            if reason:
+                raise RegistryError(errors.DENIED, reason, message=f"cannot restore: {reason}")
+        signature = registry_signature(self._backend, repo, digest, tag) if settings.auto_sign else None
+
+        def write(txn, previous):
+            if item.deleted_at is not None:
+                txn.update(item, actions=[Manifest.deleted_at.remove()])
+            self._backend.audit.record_in(txn, "tag.restore", repo, tag, previous=previous, digest=digest)
+            if signature is not None:
+                txn.save(signature)
+                self._backend.audit.record_in(txn, "signature.add", repo, digest, signer=signature.signer,
+                                              automatic=True)
+
+        self._write_tag(repo, tag, digest, settings, write, history.RESTORE)
+        return digest
+
+    def _restorable(self, repo: str, digest: str, settings: RepositorySettings) -> Manifest:
+        try:
+            item = Manifest.get(repo, digest)
+        except DoesNotExist:
+            raise RegistryError(errors.MANIFEST_UNKNOWN, {"digest": digest}) from None
+        if item.deleted_at is not None and item.deleted_at + settings.time_machine() <= self._backend.clock():
+            message = (f"{digest} was deleted from {repo} on {item.deleted_at:%Y-%m-%d}, more than the "
+                       f"{settings.time_machine_days}-day time-machine window ago")
+            raise RegistryError(errors.MANIFEST_UNKNOWN, message, message=message)
+        return item
+
+    def _tag_digest(self, repo: str, tag: str) -> Optional[str]:
+        try:
+            return Tag.get(repo, tag_sort_key(tag)).digest
+        except DoesNotExist:
+            return None
+
+    @staticmethod
+    def _require_mutable(repo: str, tag: str, settings: RepositorySettings, current: Optional[str],
+                         wanted: Optional[str]) -> None:
+        """An immutable tag, once it names a manifest, never names another or goes away; pushing the
+        digest it names again is fine."""
+        if current is not None and current != wanted and settings.immutable(tag):
+            message = f"tag {tag} is immutable in {repo}: push a new tag"
+            raise RegistryError(errors.TAG_IMMUTABLE, {"tag": tag, "digest": current}, message=message)
+
+    def _write_tag(self, repo: str, tag: str, digest: str, settings: RepositorySettings, write, cause: str) -> None:
+        """Point the tag at `digest` in one transaction with what `write(txn, previous)` adds, on the
+        condition that the tag still names what was checked; a lost race is checked again."""
+        for attempt in range(TAG_WRITE_ATTEMPTS):
+            previous = self._tag_digest(repo, tag)
+            self._require_mutable(repo, tag, settings, previous, digest)
+            condition = Tag.sort_key.does_not_exist() if previous is None else Tag.digest == previous
+            try:
+                with transaction() as txn:
+                    write(txn, previous)
+                    txn.save(Tag(repo, tag_sort_key(tag), tag=tag, digest=digest, updated_at=self._backend.clock()),
+                             condition=condition)
+                    if previous != digest:
+                        action = cause if cause == history.RESTORE else history.PUSH if previous is None else history.MOVE
+                        self._history.record_in(txn, repo, tag, action, previous, digest)
+                        if previous is not None and cause != history.RESTORE:
+                            self._backend.audit.record_in(txn, "tag.move", repo, tag, previous=previous, digest=digest)
+                return
+            except TransactWriteError as error:
+                if not _condition_failed(error) or attempt == TAG_WRITE_ATTEMPTS - 1:
+                    raise
 
     @staticmethod
     def _require_present(model, repo: str, digests: Iterable[str]) -> None:
         wanted = sorted(set(digests))
         if not wanted:
             return
-        found = {item.digest for item in model.batch_get([(repo, digest) for digest in wanted])}
+        found = {item.digest for item in model.batch_get([(repo, digest) for digest in wanted])
+                 if getattr(item, "deleted_at", None) is None}
         missing = [digest for digest in wanted if digest not in found]
         if missing:
             raise RegistryError(errors.MANIFEST_BLOB_UNKNOWN, {"missing": missing})
@@ -98,18 +197,17 @@ class ManifestService:
 
     def digest_for(self, repo: str, reference: str) -> str:
         """The digest a (valid) reference names, if the repository has it: by digest no read."""
-        if validate.is_digest(reference):
-            return reference
-        try:
-            return Tag.get(repo, tag_sort_key(reference)).digest
-        except DoesNotExist:
-            raise RegistryError(errors.MANIFEST_UNKNOWN, {"tag": reference}) from None
+        return reference if validate.is_digest(reference) else self._tag(repo, reference).digest
 
     def get(self, repo: str, digest: str) -> Manifest:
+        """A manifest of the repository; one deleted (kept for the time machine) is unknown."""
         try:
-            return Manifest.get(repo, digest)
+            manifest = Manifest.get(repo, digest)
         except DoesNotExist:
-            raise RegistryError(errors.MANIFEST_UNKNOWN, {"digest": digest}) from None
+            manifest = None
+        if manifest is None or manifest.deleted_at is not None:
+            raise RegistryError(errors.MANIFEST_UNKNOWN, {"digest": digest})
+        return manifest
 
     def body(self, manifest: Manifest) -> bytes:
         if manifest.body is not None:
@@ -118,30 +216,92 @@ class ManifestService:
 
     def parents(self, repo: str, digest: str) -> List[Manifest]:
         """Indexes of the repository that list this manifest as a child."""
-        return list(Manifest.query(repo, filter_condition=Manifest.children.contains(digest)))
+        return list(Manifest.query(repo, filter_condition=Manifest.children.contains(digest)
+                                   & Manifest.deleted_at.does_not_exist()))
 
     def delete(self, repo: str, reference: str) -> None:
-        """By tag: remove the tag. By digest: remove the manifest and every tag pointing at it."""
+        """By tag: remove the tag. By digest: mark the manifest deleted (restorable within the
+        time-machine window) and remove every tag naming it. Immutable tags refuse both."""
+        settings = SettingsService(self._backend).of(repo)
         if not validate.is_digest(_known_reference(reference)):
+            tag = self._tag(repo, reference)
+            self._require_mutable(repo, tag.tag, settings, tag.digest, None)
             try:
-                tag = Tag.get(repo, tag_sort_key(reference))
-            except DoesNotExist:
-                raise RegistryError(errors.MANIFEST_UNKNOWN, {"tag": reference}) from None
-            with transaction() as txn:
-                txn.delete(tag)
-                self._backend.audit.record_in(txn, "tag.delete", repo, reference, digest=tag.digest)
+                with transaction() as txn:
+                    txn.delete(tag, condition=Tag.digest == tag.digest)
+                    self._history.record_in(txn, repo, tag.tag, history.DELETE, tag.digest, None)
+                    self._backend.audit.record_in(txn, "tag.delete", repo, reference, digest=tag.digest)
+            except TransactWriteError as error:
+                if not _condition_failed(error):
+                    raise
+                raise RegistryError(errors.MANIFEST_UNKNOWN, {"tag": reference, "reason": "moved meanwhile"}) from None
             return
         manifest = self.get(repo, reference)
         tags = [tag for tag in Tag.query(repo) if tag.digest == reference]
-        items = [manifest] + tags
-        room = spec.TRANSACT_MAX_ITEMS - 1  # each transaction also writes its audit event
-        for start in range(0, len(items), room):
-            batch = items[start:start + room]
+        for tag in tags:
+            self._require_mutable(repo, tag.tag, settings, tag.digest, None)
+        # Each tag is a delete and a history event; each transaction also writes its audit event.
+        room = (spec.TRANSACT_MAX_ITEMS - 2) // 2
+        batches = [tags[start:start + room] for start in range(0, len(tags), room)] or [[]]
+        for number, batch in enumerate(batches):
             with transaction() as txn:
-                for item in batch:
-                    txn.delete(item)
-                self._backend.audit.record_in(txn, "manifest.delete", repo, reference,
-                                tags=[t.tag for t in batch if isinstance(t, Tag)])
+                for tag in batch:
+                    txn.delete(tag, condition=Tag.digest == reference)
+                    self._history.record_in(txn, repo, tag.tag, history.DELETE, reference, None)
+                if number == len(batches) - 1:
+                    txn.update(manifest, actions=[Manifest.deleted_at.set(self._backend.clock())])
+                self._backend.audit.record_in(txn, "manifest.delete", repo, reference, tags=[t.tag for t in batch])
+
+    def _tag(self, repo: str, tag: str) -> Tag:
+        try:
+            return Tag.get(repo, tag_sort_key(tag))
+        except DoesNotExist:
+            raise RegistryError(errors.MANIFEST_UNKNOWN, {"tag": tag}) from None
+
+    def history(self, repo: str, tag: Optional[str], limit: int, last: Optional[str],
+                where_from: bool) -> Tuple[List[dict], bool]:
+        """The repository's (or one tag's) history, newest first; the credential and client address
+        of each event only `where_from`."""
+        self.require_repository(repo)
+        events, more = self._history.page(repo, tag, limit, last)
+        return [history.as_dict(event, where_from) for event in events], more
+
+    def diff(self, repo: str, before: str, after: str, may_push: bool) -> dict:
+        """What differs between two manifests of the repository, platform by platform: config and
+        layers (imagediff); both are read as a GET would serve them (verified mode)."""
+        sides = [self.serve(repo, reference, may_push) for reference in (before, after)]
+        platforms = [self._platforms(repo, side) for side in sides]
+        found = []
+        for platform, digest_a, digest_b in imagediff.pair_platforms(*platforms):
+            entry = {"platform": platform, "from": digest_a, "to": digest_b}
+            if digest_a and digest_b:
+                (config_a, layers_a), (config_b, layers_b) = (self._image(repo, d) for d in (digest_a, digest_b))
+                entry.update(config=imagediff.config_changes(config_a, config_b),
+                             layers=imagediff.layer_changes(layers_a, layers_b))
+            found.append(entry)
+        return {"from": {"reference": before, "digest": sides[0].digest, "mediaType": sides[0].media_type},
+                "to": {"reference": after, "digest": sides[1].digest, "mediaType": sides[1].media_type},
+                "platforms": found}
+
+    def _document(self, item: Manifest) -> dict:
+        return json.loads(self.body(item))
+
+    def _platforms(self, repo: str, item: Manifest) -> dict:
+        document = self._document(item)
+        if item.media_type in spec.INDEX_MEDIA_TYPES:
+            return imagediff.index_platforms(document)
+        return {imagediff.platform_of(self._config(repo, document)): item.digest}
+
+    def _config(self, repo: str, document: dict) -> dict:
+        config = jsondoc.parse_object(BlobService(self._backend).small_blob(repo, document["config"]["digest"]),
+                                      errors.MANIFEST_INVALID, "the image config")
+        return config
+
+    def _image(self, repo: str, digest: str) -> Tuple[dict, List[dict]]:
+        document = self._document(self.get(repo, digest))
+        if "layers" not in document:
+            raise RegistryError(errors.MANIFEST_INVALID, f"{digest} is not an image manifest")
+        return self._config(repo, document), document["layers"]
 
     def tags(self, repo: str, limit: int, last: Optional[str]) -> Tuple[List[str], bool]:
         """One page of tags in the spec's order, and whether more follow."""
@@ -153,7 +313,9 @@ class ManifestService:
     def referrers(self, repo: str, digest: str, artifact_type: Optional[str], limit: int,
                   last: Optional[str]) -> Tuple[List[dict], bool]:
         condition = Manifest.digest > last if last else None
-        filter_condition = Manifest.artifact_type == artifact_type if artifact_type else None
+        filter_condition = Manifest.deleted_at.does_not_exist()
+        if artifact_type:
+            filter_condition &= Manifest.artifact_type == artifact_type
         items = list(Manifest.by_subject.query(keys.image(repo, digest), condition, filter_condition,
                                                limit=limit + 1))
         descriptors = []
@@ -177,6 +339,12 @@ class ManifestService:
             Repository.get(CATALOG_PARTITION, repo)
         except DoesNotExist:
             raise RegistryError(errors.NAME_UNKNOWN, {"name": repo}) from None
+
+
+def _condition_failed(error: TransactWriteError) -> bool:
+    """Whether a transaction was refused because a condition did not hold (a race), not a failure."""
+    return any(getattr(reason, "code", None) == "ConditionalCheckFailed"
+               for reason in (getattr(error, "cancellation_reasons", None) or []) if reason is not None)
 
 
 def _known_reference(reference: str) -> str:

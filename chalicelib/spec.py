@@ -54,7 +54,8 @@ NAME_MAX_LENGTH = 255
 NAME_MAX_COMPONENTS = 8
 # Path components that are also route keywords. A name containing one would route differently in
 # API Gateway (static segments win, without backtracking) than in the local stack, so it is refused.
-NAME_RESERVED_COMPONENTS = frozenset({"blobs", "manifests", "tags", "referrers", "uploads", "signatures"})
+NAME_RESERVED_COMPONENTS = frozenset({"blobs", "manifests", "tags", "referrers", "uploads", "signatures",
+                                      "history", "diff"})
 # RFC 6838 §4.2: type "/" subtype, each a restricted name of at most 127 characters.
 MEDIA_TYPE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}")
 TAG_RE = re.compile(r"[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}")
@@ -68,6 +69,8 @@ UPLOAD_ID_RE = re.compile(r"[0-9a-f]{32}")
 PRINCIPAL_NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 CREDENTIAL_ID_RE = re.compile(r"[0-9a-f]{16}")
 FINGERPRINT_RE = re.compile(r"[0-9A-Fa-f]{40}")
+# `last` of a history page: an event's sort key, "<ISO time>#<request id>#<n>".
+HISTORY_CURSOR_RE = re.compile(r"[0-9T:.+-]{1,40}#[A-Za-z0-9_.:-]{1,100}#[0-9]{1,6}")
 # A namespace is a name's first component; `_registry` holds the registry's own keys.
 NAMESPACE_RE = re.compile(rf"{_COMPONENT}|_registry")
 
@@ -140,3 +143,12 @@ BIG_BLOB_ADVICE = (
     "push large layers through `dockless gateway` or with `dockless push`, which send layer bytes "
     "straight to the bucket"
 )
+
+# --- repository settings (ours) -----------------------------------------------------------------
+# How long a manifest a tag named stays restorable after the tag moved or was deleted, unless a
+# namespace or repository says otherwise (0: not kept).
+TIME_MACHINE_DAYS_DEFAULT = 14
+TIME_MACHINE_DAYS_MAX = 3650
+# Immutable-tag patterns: a tag's characters plus the wildcards * and ?; at most this many.
+IMMUTABLE_TAG_PATTERN_RE = re.compile(r"[a-zA-Z0-9_.*?-]{1,128}")
+IMMUTABLE_TAG_PATTERNS_MAX = 20

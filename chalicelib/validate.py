@@ -89,6 +89,14 @@ def key_file(value: str) -> str:
     return value
 
 
+def history_cursor(value: str) -> str:
+    """`last` of a history page: the `at` of the event that ended the previous page."""
+    if not spec.HISTORY_CURSOR_RE.fullmatch(value):
+        raise RegistryError(errors.PAGINATION_NUMBER_INVALID, f"last={value[:100]!r} is not a history cursor",
+                            message="invalid history cursor: pass `last` as the Link header gave it")
+    return value
+
+
 def page_size(raw: Optional[str]) -> int:
     if raw is None or raw == "":
         return spec.PAGE_DEFAULT

@@ -174,26 +174,91 @@ def revoke(resource, subject, registry):
     _say(f"revoked {subject} on {resource}")
 
 
-@click.group(help="Repository settings.\n\n\b\nExample:\n  dockless repo visibility team/site public")
+@click.group(help="Repository and namespace settings.\n\n\b\nExample:\n"
+                  "  dockless repo set team/app --immutable-tags 'v*,release-*' --time-machine-days 30\n"
+                  "  dockless repo show team/app")
 def repo():
     pass
 
 
-def _setting_command(command: str, flag: str, label: str, help_text: str) -> None:
-    """`dockless repo <command> NAME on|off`: one flag of a namespace's or repository's settings."""
-    @repo.command(name=command, help=help_text)
-    @click.argument("name")
-    @click.argument("state", type=click.Choice(["on", "off"]))
-    @registry_option
-    def set_flag(name, state, registry):
-        _client(registry).admin("PUT", "/settings", {"resource": name, flag: state == "on"})
-        _say(f"{label} {state} for {name}")
+@repo.command(name="set")
+@click.argument("name")
+@click.option("--verified/--no-verified", default=None,
+              help="Serve only manifests a key trusted for the namespace signed.")
+@click.option("--auto-sign/--no-auto-sign", default=None, help="The registry signs every tag push with its key.")
+@click.option("--immutable-tags", "patterns", default=None, metavar="PATTERNS",
+              help="Comma-separated tag patterns (* and ?) that never move or go away; '*' is every tag.")
+@click.option("--no-immutable-tags", is_flag=True, help="No immutable tags of this NAME's own.")
+@click.option("--time-machine-days", "days", default=None, metavar="N|inherit",
+              help="Days a manifest a tag named stays restorable (0 … 3650; inherit: the namespace's, else 14).")
+@registry_option
+def repo_set(name, verified, auto_sign, patterns, no_immutable_tags, days, registry):
+    """Change settings of a namespace (team) or one repository (team/app); a repository gets its
+    namespace's settings combined with its own (`dockless repo show`). Each change is audited.
+
+    \b
+    Example:
+      dockless repo set team --verified --auto-sign
+      dockless repo set team/app --immutable-tags 'v*,release-*' --time-machine-days 30
+    """
+    if patterns is not None and no_immutable_tags:
+        raise click.UsageError("give --immutable-tags or --no-immutable-tags, not both")
+    changes = {k: v for k, v in {"verified": verified, "auto_sign": auto_sign}.items() if v is not None}
+    if patterns is not None or no_immutable_tags:
+        changes["immutable_tags"] = [p.strip() for p in (patterns or "").split(",") if p.strip()]
+    if days is not None:
+        changes["time_machine_days"] = None if days == "inherit" else _whole_number(days)
+    if not changes:
+        raise click.UsageError("change at least one setting (see --help)")
+    _show_settings(_client(registry).admin("PUT", "/settings", {"resource": name, **changes}))
 
 
-_setting_command("verified", "verified", "verified mode",
-                 "Serve only manifests a trusted key signed, in a namespace or repository.")
-_setting_command("auto-sign", "auto_sign", "automatic signing",
-                 "Let the registry sign every tag push in a namespace or repository.")
+def _whole_number(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is a number of days or 'inherit'", param_hint="--time-machine-days")
+
+
+@repo.command(name="show")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="The registry's answer as JSON.")
+@registry_option
+def repo_show(name, as_json, registry):
+    """The settings of a namespace or repository: its own, who changed each last, and (for a
+    repository) what applies with its namespace's.
+
+    \b
+    Example:
+      dockless repo show team/app
+    """
+    shown = _client(registry).admin("GET", "/settings", params={"resource": name})
+    if as_json:
+        _say(json.dumps(shown, indent=2, sort_keys=True))
+    else:
+        _show_settings(shown)
+
+
+SETTING_LABELS = (("verified", "verified"), ("auto_sign", "auto-sign"), ("immutable_tags", "immutable-tags"),
+                  ("time_machine_days", "time-machine-days"))
+
+
+def _setting_text(field: str, value) -> str:
+    if field == "immutable_tags":
+        return ",".join(value) or "none"
+    if field == "time_machine_days" and value is None:
+        return "inherit"
+    return {True: "on", False: "off"}.get(value, str(value))
+
+
+def _show_settings(shown: dict) -> None:
+    """One line per setting: what applies, the NAME's own value, and who changed it last."""
+    _say(f"{'setting':<18} {'applies':<16} {'own':<16} changed")
+    for field, label in SETTING_LABELS:
+        change = shown["changes"].get(field)
+        changed = f"{change['at']} by {change['by']}" if change else "-"
+        _say(f"{label:<18} {_setting_text(field, shown['applied'][field]):<16} "
+             f"{_setting_text(field, shown['own'][field]):<16} {changed}")
 
 
 @repo.command(name="visibility", help="Make a repository public (anonymous pull) or private.")

@@ -5,7 +5,7 @@ import threading
 
 import click
 
-from dockless import admin_cli
+from dockless import admin_cli, history_cli
 from dockless.ui import UI, Exit
 
 
@@ -400,6 +400,7 @@ def _log_to(handler: logging.Handler, logger_name: str) -> None:
 
 
 admin_cli.register(main)
+history_cli.register(main)
 
 if __name__ == "__main__":
     main()

@@ -4,6 +4,7 @@ through dockless/bucket.py, presigned S3 URLs for downloads), sign and verify, a
 administration API. Every refusal becomes a ClientError whose text `explain` writes from the
 registry's error body; the command line turns it into one error line and exit code 1."""
 import hashlib
+import json
 from pathlib import Path
 from typing import Callable, Collection, Optional
 
@@ -30,7 +31,8 @@ def explain(response: requests.Response) -> str:
         error = response.json()["errors"][0]
         message, detail = error["message"], error.get("detail")
         # A sentence of detail is already part of the message (errors.error_body); say it once.
-        said = f" ({detail})" if detail and str(detail) not in message else ""
+        shown = detail if isinstance(detail, str) else json.dumps(detail, sort_keys=True)
+        said = f" ({shown})" if detail and shown not in message else ""
         return f"{response.status_code} {error['code']}: {message}{said}"
     except (ValueError, KeyError, IndexError, TypeError):
         return f"{response.status_code}: {response.text[:200]}"

@@ -19,7 +19,7 @@ TABLE_ACTIONS: Dict[str, Dict[Optional[str], List[str]]] = {
     "repositories": {None: ["GetItem", "Query", "UpdateItem"]},
     "blob-links": {None: ["BatchGetItem", "DeleteItem", "GetItem", "PutItem", "Query", "Scan", "UpdateItem"],
                    "by_digest": ["Query"]},
-    "manifests": {None: ["BatchGetItem", "DeleteItem", "GetItem", "PutItem", "Query"],
+    "manifests": {None: ["BatchGetItem", "GetItem", "PutItem", "Query", "UpdateItem"],
                   "by_subject": ["Query"]},
     "tags": {None: ["DeleteItem", "GetItem", "PutItem", "Query"]},
     "uploads": {None: ["DeleteItem", "GetItem", "PutItem", "Scan", "UpdateItem"]},
@@ -31,6 +31,7 @@ TABLE_ACTIONS: Dict[str, Dict[Optional[str], List[str]]] = {
     "settings": {None: ["BatchGetItem", "GetItem", "PutItem"]},
     "signing-keys": {None: ["DeleteItem", "PutItem", "Query"]},
     "signatures": {None: ["PutItem", "Query"]},
+    "tag-history": {None: ["PutItem", "Query"], "by_tag": ["Query"]},
 }
 # S3, per key prefix (chalicelib/storage/paths.py), and on the bucket itself (listing).
 OBJECT_ACTIONS: Dict[str, List[str]] = {

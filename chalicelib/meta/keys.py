@@ -6,6 +6,7 @@ composite keys; models.py declares the tables that hold them.
     blob-links     <repo> / <digest>                            by_digest: <digest> / <repo>
     manifests      <repo> / <digest>                            by_subject: <repo>@<subject> / <digest>
     tags           <repo> / <lower(tag)> <tag>
+    tag-history    <repo> / <ISO time>#<request id>#<n>             by_tag: <repo>:<tag> / at
     uploads        <upload id>
     principals     <name>
     credentials    <credential id>                              (the id part of dkl_<id>_<secret>)
@@ -53,14 +54,29 @@ def tag_sort_key(tag: str) -> str:
     return f"{tag.lower()} {tag}"
 
 
+def tag_key(repository: str, tag: str) -> str:
+    """One tag of one repository: its history's index key (a name never contains ":")."""
+    return f"{repository}:{tag}"
+
+
 def audit_partition(namespace: str, day: datetime.date, shard: int) -> str:
     """One namespace's events of one day, in one of its shards."""
     return f"{namespace}#{day.isoformat()}#{shard}"
 
 
-def audit_at(time: datetime.datetime, request_id: str, sequence: int) -> str:
-    """An event's sort key: in time order, then by request and order within it."""
-    return f"{time.isoformat()}#{request_id}#{sequence}"
+def instant(time: datetime.datetime) -> str:
+    """A time as event keys spell it (UTC, microseconds always), so keys sort in time order."""
+    return time.astimezone(datetime.timezone.utc).isoformat(timespec="microseconds")
+
+
+def event_at(time: datetime.datetime, request_id: str, sequence: int) -> str:
+    """An audit or tag-history event's sort key: in time order, then by request and order within it."""
+    return f"{instant(time)}#{request_id}#{sequence}"
+
+
+def events_until(time: datetime.datetime) -> str:
+    """A bound above every event key of this instant and below those of any later one."""
+    return instant(time) + "~"
 
 
 def actor_day(actor: str, day: datetime.date) -> str:

@@ -99,6 +99,9 @@ class Manifest(Model):
     # An index's child manifests: verified mode serves a child that a signed index references.
     children = UnicodeSetAttribute(null=True)
     created_at = UTCDateTimeAttribute()
+    # Set by a DELETE by digest: the manifest is gone for every reader, but a restore may bring it
+    # back within the repository's time-machine window (repository_settings).
+    deleted_at = UTCDateTimeAttribute(null=True)
     by_subject = BySubject()
 
 
@@ -118,6 +121,41 @@ class Tag(Model):
     tag = UnicodeAttribute()
     digest = UnicodeAttribute()
     updated_at = UTCDateTimeAttribute()
+
+
+class TagEvent(Model):
+    """One change of one tag: pushed (new), moved, deleted, restored, or expired by retention; who
+    did it and from where. Written in the transaction that changes the tag.
+
+    Keys: repo / at ("<ISO time>#<request id>#<n>"); by_tag: tag_key ("<repo>:<tag>") / at.
+    Access: query a repository's or one tag's events newest first, a page after `at`; the newest
+    event of a tag at or before a time (restore --at).
+    """
+
+    class Meta:
+        table_name = "tag-history"
+
+    class ByTag(GlobalSecondaryIndex):
+        class Meta:
+            index_name = "by_tag"
+            projection = AllProjection()
+
+        tag_key = UnicodeAttribute(hash_key=True)
+        at = UnicodeAttribute(range_key=True)
+
+    repo = UnicodeAttribute(hash_key=True)
+    at = UnicodeAttribute(range_key=True)
+    tag_key = UnicodeAttribute()
+    tag = UnicodeAttribute()
+    action = UnicodeAttribute()  # push | move | delete | restore | expire
+    previous = UnicodeAttribute(null=True)  # the digest it named before (None: a new tag)
+    digest = UnicodeAttribute(null=True)  # the digest it names after (None: deleted)
+    time = UTCDateTimeAttribute()
+    actor = UnicodeAttribute()
+    credential_id = UnicodeAttribute(null=True)
+    source_ip = UnicodeAttribute(null=True)
+    request_id = UnicodeAttribute(null=True)
+    by_tag = ByTag()
 
 
 class Upload(Model):
@@ -266,12 +304,14 @@ class AuditEvent(Model):
     by_actor = ByActor()
 
 
-class SigningSetting(Model):
-    """The signing settings of a namespace ("ns:<namespace>") or one repository ("repo:<name>"): verified
-    mode and automatic signing.
+class RepositorySetting(Model):
+    """The settings of a namespace ("ns:<namespace>") or one repository ("repo:<name>"): verified
+    mode, automatic signing, immutable-tag patterns, the time-machine window; and who changed each
+    last (`changes`, JSON: {setting: {"by", "at"}}). How the two items combine is
+    repository_settings.RepositorySettings.
 
     Keys: resource. Access: batch get of the namespace's and the repository's items on a manifest
-    GET/HEAD (verified mode) and on a tag push (automatic signing).
+    GET/HEAD (verified mode), a tag push, delete or restore (automatic signing, immutable tags).
     """
 
     class Meta:
@@ -280,6 +320,9 @@ class SigningSetting(Model):
     resource = UnicodeAttribute(hash_key=True)
     verified = BooleanAttribute(default=False)
     auto_sign = BooleanAttribute(default=False)
+    immutable_tags = UnicodeSetAttribute(null=True)
+    time_machine_days = NumberAttribute(null=True)
+    changes = UnicodeAttribute(null=True)
 
 
 class SigningKey(Model):
@@ -330,13 +373,14 @@ TABLES: Dict[Type[Model], str] = {
     BlobLink: "blob-links",
     Manifest: "manifests",
     Tag: "tags",
+    TagEvent: "tag-history",
     Upload: "uploads",
     Principal: "principals",
     Credential: "credentials",
     TeamMember: "team-members",
     Grant: "grants",
     AuditEvent: "audit",
-    SigningSetting: "settings",
+    RepositorySetting: "settings",
     SigningKey: "signing-keys",
     Signature: "signatures",
 }

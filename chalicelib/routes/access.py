@@ -7,6 +7,8 @@ they ask the `Access` they are given, which answers from the same claims:
 
     allows(action, repository)   the route's own action was checked already; a mount's source
                                  (pull), verified mode's exemption (push) are asked here
+    holds(action, repository)    the token's action or the caller's grants: what an answer may
+                                 show (tag history's client addresses), never a gate
     readable(repositories)       the catalog's filter: what of a page the caller may pull
 
 Each route declares its action (distribution's `appendAccessRecords` maps methods to actions the
@@ -50,6 +52,12 @@ class Access:
 
     def allows(self, action: str, repository: str) -> bool:
         return _granted(self.claims, "repository", repository, action)
+
+    def holds(self, action: str, repository: str) -> bool:
+        """Whether the caller may do `action` on the repository, by this token or by its grants (a
+        token carries only the scopes its client asked for): for what an answer shows, not a gate."""
+        return self.allows(action, repository) or action in AuthService(self.backend).held(
+            self.caller, [repository])[repository]
 
     def readable(self, repositories: Iterable[str]) -> List[str]:
         """Of these repositories, those the caller may pull (one read of grants for all)."""

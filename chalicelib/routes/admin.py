@@ -15,15 +15,18 @@
     DELETE /dockless/admin/v1/grants?resource=&subject=
     GET    /dockless/admin/v1/audit?namespace=|repository=&actor=&since=&until=
                                                                   events, oldest first
+    GET    /dockless/admin/v1/settings?resource=                  a namespace's or repository's settings
+    PUT    /dockless/admin/v1/settings                            {"resource", "verified"?, "auto_sign"?,
+                                                                   "immutable_tags"?, "time_machine_days"?}
 """
 import datetime
 
-from chalicelib import audit, errors, spec, usage as usage_report
+from chalicelib import audit, errors, repository_settings, spec, usage as usage_report
 from chalicelib.auth.service import AuthService
 from chalicelib.errors import RegistryError
 from chalicelib.meta import keys
 from chalicelib.routes.respond import empty, json_response
-from chalicelib.signing.service import SigningService
+from chalicelib.repository_settings import SettingsService
 
 
 # One audit query reads one partition per shard and day: a bound keeps it inside the timeout.
@@ -146,15 +149,30 @@ def usage(call):
                           "repositories": usage_report.report(call.query("namespace"), since, until)})
 
 
-def put_setting(call):
-    """{"resource": "<namespace or repository>", "verified"?: bool, "auto_sign"?: bool}: the signing
-    settings of a namespace or one repository."""
-    document = call.json_object(errors.ADMIN_INVALID)
-    resource = document.get("resource")
-    if not isinstance(resource, str) or not spec.NAME_RE.fullmatch(resource):
+def _resource(value) -> str:
+    if not isinstance(value, str) or not spec.NAME_RE.fullmatch(value):
         raise RegistryError(errors.ADMIN_INVALID, "resource is a namespace or repository name")
-    flags = {k: document.get(k) for k in ("verified", "auto_sign")}
-    if any(v is not None and not isinstance(v, bool) for v in flags.values()):
-        raise RegistryError(errors.ADMIN_INVALID, "verified and auto_sign are true or false")
-    setting = SigningService(call.backend).change_settings(resource, flags["verified"], flags["auto_sign"])
-    return json_response({"resource": resource, "verified": setting.verified, "auto_sign": setting.auto_sign})
+    return value
+
+
+def get_settings(call):
+    """?resource=<namespace or repository>: its own settings, who changed each, what applies."""
+    return json_response(SettingsService(call.backend).show(_resource(call.query("resource"))))
+
+
+def put_settings(call):
+    """{"resource", "verified"?: bool, "auto_sign"?: bool, "immutable_tags"?: [pattern, …],
+    "time_machine_days"?: int | null}: change some settings of a namespace or one repository."""
+    document = call.json_object(errors.ADMIN_INVALID)
+    resource = _resource(document.get("resource"))
+    changes = {}
+    for flag in ("verified", "auto_sign"):
+        if document.get(flag) is not None:
+            if not isinstance(document[flag], bool):
+                raise RegistryError(errors.ADMIN_INVALID, f"{flag} is true or false")
+            changes[flag] = document[flag]
+    if "immutable_tags" in document:
+        changes["immutable_tags"] = repository_settings.check_patterns(document["immutable_tags"])
+    if "time_machine_days" in document:
+        changes["time_machine_days"] = repository_settings.check_days(document["time_machine_days"])
+    return json_response(SettingsService(call.backend).change(resource, **changes))

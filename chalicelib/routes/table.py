@@ -10,7 +10,7 @@ import dataclasses
 from typing import Callable, Optional
 
 from chalicelib import validate
-from chalicelib.routes import admin, base, blobs, direct, listings, manifests, signatures, token, uploads
+from chalicelib.routes import admin, base, blobs, direct, history, listings, manifests, signatures, token, uploads
 from chalicelib.routes.access import ADMIN, AUTHENTICATED, CATALOG, OPEN
 from chalicelib.spec import DELETE, PULL, PUSH
 
@@ -48,6 +48,10 @@ ROUTES = (
     # The direct-upload extension (routes/direct.py): presigned S3 URLs for an open session.
     Route("POST", "/dockless/v1/{name}/uploads/{upload_id}/direct", direct.open_upload, PUSH),
     Route("POST", "/dockless/v1/{name}/uploads/{upload_id}/parts", direct.part_urls, PUSH),
+    # Tag history, restore and diff (routes/history.py).
+    Route("GET", "/dockless/v1/{name}/history", history.history, PULL),
+    Route("POST", "/dockless/v1/{name}/tags/{tag}/restore", history.restore, PUSH),
+    Route("GET", "/dockless/v1/{name}/diff", history.diff, PULL),
     # Administration (routes/admin.py).
     Route("GET", "/dockless/admin/v1/principals", admin.list_principals, ADMIN),
     Route("POST", "/dockless/admin/v1/principals", admin.create_principal, ADMIN),
@@ -63,7 +67,8 @@ ROUTES = (
     Route("GET", "/dockless/admin/v1/audit", admin.list_audit, ADMIN),
     Route("GET", "/dockless/admin/v1/usage", admin.usage, ADMIN),
     Route("PUT", "/dockless/admin/v1/keys/{namespace}", signatures.add_keys, ADMIN),
-    Route("PUT", "/dockless/admin/v1/settings", admin.put_setting, ADMIN),
+    Route("GET", "/dockless/admin/v1/settings", admin.get_settings, ADMIN),
+    Route("PUT", "/dockless/admin/v1/settings", admin.put_settings, ADMIN),
     Route("DELETE", "/dockless/admin/v1/keys/{namespace}/{fingerprint}", signatures.remove_key, ADMIN),
     # Signatures (containers/image extension) and public keys (routes/signatures.py).
     Route("GET", "/extensions/v2/{name}/signatures/{digest}", signatures.get_signatures, PULL),
@@ -77,6 +82,7 @@ ROUTES = (
 # digests and references by their handlers, whose answers differ by method).
 PATH_PARAMETERS = {
     "upload_id": validate.upload_id,
+    "tag": validate.tag,
     "namespace": validate.namespace,
     "principal": validate.principal,
     "team": validate.principal,

@@ -22,8 +22,9 @@ from pynamodb.exceptions import TransactWriteError
 from chalicelib import errors, jsondoc
 from chalicelib.errors import RegistryError
 from chalicelib.meta import keys
-from chalicelib.meta.models import SigningSetting, Signature, SigningKey, transaction
+from chalicelib.meta.models import Signature, SigningKey, transaction
 from chalicelib.backend import Backend
+from chalicelib.repository_settings import RepositorySettings, SettingsService
 from chalicelib.signing import gpg
 
 ATOMIC_TYPE = "atomic container signature"
@@ -79,13 +80,6 @@ class Trust:
         return found
 
 
-@dataclasses.dataclass(frozen=True)
-class SigningSettings:
-    """A repository's signing settings: each on if set on its namespace or on the repository."""
-    verified: bool = False
-    auto_sign: bool = False
-
-
 class SigningService:
     def __init__(self, backend: Backend):
         self._backend = backend
@@ -123,34 +117,13 @@ class SigningService:
         except TransactWriteError:
             raise RegistryError(errors.ADMIN_UNKNOWN, f"no key {fingerprint} for {namespace}") from None
 
-    # --- settings ------------------------------------------------------------------------------
+    # --- verified mode -------------------------------------------------------------------------
 
-    def settings(self, repository: str) -> SigningSettings:
-        items = list(SigningSetting.batch_get(keys.resources_of(repository)))
-        return SigningSettings(verified=any(i.verified for i in items), auto_sign=any(i.auto_sign for i in items))
-
-    def change_settings(self, resource: str, verified: Optional[bool], auto_sign: Optional[bool]) -> SigningSetting:
-        """Turn verified mode or automatic signing on or off for a namespace or one repository
-        (None: leave as it is)."""
-        key = keys.resource(resource)
-        try:
-            setting = SigningSetting.get(key)
-        except SigningSetting.DoesNotExist:
-            setting = SigningSetting(key)
-        if verified is not None:
-            setting.verified = verified
-        if auto_sign is not None:
-            setting.auto_sign = auto_sign
-        with transaction() as txn:
-            txn.save(setting)
-            self._backend.audit.record_in(txn, "setting.change", keys.repository_of_resource(resource), None,
-                                          resource=resource, verified=setting.verified, auto_sign=setting.auto_sign)
-        return setting
-
-    def verified_refusal(self, repository: str, digest: str, tag: Optional[str], parents) -> Optional[str]:
+    def verified_refusal(self, repository: str, digest: str, tag: Optional[str], parents,
+                         settings: Optional[RepositorySettings] = None) -> Optional[str]:
         """Verified mode's answer for serving this manifest: None when it may be served (or the
         mode is off), else what is missing. `parents()` lists the indexes that contain it."""
-        settings = self.settings(repository)
+        settings = settings or SettingsService(self._backend).of(repository)
         if not settings.verified:
             return None
         return VerifiedMode(self._backend, repository, settings).refusal(digest, tag, parents)
@@ -204,7 +177,7 @@ class VerifiedMode:
     key trusted for the namespace (or the registry's own key, where it signs automatically), for
     this digest, naming the image as requested; or a child of an index signed that way."""
 
-    def __init__(self, backend: Backend, repository: str, settings: SigningSettings):
+    def __init__(self, backend: Backend, repository: str, settings: RepositorySettings):
         self._host = urlsplit(backend.public_url()).netloc
         self._repository = repository
         namespace = keys.namespace_of(repository)

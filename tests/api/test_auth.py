@@ -201,6 +201,9 @@ EXPECTED_ACTION = {
     ("GET", "/v2/{name}/referrers/{digest}"): PULL,
     ("POST", "/dockless/v1/{name}/uploads/{upload_id}/direct"): PUSH,
     ("POST", "/dockless/v1/{name}/uploads/{upload_id}/parts"): PUSH,
+    ("GET", "/dockless/v1/{name}/history"): PULL,
+    ("POST", "/dockless/v1/{name}/tags/{tag}/restore"): PUSH,
+    ("GET", "/dockless/v1/{name}/diff"): PULL,
     ("GET", "/extensions/v2/{name}/signatures/{digest}"): PULL,
     ("PUT", "/extensions/v2/{name}/signatures/{digest}"): PUSH,
     ("GET", "/keys/{namespace}"): "open",
@@ -223,7 +226,7 @@ ALLOWED = {"rita": {PULL}, "will": {PULL, PUSH}, "ada": {PULL, PUSH, DELETE}, "o
 
 def placeholder(path):
     return (path.replace("{name}", "team/app").replace("{digest}", digest_of(b"x"))
-            .replace("{reference}", "v1").replace("{upload_id}", "0123"))
+            .replace("{reference}", "v1").replace("{tag}", "v1").replace("{upload_id}", "0123"))
 
 
 @pytest.mark.parametrize("route", REPOSITORY_ROUTES, ids=lambda r: f"{r[0]} {r[1]}")
@@ -511,3 +514,20 @@ def test_basic_credentials_work_on_registry_routes_for_what_they_hold(anonymous,
     assert state() == before
     assert anonymous.post("/v2/team/app/blobs/uploads/",
                           headers={"Authorization": basic("will", people["will"])}).status_code == 202
+
+
+def test_readers_of_a_public_repository_see_who_moved_a_tag_but_not_from_where(anonymous, people, registry, client):
+    AuthService(registry).set_grant("team/app", "*", "read")
+    token = get_token(anonymous, scopes=["repository:team/app:pull"]).json_body["token"]
+    public = anonymous.get("/dockless/v1/team/app/history", headers=bearer(token))
+    assert public.status_code == 200
+    [event] = public.json_body["history"]
+    assert (event["action"], event["tag"], event["actor"]) == ("push", "v1", "admin")
+    assert "source_ip" not in event and "credential_id" not in event
+    reader = get_token(anonymous, "rita", people["rita"], ["repository:team/app:pull"]).json_body["token"]
+    [shown] = anonymous.get("/dockless/v1/team/app/history", headers=bearer(reader)).json_body["history"]
+    assert "source_ip" not in shown
+    # A writer sees where from, with a token for pull alone too (what a client asks for to read).
+    writer = get_token(anonymous, "will", people["will"], ["repository:team/app:pull"]).json_body["token"]
+    [full] = anonymous.get("/dockless/v1/team/app/history", headers=bearer(writer)).json_body["history"]
+    assert full["source_ip"] and "credential_id" in full

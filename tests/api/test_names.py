@@ -17,13 +17,13 @@ def test_names_of_any_depth_work_on_blob_and_manifest_routes(client, push, repo)
 
 def placeholder_path(route, name):
     return (route.path.replace("{name}", name).replace("{digest}", digest_of(b"x"))
-            .replace("{reference}", "v1").replace("{upload_id}", "0123"))
+            .replace("{reference}", "v1").replace("{tag}", "v1").replace("{upload_id}", "0123"))
 
 
 @pytest.mark.parametrize("route", [r for r in ROUTES if "{name}" in r.path],
                          ids=lambda r: f"{r.method} {r.path}")
 @pytest.mark.parametrize("name", ["Upper/case", "team/-dash", "team//double", "a" * 256,
-                                  "team/blobs/app", "team/manifests", "x/tags"])
+                                  "team/blobs/app", "team/manifests", "x/tags", "team/history", "x/diff/y"])
 def test_invalid_names_are_name_invalid_on_every_route(client, state, route, name):
     before = state()
     response = client.request(route.method, placeholder_path(route, name), body=b"",

@@ -9,6 +9,7 @@ import pytest
 from chalicelib.backend import use_backend
 from chalicelib.signing import gpg
 from chalicelib.backend import backend
+from chalicelib.repository_settings import SettingsService
 from chalicelib.signing.service import ATOMIC_TYPE, SigningService
 from tests.fixtures import OCI_INDEX, OCI_MANIFEST, admin_token, error_code
 
@@ -77,7 +78,7 @@ def test_verified_mode_serves_only_what_a_trusted_key_signed(client, anonymous, 
     fingerprint, public = release_key
     SigningService(registry).add_keys("strict", public)
     _, digest = push.image("strict/app", "v1")
-    SigningService(backend()).change_settings("strict", verified=True, auto_sign=None)
+    SettingsService(backend()).change("strict", verified=True)
 
     for method in ("GET", "HEAD"):
         refused = get(anonymous, clock, "/v2/strict/app/manifests/v1", method)
@@ -107,7 +108,7 @@ def test_children_of_a_signed_index_are_served(client, anonymous, clock, push, r
     index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
         {"mediaType": OCI_MANIFEST, "digest": child, "size": len(child_body)}]}).encode()
     assert push.manifest("multi/app", "v1", index).status_code == 201
-    SigningService(backend()).change_settings("multi/app", verified=True, auto_sign=None)
+    SettingsService(backend()).change("multi/app", verified=True)
     assert get(anonymous, clock, f"/v2/multi/app/manifests/{child}").status_code == 403
     index_digest = client.get("/v2/multi/app/manifests/v1").headers["Docker-Content-Digest"]
     sign(client, "multi/app", index_digest, f"{HOST}/multi/app:v1", fingerprint)
@@ -125,7 +126,7 @@ def test_automatic_signing_signs_tag_pushes_with_the_registry_key(client, push, 
     service_module._registry_fingerprint = None
     use_backend(dataclasses.replace(registry, settings=dataclasses.replace(
         registry.settings, registry_signing_key=None, registry_signing_key_secret=secret)))
-    SigningService(backend()).change_settings("auto", verified=None, auto_sign=True)
+    SettingsService(backend()).change("auto", auto_sign=True)
     _, digest = push.image("auto/app", "v1")
     signatures = client.get(f"/extensions/v2/auto/app/signatures/{digest}").json_body["signatures"]
     assert len(signatures) == 1 and signatures[0]["name"].startswith(f"{digest}@registry-")
@@ -141,7 +142,7 @@ def test_a_signature_counts_only_if_it_verifies_with_a_key_trusted_now(client, a
     """The review's sequence: a corrupt signature naming a key nobody trusts yet is stored; once an
     admin trusts that key, it must still not vouch for anything."""
     _, digest = push.image("late/app", "v1")
-    SigningService(backend()).change_settings("late", verified=True, auto_sign=None)
+    SettingsService(backend()).change("late", verified=True)
     fingerprint, public, corrupt = foreign_signature(digest, f"{HOST}/late/app:v1", corrupt=True)
     stored = client.put(f"/extensions/v2/late/app/signatures/{digest}", body=signature_document(digest, corrupt),
                         headers={"Content-Type": "application/json"})
@@ -163,7 +164,7 @@ def test_a_signature_counts_only_if_it_verifies_with_a_key_trusted_now(client, a
 def test_a_good_signature_stored_before_its_key_counts_once_the_key_is_trusted(client, anonymous, clock, push,
                                                                                 registry):
     _, digest = push.image("early/app", "v1")
-    SigningService(backend()).change_settings("early/app", verified=True, auto_sign=None)
+    SettingsService(backend()).change("early/app", verified=True)
     fingerprint, public, content = foreign_signature(digest, f"{HOST}/early/app:v1")
     assert client.put(f"/extensions/v2/early/app/signatures/{digest}", body=signature_document(digest, content),
                       headers={"Content-Type": "application/json"}).status_code == 201
@@ -182,7 +183,7 @@ def test_automatic_signing_without_a_key_refuses_the_push_and_writes_nothing(cli
     use_backend(dataclasses.replace(registry, settings=dataclasses.replace(
         registry.settings, registry_signing_key=None, registry_signing_key_secret=None)))
     push.image("unsigned/app", "v0")
-    SigningService(backend()).change_settings("unsigned", verified=None, auto_sign=True)
+    SettingsService(backend()).change("unsigned", auto_sign=True)
     body = json.loads(client.get("/v2/unsigned/app/manifests/v0").body)
     body["annotations"] = {"another": "image"}
     before = state()
@@ -218,3 +219,26 @@ def test_a_signature_for_another_digest_is_refused_and_not_stored(client, push, 
     assert f"the signature is for {other}" in json.loads(response.body)["errors"][0]["detail"]
     assert state() == before
     assert client.get(f"/extensions/v2/team/app/signatures/{digest}").json_body == {"signatures": []}
+
+
+def test_restore_in_verified_mode_needs_a_trusted_signature(client, push, registry, release_key, clock, state):
+    fingerprint, public = release_key
+    SigningService(registry).add_keys("strict", public)
+    _, unsigned = push.image("strict/app", "prod", layers=[b"old"])
+    clock.advance(minutes=1)
+    _, signed = push.image("strict/app", "prod", layers=[b"new"])
+    sign(client, "strict/app", signed, f"{HOST}/strict/app:prod", fingerprint)
+    SettingsService(backend()).change("strict", verified=True)
+    before = state()
+    refused = client.post("/dockless/v1/strict/app/tags/prod/restore", body=json.dumps({"digest": unsigned}),
+                          headers={"Content-Type": "application/json"})
+    assert refused.status_code == 403
+    assert json.loads(refused.body)["errors"][0]["message"].startswith(
+        "cannot restore: verified mode: no signature by a key trusted for strict")
+    assert state() == before
+    sign(client, "strict/app", unsigned, f"{HOST}/strict/app:prod", fingerprint, name="old")
+    clock.advance(minutes=1)
+    restored = client.post("/dockless/v1/strict/app/tags/prod/restore", body=json.dumps({"digest": unsigned}),
+                           headers={"Content-Type": "application/json"})
+    assert restored.status_code == 201, restored.body
+    assert client.head("/v2/strict/app/manifests/prod").headers["Docker-Content-Digest"] == unsigned

@@ -53,3 +53,30 @@ def test_not_logged_in_and_unreachable_registries_are_one_line_too(cli, stack):
     failed_cleanly(cli("login", stack.url, "-u", "admin", "--password-stdin", input="dkl_wrong"),
                    "login refused: 401 UNAUTHORIZED")
     failed_cleanly(cli("pull", "127.0.0.1:9/team/app:1", "out"), "did not answer")
+
+
+def test_repo_set_refusals_change_nothing(logged_in):
+    from chalicelib.meta import keys
+    from chalicelib.meta.models import RepositorySetting
+    failed_cleanly(logged_in("repo", "set", "clitest/app", "--immutable-tags", "v/1"),
+                   "400 INVALID", "immutable_tags: at most 20 patterns of tag characters and * ?")
+    failed_cleanly(logged_in("repo", "set", "clitest/app", "--time-machine-days", "9999"),
+                   "400 INVALID", "time_machine_days is 0 … 3650")
+    assert RepositorySetting.count(keys.resource("clitest/app")) == 0
+    for args in (["repo", "set", "clitest/app"], ["repo", "set", "clitest/app", "--time-machine-days", "soon"],
+                 ["repo", "set", "clitest/app", "--immutable-tags", "v*", "--no-immutable-tags"],
+                 ["restore", "clitest/app:prod"], ["restore", "clitest/app", "sha256:" + "0" * 64],
+                 ["restore", "clitest/app:prod", "sha256:" + "0" * 64, "--at", "2026-01-01T00:00:00Z"]):
+        result = logged_in(*args)
+        assert result.exit_code == 2, (args, result.output)
+        assert result.stdout == ""
+    assert RepositorySetting.count(keys.resource("clitest/app")) == 0
+
+
+def test_history_and_restore_of_what_does_not_exist_are_one_error_line(logged_in):
+    failed_cleanly(logged_in("history", "clitest/none"), "reading the history of clitest/none", "404 NAME_UNKNOWN")
+    failed_cleanly(logged_in("restore", "clitest/none:prod", "--at", "2026-01-01T00:00:00Z"),
+                   "restoring clitest/none:prod: 404 MANIFEST_UNKNOWN: clitest/none:prod named no manifest at "
+                   "2026-01-01T00:00:00+00:00")
+    failed_cleanly(logged_in("diff", "clitest/none:a", "clitest/none:b"), "fetching the manifest a", "404")
+    failed_cleanly(logged_in("diff", "oci:/nonexistent", "clitest/none:b"), "/nonexistent")

@@ -86,7 +86,8 @@ def dockless_gateway(upstream: str, spool_dir: Path):
         process.wait(timeout=30)
 
 
-def peak_rss_kib(pid: int) -> int:
+def peak_rss_kib(pid) -> int:
+    """VmHWM of a process (a pid, or "self"): the peak RSS of what it runs since its exec."""
     with open(f"/proc/{pid}/status") as status:
         return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
 

@@ -1,17 +1,23 @@
 """Gigabyte layers through `dockless serve` and a standalone `dockless gateway`: docker, skopeo and
 ctr push and pull them, the API never sees a body above its limit, and the gateway's memory stays
 bounded while it moves the layer."""
+import os
+import sys
+
 import pytest
 
 from chalicelib import spec
 from tests.e2e import programs
-from tests.e2e.conftest import docker_login
+from tests.e2e.conftest import docker_login, run
 from tests.e2e.images import (OciLayout, add_big_uncompressed_layer, blob_digests, image_from_layers,
                               write_random_file)
 
 GiB = 1024 ** 3
 # Generous: the gateway holds pieces of 1 MiB per transfer, never a layer.
 GATEWAY_PEAK_RSS_BOUND_KIB = 256 * 1024
+# dockless diff holds 1 MiB pieces and one entry per path, never a layer: the interpreter and its
+# imports are most of it.
+DIFF_PEAK_RSS_BOUND_KIB = 128 * 1024
 
 
 @pytest.fixture
@@ -71,6 +77,34 @@ def test_skopeo_copies_a_1_gib_layer_in_and_out(stack, skopeo, tmp_path):
     skopeo("copy", "--preserve-digests", "--dest-oci-accept-uncompressed-layers", "--src-tls-verify=false",
            f"docker://{stack.host}/team/skbig:v1", f"oci:{out}:v1")
     assert blob_digests(out) == blob_digests(layout.path)
+
+    # dockless diff reads the 1 GiB layer as a stream from the bucket: its memory stays small.
+    layout.tag(image_from_layers(layout, [small]), "v0")
+    layout.tag(image_from_layers(layout, [small, big]), "v2")
+    for tag in ("v0", "v2"):
+        skopeo("copy", "--preserve-digests", "--dest-tls-verify=false", f"oci:{layout.path}:{tag}",
+               f"docker://{stack.host}/team/skbig:{tag}")
+    output, peak = diff_with_peak_rss(stack, tmp_path, "team/skbig:v0", "team/skbig:v2")
+    print(f"\ndockless diff peak RSS across a 1 GiB layer: {peak / 1024:.1f} MiB")
+    assert output.splitlines()[-2] == "files: 0 added, 0 removed, 1 changed"
+    assert output.splitlines()[-1].startswith("  M /big.bin: size 9.8 KiB -> 1.0 GiB, content ")
+    assert peak < DIFF_PEAK_RSS_BOUND_KIB
+
+
+def diff_with_peak_rss(stack, tmp_path, before: str, after: str):
+    """`dockless diff` in a process of its own: what it printed, and its peak RSS (KiB), read from its
+    own VmHWM as it exits (a child's ru_maxrss would include the test process it was forked from)."""
+    env = {**os.environ, "DOCKLESS_CONFIG": str(tmp_path / "logins.json")}
+    run(sys.executable, "-m", "dockless.cli", "login", stack.url, "-u", "admin", "--password-stdin", env=env,
+        input=stack.admin_token)
+    peak_file = tmp_path / "peak"
+    script = ("import atexit, sys\n"
+              "from tests.e2e.programs import peak_rss_kib\n"
+              f"atexit.register(lambda: open({str(peak_file)!r}, 'w').write(str(peak_rss_kib('self'))))\n"
+              "from dockless.cli import main\n"
+              f"main(['diff', {before!r}, {after!r}])\n")
+    result = run(sys.executable, "-c", script, env=env)
+    return result.stdout, int(peak_file.read_text())
 
 
 def test_ctr_pushes_a_1_gib_layer_with_one_put(stack, skopeo, ctr, gateway, http, tmp_path):

@@ -196,7 +196,7 @@ def test_automatic_signing_and_verified_mode_with_docker(stack, docker, dockerd,
     dockless("login", stack.url, "-u", "admin", "--password-stdin", input=stack.admin_token)
 
     # Automatic signing: a docker push to the namespace is signed with the registry's key.
-    dockless("repo", "auto-sign", "autosign", "on")
+    dockless("repo", "set", "autosign", "--auto-sign")
     image = f"{stack.host}/autosign/app:1"
     dockerfile_context(tmp_path / "ctx", [15_000])
     docker("build", "-q", "-t", image, str(tmp_path / "ctx"))
@@ -212,7 +212,7 @@ def test_automatic_signing_and_verified_mode_with_docker(stack, docker, dockerd,
     strict = f"{stack.host}/strict/app:1"
     docker("tag", image, strict)
     docker("push", strict)
-    dockless("repo", "verified", "strict", "on")
+    dockless("repo", "set", "strict", "--verified")
     docker("rmi", strict)
     refused = run(DOCKER, "pull", strict, env=dockerd, check=False)
     assert refused.returncode != 0

@@ -1,0 +1,95 @@
+"""What differs between two images, from what needs no layer bytes: their platforms, their
+configs and their layer lists. The registry answers it (`GET /dockless/v1/<name>/diff`) and
+`dockless diff` prints it, adding the file-level comparison it reads from the layers
+(dockless/diff.py).
+
+An index is compared platform by platform (`os/architecture[/variant]`); an image manifest is one
+platform, named by its config. Config fields compared: entrypoint, cmd, env and labels (per key),
+exposed ports, user, working dir, created, and the history entries.
+"""
+from typing import Dict, List, Optional, Tuple
+
+from chalicelib import spec
+
+# (name in the answer, key in the config's `config` object)
+SCALAR_FIELDS = (("entrypoint", "Entrypoint"), ("cmd", "Cmd"), ("user", "User"), ("workdir", "WorkingDir"))
+
+
+def platform_of(descriptor_or_config: dict) -> str:
+    """`os/architecture[/variant]` of an index entry's `platform` or of an image config."""
+    platform = descriptor_or_config.get("platform", descriptor_or_config) or {}
+    parts = [str(platform.get("os") or "unknown"), str(platform.get("architecture") or "unknown")]
+    if platform.get("variant"):
+        parts.append(str(platform["variant"]))
+    return "/".join(parts)
+
+
+def index_platforms(document: dict) -> Dict[str, str]:
+    """An index's children by platform (the first of each platform; attestations left out)."""
+    found: Dict[str, str] = {}
+    for entry in document.get("manifests", []):
+        if (entry.get("annotations") or {}).get("vnd.docker.reference.type") == "attestation-manifest":
+            continue
+        if entry.get("mediaType") in spec.MANIFEST_MEDIA_TYPES:
+            found.setdefault(platform_of(entry), entry["digest"])
+    return found
+
+
+def pair_platforms(a: Dict[str, str], b: Dict[str, str]) -> List[Tuple[str, Optional[str], Optional[str]]]:
+    """(platform, digest in a, digest in b) for every platform of either, in name order. Two
+    single images pair with each other whatever their platforms say."""
+    if len(a) == 1 and len(b) == 1:
+        (pa, da), (pb, db) = next(iter(a.items())), next(iter(b.items()))
+        return [(pa if pa == pb else f"{pa} -> {pb}", da, db)]
+    return [(p, a.get(p), b.get(p)) for p in sorted(set(a) | set(b))]
+
+
+def _keyed(entries, separator: str) -> Dict[str, str]:
+    pairs = (str(entry).partition(separator) for entry in entries or [])
+    return {key: value for key, _, value in pairs}
+
+
+def _map_changes(a: Dict[str, object], b: Dict[str, object]) -> Dict[str, dict]:
+    changes = {}
+    for key in sorted(set(a) | set(b)):
+        if a.get(key) != b.get(key) or (key in a) != (key in b):
+            changes[key] = {"from": a.get(key), "to": b.get(key)}
+    return changes
+
+
+def config_changes(a: dict, b: dict) -> dict:
+    """The fields of two image configs that differ: {field: {"from", "to"}}; env, labels and
+    exposed ports per key; history as the commands that made each layer."""
+    inner_a, inner_b = a.get("config") or {}, b.get("config") or {}
+    changes: Dict[str, object] = {}
+    for name, key in SCALAR_FIELDS:
+        if inner_a.get(key) != inner_b.get(key):
+            changes[name] = {"from": inner_a.get(key), "to": inner_b.get(key)}
+    for name, mapping in (("env", lambda c: _keyed(c.get("Env"), "=")),
+                          ("labels", lambda c: dict(c.get("Labels") or {})),
+                          ("exposed_ports", lambda c: {port: True for port in (c.get("ExposedPorts") or {})})):
+        found = _map_changes(mapping(inner_a), mapping(inner_b))
+        if found:
+            changes[name] = found
+    if a.get("created") != b.get("created"):
+        changes["created"] = {"from": a.get("created"), "to": b.get("created")}
+    history_a, history_b = _history(a), _history(b)
+    if history_a != history_b:
+        changes["history"] = {"from": history_a, "to": history_b}
+    return changes
+
+
+def _history(config: dict) -> List[str]:
+    return [str(entry.get("created_by", "")) for entry in config.get("history") or []]
+
+
+def layer_changes(a: List[dict], b: List[dict]) -> dict:
+    """Layers (descriptors) only in a (removed), only in b (added), and in both (shared)."""
+    digests_a, digests_b = {layer["digest"] for layer in a}, {layer["digest"] for layer in b}
+
+    def described(layers, keep):
+        return [{"digest": layer["digest"], "size": layer.get("size", 0), "mediaType": layer.get("mediaType")}
+                for layer in layers if keep(layer["digest"])]
+    return {"added": described(b, lambda d: d not in digests_a),
+            "removed": described(a, lambda d: d not in digests_b),
+            "shared": described(b, lambda d: d in digests_a)}

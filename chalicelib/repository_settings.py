@@ -1,0 +1,128 @@
+"""The settings of a namespace or one repository, and how the two combine for a repository:
+
+    verified           on if on for the namespace or the repository (serve only signed manifests)
+    auto_sign          on if on for either (the registry signs every tag push)
+    immutable_tags     the patterns of both (`*` and `?` wildcards; `*` makes every tag immutable):
+                       a matching tag never moves or goes away
+    time_machine_days  the repository's, else the namespace's, else 14: how long a manifest a tag
+                       named stays restorable after the tag moved or was deleted
+
+Each change records who made it and when, per setting; `dockless repo show` prints them.
+"""
+import dataclasses
+import datetime
+import fnmatch
+import json
+from typing import FrozenSet, Optional
+
+from chalicelib import audit, errors, spec
+from chalicelib.errors import RegistryError
+from chalicelib.meta import keys
+from chalicelib.meta.models import RepositorySetting, transaction
+
+FIELDS = ("verified", "auto_sign", "immutable_tags", "time_machine_days")
+# A setting left out of a change stays as it is; None (time_machine_days) means "inherit".
+UNCHANGED = object()
+
+
+@dataclasses.dataclass(frozen=True)
+class RepositorySettings:
+    """What applies to one repository, its namespace's settings and its own combined."""
+    verified: bool = False
+    auto_sign: bool = False
+    immutable_tags: FrozenSet[str] = frozenset()
+    time_machine_days: int = spec.TIME_MACHINE_DAYS_DEFAULT
+
+    def immutable(self, tag: str) -> bool:
+        return any(fnmatch.fnmatchcase(tag, pattern) for pattern in self.immutable_tags)
+
+    def time_machine(self) -> datetime.timedelta:
+        return datetime.timedelta(days=self.time_machine_days)
+
+
+def combine(namespace: Optional[RepositorySetting], repository: Optional[RepositorySetting]) -> RepositorySettings:
+    items = [item for item in (namespace, repository) if item is not None]
+    days = next((item.time_machine_days for item in reversed(items) if item.time_machine_days is not None),
+                spec.TIME_MACHINE_DAYS_DEFAULT)
+    return RepositorySettings(verified=any(i.verified for i in items), auto_sign=any(i.auto_sign for i in items),
+                              immutable_tags=frozenset().union(*(i.immutable_tags or () for i in items)),
+                              time_machine_days=int(days))
+
+
+def own(item: Optional[RepositorySetting]) -> dict:
+    """The settings one namespace or repository sets itself (defaults where it sets none)."""
+    item = item or RepositorySetting("")
+    return {"verified": bool(item.verified), "auto_sign": bool(item.auto_sign),
+            "immutable_tags": sorted(item.immutable_tags or ()),
+            "time_machine_days": None if item.time_machine_days is None else int(item.time_machine_days)}
+
+
+def check_patterns(patterns) -> FrozenSet[str]:
+    if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
+        raise RegistryError(errors.ADMIN_INVALID, "immutable_tags is a list of tag patterns")
+    bad = [p for p in patterns if not spec.IMMUTABLE_TAG_PATTERN_RE.fullmatch(p)]
+    if bad or len(patterns) > spec.IMMUTABLE_TAG_PATTERNS_MAX:
+        raise RegistryError(errors.ADMIN_INVALID, f"immutable_tags: at most {spec.IMMUTABLE_TAG_PATTERNS_MAX} "
+                                                  f"patterns of tag characters and * ?; not {bad[:3]}")
+    return frozenset(patterns)
+
+
+def check_days(days) -> Optional[int]:
+    if days is not None and (not isinstance(days, int) or isinstance(days, bool)
+                             or not 0 <= days <= spec.TIME_MACHINE_DAYS_MAX):
+        raise RegistryError(errors.ADMIN_INVALID, f"time_machine_days is 0 … {spec.TIME_MACHINE_DAYS_MAX} "
+                                                  "(null: as the namespace, or 14)")
+    return days
+
+
+class SettingsService:
+    def __init__(self, backend):
+        self._backend = backend
+
+    def _items(self, *resources: str) -> dict:
+        found = {item.resource: item for item in RepositorySetting.batch_get([keys.resource(r) for r in resources])}
+        return {r: found.get(keys.resource(r)) for r in resources}
+
+    def of(self, repository: str) -> RepositorySettings:
+        """What applies to a repository: one batch read of two items."""
+        items = self._items(keys.namespace_of(repository), repository)
+        return combine(items[keys.namespace_of(repository)], items[repository])
+
+    def show(self, resource: str) -> dict:
+        """A namespace's or repository's own settings, who changed each last, and (for a
+        repository) what applies to it with its namespace's."""
+        if keys.repository_of_resource(resource) is None:
+            item = self._items(resource)[resource]
+            applied = combine(item, None)
+        else:
+            items = self._items(keys.namespace_of(resource), resource)
+            item = items[resource]
+            applied = combine(items[keys.namespace_of(resource)], item)
+        return {"resource": resource, "own": own(item), "changes": json.loads(item.changes) if item and item.changes
+                else {}, "applied": {**dataclasses.asdict(applied), "immutable_tags": sorted(applied.immutable_tags)}}
+
+    def change(self, resource: str, **changes) -> dict:
+        """Set some of FIELDS on a namespace or repository, recording who and when, audited in the
+        same transaction."""
+        changes = {name: value for name, value in changes.items() if value is not UNCHANGED}
+        unknown = set(changes) - set(FIELDS)
+        if unknown or not changes:
+            raise RegistryError(errors.ADMIN_INVALID, f"change at least one of {', '.join(FIELDS)}")
+        key = keys.resource(resource)
+        try:
+            item = RepositorySetting.get(key)
+        except RepositorySetting.DoesNotExist:
+            item = RepositorySetting(key)
+        record = json.loads(item.changes) if item.changes else {}
+        who = {"by": audit.current().actor or "-", "at": self._backend.clock().isoformat()}
+        for name, value in changes.items():
+            if name == "immutable_tags":
+                value = set(value) or None
+            setattr(item, name, value)
+            record[name] = who
+        item.changes = json.dumps(record, sort_keys=True)
+        with transaction() as txn:
+            txn.save(item)
+            self._backend.audit.record_in(txn, "setting.change", keys.repository_of_resource(resource), None,
+                                          resource=resource, **own(item))
+        return self.show(resource)
