@@ -12,6 +12,7 @@ any namespace's trail), and at most 10 a minute per source address per container
 The request's who and where-from come from a context set once per request by routes/dispatch.py;
 the clock, settings and limits from the backend the trail belongs to (Backend.audit).
 """
+import contextlib
 import contextvars
 import dataclasses
 import datetime
@@ -19,6 +20,7 @@ import json
 import logging
 import random
 import time
+import uuid
 from typing import Iterator, List, Optional
 
 from chalicelib.meta.models import AuditEvent
@@ -52,6 +54,18 @@ def begin(context: RequestContext):
 
 def end(token) -> None:
     _context.reset(token)
+
+
+@contextlib.contextmanager
+def acting_as(actor: str):
+    """The registry's own work (garbage collection, retention), recorded as `actor` with a request id
+    of its own, whoever started it."""
+    token = begin(RequestContext(request_id=f"{actor}-{uuid.uuid4().hex[:16]}", source_ip=None, user_agent=None,
+                                 actor=actor))
+    try:
+        yield
+    finally:
+        end(token)
 
 
 def identify(actor: Optional[str], credential_id: Optional[str]) -> None:

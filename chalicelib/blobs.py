@@ -13,7 +13,7 @@ from typing import Optional, Tuple
 
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
-from chalicelib import errors, protocol, spec
+from chalicelib import errors, gc, protocol, spec
 from chalicelib.errors import RegistryError
 from chalicelib.meta import keys
 from chalicelib.meta.models import BlobLink, Upload, touch_repository, transaction
@@ -59,18 +59,27 @@ class BlobService:
     def mount(self, repo: str, source_repo: str, digest: str) -> Optional[BlobLink]:
         """Link a blob that `source_repo` links; None when it does not (the caller falls back to an
         upload session, as the spec asks)."""
-        try:
-            source = BlobLink.get(source_repo, digest)
-        except DoesNotExist:
-            return None
-        if not source.verified:
-            return None  # not proven as a whole yet: it stays in its own repository
+        source = self._reusable_link(source_repo, digest)
+        if source is None or not source.verified:
+            return None  # absent, collected, or not proven as a whole yet (it stays in its own repository)
         return self._link(repo, digest, source.size, source.location, mounted_from=source_repo)
 
+    @staticmethod
+    def _reusable_link(repo: str, digest: str) -> Optional[BlobLink]:
+        """A link whose bytes a new link may share: read consistently and revived from garbage
+        collection's plan (gc.revive), or None."""
+        try:
+            link = BlobLink.get(repo, digest, consistent_read=True)
+        except DoesNotExist:
+            return None
+        return link if gc.revive(link, BlobLink) else None
+
     def _verified_location(self, digest: str) -> Optional[str]:
-        """Where proven bytes of this digest already live, if any repository links them."""
-        for link in BlobLink.by_digest.query(digest, limit=10):
-            if link.verified:
+        """Where proven bytes of this digest already live, if any repository links them (the index
+        finds the link; the link itself is read and revived before its bytes are shared)."""
+        for entry in BlobLink.by_digest.query(digest, limit=10):
+            link = self._reusable_link(entry.repo, digest) if entry.verified else None
+            if link is not None and link.verified:
                 return link.location
         return None
 
@@ -93,10 +102,19 @@ class BlobService:
         actual = hashlib.sha256(data).hexdigest()
         if f"sha256:{actual}" != digest:
             raise RegistryError(errors.DIGEST_INVALID, {"expected": digest, "actual": f"sha256:{actual}"})
-        key = paths.blob_key(digest)
-        if not self._objects.exists(key):
+        key, stored = self._blob_key(digest)
+        if not stored:
             self._objects.put(key, data, sha256_hex=actual)
         return self._link(repo, digest, len(data), key)
+
+    def _blob_key(self, digest: str) -> Tuple[str, bool]:
+        """Where verified bytes of this digest go, and whether they are there already: the
+        content-addressed key, claimed from garbage collection (gc.claim_object), or, while a
+        collection is deleting the object there, a key of this blob's own."""
+        key = paths.blob_key(digest)
+        if not gc.claim_object(key):
+            return paths.direct_blob_key(uuid.uuid4().hex), False
+        return key, self._objects.exists(key)
 
     def start_upload(self, repo: str) -> Upload:
         now = self._backend.clock()
@@ -151,11 +169,10 @@ class BlobService:
             return self._complete_direct(upload, digest)
         upload = self.append(upload, final_chunk)
         hex_digest = keys.digest_hex(digest)
-        key = paths.blob_key(digest)
+        key, stored = self._blob_key(digest)
         try:
             chunks = self._objects.keys_under(paths.upload_prefix(upload.upload_id))
-            actual, size = self._objects.concatenate_verified(
-                chunks, key, hex_digest, write=not self._objects.exists(key))
+            actual, size = self._objects.concatenate_verified(chunks, key, hex_digest, write=not stored)
         finally:
             self.cancel(upload)
         if actual != hex_digest:

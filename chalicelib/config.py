@@ -36,6 +36,9 @@ class Settings:
     s3_presign_endpoint_url: Optional[str]
     # DOCKLESS_UPLOAD_TTL_SECONDS: how long an upload session may stay open without completing.
     upload_ttl_seconds: int
+    # DOCKLESS_GC_GRACE_SECONDS: how long garbage collection waits between finding a link, manifest or
+    # object unneeded and deleting it (chalicelib/gc.py); far longer than any request.
+    gc_grace_seconds: int
     # DOCKLESS_MULTIPART_THRESHOLD_BYTES: direct uploads above this size use S3 multipart; S3's
     # single-PUT limit by default, lowered by tests to exercise multipart with small data.
     multipart_threshold_bytes: int
@@ -78,6 +81,7 @@ class Settings:
             aws_endpoint_url=environ.get("DOCKLESS_AWS_ENDPOINT_URL") or None,
             s3_presign_endpoint_url=environ.get("DOCKLESS_S3_PRESIGN_ENDPOINT_URL") or None,
             upload_ttl_seconds=int(environ.get("DOCKLESS_UPLOAD_TTL_SECONDS", str(24 * 3600))),
+            gc_grace_seconds=int(environ.get("DOCKLESS_GC_GRACE_SECONDS", "3600")),
             multipart_threshold_bytes=int(environ.get("DOCKLESS_MULTIPART_THRESHOLD_BYTES",
                                                       str(spec.S3_MAX_SINGLE_PUT_BYTES))),
             part_bytes=max(spec.S3_MIN_PART_BYTES,

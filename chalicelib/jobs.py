@@ -1,15 +1,21 @@
 """Scheduled jobs: deployed as Chalice scheduled events, run on a timer by the local stack. Each
 takes the backend it runs on (the process's, `backend()`, when scheduled)."""
 import datetime
+from typing import Optional
 
 from chalicelib.backend import Backend, backend
 from chalicelib.blobs import BlobService
+from chalicelib.gc import GarbageCollector
+from chalicelib.retention import RetentionService
 from chalicelib.observe import JobRecord
 
 # How often expired upload sessions and their staged chunks are removed.
 CLEAN_UPLOADS_EVERY_MINUTES = 60
 # How often direct multipart blobs that S3 proved only part by part are hashed as a whole.
 VERIFY_BLOBS_EVERY_MINUTES = 15
+# Garbage collection: each run dooms what nothing needs and deletes what a run at least the grace
+# period (DOCKLESS_GC_GRACE_SECONDS, an hour) before doomed and nothing needs still.
+COLLECT_GARBAGE_EVERY_MINUTES = 60
 # The audit export writes yesterday's events once a day.
 EXPORT_AUDIT_EVERY_MINUTES = 24 * 60
 
@@ -26,6 +32,19 @@ def verify_unproven_blobs(on: Backend) -> int:
     return record["proven"]
 
 
+def collect_garbage(on: Backend, dry_run: bool = False, namespace: Optional[str] = None) -> dict:
+    """Retention rules first (chalicelib/retention.py), expired upload sessions, then one garbage
+    collection run over every repository and the bucket, or one namespace's repositories
+    (chalicelib/gc.py). Its report and
+    job record carry what it removed and what it cost; "expired" lists what retention expired."""
+    expired = [] if dry_run else RetentionService(on).apply(namespace)
+    # Abandoned upload sessions go first, so that their staged objects are unreferenced this run.
+    abandoned = 0 if dry_run or namespace else BlobService(on).clean_expired_uploads()
+    report = GarbageCollector(on, dry_run=dry_run).run(namespace)
+    report.update(expired=[expiry.as_dict() for expiry in expired], uploads_removed=abandoned)
+    return report
+
+
 def export_audit(on: Backend, day: datetime.date = None) -> int:
     """Write one day's audit events (yesterday by default) to S3 as JSON lines, oldest first."""
     day = day or (on.clock() - datetime.timedelta(days=1)).date()
@@ -39,6 +58,7 @@ JOBS = {
     "clean_expired_uploads": (clean_expired_uploads, CLEAN_UPLOADS_EVERY_MINUTES),
     "verify_unproven_blobs": (verify_unproven_blobs, VERIFY_BLOBS_EVERY_MINUTES),
     "export_audit": (export_audit, EXPORT_AUDIT_EVERY_MINUTES),
+    "collect_garbage": (collect_garbage, COLLECT_GARBAGE_EVERY_MINUTES),
 }
 
 

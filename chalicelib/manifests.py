@@ -16,7 +16,7 @@ from typing import Iterable, List, Optional, Tuple
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 
-from chalicelib import audit, errors, history, imagediff, jsondoc, spec, validate
+from chalicelib import audit, errors, gc, history, imagediff, jsondoc, spec, validate
 from chalicelib.blobs import BlobService
 from chalicelib.formats import ParsedManifest, parse_manifest
 from chalicelib.errors import RegistryError
@@ -52,6 +52,8 @@ class ManifestService:
             self._require_mutable(repo, tag, settings, self._tag_digest(repo, tag), manifest.digest)
         signature = registry_signature(self._backend, repo, manifest.digest, tag) \
             if tag and settings.auto_sign else None
+        if not gc.claim_object(paths.manifest_key(manifest.digest), gc.MANIFEST_CLAIM_WAIT_SECONDS):
+            raise RegistryError(errors.TOOMANYREQUESTS, "garbage collection is deleting these bytes; push again")
         self._objects.put(paths.manifest_key(manifest.digest), body, content_type=manifest.media_type,
                           sha256_hex=keys.digest_hex(manifest.digest))
         now = self._backend.clock()
@@ -105,15 +107,20 @@ class ManifestService:
         signature = registry_signature(self._backend, repo, digest, tag) if settings.auto_sign else None
 
         def write(txn, previous):
-            if item.deleted_at is not None:
-                txn.update(item, actions=[Manifest.deleted_at.remove()])
+            # Undeleted, and no longer doomed by garbage collection, unless it collected it meanwhile.
+            txn.update(item, actions=[Manifest.deleted_at.remove(), Manifest.doomed_at.remove()],
+                       condition=Manifest.created_at == item.created_at)
             self._backend.audit.record_in(txn, "tag.restore", repo, tag, previous=previous, digest=digest)
             if signature is not None:
                 txn.save(signature)
                 self._backend.audit.record_in(txn, "signature.add", repo, digest, signer=signature.signer,
                                               automatic=True)
 
-        self._write_tag(repo, tag, digest, settings, write, history.RESTORE)
+        try:
+            self._write_tag(repo, tag, digest, settings, write, history.RESTORE)
+        except TransactWriteError:
+            self._restorable(repo, digest, settings)  # collected meanwhile: MANIFEST_UNKNOWN
+            raise
         return digest
 
     def _restorable(self, repo: str, digest: str, settings: RepositorySettings) -> Manifest:
@@ -169,8 +176,9 @@ class ManifestService:
         wanted = sorted(set(digests))
         if not wanted:
             return
-        found = {item.digest for item in model.batch_get([(repo, digest) for digest in wanted])
-                 if getattr(item, "deleted_at", None) is None}
+        # What garbage collection doomed is revived: this push relies on it (chalicelib/gc.py).
+        found = {item.digest for item in model.batch_get([(repo, digest) for digest in wanted], consistent_read=True)
+                 if getattr(item, "deleted_at", None) is None and gc.revive(item, model)}
         missing = [digest for digest in wanted if digest not in found]
         if missing:
             raise RegistryError(errors.MANIFEST_BLOB_UNKNOWN, {"missing": missing})

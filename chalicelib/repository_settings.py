@@ -6,6 +6,7 @@
                        a matching tag never moves or goes away
     time_machine_days  the repository's, else the namespace's, else 14: how long a manifest a tag
                        named stays restorable after the tag moved or was deleted
+    retention          the repository's rules, else the namespace's (chalicelib/retention.py)
 
 Each change records who made it and when, per setting; `dockless repo show` prints them.
 """
@@ -13,16 +14,54 @@ import dataclasses
 import datetime
 import fnmatch
 import json
-from typing import FrozenSet, Optional
+from typing import FrozenSet, Optional, Tuple
 
 from chalicelib import audit, errors, spec
 from chalicelib.errors import RegistryError
 from chalicelib.meta import keys
 from chalicelib.meta.models import RepositorySetting, transaction
 
-FIELDS = ("verified", "auto_sign", "immutable_tags", "time_machine_days")
+FIELDS = ("verified", "auto_sign", "immutable_tags", "time_machine_days", "retention")
 # A setting left out of a change stays as it is; None (time_machine_days) means "inherit".
 UNCHANGED = object()
+
+
+RETENTION_RULES = ("keep_last", "keep_days", "untagged_days", "unpulled_days")
+
+
+@dataclasses.dataclass(frozen=True)
+class Retention:
+    keep_last: Optional[int] = None
+    keep_days: Optional[int] = None
+    untagged_days: Optional[int] = None
+    unpulled_days: Optional[int] = None
+    exempt: Tuple[str, ...] = ()
+
+    @classmethod
+    def parse(cls, document) -> Optional["Retention"]:
+        """The rules as the API takes them ({rule: whole number ≥ 1 (keep_last ≥ 0)…, "exempt": [pattern]}),
+        or None (no rules)."""
+        if document is None:
+            return None
+        if not isinstance(document, dict) or set(document) - {*RETENTION_RULES, "exempt"}:
+            raise RegistryError(errors.ADMIN_INVALID, f"retention takes {', '.join(RETENTION_RULES)} and exempt")
+        for rule in RETENTION_RULES:
+            value = document.get(rule)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool)
+                                      or not 0 <= value <= spec.TIME_MACHINE_DAYS_MAX):
+                raise RegistryError(errors.ADMIN_INVALID, f"{rule} is a whole number 0 … {spec.TIME_MACHINE_DAYS_MAX}")
+        exempt = document.get("exempt") or []
+        if not isinstance(exempt, list) or not all(isinstance(p, str) and spec.IMMUTABLE_TAG_PATTERN_RE.fullmatch(p)
+                                                   for p in exempt) or len(exempt) > spec.IMMUTABLE_TAG_PATTERNS_MAX:
+            raise RegistryError(errors.ADMIN_INVALID, "exempt is a list of tag patterns (* and ?)")
+        rules = cls(**{rule: document.get(rule) for rule in RETENTION_RULES}, exempt=tuple(sorted(exempt)))
+        return rules if rules.as_dict() != Retention().as_dict() else None
+
+    def as_dict(self) -> dict:
+        return {**{rule: getattr(self, rule) for rule in RETENTION_RULES}, "exempt": list(self.exempt)}
+
+    def exempts(self, tag: str) -> bool:
+        return any(fnmatch.fnmatchcase(tag, pattern) for pattern in self.exempt)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,6 +71,7 @@ class RepositorySettings:
     auto_sign: bool = False
     immutable_tags: FrozenSet[str] = frozenset()
     time_machine_days: int = spec.TIME_MACHINE_DAYS_DEFAULT
+    retention: Optional[Retention] = None
 
     def immutable(self, tag: str) -> bool:
         return any(fnmatch.fnmatchcase(tag, pattern) for pattern in self.immutable_tags)
@@ -44,9 +84,11 @@ def combine(namespace: Optional[RepositorySetting], repository: Optional[Reposit
     items = [item for item in (namespace, repository) if item is not None]
     days = next((item.time_machine_days for item in reversed(items) if item.time_machine_days is not None),
                 spec.TIME_MACHINE_DAYS_DEFAULT)
+    rules = next((item.retention for item in reversed(items) if item.retention), None)
     return RepositorySettings(verified=any(i.verified for i in items), auto_sign=any(i.auto_sign for i in items),
                               immutable_tags=frozenset().union(*(i.immutable_tags or () for i in items)),
-                              time_machine_days=int(days))
+                              time_machine_days=int(days),
+                              retention=Retention.parse(json.loads(rules)) if rules else None)
 
 
 def own(item: Optional[RepositorySetting]) -> dict:
@@ -54,7 +96,8 @@ def own(item: Optional[RepositorySetting]) -> dict:
     item = item or RepositorySetting("")
     return {"verified": bool(item.verified), "auto_sign": bool(item.auto_sign),
             "immutable_tags": sorted(item.immutable_tags or ()),
-            "time_machine_days": None if item.time_machine_days is None else int(item.time_machine_days)}
+            "time_machine_days": None if item.time_machine_days is None else int(item.time_machine_days),
+            "retention": json.loads(item.retention) if item.retention else None}
 
 
 def check_patterns(patterns) -> FrozenSet[str]:
@@ -99,7 +142,8 @@ class SettingsService:
             item = items[resource]
             applied = combine(items[keys.namespace_of(resource)], item)
         return {"resource": resource, "own": own(item), "changes": json.loads(item.changes) if item and item.changes
-                else {}, "applied": {**dataclasses.asdict(applied), "immutable_tags": sorted(applied.immutable_tags)}}
+                else {}, "applied": {**dataclasses.asdict(applied), "immutable_tags": sorted(applied.immutable_tags),
+                                     "retention": applied.retention.as_dict() if applied.retention else None}}
 
     def change(self, resource: str, **changes) -> dict:
         """Set some of FIELDS on a namespace or repository, recording who and when, audited in the
@@ -118,6 +162,8 @@ class SettingsService:
         for name, value in changes.items():
             if name == "immutable_tags":
                 value = set(value) or None
+            elif name == "retention":
+                value = json.dumps(value.as_dict(), sort_keys=True) if value else None
             setattr(item, name, value)
             record[name] = who
         item.changes = json.dumps(record, sort_keys=True)

@@ -32,6 +32,8 @@ def register(main: click.Group) -> None:
     main.add_command(revoke)
     main.add_command(audit)
     main.add_command(key)
+    main.add_command(gc)
+    main.add_command(retention)
 
 
 @click.command()
@@ -240,7 +242,7 @@ def repo_show(name, as_json, registry):
 
 
 SETTING_LABELS = (("verified", "verified"), ("auto_sign", "auto-sign"), ("immutable_tags", "immutable-tags"),
-                  ("time_machine_days", "time-machine-days"))
+                  ("time_machine_days", "time-machine-days"), ("retention", "retention"))
 
 
 def _setting_text(field: str, value) -> str:
@@ -248,6 +250,8 @@ def _setting_text(field: str, value) -> str:
         return ",".join(value) or "none"
     if field == "time_machine_days" and value is None:
         return "inherit"
+    if field == "retention":
+        return _rules_text(value)
     return {True: "on", False: "off"}.get(value, str(value))
 
 
@@ -373,3 +377,110 @@ def key_list(namespace, registry):
 def key_remove(namespace, fingerprint, registry):
     _client(registry).admin("DELETE", f"/keys/{namespace}/{fingerprint}")
     _say(f"removed {fingerprint} from {namespace}")
+
+
+GC_LINES = (("manifests_doomed", "manifests doomed (deleted by a run an hour or more from now)"),
+            ("manifests_deleted", "manifests deleted"), ("signatures_deleted", "signatures deleted"),
+            ("links_doomed", "blob links doomed"), ("links_deleted", "blob links deleted"),
+            ("objects_candidates", "objects found unreferenced"), ("objects_deleted", "objects deleted"))
+
+
+@click.command()
+@click.option("--dry-run", is_flag=True, help="Say what a run would doom and delete; change nothing.")
+@click.option("--namespace", default=None, help="Only this namespace's repositories (objects: full runs only).")
+@click.option("--json", "as_json", is_flag=True, help="The report as JSON.")
+@registry_option
+def gc(dry_run, namespace, as_json, registry):
+    """Run garbage collection now (the registry runs it every hour): manifests nothing keeps past
+    their time-machine window, blob links no manifest needs, objects nothing links. Each is first
+    doomed, and deleted by a later run if still unneeded, so nothing a push relies on is lost.
+
+    \b
+    Example:
+      dockless gc --dry-run
+      dockless gc --namespace team
+    """
+    from dockless.transfer import human_bytes
+    body = {"dry_run": dry_run, **({"namespace": namespace} if namespace else {})}
+    report = _client(registry).request("POST", f"{ADMIN}/gc", (200,), "collecting garbage", json=body,
+                                       timeout=900).json()
+    if as_json:
+        _say(json.dumps(report, indent=2, sort_keys=True))
+        return
+    _say(f"{'dry run: ' if dry_run else ''}{report['repositories']} repositories, {report['objects_found']} objects")
+    for field, label in GC_LINES:
+        _say(f"  {report[field]:>8}  {label}")
+    _say(f"  {human_bytes(report['bytes_deleted']):>8}  freed")
+    for expiry in report["expired"]:
+        _say(f"  expired {expiry['repository']}{':' + expiry['tag'] if expiry['tag'] else '@' + expiry['digest']} "
+             f"({expiry['reason']})")
+    for what in report["would_delete"]:
+        _say(f"  would delete {what}")
+    _say(f"cost: {report['dynamodb_read_units']} DynamoDB read units, {report['dynamodb_write_units']} write units, "
+         f"{report['s3_requests']} S3 requests")
+
+
+def _rules_text(rules) -> str:
+    """keep-last=20,untagged-days=7,exempt=v*|prod, or none."""
+    if not rules:
+        return "none"
+    said = [f"{rule.replace('_', '-')}={value}" for rule, value in rules.items() if rule != "exempt" and value is not None]
+    return ",".join(said + ([f"exempt={'|'.join(rules['exempt'])}"] if rules.get("exempt") else [])) or "none"
+
+
+@click.group(help="Retention rules: which tags and untagged images expire.\n\n\b\nExample:\n"
+                  "  dockless retention set team --keep-last 20 --untagged-days 7 --exempt 'v*,prod'\n"
+                  "  dockless retention preview team")
+def retention():
+    pass
+
+
+@retention.command(name="set")
+@click.argument("name")
+@click.option("--keep-last", type=click.IntRange(0, 3650), default=None, help="Keep the N tags pushed last.")
+@click.option("--keep-days", type=click.IntRange(0, 3650), default=None, help="Keep tags pushed in the last D days.")
+@click.option("--untagged-days", type=click.IntRange(0, 3650), default=None,
+              help="Expire manifests no tag has named for D days.")
+@click.option("--unpulled-days", type=click.IntRange(0, 3650), default=None,
+              help="Expire tags whose image was not pulled for D days.")
+@click.option("--exempt", default=None, metavar="PATTERNS", help="Tag patterns that never expire (v*,prod).")
+@click.option("--clear", is_flag=True, help="No rules of NAME's own (a repository then follows its namespace).")
+@registry_option
+def retention_set(name, keep_last, keep_days, untagged_days, unpulled_days, exempt, clear, registry):
+    """Set the retention rules of a namespace (team) or repository (team/app); they replace the
+    rules NAME had. A tag expires when no keep rule keeps it, or it was not pulled for
+    --unpulled-days; exempt patterns, immutable tags and signed images never expire. The hourly
+    garbage collection applies them (expiries are history and audit events by `retention`).
+
+    \b
+    Example:
+      dockless retention set team --keep-last 20 --untagged-days 7 --unpulled-days 90 --exempt 'v*,prod'
+    """
+    rules = {"keep_last": keep_last, "keep_days": keep_days, "untagged_days": untagged_days,
+             "unpulled_days": unpulled_days, "exempt": [p.strip() for p in (exempt or "").split(",") if p.strip()]}
+    if clear == any(v for v in rules.values() if v not in (None, [])):
+        raise click.UsageError("give rules, or --clear")
+    shown = _client(registry).admin("PUT", "/settings", {"resource": name, "retention": None if clear else rules})
+    _say(f"retention of {name}: {_rules_text(shown['own']['retention'])}")
+
+
+@retention.command(name="preview")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="The registry's answer as JSON.")
+@registry_option
+def retention_preview(name, as_json, registry):
+    """What the rules would expire in NAME now, and the bytes of the blobs only those images need.
+
+    \b
+    Example:
+      dockless retention preview team
+    """
+    from dockless.transfer import human_bytes
+    answer = _client(registry).admin("GET", "/retention", params={"resource": name})
+    if as_json:
+        _say(json.dumps(answer, indent=2, sort_keys=True))
+        return
+    for expiry in answer["expiring"]:
+        what = f"{expiry['repository']}:{expiry['tag']}" if expiry["tag"] else f"{expiry['repository']}@{expiry['digest']}"
+        _say(f"{what}  ({expiry['reason']})")
+    _say(f"{len(answer['expiring'])} to expire, {human_bytes(answer['bytes'])} of blobs only they need")

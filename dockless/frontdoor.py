@@ -199,6 +199,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
+    # Closing never waits for request threads: one held by an idle keep-alive client would block it.
+    block_on_close = False
     allow_reuse_address = True
 
 

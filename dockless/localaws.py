@@ -138,12 +138,17 @@ class Door:
     """A WSGI application in front of moto's: refuses what this door does not let through, checks
     PUT bodies against their declared SHA-256, and hands the rest to moto."""
 
+    # moto's DynamoDB is not safe to call from several threads at once (a transaction deep-copies
+    # the tables it touches while other requests change them: "dictionary changed size during
+    # iteration"), where DynamoDB itself is: its requests go through one at a time.
+    _dynamodb_lock = threading.Lock()
+
     def __init__(self, app, signatures: Signatures, presigned_only: bool):
         self._app, self._signatures, self._presigned_only = app, signatures, presigned_only
 
     def __call__(self, environ, start_response):
         try:
-            self._admit(environ)
+            service = self._admit(environ)
         except Refused as refused:
             LOG.info("refused %s %s: %s", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"), refused.message)
             body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{refused.code}</Code>'
@@ -151,9 +156,13 @@ class Door:
             start_response(f"{refused.status} {'Forbidden' if refused.status == 403 else 'Bad Request'}",
                            [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))])
             return [body]
+        if service == "dynamodb":
+            with self._dynamodb_lock:
+                return list(self._app(environ, start_response))
         return self._app(environ, start_response)
 
-    def _admit(self, environ) -> None:
+    def _admit(self, environ) -> str:
+        """The service a request is for, if this door lets it through (else Refused)."""
         method = environ["REQUEST_METHOD"]
         headers = _headers_of(environ)
         host = headers.get("host", "")
@@ -173,6 +182,7 @@ class Door:
             self._check_checksum(body, headers["x-amz-checksum-sha256"])
         body.seek(0)
         environ["wsgi.input"] = body
+        return service
 
     @staticmethod
     def _check_checksum(body, declared: str) -> None:
@@ -220,6 +230,7 @@ class LocalAws:
             server = make_server(bind, port, Door(moto, signatures, presigned_only), threaded=True,
                                  request_handler=MotoRequestHandler,
                                  ssl_context=self._ssl_context if presigned_only else None)
+            server.block_on_close = False  # closing never waits for threads held by idle keep-alive clients
             threading.Thread(target=server.serve_forever, name="local-aws", daemon=True).start()
             self._servers.append(server)
 

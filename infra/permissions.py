@@ -19,7 +19,7 @@ TABLE_ACTIONS: Dict[str, Dict[Optional[str], List[str]]] = {
     "repositories": {None: ["GetItem", "Query", "UpdateItem"]},
     "blob-links": {None: ["BatchGetItem", "DeleteItem", "GetItem", "PutItem", "Query", "Scan", "UpdateItem"],
                    "by_digest": ["Query"]},
-    "manifests": {None: ["BatchGetItem", "GetItem", "PutItem", "Query", "UpdateItem"],
+    "manifests": {None: ["BatchGetItem", "DeleteItem", "GetItem", "PutItem", "Query", "Scan", "UpdateItem"],
                   "by_subject": ["Query"]},
     "tags": {None: ["DeleteItem", "GetItem", "PutItem", "Query"]},
     "uploads": {None: ["DeleteItem", "GetItem", "PutItem", "Scan", "UpdateItem"]},
@@ -30,13 +30,14 @@ TABLE_ACTIONS: Dict[str, Dict[Optional[str], List[str]]] = {
     "audit": {None: ["PutItem", "Query", "Scan"], "by_actor": ["Query"]},
     "settings": {None: ["BatchGetItem", "GetItem", "PutItem"]},
     "signing-keys": {None: ["DeleteItem", "PutItem", "Query"]},
-    "signatures": {None: ["PutItem", "Query"]},
+    "signatures": {None: ["DeleteItem", "PutItem", "Query"]},
     "tag-history": {None: ["PutItem", "Query"], "by_tag": ["Query"]},
+    "gc-candidates": {None: ["DeleteItem", "GetItem", "PutItem", "Scan", "UpdateItem"]},
 }
 # S3, per key prefix (chalicelib/storage/paths.py), and on the bucket itself (listing).
 OBJECT_ACTIONS: Dict[str, List[str]] = {
     paths.BLOBS_PREFIX: ["DeleteObject", "GetObject", "ListMultipartUploadParts", "PutObject"],
-    paths.MANIFESTS_PREFIX: ["GetObject", "PutObject"],
+    paths.MANIFESTS_PREFIX: ["DeleteObject", "GetObject", "PutObject"],
     paths.UPLOADS_PREFIX: ["DeleteObject", "GetObject", "PutObject"],
     paths.AUDIT_PREFIX: ["PutObject"],
 }

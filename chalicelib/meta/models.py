@@ -65,6 +65,9 @@ class BlobLink(Model):
     location = UnicodeAttribute()
     verified = BooleanAttribute(default=True)
     linked_at = UTCDateTimeAttribute()
+    # Set by garbage collection when no manifest needs the link; removed by a push that relies on
+    # it (chalicelib/gc.py). The link is deleted a grace period later only if it is still set.
+    doomed_at = UTCDateTimeAttribute(null=True)
     by_digest = ByDigest()
 
 
@@ -102,6 +105,11 @@ class Manifest(Model):
     # Set by a DELETE by digest: the manifest is gone for every reader, but a restore may bring it
     # back within the repository's time-machine window (repository_settings).
     deleted_at = UTCDateTimeAttribute(null=True)
+    # Set by garbage collection when nothing keeps the manifest; removed by a push or restore that
+    # relies on it (chalicelib/gc.py). Deleted a grace period later only if it is still set.
+    doomed_at = UTCDateTimeAttribute(null=True)
+    # When a GET last served it, written at most once a day (retention's unpulled_days).
+    pulled_at = UTCDateTimeAttribute(null=True)
     by_subject = BySubject()
 
 
@@ -156,6 +164,24 @@ class TagEvent(Model):
     source_ip = UnicodeAttribute(null=True)
     request_id = UnicodeAttribute(null=True)
     by_tag = ByTag()
+
+
+class GcCandidate(Model):
+    """An object of the bucket that garbage collection found unreferenced: deleted when a later run,
+    a grace period on, finds it unreferenced still (chalicelib/gc.py).
+
+    Keys: key (the S3 key). Access: a scan per full run; put, update, delete per unreferenced
+    object; a consistent get when a push reuses an object at a content-addressed key (claim_object).
+    """
+
+    class Meta:
+        table_name = "gc-candidates"
+
+    key = UnicodeAttribute(hash_key=True)
+    seen_at = UTCDateTimeAttribute()
+    size = NumberAttribute()
+    # Set when a run has decided to delete the object: a push may no longer claim it.
+    deleting = BooleanAttribute(null=True)
 
 
 class Upload(Model):
@@ -322,6 +348,7 @@ class RepositorySetting(Model):
     auto_sign = BooleanAttribute(default=False)
     immutable_tags = UnicodeSetAttribute(null=True)
     time_machine_days = NumberAttribute(null=True)
+    retention = UnicodeAttribute(null=True)  # JSON of the retention rules (chalicelib/retention.py)
     changes = UnicodeAttribute(null=True)
 
 
@@ -383,6 +410,7 @@ TABLES: Dict[Type[Model], str] = {
     RepositorySetting: "settings",
     SigningKey: "signing-keys",
     Signature: "signatures",
+    GcCandidate: "gc-candidates",
 }
 
 

@@ -18,14 +18,18 @@
     GET    /dockless/admin/v1/settings?resource=                  a namespace's or repository's settings
     PUT    /dockless/admin/v1/settings                            {"resource", "verified"?, "auto_sign"?,
                                                                    "immutable_tags"?, "time_machine_days"?}
+    POST   /dockless/admin/v1/gc                                  {"dry_run"?, "namespace"?}: retention, then
+                                                                  one garbage collection run; the report
+    GET    /dockless/admin/v1/retention?resource=                 what retention would expire, bytes freed
 """
 import datetime
 
-from chalicelib import audit, errors, repository_settings, spec, usage as usage_report
+from chalicelib import audit, errors, jobs, repository_settings, spec, usage as usage_report
 from chalicelib.auth.service import AuthService
 from chalicelib.errors import RegistryError
 from chalicelib.meta import keys
 from chalicelib.routes.respond import empty, json_response
+from chalicelib.retention import RetentionService
 from chalicelib.repository_settings import SettingsService
 
 
@@ -162,7 +166,7 @@ def get_settings(call):
 
 def put_settings(call):
     """{"resource", "verified"?: bool, "auto_sign"?: bool, "immutable_tags"?: [pattern, …],
-    "time_machine_days"?: int | null}: change some settings of a namespace or one repository."""
+    "time_machine_days"?: int | null, "retention"?: {rules} | null}: change some settings of a namespace or one repository."""
     document = call.json_object(errors.ADMIN_INVALID)
     resource = _resource(document.get("resource"))
     changes = {}
@@ -175,4 +179,24 @@ def put_settings(call):
         changes["immutable_tags"] = repository_settings.check_patterns(document["immutable_tags"])
     if "time_machine_days" in document:
         changes["time_machine_days"] = repository_settings.check_days(document["time_machine_days"])
+    if "retention" in document:
+        changes["retention"] = repository_settings.Retention.parse(document["retention"])
     return json_response(SettingsService(call.backend).change(resource, **changes))
+
+
+def collect_garbage(call):
+    """{"dry_run"?: bool, "namespace"?: str}: run garbage collection now (the scheduled job runs it
+    hourly); a namespace's run leaves the bucket's objects to a full run."""
+    document = call.json_object(errors.ADMIN_INVALID)
+    dry_run, namespace = document.get("dry_run", False), document.get("namespace")
+    if not isinstance(dry_run, bool):
+        raise RegistryError(errors.ADMIN_INVALID, "dry_run is true or false")
+    if namespace is not None and (not isinstance(namespace, str) or not spec.NAMESPACE_RE.fullmatch(namespace)):
+        raise RegistryError(errors.ADMIN_INVALID, "namespace is a namespace name (team)")
+    return json_response(jobs.collect_garbage(call.backend, dry_run=dry_run, namespace=namespace))
+
+
+def preview_retention(call):
+    """?resource=<namespace or repository>: what its retention rules would expire now, and the bytes
+    of the blobs only those images need."""
+    return json_response(RetentionService(call.backend).preview(_resource(call.query("resource"))))

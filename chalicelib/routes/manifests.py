@@ -7,6 +7,7 @@ from chalice import Response
 
 from chalicelib import spec, validate
 from chalicelib.manifests import ManifestService
+from chalicelib.retention import record_pull
 from chalicelib.routes.respond import empty
 from chalicelib.spec import PUSH
 from chalicelib.urls import manifest_path
@@ -28,6 +29,7 @@ def head(call, name, reference):
 def get(call, name, reference):
     service, manifest, headers = _served(call, name, reference)
     call.backend.audit.record("manifest.pull", name, reference, digest=manifest.digest)
+    record_pull(call.backend, manifest)
     return Response(body=service.body(manifest).decode("utf-8"), status_code=200, headers=headers)
 
 

@@ -5,7 +5,7 @@ hashing what it concatenates.
 """
 import base64
 import hashlib
-from typing import Iterable, List, Optional, Tuple
+from typing import Iterable, Iterator, List, Optional, Tuple
 
 from chalicelib import spec
 
@@ -138,12 +138,15 @@ class ObjectStore:
     def delete(self, key: str) -> None:
         self._s3.delete_object(Bucket=self._bucket, Key=key)
 
-    def keys_under(self, prefix: str) -> List[str]:
-        keys = []
+    def listing(self, prefix: str) -> Iterator[Tuple[str, int]]:
+        """(key, size) of every object under the prefix, in key order, a page (1,000) at a time."""
         paginator = self._s3.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=self._bucket, Prefix=prefix):
-            keys.extend(item["Key"] for item in page.get("Contents", ()))
-        return sorted(keys)
+            for item in page.get("Contents", ()):
+                yield item["Key"], item["Size"]
+
+    def keys_under(self, prefix: str) -> List[str]:
+        return sorted(key for key, _ in self.listing(prefix))
 
     def delete_keys(self, keys: Iterable[str]) -> None:
         keys = list(keys)

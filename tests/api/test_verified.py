@@ -242,3 +242,22 @@ def test_restore_in_verified_mode_needs_a_trusted_signature(client, push, regist
                            headers={"Content-Type": "application/json"})
     assert restored.status_code == 201, restored.body
     assert client.head("/v2/strict/app/manifests/prod").headers["Docker-Content-Digest"] == unsigned
+
+
+def test_garbage_collection_takes_a_collected_manifests_signatures_with_it(client, push, registry, release_key,
+                                                                          clock):
+    from chalicelib.gc import GarbageCollector
+    from chalicelib.meta.models import Signature
+    fingerprint, public = release_key
+    SigningService(registry).add_keys("gone", public)
+    _, digest = push.image("gone/app", "v1")
+    sign(client, "gone/app", digest, f"{HOST}/gone/app:v1", fingerprint)
+    assert Signature.count(f"gone/app@{digest}") == 1
+    assert client.delete(f"/v2/gone/app/manifests/{digest}").status_code == 202
+    clock.advance(days=15)
+    GarbageCollector(registry).run()
+    clock.advance(hours=2)
+    report = GarbageCollector(registry).run()
+    assert (report["manifests_deleted"], report["signatures_deleted"]) == (1, 1)
+    assert Signature.count(f"gone/app@{digest}") == 0
+    assert client.get(f"/extensions/v2/gone/app/signatures/{digest}").status_code == 404

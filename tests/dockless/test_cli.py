@@ -80,3 +80,13 @@ def test_history_and_restore_of_what_does_not_exist_are_one_error_line(logged_in
                    "2026-01-01T00:00:00+00:00")
     failed_cleanly(logged_in("diff", "clitest/none:a", "clitest/none:b"), "fetching the manifest a", "404")
     failed_cleanly(logged_in("diff", "oci:/nonexistent", "clitest/none:b"), "/nonexistent")
+
+
+def test_gc_prints_what_it_did_and_what_it_cost(logged_in):
+    result = logged_in("gc", "--dry-run")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("dry run: ") and "repositories" in lines[0]
+    assert "manifests doomed" in lines[1] and lines[-1].startswith("cost: ")
+    assert "DynamoDB read units" in lines[-1] and "S3 requests" in lines[-1]
+    failed_cleanly(logged_in("gc", "--namespace", "Not_A_Namespace"), "collecting garbage: 400 INVALID")

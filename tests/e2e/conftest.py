@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -183,3 +184,15 @@ def signed_by_policy(directory, scope: str, keys_file):
     policy.write_text(json.dumps({"default": [{"type": "reject"}], "transports": {
         "docker": {scope: [{"type": "signedBy", "keyType": "GPGKeys", "keyPath": str(keys_file)}]}}}))
     return policy
+
+
+@pytest.fixture
+def dockless(stack, tmp_path):
+    """The CLI, logged in to the stack as its admin."""
+    env = {**os.environ, "DOCKLESS_CONFIG": str(tmp_path / "logins.json")}
+
+    def cli(*args, check=True, input=None, env_extra=None):
+        return run(sys.executable, "-m", "dockless.cli", *args, env={**env, **(env_extra or {})}, check=check,
+                   input=input)
+    cli("login", stack.url, "-u", "admin", "--password-stdin", input=stack.admin_token)
+    return cli

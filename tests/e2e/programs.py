@@ -51,9 +51,10 @@ def _announced(process, count: int) -> dict:
 
 
 @contextlib.contextmanager
-def dockless_serve(work: Path, env=None, args=()):
+def dockless_serve(work: Path, env=None, args=(), must_stop: bool = True):
     """`dockless serve` with a bootstrap admin token chosen here (Stack.admin_token); `args` adds
-    options (`--tls --tls-dir DIR`)."""
+    options (`--tls --tls-dir DIR`). It must stop within 30 s of SIGTERM, else the test fails
+    (after killing it), unless `must_stop` is False (then it is killed, and the log says so)."""
     from chalicelib.auth.service import new_credential_text
 
     admin_token = new_credential_text()
@@ -69,7 +70,14 @@ def dockless_serve(work: Path, env=None, args=()):
         yield Stack(process, announced["ready"], announced["api"], request_log, admin_token)
     finally:
         process.terminate()
-        process.wait(timeout=30)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            if must_stop:
+                raise
+            print(f"dockless serve in {work} did not stop within 30 s of SIGTERM: killed")
 
 
 @contextlib.contextmanager

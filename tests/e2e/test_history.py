@@ -4,46 +4,9 @@ and diffs two images docker built, file by file, and two indexes platform by pla
 import datetime
 import hashlib
 import json
-import os
-import sys
-
-import pytest
 
 from tests.e2e.conftest import DOCKER, run
-from tests.e2e.images import OciLayout
-
-
-@pytest.fixture
-def dockless(stack, tmp_path):
-    """The CLI, logged in to the stack as its admin."""
-    env = {**os.environ, "DOCKLESS_CONFIG": str(tmp_path / "logins.json")}
-
-    def cli(*args, check=True, input=None, env_extra=None):
-        return run(sys.executable, "-m", "dockless.cli", *args, env={**env, **(env_extra or {})}, check=check,
-                   input=input)
-    cli("login", stack.url, "-u", "admin", "--password-stdin", input=stack.admin_token)
-    return cli
-
-
-def build(docker, context, tag, files, env, label):
-    """An image FROM scratch: a base layer both builds share, an /app layer of `files`, env and a label."""
-    base = context / "base"
-    base.mkdir(parents=True, exist_ok=True)
-    (base / "os-release").write_text("NAME=scratch\n")
-    os.utime(base / "os-release", (0, 0))
-    app = context / tag.rsplit(":", 1)[1]
-    app.mkdir()
-    for name, text in files.items():
-        (app / name).write_text(text)
-        os.utime(app / name, (0, 0))
-    dockerfile = context / f"Dockerfile.{app.name}"
-    dockerfile.write_text(f"FROM scratch\nCOPY base/ /etc/\nCOPY {app.name}/ /app/\nENV {env}\n"
-                          f"LABEL tier={label}\nCMD [\"/app/keep.txt\"]\n")
-    docker("build", "-q", "-f", str(dockerfile), "-t", tag, str(context))
-
-
-def pushed_digest(output: str) -> str:
-    return output.split("digest: ")[1].split()[0]
+from tests.e2e.images import OciLayout, build, pushed_digest
 
 
 def test_two_people_move_prod_history_says_who_and_restore_by_time_puts_it_back(stack, docker, dockerd, dockless,
