@@ -48,8 +48,9 @@ class ManifestService:
         self._require_present(Manifest, repo, manifest.children)
         tag = None if validate.is_digest(reference) else reference
         settings = SettingsService(self._backend).of(repo)
+        current = self._tag_digest(repo, tag) if tag else None
         if tag:
-            self._require_mutable(repo, tag, settings, self._tag_digest(repo, tag), manifest.digest)
+            self._require_mutable(repo, tag, settings, current, manifest.digest)
         signature = registry_signature(self._backend, repo, manifest.digest, tag) \
             if tag and settings.auto_sign else None
         if not gc.claim_object(paths.manifest_key(manifest.digest), gc.MANIFEST_CLAIM_WAIT_SECONDS):
@@ -75,7 +76,7 @@ class ManifestService:
             touch_repository(txn, repo, now)
 
         if tag:
-            self._write_tag(repo, tag, manifest.digest, settings, write, history.PUSH)
+            self._write_tag(repo, tag, manifest.digest, settings, write, history.PUSH, current)
         else:
             with transaction() as txn:
                 write(txn, None)
@@ -98,7 +99,8 @@ class ManifestService:
         manifest = parse_manifest(self.body(item), item.media_type)
         self._require_present(BlobLink, repo, manifest.blobs)
         self._require_present(Manifest, repo, manifest.children)
-        self._require_mutable(repo, tag, settings, self._tag_digest(repo, tag), digest)
+        current = self._tag_digest(repo, tag)
+        self._require_mutable(repo, tag, settings, current, digest)
         if settings.verified and not settings.auto_sign:
             reason = SigningService(self._backend).verified_refusal(repo, digest, tag, lambda: self.parents(repo, digest),
                                                                    settings)
@@ -117,7 +119,7 @@ class ManifestService:
                                               automatic=True)
 
         try:
-            self._write_tag(repo, tag, digest, settings, write, history.RESTORE)
+            self._write_tag(repo, tag, digest, settings, write, history.RESTORE, current)
         except TransactWriteError:
             self._restorable(repo, digest, settings)  # collected meanwhile: MANIFEST_UNKNOWN
             raise
@@ -149,11 +151,14 @@ class ManifestService:
             message = f"tag {tag} is immutable in {repo}: push a new tag"
             raise RegistryError(errors.TAG_IMMUTABLE, {"tag": tag, "digest": current}, message=message)
 
-    def _write_tag(self, repo: str, tag: str, digest: str, settings: RepositorySettings, write, cause: str) -> None:
+    def _write_tag(self, repo: str, tag: str, digest: str, settings: RepositorySettings, write, cause: str,
+                   previous: Optional[str]) -> None:
         """Point the tag at `digest` in one transaction with what `write(txn, previous)` adds, on the
-        condition that the tag still names what was checked; a lost race is checked again."""
+        condition that the tag still names `previous` (what the caller read and checked); a lost
+        race is read and checked again."""
         for attempt in range(TAG_WRITE_ATTEMPTS):
-            previous = self._tag_digest(repo, tag)
+            if attempt:
+                previous = self._tag_digest(repo, tag)
             self._require_mutable(repo, tag, settings, previous, digest)
             condition = Tag.sort_key.does_not_exist() if previous is None else Tag.digest == previous
             try:

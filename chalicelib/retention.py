@@ -11,13 +11,14 @@ A tag expires when it is not exempt and either a keep rule is set and none keeps
 unpulled. Expiring a tag deletes it (a tag-history event `expire`); expiring an untagged manifest
 deletes it as a DELETE by digest would (restorable for the time-machine window). Both are audited
 with actor `retention`. Manifests an index or a kept image refers to never expire untagged.
-Pulls are tracked in `Manifest.pulled_at`, written at most once a day per manifest.
+Pulls are tracked in `Manifest.pulled_at`, written at most once a day per manifest, in the same
+call as the pull's audit event.
 """
 import dataclasses
 import datetime
 from typing import Dict, List, Optional
 
-from pynamodb.exceptions import TransactWriteError, UpdateError
+from pynamodb.exceptions import TransactWriteError
 
 from chalicelib import audit, gc, history
 from chalicelib.history import TagHistory
@@ -139,13 +140,17 @@ class RetentionService:
         return True
 
 
-def record_pull(backend, manifest: Manifest) -> None:
-    """A GET of a manifest: its pull time, at most once a day (one conditional write)."""
+def record_pull(backend, repo: str, reference: str, manifest: Manifest) -> None:
+    """A manifest GET's one write: its audit event, joined at most once a day by the manifest's pull
+    time in the same call (a transaction), so a pull stays at one write. Best effort, like every
+    read's audit event: if the transaction fails (the manifest went meanwhile), the event alone."""
     now = backend.clock()
-    if manifest.pulled_at is not None and manifest.pulled_at > now - PULL_RECORD_INTERVAL:
-        return
-    try:
-        manifest.update(actions=[Manifest.pulled_at.set(now)],
-                        condition=Manifest.pulled_at.does_not_exist() | (Manifest.pulled_at < now - PULL_RECORD_INTERVAL))
-    except UpdateError:
-        pass  # another pull recorded it first
+    if manifest.pulled_at is None or manifest.pulled_at <= now - PULL_RECORD_INTERVAL:
+        try:
+            with transaction() as txn:
+                backend.audit.record_in(txn, "manifest.pull", repo, reference, digest=manifest.digest)
+                txn.update(manifest, actions=[Manifest.pulled_at.set(now)], condition=Manifest.digest.exists())
+            return
+        except Exception:  # noqa: BLE001 - best effort: the event alone is tried next, and logged if lost
+            pass
+    backend.audit.record("manifest.pull", repo, reference, digest=manifest.digest)

@@ -28,8 +28,7 @@ def head(call, name, reference):
 
 def get(call, name, reference):
     service, manifest, headers = _served(call, name, reference)
-    call.backend.audit.record("manifest.pull", name, reference, digest=manifest.digest)
-    record_pull(call.backend, manifest)
+    record_pull(call.backend, name, reference, manifest)
     return Response(body=service.body(manifest).decode("utf-8"), status_code=200, headers=headers)
 
 

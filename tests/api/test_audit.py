@@ -134,10 +134,12 @@ def test_export_round_trips(client, push, clock, registry):
 def test_a_lost_read_event_never_fails_the_request(client, push, monkeypatch, caplog):
     push.image("team/app", "v1")
 
-    def broken_save(self, *args, **kwargs):
+    def broken_write(self, *args, **kwargs):
         raise RuntimeError("DynamoDB unavailable")
 
-    monkeypatch.setattr(AuditEvent, "save", broken_save)
+    # Every write of an event, alone (save) or in a pull's transaction with its pull time (serialize).
+    monkeypatch.setattr(AuditEvent, "save", broken_write)
+    monkeypatch.setattr(AuditEvent, "serialize", broken_write)
     response = client.get("/v2/team/app/manifests/v1")
     assert response.status_code == 200
     assert "AUDIT EVENT LOST: manifest.pull team/app v1" in caplog.text

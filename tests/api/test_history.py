@@ -344,7 +344,7 @@ def test_diff_of_something_missing_is_manifest_unknown(client, push, query, stat
 
 
 def racing(monkeypatch, registry, body):
-    """Between the moment a tag write reads the tag and the moment it writes, another request moves
+    """Between the moment a push reads the tag and the moment it writes it, another request moves
     the tag to the manifest `body` (once)."""
     from chalicelib.manifests import ManifestService
     real = ManifestService._tag_digest
@@ -353,7 +353,7 @@ def racing(monkeypatch, registry, body):
     def tag_digest(self, repo, tag):
         seen = real(self, repo, tag)
         calls.append(seen)
-        if len(calls) == 2:
+        if len(calls) == 1:
             ManifestService(registry).put(repo, tag, body, OCI_MANIFEST)
         return seen
     monkeypatch.setattr(ManifestService, "_tag_digest", tag_digest)

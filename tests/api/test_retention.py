@@ -55,6 +55,17 @@ def test_keep_days_and_keep_last_together_keep_either(client, push, registry, cl
     assert [e.tag for e in RetentionService(registry).plan("team/app")] == ["a"]
 
 
+def test_a_pull_is_one_write_call_with_or_without_its_daily_pull_record(client, push, clock, caplog):
+    import logging
+    caplog.set_level(logging.INFO, logger="dockless.request")
+    push.image("team/app", "v1")
+    for _ in range(2):
+        assert client.get("/v2/team/app/manifests/v1").status_code == 200
+    gets = [json.loads(r.getMessage()) for r in caplog.records if r.name == "dockless.request"][-2:]
+    writes = [[c for c in g["aws_calls"] if not c.endswith(("GetItem", "Query"))] for g in gets]
+    assert writes == [["dynamodb:TransactWriteItems"], ["dynamodb:PutItem"]]  # audit + pull time, then audit
+
+
 def test_an_unpulled_image_expires_and_a_pull_is_recorded_once_a_day(client, push, registry, clock):
     digests = pushed(push, clock, "pulled", "idle")
     clock.advance(days=5)
