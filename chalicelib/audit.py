@@ -113,10 +113,11 @@ class AuditTrail:
         txn.save(self.event(action, repository, reference, **detail))
 
     def record(self, action: str, repository: Optional[str] = None, reference: Optional[str] = None,
-               outcome: str = ALLOWED, actor: Optional[str] = None, **detail) -> None:
-        """A read, a denial or an authentication: best effort, never failing the request."""
+               outcome: str = ALLOWED, actor: Optional[str] = None, namespace: Optional[str] = None,
+               **detail) -> None:
+        """A read, a denial or an authentication: best effort, never failing the request. An event
+        of no repository goes to `namespace`'s trail, or the registry's."""
         context = _context.get()
-        namespace = None
         if outcome == DENIED and (context is None or context.actor is None):
             left_out = self._backend.unproven_denials.admit(context.source_ip if context else None, time.monotonic())
             if left_out is None:

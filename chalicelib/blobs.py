@@ -13,10 +13,10 @@ from typing import Optional, Tuple
 
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
-from chalicelib import errors, gc, protocol, spec
+from chalicelib import errors, gc, protocol, quota, spec
 from chalicelib.errors import RegistryError
 from chalicelib.meta import keys
-from chalicelib.meta.models import BlobLink, Upload, touch_repository, transaction
+from chalicelib.meta.models import BlobLink, Upload, touch_repository
 from chalicelib.backend import Backend
 from chalicelib.storage import paths
 from chalicelib.storage.objects import sha256_base64
@@ -52,9 +52,10 @@ class BlobService:
 
     def unlink(self, repo: str, digest: str) -> None:
         link = self.link_for(repo, digest)
-        with transaction() as txn:
-            txn.delete(link)
-            self._backend.audit.record_in(txn, "blob.delete", repo, digest)
+        freed = quota.delete_link(self._backend, link,
+                                  also=lambda txn: self._backend.audit.record_in(txn, "blob.delete", repo, digest))
+        if freed is None:
+            raise RegistryError(errors.BLOB_UNKNOWN, {"digest": digest})  # deleted meanwhile
 
     def mount(self, repo: str, source_repo: str, digest: str) -> Optional[BlobLink]:
         """Link a blob that `source_repo` links; None when it does not (the caller falls back to an
@@ -84,15 +85,30 @@ class BlobService:
         return None
 
     def _link(self, repo: str, digest: str, size: int, location: str, verified: bool = True,
-              mounted_from: Optional[str] = None) -> BlobLink:
+              mounted_from: Optional[str] = None, known: Optional[quota.Standing] = None) -> BlobLink:
+        """Write the link, counted against the namespace's quota (refused past it)."""
         now = self._backend.clock()
         link = BlobLink(repo, digest, size=size, location=location, verified=verified, linked_at=now)
-        with transaction() as txn:
-            txn.save(link)
+
+        def also(txn):
             touch_repository(txn, repo, now)
             if mounted_from:
                 self._backend.audit.record_in(txn, "blob.mount", repo, digest, source=mounted_from)
+
+        quota.write_link(self._backend, link, also, known)
         return link
+
+    def _room_for(self, repo: str, digest: str, size: int, upload: Optional[Upload] = None) -> quota.Standing:
+        """Check the quota before any byte is copied or sent; a refused upload session is cancelled,
+        so nothing of the push remains."""
+        standing = quota.standing(repo, digest)
+        try:
+            standing.require_room(size)
+        except RegistryError:
+            if upload is not None:
+                self.cancel(upload)
+            raise
+        return standing
 
     # --- uploads -------------------------------------------------------------------------------
 
@@ -102,10 +118,11 @@ class BlobService:
         actual = hashlib.sha256(data).hexdigest()
         if f"sha256:{actual}" != digest:
             raise RegistryError(errors.DIGEST_INVALID, {"expected": digest, "actual": f"sha256:{actual}"})
+        standing = self._room_for(repo, digest, len(data))
         key, stored = self._blob_key(digest)
         if not stored:
             self._objects.put(key, data, sha256_hex=actual)
-        return self._link(repo, digest, len(data), key)
+        return self._link(repo, digest, len(data), key, known=standing)
 
     def _blob_key(self, digest: str) -> Tuple[str, bool]:
         """Where verified bytes of this digest go, and whether they are there already: the
@@ -167,6 +184,7 @@ class BlobService:
                 raise RegistryError(errors.BLOB_UPLOAD_INVALID,
                                     "this upload goes direct to the bucket; complete it without a body")
             return self._complete_direct(upload, digest)
+        standing = self._room_for(upload.repo, digest, upload.received + len(final_chunk), upload)
         upload = self.append(upload, final_chunk)
         hex_digest = keys.digest_hex(digest)
         key, stored = self._blob_key(digest)
@@ -177,7 +195,7 @@ class BlobService:
             self.cancel(upload)
         if actual != hex_digest:
             raise RegistryError(errors.DIGEST_INVALID, {"expected": digest, "actual": f"sha256:{actual}"})
-        return self._link(upload.repo, digest, size, key)
+        return self._link(upload.repo, digest, size, key, known=standing)
 
     def state_headers(self, upload: Upload) -> dict:
         """Location, Range and Docker-Upload-UUID of an upload in progress."""
@@ -197,6 +215,7 @@ class BlobService:
         if upload.received or upload.digest is not None:
             raise RegistryError(errors.BLOB_UPLOAD_INVALID,
                                 "a direct upload needs a fresh session (no chunks, not opened before)")
+        self._room_for(upload.repo, digest, size, upload)
         settings = self._backend.settings
         key = paths.direct_blob_key(upload.upload_id)
         if size <= settings.multipart_threshold_bytes:
@@ -248,6 +267,7 @@ class BlobService:
             self.cancel(upload)
             raise RegistryError(errors.DIGEST_INVALID,
                                 {"expected": digest, "reason": "the bucket holds no such bytes for this upload"})
+        standing = self._room_for(upload.repo, digest, upload.size, upload)
         existing = self._verified_location(digest)
         # The session goes first: a session left behind would make the cleanup job delete the
         # object this link is about to point at. A failure after this leaves an unlinked object,
@@ -255,8 +275,8 @@ class BlobService:
         upload.delete()
         if existing is not None:
             self._objects.delete(key)  # the same bytes are already stored and proven
-            return self._link(upload.repo, digest, upload.size, existing)
-        return self._link(upload.repo, digest, upload.size, key, verified=verdict is True)
+            return self._link(upload.repo, digest, upload.size, existing, known=standing)
+        return self._link(upload.repo, digest, upload.size, key, verified=verdict is True, known=standing)
 
     def _verify_direct(self, key: str, digest: str, size: int, multipart: bool) -> Optional[bool]:
         """True: proven. False: absent or wrong. None: stored, but only provable by hashing later.
@@ -282,7 +302,7 @@ class BlobService:
             else:
                 LOG.error(json.dumps({"event": "blob_verification_failed", "repo": link.repo,
                                       "digest": link.digest, "location": link.location}))
-                link.delete()
+                quota.delete_link(self._backend, link)
                 self._objects.delete(link.location)
         return proven
 

@@ -45,6 +45,8 @@ UNAUTHORIZED = ErrorCode("UNAUTHORIZED", "authentication required", 401)
 DENIED = ErrorCode("DENIED", "requested access to the resource is denied", 403)
 # An immutable tag (repository_settings) asked to move or go away: docker prints "denied: <message>".
 TAG_IMMUTABLE = ErrorCode("DENIED", "the tag is immutable", 403)
+# A push past the namespace's storage quota (chalicelib/quota.py): docker prints "denied: <message>".
+QUOTA_EXCEEDED = ErrorCode("DENIED", "quota exceeded", 403)
 UNSUPPORTED = ErrorCode("UNSUPPORTED", "the operation is unsupported", 405)
 TOOMANYREQUESTS = ErrorCode("TOOMANYREQUESTS", "too many requests", 429)
 INTERNAL = ErrorCode("UNKNOWN", "internal error", 500)

@@ -42,7 +42,7 @@ from typing import Dict, Iterable, List, Optional, Set
 
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, TransactWriteError, UpdateError
 
-from chalicelib import audit, formats
+from chalicelib import audit, formats, quota
 from chalicelib.errors import RegistryError
 from chalicelib.meta import keys
 from chalicelib.meta.keys import CATALOG_PARTITION
@@ -68,9 +68,12 @@ class Report:
     links_deleted: int = 0
     signatures_deleted: int = 0
     objects_found: int = 0
+    bytes_found: int = 0
     objects_candidates: int = 0
     objects_deleted: int = 0
     bytes_deleted: int = 0
+    # What each namespace stores less (chalicelib/quota.py): the bytes of digests it links no more.
+    namespace_bytes_freed: Dict[str, int] = dataclasses.field(default_factory=dict)
     would_delete: List[str] = dataclasses.field(default_factory=list)
 
 
@@ -124,12 +127,22 @@ class GarbageCollector:
             if namespace is None:
                 self._sweep_objects()
             record.update(dataclasses.asdict(self.report), namespace=namespace, dry_run=self._dry_run)
-            if not self._dry_run and (self.report.manifests_deleted or self.report.objects_deleted):
-                self._backend.audit.record("gc.run", None, None, bytes_deleted=self.report.bytes_deleted,
-                                           manifests_deleted=self.report.manifests_deleted,
-                                           objects_deleted=self.report.objects_deleted, scope=namespace or "all")
+            if not self._dry_run:
+                self._record_run(namespace)
         return {key: record[key] for key in (*dataclasses.asdict(self.report), "dynamodb_read_units",
                                              "dynamodb_write_units", "s3_requests", "namespace", "dry_run")}
+
+    def _record_run(self, namespace: Optional[str]) -> None:
+        """The run's audit event (actor gc), from which `dockless usage` reports what was freed: the
+        bucket's bytes before and after a full run, and what each namespace stores less."""
+        report = self.report
+        detail = dict(bytes_deleted=report.bytes_deleted, manifests_deleted=report.manifests_deleted,
+                      links_deleted=report.links_deleted, objects_deleted=report.objects_deleted,
+                      namespace_bytes_freed=report.namespace_bytes_freed, scope=namespace or "all")
+        if namespace is None:
+            detail.update(bucket_bytes_before=report.bytes_found,
+                          bucket_bytes_after=report.bytes_found - report.bytes_deleted)
+        self._backend.audit.record("gc.run", None, None, **detail)
 
     # --- one repository ------------------------------------------------------------------------
 
@@ -213,11 +226,13 @@ class GarbageCollector:
         return True
 
     def _delete_link(self, link: BlobLink) -> None:
-        try:
-            link.delete(condition=BlobLink.doomed_at == link.doomed_at)
-        except DeleteError:
+        freed = quota.delete_link(self._backend, link, condition=BlobLink.doomed_at == link.doomed_at)
+        if freed is None:
             return  # revived meanwhile
         self.report.links_deleted += 1
+        if freed:
+            namespace = keys.namespace_of(link.repo)
+            self.report.namespace_bytes_freed[namespace] = self.report.namespace_bytes_freed.get(namespace, 0) + freed
 
     # --- the bucket ----------------------------------------------------------------------------
 
@@ -237,6 +252,7 @@ class GarbageCollector:
             for key, size in self._backend.objects.listing(prefix):
                 seen.add(key)
                 self.report.objects_found += 1
+                self.report.bytes_found += size
                 candidate = candidates.get(key)
                 if key in live:
                     if candidate is not None and not self._dry_run:

@@ -16,14 +16,15 @@ from typing import Iterable, List, Optional, Tuple
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 
-from chalicelib import audit, errors, gc, history, imagediff, jsondoc, spec, validate
+from chalicelib import audit, errors, gc, history, imagediff, jsondoc, quota, spec, validate
 from chalicelib.blobs import BlobService
 from chalicelib.formats import ParsedManifest, parse_manifest
 from chalicelib.errors import RegistryError
 from chalicelib.history import TagHistory
 from chalicelib.meta import keys
 from chalicelib.meta.keys import CATALOG_PARTITION, tag_sort_key
-from chalicelib.meta.models import BlobLink, Manifest, Repository, Tag, touch_repository, transaction
+from chalicelib.meta.models import (BlobLink, Manifest, Repository, Tag, failed_conditions, touch_repository,
+                                    transaction)
 from chalicelib.backend import Backend
 from chalicelib.repository_settings import RepositorySettings, SettingsService
 from chalicelib.signing.service import SigningService, registry_signature
@@ -46,6 +47,7 @@ class ManifestService:
                                 {"reference": reference, "actual": manifest.digest})
         self._require_present(BlobLink, repo, manifest.blobs)
         self._require_present(Manifest, repo, manifest.children)
+        quota.require_within(repo)
         tag = None if validate.is_digest(reference) else reference
         settings = SettingsService(self._backend).of(repo)
         current = self._tag_digest(repo, tag) if tag else None
@@ -173,7 +175,7 @@ class ManifestService:
                             self._backend.audit.record_in(txn, "tag.move", repo, tag, previous=previous, digest=digest)
                 return
             except TransactWriteError as error:
-                if not _condition_failed(error) or attempt == TAG_WRITE_ATTEMPTS - 1:
+                if not failed_conditions(error) or attempt == TAG_WRITE_ATTEMPTS - 1:
                     raise
 
     @staticmethod
@@ -245,7 +247,7 @@ class ManifestService:
                     self._history.record_in(txn, repo, tag.tag, history.DELETE, tag.digest, None)
                     self._backend.audit.record_in(txn, "tag.delete", repo, reference, digest=tag.digest)
             except TransactWriteError as error:
-                if not _condition_failed(error):
+                if not failed_conditions(error):
                     raise
                 raise RegistryError(errors.MANIFEST_UNKNOWN, {"tag": reference, "reason": "moved meanwhile"}) from None
             return
@@ -352,12 +354,6 @@ class ManifestService:
             Repository.get(CATALOG_PARTITION, repo)
         except DoesNotExist:
             raise RegistryError(errors.NAME_UNKNOWN, {"name": repo}) from None
-
-
-def _condition_failed(error: TransactWriteError) -> bool:
-    """Whether a transaction was refused because a condition did not hold (a race), not a failure."""
-    return any(getattr(reason, "code", None) == "ConditionalCheckFailed"
-               for reason in (getattr(error, "cancellation_reasons", None) or []) if reason is not None)
 
 
 def _known_reference(reference: str) -> str:

@@ -27,6 +27,7 @@ from chalicelib.config import aws_call_log
 
 REQUEST_LOGGER = logging.getLogger("dockless.request")
 JOB_LOGGER = logging.getLogger("dockless.jobs")
+EVENT_LOGGER = logging.getLogger("dockless.events")
 METRICS_NAMESPACE = "dockless"
 _work: contextvars.ContextVar[Optional["Work"]] = contextvars.ContextVar("aws_work", default=None)
 _call_log_lock = threading.Lock()
@@ -122,7 +123,7 @@ def emit_to_stdout() -> None:
     """In Lambda: each record is one bare JSON line on stdout, which CloudWatch Logs stores and
     reads as embedded metric format (the runtime's own log format would prefix it)."""
     import sys
-    for logger in (REQUEST_LOGGER, JOB_LOGGER):
+    for logger in (REQUEST_LOGGER, JOB_LOGGER, EVENT_LOGGER):
         handler = logging.StreamHandler(sys.stdout)
         handler.setFormatter(logging.Formatter("%(message)s"))
         logger.addHandler(handler)
@@ -136,6 +137,14 @@ def _metrics(dimension: str, names: List[tuple]) -> dict:
     return {"Timestamp": int(time.time() * 1000),
             "CloudWatchMetrics": [{"Namespace": METRICS_NAMESPACE, "Dimensions": [[dimension]],
                                    "Metrics": [{"Name": name, "Unit": unit} for name, unit in names]}]}
+
+
+def emit_metric(name: str, dimension: str, value: str, count: int = 1, **fields) -> dict:
+    """One event worth an alarm (a namespace reaching its quota) as its own record: a count of
+    `name` under `dimension`=`value`, with the event's facts beside it."""
+    record = {**fields, dimension: value, name: count, "_aws": _metrics(dimension, [(name, "Count")])}
+    EVENT_LOGGER.info(json.dumps(record, sort_keys=True, default=str))
+    return record
 
 
 class _Record:

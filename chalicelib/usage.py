@@ -1,14 +1,17 @@
-"""What each repository holds and how much it is used: the facts behind `dockless usage`.
+"""What each repository and namespace holds and how much it is used: the facts behind `dockless usage`.
 
-Stored bytes are the sizes of the blobs and manifests a repository links (a blob shared by two
-repositories counts in both; S3 stores it once). Pushes and pulls are counted from the audit trail
-(`manifest.push`, `manifest.pull` allowed), so they cover the audit query's window.
+A repository's stored bytes are the sizes of the blobs and manifests it links (a blob shared by two
+repositories counts in both; S3 stores it once). A namespace's are what its quota counts
+(chalicelib/quota.py: distinct blobs, each once). Pushes and pulls are counted from the audit trail
+(`manifest.push`, `manifest.pull` allowed), and what garbage collection freed from its `gc.run`
+events, so all of them cover the audit query's window.
 """
 import collections
 import datetime
+import json
 from typing import Dict, List, Optional
 
-from chalicelib import audit
+from chalicelib import audit, quota
 from chalicelib.meta import keys
 from chalicelib.meta.models import CATALOG_PARTITION, BlobLink, Manifest, Repository
 
@@ -20,8 +23,35 @@ def repositories(namespace: Optional[str]) -> List[str]:
     return [r.name for r in Repository.query(CATALOG_PARTITION, condition)]
 
 
-def report(namespace: Optional[str], since: datetime.datetime, until: datetime.datetime) -> List[Dict]:
+def report(namespace: Optional[str], since: datetime.datetime, until: datetime.datetime) -> Dict:
+    """Per repository, per namespace, and the bucket's size as garbage collection found it."""
+    runs = [json.loads(event.detail or "{}") for event in audit.query(audit.REGISTRY_NAMESPACE, None, since, until)
+            if event.action == "gc.run"]
     names = repositories(namespace)
+    namespaces = sorted({keys.namespace_of(name) for name in names} | ({namespace} if namespace else set()))
+    return {"repositories": repository_rows(names, since, until),
+            "namespaces": [namespace_row(space, runs) for space in namespaces],
+            "bucket": bucket_row(runs)}
+
+
+def namespace_row(namespace: str, runs: List[dict]) -> Dict:
+    total = quota.total(namespace)
+    stored, limit = int(total.bytes or 0), None if total.quota is None else int(total.quota)
+    return {"namespace": namespace, "stored_bytes": stored, "quota_bytes": limit,
+            "used_percent": None if not limit else round(stored * 100 / limit, 1),
+            "gc_freed_bytes": sum(run.get("namespace_bytes_freed", {}).get(namespace, 0) for run in runs)}
+
+
+def bucket_row(runs: List[dict]) -> Dict:
+    """The bucket's bytes at the period's first full collection and after its last, and what the
+    collections deleted from it in between."""
+    full = [run for run in runs if "bucket_bytes_before" in run]
+    return {"gc_runs": len(runs), "bytes_before": full[0]["bucket_bytes_before"] if full else None,
+            "bytes_after": full[-1]["bucket_bytes_after"] if full else None,
+            "gc_freed_bytes": sum(run.get("bytes_deleted", 0) for run in full)}
+
+
+def repository_rows(names: List[str], since: datetime.datetime, until: datetime.datetime) -> List[Dict]:
     counts: Dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     for space in sorted({keys.namespace_of(name) for name in names}):
         for event in audit.query(space, None, since, until):

@@ -34,6 +34,7 @@ def register(main: click.Group) -> None:
     main.add_command(key)
     main.add_command(gc)
     main.add_command(retention)
+    main.add_command(quota)
 
 
 @click.command()
@@ -308,37 +309,105 @@ def audit(repository, namespace, actor, since, until, as_json, registry):
 
 @click.command()
 @click.option("--namespace", default=None, help="One namespace (team) [default: every repository].")
-@click.option("--since", default=None, help="ISO 8601 time; pushes and pulls after it [default: 30 days ago].")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per repository.")
+@click.option("--since", default=None, help="ISO 8601 time; pushes, pulls and collections after it [default: 30 days ago].")
+@click.option("--json", "as_json", is_flag=True, help="The whole report as one JSON document.")
 @registry_option
 def usage(namespace, since, as_json, registry):
-    """What each repository stores, its pushes and pulls, and an estimated monthly cost.
+    """What each repository stores, its pushes and pulls, and an estimated monthly cost; what each
+    namespace stores against its quota and what garbage collection freed; the bucket's bytes
+    before and after garbage collection.
 
-    The estimate (dockless/prices.py, list prices with their date) is S3 storage plus the pushes
-    and pulls of the period scaled to 30 days, at the request counts bench/cost.py measures.
+    A repository's bytes count every blob it links; a namespace's count each distinct blob once
+    (what its quota counts). The estimate (dockless/prices.py, list prices with their date) is S3
+    storage plus the pushes and pulls of the period scaled to 30 days, at the request counts
+    bench/cost.py measures.
 
     \b
     Example:
       dockless usage --namespace team --since 2026-11-01T00:00:00Z
     """
+    from chalicelib.sizes import human
     from dockless import prices
-    from dockless.transfer import human_bytes
     params = {k: v for k, v in {"namespace": namespace, "since": since}.items() if v}
     answer = _client(registry).admin("GET", "/usage", params=params)
     since_at = datetime.datetime.fromisoformat(answer["since"])
     days = (datetime.datetime.fromisoformat(answer["until"]) - since_at).total_seconds() / 86400
-    if not as_json:
-        _say(f"{'repository':<32} {'stored':>10} {'pushes':>7} {'pulls':>7} {'$/month':>9}   "
-             f"(prices of {prices.PRICES_AS_OF}, {days:.0f} days)")
     for row in answer["repositories"]:
         layers = row["blobs"] / max(row["manifests"], 1)
         row["estimated_monthly_usd"] = round(prices.monthly_estimate(
             row["stored_bytes"], row["pushes"], row["pulls"], days, layers), 4)
-        if as_json:
-            _say(json.dumps(row, sort_keys=True))
-        else:
-            _say(f"{row['repository']:<32} {human_bytes(row['stored_bytes']):>10} {row['pushes']:>7} "
-                 f"{row['pulls']:>7} {row['estimated_monthly_usd']:>9.4f}")
+    if as_json:
+        _say(json.dumps(answer, indent=2, sort_keys=True))
+        return
+    _say(f"{'repository':<32} {'stored':>10} {'pushes':>7} {'pulls':>7} {'$/month':>9}   "
+         f"(prices of {prices.PRICES_AS_OF}, {days:.0f} days)")
+    for row in answer["repositories"]:
+        _say(f"{row['repository']:<32} {human(row['stored_bytes']):>10} {row['pushes']:>7} "
+             f"{row['pulls']:>7} {row['estimated_monthly_usd']:>9.4f}")
+    _say(f"\n{'namespace':<32} {'stored':>10} {'quota':>10} {'used':>7} {'gc freed':>10}")
+    for row in answer["namespaces"]:
+        limit = human(row["quota_bytes"]) if row["quota_bytes"] else "none"
+        used = f"{row['used_percent']:.0f} %" if row["used_percent"] is not None else "-"
+        _say(f"{row['namespace']:<32} {human(row['stored_bytes']):>10} {limit:>10} {used:>7} "
+             f"{human(row['gc_freed_bytes']):>10}")
+    bucket = answer["bucket"]
+    if bucket["bytes_before"] is None:
+        _say(f"\nbucket: no full garbage collection in these {days:.0f} days")
+    else:
+        _say(f"\nbucket: {human(bucket['bytes_before'])} before garbage collection, {human(bucket['bytes_after'])} "
+             f"after ({bucket['gc_runs']} runs, {human(bucket['gc_freed_bytes'])} freed)")
+
+
+@click.group(help="Storage quotas: the bytes of distinct blobs a namespace may store.\n\n\b\nExample:\n"
+                  "  dockless quota set team 10GiB\n  dockless quota show team")
+def quota():
+    pass
+
+
+def _say_quota(answer) -> None:
+    from chalicelib.sizes import human
+    limit = answer["quota_bytes"]
+    used = f" ({answer['stored_bytes'] * 100 / limit:.0f} %)" if limit else ""
+    _say(f"{answer['namespace']}: {human(answer['stored_bytes'])} stored of "
+         f"{human(limit) + used if limit else 'no quota'}")
+
+
+@quota.command(name="set")
+@click.argument("namespace")
+@click.argument("size")
+@registry_option
+def quota_set(namespace, size, registry):
+    """Limit what NAMESPACE stores to SIZE (10GiB, 500MB, 1TiB). Pushes past it are refused; one
+    stored beyond it already (a lowered quota) refuses new manifests until images are deleted.
+
+    \b
+    Example:
+      dockless quota set team 10GiB
+    """
+    from chalicelib.sizes import parse
+    try:
+        limit = parse(size)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="SIZE") from None
+    if limit <= 0:
+        raise click.BadParameter("a quota is at least one byte", param_hint="SIZE")
+    _say_quota(_client(registry).admin("PUT", f"/quotas/{namespace}", {"bytes": limit}))
+
+
+@quota.command(name="remove")
+@click.argument("namespace")
+@registry_option
+def quota_remove(namespace, registry):
+    """No quota for NAMESPACE."""
+    _say_quota(_client(registry).admin("PUT", f"/quotas/{namespace}", {"bytes": None}))
+
+
+@quota.command(name="show")
+@click.argument("namespace")
+@registry_option
+def quota_show(namespace, registry):
+    """What NAMESPACE stores, and its quota."""
+    _say_quota(_client(registry).admin("GET", f"/quotas/{namespace}"))
 
 
 @click.group(help="Trusted signing keys of a namespace (published at /keys/<namespace>/KEYS).\n\n\b\n"
@@ -400,7 +469,7 @@ def gc(dry_run, namespace, as_json, registry):
       dockless gc --dry-run
       dockless gc --namespace team
     """
-    from dockless.transfer import human_bytes
+    from chalicelib.sizes import human as human_bytes
     body = {"dry_run": dry_run, **({"namespace": namespace} if namespace else {})}
     report = _client(registry).request("POST", f"{ADMIN}/gc", (200,), "collecting garbage", json=body,
                                        timeout=900).json()
@@ -475,7 +544,7 @@ def retention_preview(name, as_json, registry):
     Example:
       dockless retention preview team
     """
-    from dockless.transfer import human_bytes
+    from chalicelib.sizes import human as human_bytes
     answer = _client(registry).admin("GET", "/retention", params={"resource": name})
     if as_json:
         _say(json.dumps(answer, indent=2, sort_keys=True))

@@ -207,7 +207,7 @@ def gateway(ui: UI, upstream, port, host, public_url, spool_dir, spool_limit, sp
     """
     from dockless import gateway as gateway_module
 
-    from dockless.transfer import parse_bytes
+    from chalicelib.sizes import parse as parse_bytes
 
     _log_to(logging.StreamHandler(), "dockless")
     try:
@@ -293,13 +293,14 @@ def push(ui: UI, image, destination, username, password):
     import tempfile
     from pathlib import Path
 
+    from chalicelib import sizes
     from dockless import sources, transfer
 
     target, client = connect(destination or image, username, password)
     with tempfile.TemporaryDirectory(prefix="dockless-push-") as workdir:
         result = transfer.push(sources.open_image(image, Path(workdir)), target, client, ui)
     ui.result(f"pushed {target.host}/{target.name}@{result.digest} ({len(result.uploaded)} blobs, "
-              f"{transfer.human_bytes(result.uploaded_bytes)} uploaded; {len(result.skipped)} already there)")
+              f"{sizes.human(result.uploaded_bytes)} uploaded; {len(result.skipped)} already there)")
 
 
 @main.command()

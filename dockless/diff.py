@@ -27,7 +27,7 @@ from chalicelib import imagediff, spec
 from chalicelib.formats import ParsedManifest, parse_manifest
 from dockless import sources
 from dockless.reference import Reference
-from dockless.transfer import human_bytes
+from chalicelib.sizes import human as human_bytes
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"

@@ -3,7 +3,6 @@ blobs in parallel and straight to or from the bucket."""
 import concurrent.futures
 import dataclasses
 import json
-import re
 from pathlib import Path
 from typing import List
 
@@ -73,22 +72,3 @@ def pull(source: Reference, directory: Path, client: RegistryClient, ui: UI) -> 
     return top.digest
 
 
-_UNITS = {"": 1, "B": 1, "KIB": 1024, "MIB": 1024 ** 2, "GIB": 1024 ** 3, "TIB": 1024 ** 4,
-          "KB": 1000, "MB": 1000 ** 2, "GB": 1000 ** 3, "TB": 1000 ** 4}
-
-
-def parse_bytes(text: str) -> int:
-    """`10GiB`, `512 MiB`, `1.5TB`, `1000` -> bytes."""
-    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*", text or "")
-    if not match or match.group(2).upper() not in _UNITS:
-        raise ValueError(f"{text!r} is not a size like 10GiB, 512MiB or 1000000")
-    return int(float(match.group(1)) * _UNITS[match.group(2).upper()])
-
-
-def human_bytes(count: int) -> str:
-    size = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.1f} {unit}" if unit != "B" else f"{int(size)} B"
-        size /= 1024
-    return f"{count} B"

@@ -33,6 +33,8 @@ TABLE_ACTIONS: Dict[str, Dict[Optional[str], List[str]]] = {
     "signatures": {None: ["DeleteItem", "PutItem", "Query"]},
     "tag-history": {None: ["PutItem", "Query"], "by_tag": ["Query"]},
     "gc-candidates": {None: ["DeleteItem", "GetItem", "PutItem", "Scan", "UpdateItem"]},
+    "namespace-storage": {None: ["BatchGetItem", "ConditionCheckItem", "DeleteItem", "GetItem", "PutItem",
+                                 "UpdateItem"]},
 }
 # S3, per key prefix (chalicelib/storage/paths.py), and on the bucket itself (listing).
 OBJECT_ACTIONS: Dict[str, List[str]] = {

@@ -26,7 +26,8 @@
       RestAPI's gateway responses  API Gateway's own refusals as the OCI errors of chalicelib/errors.py,
                              in its OpenAPI definition (x-amazon-apigateway-gateway-responses)
       LogGroup*, Alarm*      log retention; alarms on 5xx, function errors and throttles, DynamoDB
-                             throttles, to an SNS topic (optional e-mail subscription)
+                             throttles, namespaces at 80 % and 100 % of their quota, to an SNS topic
+                             (optional e-mail subscription)
     dockless-<stage>-edge  (us-east-1, where Lambda@Edge functions must live): edge_template()
 
 Resources that hold data are `DeletionPolicy: Retain`: deleting the stack never deletes them.
@@ -41,6 +42,7 @@ from chalice.utils import to_cfn_resource_name
 from chalicelib import errors, spec
 from chalicelib.jobs import JOBS
 from chalicelib.meta.models import TABLES, TTL_ATTRIBUTES
+from chalicelib.observe import METRICS_NAMESPACE
 from chalicelib.storage import paths
 
 API_STAGE = "api"
@@ -283,6 +285,10 @@ def _alarms() -> Dict[str, dict]:
         "AlarmApi5xx": alarm("dockless: API answered 5xx (five or more in 5 minutes)",
                              "AWS/ApiGateway", "5XXError", api, threshold=5),
     }
+    for level, said in (("80", "is 80 % full"), ("100", "is full: its pushes are refused")):
+        alarms[f"AlarmQuota{level}"] = alarm(
+            f"dockless: a namespace's storage quota {said} (see the audit trail's quota events; "
+            "`dockless usage` shows which)", METRICS_NAMESPACE, "QuotaAlerts", [{"Name": "Threshold", "Value": level}])
     for name in [API_FUNCTION, *JOB_FUNCTIONS]:
         function = [{"Name": "FunctionName", "Value": {"Ref": name}}]
         alarms[f"Alarm{name}Errors"] = alarm(f"dockless: {name} failed", "AWS/Lambda", "Errors", function)

@@ -17,6 +17,8 @@ composite keys; models.py declares the tables that hold them.
     settings       ns:<namespace> | repo:<name>
     signing-keys   <namespace> / <fingerprint>
     signatures     <repo>@<digest> / <digest>@<id>
+    gc-candidates  <S3 key>
+    namespace-storage  <namespace> / # | <digest>
 
 A namespace is a repository name's first component. Grants and settings apply to a namespace or to
 one repository; the resource key says which.
@@ -27,6 +29,8 @@ from typing import List, Optional
 # Repository items share one partition so the catalog can be read in name order. Only repository
 # creation writes there (a few writes per repository, ever), far below one partition's limits.
 CATALOG_PARTITION = "repo"
+# The namespace-storage entry holding a namespace's totals and quota (the others are digests).
+STORAGE_TOTAL = "#"
 
 
 def namespace_of(repository: str) -> str:

@@ -3,12 +3,13 @@
 Table names, endpoint and region are not known at import time: `bind_models(settings)` points
 every model at its table, once per process (see `chalicelib/backend.py`). Timestamps are UTC.
 """
-from typing import Dict, Optional, Type
+from typing import Dict, List, Optional, Type
 
 from pynamodb.attributes import (BinaryAttribute, BooleanAttribute, NumberAttribute,
                                  UnicodeAttribute, UnicodeSetAttribute, UTCDateTimeAttribute)
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection, KeysOnlyProjection
 from pynamodb.connection import Connection
+from pynamodb.exceptions import TransactWriteError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
@@ -182,6 +183,33 @@ class GcCandidate(Model):
     size = NumberAttribute()
     # Set when a run has decided to delete the object: a push may no longer claim it.
     deleting = BooleanAttribute(null=True)
+
+
+class NamespaceStorage(Model):
+    """What a namespace stores, counted as its quota counts it (chalicelib/quota.py): the distinct
+    blobs its repositories link, each once.
+
+    Keys: namespace / entry. Entry TOTAL ("#") holds the namespace's bytes, its quota and the last
+    alert level raised; entry <digest> holds one distinct blob: its size and the repositories of
+    the namespace that link it, with a version each change increments. Every blob link written or
+    deleted updates these items in its own transaction, so they never disagree with the links.
+    Access: batch get of TOTAL and one digest per link written or deleted; get TOTAL on a manifest
+    PUT and for `dockless usage`.
+    """
+
+    class Meta:
+        table_name = "namespace-storage"
+
+    namespace = UnicodeAttribute(hash_key=True)
+    entry = UnicodeAttribute(range_key=True)
+    # TOTAL
+    bytes = NumberAttribute(null=True)
+    quota = NumberAttribute(null=True)
+    alerted = NumberAttribute(null=True)  # the highest alert level (percent) raised since the quota was set
+    # <digest>
+    size = NumberAttribute(null=True)
+    repositories = UnicodeSetAttribute(null=True)
+    version = NumberAttribute(null=True)
 
 
 class Upload(Model):
@@ -411,6 +439,7 @@ TABLES: Dict[Type[Model], str] = {
     SigningKey: "signing-keys",
     Signature: "signatures",
     GcCandidate: "gc-candidates",
+    NamespaceStorage: "namespace-storage",
 }
 
 
@@ -439,6 +468,13 @@ def transaction() -> TransactWrite:
     if _connection is None:
         _connection = Connection(region=Repository.Meta.region, host=Repository.Meta.host)
     return TransactWrite(connection=_connection)
+
+
+def failed_conditions(error: TransactWriteError) -> List[int]:
+    """The positions, in the order they were added, of a refused transaction's writes whose
+    condition did not hold (a race or a refusal, not a failure)."""
+    return [number for number, reason in enumerate(getattr(error, "cancellation_reasons", None) or [])
+            if reason is not None and reason.code == "ConditionalCheckFailed"]
 
 
 def touch_repository(txn: TransactWrite, name: str, now) -> None:

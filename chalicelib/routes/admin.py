@@ -21,10 +21,13 @@
     POST   /dockless/admin/v1/gc                                  {"dry_run"?, "namespace"?}: retention, then
                                                                   one garbage collection run; the report
     GET    /dockless/admin/v1/retention?resource=                 what retention would expire, bytes freed
+    GET    /dockless/admin/v1/quotas/<namespace>                  what it stores, its quota
+    PUT    /dockless/admin/v1/quotas/<namespace>                  {"bytes": int | null}
+    GET    /dockless/admin/v1/usage?namespace=&since=&until=      per repository and namespace, the bucket
 """
 import datetime
 
-from chalicelib import audit, errors, jobs, repository_settings, spec, usage as usage_report
+from chalicelib import audit, errors, jobs, quota, repository_settings, spec, usage as usage_report
 from chalicelib.auth.service import AuthService
 from chalicelib.errors import RegistryError
 from chalicelib.meta import keys
@@ -147,10 +150,30 @@ def list_audit(call):
 
 def usage(call):
     """Per repository of a namespace (or all): stored bytes, blob and manifest counts, and the
-    pushes and pulls between since and until (default: the last 30 days)."""
+    pushes and pulls between since and until (default: the last 30 days); per namespace: stored
+    bytes, quota, and what garbage collection freed; the bucket before and after collection."""
     since, until = _audit_period(call, default_days=30)
     return json_response({"since": since.isoformat(), "until": until.isoformat(),
-                          "repositories": usage_report.report(call.query("namespace"), since, until)})
+                          **usage_report.report(call.query("namespace"), since, until)})
+
+
+def get_quota(call, namespace):
+    item = quota.total(namespace)
+    return json_response(_quota(item))
+
+
+def put_quota(call, namespace):
+    """{"bytes": int | null}: a namespace's storage quota, or none."""
+    document = call.json_object(errors.ADMIN_INVALID)
+    limit = document.get("bytes", ...)
+    if limit is ... or not (limit is None or (isinstance(limit, int) and not isinstance(limit, bool) and limit > 0)):
+        raise RegistryError(errors.ADMIN_INVALID, "bytes is a positive whole number of bytes, or null for no quota")
+    return json_response(_quota(quota.set_quota(call.backend, namespace, limit)))
+
+
+def _quota(item) -> dict:
+    return {"namespace": item.namespace, "stored_bytes": int(item.bytes or 0),
+            "quota_bytes": None if item.quota is None else int(item.quota)}
 
 
 def _resource(value) -> str:

@@ -71,6 +71,8 @@ ROUTES = (
     Route("PUT", "/dockless/admin/v1/settings", admin.put_settings, ADMIN),
     Route("POST", "/dockless/admin/v1/gc", admin.collect_garbage, ADMIN),
     Route("GET", "/dockless/admin/v1/retention", admin.preview_retention, ADMIN),
+    Route("GET", "/dockless/admin/v1/quotas/{namespace}", admin.get_quota, ADMIN),
+    Route("PUT", "/dockless/admin/v1/quotas/{namespace}", admin.put_quota, ADMIN),
     Route("DELETE", "/dockless/admin/v1/keys/{namespace}/{fingerprint}", signatures.remove_key, ADMIN),
     # Signatures (containers/image extension) and public keys (routes/signatures.py).
     Route("GET", "/extensions/v2/{name}/signatures/{digest}", signatures.get_signatures, PULL),

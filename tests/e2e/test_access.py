@@ -80,7 +80,8 @@ def test_admin_cli_users_robots_grants_and_docker(stack, docker, dockerd, skopeo
     assert all(e["source_ip"] == "127.0.0.1" for e in alice_events)
 
     # And what the namespace stores and costs.
-    (usage,) = [json.loads(line) for line in dockless("usage", "--namespace", "acme", "--json").stdout.splitlines()]
+    report = json.loads(dockless("usage", "--namespace", "acme", "--json").stdout)
+    (usage,) = report["repositories"]
     assert usage["repository"] == "acme/app"
     assert usage["pushes"] >= 1 and usage["pulls"] >= 1 and usage["stored_bytes"] > 20_000
     assert 0 < usage["estimated_monthly_usd"] < 0.01

@@ -6,7 +6,7 @@ tags and delete manifests, with random timing.
 
 After each of a worker's operations every image it should have pulls byte-exact with its digest;
 at the end, after two runs a grace period apart, the bucket holds exactly the objects the remaining
-images need. DOCKLESS_RACE_ROUNDS (default 1000) bounds the operations, all workers together."""
+images need, and the namespace's storage count is exactly their blobs. DOCKLESS_RACE_ROUNDS (default 1000) bounds the operations, all workers together."""
 import hashlib
 import json
 import os
@@ -165,4 +165,9 @@ def test_gc_never_loses_what_racing_pushes_rely_on_and_leaves_nothing_unreferenc
     # The run lists the bucket: one object per needed manifest and blob, nothing else.
     assert last["objects_found"] == len(needed_manifests) + len(needed_blobs), last
     assert last["objects_candidates"] == 0
+    # The namespace's storage count (chalicelib/quota.py), changed by every racing link and unlink,
+    # is exactly the distinct blobs its remaining links name.
+    sizes = {d: len(data) for w in workers for _, blobs in w.images.values() for d, data in blobs.items()}
+    answer = http.get(f"{stack.url}/dockless/admin/v1/quotas/race")
+    assert answer.json()["stored_bytes"] == sum(sizes.values()), answer.text
     http.close()

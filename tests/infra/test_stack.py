@@ -186,11 +186,15 @@ def test_public_url_is_an_output_and_a_parameter_without_a_cycle(template):
     assert "Distribution" not in json.dumps(template["Resources"][stack.API_FUNCTION])
 
 
-def test_alarms_cover_5xx_function_errors_and_throttles(template):
+def test_alarms_cover_5xx_function_errors_throttles_and_quotas(template):
     alarms = resources(template, "AWS::CloudWatch::Alarm").values()
     metrics = {(a["Properties"]["Namespace"], a["Properties"]["MetricName"]) for a in alarms}
     assert {("AWS/ApiGateway", "5XXError"), ("AWS/Lambda", "Errors"), ("AWS/Lambda", "Throttles"),
             ("AWS/DynamoDB", "ReadThrottleEvents"), ("AWS/DynamoDB", "WriteThrottleEvents")} <= metrics
+    # The quota alerts' metric (chalicelib/quota.py emits it through the embedded metric format).
+    quota = {a["Properties"]["Dimensions"][0]["Value"] for a in alarms
+             if (a["Properties"]["Namespace"], a["Properties"]["MetricName"]) == ("dockless", "QuotaAlerts")}
+    assert quota == {"80", "100"}
 
 
 def test_the_functions_role_is_the_committed_policy(template):

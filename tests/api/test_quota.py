@@ -1,0 +1,220 @@
+"""Storage quotas (chalicelib/quota.py): what a namespace stores (distinct blobs, each once), every
+way a push is refused past the quota with nothing left of it, the count going down as links go,
+and the 80 % and 100 % alerts. tests/e2e/test_quota.py pushes with docker."""
+import json
+import logging
+
+import requests
+
+from chalicelib import quota
+from chalicelib.gc import GarbageCollector
+from chalicelib.meta.models import BlobLink
+from tests.api.test_direct import complete, open_direct, start
+from tests.fixtures import digest_of, error_code
+
+CONFIG = json.dumps({"architecture": "amd64", "os": "linux"}).encode()
+
+
+def set_quota(client, namespace, limit):
+    response = client.put(f"/dockless/admin/v1/quotas/{namespace}", body=json.dumps({"bytes": limit}),
+                          headers={"Content-Type": "application/json"})
+    assert response.status_code == 200, response.body
+    return response.json_body
+
+
+def stored(client, namespace):
+    response = client.get(f"/dockless/admin/v1/quotas/{namespace}")
+    assert response.status_code == 200, response.body
+    return response.json_body["stored_bytes"]
+
+
+def refusal(response, message):
+    """The refusal docker prints as "denied: <message>"."""
+    assert response.status_code == 403, response.body
+    assert error_code(response) == "DENIED"
+    assert json.loads(response.body)["errors"][0]["message"] == message
+
+
+def events(client, namespace, action):
+    response = client.get(f"/dockless/admin/v1/audit?namespace={namespace}")
+    return [e for e in response.json_body["events"] if e["action"] == action]
+
+
+def test_a_namespace_stores_each_distinct_blob_once(client, push):
+    push.image("team/app", "1", layers=(b"a" * 1000, b"b" * 2000))
+    push.image("team/other", "1", layers=(b"a" * 1000, b"c" * 300))  # shares a layer and the config
+    push.image("elsewhere/app", "1", layers=(b"a" * 1000,))
+    assert stored(client, "team") == 1000 + 2000 + 300 + len(CONFIG)
+    assert stored(client, "elsewhere") == 1000 + len(CONFIG)
+    assert stored(client, "nobody") == 0
+
+
+def test_a_blob_past_the_quota_is_refused_and_nothing_of_it_remains(client, push, state):
+    push.image("team/app", "1", layers=(b"a" * 1000,))
+    set_quota(client, "team", 1000 + len(CONFIG) + 500)
+    before = state()
+    data = b"x" * 501
+    # Monolithic.
+    response = client.post(f"/v2/team/app/blobs/uploads/?digest={digest_of(data)}", body=data)
+    refusal(response, "quota exceeded for team: 1.5 KiB of 1.5 KiB; delete images or ask an admin")
+    assert json.loads(response.body)["errors"][0]["detail"] == {
+        "namespace": "team", "bytes": 1000 + len(CONFIG) + 501, "quota": 1000 + len(CONFIG) + 500}
+    # Chunked: the completion is refused before the chunks are copied, and the session goes.
+    upload = client.post("/v2/team/app/blobs/uploads/")
+    location = upload.headers["Location"].split("localhost:5000", 1)[-1]
+    assert client.patch(location, body=data[:300]).status_code == 202
+    refusal(client.put(f"{location}?digest={digest_of(data)}", body=data[300:]),
+            "quota exceeded for team: 1.5 KiB of 1.5 KiB; delete images or ask an admin")
+    assert client.get(location).status_code == 404
+    # Direct: refused when it states its size, before a byte is sent.
+    upload_id = start(client)
+    refusal(open_direct(client, upload_id, digest_of(data), len(data)),
+            "quota exceeded for team: 1.5 KiB of 1.5 KiB; delete images or ask an admin")
+    assert client.get(f"/v2/team/app/blobs/uploads/{upload_id}").status_code == 404
+    assert state() == before
+    # Exactly to the quota is fine.
+    push.blob("team/app", data[:500])
+    assert stored(client, "team") == 1000 + len(CONFIG) + 500
+
+
+def test_a_blob_the_namespace_stores_already_costs_nothing(client, push):
+    push.image("team/app", "1", layers=(b"a" * 1000,))
+    set_quota(client, "team", stored(client, "team"))
+    push.image("team/copy", "1", layers=(b"a" * 1000,))  # uploaded again into another repository
+    mounted = client.post(f"/v2/team/mounted/blobs/uploads/?mount={digest_of(b'a' * 1000)}&from=team/app")
+    assert mounted.status_code == 201
+    assert stored(client, "team") == 1000 + len(CONFIG)
+
+
+def test_a_mount_past_the_quota_is_refused(client, push, state):
+    push.image("elsewhere/app", "1", layers=(b"m" * 800,))
+    set_quota(client, "team", 500)
+    before = state()
+    response = client.post(f"/v2/team/app/blobs/uploads/?mount={digest_of(b'm' * 800)}&from=elsewhere/app")
+    refusal(response, "quota exceeded for team: 800 B of 500 B; delete images or ask an admin")
+    assert state() == before
+
+
+def test_a_direct_upload_refused_at_completion_leaves_nothing(client, push, state):
+    """The room was there when the upload started and gone when it completed (another push took it)."""
+    set_quota(client, "team", 1000)
+    data = b"d" * 700
+    upload_id = start(client)
+    plan = open_direct(client, upload_id, digest_of(data), len(data)).json_body
+    assert requests.put(plan["url"], data=data, headers=plan["headers"]).status_code == 200
+    push.blob("team/app", b"e" * 400)
+    before_keys = state()[1]
+    refusal(complete(client, upload_id, digest_of(data)),
+            "quota exceeded for team: 1.1 KiB of 1000 B; delete images or ask an admin")
+    items, keys = state()
+    assert [key for key in keys if key not in before_keys] == []
+    assert f"blobs/direct/{upload_id}" not in keys
+    assert stored(client, "team") == 400
+    assert client.head(f"/v2/team/app/blobs/{digest_of(data)}").status_code == 404
+
+
+def test_a_manifest_is_refused_while_the_namespace_stores_more_than_its_quota(client, push, state):
+    body, _ = push.image("team/app", "1", layers=(b"a" * 1000,))
+    set_quota(client, "team", 500)  # lowered below what it stores
+    before = state()
+    response = push.manifest("team/app", "2", body)
+    refusal(response, "quota exceeded for team: 1 KiB of 500 B; delete images or ask an admin")
+    assert state() == before
+    assert client.get("/v2/team/app/manifests/2").status_code == 404
+    set_quota(client, "team", None)
+    assert push.manifest("team/app", "2", body).status_code == 201
+
+
+def test_the_count_goes_down_with_the_last_link_of_the_namespace(client, push):
+    shared, alone = b"s" * 1000, b"o" * 300
+    push.blob("team/app", shared)
+    push.blob("team/other", shared)
+    push.blob("team/app", alone)
+    assert stored(client, "team") == 1300
+    assert client.delete(f"/v2/team/app/blobs/{digest_of(shared)}").status_code == 202
+    assert stored(client, "team") == 1300  # team/other still links it
+    assert client.delete(f"/v2/team/other/blobs/{digest_of(shared)}").status_code == 202
+    assert stored(client, "team") == 300
+    assert client.delete(f"/v2/team/app/blobs/{digest_of(alone)}").status_code == 202
+    assert client.delete(f"/v2/team/app/blobs/{digest_of(alone)}").status_code == 404
+    assert stored(client, "team") == 0
+
+
+def test_garbage_collection_frees_quota_and_usage_says_how_much(client, push, registry, clock):
+    gone_body, _ = push.image("team/app", "v1", layers=(b"only in v1" * 100,))
+    push.image("team/app", "v2", layers=(b"kept",))
+    set_quota(client, "team", 2000)
+    assert client.delete("/v2/team/app/manifests/v1").status_code == 202
+    clock.advance(days=15)
+    GarbageCollector(registry).run()
+    clock.advance(hours=1, minutes=1)
+    GarbageCollector(registry).run()
+    assert stored(client, "team") == len(b"kept") + len(CONFIG)
+    report = client.get("/dockless/admin/v1/usage").json_body
+    (team,) = report["namespaces"]
+    assert team == {"namespace": "team", "stored_bytes": 4 + len(CONFIG), "quota_bytes": 2000,
+                    "used_percent": round((4 + len(CONFIG)) * 100 / 2000, 1), "gc_freed_bytes": 1000}
+    bucket = report["bucket"]
+    assert bucket["gc_runs"] == 2
+    # The first run only found candidates; the second deleted the layer and the manifest's bytes.
+    assert bucket["gc_freed_bytes"] == 1000 + len(gone_body)
+    assert bucket["bytes_before"] - bucket["bytes_after"] == bucket["gc_freed_bytes"]
+
+
+def test_reaching_80_and_100_percent_raises_an_alert_once_each(client, push, caplog):
+    caplog.set_level(logging.INFO, logger="dockless.events")
+    set_quota(client, "team", 1000)
+    push.blob("team/app", b"1" * 700)
+    assert events(client, "team", "quota.warning") == []
+    push.blob("team/app", b"2" * 100)
+    push.blob("team/app", b"3" * 50)
+    (warning,) = events(client, "team", "quota.warning")
+    assert warning["detail"] == {"bytes": 800, "quota": 1000, "percent": 80.0}
+    push.blob("team/app", b"4" * 150)
+    (reached,) = events(client, "team", "quota.reached")
+    assert reached["detail"] == {"bytes": 1000, "quota": 1000, "percent": 100.0}
+    metrics = [json.loads(r.getMessage()) for r in caplog.records if r.name == "dockless.events"]
+    assert [(m["Threshold"], m["QuotaAlerts"], m["namespace"]) for m in metrics] == [("80", 1, "team"), ("100", 1, "team")]
+    assert metrics[0]["_aws"]["CloudWatchMetrics"][0]["Metrics"] == [{"Name": "QuotaAlerts", "Unit": "Count"}]
+    # Below the level again (images deleted), then past it: raised again.
+    for data in (b"2" * 100, b"3" * 50, b"4" * 150):
+        assert client.delete(f"/v2/team/app/blobs/{digest_of(data)}").status_code == 202
+    push.blob("team/app", b"5" * 100)
+    assert len(events(client, "team", "quota.warning")) == 2
+
+
+def test_setting_a_quota_below_what_is_stored_alerts_at_once(client, push):
+    push.blob("team/app", b"x" * 900)
+    set_quota(client, "team", 1000)
+    assert [e["detail"]["percent"] for e in events(client, "team", "quota.warning")] == [90.0]
+    (change,) = events(client, "team", "quota.set")
+    assert change["detail"] == {"bytes": 900, "quota": 1000}
+
+
+def test_a_link_that_read_a_stale_count_reads_again_and_counts_once(client, push, registry):
+    """Two pushes of one new blob into two repositories race: the second one's read says the
+    namespace does not store it yet; its transaction's condition fails, it reads again, and the
+    blob counts once."""
+    data = b"r" * 1000
+    stale = quota.standing("team/one", digest_of(data))
+    push.blob("team/one", data)
+    link = BlobLink("team/two", digest_of(data), size=1000, location=BlobLink.get("team/one", digest_of(data)).location,
+                    verified=True, linked_at=registry.clock())
+    quota.write_link(registry, link, lambda txn: None, known=stale)
+    assert stored(client, "team") == 1000
+    assert quota.standing("team/two", digest_of(data)).entry.repositories == {"team/one", "team/two"}
+    assert quota.delete_link(registry, BlobLink.get("team/one", digest_of(data))) == 0
+    two = BlobLink.get("team/two", digest_of(data))
+    assert quota.delete_link(registry, two, condition=BlobLink.doomed_at.exists()) is None  # not doomed: kept
+    assert quota.delete_link(registry, two) == 1000
+    assert quota.delete_link(registry, two) is None  # gone already: counted once
+    assert stored(client, "team") == 0
+
+
+def test_a_quota_is_a_positive_number_of_bytes(client, state):
+    before = state()
+    for body in ({}, {"bytes": 0}, {"bytes": -5}, {"bytes": "10GiB"}, {"bytes": True}, {"bytes": 1.5}):
+        response = client.put("/dockless/admin/v1/quotas/team", body=json.dumps(body),
+                              headers={"Content-Type": "application/json"})
+        assert response.status_code == 400 and error_code(response) == "INVALID", body
+    assert state() == before
