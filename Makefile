@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 E2E_PACKAGES := docker.io skopeo containerd gnupg podman buildah
 E2E_COMMANDS := dockerd docker skopeo containerd ctr gpg podman buildah
 
-.PHONY: setup serve test test-api fuzz mutate e2e-tools bench bench-cost bench-bundle deploy clean
+.PHONY: setup serve test test-api fuzz mutate e2e-tools bench bench-load bench-cost bench-bundle deploy clean
 
 setup: $(STAMP)
 
@@ -53,6 +53,10 @@ mutate:
 bench: setup e2e-tools
 	command -v docker-registry >/dev/null || (apt-get update -q && apt-get install -y -q docker-registry)
 	$(VENV)/bin/python -m bench.transfer
+
+# Concurrent pulls and pushes against the local stack: throughput, latency percentiles, errors; not a test.
+bench-load: setup
+	$(VENV)/bin/python -m bench.load
 
 # Requests, DynamoDB units, S3 requests and dollars of docker pull/push (N = 1, 5, 20); not a test.
 bench-cost: setup e2e-tools

@@ -16,7 +16,7 @@ from pynamodb.exceptions import DoesNotExist, UpdateError
 from chalicelib import errors, gc, protocol, quota, spec
 from chalicelib.errors import RegistryError
 from chalicelib.meta import keys
-from chalicelib.meta.models import BlobLink, Upload, touch_repository
+from chalicelib.meta.models import BlobLink, Upload, read_together, touch_repository
 from chalicelib.backend import Backend
 from chalicelib.storage import paths
 from chalicelib.storage.objects import sha256_base64
@@ -85,30 +85,33 @@ class BlobService:
         return None
 
     def _link(self, repo: str, digest: str, size: int, location: str, verified: bool = True,
-              mounted_from: Optional[str] = None, known: Optional[quota.Standing] = None) -> BlobLink:
-        """Write the link, counted against the namespace's quota (refused past it)."""
+              mounted_from: Optional[str] = None, known: Optional[quota.Standing] = None,
+              session: Optional[Upload] = None) -> BlobLink:
+        """Write the link, counted against the namespace's quota (refused past it), and end the
+        upload `session` it completes."""
         now = self._backend.clock()
         link = BlobLink(repo, digest, size=size, location=location, verified=verified, linked_at=now)
 
         def also(txn):
             touch_repository(txn, repo, now)
+            if session is not None:
+                txn.delete(session)
             if mounted_from:
                 self._backend.audit.record_in(txn, "blob.mount", repo, digest, source=mounted_from)
 
         quota.write_link(self._backend, link, also, known)
         return link
 
-    def _room_for(self, repo: str, digest: str, size: int, upload: Optional[Upload] = None) -> quota.Standing:
+    def _room_for(self, repo: str, digest: str, size: int, upload: Optional[Upload] = None,
+                  known: Optional[quota.Standing] = None) -> quota.Standing:
         """Check the quota before any byte is copied or sent; a refused upload session is cancelled,
         so nothing of the push remains."""
-        standing = quota.standing(repo, digest)
         try:
-            standing.require_room(size)
+            return quota.require_room(repo, digest, size, known)
         except RegistryError:
             if upload is not None:
                 self.cancel(upload)
             raise
-        return standing
 
     # --- uploads -------------------------------------------------------------------------------
 
@@ -146,6 +149,16 @@ class BlobService:
             upload = Upload.get(upload_id)
         except DoesNotExist:
             upload = None
+        return self._usable(upload, repo, upload_id)
+
+    def load_for_link(self, repo: str, upload_id: str, digest: str) -> Tuple[Upload, quota.Standing]:
+        """An upload session about to link `digest` (its completion, its direct upload), and the
+        namespace's quota standing for the digest, in one read."""
+        upload, *counts = read_together((Upload, (upload_id,)), *quota.items_of(repo, digest))
+        return self._usable(upload, repo, upload_id), quota.Standing.of(repo, *counts)
+
+    def _usable(self, upload: Optional[Upload], repo: str, upload_id: str) -> Upload:
+        """The session, unless it is absent, another repository's or expired (all unknown)."""
         if upload is None or upload.repo != repo:
             raise RegistryError(errors.BLOB_UPLOAD_UNKNOWN, {"upload": upload_id})
         if upload.expires_at <= self._backend.clock().timestamp():
@@ -177,14 +190,16 @@ class BlobService:
                                 headers=self.state_headers(upload)) from None
         return upload
 
-    def complete(self, upload: Upload, digest: str, final_chunk: bytes) -> BlobLink:
-        """PUT ?digest=: verify the staged bytes against the digest, then link the blob."""
+    def complete(self, upload: Upload, digest: str, final_chunk: bytes,
+                 known: Optional[quota.Standing] = None) -> BlobLink:
+        """PUT ?digest=: verify the staged bytes against the digest, then link the blob. `known`:
+        the quota standing read with the session (load_for_link)."""
         if upload.digest is not None:
             if final_chunk:
                 raise RegistryError(errors.BLOB_UPLOAD_INVALID,
                                     "this upload goes direct to the bucket; complete it without a body")
-            return self._complete_direct(upload, digest)
-        standing = self._room_for(upload.repo, digest, upload.received + len(final_chunk), upload)
+            return self._complete_direct(upload, digest, known)
+        standing = self._room_for(upload.repo, digest, upload.received + len(final_chunk), upload, known)
         upload = self.append(upload, final_chunk)
         hex_digest = keys.digest_hex(digest)
         key, stored = self._blob_key(digest)
@@ -210,12 +225,12 @@ class BlobService:
 
     # --- direct to the bucket (the dockless/v1 extension) --------------------------------------
 
-    def open_direct(self, upload: Upload, digest: str, size: int) -> dict:
+    def open_direct(self, upload: Upload, digest: str, size: int, known: Optional[quota.Standing] = None) -> dict:
         """Sign the upload of one blob of known digest and size to a key of this session alone."""
         if upload.received or upload.digest is not None:
             raise RegistryError(errors.BLOB_UPLOAD_INVALID,
                                 "a direct upload needs a fresh session (no chunks, not opened before)")
-        self._room_for(upload.repo, digest, size, upload)
+        self._room_for(upload.repo, digest, size, upload, known)
         settings = self._backend.settings
         key = paths.direct_blob_key(upload.upload_id)
         if size <= settings.multipart_threshold_bytes:
@@ -254,7 +269,7 @@ class BlobService:
             signed.append({"number": number, "url": url, "method": "PUT", "headers": headers})
         return signed
 
-    def _complete_direct(self, upload: Upload, digest: str) -> BlobLink:
+    def _complete_direct(self, upload: Upload, digest: str, known: Optional[quota.Standing]) -> BlobLink:
         key = paths.direct_blob_key(upload.upload_id)
         if digest != upload.digest:
             raise RegistryError(errors.DIGEST_INVALID,
@@ -267,16 +282,16 @@ class BlobService:
             self.cancel(upload)
             raise RegistryError(errors.DIGEST_INVALID,
                                 {"expected": digest, "reason": "the bucket holds no such bytes for this upload"})
-        standing = self._room_for(upload.repo, digest, upload.size, upload)
+        standing = self._room_for(upload.repo, digest, upload.size, upload, known)
         existing = self._verified_location(digest)
-        # The session goes first: a session left behind would make the cleanup job delete the
-        # object this link is about to point at. A failure after this leaves an unlinked object,
-        # which garbage collection can find; never a link to a deleted one.
-        upload.delete()
-        if existing is not None:
-            self._objects.delete(key)  # the same bytes are already stored and proven
-            return self._link(upload.repo, digest, upload.size, existing, known=standing)
-        return self._link(upload.repo, digest, upload.size, key, verified=verdict is True, known=standing)
+        # The session goes in the link's own transaction: a session left behind would make the
+        # cleanup job delete the object the link points at.
+        if existing is None:
+            return self._link(upload.repo, digest, upload.size, key, verified=verdict is True, known=standing,
+                              session=upload)
+        link = self._link(upload.repo, digest, upload.size, existing, known=standing, session=upload)
+        self._objects.delete(key)  # the same bytes were stored and proven already
+        return link
 
     def _verify_direct(self, key: str, digest: str, size: int, multipart: bool) -> Optional[bool]:
         """True: proven. False: absent or wrong. None: stored, but only provable by hashing later.

@@ -57,6 +57,7 @@ ACTOR = "gc"
 CLAIM_POLL_SECONDS = 0.05
 # A manifest's bytes live at its digest's key alone: its push waits for a run deleting them.
 MANIFEST_CLAIM_WAIT_SECONDS = 10
+UNREAD = object()  # claim_object: the caller has not read the candidate
 
 
 @dataclasses.dataclass
@@ -77,15 +78,19 @@ class Report:
     would_delete: List[str] = dataclasses.field(default_factory=list)
 
 
-def claim_object(key: str, wait_seconds: float = 0.0) -> bool:
+def claim_object(key: str, wait_seconds: float = 0.0, candidate=UNREAD) -> bool:
     """A push is about to write or rely on an object at a content-addressed key: stop garbage
     collection from deleting it. False when a run is deleting it (and still is after `wait_seconds`:
-    a run deletes the object and its candidate right after marking it)."""
+    a run deletes the object and its candidate right after marking it). `candidate`: its
+    GcCandidate (or None) as the caller read it, consistently, just before."""
     deadline = time.monotonic() + wait_seconds
     while True:
-        try:
-            candidate = GcCandidate.get(key, consistent_read=True)
-        except DoesNotExist:
+        if candidate is UNREAD:
+            try:
+                candidate = GcCandidate.get(key, consistent_read=True)
+            except DoesNotExist:
+                candidate = None
+        if candidate is None:
             return True  # never found unreferenced, or deleted already (then the object is gone too)
         if not candidate.deleting:
             try:
@@ -96,6 +101,7 @@ def claim_object(key: str, wait_seconds: float = 0.0) -> bool:
         if time.monotonic() >= deadline:
             return False
         time.sleep(CLAIM_POLL_SECONDS)
+        candidate = UNREAD
 
 
 def revive(item, model) -> bool:

@@ -16,15 +16,15 @@ from typing import Iterable, List, Optional, Tuple
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 
-from chalicelib import audit, errors, gc, history, imagediff, jsondoc, quota, spec, validate
+from chalicelib import audit, errors, gc, history, imagediff, jsondoc, quota, repository_settings, spec, validate
 from chalicelib.blobs import BlobService
 from chalicelib.formats import ParsedManifest, parse_manifest
 from chalicelib.errors import RegistryError
 from chalicelib.history import TagHistory
 from chalicelib.meta import keys
 from chalicelib.meta.keys import CATALOG_PARTITION, tag_sort_key
-from chalicelib.meta.models import (BlobLink, Manifest, Repository, Tag, failed_conditions, touch_repository,
-                                    transaction)
+from chalicelib.meta.models import (BlobLink, GcCandidate, Manifest, Repository, Tag, failed_conditions,
+                                    read_together, touch_repository, transaction)
 from chalicelib.backend import Backend
 from chalicelib.repository_settings import RepositorySettings, SettingsService
 from chalicelib.signing.service import SigningService, registry_signature
@@ -45,17 +45,26 @@ class ManifestService:
         if validate.is_digest(reference) and reference != manifest.digest:
             raise RegistryError(errors.DIGEST_INVALID,
                                 {"reference": reference, "actual": manifest.digest})
-        self._require_present(BlobLink, repo, manifest.blobs)
-        self._require_present(Manifest, repo, manifest.children)
-        quota.require_within(repo)
         tag = None if validate.is_digest(reference) else reference
-        settings = SettingsService(self._backend).of(repo)
-        current = self._tag_digest(repo, tag) if tag else None
+        key = paths.manifest_key(manifest.digest)
+        # Everything the checks need, in one consistent read (more than 100 keys: one per 100).
+        blobs, children = sorted(set(manifest.blobs)), sorted(set(manifest.children))
+        found = iter(read_together(
+            *[(BlobLink, (repo, digest)) for digest in blobs], *[(Manifest, (repo, digest)) for digest in children],
+            *repository_settings.items_of(repo), quota.total_key(repo), (GcCandidate, (key,)),
+            *([(Tag, (repo, tag_sort_key(tag)))] if tag else []), consistent=True))
+        links, child_items = [next(found) for _ in blobs], [next(found) for _ in children]
+        settings = repository_settings.combine(next(found), next(found))
+        total, candidate = next(found), next(found)
+        current = getattr(next(found), "digest", None) if tag else None
+        self._require_found(BlobLink, blobs, links)
+        self._require_found(Manifest, children, child_items)
+        quota.require_within(repo, total)
         if tag:
             self._require_mutable(repo, tag, settings, current, manifest.digest)
         signature = registry_signature(self._backend, repo, manifest.digest, tag) \
             if tag and settings.auto_sign else None
-        if not gc.claim_object(paths.manifest_key(manifest.digest), gc.MANIFEST_CLAIM_WAIT_SECONDS):
+        if not gc.claim_object(key, gc.MANIFEST_CLAIM_WAIT_SECONDS, candidate):
             raise RegistryError(errors.TOOMANYREQUESTS, "garbage collection is deleting these bytes; push again")
         self._objects.put(paths.manifest_key(manifest.digest), body, content_type=manifest.media_type,
                           sha256_hex=keys.digest_hex(manifest.digest))
@@ -178,15 +187,17 @@ class ManifestService:
                 if not failed_conditions(error) or attempt == TAG_WRITE_ATTEMPTS - 1:
                     raise
 
-    @staticmethod
-    def _require_present(model, repo: str, digests: Iterable[str]) -> None:
+    def _require_present(self, model, repo: str, digests: Iterable[str]) -> None:
         wanted = sorted(set(digests))
-        if not wanted:
-            return
-        # What garbage collection doomed is revived: this push relies on it (chalicelib/gc.py).
-        found = {item.digest for item in model.batch_get([(repo, digest) for digest in wanted], consistent_read=True)
-                 if getattr(item, "deleted_at", None) is None and gc.revive(item, model)}
-        missing = [digest for digest in wanted if digest not in found]
+        self._require_found(model, wanted, read_together(*[(model, (repo, digest)) for digest in wanted],
+                                                         consistent=True) if wanted else [])
+
+    @staticmethod
+    def _require_found(model, wanted: List[str], items: List) -> None:
+        """Every wanted blob link or child manifest was read (consistently) and is not deleted;
+        what garbage collection doomed is revived, as this push relies on it (chalicelib/gc.py)."""
+        missing = [digest for digest, item in zip(wanted, items)
+                   if item is None or getattr(item, "deleted_at", None) is not None or not gc.revive(item, model)]
         if missing:
             raise RegistryError(errors.MANIFEST_BLOB_UNKNOWN, {"missing": missing})
 
@@ -196,18 +207,29 @@ class ManifestService:
         return self.get(repo, self.digest_for(repo, _known_reference(reference)))
 
     def serve(self, repo: str, reference: str, may_push: bool) -> Manifest:
-        """The manifest a GET or HEAD serves. In verified mode only what a trusted signature vouches
-        for is served, except to a caller who may push to the repository (signing an existing image
+        """The manifest a GET or HEAD serves: one read by digest, two by tag, the repository's
+        settings read with the first. In verified mode only what a trusted signature vouches for
+        is served, except to a caller who may push to the repository (signing an existing image
         reads it first); a refusal is DENIED, with what is missing, and recorded."""
-        manifest = self.find(repo, reference)
-        if not may_push:
-            tag = None if validate.is_digest(reference) else reference
-            reason = SigningService(self._backend).verified_refusal(
-                repo, manifest.digest, tag, lambda: self.parents(repo, manifest.digest))
-            if reason:
-                self._backend.audit.record("verified.refused", repo, reference, outcome=audit.DENIED,
-                                           digest=manifest.digest)
-                raise RegistryError(errors.DENIED, reason, message=reason)
+        reference = _known_reference(reference)
+        if may_push:
+            return self.find(repo, reference)
+        by_digest = validate.is_digest(reference)
+        first = (Manifest, (repo, reference)) if by_digest else (Tag, (repo, tag_sort_key(reference)))
+        item, *settings = read_together(first, *repository_settings.items_of(repo))
+        if by_digest:
+            manifest = _present(item, reference)
+        elif item is None:
+            raise RegistryError(errors.MANIFEST_UNKNOWN, {"tag": reference})
+        else:
+            manifest = self.get(repo, item.digest)
+        reason = SigningService(self._backend).verified_refusal(
+            repo, manifest.digest, None if by_digest else reference, lambda: self.parents(repo, manifest.digest),
+            repository_settings.combine(*settings))
+        if reason:
+            self._backend.audit.record("verified.refused", repo, reference, outcome=audit.DENIED,
+                                       digest=manifest.digest)
+            raise RegistryError(errors.DENIED, reason, message=reason)
         return manifest
 
     def digest_for(self, repo: str, reference: str) -> str:
@@ -217,12 +239,9 @@ class ManifestService:
     def get(self, repo: str, digest: str) -> Manifest:
         """A manifest of the repository; one deleted (kept for the time machine) is unknown."""
         try:
-            manifest = Manifest.get(repo, digest)
+            return _present(Manifest.get(repo, digest), digest)
         except DoesNotExist:
-            manifest = None
-        if manifest is None or manifest.deleted_at is not None:
-            raise RegistryError(errors.MANIFEST_UNKNOWN, {"digest": digest})
-        return manifest
+            return _present(None, digest)
 
     def body(self, manifest: Manifest) -> bytes:
         if manifest.body is not None:
@@ -354,6 +373,13 @@ class ManifestService:
             Repository.get(CATALOG_PARTITION, repo)
         except DoesNotExist:
             raise RegistryError(errors.NAME_UNKNOWN, {"name": repo}) from None
+
+
+def _present(manifest: Optional[Manifest], digest: str) -> Manifest:
+    """A manifest read, unless it is absent or deleted (kept for the time machine): unknown."""
+    if manifest is None or manifest.deleted_at is not None:
+        raise RegistryError(errors.MANIFEST_UNKNOWN, {"digest": digest})
+    return manifest
 
 
 def _known_reference(reference: str) -> str:

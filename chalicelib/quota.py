@@ -25,7 +25,7 @@ the quota is set again or the namespace drops below the level.
 import dataclasses
 import json
 import logging
-from typing import Callable, Optional
+from typing import Callable, List, Optional
 
 from pynamodb.exceptions import TransactWriteError, UpdateError
 
@@ -33,7 +33,7 @@ from chalicelib import errors, sizes
 from chalicelib.errors import RegistryError
 from chalicelib.meta import keys
 from chalicelib.meta.keys import STORAGE_TOTAL
-from chalicelib.meta.models import BlobLink, NamespaceStorage, failed_conditions, transaction
+from chalicelib.meta.models import BlobLink, NamespaceStorage, failed_conditions, read_together, transaction
 from chalicelib.observe import emit_metric
 
 LOG = logging.getLogger("dockless.quota")
@@ -59,13 +59,18 @@ class Standing:
     def quota(self) -> Optional[int]:
         return None if self.total.quota is None else int(self.total.quota)
 
+    @classmethod
+    def of(cls, repo: str, total: Optional[NamespaceStorage], entry: Optional[NamespaceStorage]) -> "Standing":
+        namespace = keys.namespace_of(repo)
+        return cls(namespace, total or NamespaceStorage(namespace, STORAGE_TOTAL), entry)
+
     def links(self, repo: str) -> bool:
         return self.entry is not None and repo in (self.entry.repositories or ())
 
-    def require_room(self, size: int) -> None:
-        """Refuse a blob the namespace does not store yet if it would take it past its quota."""
-        if self.entry is None and self.quota is not None and self.stored + size > self.quota:
-            raise exceeded(self.namespace, self.stored + size, self.quota)
+    def has_room(self, size: int) -> bool:
+        """Whether the namespace may link a blob of this size: it stores it already, or the quota
+        (if any) leaves room for it."""
+        return self.entry is not None or self.quota is None or self.stored + size <= self.quota
 
 
 def exceeded(namespace: str, stored: int, quota: int) -> RegistryError:
@@ -75,13 +80,26 @@ def exceeded(namespace: str, stored: int, quota: int) -> RegistryError:
                          message=message)
 
 
-def standing(repo: str, digest: str) -> Standing:
-    """One read: the namespace's total and its entry for the digest, consistent."""
-    namespace = keys.namespace_of(repo)
-    found = {item.entry: item for item in NamespaceStorage.batch_get(
-        [(namespace, STORAGE_TOTAL), (namespace, digest)], consistent_read=True)}
-    return Standing(namespace, found.get(STORAGE_TOTAL) or NamespaceStorage(namespace, STORAGE_TOTAL),
-                    found.get(digest))
+def items_of(repo: str, digest: str) -> List[tuple]:
+    """The keys of a standing's items, for models.read_together (what `Standing.of` takes)."""
+    return [total_key(repo), (NamespaceStorage, (keys.namespace_of(repo), digest))]
+
+
+def standing(repo: str, digest: str, consistent: bool = False) -> Standing:
+    """One read: the namespace's total and its entry for the digest. A stale (eventually
+    consistent) read only makes the link's conditions fail, and the link reads again, consistently."""
+    return Standing.of(repo, *read_together(*items_of(repo, digest), consistent=consistent))
+
+
+def require_room(repo: str, digest: str, size: int, known: Optional[Standing] = None) -> Standing:
+    """The standing of a link about to be written, refused past the quota; a refusal is read
+    consistently first, so a stale read never refuses."""
+    now = known or standing(repo, digest)
+    if not now.has_room(size):
+        now = standing(repo, digest, consistent=True)
+        if not now.has_room(size):
+            raise exceeded(now.namespace, now.stored + size, now.quota)
+    return now
 
 
 def total(namespace: str) -> NamespaceStorage:
@@ -91,19 +109,24 @@ def total(namespace: str) -> NamespaceStorage:
         return NamespaceStorage(namespace, STORAGE_TOTAL)
 
 
-def require_within(repo: str) -> None:
-    """A manifest PUT: refused while the namespace stores more than its quota."""
-    item = total(keys.namespace_of(repo))
-    if item.quota is not None and (item.bytes or 0) > item.quota:
-        raise exceeded(item.namespace, int(item.bytes), int(item.quota))
+def total_key(repo: str) -> tuple:
+    """The key of a repository's namespace total, for models.read_together."""
+    return NamespaceStorage, (keys.namespace_of(repo), STORAGE_TOTAL)
+
+
+def require_within(repo: str, item: Optional[NamespaceStorage]) -> None:
+    """A manifest PUT (given the namespace's total as read): refused while the namespace stores
+    more than its quota."""
+    if item is not None and item.quota is not None and (item.bytes or 0) > item.quota:
+        raise exceeded(keys.namespace_of(repo), int(item.bytes), int(item.quota))
 
 
 def write_link(backend, link: BlobLink, also: Callable, known: Optional[Standing] = None) -> None:
     """Save `link` in one transaction with what `also(txn)` writes and the namespace's count,
     refused if the quota has no room for it. `known` is a standing the caller read already."""
     for attempt in range(ATTEMPTS):
-        now = known if known is not None and attempt == 0 else standing(link.repo, link.digest)
-        now.require_room(link.size)
+        now = require_room(link.repo, link.digest, link.size,
+                           known if attempt == 0 else standing(link.repo, link.digest, consistent=True))
         try:
             with transaction() as txn:
                 txn.save(link)
@@ -143,7 +166,7 @@ def delete_link(backend, link: BlobLink, condition=None, also: Optional[Callable
     exists = BlobLink.digest.exists()
     condition = exists if condition is None else exists & condition
     for attempt in range(ATTEMPTS):
-        now = standing(link.repo, link.digest)
+        now = standing(link.repo, link.digest, consistent=True)
         try:
             with transaction() as txn:
                 txn.delete(link, condition=condition)  # first: position 0 of the refusal

@@ -14,12 +14,12 @@ import dataclasses
 import datetime
 import fnmatch
 import json
-from typing import FrozenSet, Optional, Tuple
+from typing import FrozenSet, List, Optional, Tuple
 
 from chalicelib import audit, errors, spec
 from chalicelib.errors import RegistryError
 from chalicelib.meta import keys
-from chalicelib.meta.models import RepositorySetting, transaction
+from chalicelib.meta.models import RepositorySetting, read_together, transaction
 
 FIELDS = ("verified", "auto_sign", "immutable_tags", "time_machine_days", "retention")
 # A setting left out of a change stays as it is; None (time_machine_days) means "inherit".
@@ -80,6 +80,12 @@ class RepositorySettings:
         return datetime.timedelta(days=self.time_machine_days)
 
 
+def items_of(repository: str) -> List[tuple]:
+    """The keys of the items whose settings apply to a repository, for models.read_together: its
+    namespace's, then its own (what `combine` takes)."""
+    return [(RepositorySetting, (resource,)) for resource in keys.resources_of(repository)]
+
+
 def combine(namespace: Optional[RepositorySetting], repository: Optional[RepositorySetting]) -> RepositorySettings:
     items = [item for item in (namespace, repository) if item is not None]
     days = next((item.time_machine_days for item in reversed(items) if item.time_machine_days is not None),
@@ -123,13 +129,12 @@ class SettingsService:
         self._backend = backend
 
     def _items(self, *resources: str) -> dict:
-        found = {item.resource: item for item in RepositorySetting.batch_get([keys.resource(r) for r in resources])}
-        return {r: found.get(keys.resource(r)) for r in resources}
+        found = read_together(*((RepositorySetting, (keys.resource(r),)) for r in resources))
+        return dict(zip(resources, found))
 
     def of(self, repository: str) -> RepositorySettings:
         """What applies to a repository: one batch read of two items."""
-        items = self._items(keys.namespace_of(repository), repository)
-        return combine(items[keys.namespace_of(repository)], items[repository])
+        return combine(*read_together(*items_of(repository)))
 
     def show(self, resource: str) -> dict:
         """A namespace's or repository's own settings, who changed each last, and (for a

@@ -20,7 +20,7 @@ from chalicelib import errors, spec
 from chalicelib.auth import jwt
 from chalicelib.errors import RegistryError
 from chalicelib.meta import keys
-from chalicelib.meta.models import Credential, Grant, Principal, TeamMember, transaction
+from chalicelib.meta.models import Credential, Grant, Principal, TeamMember, read_together, transaction
 from chalicelib.backend import Backend
 from chalicelib.spec import DELETE, PULL, PUSH
 
@@ -115,18 +115,24 @@ class AuthService:
         refused = RegistryError(errors.UNAUTHORIZED, "invalid credentials")
         if not match:
             raise refused
-        try:
-            credential = Credential.get(match.group(1))
-            principal = Principal.get(credential.principal)
-            parent = Credential.get(credential.parent) if credential.parent else None
-        except DoesNotExist:
-            raise refused from None
+        # The credential, with the principal the caller names (basic auth) in the same read; a
+        # refresh token's principal and parent credential in a second.
+        credential, *named = read_together((Credential, (match.group(1),)),
+                                           *([(Principal, (username,))] if username is not None else []))
+        if credential is None:
+            raise refused
+        principal = named[0] if named else None
+        later = ([] if named else [(Principal, (credential.principal,))]) + \
+            ([(Credential, (credential.parent,))] if credential.parent else [])
+        found = iter(read_together(*later) if later else [])
+        principal = principal if named else next(found)
+        parent = next(found) if credential.parent else None
         now = self._backend.clock().timestamp()
-        if (credential.kind != kind or not self._usable(credential, now)
+        if (principal is None or principal.name != credential.principal or credential.kind != kind
+                or not self._usable(credential, now)
                 or not hmac.compare_digest(credential.secret_hash, _hash(match.group(2)))
-                or (username is not None and username != principal.name)
-                or (parent is not None and not (parent.kind == "access" and parent.principal == principal.name
-                                                and self._usable(parent, now)))):
+                or (credential.parent and not (parent is not None and parent.kind == "access"
+                                               and parent.principal == principal.name and self._usable(parent, now)))):
             raise refused
         if credential.last_used_at is None or (self._backend.clock() - credential.last_used_at).total_seconds() \
                 >= spec.CREDENTIAL_LAST_USE_RESOLUTION_SECONDS:

@@ -3,7 +3,8 @@
 Table names, endpoint and region are not known at import time: `bind_models(settings)` points
 every model at its table, once per process (see `chalicelib/backend.py`). Timestamps are UTC.
 """
-from typing import Dict, List, Optional, Type
+import json
+from typing import Dict, List, Optional, Tuple, Type
 
 from pynamodb.attributes import (BinaryAttribute, BooleanAttribute, NumberAttribute,
                                  UnicodeAttribute, UnicodeSetAttribute, UTCDateTimeAttribute)
@@ -460,14 +461,54 @@ def bind_models(settings: Settings) -> None:
 
 
 _connection: Optional[Connection] = None
+BATCH_GET_MAX_KEYS = 100  # DynamoDB's limit per BatchGetItem
+
+
+def _shared_connection() -> Connection:
+    global _connection
+    if _connection is None:
+        _connection = Connection(region=Repository.Meta.region, host=Repository.Meta.host)
+    return _connection
 
 
 def transaction() -> TransactWrite:
     """A TransactWrite on the bound tables' endpoint: all of its writes happen, or none."""
-    global _connection
-    if _connection is None:
-        _connection = Connection(region=Repository.Meta.region, host=Repository.Meta.host)
-    return TransactWrite(connection=_connection)
+    return TransactWrite(connection=_shared_connection())
+
+
+def read_together(*wanted: Tuple[Type[Model], tuple], consistent: bool = False) -> List[Optional[Model]]:
+    """Items of several tables in one BatchGetItem call per 100 distinct keys (a model's own
+    batch_get reads one table): for each (model, key) the item, or None."""
+    where: Dict[tuple, List[int]] = {}
+    distinct: List[Tuple[str, dict]] = []
+    models = {}
+    for position, (model, key) in enumerate(wanted):
+        attributes = [model._hash_key_attribute(), model._range_key_attribute()]
+        item = {attribute.attr_name: {attribute.attr_type: attribute.serialize(value)}
+                for attribute, value in zip(attributes, key) if attribute is not None}
+        table = model.Meta.table_name
+        models[table] = model
+        if _raw_key(table, item) not in where:  # asked twice (a one-component name's settings): read once
+            distinct.append((table, item))
+        where.setdefault(_raw_key(table, item), []).append(position)
+    found: List[Optional[Model]] = [None] * len(wanted)
+    for start in range(0, len(distinct), BATCH_GET_MAX_KEYS):
+        request: Dict[str, dict] = {}
+        for table, item in distinct[start:start + BATCH_GET_MAX_KEYS]:
+            request.setdefault(table, {"Keys": [], "ConsistentRead": consistent})["Keys"].append(item)
+        while request:
+            answer = _shared_connection().dispatch("BatchGetItem", {"RequestItems": request})
+            for table, items in answer.get("Responses", {}).items():
+                names = request[table]["Keys"][0].keys()
+                for raw in items:
+                    for position in where[_raw_key(table, {name: raw[name] for name in names})]:
+                        found[position] = models[table].from_raw_data(raw)
+            request = answer.get("UnprocessedKeys") or {}
+    return found
+
+
+def _raw_key(table: str, item: dict) -> tuple:
+    return (table, *sorted((name, json.dumps(value, sort_keys=True)) for name, value in item.items()))
 
 
 def failed_conditions(error: TransactWriteError) -> List[int]:

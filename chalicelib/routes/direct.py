@@ -26,7 +26,8 @@ def open_upload(call, name, upload_id):
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
         raise RegistryError(errors.SIZE_INVALID, "size must be a non-negative integer")
     service = BlobService(call.backend)
-    return json_response(service.open_direct(service.load_upload(name, upload_id), digest, size))
+    upload, standing = service.load_for_link(name, upload_id, digest)
+    return json_response(service.open_direct(upload, digest, size, standing))
 
 
 def part_urls(call, name, upload_id):

@@ -28,7 +28,6 @@ def _authenticate(call, username, secret, kind="access") -> Caller:
         trail.record("authenticate", outcome=audit.DENIED, actor=username or "-", grant=kind)
         raise
     audit.identify(caller.name, caller.credential_id)
-    trail.record("authenticate", grant=kind)
     return caller
 
 
@@ -42,11 +41,12 @@ def _scopes(values) -> list:
     return scopes
 
 
-def _answer(call, caller: Caller, scopes, offline: bool):
+def _answer(call, caller: Caller, scopes, offline: bool, grant: str):
+    """The token, and its one audit event (which says how the caller proved itself: `grant`)."""
     auth = AuthService(call.backend)
     access = auth.granted_access(caller, scopes)
     token, lifetime, issued = auth.issue_access_token(caller, access)
-    call.backend.audit.record("token.issue", access=access, offline=offline)
+    call.backend.audit.record("token.issue", access=access, offline=offline, grant=grant)
     document = {"token": token, "access_token": token, "expires_in": lifetime,
                 "issued_at": issued.isoformat().replace("+00:00", "Z")}
     if offline and caller.name is not None:
@@ -64,7 +64,8 @@ def get_token(call):
     header = call.header("authorization") or ""
     basic = basic_credentials(header) if header[:6].lower() == "basic " else None
     caller = _authenticate(call, basic[0], basic[1]) if basic else ANONYMOUS
-    return _answer(call, caller, scopes, offline=call.query("offline_token") == "true")
+    return _answer(call, caller, scopes, offline=call.query("offline_token") == "true",
+                   grant="access" if basic else "anonymous")
 
 
 def post_token(call):
@@ -74,10 +75,10 @@ def post_token(call):
     grant_type = form.get("grant_type")
     if grant_type == "password":
         caller = _authenticate(call, form.get("username"), form.get("password", ""))
-        offline = form.get("access_type") == "offline"
+        offline, grant = form.get("access_type") == "offline", "access"
     elif grant_type == "refresh_token":
         caller = _authenticate(call, None, form.get("refresh_token", ""), kind="refresh")
-        offline = False
+        offline, grant = False, "refresh"
     else:
         raise RegistryError(errors.UNAUTHORIZED, "grant_type must be password or refresh_token")
-    return _answer(call, caller, scopes, offline)
+    return _answer(call, caller, scopes, offline, grant)

@@ -45,7 +45,8 @@ def put(call, name, upload_id):
         raise RegistryError(errors.DIGEST_INVALID, "PUT completes an upload and needs ?digest=")
     validate.digest(digest)
     service = BlobService(call.backend)
-    service.complete(service.load_upload(name, upload_id), digest, call.body())
+    upload, standing = service.load_for_link(name, upload_id, digest)
+    service.complete(upload, digest, call.body(), standing)
     return _created(call, name, digest)
 
 

@@ -343,20 +343,19 @@ def test_diff_of_something_missing_is_manifest_unknown(client, push, query, stat
     assert error_code(response) == code
 
 
-def racing(monkeypatch, registry, body):
-    """Between the moment a push reads the tag and the moment it writes it, another request moves
-    the tag to the manifest `body` (once)."""
-    from chalicelib.manifests import ManifestService
-    real = ManifestService._tag_digest
+def racing(monkeypatch, registry, body, repo="team/app", tag="prod"):
+    """Between the moment a push reads the tag (with everything else it checks) and the moment it
+    writes it, another request moves the tag to the manifest `body` (once)."""
+    from chalicelib import manifests
+    real = manifests.gc.claim_object
     calls = []
 
-    def tag_digest(self, repo, tag):
-        seen = real(self, repo, tag)
-        calls.append(seen)
+    def claim_object(*args, **kwargs):
+        calls.append(args)
         if len(calls) == 1:
-            ManifestService(registry).put(repo, tag, body, OCI_MANIFEST)
-        return seen
-    monkeypatch.setattr(ManifestService, "_tag_digest", tag_digest)
+            manifests.ManifestService(registry).put(repo, tag, body, OCI_MANIFEST)
+        return real(*args, **kwargs)
+    monkeypatch.setattr(manifests.gc, "claim_object", claim_object)
 
 
 def test_a_tag_write_that_loses_a_race_is_checked_again_and_both_moves_are_kept(client, push, registry, monkeypatch,
@@ -376,7 +375,7 @@ def test_an_immutable_tag_created_during_a_push_is_not_moved_by_it(client, push,
     settings(client, "team", immutable_tags=["v*"])
     theirs, their_digest = push.image("team/app", None, layers=[b"b"])
     mine, _ = push.image("team/app", None, layers=[b"c"])
-    racing(monkeypatch, registry, theirs)
+    racing(monkeypatch, registry, theirs, tag="v1.2")
     refused(push.manifest("team/app", "v1.2", mine))
     assert tag_digest(client, "v1.2") == their_digest
     assert moves(client, tag="v1.2") == [("push", "v1.2", None, their_digest)]

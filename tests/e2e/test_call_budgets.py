@@ -1,0 +1,84 @@
+"""The AWS calls each hot route makes, counted from the request log of a real push and pull (skopeo
+through `dockless serve`): DESIGN.md §6's budgets. A call added to a hot path fails here, with the
+route and the calls it made."""
+import collections
+
+import requests
+
+from dockless.auth import RegistryAuth
+from tests.e2e.conftest import run
+from tests.e2e.images import OciLayout
+
+READS = {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"}
+WRITES = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:TransactWriteItems", "dynamodb:DeleteItem"}
+COMPLETION = ["dynamodb:BatchGetItem", "s3:HeadObject", "dynamodb:Query", "dynamodb:TransactWriteItems"]
+
+
+def kind(record) -> str:
+    """What a manifest request named: a digest or a tag."""
+    return "digest" if "sha256:" in record["path"] else "tag"
+
+
+def counted(calls, which) -> int:
+    return sum(call in which for call in calls)
+
+
+def test_each_hot_route_stays_at_its_floor_of_aws_calls(stack, dockless, tmp_path):
+    dockless("user", "create", "budget-reader")
+    reader = dockless("token", "create", "budget-reader").stdout.strip()
+    dockless("grant", "read", "budget", "user:budget-reader")
+    layout = OciLayout(tmp_path / "in")
+    layout.tag(layout.add_image([40_000, 30_000, 20_000]), "v1")
+    admin, pull_only = f"admin:{stack.admin_token}", f"budget-reader:{reader}"
+    mark = stack.mark()
+    run("skopeo", "copy", "--dest-tls-verify=false", f"--dest-creds={admin}", f"oci:{layout.path}:v1",
+        f"docker://{stack.host}/budget/app:v1")
+    for creds in (admin, pull_only):
+        run("skopeo", "copy", "--src-tls-verify=false", f"--src-creds={creds}",
+            f"docker://{stack.host}/budget/app:v1", f"oci:{tmp_path / creds.split(':')[0]}:v1")
+        digest = run("skopeo", "inspect", "--tls-verify=false", f"--creds={creds}", "--format", "{{.Digest}}",
+                     f"docker://{stack.host}/budget/app:v1").stdout.strip()
+        run("skopeo", "inspect", "--raw", "--tls-verify=false", f"--creds={creds}",
+            f"docker://{stack.host}/budget/app@{digest}")
+        with requests.Session() as http:  # docker HEADs a tag before it pulls it
+            http.auth = RegistryAuth(*creds.split(":", 1))
+            for reference in ("v1", digest):
+                assert http.head(f"{stack.url}/v2/budget/app/manifests/{reference}").status_code == 200
+    by_route = collections.defaultdict(list)
+    for record in stack.requests_since(mark):
+        if record["status"] != 401:  # a client's first, unauthenticated try: answered with no call
+            by_route[(record["method"], record["route"])].append(record)
+
+    def calls(method, route):
+        records = by_route[(method, route)]
+        assert records, (method, route)
+        return [(r["path"], r["aws_calls"], r) for r in records]
+
+    # A blob: one read, whatever the caller.
+    for method in ("HEAD", "GET"):
+        for path, made, _ in calls(method, "/v2/{name}/blobs/{digest}"):
+            assert made == ["dynamodb:GetItem"], (method, path, made)
+    # A manifest: one read by digest, two by tag (the repository's settings come with the first),
+    # and a GET's one write (its audit event, with the day's pull time when it is the first).
+    for method in ("HEAD", "GET"):
+        for path, made, record in calls(method, "/v2/{name}/manifests/{reference}"):
+            assert counted(made, READS) == {"digest": 1, "tag": 2}[kind(record)], (method, path, made)
+            assert counted(made, WRITES) == (1 if method == "GET" else 0), (method, path, made)
+            assert len(made) == counted(made, READS | WRITES), (method, path, made)
+    # A push: a session is one write; a direct upload one read and one write; its completion one
+    # read (the session with the quota's count), a HeadObject, the dedup lookup and one transaction;
+    # the manifest one read of everything it checks, its bytes, one transaction.
+    for _, made, _ in calls("POST", "/v2/{name}/blobs/uploads/"):
+        assert made == ["dynamodb:PutItem"], made
+    for _, made, _ in calls("POST", "/dockless/v1/{name}/uploads/{upload_id}/direct"):
+        assert made == ["dynamodb:BatchGetItem", "dynamodb:UpdateItem"], made
+    for _, made, _ in calls("PUT", "/v2/{name}/blobs/uploads/{upload_id}"):
+        assert made == COMPLETION, made
+    for _, made, _ in calls("PUT", "/v2/{name}/manifests/{reference}"):
+        assert made == ["dynamodb:BatchGetItem", "s3:PutObject", "dynamodb:TransactWriteItems"], made
+    # A token: the credential with its principal, the caller's teams, the grants (not for an
+    # admin), its one audit event, and at most once a day the credential's last use.
+    for _, made, record in calls("GET", "/token"):
+        reads = counted(made, READS)
+        assert reads <= 3 and counted(made, {"dynamodb:PutItem"}) == 1, made
+        assert [c for c in made if c not in READS | {"dynamodb:PutItem"}] in ([], ["dynamodb:UpdateItem"]), made
