@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from typing import Dict, Iterable, List, Optional, Set, Tuple
+from typing import Dict, FrozenSet, Iterable, List, Optional, Set, Tuple
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 
@@ -20,7 +20,7 @@ from chalicelib import errors, spec
 from chalicelib.auth import jwt
 from chalicelib.errors import RegistryError
 from chalicelib.meta import keys
-from chalicelib.meta.models import Credential, Grant, Principal, TeamMember, read_together, transaction
+from chalicelib.meta.models import Credential, Grant, Principal, read_together, transaction
 from chalicelib.backend import Backend
 from chalicelib.spec import DELETE, PULL, PUSH
 
@@ -39,6 +39,8 @@ class Caller:
     # The credential the caller proved at the token endpoint (None for a caller known by an
     # access token, which carries only its id).
     credential: Optional[Credential] = None
+    # The teams it is a member of, when its principal was read (None: read them when needed).
+    teams: Optional[FrozenSet[str]] = None
 
 
 ANONYMOUS = Caller(None)
@@ -137,7 +139,8 @@ class AuthService:
         if credential.last_used_at is None or (self._backend.clock() - credential.last_used_at).total_seconds() \
                 >= spec.CREDENTIAL_LAST_USE_RESOLUTION_SECONDS:
             credential.update(actions=[Credential.last_used_at.set(self._backend.clock())])
-        return Caller(principal.name, credential.credential_id, principal.admin, credential)
+        return Caller(principal.name, credential.credential_id, principal.admin, credential,
+                      frozenset(principal.teams or ()))
 
     @staticmethod
     def _usable(credential: Credential, now: float) -> bool:
@@ -147,13 +150,14 @@ class AuthService:
 
     def held(self, caller: Caller, repositories: List[str]) -> Dict[str, Set[str]]:
         """What the caller may do on each repository, from its grants and its teams' grants on the
-        repository and its namespace: one query for the teams, one batch read for the grants."""
+        repository and its namespace: one batch read for the grants (and, for a caller known by
+        an access token, one read of its principal for its teams)."""
         if caller.admin:
             return {name: set(ROLE_ACTIONS["admin"]) for name in repositories}
         subjects = [ANYONE]
         if caller.name:
             subjects.append(f"user:{caller.name}")
-            subjects.extend(f"team:{m.team}" for m in TeamMember.by_member.query(caller.name))
+            subjects.extend(f"team:{team}" for team in sorted(self._teams(caller)))
         wanted = {resource for name in repositories for resource in keys.resources_of(name)}
         roles: Dict[str, Set[str]] = {}
         for grant in Grant.batch_get([(resource, subject) for resource in sorted(wanted) for subject in subjects]):
@@ -164,6 +168,15 @@ class AuthService:
             # Anonymous callers only ever pull public repositories.
             held[name] = actions & {PULL} if caller.name is None else actions
         return held
+
+    @staticmethod
+    def _teams(caller: Caller) -> FrozenSet[str]:
+        if caller.teams is not None:
+            return caller.teams
+        try:
+            return frozenset(Principal.get(caller.name).teams or ())
+        except DoesNotExist:
+            return frozenset()
 
     def granted_access(self, caller: Caller, scopes: Iterable[str]) -> List[dict]:
         """Docker's `access` claim: for each requested scope, what of it the caller holds."""
@@ -207,11 +220,13 @@ class AuthService:
             raise RegistryError(errors.ADMIN_UNKNOWN, f"no user, robot or team {name!r}") from None
 
     def principals(self) -> List[Tuple[Principal, List[str]]]:
-        """Every principal in name order, with its members (teams) or none. Scans: an admin listing."""
+        """Every principal in name order, with its members (teams) or none. A scan: an admin listing."""
+        everyone = sorted(Principal.scan(), key=lambda p: p.name)
         members: Dict[str, List[str]] = {}
-        for membership in TeamMember.scan():
-            members.setdefault(membership.team, []).append(membership.member)
-        return [(p, sorted(members.get(p.name, []))) for p in sorted(Principal.scan(), key=lambda p: p.name)]
+        for principal in everyone:
+            for team in principal.teams or ():
+                members.setdefault(team, []).append(principal.name)
+        return [(p, members.get(p.name, [])) for p in everyone]
 
     def credentials_of(self, name: str) -> List[Credential]:
         """A principal's credentials, oldest first (records only: secrets are never stored)."""
@@ -231,9 +246,9 @@ class AuthService:
         subject = f"team:{name}" if principal.kind == "team" else f"user:{name}"
         for grant in Grant.scan(Grant.subject == subject):
             grant.delete()
-        memberships = (TeamMember.query(name) if principal.kind == "team" else TeamMember.by_member.query(name))
-        for membership in memberships:
-            TeamMember(membership.team, membership.member).delete()
+        if principal.kind == "team":
+            for member in Principal.scan(Principal.teams.contains(name)):
+                member.update(actions=[Principal.teams.delete({name})])
         with transaction() as txn:
             txn.delete(principal)
             self._backend.audit.record_in(txn, "principal.delete", principal=name, kind=principal.kind)
@@ -258,9 +273,9 @@ class AuthService:
             raise RegistryError(errors.ADMIN_INVALID, f"{team!r} is not a team")
         if self.principal(member).kind == "team":
             raise RegistryError(errors.ADMIN_INVALID, "teams do not nest")
-        membership = TeamMember(team, member)
+        change = Principal.teams.add({team}) if present else Principal.teams.delete({team})
         with transaction() as txn:
-            txn.save(membership) if present else txn.delete(membership)
+            txn.update(Principal(member), actions=[change], condition=Principal.name.exists())
             self._backend.audit.record_in(txn, "team.add" if present else "team.remove", team=team, member=member)
 
     def set_grant(self, resource: str, subject: str, role: Optional[str]) -> None:

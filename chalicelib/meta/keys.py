@@ -8,9 +8,8 @@ composite keys; models.py declares the tables that hold them.
     tags           <repo> / <lower(tag)> <tag>
     tag-history    <repo> / <ISO time>#<request id>#<n>             by_tag: <repo>:<tag> / at
     uploads        <upload id>
-    principals     <name>
+    principals     <name>                                        (with the teams a member is in)
     credentials    <credential id>                              (the id part of dkl_<id>_<secret>)
-    team-members   <team> / <member>                            by_member: <member> / <team>
     grants         ns:<namespace> | repo:<name> / user:<name> | team:<name> | *
     audit          <namespace>#<YYYY-MM-DD>#<shard> / <ISO time>#<request id>#<n>
                                                                 by_actor: <actor>#<YYYY-MM-DD> / at

@@ -8,7 +8,7 @@ from typing import Dict, List, Optional, Tuple, Type
 
 from pynamodb.attributes import (BinaryAttribute, BooleanAttribute, NumberAttribute,
                                  UnicodeAttribute, UnicodeSetAttribute, UTCDateTimeAttribute)
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection, KeysOnlyProjection
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
 from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.models import Model
@@ -241,8 +241,10 @@ class Upload(Model):
 class Principal(Model):
     """A user, a robot account, or a team (which holds grants for its members).
 
-    Keys: name. Access: get by name when a credential is used; scan to list (admin, few items).
-    `admin` principals may do everything everywhere (the bootstrap admin is one).
+    Keys: name. Access: get by name (in one batch read with the credential) when a credential is
+    used; scan to list (admin, few items). `admin` principals may do everything everywhere (the
+    bootstrap admin is one). `teams`: the teams a user or robot is a member of, so the grants that
+    apply to a caller are known from the one read of its principal.
     """
 
     class Meta:
@@ -252,6 +254,7 @@ class Principal(Model):
     kind = UnicodeAttribute()  # "user" | "robot" | "team"
     admin = BooleanAttribute(default=False)
     created_at = UTCDateTimeAttribute()
+    teams = UnicodeSetAttribute(null=True)
 
 
 class Credential(Model):
@@ -277,29 +280,6 @@ class Credential(Model):
     revoked = BooleanAttribute(default=False)
     description = UnicodeAttribute(null=True)
     parent = UnicodeAttribute(null=True)  # refresh tokens: the access credential's id
-
-
-class TeamMember(Model):
-    """Membership of a principal in a team (a Principal of kind "team").
-
-    Keys: team / member. Index `by_member`: member / team. Access: query by member when a token is
-    issued (which teams' grants apply); query by team to list members (admin).
-    """
-
-    class Meta:
-        table_name = "team-members"
-
-    class ByMember(GlobalSecondaryIndex):
-        class Meta:
-            index_name = "by_member"
-            projection = KeysOnlyProjection()
-
-        member = UnicodeAttribute(hash_key=True)
-        team = UnicodeAttribute(range_key=True)
-
-    team = UnicodeAttribute(hash_key=True)
-    member = UnicodeAttribute(range_key=True)
-    by_member = ByMember()
 
 
 class Grant(Model):
@@ -433,7 +413,6 @@ TABLES: Dict[Type[Model], str] = {
     Upload: "uploads",
     Principal: "principals",
     Credential: "credentials",
-    TeamMember: "team-members",
     Grant: "grants",
     AuditEvent: "audit",
     RepositorySetting: "settings",
