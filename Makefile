@@ -3,8 +3,8 @@ VENV ?= .venv
 PYTHON ?= python3
 STAMP := $(VENV)/.installed
 # Debian packages the end-to-end tests drive: dockerd + docker client, skopeo, containerd + ctr, gpg, podman, buildah.
-E2E_PACKAGES := docker.io skopeo containerd gnupg podman buildah
-E2E_COMMANDS := dockerd docker skopeo containerd ctr gpg podman buildah
+E2E_PACKAGES := docker.io skopeo containerd gnupg podman buildah chromium
+E2E_COMMANDS := dockerd docker skopeo containerd ctr gpg podman buildah chromium
 
 .PHONY: setup serve test test-api fuzz mutate e2e-tools bench bench-load bench-cost bench-bundle deploy clean
 

@@ -168,7 +168,7 @@ class Door:
         host = headers.get("host", "")
         raw_target = environ.get("RAW_URI") or environ.get("REQUEST_URI") or environ.get("PATH_INFO", "")
         path, _, query = raw_target.partition("?")
-        body = self._spooled_body(environ)
+        body, sha256 = self._spooled_body(environ)
         if "X-Amz-Signature=" in query:
             service = self._signatures.presigned(method, host, path, query, headers)
         elif self._presigned_only:
@@ -179,25 +179,23 @@ class Door:
         if self._presigned_only and service != "s3":
             raise Refused(403, "AccessDenied", "only S3 is reachable here")
         if method == "PUT" and "x-amz-checksum-sha256" in headers:
-            self._check_checksum(body, headers["x-amz-checksum-sha256"])
+            self._check_checksum(sha256, headers["x-amz-checksum-sha256"])
         body.seek(0)
         environ["wsgi.input"] = body
         return service
 
     @staticmethod
-    def _check_checksum(body, declared: str) -> None:
-        """As S3 does: the bytes must hash to the x-amz-checksum-sha256 the request carries."""
-        body.seek(0)
-        hasher = hashlib.sha256()
-        for piece in iter(lambda: body.read(1 << 20), b""):
-            hasher.update(piece)
-        if base64.b64encode(hasher.digest()).decode() != declared:
+    def _check_checksum(sha256, declared: str) -> None:
+        """As S3 does: the bytes (hashed as they arrived) must hash to the x-amz-checksum-sha256
+        the request carries."""
+        if base64.b64encode(sha256.digest()).decode() != declared:
             raise Refused(400, "BadDigest", "The SHA256 you specified did not match the calculated checksum.")
 
     @staticmethod
-    def _spooled_body(environ):
-        """The request body, read once into a file the door and moto can both read."""
-        spooled = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY_BYTES)
+    def _spooled_body(environ) -> tuple:
+        """The request body, read once into a file the door and moto can both read, and hashed
+        as it arrives."""
+        spooled, hasher = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY_BYTES), hashlib.sha256()
         remaining = int(environ.get("CONTENT_LENGTH") or 0)
         source = environ["wsgi.input"]
         while remaining > 0:
@@ -205,10 +203,11 @@ class Door:
             if not piece:
                 break
             spooled.write(piece)
+            hasher.update(piece)
             remaining -= len(piece)
         environ["CONTENT_LENGTH"] = str(spooled.tell())
         spooled.seek(0)
-        return spooled
+        return spooled, hasher
 
 
 class LocalAws:

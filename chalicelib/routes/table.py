@@ -9,7 +9,7 @@ it is checked, routes/access.py.
 import dataclasses
 from typing import Callable, Optional
 
-from chalicelib import validate
+from chalicelib import console, validate
 from chalicelib.routes import admin, base, blobs, direct, history, listings, manifests, signatures, token, uploads
 from chalicelib.routes.access import ADMIN, AUTHENTICATED, CATALOG, OPEN
 from chalicelib.spec import DELETE, PULL, PUSH
@@ -79,6 +79,12 @@ ROUTES = (
     Route("PUT", "/extensions/v2/{name}/signatures/{digest}", signatures.put_signature, PUSH),
     Route("GET", "/keys/{namespace}", signatures.list_keys, OPEN),
     Route("GET", "/keys/{namespace}/{file}", signatures.key_file, OPEN),
+    # The web console (chalicelib/console): its pages check their own session cookie.
+    Route("GET", "/ui/", console.index, OPEN),
+    Route("GET", "/ui/repository", console.repository, OPEN),
+    Route("GET", "/ui/console.css", console.stylesheet, OPEN),
+    Route("POST", "/ui/signin", console.signin, OPEN),
+    Route("POST", "/ui/signout", console.signout, OPEN),
 )
 
 

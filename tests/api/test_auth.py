@@ -208,6 +208,12 @@ EXPECTED_ACTION = {
     ("PUT", "/extensions/v2/{name}/signatures/{digest}"): PUSH,
     ("GET", "/keys/{namespace}"): "open",
     ("GET", "/keys/{namespace}/{file}"): "open",
+    # The console checks its own session cookie (tests/api/test_console.py).
+    ("GET", "/ui/"): "open",
+    ("GET", "/ui/repository"): "open",
+    ("GET", "/ui/console.css"): "open",
+    ("POST", "/ui/signin"): "open",
+    ("POST", "/ui/signout"): "open",
 }
 REPOSITORY_ROUTES = sorted(k for k, action in EXPECTED_ACTION.items() if action in (PULL, PUSH, DELETE))
 

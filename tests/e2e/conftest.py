@@ -196,3 +196,16 @@ def dockless(stack, tmp_path):
                    input=input)
     cli("login", stack.url, "-u", "admin", "--password-stdin", input=stack.admin_token)
     return cli
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """One Debian chromium for the session, driven by Playwright (its own browser downloads are
+    not used: Debian's binary is). Each test opens its own context (cookies apart)."""
+    _require("chromium")
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"),
+                                             args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        yield browser
+        browser.close()

@@ -226,6 +226,8 @@ def test_the_bundle_carries_what_the_functions_import_and_works_alone(template, 
               "from chalicelib.meta.models import Manifest; "
               "s = build_backend(Settings.from_environ({'AWS_DEFAULT_REGION': 'eu-west-1'})); "
               "[s.client(n) for n in ('secretsmanager', 'ssm')]; Manifest._get_connection().connection.client; "
+              "from chalicelib import console; "  # the console's templates and their library came along
+              "assert 'Sign in' in console._templates().get_template('signin.html').render(caller=None, csrf='x', problem=None, name=None); "
               "print(s.objects.presign_get('k').split('?')[0])")
     result = subprocess.run([sys.executable, "-S", "-c", script, str(tmp_path / "bundle")], capture_output=True,
                             text=True, env={"PATH": "/usr/bin:/bin", "AWS_ACCESS_KEY_ID": "dummy",

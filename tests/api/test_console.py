@@ -1,0 +1,159 @@
+"""The web console in process (chalicelib/console): sign-in with its CSRF cookie, the session
+cookie's attributes, what a page shows to whom, sign-out revoking the session, the security
+headers, and escaping. tests/e2e/test_console.py drives it in chromium."""
+import json
+import re
+from http.cookies import SimpleCookie
+from urllib.parse import urlencode
+
+import pytest
+
+from chalicelib.meta.models import Credential
+
+JSON = {"Content-Type": "application/json"}
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def set_cookies(response) -> dict:
+    """Each Set-Cookie of a chalice test response, parsed, by name, with its raw text."""
+    values = response.headers.get("Set-Cookie") or []
+    found = {}
+    for text in [values] if isinstance(values, str) else values:
+        jar = SimpleCookie()
+        jar.load(text)
+        for name, morsel in jar.items():
+            found[name] = (morsel.value, text)
+    return found
+
+
+def csrf_field(html: str) -> str:
+    return re.search(r'name="csrf" value="([^"]*)"', html).group(1)
+
+
+class Browser:
+    """Cookies kept across requests, as a browser would (for /ui only)."""
+
+    def __init__(self, http):
+        self.http, self.cookies = http, {}
+
+    def request(self, method, path, form=None, headers=None):
+        headers = dict(headers or {})
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        body = b""
+        if form is not None:
+            headers.update(FORM)
+            body = urlencode(form).encode()
+        response = self.http.request(method, path, body=body, headers=headers)
+        for name, (value, text) in set_cookies(response).items():
+            if "Max-Age=0" in text:
+                self.cookies.pop(name, None)
+            else:
+                self.cookies[name] = value
+        return response
+
+    def sign_in(self, name, token):
+        form = self.request("GET", "/ui/")
+        return self.request("POST", "/ui/signin", {"csrf": csrf_field(form.body.decode()), "name": name,
+                                                   "token": token})
+
+
+@pytest.fixture
+def people(client):
+    """A reader of team/app and a user with no grants, each with an access token."""
+    tokens = {}
+    for name in ("reader", "nobody"):
+        assert client.post("/dockless/admin/v1/principals", body=json.dumps({"name": name}), headers=JSON).status_code == 201
+        tokens[name] = client.post(f"/dockless/admin/v1/principals/{name}/tokens", body="{}",
+                                   headers=JSON).json_body["token"]
+    client.put("/dockless/admin/v1/grants", body=json.dumps({"resource": "team/app", "subject": "user:reader",
+                                                             "role": "read"}), headers=JSON)
+    return tokens
+
+
+def test_signing_in_sets_a_strict_session_cookie_and_shows_what_the_caller_may_pull(anonymous, client, push, people):
+    push.image("team/app", "v1")
+    push.image("team/secret", "v1")
+    browser = Browser(anonymous)
+    first = browser.request("GET", "/ui/")
+    assert first.status_code == 200 and "Sign in" in first.body.decode()
+    signin_cookie = set_cookies(first)["dockless_signin"][1]
+    assert "HttpOnly" in signin_cookie and "SameSite=Strict" in signin_cookie and "Path=/ui" in signin_cookie
+    answer = browser.sign_in("reader", people["reader"])
+    assert answer.status_code == 303 and answer.headers["Location"] == "/ui/"
+    value, text = set_cookies(answer)["dockless_session"]
+    assert value.startswith("dkl_") and value != people["reader"]
+    assert all(part in text for part in ("HttpOnly", "SameSite=Strict", "Path=/ui", "Max-Age=28800"))
+    assert text.endswith("; Secure")  # the test registry is served over HTTPS (PUBLIC_URL)
+    page = browser.request("GET", "/ui/").body.decode()
+    assert "team/app" in page and "team/secret" not in page and "reader" in page
+    repo = browser.request("GET", "/ui/repository?name=team/app")
+    assert repo.status_code == 200 and ">v1<" in repo.body.decode()
+    hidden = browser.request("GET", "/ui/repository?name=team/secret")
+    missing = browser.request("GET", "/ui/repository?name=team/none")
+    assert hidden.status_code == missing.status_code == 404
+    assert hidden.body.replace(b"team/secret", b"X") == missing.body.replace(b"team/none", b"X")
+
+
+def test_every_page_carries_the_security_headers(anonymous):
+    for path in ("/ui/", "/ui/console.css", "/ui/repository?name=team/app"):
+        headers = anonymous.get(path).headers
+        assert headers["Content-Security-Policy"].startswith("default-src 'none'"), path
+        assert "script-src" not in headers["Content-Security-Policy"]
+        assert headers["X-Frame-Options"] == "DENY" and headers["X-Content-Type-Options"] == "nosniff"
+        assert headers["Cache-Control"] == "no-store"
+
+
+def test_a_wrong_token_or_a_missing_csrf_token_signs_nobody_in(anonymous, people, state):
+    browser = Browser(anonymous)
+    form = browser.request("GET", "/ui/")
+    before = state()
+    wrong = browser.request("POST", "/ui/signin", {"csrf": csrf_field(form.body.decode()), "name": "reader",
+                                                   "token": people["nobody"]})
+    assert wrong.status_code == 401 and "Wrong name or token." in wrong.body.decode()
+    assert "dockless_session" not in set_cookies(wrong)
+    forged = browser.request("POST", "/ui/signin", {"csrf": "guessed", "name": "reader", "token": people["reader"]})
+    assert forged.status_code == 403 and "dockless_session" not in set_cookies(forged)
+    no_cookie = Browser(anonymous).request("POST", "/ui/signin", {"csrf": "x", "name": "reader",
+                                                                  "token": people["reader"]})
+    assert no_cookie.status_code == 403
+    assert state() == before
+
+
+def test_signing_out_revokes_the_session_and_needs_its_csrf_token(anonymous, people, registry):
+    browser = Browser(anonymous)
+    browser.sign_in("reader", people["reader"])
+    session = browser.cookies["dockless_session"]
+    page = browser.request("GET", "/ui/").body.decode()
+    refused = browser.request("POST", "/ui/signout", {"csrf": "not-it"})
+    assert refused.status_code == 403
+    assert browser.request("GET", "/ui/").body.decode().count("Sign out") == 1  # still signed in
+    out = browser.request("POST", "/ui/signout", {"csrf": csrf_field(page)})
+    assert out.status_code == 303 and "dockless_session" not in browser.cookies
+    credential = Credential.get(session.split("_")[1])
+    assert (credential.kind, credential.revoked) == ("session", True)
+    replayed = Browser(anonymous)
+    replayed.cookies["dockless_session"] = session
+    assert "Sign in" in replayed.request("GET", "/ui/").body.decode()
+
+
+def test_revoking_the_access_token_ends_its_sessions(anonymous, client, people):
+    browser = Browser(anonymous)
+    browser.sign_in("reader", people["reader"])
+    assert "Sign out" in browser.request("GET", "/ui/").body.decode()
+    credential_id = people["reader"].split("_")[1]
+    assert client.delete(f"/dockless/admin/v1/tokens/{credential_id}").status_code == 204
+    assert "Sign in" in browser.request("GET", "/ui/").body.decode()
+
+
+def test_what_a_caller_typed_is_shown_inert(anonymous):
+    """The sign-in form shows the name again after a failed attempt: escaped, never markup."""
+    browser = Browser(anonymous)
+    form = browser.request("GET", "/ui/")
+    evil = '"><script>alert(1)</script><img src=x onerror=alert(1)>'
+    answer = browser.request("POST", "/ui/signin", {"csrf": csrf_field(form.body.decode()), "name": evil,
+                                                    "token": "dkl_nope"})
+    body = answer.body.decode()
+    assert answer.status_code == 401
+    assert "<script>" not in body and "<img" not in body
+    assert 'value="&#34;&gt;&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;"' in body
