@@ -110,7 +110,7 @@ class ManifestService:
         manifest = parse_manifest(self.body(item), item.media_type)
         self._require_present(BlobLink, repo, manifest.blobs)
         self._require_present(Manifest, repo, manifest.children)
-        current = self._tag_digest(repo, tag)
+        current = self.tag_digest(repo, tag)
         self._require_mutable(repo, tag, settings, current, digest)
         if settings.verified and not settings.auto_sign:
             reason = SigningService(self._backend).verified_refusal(repo, digest, tag, lambda: self.parents(repo, digest),
@@ -147,7 +147,8 @@ class ManifestService:
             raise RegistryError(errors.MANIFEST_UNKNOWN, message, message=message)
         return item
 
-    def _tag_digest(self, repo: str, tag: str) -> Optional[str]:
+    def tag_digest(self, repo: str, tag: str) -> Optional[str]:
+        """The digest a tag names now, or None."""
         try:
             return Tag.get(repo, tag_sort_key(tag)).digest
         except DoesNotExist:
@@ -169,7 +170,7 @@ class ManifestService:
         race is read and checked again."""
         for attempt in range(TAG_WRITE_ATTEMPTS):
             if attempt:
-                previous = self._tag_digest(repo, tag)
+                previous = self.tag_digest(repo, tag)
             self._require_mutable(repo, tag, settings, previous, digest)
             condition = Tag.sort_key.does_not_exist() if previous is None else Tag.digest == previous
             try:

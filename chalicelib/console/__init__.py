@@ -5,6 +5,11 @@ the same function and front door as the registry API.
     POST /ui/signin                name + access token (what `docker login` takes) -> a session
     POST /ui/signout               revokes the session
     GET  /ui/repository?name=      a repository's tags and settings
+    GET  /ui/history?name=&tag=    a tag's history, with restore links for those who may push
+    GET  /ui/restore?name=&tag=&digest=   the confirmation, naming both digests
+    POST /ui/restore               restores (as `dockless restore` does)
+    GET  /ui/audit?namespace=&repository=&actor=&action=&outcome=&since=&until=   admins: the trail
+    GET  /ui/audit.jsonl?…         the same events, every one of the period, as JSON lines
     GET  /ui/console.css
 
 A session is a credential of kind `session` (chalicelib/auth: hashed, its parent the access
@@ -14,14 +19,16 @@ token: for the sign-in form a random value also set as a cookie (double submit);
 an HMAC of the session secret. Templates autoescape; the pages run no script and load nothing
 from elsewhere (Content-Security-Policy `default-src 'none'`); framing is refused.
 """
+import datetime
 import functools
 import hashlib
 import hmac
+import json
 import secrets
 from http.cookies import CookieError, SimpleCookie
 from pathlib import Path
-from typing import Dict, Optional
-from urllib.parse import parse_qs
+from typing import Dict, Optional, Set, Tuple
+from urllib.parse import parse_qs, urlencode
 
 from chalice import Response
 
@@ -31,11 +38,16 @@ from chalicelib.errors import RegistryError
 from chalicelib.meta import keys
 from chalicelib.meta.keys import CATALOG_PARTITION
 from chalicelib.meta.models import Repository, Tag
+from chalicelib.manifests import ManifestService
 from chalicelib.repository_settings import SettingsService
+from chalicelib.routes import admin
 
 SESSION_COOKIE = "dockless_session"
 SIGNIN_COOKIE = "dockless_signin"  # the sign-in form's CSRF token (double submit)
 SESSION_SECONDS = 8 * 3600
+HISTORY_EVENTS = 100  # the newest events of a tag shown on its page
+AUDIT_PAGE_EVENTS = 200
+AUDIT_FILTERS = ("namespace", "repository", "actor", "action", "outcome", "since", "until")
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
                                "frame-ancestors 'none'; base-uri 'none'",
@@ -118,24 +130,101 @@ def index(call):
                  namespaces=sorted(namespaces.items()))
 
 
-def repository(call):
+class _Answer(Exception):
+    """A page that answers instead of the one asked for (sign in, not found, refused)."""
+
+    def __init__(self, response: Response):
+        super().__init__()
+        self.response = response
+
+
+def _signed_in(call) -> Tuple[Caller, str]:
+    """The caller and its forms' CSRF token, or the sign-in page."""
     caller = _session(call)
     if caller is None:
-        return _signin_form(call, 401, "Sign in to see this page.")
-    csrf = _csrf_of(_cookies(call)[SESSION_COOKIE])
-    name = call.query("name") or ""
+        raise _Answer(_signin_form(call, 401, "Sign in to see this page."))
+    return caller, _csrf_of(_cookies(call)[SESSION_COOKIE])
+
+
+def _repository(call, caller: Caller, csrf: str, name: Optional[str], tag: Optional[str] = None,
+                action: str = spec.PULL) -> Set[str]:
+    """What the caller may do on a repository it may pull (and, for `action` PUSH, push to); a
+    repository it may not pull looks exactly like one that does not exist."""
     try:
-        validate.repository_name(name)
+        validate.repository_name(name or "")
+        if tag is not None:
+            validate.tag(tag)
     except RegistryError:
         name = None
-    # A repository the caller may not pull looks exactly like one that does not exist.
-    if name is None or spec.PULL not in AuthService(call.backend).held(caller, [name])[name]:
-        return _refused(404, "Not found", "No such repository, or you may not pull from it.", caller, csrf)
+    held = AuthService(call.backend).held(caller, [name])[name] if name else set()
+    if spec.PULL not in held:
+        raise _Answer(_refused(404, "Not found", "No such repository, or you may not pull from it.", caller, csrf))
+    if action not in held:
+        raise _Answer(_refused(403, "Refused", f"You may not {action} to {name}.", caller, csrf))
+    return held
+
+
+def _page_of(handler):
+    """A console page: its _Answer, or a registry refusal, shown as a page."""
+    @functools.wraps(handler)
+    def page(call):
+        try:
+            return handler(call)
+        except _Answer as answer:
+            return answer.response
+        except RegistryError as refused:
+            caller = _session(call)
+            csrf = _csrf_of(_cookies(call)[SESSION_COOKIE]) if caller else ""
+            return _refused(refused.status, "Refused", refused.message or refused.error.message, caller, csrf)
+    return page
+
+
+@_page_of
+def repository(call):
+    caller, csrf = _signed_in(call)
+    name = call.query("name")
+    _repository(call, caller, csrf, name)
     settings = SettingsService(call.backend).of(name)
     tags = [{"tag": t.tag, "digest": t.digest, "updated_at": t.updated_at, "immutable": settings.immutable(t.tag)}
             for t in Tag.query(name)]
     return _page("repository.html", caller=caller, csrf=csrf, name=name, tags=tags, settings=settings,
                  host=call.backend.public_url().split("://", 1)[-1])
+
+
+@_page_of
+def history(call):
+    """A tag's timeline, newest first, with a restore link per manifest it named (push only)."""
+    caller, csrf = _signed_in(call)
+    name, tag = call.query("name"), call.query("tag") or ""
+    held = _repository(call, caller, csrf, name, tag)
+    events, _ = ManifestService(call.backend).history(name, tag, HISTORY_EVENTS, None, where_from=False)
+    return _page("history.html", caller=caller, csrf=csrf, name=name, tag=tag, events=events,
+                 current=events[0]["to"] if events else None, may_push=spec.PUSH in held)
+
+
+@_page_of
+def restore_form(call):
+    """The confirmation: what the tag names now, and what it will name."""
+    caller, csrf = _signed_in(call)
+    name, tag, digest = call.query("name"), call.query("tag") or "", call.query("digest") or ""
+    _repository(call, caller, csrf, name, tag, spec.PUSH)
+    validate.digest(digest)
+    current = ManifestService(call.backend).tag_digest(name, tag)
+    return _page("restore.html", caller=caller, csrf=csrf, name=name, tag=tag, digest=digest, current=current)
+
+
+@_page_of
+def restore(call):
+    caller, csrf = _signed_in(call)
+    form = _form(call)
+    if not hmac.compare_digest(form.get("csrf", ""), csrf):
+        return _refused(403, "Refused", "The form came from elsewhere: reload the page and try again.", caller, csrf)
+    name, tag, digest = form.get("name"), form.get("tag") or "", form.get("digest") or ""
+    _repository(call, caller, csrf, name, tag, spec.PUSH)
+    validate.digest(digest)
+    ManifestService(call.backend).restore(name, tag, digest=digest)
+    return Response(body="", status_code=303, headers={
+        **SECURITY_HEADERS, "Location": "/ui/history?" + urlencode({"name": name, "tag": tag})})
 
 
 def signin(call):
@@ -171,6 +260,43 @@ def signout(call):
     call.backend.audit.record("console.signout")
     return Response(body="", status_code=303, headers={
         **SECURITY_HEADERS, "Location": "/ui/", "Set-Cookie": [_cookie(call, SESSION_COOKIE, "", 0)]})
+
+
+def _audit(call) -> Tuple[Caller, str, Dict[str, str], list]:
+    """The filters and the events they select (oldest first), for an admin; a page otherwise."""
+    caller, csrf = _signed_in(call)
+    if not caller.admin:
+        raise _Answer(_refused(403, "Refused", "The audit trail is for admins.", caller, csrf))
+    filters = {name: call.query(name) or "" for name in AUDIT_FILTERS}
+    since, until = admin.audit_period(call, default_days=1)
+    namespace = filters["namespace"] or (keys.namespace_of(filters["repository"]) if filters["repository"] else "")
+    if not namespace and not filters["actor"]:
+        namespace = audit.REGISTRY_NAMESPACE  # the registry's own events (administration, collection)
+    events = [audit.as_dict(e) for e in audit.query(namespace or None, filters["actor"] or None, since, until)
+              if all(not filters[name] or (getattr(e, name) or "") == filters[name]
+                     for name in ("repository", "action", "outcome"))]
+    return caller, csrf, filters, events
+
+
+@_page_of
+def audit_page(call):
+    caller, csrf, filters, events = _audit(call)
+    shown = list(reversed(events))[:AUDIT_PAGE_EVENTS]
+    query = {k: v for k, v in filters.items() if v}
+    older = None
+    if len(events) > AUDIT_PAGE_EVENTS:
+        last = datetime.datetime.fromisoformat(shown[-1]["time"]) - datetime.timedelta(microseconds=1)
+        older = urlencode({**query, "until": last.isoformat()})
+    return _page("audit.html", caller=caller, csrf=csrf, filters=filters, events=shown, query=urlencode(query),
+                 older=older)
+
+
+@_page_of
+def audit_export(call):
+    _, _, _, events = _audit(call)
+    return Response(body="".join(json.dumps(event, sort_keys=True) + "\n" for event in events), status_code=200,
+                    headers={**SECURITY_HEADERS, "Content-Type": "application/x-ndjson",
+                             "Content-Disposition": 'attachment; filename="audit.jsonl"'})
 
 
 def stylesheet(call):

@@ -125,7 +125,7 @@ def _time(call, name: str, default):
     return value if value.tzinfo else value.replace(tzinfo=datetime.timezone.utc)
 
 
-def _audit_period(call, default_days: int) -> tuple:
+def audit_period(call, default_days: int) -> tuple:
     """`since` and `until` of a query that reads the audit trail (until: now; since: default_days
     before it), at most AUDIT_QUERY_MAX_DAYS apart."""
     until = _time(call, "until", call.backend.clock())
@@ -138,7 +138,7 @@ def _audit_period(call, default_days: int) -> tuple:
 def list_audit(call):
     """Events for a namespace (or one repository of it) or an actor, between since and until
     (default: the last 24 hours)."""
-    since, until = _audit_period(call, default_days=1)
+    since, until = audit_period(call, default_days=1)
     repository, actor = call.query("repository"), call.query("actor")
     namespace = call.query("namespace") or (keys.namespace_of(repository) if repository else None)
     if not namespace and not actor:
@@ -152,7 +152,7 @@ def usage(call):
     """Per repository of a namespace (or all): stored bytes, blob and manifest counts, and the
     pushes and pulls between since and until (default: the last 30 days); per namespace: stored
     bytes, quota, and what garbage collection freed; the bucket before and after collection."""
-    since, until = _audit_period(call, default_days=30)
+    since, until = audit_period(call, default_days=30)
     return json_response({"since": since.isoformat(), "until": until.isoformat(),
                           **usage_report.report(call.query("namespace"), since, until)})
 

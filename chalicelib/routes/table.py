@@ -82,6 +82,11 @@ ROUTES = (
     # The web console (chalicelib/console): its pages check their own session cookie.
     Route("GET", "/ui/", console.index, OPEN),
     Route("GET", "/ui/repository", console.repository, OPEN),
+    Route("GET", "/ui/history", console.history, OPEN),
+    Route("GET", "/ui/restore", console.restore_form, OPEN),
+    Route("POST", "/ui/restore", console.restore, OPEN),
+    Route("GET", "/ui/audit", console.audit_page, OPEN),
+    Route("GET", "/ui/audit.jsonl", console.audit_export, OPEN),
     Route("GET", "/ui/console.css", console.stylesheet, OPEN),
     Route("POST", "/ui/signin", console.signin, OPEN),
     Route("POST", "/ui/signout", console.signout, OPEN),

@@ -212,6 +212,11 @@ EXPECTED_ACTION = {
     ("GET", "/ui/"): "open",
     ("GET", "/ui/repository"): "open",
     ("GET", "/ui/console.css"): "open",
+    ("GET", "/ui/audit"): "open",
+    ("GET", "/ui/audit.jsonl"): "open",
+    ("GET", "/ui/history"): "open",
+    ("GET", "/ui/restore"): "open",
+    ("POST", "/ui/restore"): "open",
     ("POST", "/ui/signin"): "open",
     ("POST", "/ui/signout"): "open",
 }

@@ -157,3 +157,124 @@ def test_what_a_caller_typed_is_shown_inert(anonymous):
     assert answer.status_code == 401
     assert "<script>" not in body and "<img" not in body
     assert 'value="&#34;&gt;&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;"' in body
+
+
+@pytest.fixture
+def writer(client, people):
+    """A user who may push to team/app, signed in."""
+    client.post("/dockless/admin/v1/principals", body=json.dumps({"name": "writer"}), headers=JSON)
+    token = client.post("/dockless/admin/v1/principals/writer/tokens", body="{}", headers=JSON).json_body["token"]
+    client.put("/dockless/admin/v1/grants", body=json.dumps({"resource": "team/app", "subject": "user:writer",
+                                                             "role": "write"}), headers=JSON)
+    return token
+
+
+def test_a_tag_history_offers_restore_to_those_who_may_push_and_restore_names_both_digests(
+        anonymous, client, push, people, writer, clock):
+    _, first = push.image("team/app", "prod", layers=[b"one"])
+    clock.advance(seconds=1)
+    _, second = push.image("team/app", "prod", layers=[b"two"])
+    reader = Browser(anonymous)
+    reader.sign_in("reader", people["reader"])
+    page = reader.request("GET", "/ui/history?name=team/app&tag=prod").body.decode()
+    assert re.findall(r"<td>(push|move|restore)</td>", page) == ["move", "push"]  # newest first
+    assert "Restore this" not in page  # the reader may not push
+    refused = reader.request("GET", f"/ui/restore?name=team/app&tag=prod&digest={first}")
+    assert refused.status_code == 403
+
+    browser = Browser(anonymous)
+    browser.sign_in("writer", writer)
+    page = browser.request("GET", "/ui/history?name=team/app&tag=prod").body.decode()
+    assert page.count("Restore this") == 1  # the manifest it names now is not offered
+    confirm = browser.request("GET", f"/ui/restore?name=team/app&tag=prod&digest={first}").body.decode()
+    assert f"names <code class=\"digest\">{second}</code> now" in confirm and first in confirm
+    assert client.get("/v2/team/app/manifests/prod").headers["Docker-Content-Digest"] == second
+    forged = browser.request("POST", "/ui/restore", {"csrf": "x", "name": "team/app", "tag": "prod", "digest": first})
+    assert forged.status_code == 403
+    assert client.get("/v2/team/app/manifests/prod").headers["Docker-Content-Digest"] == second
+    clock.advance(seconds=1)
+    done = browser.request("POST", "/ui/restore", {"csrf": csrf_field(confirm), "name": "team/app", "tag": "prod",
+                                                   "digest": first})
+    assert done.status_code == 303 and done.headers["Location"] == "/ui/history?name=team%2Fapp&tag=prod"
+    assert client.get("/v2/team/app/manifests/prod").headers["Docker-Content-Digest"] == first
+    after = browser.request("GET", "/ui/history?name=team/app&tag=prod").body.decode()
+    assert re.findall(r"<td>(push|move|restore)</td>", after) == ["restore", "move", "push"]
+    assert "<td>writer</td>" in after
+    unknown = browser.request("POST", "/ui/restore", {"csrf": csrf_field(confirm), "name": "team/app", "tag": "prod",
+                                                      "digest": "sha256:" + "0" * 64})
+    assert unknown.status_code == 404 and "Refused" in unknown.body.decode()
+
+
+def test_each_page_reads_a_handful_of_items(anonymous, push, people, writer, caplog):
+    import logging
+    caplog.set_level(logging.INFO, logger="dockless.request")
+    push.image("team/app", "prod")
+    browser = Browser(anonymous)
+    browser.sign_in("writer", writer)
+    reads = {}
+    for path in ("/ui/", "/ui/repository?name=team/app", "/ui/history?name=team/app&tag=prod"):
+        caplog.clear()
+        assert browser.request("GET", path).status_code == 200
+        (record,) = [json.loads(r.getMessage()) for r in caplog.records if r.name == "dockless.request"]
+        calls = record["aws_calls"]
+        # A page writes nothing but, once a day, its session's last use.
+        assert [c for c in calls if c.endswith(("PutItem", "UpdateItem", "TransactWriteItems"))] in (
+            [], ["dynamodb:UpdateItem"]), calls
+        reads[path.split("?")[0]] = [c for c in calls if c.endswith(("GetItem", "Query"))]
+    # The session (credential, then principal with its parent), the grants, then the page's own.
+    session = ["dynamodb:BatchGetItem", "dynamodb:BatchGetItem"]
+    assert reads == {
+        "/ui/": session + ["dynamodb:Query", "dynamodb:BatchGetItem"],  # the catalog, its grants
+        "/ui/repository": session + ["dynamodb:BatchGetItem", "dynamodb:BatchGetItem", "dynamodb:Query"],
+        "/ui/history": session + ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:Query"],
+    }
+
+
+@pytest.fixture
+def boss(client):
+    """An admin, with an access token."""
+    client.post("/dockless/admin/v1/principals", body=json.dumps({"name": "boss", "admin": True}), headers=JSON)
+    return client.post("/dockless/admin/v1/principals/boss/tokens", body="{}", headers=JSON).json_body["token"]
+
+
+def test_admins_filter_and_export_the_audit_trail_and_others_are_refused(anonymous, push, people, boss, clock):
+    push.image("team/app", "v1")
+    clock.advance(seconds=1)
+    push.image("team/app", "v2")
+    evil = '<script>alert(1)</script>'
+    stranger = Browser(anonymous)
+    stranger.request("POST", "/ui/signin", {"csrf": csrf_field(stranger.request("GET", "/ui/").body.decode()),
+                                            "name": evil, "token": "dkl_nope"})
+    reader = Browser(anonymous)
+    reader.sign_in("reader", people["reader"])
+    assert "/ui/audit" not in reader.request("GET", "/ui/").body.decode()  # not offered
+    assert reader.request("GET", "/ui/audit?namespace=team").status_code == 403
+    assert reader.request("GET", "/ui/audit.jsonl?namespace=team").status_code == 403
+
+    browser = Browser(anonymous)
+    browser.sign_in("boss", boss)
+    assert '<a href="/ui/audit">Audit</a>' in browser.request("GET", "/ui/").body.decode()
+    page = browser.request("GET", "/ui/audit?namespace=team&action=manifest.push").body.decode()
+    assert re.findall(r"<td>(manifest\.\w+)</td>", page) == ["manifest.push", "manifest.push"]
+    export = browser.request("GET", "/ui/audit.jsonl?namespace=team&action=manifest.push")
+    assert export.headers["Content-Type"] == "application/x-ndjson"
+    assert [json.loads(line)["reference"] for line in export.body.decode().splitlines()] == ["v1", "v2"]
+    denied = browser.request("GET", "/ui/audit?namespace=_unauthenticated&outcome=denied").body.decode()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in denied and evil not in denied
+    bad = browser.request("GET", "/ui/audit?namespace=team&since=yesterday")
+    assert bad.status_code == 400 and "Refused" in bad.body.decode()
+
+
+def test_the_audit_page_pages_back_in_time(anonymous, push, boss, clock, monkeypatch):
+    from chalicelib import console
+    monkeypatch.setattr(console, "AUDIT_PAGE_EVENTS", 1)
+    push.image("team/app", "v1")
+    clock.advance(seconds=1)
+    push.image("team/app", "v2")
+    browser = Browser(anonymous)
+    browser.sign_in("boss", boss)
+    newest = browser.request("GET", "/ui/audit?namespace=team&action=manifest.push").body.decode()
+    assert re.findall(r"<td>(v\d)</td>", newest) == ["v2"]
+    older = re.search(r'<a href="(/ui/audit\?[^"]+)">Older events</a>', newest).group(1).replace("&amp;", "&")
+    page = browser.request("GET", older).body.decode()
+    assert re.findall(r"<td>(v\d)</td>", page) == ["v1"] and "Older events" not in page

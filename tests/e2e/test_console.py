@@ -59,6 +59,11 @@ def test_a_pull_only_user_signs_in_browses_to_a_tag_and_signs_out(stack, docker,
     shoot(page, tmp_path, "console-repository")
     # The stylesheet loaded under the page's own policy; nothing was refused, no script ran.
     assert page.evaluate("getComputedStyle(document.querySelector('header')).display") == "flex"
+    page.get_by_role("link", name="1.0").click()
+    expect(page).to_have_title("webteam/app:1.0 history · dockless")
+    assert page.get_by_role("row", name=re.compile("push")).inner_text().split("\t")[1:4] == ["push", "admin", ""]
+    assert page.get_by_role("link", name="Restore this").count() == 0  # pull only
+    shoot(page, tmp_path, "console-history")
 
     page.goto(f"{stack.url}/ui/repository?name=webhidden/app")
     expect(page).to_have_title("Not found · dockless")
