@@ -10,6 +10,10 @@ the same function and front door as the registry API.
     POST /ui/restore               restores (as `dockless restore` does)
     GET  /ui/audit?namespace=&repository=&actor=&action=&outcome=&since=&until=   admins: the trail
     GET  /ui/audit.jsonl?…         the same events, every one of the period, as JSON lines
+    GET  /ui/people, POST /ui/people                 admins: principals; add a user, robot or team
+    GET  /ui/principal?name=       admins: its tokens (create: the secret shown once; revoke) or members
+    POST /ui/tokens, /ui/tokens/revoke, /ui/members  what those pages' forms do
+    GET  /ui/grants?resource=, POST /ui/grants       admins: grants on a namespace or repository
     GET  /ui/console.css
 
 A session is a credential of kind `session` (chalicelib/auth: hashed, its parent the access
@@ -32,7 +36,7 @@ from urllib.parse import parse_qs, urlencode
 
 from chalice import Response
 
-from chalicelib import audit, spec, validate
+from chalicelib import audit, errors, spec, validate
 from chalicelib.auth.service import AuthService, Caller, new_credential_text
 from chalicelib.errors import RegistryError
 from chalicelib.meta import keys
@@ -297,6 +301,97 @@ def audit_export(call):
     return Response(body="".join(json.dumps(event, sort_keys=True) + "\n" for event in events), status_code=200,
                     headers={**SECURITY_HEADERS, "Content-Type": "application/x-ndjson",
                              "Content-Disposition": 'attachment; filename="audit.jsonl"'})
+
+
+def _admin(call) -> Tuple[Caller, str]:
+    caller, csrf = _signed_in(call)
+    if not caller.admin:
+        raise _Answer(_refused(403, "Refused", "This page is for admins.", caller, csrf))
+    return caller, csrf
+
+
+def _posted(call) -> Tuple[Caller, str, Dict[str, str]]:
+    """An admin's form, its CSRF token checked."""
+    caller, csrf = _admin(call)
+    form = _form(call)
+    if not hmac.compare_digest(form.get("csrf", ""), csrf):
+        raise _Answer(_refused(403, "Refused", "The form came from elsewhere: reload the page and try again.",
+                               caller, csrf))
+    return caller, csrf, form
+
+
+def _see_other(path: str, **query) -> Response:
+    return Response(body="", status_code=303, headers={**SECURITY_HEADERS,
+                                                       "Location": path + ("?" + urlencode(query) if query else "")})
+
+
+@_page_of
+def people(call):
+    caller, csrf = _admin(call)
+    return _page("people.html", caller=caller, csrf=csrf, principals=AuthService(call.backend).principals())
+
+
+@_page_of
+def add_principal(call):
+    _, _, form = _posted(call)
+    principal = AuthService(call.backend).create_principal(form.get("name", ""), form.get("kind", ""))
+    return _see_other("/ui/principal", name=principal.name)
+
+
+@_page_of
+def principal_page(call):
+    caller, csrf = _admin(call)
+    auth = AuthService(call.backend)
+    principal = auth.principal(call.query("name") or "")
+    members = next((m for p, m in auth.principals() if p.name == principal.name), []) \
+        if principal.kind == "team" else []
+    tokens = auth.credentials_of(principal.name) if principal.kind != "team" else []
+    return _page("principal.html", caller=caller, csrf=csrf, principal=principal, members=members, tokens=tokens)
+
+
+@_page_of
+def create_token(call):
+    caller, csrf, form = _posted(call)
+    days = form.get("expires_days", "").strip()
+    if days and (not days.isdigit() or int(days) <= 0):
+        raise RegistryError(errors.ADMIN_INVALID, "expires after a positive whole number of days, or never")
+    text, _ = AuthService(call.backend).new_token(form.get("principal", ""), int(days) * 86400 if days else None,
+                                                  form.get("description") or None)
+    return _page("token.html", caller=caller, csrf=csrf, principal=form["principal"], token=text,
+                 host=call.backend.public_url().split("://", 1)[-1])
+
+
+@_page_of
+def revoke_token(call):
+    _, _, form = _posted(call)
+    AuthService(call.backend).revoke_token(form.get("id", ""))
+    return _see_other("/ui/principal", name=form.get("principal", ""))
+
+
+@_page_of
+def set_member(call):
+    _, _, form = _posted(call)
+    team = form.get("team", "")
+    AuthService(call.backend).set_membership(team, form.get("member", ""), form.get("present") == "1")
+    return _see_other("/ui/principal", name=team)
+
+
+@_page_of
+def grants(call):
+    caller, csrf = _admin(call)
+    resource = call.query("resource") or ""
+    if not spec.NAME_RE.fullmatch(resource):
+        raise RegistryError(errors.ADMIN_INVALID, "give a namespace (team) or a repository (team/app)")
+    return _page("grants.html", caller=caller, csrf=csrf, resource=resource,
+                 grants=AuthService(call.backend).grants_on(resource))
+
+
+@_page_of
+def set_grant(call):
+    _, _, form = _posted(call)
+    resource = form.get("resource", "")
+    AuthService(call.backend).set_grant(resource, form.get("subject", ""), form.get("role") or None)
+    return _see_other("/ui/grants", resource=resource)
 
 
 def stylesheet(call):

@@ -278,3 +278,54 @@ def test_the_audit_page_pages_back_in_time(anonymous, push, boss, clock, monkeyp
     older = re.search(r'<a href="(/ui/audit\?[^"]+)">Older events</a>', newest).group(1).replace("&amp;", "&")
     page = browser.request("GET", older).body.decode()
     assert re.findall(r"<td>(v\d)</td>", page) == ["v1"] and "Older events" not in page
+
+
+def test_an_admin_manages_people_tokens_teams_and_grants_in_the_console(anonymous, push, boss):
+    push.image("crew/app", "v1")
+    admin = Browser(anonymous)
+    admin.sign_in("boss", boss)
+    page = admin.request("GET", "/ui/people").body.decode()
+    csrf = csrf_field(page)
+    for name, kind in (("carol", "user"), ("crew-readers", "team")):
+        added = admin.request("POST", "/ui/people", {"csrf": csrf, "name": name, "kind": kind})
+        assert added.status_code == 303 and added.headers["Location"] == f"/ui/principal?name={name}"
+    created = admin.request("POST", "/ui/tokens", {"csrf": csrf, "principal": "carol", "description": "laptop",
+                                                   "expires_days": "30"}).body.decode()
+    token = re.search(r'<code class="secret" id="token">(dkl_[^<]+)</code>', created).group(1)
+    carol_page = admin.request("GET", "/ui/principal?name=carol").body.decode()
+    assert "laptop" in carol_page and token not in carol_page  # listed, never shown again
+    assert admin.request("POST", "/ui/members", {"csrf": csrf, "team": "crew-readers", "member": "carol",
+                                                 "present": "1"}).status_code == 303
+    assert "<li>carol" in admin.request("GET", "/ui/principal?name=crew-readers").body.decode()
+    assert admin.request("POST", "/ui/grants", {"csrf": csrf, "resource": "crew", "subject": "team:crew-readers",
+                                                "role": "read"}).status_code == 303
+    assert "<td>team:crew-readers</td><td>read</td>" in admin.request("GET", "/ui/grants?resource=crew").body.decode()
+
+    carol = Browser(anonymous)
+    assert carol.sign_in("carol", token).status_code == 303
+    assert "crew/app" in carol.request("GET", "/ui/").body.decode()  # through the team's grant
+    credential_id = token.split("_")[1]
+    assert admin.request("POST", "/ui/tokens/revoke", {"csrf": csrf, "principal": "carol",
+                                                       "id": credential_id}).status_code == 303
+    assert "Sign in" in carol.request("GET", "/ui/").body.decode()  # the session went with its token
+    assert Browser(anonymous).sign_in("carol", token).status_code == 401
+
+
+def test_people_pages_refuse_non_admins_and_forms_without_their_csrf_token(anonymous, people, boss, state):
+    reader = Browser(anonymous)
+    reader.sign_in("reader", people["reader"])
+    admin = Browser(anonymous)
+    admin.sign_in("boss", boss)
+    before = state()
+    for path in ("/ui/people", "/ui/principal?name=reader", "/ui/grants?resource=team"):
+        assert reader.request("GET", path).status_code == 403, path
+    reader_csrf = csrf_field(reader.request("GET", "/ui/").body.decode())
+    attempts = [("/ui/people", {"name": "mallory", "kind": "user"}),
+                ("/ui/tokens", {"principal": "reader"}),
+                ("/ui/members", {"team": "x", "member": "reader", "present": "1"}),
+                ("/ui/grants", {"resource": "team", "subject": "user:reader", "role": "admin"})]
+    for path, form in attempts:
+        assert reader.request("POST", path, {"csrf": reader_csrf, **form}).status_code == 403, path
+        assert admin.request("POST", path, form).status_code == 403, path  # no CSRF token
+        assert admin.request("POST", path, {"csrf": reader_csrf, **form}).status_code == 403, path
+    assert state() == before
