@@ -305,7 +305,7 @@ class ManifestService:
         """What differs between two manifests of the repository, platform by platform: config and
         layers (imagediff); both are read as a GET would serve them (verified mode)."""
         sides = [self.serve(repo, reference, may_push) for reference in (before, after)]
-        platforms = [self._platforms(repo, side) for side in sides]
+        platforms = [self.platforms(repo, side) for side in sides]
         found = []
         for platform, digest_a, digest_b in imagediff.pair_platforms(*platforms):
             entry = {"platform": platform, "from": digest_a, "to": digest_b}
@@ -321,7 +321,8 @@ class ManifestService:
     def _document(self, item: Manifest) -> dict:
         return json.loads(self.body(item))
 
-    def _platforms(self, repo: str, item: Manifest) -> dict:
+    def platforms(self, repo: str, item: Manifest) -> dict:
+        """{platform: digest} of an index, or of an image (its config says which platform)."""
         document = self._document(item)
         if item.media_type in spec.INDEX_MEDIA_TYPES:
             return imagediff.index_platforms(document)

@@ -3,15 +3,16 @@
 A repository's stored bytes are the sizes of the blobs and manifests it links (a blob shared by two
 repositories counts in both; S3 stores it once). A namespace's are what its quota counts
 (chalicelib/quota.py: distinct blobs, each once). Pushes and pulls are counted from the audit trail
-(`manifest.push`, `manifest.pull` allowed), and what garbage collection freed from its `gc.run`
-events, so all of them cover the audit query's window.
+(`manifest.push`, `manifest.pull` allowed), also per day, and what garbage collection freed from
+its `gc.run` events, so all of them cover the audit query's window. The monthly estimate is
+chalicelib/prices.py's: S3 storage plus the period's pushes and pulls scaled to 30 days.
 """
 import collections
 import datetime
 import json
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
-from chalicelib import audit, quota
+from chalicelib import audit, prices, quota
 from chalicelib.meta import keys
 from chalicelib.meta.models import CATALOG_PARTITION, BlobLink, Manifest, Repository
 
@@ -29,7 +30,8 @@ def report(namespace: Optional[str], since: datetime.datetime, until: datetime.d
             if event.action == "gc.run"]
     names = repositories(namespace)
     namespaces = sorted({keys.namespace_of(name) for name in names} | ({namespace} if namespace else set()))
-    return {"repositories": repository_rows(names, since, until),
+    rows, days = repository_rows(names, since, until)
+    return {"repositories": rows, "days": days,
             "namespaces": [namespace_row(space, runs) for space in namespaces],
             "bucket": bucket_row(runs)}
 
@@ -51,16 +53,29 @@ def bucket_row(runs: List[dict]) -> Dict:
             "gc_freed_bytes": sum(run.get("bytes_deleted", 0) for run in full)}
 
 
-def repository_rows(names: List[str], since: datetime.datetime, until: datetime.datetime) -> List[Dict]:
+def repository_rows(names: List[str], since: datetime.datetime,
+                    until: datetime.datetime) -> Tuple[List[Dict], List[Dict]]:
+    """Per repository: stored bytes, blobs, manifests, pushes, pulls and the estimated monthly
+    cost (chalicelib/prices.py); and per day of the period, the pushes and pulls of them all."""
     counts: Dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    daily: Dict[str, collections.Counter] = {}
+    day = since.date()
+    while day <= until.date():
+        daily[day.isoformat()] = collections.Counter()
+        day += datetime.timedelta(days=1)
     for space in sorted({keys.namespace_of(name) for name in names}):
         for event in audit.query(space, None, since, until):
             if event.action in COUNTED and event.outcome == audit.ALLOWED:
                 counts[event.repository][COUNTED[event.action]] += 1
+                daily.setdefault(event.time.date().isoformat(), collections.Counter())[COUNTED[event.action]] += 1
+    period_days = (until - since).total_seconds() / 86400
     rows = []
     for name in names:
         blobs = [link.size for link in BlobLink.query(name, attributes_to_get=["size"])]
         manifests = [m.size for m in Manifest.query(name, attributes_to_get=["size"])]
-        rows.append({"repository": name, "stored_bytes": sum(blobs) + sum(manifests), "blobs": len(blobs),
-                     "manifests": len(manifests), "pushes": counts[name]["pushes"], "pulls": counts[name]["pulls"]})
-    return rows
+        stored, pushes, pulls = sum(blobs) + sum(manifests), counts[name]["pushes"], counts[name]["pulls"]
+        estimate = prices.monthly_estimate(stored, pushes, pulls, period_days, len(blobs) / max(len(manifests), 1))
+        rows.append({"repository": name, "stored_bytes": stored, "blobs": len(blobs), "manifests": len(manifests),
+                     "pushes": pushes, "pulls": pulls, "estimated_monthly_usd": round(estimate, 4)})
+    days = [{"day": day, "pushes": found["pushes"], "pulls": found["pulls"]} for day, found in sorted(daily.items())]
+    return rows, days

@@ -318,7 +318,7 @@ def usage(namespace, since, as_json, registry):
     before and after garbage collection.
 
     A repository's bytes count every blob it links; a namespace's count each distinct blob once
-    (what its quota counts). The estimate (dockless/prices.py, list prices with their date) is S3
+    (what its quota counts). The estimate (chalicelib/prices.py, list prices with their date) is S3
     storage plus the pushes and pulls of the period scaled to 30 days, at the request counts
     bench/cost.py measures.
 
@@ -327,15 +327,11 @@ def usage(namespace, since, as_json, registry):
       dockless usage --namespace team --since 2026-11-01T00:00:00Z
     """
     from chalicelib.sizes import human
-    from dockless import prices
+    from chalicelib import prices
     params = {k: v for k, v in {"namespace": namespace, "since": since}.items() if v}
     answer = _client(registry).admin("GET", "/usage", params=params)
     since_at = datetime.datetime.fromisoformat(answer["since"])
     days = (datetime.datetime.fromisoformat(answer["until"]) - since_at).total_seconds() / 86400
-    for row in answer["repositories"]:
-        layers = row["blobs"] / max(row["manifests"], 1)
-        row["estimated_monthly_usd"] = round(prices.monthly_estimate(
-            row["stored_bytes"], row["pushes"], row["pulls"], days, layers), 4)
     if as_json:
         _say(json.dumps(answer, indent=2, sort_keys=True))
         return

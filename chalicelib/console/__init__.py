@@ -5,6 +5,8 @@ the same function and front door as the registry API.
     POST /ui/signin                name + access token (what `docker login` takes) -> a session
     POST /ui/signout               revokes the session
     GET  /ui/repository?name=      a repository's tags and settings
+    GET  /ui/tag?name=&tag=        a tag: digest, size, platforms, who pushed it, its signatures
+    GET  /ui/diff?name=&from=&to=  what differs between two tags or digests (config, layers)
     GET  /ui/history?name=&tag=    a tag's history, with restore links for those who may push
     GET  /ui/restore?name=&tag=&digest=   the confirmation, naming both digests
     POST /ui/restore               restores (as `dockless restore` does)
@@ -14,6 +16,8 @@ the same function and front door as the registry API.
     GET  /ui/principal?name=       admins: its tokens (create: the secret shown once; revoke) or members
     POST /ui/tokens, /ui/tokens/revoke, /ui/members  what those pages' forms do
     GET  /ui/grants?resource=, POST /ui/grants       admins: grants on a namespace or repository
+    GET  /ui/keys?namespace=, POST /ui/keys, /ui/keys/remove   its trusted keys; admins add and remove
+    GET  /ui/usage?namespace=      admins: stored bytes, quota use, cost, pushes and pulls per day
     GET  /ui/console.css
 
 A session is a credential of kind `session` (chalicelib/auth: hashed, its parent the access
@@ -36,7 +40,7 @@ from urllib.parse import parse_qs, urlencode
 
 from chalice import Response
 
-from chalicelib import audit, errors, spec, validate
+from chalicelib import audit, errors, prices, sizes, spec, usage as usage_report, validate
 from chalicelib.auth.service import AuthService, Caller, new_credential_text
 from chalicelib.errors import RegistryError
 from chalicelib.meta import keys
@@ -45,6 +49,7 @@ from chalicelib.meta.models import Repository, Tag
 from chalicelib.manifests import ManifestService
 from chalicelib.repository_settings import SettingsService
 from chalicelib.routes import admin
+from chalicelib.signing.service import REGISTRY_NAMESPACE, SigningService, Trust
 
 SESSION_COOKIE = "dockless_session"
 SIGNIN_COOKIE = "dockless_signin"  # the sign-in form's CSRF token (double submit)
@@ -179,7 +184,9 @@ def _page_of(handler):
         except RegistryError as refused:
             caller = _session(call)
             csrf = _csrf_of(_cookies(call)[SESSION_COOKIE]) if caller else ""
-            return _refused(refused.status, "Refused", refused.message or refused.error.message, caller, csrf)
+            said = refused.message or (f"{refused.error.message}: {refused.detail}" if isinstance(refused.detail, str)
+                                       else refused.error.message)
+            return _refused(refused.status, "Refused", said, caller, csrf)
     return page
 
 
@@ -192,7 +199,77 @@ def repository(call):
     tags = [{"tag": t.tag, "digest": t.digest, "updated_at": t.updated_at, "immutable": settings.immutable(t.tag)}
             for t in Tag.query(name)]
     return _page("repository.html", caller=caller, csrf=csrf, name=name, tags=tags, settings=settings,
+                 host=call.backend.public_url().split("://", 1)[-1], namespace=keys.namespace_of(name))
+
+
+def grouped(fingerprint: Optional[str]) -> str:
+    """A fingerprint as gpg prints it: groups of four, two halves (or the key id as it is)."""
+    if not fingerprint or len(fingerprint) != 40:
+        return fingerprint or "unknown"
+    groups = [fingerprint[i:i + 4] for i in range(0, 40, 4)]
+    return " ".join(groups[:5]) + "  " + " ".join(groups[5:])
+
+
+@_page_of
+def tag_page(call):
+    """One tag: its manifest (digest, type, size, platforms), who pushed it, its signatures and
+    whether a key trusted now vouches for each."""
+    caller, csrf = _signed_in(call)
+    name, tag = call.query("name"), call.query("tag") or ""
+    _repository(call, caller, csrf, name, tag)
+    service = ManifestService(call.backend)
+    digest = service.tag_digest(name, tag)
+    if digest is None:
+        raise RegistryError(errors.MANIFEST_UNKNOWN, message=f"{name}:{tag} names no manifest")
+    manifest = service.get(name, digest)
+    document = json.loads(service.body(manifest))
+    size = sizes.human(sum(d["size"] for d in [document["config"], *document["layers"]])) \
+        if "layers" in document else f"an index of {len(document.get('manifests', []))} manifests"
+    events, _ = service.history(name, tag, 1, None, where_from=False)
+    settings = SettingsService(call.backend).of(name)
+    namespace = keys.namespace_of(name)
+    trust = Trust.of(namespace, REGISTRY_NAMESPACE) if settings.auto_sign else Trust.of(namespace)
+    stored = SigningService(call.backend).signatures(name, digest)
+    vouched = {vouch.signature.name: vouch for vouch in trust.vouches(stored, digest)}
+    signatures = [{"fingerprint": grouped(vouched[s.name].fingerprint if s.name in vouched else s.signer),
+                   "trusted": s.name in vouched, "identity": s.identity, "created_at": s.created_at} for s in stored]
+    return _page("tag.html", caller=caller, csrf=csrf, name=name, tag=tag, digest=digest, size=size,
+                 media_type=manifest.media_type, platforms=sorted(service.platforms(name, manifest)),
+                 pushed=events[0] if events else None, immutable=settings.immutable(tag), signatures=signatures,
                  host=call.backend.public_url().split("://", 1)[-1])
+
+
+def _config_rows(changes: dict) -> list:
+    """imagediff.config_changes as (field, before, after) rows: maps per key, history as lines."""
+    rows = []
+    for field, change in changes.items():
+        if field in ("env", "labels", "exposed_ports"):
+            rows.extend((f"{field} {key}", entry["from"], entry["to"]) for key, entry in change.items())
+        elif field == "history":
+            rows.append((field, "\n".join(change["from"]), "\n".join(change["to"])))
+        else:
+            rows.append((field, change["from"], change["to"]))
+    return rows
+
+
+@_page_of
+def diff_page(call):
+    """What differs between two tags or digests, platform by platform (the API's diff), and the
+    `dockless diff` command for the files."""
+    caller, csrf = _signed_in(call)
+    name, before, after = call.query("name"), call.query("from") or "", call.query("to") or ""
+    held = _repository(call, caller, csrf, name)
+    found = ManifestService(call.backend).diff(name, before, after, may_push=spec.PUSH in held)
+    platforms = []
+    for entry in found["platforms"]:
+        both = bool(entry["from"] and entry["to"])
+        layers = {kind: [dict(layer, size_text=sizes.human(layer["size"])) for layer in entry["layers"][kind]]
+                  for kind in ("added", "removed", "shared")} if both else {}
+        platforms.append({"platform": entry["platform"], "to": entry["to"], "both": both, "layers": layers,
+                          "config": _config_rows(entry["config"]) if both else []})
+    refs = [f"{name}@{r}" if r.startswith("sha256:") else f"{name}:{r}" for r in (before, after)]
+    return _page("diff.html", caller=caller, csrf=csrf, name=name, diff=found, platforms=platforms,
+                 command=f"dockless diff {refs[0]} {refs[1]}")
 
 
 @_page_of
@@ -392,6 +469,70 @@ def set_grant(call):
     resource = form.get("resource", "")
     AuthService(call.backend).set_grant(resource, form.get("subject", ""), form.get("role") or None)
     return _see_other("/ui/grants", resource=resource)
+
+
+def _keys_page(call, caller: Caller, csrf: str, namespace: str, warnings=()) -> Response:
+    found = [{"fingerprint": key.fingerprint, "grouped": grouped(key.fingerprint), "algorithm": key.algorithm,
+              "length": key.length, "uids": json.loads(key.uids), "created": key.created, "expires": key.expires}
+             for key in SigningService(call.backend).keys(namespace)]
+    return _page("keys.html", caller=caller, csrf=csrf, namespace=namespace, keys=found, warnings=list(warnings),
+                 keys_url=f"{call.backend.public_url()}/keys/{namespace}/KEYS")
+
+
+@_page_of
+def keys_page(call):
+    """The keys trusted for a namespace (public, as /keys/<namespace>/KEYS is); admins add and remove."""
+    caller, csrf = _signed_in(call)
+    return _keys_page(call, caller, csrf, validate.namespace(call.query("namespace") or ""))
+
+
+@_page_of
+def add_keys(call):
+    caller, csrf, form = _posted(call)
+    namespace = validate.namespace(form.get("namespace", ""))
+    _, warnings = SigningService(call.backend).add_keys(namespace, form.get("armored", ""))
+    return _keys_page(call, caller, csrf, namespace, warnings)
+
+
+@_page_of
+def remove_key(call):
+    _, _, form = _posted(call)
+    namespace = validate.namespace(form.get("namespace", ""))
+    SigningService(call.backend).remove_key(namespace, validate.fingerprint(form.get("fingerprint", "")))
+    return _see_other("/ui/keys", namespace=namespace)
+
+
+CHART_HEIGHT, CHART_STEP, BAR_WIDTH = 120, 14, 160
+
+
+@_page_of
+def usage_page(call):
+    """Admins: what each namespace and repository stores, against its quota, what it costs, and
+    its pushes and pulls per day, drawn as SVG here (no script, nothing fetched)."""
+    caller, csrf = _admin(call)
+    namespace = call.query("namespace") or ""
+    if namespace:
+        validate.namespace(namespace)
+    since, until = admin.audit_period(call, default_days=30)
+    found = usage_report.report(namespace or None, since, until)
+    biggest = max([row["stored_bytes"] for row in found["repositories"]] + [1])
+    repositories = [dict(row, stored=sizes.human(row["stored_bytes"]), bar=round(row["stored_bytes"] * BAR_WIDTH / biggest))
+                    for row in found["repositories"]]
+    namespaces = [dict(row, stored=sizes.human(row["stored_bytes"]), freed=sizes.human(row["gc_freed_bytes"]),
+                       quota=sizes.human(row["quota_bytes"]) if row["quota_bytes"] else None,
+                       percent=row["used_percent"]) for row in found["namespaces"]]
+    most = max([day["pushes"] + day["pulls"] for day in found["days"]] + [1])
+    bars = [{"day": day["day"], "x": number * CHART_STEP, "pull_count": day["pulls"], "push_count": day["pushes"],
+             "pulls": round(day["pulls"] * CHART_HEIGHT / most), "pushes": round(day["pushes"] * CHART_HEIGHT / most)}
+            for number, day in enumerate(found["days"])]
+    bucket = found["bucket"]
+    bucket.update({key: sizes.human(bucket[field]) if bucket[field] is not None else None
+                   for key, field in (("before", "bytes_before"), ("after", "bytes_after"), ("freed", "gc_freed_bytes"))})
+    return _page("usage.html", caller=caller, csrf=csrf, namespace=namespace, since=since.isoformat(),
+                 until=until.isoformat(), prices_as_of=prices.PRICES_AS_OF, namespaces=namespaces,
+                 repositories=repositories, bucket=bucket,
+                 chart={"width": max(len(bars), 1) * CHART_STEP, "height": CHART_HEIGHT, "step": CHART_STEP,
+                        "bars": bars, "most": most})
 
 
 def stylesheet(call):

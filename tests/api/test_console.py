@@ -329,3 +329,96 @@ def test_people_pages_refuse_non_admins_and_forms_without_their_csrf_token(anony
         assert admin.request("POST", path, form).status_code == 403, path  # no CSRF token
         assert admin.request("POST", path, {"csrf": reader_csrf, **form}).status_code == 403, path
     assert state() == before
+
+
+def test_a_tag_page_shows_its_manifest_and_which_signatures_a_trusted_key_vouches_for(anonymous, client, push,
+                                                                                      people, registry):
+    from chalicelib.signing.service import SigningService
+    from chalicelib.sizes import human
+    from tests.api.test_verified import HOST, foreign_signature, signature_document
+    body, digest = push.image("team/app", "v1", layers=(b"a" * 2048, b"b" * 1024))
+    trusted_fpr, trusted_key, good = foreign_signature(digest, f"{HOST}/team/app:v1")
+    _, _, stranger = foreign_signature(digest, f"{HOST}/team/app:v1")
+    for name, content in (("good", good), ("stranger", stranger)):
+        assert client.put(f"/extensions/v2/team/app/signatures/{digest}", body=signature_document(digest, content, name),
+                          headers=JSON).status_code == 201
+    SigningService(registry).add_keys("team", trusted_key)
+    browser = Browser(anonymous)
+    browser.sign_in("reader", people["reader"])
+    page = browser.request("GET", "/ui/tag?name=team/app&tag=v1").body.decode()
+    config = json.loads(body)["config"]["size"]
+    assert f'<code class="digest">{digest}</code>' in page
+    assert f"<dd>{human(2048 + 1024 + config)}</dd>" in page
+    assert "<dd>linux/amd64</dd>" in page and "by admin," in page
+    grouped = " ".join(trusted_fpr[i:i + 4] for i in range(0, 20, 4)) + "  " + \
+        " ".join(trusted_fpr[i:i + 4] for i in range(20, 40, 4))
+    rows = dict(re.findall(r"<tr>\s*<td><code>([^<]+)</code></td>\s*<td><span class=\"badge (\w+)\">", page))
+    assert sorted(rows.values()) == ["trusted", "untrusted"] and rows[grouped] == "trusted"
+    missing = browser.request("GET", "/ui/tag?name=team/app&tag=nope")
+    assert missing.status_code == 404 and "team/app:nope names no manifest" in missing.body.decode()
+
+
+def test_the_diff_page_shows_config_and_layer_changes_and_labels_inert(anonymous, push, people):
+    push.image("team/app", "v1", layers=(b"base", b"old"))
+    evil = '<script>alert(1)</script>"onerror=alert(1)'
+    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Labels": {"note": evil}}}).encode()
+    pusher = push
+    config_descriptor = dict(pusher.blob("team/app", config), mediaType="application/vnd.oci.image.config.v1+json")
+    layers = [dict(pusher.blob("team/app", data), mediaType="application/vnd.oci.image.layer.v1.tar")
+              for data in (b"base", b"new")]
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                           "config": config_descriptor, "layers": layers}).encode()
+    assert pusher.manifest("team/app", "v2", manifest).status_code == 201
+    browser = Browser(anonymous)
+    browser.sign_in("reader", people["reader"])
+    page = browser.request("GET", "/ui/diff?name=team/app&from=v1&to=v2").body.decode()
+    assert "<td>labels note</td>" in page
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;&#34;onerror=alert(1)" in page
+    assert page.count("<li>+ ") == 1 and page.count("<li>− ") == 1 and "<li>1 shared</li>" in page
+    assert "dockless diff team/app:v1 team/app:v2" in page
+
+
+def test_keys_are_listed_for_all_and_admins_trust_and_remove_them(anonymous, people, boss, state):
+    from tests.api.test_verified import foreign_signature
+    fingerprint, public, _ = foreign_signature("sha256:" + "0" * 64, "x")
+    admin = Browser(anonymous)
+    admin.sign_in("boss", boss)
+    csrf = csrf_field(admin.request("GET", "/ui/keys?namespace=team").body.decode())
+    added = admin.request("POST", "/ui/keys", {"csrf": csrf, "namespace": "team", "armored": public}).body.decode()
+    grouped = " ".join(fingerprint[i:i + 4] for i in range(0, 20, 4)) + "  " + \
+        " ".join(fingerprint[i:i + 4] for i in range(20, 40, 4))
+    assert f"<code>{grouped}</code>" in added and "Later Trusted" in added
+    assert "curl -fsS https://registry.example.test/keys/team/KEYS | gpg --import" in added
+    reader = Browser(anonymous)
+    reader.sign_in("reader", people["reader"])
+    page = reader.request("GET", "/ui/keys?namespace=team").body.decode()
+    assert grouped in page and "Trust a key" not in page and "/ui/keys/remove" not in page
+    before = state()
+    reader_csrf = csrf_field(page)
+    assert reader.request("POST", "/ui/keys/remove", {"csrf": reader_csrf, "namespace": "team",
+                                                      "fingerprint": fingerprint}).status_code == 403
+    assert state() == before
+    assert admin.request("POST", "/ui/keys/remove", {"csrf": csrf, "namespace": "team",
+                                                     "fingerprint": fingerprint}).status_code == 303
+    assert "No keys are trusted for team." in admin.request("GET", "/ui/keys?namespace=team").body.decode()
+    bad = admin.request("POST", "/ui/keys", {"csrf": csrf, "namespace": "team", "armored": "not a key"})
+    assert bad.status_code == 400 and "Refused" in bad.body.decode()
+
+
+def test_admins_see_usage_quota_use_cost_and_a_chart_of_each_day(anonymous, client, push, people, boss, clock):
+    push.image("team/app", "v1", layers=(b"x" * 4000,))
+    client.get("/v2/team/app/manifests/v1")
+    client.put("/dockless/admin/v1/quotas/team", body=json.dumps({"bytes": 5000}), headers=JSON)
+    admin = Browser(anonymous)
+    admin.sign_in("boss", boss)
+    page = admin.request("GET", "/ui/usage?namespace=team").body.decode()
+    stored = client.get("/dockless/admin/v1/quotas/team").json_body["stored_bytes"]
+    percent = round(stored * 100 / 5000, 1)
+    assert f'aria-label="{percent} % of the quota"' in page and "<td>4.9 KiB</td>" in page
+    assert re.search(r"<td>team/app</td><td>[^<]+</td>", page)
+    assert re.search(r"<td>1</td><td>1</td><td>0\.\d{4}</td>", page)  # one push, one pull, dollars
+    assert page.count("pulls</title>") == 31 and "1 pulls</title>" in page  # the default 30 days and today
+    assert "<script" not in page
+    reader = Browser(anonymous)
+    reader.sign_in("reader", people["reader"])
+    assert reader.request("GET", "/ui/usage").status_code == 403

@@ -60,6 +60,11 @@ def test_a_pull_only_user_signs_in_browses_to_a_tag_and_signs_out(stack, docker,
     # The stylesheet loaded under the page's own policy; nothing was refused, no script ran.
     assert page.evaluate("getComputedStyle(document.querySelector('header')).display") == "flex"
     page.get_by_role("link", name="1.0").click()
+    expect(page).to_have_title("webteam/app:1.0 · dockless")
+    expect(page.get_by_text("Not signed.")).to_be_visible()
+    assert digest in page.locator("dl").inner_text()
+    shoot(page, tmp_path, "console-tag")
+    page.get_by_role("link", name="History of this tag").click()
     expect(page).to_have_title("webteam/app:1.0 history · dockless")
     assert page.get_by_role("row", name=re.compile("push")).inner_text().split("\t")[1:4] == ["push", "admin", ""]
     assert page.get_by_role("link", name="Restore this").count() == 0  # pull only
