@@ -531,7 +531,7 @@ def usage_page(call):
     return _page("usage.html", caller=caller, csrf=csrf, namespace=namespace, since=since.isoformat(),
                  until=until.isoformat(), prices_as_of=prices.PRICES_AS_OF, namespaces=namespaces,
                  repositories=repositories, bucket=bucket,
-                 chart={"width": max(len(bars), 1) * CHART_STEP, "height": CHART_HEIGHT, "step": CHART_STEP,
+                 chart={"width": max(len(bars), 1) * CHART_STEP + 40, "height": CHART_HEIGHT, "step": CHART_STEP,
                         "bars": bars, "most": most})
 
 

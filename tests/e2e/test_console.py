@@ -80,3 +80,108 @@ def test_a_pull_only_user_signs_in_browses_to_a_tag_and_signs_out(stack, docker,
     expect(page).to_have_title("Sign in · dockless")
     assert dialogs == [] and failed == []
     context.close()
+
+
+def test_an_admin_runs_the_day_in_the_browser_and_nothing_pushed_runs_as_script(stack, docker, dockless, chromium,
+                                                                                tmp_path):
+    evil = '<script>alert(1)</script>"onerror=alert(1)'
+    dockless("repo", "set", "webadmin", "--auto-sign")  # the registry signs each tag push
+    digests = []
+    for number, note in enumerate(("first", evil)):
+        image = f"{stack.host}/webadmin/app:prod"
+        context = tmp_path / f"ctx{number}"
+        dockerfile_context(context, [10_000], extra=f"LABEL note={json_quoted(note)}")
+        docker("build", "-q", "-t", image, str(context))
+        digests.append(pushed_digest(docker("push", image).stdout))
+    dockless("user", "create", "webpull")
+    pull_token = dockless("token", "create", "webpull").stdout.strip()
+    dockless("grant", "read", "webadmin", "user:webpull")
+
+    context = chromium.new_context()
+    page = context.new_page()
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    sign_in(page, stack, "admin", stack.admin_token)
+
+    # The tag, signed by the registry's key, which the namespace trusts through automatic signing.
+    page.goto(f"{stack.url}/ui/tag?name=webadmin/app&tag=prod")
+    expect(page.get_by_role("row", name=re.compile("trusted"))).to_contain_text("trusted")
+    shoot(page, tmp_path, "console-tag-signed")
+    # The diff of the two pushes shows the label as text.
+    page.get_by_label("Compare with (tag or digest)").fill(digests[0])
+    page.get_by_role("button", name="Diff").click()
+    expect(page.get_by_role("row", name=re.compile("labels note"))).to_contain_text(evil)
+    shoot(page, tmp_path, "console-diff")
+    # Restore prod to the first push, through the confirmation that names both digests.
+    page.goto(f"{stack.url}/ui/history?name=webadmin/app&tag=prod")
+    page.get_by_role("link", name="Restore this").click()
+    expect(page.get_by_role("main")).to_contain_text(digests[1])
+    expect(page.get_by_role("main")).to_contain_text(digests[0])
+    page.get_by_role("button", name="Restore").click()
+    expect(page.get_by_role("row", name=re.compile("^.*restore"))).to_contain_text(digests[0])
+    assert dockless("history", "webadmin/app:prod", "--json", "-n", "1").stdout.count(digests[0]) >= 1
+
+    # People: a user, a token shown once, then revoked; a team with the user, granted pull.
+    page.get_by_role("link", name="People").click()
+    page.get_by_label("Name", exact=True).fill("webcarol")
+    page.get_by_role("button", name="Add", exact=True).click()
+    expect(page).to_have_title("webcarol · dockless")
+    page.get_by_label("Description").fill("laptop")
+    page.get_by_role("button", name="Create a token").click()
+    token = page.locator("#token").inner_text()
+    assert token.startswith("dkl_")
+    page.get_by_role("link", name="Back to webcarol").click()
+    page.get_by_role("button", name=re.compile("Revoke")).first.click()
+    expect(page.get_by_role("row", name=re.compile("laptop"))).to_contain_text("revoked")
+    page.goto(f"{stack.url}/ui/people")
+    page.get_by_label("Name", exact=True).fill("webcrew")
+    page.get_by_label("Kind").select_option("team")
+    page.get_by_role("button", name="Add", exact=True).click()
+    page.get_by_label("User or robot").fill("webcarol")
+    page.get_by_role("button", name="Add to webcrew").click()
+    expect(page.get_by_role("main")).to_contain_text("webcarol")
+    page.goto(f"{stack.url}/ui/grants?resource=webadmin")
+    page.get_by_label("Subject (user:NAME, team:NAME or *)").fill("team:webcrew")
+    page.get_by_role("button", name="Grant", exact=True).click()
+    expect(page.get_by_role("row", name=re.compile("team:webcrew"))).to_contain_text("read")
+    shoot(page, tmp_path, "console-grants")
+    page.goto(f"{stack.url}/ui/usage?namespace=webadmin")
+    expect(page.get_by_role("heading", name="Pushes and pulls per day")).to_be_visible()
+    shoot(page, tmp_path, "console-usage")
+    # The audit trail, filtered.
+    page.goto(f"{stack.url}/ui/audit")
+    page.get_by_label("Namespace").fill("webadmin")
+    page.get_by_label("Action").fill("tag.restore")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.get_by_role("row", name=re.compile("tag.restore"))).to_contain_text("admin")
+    shoot(page, tmp_path, "console-audit")
+    # A form posted without its CSRF token changes nothing.
+    refused = page.request.post(f"{stack.url}/ui/people", form={"name": "mallory", "kind": "user"})
+    assert refused.status == 403
+    assert "mallory" not in dockless("user", "list").stdout
+
+    # A pull-only user is offered no admin page and is refused at its URL.
+    reader = chromium.new_context().new_page()
+    reader.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    sign_in(reader, stack, "webpull", pull_token)
+    assert reader.get_by_role("link", name="People").count() == 0
+    for path in ("/ui/people", "/ui/audit", "/ui/usage"):
+        reader.goto(f"{stack.url}{path}")
+        expect(reader).to_have_title("Refused · dockless")
+    reader.goto(f"{stack.url}/ui/diff?name=webadmin/app&from=prod&to={digests[1]}")
+    expect(reader.get_by_role("row", name=re.compile("labels note"))).to_contain_text(evil)
+    assert dialogs == []
+    context.close()
+
+
+def json_quoted(text: str) -> str:
+    import json
+    return json.dumps(text)
+
+
+def sign_in(page, stack, name, token):
+    page.goto(f"{stack.url}/ui/")
+    page.get_by_label("User or robot").fill(name)
+    page.get_by_label("Access token").fill(token)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_title("Repositories · dockless")
