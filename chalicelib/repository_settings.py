@@ -124,6 +124,11 @@ def check_days(days) -> Optional[int]:
     return days
 
 
+def _changes(item: Optional[RepositorySetting]) -> dict:
+    """Who changed each setting of one item last, and when: {setting: {"by", "at"}}."""
+    return json.loads(item.changes) if item and item.changes else {}
+
+
 class SettingsService:
     def __init__(self, backend):
         self._backend = backend
@@ -139,16 +144,18 @@ class SettingsService:
     def show(self, resource: str) -> dict:
         """A namespace's or repository's own settings, who changed each last, and (for a
         repository) what applies to it with its namespace's."""
+        inherited = None
         if keys.repository_of_resource(resource) is None:
             item = self._items(resource)[resource]
             applied = combine(item, None)
         else:
             items = self._items(keys.namespace_of(resource), resource)
-            item = items[resource]
-            applied = combine(items[keys.namespace_of(resource)], item)
-        return {"resource": resource, "own": own(item), "changes": json.loads(item.changes) if item and item.changes
-                else {}, "applied": {**dataclasses.asdict(applied), "immutable_tags": sorted(applied.immutable_tags),
-                                     "retention": applied.retention.as_dict() if applied.retention else None}}
+            item, inherited = items[resource], items[keys.namespace_of(resource)]
+            applied = combine(inherited, item)
+        return {"resource": resource, "own": own(item), "changes": _changes(item),
+                "namespace_changes": _changes(inherited),
+                "applied": {**dataclasses.asdict(applied), "immutable_tags": sorted(applied.immutable_tags),
+                            "retention": applied.retention.as_dict() if applied.retention else None}}
 
     def change(self, resource: str, **changes) -> dict:
         """Set some of FIELDS on a namespace or repository, recording who and when, audited in the

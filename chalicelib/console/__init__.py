@@ -28,6 +28,7 @@ an HMAC of the session secret. Templates autoescape; the pages run no script and
 from elsewhere (Content-Security-Policy `default-src 'none'`); framing is refused.
 """
 import datetime
+import fnmatch
 import functools
 import hashlib
 import hmac
@@ -40,7 +41,7 @@ from urllib.parse import parse_qs, urlencode
 
 from chalice import Response
 
-from chalicelib import audit, errors, prices, sizes, spec, usage as usage_report, validate
+from chalicelib import audit, errors, prices, quota, sizes, spec, usage as usage_report, validate
 from chalicelib.auth.service import AuthService, Caller, new_credential_text
 from chalicelib.errors import RegistryError
 from chalicelib.meta import keys
@@ -195,11 +196,27 @@ def repository(call):
     caller, csrf = _signed_in(call)
     name = call.query("name")
     _repository(call, caller, csrf, name)
-    settings = SettingsService(call.backend).of(name)
-    tags = [{"tag": t.tag, "digest": t.digest, "updated_at": t.updated_at, "immutable": settings.immutable(t.tag)}
+    shown = SettingsService(call.backend).show(name)
+    applied = shown["applied"]
+    changed = {**{k: dict(v, where=keys.namespace_of(name)) for k, v in shown["namespace_changes"].items()},
+               **{k: dict(v, where=name) for k, v in shown["changes"].items()}}
+    tags = [{"tag": t.tag, "digest": t.digest, "updated_at": t.updated_at,
+             "immutable": any(fnmatch.fnmatchcase(t.tag, pattern) for pattern in applied["immutable_tags"])}
             for t in Tag.query(name)]
-    return _page("repository.html", caller=caller, csrf=csrf, name=name, tags=tags, settings=settings,
+    total = quota.total(keys.namespace_of(name))
+    return _page("repository.html", caller=caller, csrf=csrf, name=name, tags=tags, settings=applied, changed=changed,
+                 retention=_rules_text(applied["retention"]), stored=sizes.human(int(total.bytes or 0)),
+                 quota=sizes.human(int(total.quota)) if total.quota is not None else None,
                  host=call.backend.public_url().split("://", 1)[-1], namespace=keys.namespace_of(name))
+
+
+def _rules_text(rules: Optional[dict]) -> str:
+    if not rules:
+        return "none"
+    said = [f"{rule.replace('_', ' ')} {value}" for rule, value in rules.items() if rule != "exempt" and value is not None]
+    if rules.get("exempt"):
+        said.append("exempt " + ", ".join(rules["exempt"]))
+    return "; ".join(said) or "none"
 
 
 def grouped(fingerprint: Optional[str]) -> str:

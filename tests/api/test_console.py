@@ -225,7 +225,9 @@ def test_each_page_reads_a_handful_of_items(anonymous, push, people, writer, cap
     session = ["dynamodb:BatchGetItem", "dynamodb:BatchGetItem"]
     assert reads == {
         "/ui/": session + ["dynamodb:Query", "dynamodb:BatchGetItem"],  # the catalog, its grants
-        "/ui/repository": session + ["dynamodb:BatchGetItem", "dynamodb:BatchGetItem", "dynamodb:Query"],
+        # its grants, its settings, its tags, its namespace's quota
+        "/ui/repository": session + ["dynamodb:BatchGetItem", "dynamodb:BatchGetItem", "dynamodb:Query",
+                                     "dynamodb:GetItem"],
         "/ui/history": session + ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:Query"],
     }
 
@@ -422,3 +424,18 @@ def test_admins_see_usage_quota_use_cost_and_a_chart_of_each_day(anonymous, clie
     reader = Browser(anonymous)
     reader.sign_in("reader", people["reader"])
     assert reader.request("GET", "/ui/usage").status_code == 403
+
+
+def test_a_repository_page_says_which_settings_apply_who_set_them_and_its_quota(anonymous, client, push, people):
+    push.image("team/app", "v1")
+    assert client.put("/dockless/admin/v1/settings", body=json.dumps(
+        {"resource": "team", "immutable_tags": ["v*"], "retention": {"keep_last": 5, "exempt": ["prod"]}}),
+        headers=JSON).status_code == 200
+    client.put("/dockless/admin/v1/quotas/team", body=json.dumps({"bytes": 10 * 1024 ** 3}), headers=JSON)
+    browser = Browser(anonymous)
+    browser.sign_in("reader", people["reader"])
+    page = browser.request("GET", "/ui/repository?name=team/app").body.decode()
+    assert re.search(r"<dd>v\* <span class=\"hint\">\(set on team by admin, \d{4}-\d\d-\d\d\)</span></dd>", page)
+    assert "<dd>keep last 5; exempt prod <span" in page
+    assert "stored of 10 GiB</dd>" in page
+    assert '<span class="badge">immutable</span>' in page  # v1 matches v*
