@@ -18,14 +18,16 @@ the same function and front door as the registry API.
     GET  /ui/grants?resource=, POST /ui/grants       admins: grants on a namespace or repository
     GET  /ui/keys?namespace=, POST /ui/keys, /ui/keys/remove   its trusted keys; admins add and remove
     GET  /ui/usage?namespace=      admins: stored bytes, quota use, cost, pushes and pulls per day
-    GET  /ui/console.css
+    GET  /ui/console.css, /ui/console.js   the style, and the one script (copy buttons; pages work without it)
 
 A session is a credential of kind `session` (chalicelib/auth: hashed, its parent the access
 credential signed in with, so revoking that ends the session too), eight hours long, held in an
 HttpOnly, SameSite=Strict cookie scoped to /ui (Secure over HTTPS). Every form carries a CSRF
 token: for the sign-in form a random value also set as a cookie (double submit); once signed in,
-an HMAC of the session secret. Templates autoescape; the pages run no script and load nothing
-from elsewhere (Content-Security-Policy `default-src 'none'`); framing is refused.
+an HMAC of the session secret. Templates autoescape; the pages run no script but the console's own
+file (copy buttons; reading works without it) and load nothing from elsewhere
+(Content-Security-Policy `default-src 'none'; script-src 'self'`, no inline script); framing is
+refused.
 """
 import datetime
 import fnmatch
@@ -59,8 +61,8 @@ HISTORY_EVENTS = 100  # the newest events of a tag shown on its page
 AUDIT_PAGE_EVENTS = 200
 AUDIT_FILTERS = ("namespace", "repository", "actor", "action", "outcome", "since", "until")
 SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-                               "frame-ancestors 'none'; base-uri 'none'",
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+                               "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
 }
 HERE = Path(__file__).parent
@@ -555,4 +557,9 @@ def usage_page(call):
 def stylesheet(call):
     return Response(body=(HERE / "console.css").read_text(), status_code=200,
                     headers={**SECURITY_HEADERS, "Content-Type": "text/css; charset=utf-8"})
+
+
+def script(call):
+    return Response(body=(HERE / "console.js").read_text(), status_code=200,
+                    headers={**SECURITY_HEADERS, "Content-Type": "text/javascript; charset=utf-8"})
 

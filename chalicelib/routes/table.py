@@ -102,6 +102,7 @@ ROUTES = (
     Route("POST", "/ui/keys/remove", console.remove_key, OPEN),
     Route("GET", "/ui/usage", console.usage_page, OPEN),
     Route("GET", "/ui/console.css", console.stylesheet, OPEN),
+    Route("GET", "/ui/console.js", console.script, OPEN),
     Route("POST", "/ui/signin", console.signin, OPEN),
     Route("POST", "/ui/signout", console.signout, OPEN),
 )

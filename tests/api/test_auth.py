@@ -212,6 +212,7 @@ EXPECTED_ACTION = {
     ("GET", "/ui/"): "open",
     ("GET", "/ui/repository"): "open",
     ("GET", "/ui/console.css"): "open",
+    ("GET", "/ui/console.js"): "open",
     ("GET", "/ui/usage"): "open",
     ("GET", "/ui/keys"): "open",
     ("POST", "/ui/keys"): "open",

@@ -28,7 +28,7 @@ def test_a_pull_only_user_signs_in_browses_to_a_tag_and_signs_out(stack, docker,
     token = dockless("token", "create", "webreader").stdout.strip()
     dockless("grant", "read", "webteam", "user:webreader")
 
-    context = chromium.new_context()
+    context = chromium.new_context(permissions=["clipboard-read", "clipboard-write"])
     page = context.new_page()
     dialogs, failed = [], []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
@@ -56,6 +56,9 @@ def test_a_pull_only_user_signs_in_browses_to_a_tag_and_signs_out(stack, docker,
     expect(page).to_have_title("webteam/app · dockless")
     row = page.get_by_role("row", name=re.compile(r"1\.0"))
     assert digest in row.inner_text()
+    row.get_by_role("button", name=f"Copy {digest}").click()  # the console's one script
+    expect(row.get_by_role("button", name=f"Copy {digest}")).to_have_text("Copied")
+    assert page.evaluate("navigator.clipboard.readText()") == digest
     shoot(page, tmp_path, "console-repository")
     # The stylesheet loaded under the page's own policy; nothing was refused, no script ran.
     assert page.evaluate("getComputedStyle(document.querySelector('header')).display") == "flex"
