@@ -66,7 +66,7 @@ class ManifestService:
             if tag and settings.auto_sign else None
         if not gc.claim_object(key, gc.MANIFEST_CLAIM_WAIT_SECONDS, candidate):
             raise RegistryError(errors.TOOMANYREQUESTS, "garbage collection is deleting these bytes; push again")
-        self._objects.put(paths.manifest_key(manifest.digest), body, content_type=manifest.media_type,
+        self._objects.put(key, body, content_type=manifest.media_type,
                           sha256_hex=keys.digest_hex(manifest.digest))
         now = self._backend.clock()
         item = Manifest(repo, manifest.digest, media_type=manifest.media_type, size=len(body),
@@ -188,9 +188,10 @@ class ManifestService:
                 if not failed_conditions(error) or attempt == TAG_WRITE_ATTEMPTS - 1:
                     raise
 
-    def _require_present(self, model, repo: str, digests: Iterable[str]) -> None:
+    @classmethod
+    def _require_present(cls, model, repo: str, digests: Iterable[str]) -> None:
         wanted = sorted(set(digests))
-        self._require_found(model, wanted, read_together(*[(model, (repo, digest)) for digest in wanted],
+        cls._require_found(model, wanted, read_together(*[(model, (repo, digest)) for digest in wanted],
                                                          consistent=True) if wanted else [])
 
     @staticmethod

@@ -52,7 +52,7 @@ from chalicelib.meta.models import Repository, Tag
 from chalicelib.manifests import ManifestService
 from chalicelib.repository_settings import SettingsService
 from chalicelib.routes import admin
-from chalicelib.signing.service import REGISTRY_NAMESPACE, SigningService, Trust
+from chalicelib.signing.service import SigningService, Trust
 
 SESSION_COOKIE = "dockless_session"
 SIGNIN_COOKIE = "dockless_signin"  # the sign-in form's CSRF token (double submit)
@@ -246,8 +246,7 @@ def tag_page(call):
         if "layers" in document else f"an index of {len(document.get('manifests', []))} manifests"
     events, _ = service.history(name, tag, 1, None, where_from=False)
     settings = SettingsService(call.backend).of(name)
-    namespace = keys.namespace_of(name)
-    trust = Trust.of(namespace, REGISTRY_NAMESPACE) if settings.auto_sign else Trust.of(namespace)
+    trust = Trust.of_repository(name, settings)
     stored = SigningService(call.backend).signatures(name, digest)
     vouched = {vouch.signature.name: vouch for vouch in trust.vouches(stored, digest)}
     signatures = [{"fingerprint": grouped(vouched[s.name].fingerprint if s.name in vouched else s.signer),

@@ -67,6 +67,13 @@ class Trust:
     def of(cls, *namespaces: str) -> "Trust":
         return cls(key for namespace in namespaces for key in SigningKey.query(namespace))
 
+    @classmethod
+    def of_repository(cls, repository: str, settings: RepositorySettings) -> "Trust":
+        """The keys trusted for a repository's namespace, and the registry's own where it signs
+        automatically."""
+        namespace = keys.namespace_of(repository)
+        return cls.of(namespace, REGISTRY_NAMESPACE) if settings.auto_sign else cls.of(namespace)
+
     def vouches(self, signatures: Iterable[Signature], digest: str) -> List[Vouch]:
         found = []
         for signature in signatures:
@@ -180,8 +187,7 @@ class VerifiedMode:
     def __init__(self, backend: Backend, repository: str, settings: RepositorySettings):
         self._host = urlsplit(backend.public_url()).netloc
         self._repository = repository
-        namespace = keys.namespace_of(repository)
-        self._trust = Trust.of(namespace, REGISTRY_NAMESPACE) if settings.auto_sign else Trust.of(namespace)
+        self._trust = Trust.of_repository(repository, settings)
 
     def _signed(self, digest: str, tag: Optional[str]) -> bool:
         wanted = f"{self._host}/{self._repository}"
