@@ -3,8 +3,8 @@ VENV ?= .venv
 PYTHON ?= python3
 STAMP := $(VENV)/.installed
 # Debian packages the end-to-end tests drive: dockerd + docker client, skopeo, containerd + ctr, gpg, podman, buildah.
-E2E_PACKAGES := docker.io skopeo containerd gnupg podman buildah chromium
-E2E_COMMANDS := dockerd docker skopeo containerd ctr gpg podman buildah chromium
+E2E_PACKAGES := docker.io skopeo containerd gnupg podman buildah chromium docker-registry
+E2E_COMMANDS := dockerd docker skopeo containerd ctr gpg podman buildah chromium docker-registry
 
 .PHONY: setup serve test test-api fuzz mutate e2e-tools bench bench-load bench-cost bench-bundle deploy clean
 
@@ -51,7 +51,6 @@ mutate:
 
 # Side-by-side timings with the reference registry (Debian's docker-registry); not a test.
 bench: setup e2e-tools
-	command -v docker-registry >/dev/null || (apt-get update -q && apt-get install -y -q docker-registry)
 	$(VENV)/bin/python -m bench.transfer
 
 # Concurrent pulls and pushes against the local stack: throughput, latency percentiles, errors; not a test.

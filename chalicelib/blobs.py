@@ -9,7 +9,7 @@ import hashlib
 import json
 import logging
 import uuid
-from typing import Optional, Tuple
+from typing import Iterable, Optional, Tuple
 
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
@@ -36,11 +36,6 @@ class BlobService:
             return BlobLink.get(repo, digest)
         except DoesNotExist:
             raise RegistryError(errors.BLOB_UNKNOWN, {"digest": digest}) from None
-
-    def presign_blob_get(self, repo: str, digest: str) -> Tuple[str, BlobLink]:
-        """A presigned S3 GET for a blob the repository links, and the link."""
-        link = self.link_for(repo, digest)
-        return self._objects.presign_get(link.location), link
 
     def small_blob(self, repo: str, digest: str, limit: int = spec.MANIFEST_MAX_BYTES) -> bytes:
         """The bytes of a small blob the repository links (an image config), read in the function;
@@ -75,14 +70,37 @@ class BlobService:
             return None
         return link if gc.revive(link, BlobLink) else None
 
-    def _verified_location(self, digest: str) -> Optional[str]:
-        """Where proven bytes of this digest already live, if any repository links them (the index
-        finds the link; the link itself is read and revived before its bytes are shared)."""
+    def _verified_link(self, digest: str) -> Optional[BlobLink]:
+        """A link to proven bytes of this digest, if any repository has one (the index finds the
+        link; the link itself is read and revived before its bytes are shared)."""
         for entry in BlobLink.by_digest.query(digest, limit=10):
             link = self._reusable_link(entry.repo, digest) if entry.verified else None
             if link is not None and link.verified:
-                return link.location
+                return link
         return None
+
+    def shared_link(self, repo: str, digest: str) -> Optional[BlobLink]:
+        """Link bytes another repository proved already, within the quota (no byte moves); None
+        if no repository links them."""
+        existing = self._verified_link(digest)
+        if existing is None:
+            return None
+        standing = self._room_for(repo, digest, existing.size)
+        return self._link(repo, digest, existing.size, existing.location, known=standing)
+
+    def fill(self, repo: str, digest: str, size: int, pieces: Iterable[bytes]) -> BlobLink:
+        """Link a blob from bytes streamed in (a cache's upstream, chalicelib/cache.py): written to
+        the bucket while hashed, and linked only if they are `size` bytes of `digest`."""
+        standing = self._room_for(repo, digest, size)
+        key, stored = self._blob_key(digest)
+        hex_digest = keys.digest_hex(digest)
+        if not stored:
+            actual, got = self._objects.write_verified(pieces, key, hex_digest)
+            if (actual, got) != (hex_digest, size):
+                message = f"the upstream sent other bytes than {digest} ({got} bytes of sha256:{actual})"
+                raise RegistryError(errors.DIGEST_INVALID, {"expected": digest, "actual": f"sha256:{actual}"},
+                                    message=message)
+        return self._link(repo, digest, size, key, known=standing)
 
     def _link(self, repo: str, digest: str, size: int, location: str, verified: bool = True,
               mounted_from: Optional[str] = None, known: Optional[quota.Standing] = None,
@@ -283,13 +301,13 @@ class BlobService:
             raise RegistryError(errors.DIGEST_INVALID,
                                 {"expected": digest, "reason": "the bucket holds no such bytes for this upload"})
         standing = self._room_for(upload.repo, digest, upload.size, upload, known)
-        existing = self._verified_location(digest)
+        existing = self._verified_link(digest)
         # The session goes in the link's own transaction: a session left behind would make the
         # cleanup job delete the object the link points at.
         if existing is None:
             return self._link(upload.repo, digest, upload.size, key, verified=verdict is True, known=standing,
                               session=upload)
-        link = self._link(upload.repo, digest, upload.size, existing, known=standing, session=upload)
+        link = self._link(upload.repo, digest, upload.size, existing.location, known=standing, session=upload)
         self._objects.delete(key)  # the same bytes were stored and proven already
         return link
 

@@ -18,6 +18,7 @@ from pynamodb.exceptions import DoesNotExist, TransactWriteError
 
 from chalicelib import audit, errors, gc, history, imagediff, jsondoc, quota, repository_settings, spec, validate
 from chalicelib.blobs import BlobService
+from chalicelib.cache import PullThrough
 from chalicelib.formats import ParsedManifest, parse_manifest
 from chalicelib.errors import RegistryError
 from chalicelib.history import TagHistory
@@ -39,6 +40,8 @@ class ManifestService:
         self._backend = backend
         self._objects = backend.objects
         self._history = TagHistory(backend)
+        # What a GET or HEAD answers with besides (a cache's stale tag): `serve` sets it.
+        self.warning: Optional[str] = None
 
     def put(self, repo: str, reference: str, body: bytes, content_type: Optional[str]) -> ParsedManifest:
         manifest = parse_manifest(body, content_type)
@@ -57,11 +60,34 @@ class ManifestService:
         settings = repository_settings.combine(next(found), next(found))
         total, candidate = next(found), next(found)
         current = getattr(next(found), "digest", None) if tag else None
+        if settings.cache is not None:
+            message = f"{keys.namespace_of(repo)} is a cache of {settings.cache.url}: pull only"
+            raise RegistryError(errors.DENIED, message, message=message)
         self._require_found(BlobLink, blobs, links)
         self._require_found(Manifest, children, child_items)
         quota.require_within(repo, total)
         if tag:
             self._require_mutable(repo, tag, settings, current, manifest.digest)
+        self._store(repo, reference, tag, manifest, body, settings, current, candidate)
+        return manifest
+
+    def store_cached(self, repo: str, tag: Optional[str], manifest: ParsedManifest, body: bytes,
+                     current: Optional[str], **details) -> Manifest:
+        """Store a manifest a cache namespace fetched from its upstream (chalicelib/cache.py), and
+        point `tag` at it if given (`current`: what the tag named when read). Its blobs and
+        children are not checked: a cache fetches them when a client asks for them."""
+        found = iter(read_together(*repository_settings.items_of(repo),
+                                   (GcCandidate, (paths.manifest_key(manifest.digest),)), consistent=True))
+        settings = repository_settings.combine(next(found), next(found))
+        return self._store(repo, tag or manifest.digest, tag, manifest, body, settings, current, next(found),
+                           **details)
+
+    def _store(self, repo: str, reference: str, tag: Optional[str], manifest: ParsedManifest, body: bytes,
+               settings: RepositorySettings, current: Optional[str], candidate: Optional[GcCandidate],
+               **details) -> Manifest:
+        """Write a checked manifest: its bytes, then its item, the tag (if any) and their audit
+        events in one transaction (with the registry's signature where it signs tag pushes)."""
+        key = paths.manifest_key(manifest.digest)
         signature = registry_signature(self._backend, repo, manifest.digest, tag) \
             if tag and settings.auto_sign else None
         if not gc.claim_object(key, gc.MANIFEST_CLAIM_WAIT_SECONDS, candidate):
@@ -79,7 +105,7 @@ class ManifestService:
         def write(txn, previous):
             txn.save(item)
             self._backend.audit.record_in(txn, "manifest.push", repo, reference, digest=manifest.digest,
-                                          media_type=manifest.media_type)
+                                          media_type=manifest.media_type, **details)
             if signature is not None:
                 txn.save(signature)
                 self._backend.audit.record_in(txn, "signature.add", repo, manifest.digest,
@@ -91,7 +117,7 @@ class ManifestService:
         else:
             with transaction() as txn:
                 write(txn, None)
-        return manifest
+        return item
 
     def restore(self, repo: str, tag: str, digest: Optional[str] = None,
                 when: Optional[datetime.datetime] = None) -> str:
@@ -210,24 +236,30 @@ class ManifestService:
 
     def serve(self, repo: str, reference: str, may_push: bool) -> Manifest:
         """The manifest a GET or HEAD serves: one read by digest, two by tag, the repository's
-        settings read with the first. In verified mode only what a trusted signature vouches for
-        is served, except to a caller who may push to the repository (signing an existing image
+        settings read with the first; a cache namespace's fetched from its upstream when due
+        (chalicelib/cache.py). In verified mode only what a trusted signature vouches for is
+        served, except to a caller who may push to the repository (signing an existing image
         reads it first); a refusal is DENIED, with what is missing, and recorded."""
         reference = _known_reference(reference)
-        if may_push:
-            return self.find(repo, reference)
         by_digest = validate.is_digest(reference)
         first = (Manifest, (repo, reference)) if by_digest else (Tag, (repo, tag_sort_key(reference)))
         item, *settings = read_together(first, *repository_settings.items_of(repo))
-        if by_digest:
+        settings = repository_settings.combine(*settings)
+        if settings.cache is not None:
+            cache = PullThrough(self._backend, repo, settings.cache)
+            manifest = cache.manifest(self, reference, item)
+            self.warning = cache.warning
+        elif by_digest:
             manifest = _present(item, reference)
         elif item is None:
             raise RegistryError(errors.MANIFEST_UNKNOWN, {"tag": reference})
         else:
             manifest = self.get(repo, item.digest)
+        if may_push:
+            return manifest
         reason = SigningService(self._backend).verified_refusal(
             repo, manifest.digest, None if by_digest else reference, lambda: self.parents(repo, manifest.digest),
-            repository_settings.combine(*settings))
+            settings)
         if reason:
             self._backend.audit.record("verified.refused", repo, reference, outcome=audit.DENIED,
                                        digest=manifest.digest)

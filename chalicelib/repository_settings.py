@@ -7,6 +7,7 @@
     time_machine_days  the repository's, else the namespace's, else 14: how long a manifest a tag
                        named stays restorable after the tag moved or was deleted
     retention          the repository's rules, else the namespace's (chalicelib/retention.py)
+    cache              the namespace's only: the registry it caches (chalicelib/cache.py), or None
 
 Each change records who made it and when, per setting; `dockless repo show` prints them.
 """
@@ -20,8 +21,9 @@ from chalicelib import audit, errors, spec
 from chalicelib.errors import RegistryError
 from chalicelib.meta import keys
 from chalicelib.meta.models import RepositorySetting, read_together, transaction
+from chalicelib.upstream import Upstream
 
-FIELDS = ("verified", "auto_sign", "immutable_tags", "time_machine_days", "retention")
+FIELDS = ("verified", "auto_sign", "immutable_tags", "time_machine_days", "retention", "upstream")
 # A setting left out of a change stays as it is; None (time_machine_days) means "inherit".
 UNCHANGED = object()
 
@@ -72,6 +74,7 @@ class RepositorySettings:
     immutable_tags: FrozenSet[str] = frozenset()
     time_machine_days: int = spec.TIME_MACHINE_DAYS_DEFAULT
     retention: Optional[Retention] = None
+    cache: Optional[Upstream] = None
 
     def immutable(self, tag: str) -> bool:
         return any(fnmatch.fnmatchcase(tag, pattern) for pattern in self.immutable_tags)
@@ -94,7 +97,8 @@ def combine(namespace: Optional[RepositorySetting], repository: Optional[Reposit
     return RepositorySettings(verified=any(i.verified for i in items), auto_sign=any(i.auto_sign for i in items),
                               immutable_tags=frozenset().union(*(i.immutable_tags or () for i in items)),
                               time_machine_days=int(days),
-                              retention=Retention.parse(json.loads(rules)) if rules else None)
+                              retention=Retention.parse(json.loads(rules)) if rules else None,
+                              cache=Upstream.from_json(namespace.upstream if namespace else None))
 
 
 def own(item: Optional[RepositorySetting]) -> dict:
@@ -103,7 +107,8 @@ def own(item: Optional[RepositorySetting]) -> dict:
     return {"verified": bool(item.verified), "auto_sign": bool(item.auto_sign),
             "immutable_tags": sorted(item.immutable_tags or ()),
             "time_machine_days": None if item.time_machine_days is None else int(item.time_machine_days),
-            "retention": json.loads(item.retention) if item.retention else None}
+            "retention": json.loads(item.retention) if item.retention else None,
+            "upstream": Upstream.from_json(item.upstream).public() if item.upstream else None}
 
 
 def check_patterns(patterns) -> FrozenSet[str]:
@@ -155,7 +160,8 @@ class SettingsService:
         return {"resource": resource, "own": own(item), "changes": _changes(item),
                 "namespace_changes": _changes(inherited),
                 "applied": {**dataclasses.asdict(applied), "immutable_tags": sorted(applied.immutable_tags),
-                            "retention": applied.retention.as_dict() if applied.retention else None}}
+                            "retention": applied.retention.as_dict() if applied.retention else None,
+                            "cache": applied.cache.public() if applied.cache else None}}
 
     def change(self, resource: str, **changes) -> dict:
         """Set some of FIELDS on a namespace or repository, recording who and when, audited in the
@@ -176,6 +182,8 @@ class SettingsService:
                 value = set(value) or None
             elif name == "retention":
                 value = json.dumps(value.as_dict(), sort_keys=True) if value else None
+            elif name == "upstream":
+                value = value.to_json() if value else None
             setattr(item, name, value)
             record[name] = who
         item.changes = json.dumps(record, sort_keys=True)

@@ -19,6 +19,8 @@ INDEX_MEDIA_TYPES = frozenset({OCI_INDEX, DOCKER_MANIFEST_LIST})
 # Manifests whose entries (`config`, `layers[]`) are blobs of the same repository.
 IMAGE_MEDIA_TYPES = frozenset({OCI_MANIFEST, DOCKER_MANIFEST})
 MANIFEST_MEDIA_TYPES = INDEX_MEDIA_TYPES | IMAGE_MEDIA_TYPES
+# The Accept header of a client that takes any manifest this registry stores.
+MANIFEST_ACCEPT = ", ".join(sorted(MANIFEST_MEDIA_TYPES))
 JSON = "application/json"
 OCTET_STREAM = "application/octet-stream"
 
@@ -152,3 +154,12 @@ TIME_MACHINE_DAYS_MAX = 3650
 # Immutable-tag patterns: a tag's characters plus the wildcards * and ?; at most this many.
 IMMUTABLE_TAG_PATTERN_RE = re.compile(r"[a-zA-Z0-9_.*?-]{1,128}")
 IMMUTABLE_TAG_PATTERNS_MAX = 20
+
+# --- pull-through cache namespaces (ours, chalicelib/cache.py) ----------------------------------
+# A cached tag is served without asking the upstream for this long after it was fetched or checked.
+CACHE_FRESHNESS_SECONDS_DEFAULT = 6 * 3600
+# The largest blob a cache copies from its upstream within one request: the copy (upstream to
+# bucket, hashed on the way) must finish inside the API function's 30 s (>= 25 MB/s in-region).
+CACHE_FILL_MAX_BYTES = 512 * MiB
+# The Warning (RFC 7234 110, "Response is Stale") on a tag served while the upstream is unreachable.
+CACHE_STALE_WARNING = '110 dockless "Response is Stale: the upstream registry did not answer"'

@@ -17,7 +17,6 @@ from dockless import logins
 from dockless.auth import RegistryAuth
 from dockless.bucket import ApiAnswer, BucketUploader, RegistryRefused, TransferFailed
 
-MANIFEST_ACCEPT = ", ".join(sorted(spec.MANIFEST_MEDIA_TYPES))
 ADMIN = "/dockless/admin/v1"
 
 
@@ -106,7 +105,7 @@ class RegistryClient:
         registry sends, its digests and media types are well-formed before anything uses them."""
         validate.reference(reference)
         response = self.request("GET", f"/v2/{name}/manifests/{reference}", (200,),
-                                f"fetching the manifest {reference}", headers={"Accept": MANIFEST_ACCEPT})
+                                f"fetching the manifest {reference}", headers={"Accept": spec.MANIFEST_ACCEPT})
         try:
             manifest = parse_manifest(response.content, response.headers.get("Content-Type"))
         except RegistryError as invalid:

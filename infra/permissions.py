@@ -12,7 +12,7 @@ from typing import Dict, List, Optional, Tuple
 from chalicelib.meta.models import TABLES
 from chalicelib.storage import paths
 
-from infra.stack import LOG_GROUP_ARN, public_url_parameter, table_id
+from infra.stack import LOG_GROUP_ARN, public_url_parameter, table_id, table_prefix
 
 # DynamoDB, per table (chalicelib/meta/models.py): actions on the table, and per index queried.
 TABLE_ACTIONS: Dict[str, Dict[Optional[str], List[str]]] = {
@@ -21,7 +21,7 @@ TABLE_ACTIONS: Dict[str, Dict[Optional[str], List[str]]] = {
                    "by_digest": ["Query"]},
     "manifests": {None: ["BatchGetItem", "DeleteItem", "GetItem", "PutItem", "Query", "Scan", "UpdateItem"],
                   "by_subject": ["Query"]},
-    "tags": {None: ["BatchGetItem", "DeleteItem", "GetItem", "PutItem", "Query"]},
+    "tags": {None: ["BatchGetItem", "DeleteItem", "GetItem", "PutItem", "Query", "UpdateItem"]},
     "uploads": {None: ["BatchGetItem", "DeleteItem", "GetItem", "PutItem", "Scan", "UpdateItem"]},
     "principals": {None: ["BatchGetItem", "DeleteItem", "GetItem", "PutItem", "Scan", "UpdateItem"]},
     "credentials": {None: ["BatchGetItem", "GetItem", "PutItem", "Scan", "UpdateItem"]},
@@ -44,6 +44,9 @@ OBJECT_ACTIONS: Dict[str, List[str]] = {
 }
 BUCKET_ACTIONS = ["ListBucket"]
 SECRETS = ["TokenSigningKey", "RegistrySigningKey"]
+# Pull-through caches' upstream passwords (chalicelib/cache.py): secrets the API makes and deletes
+# itself, named "<table prefix>/cache/<namespace>".
+CACHE_SECRET_ACTIONS = ["CreateSecret", "DeleteSecret", "GetSecretValue", "PutSecretValue"]
 
 # Allowed although no test records them, each with its reason.
 UNRECORDED: List[Tuple[str, str, str]] = [
@@ -96,6 +99,10 @@ def policy(stage: str) -> dict:
                        "Resource": {"Fn::GetAtt": ["Blobs", "Arn"]}})
     statements.append({"Sid": "Secrets", "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"],
                        "Resource": [{"Ref": secret} for secret in SECRETS]})
+    statements.append({"Sid": "CacheSecrets", "Effect": "Allow",
+                       "Action": [f"secretsmanager:{action}" for action in CACHE_SECRET_ACTIONS],
+                       "Resource": {"Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}"
+                                    f":secret:{table_prefix(stage)}/cache/*"}})
     statements.append({"Sid": "PublicUrl", "Effect": "Allow", "Action": ["ssm:GetParameter"],
                        # By name, not by reference: the parameter depends on the distribution, which depends
                        # on the API, whose functions use this role.

@@ -20,7 +20,7 @@ from chalicelib import errors, spec
 from chalicelib.auth import jwt
 from chalicelib.errors import RegistryError
 from chalicelib.meta import keys
-from chalicelib.meta.models import Credential, Grant, Principal, read_together, transaction
+from chalicelib.meta.models import Credential, Grant, Principal, RepositorySetting, read_together, transaction
 from chalicelib.backend import Backend
 from chalicelib.spec import DELETE, PULL, PUSH
 
@@ -150,21 +150,33 @@ class AuthService:
 
     def held(self, caller: Caller, repositories: List[str]) -> Dict[str, Set[str]]:
         """What the caller may do on each repository, from its grants and its teams' grants on the
-        repository and its namespace: one batch read for the grants (and, for a caller known by
-        an access token, one read of its principal for its teams)."""
-        if caller.admin:
-            return {name: set(ROLE_ACTIONS["admin"]) for name in repositories}
-        subjects = [ANYONE]
-        if caller.name:
-            subjects.append(f"user:{caller.name}")
-            subjects.extend(f"team:{team}" for team in sorted(self._teams(caller)))
-        wanted = {resource for name in repositories for resource in keys.resources_of(name)}
+        repository and its namespace (an admin may do everything), except push where the namespace
+        is a pull-through cache (chalicelib/cache.py): one batch read for the grants and the
+        namespaces' settings (and, for a caller known by an access token, one read of its
+        principal for its teams)."""
+        namespaces = sorted({keys.namespace_of(name) for name in repositories})
+        grant_keys = []
+        if not caller.admin:
+            subjects = [ANYONE]
+            if caller.name:
+                subjects.append(f"user:{caller.name}")
+                subjects.extend(f"team:{team}" for team in sorted(self._teams(caller)))
+            wanted = {resource for name in repositories for resource in keys.resources_of(name)}
+            grant_keys = [(resource, subject) for resource in sorted(wanted) for subject in subjects]
+        found = read_together(*[(Grant, key) for key in grant_keys],
+                              *[(RepositorySetting, (keys.resource(namespace),)) for namespace in namespaces]) \
+            if repositories else []
         roles: Dict[str, Set[str]] = {}
-        for grant in Grant.batch_get([(resource, subject) for resource in sorted(wanted) for subject in subjects]):
+        for grant in filter(None, found[:len(grant_keys)]):
             roles.setdefault(grant.resource, set()).update(ROLE_ACTIONS.get(grant.role, set()))
+        caches = {namespace for namespace, item in zip(namespaces, found[len(grant_keys):])
+                  if item is not None and item.upstream}
         held = {}
         for name in repositories:
-            actions = set().union(*(roles.get(resource, set()) for resource in keys.resources_of(name)))
+            actions = set(ROLE_ACTIONS["admin"]) if caller.admin else \
+                set().union(*(roles.get(resource, set()) for resource in keys.resources_of(name)))
+            if keys.namespace_of(name) in caches:
+                actions.discard(PUSH)
             # Anonymous callers only ever pull public repositories.
             held[name] = actions & {PULL} if caller.name is None else actions
         return held

@@ -131,6 +131,8 @@ class Tag(Model):
     tag = UnicodeAttribute()
     digest = UnicodeAttribute()
     updated_at = UTCDateTimeAttribute()
+    # A cache namespace's tag: when the upstream last confirmed it (chalicelib/cache.py).
+    checked_at = UTCDateTimeAttribute(null=True)
 
 
 class TagEvent(Model):
@@ -341,12 +343,13 @@ class AuditEvent(Model):
 
 class RepositorySetting(Model):
     """The settings of a namespace ("ns:<namespace>") or one repository ("repo:<name>"): verified
-    mode, automatic signing, immutable-tag patterns, the time-machine window; and who changed each
-    last (`changes`, JSON: {setting: {"by", "at"}}). How the two items combine is
+    mode, automatic signing, immutable-tag patterns, the time-machine window, retention, the
+    registry a namespace caches; and who changed each last (`changes`, JSON: {setting: {"by", "at"}}). How the two items combine is
     repository_settings.RepositorySettings.
 
     Keys: resource. Access: batch get of the namespace's and the repository's items on a manifest
-    GET/HEAD (verified mode), a tag push, delete or restore (automatic signing, immutable tags).
+    GET/HEAD (verified mode, a cache's upstream), a tag push, delete or restore (automatic
+    signing, immutable tags); the namespaces' items with the grants when access is decided.
     """
 
     class Meta:
@@ -358,6 +361,7 @@ class RepositorySetting(Model):
     immutable_tags = UnicodeSetAttribute(null=True)
     time_machine_days = NumberAttribute(null=True)
     retention = UnicodeAttribute(null=True)  # JSON of the retention rules (chalicelib/retention.py)
+    upstream = UnicodeAttribute(null=True)  # a namespace's: JSON of the registry it caches (upstream.Upstream)
     changes = UnicodeAttribute(null=True)
 
 

@@ -24,10 +24,14 @@
     GET    /dockless/admin/v1/quotas/<namespace>                  what it stores, its quota
     PUT    /dockless/admin/v1/quotas/<namespace>                  {"bytes": int | null}
     GET    /dockless/admin/v1/usage?namespace=&since=&until=      per repository and namespace, the bucket
+    GET    /dockless/admin/v1/caches/<namespace>                  the registry a cache namespace mirrors
+    PUT    /dockless/admin/v1/caches/<namespace>                  {"url", "username"?, "password"?,
+                                                                   "freshness_seconds"?}
+    DELETE /dockless/admin/v1/caches/<namespace>                  a cache no more (what it holds stays)
 """
 import datetime
 
-from chalicelib import audit, errors, jobs, quota, repository_settings, spec, usage as usage_report
+from chalicelib import audit, cache, errors, jobs, quota, repository_settings, spec, usage as usage_report
 from chalicelib.auth.service import AuthService
 from chalicelib.errors import RegistryError
 from chalicelib.meta import keys
@@ -223,3 +227,17 @@ def preview_retention(call):
     """?resource=<namespace or repository>: what its retention rules would expire now, and the bytes
     of the blobs only those images need."""
     return json_response(RetentionService(call.backend).preview(_resource(call.query("resource"))))
+
+
+def get_cache(call, namespace):
+    return json_response(cache.describe(call.backend, namespace))
+
+
+def put_cache(call, namespace):
+    """{"url", "username"?, "password"?, "freshness_seconds"?}: a pull-through cache namespace."""
+    return json_response(cache.configure(call.backend, namespace, call.json_object(errors.ADMIN_INVALID)))
+
+
+def delete_cache(call, namespace):
+    cache.remove(call.backend, namespace)
+    return empty(204)

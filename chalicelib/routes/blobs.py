@@ -1,19 +1,25 @@
 """Blobs: GET answers 307 to a presigned S3 URL (S3 supplies the bytes); HEAD answers from the
-repository's link alone (digest, length, one read, no S3 call); DELETE removes the link."""
+repository's link alone (digest, length, one read with the namespace's settings, no S3 call);
+DELETE removes the link. A blob a cache namespace does not hold yet is copied in from its
+upstream first (chalicelib/cache.py)."""
 from chalicelib import spec, validate
 from chalicelib.blobs import BlobService
+from chalicelib.cache import served_blob
 from chalicelib.routes.respond import empty, redirect
 
 
 def head(call, name, digest):
-    link = BlobService(call.backend).link_for(name, validate.digest(digest))
+    link, elsewhere = served_blob(call.backend, name, validate.digest(digest))
+    if link is None:
+        return redirect(elsewhere, {spec.CONTENT_DIGEST_HEADER: digest})
     return empty(200, {"Content-Type": spec.OCTET_STREAM, "Content-Length": str(link.size),
                        spec.CONTENT_DIGEST_HEADER: link.digest})
 
 
 def get(call, name, digest):
-    url, link = BlobService(call.backend).presign_blob_get(name, validate.digest(digest))
-    return redirect(url, {spec.CONTENT_DIGEST_HEADER: link.digest})
+    link, elsewhere = served_blob(call.backend, name, validate.digest(digest))
+    url = elsewhere or call.backend.objects.presign_get(link.location)
+    return redirect(url, {spec.CONTENT_DIGEST_HEADER: digest})
 
 
 def delete(call, name, digest):

@@ -18,6 +18,8 @@ def _served(call, name, reference) -> tuple:
     manifest = service.serve(name, reference, may_push=call.access.allows(PUSH, name))
     headers = {"Content-Type": manifest.media_type, "Content-Length": str(manifest.size),
                spec.CONTENT_DIGEST_HEADER: manifest.digest}
+    if service.warning:
+        headers["Warning"] = service.warning
     return service, manifest, headers
 
 

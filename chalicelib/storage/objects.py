@@ -161,17 +161,23 @@ class ObjectStore:
         With `write`, the bytes also go to `target_key`, which becomes visible only if the hash
         matches `expected_sha256_hex`. Memory stays below one S3 part plus one read piece.
         """
+        pieces = (piece for key in source_keys
+                  for piece in self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].iter_chunks(READ_PIECE_BYTES))
+        return self.write_verified(pieces, target_key if write else None, expected_sha256_hex)
+
+    def write_verified(self, pieces: Iterable[bytes], target_key: Optional[str],
+                       expected_sha256_hex: str) -> Tuple[str, int]:
+        """Hash a stream of bytes and, given a `target_key`, write it there; the object becomes
+        visible only if the hash matches `expected_sha256_hex`. Returns (sha256 hex, size)."""
         hasher = hashlib.sha256()
         size = 0
-        writer = _PartWriter(self._s3, self._bucket, target_key) if write else None
+        writer = _PartWriter(self._s3, self._bucket, target_key) if target_key else None
         try:
-            for key in source_keys:
-                body = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"]
-                for piece in body.iter_chunks(READ_PIECE_BYTES):
-                    hasher.update(piece)
-                    size += len(piece)
-                    if writer:
-                        writer.write(piece)
+            for piece in pieces:
+                hasher.update(piece)
+                size += len(piece)
+                if writer:
+                    writer.write(piece)
         except BaseException:
             if writer:
                 writer.abort()

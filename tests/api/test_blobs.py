@@ -32,7 +32,7 @@ def test_blob_head_answers_digest_length_and_type_from_one_read(client, push, ca
     assert response.headers["Content-Length"] == str(len(b"layer bytes"))
     assert response.headers["Content-Type"] == "application/octet-stream"
     record = [json.loads(r.getMessage()) for r in caplog.records if r.name == "dockless.request"][-1]
-    assert record["aws_calls"] == ["dynamodb:GetItem"] and record["presigned_urls"] == []
+    assert record["aws_calls"] == ["dynamodb:BatchGetItem"] and record["presigned_urls"] == []
 
 
 def test_presigned_get_serves_the_exact_bytes(client, push):

@@ -261,9 +261,9 @@ def test_settings_show_their_own_values_who_changed_them_and_what_applies(client
     assert response.status_code == 200
     shown = json.loads(response.body)
     assert shown["own"] == {"verified": False, "auto_sign": False, "immutable_tags": ["prod"], "time_machine_days": 3,
-                            "retention": None}
+                            "retention": None, "upstream": None}
     assert shown["applied"] == {"verified": True, "auto_sign": False, "immutable_tags": ["prod", "v*"],
-                                "time_machine_days": 3, "retention": None}
+                                "time_machine_days": 3, "retention": None, "cache": None}
     assert shown["changes"] == {"time_machine_days": {"by": "admin", "at": "2026-01-01T00:05:00+00:00"},
                                 "immutable_tags": {"by": "admin", "at": "2026-01-01T00:05:00+00:00"}}
     fresh = json.loads(client.get("/dockless/admin/v1/settings?resource=other").body)

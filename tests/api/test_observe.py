@@ -18,7 +18,7 @@ def test_a_push_and_pull_record_calls_units_presigned_urls_and_metrics(client, p
     put, get = [r for r in records(caplog) if r["route"].startswith("/v2/{name}/manifests") or r["route"].startswith("/v2/{name}/blobs/{digest}")][-2:]
     assert put["method"] == "PUT" and "dynamodb:TransactWriteItems" in put["aws_calls"]
     assert put["dynamodb_write_units"] > 0 and put["principal"] == "admin"
-    assert get["presigned_urls"] == ["s3:GetObject"] and get["aws_calls"] == ["dynamodb:GetItem"]
+    assert get["presigned_urls"] == ["s3:GetObject"] and get["aws_calls"] == ["dynamodb:BatchGetItem"]
     assert get["dynamodb_read_units"] > 0 and get["invocations"] == 1
     metrics = get["_aws"]["CloudWatchMetrics"][0]
     assert metrics["Namespace"] == "dockless" and metrics["Dimensions"] == [["Route"]]

@@ -56,6 +56,9 @@ def call_arns(call: dict):
             yield action, arn
         elif service == "s3":
             yield action, f"arn:aws:s3:::{BUCKET}" + ("" if action == "s3:ListBucket" else f"/{detail}")
+        elif service == "secretsmanager" and "/cache/" in name:  # a cache's upstream password
+            yield action, (f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:dockless-{STAGE}/cache/"
+                           f"{name.split('/cache/', 1)[1]}-AbCdEf")
         elif service == "secretsmanager":
             logical = next(v for k, v in SECRET_IDS.items() if k in name)
             yield action, f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{logical}-AbCdEf"

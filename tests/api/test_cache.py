@@ -1,0 +1,301 @@
+"""Pull-through cache namespaces (chalicelib/cache.py) against a real upstream: Debian's
+docker-registry on loopback (tests/upstream.py), anonymous, behind Docker token auth and behind
+Basic auth. What a pull fetches, verifies and keeps; what is served while the upstream is down;
+when a moved tag is picked up; that nobody pushes to a cache; how a cache is set up and what is
+never shown or recorded. tests/e2e/test_cache.py pulls through a cache with docker."""
+import json
+import os
+import secrets
+
+import boto3
+import pytest
+import requests
+
+from chalicelib import spec
+from chalicelib.auth.service import AuthService, new_credential_text
+from chalicelib.meta.keys import tag_sort_key
+from chalicelib.meta.models import AuditEvent, BlobLink, Manifest, Tag
+from tests.api.test_auth import bearer, claims_of, get_token
+from tests.fixtures import digest_of, error_code
+from tests.upstream import PASSWORD, USERNAME, basic_auth, token_auth, token_issuer, upstream_registry
+
+JSON = {"Content-Type": "application/json"}
+
+
+@pytest.fixture(scope="module")
+def upstream(tmp_path_factory):
+    with upstream_registry(tmp_path_factory.mktemp("upstream")) as registry:
+        yield registry
+
+
+def unique(prefix="app") -> str:
+    return f"{prefix}{secrets.token_hex(4)}"
+
+
+def make_cache(client, url, namespace="hub", **fields):
+    response = client.put(f"/dockless/admin/v1/caches/{namespace}", body=json.dumps({"url": url, **fields}),
+                          headers=JSON)
+    assert response.status_code == 200, response.body
+    return response.json_body
+
+
+def manifest(client, repo, reference, method="GET"):
+    return client.request(method, f"/v2/{repo}/manifests/{reference}",
+                          headers={"Accept": spec.MANIFEST_ACCEPT})
+
+
+def blob_bytes(client, repo, digest) -> bytes:
+    response = client.get(f"/v2/{repo}/blobs/{digest}")
+    assert response.status_code == 307, response.body
+    assert response.headers[spec.CONTENT_DIGEST_HEADER] == digest
+    return requests.get(response.headers["Location"]).content
+
+
+def cache_events(action=None):
+    return [e for e in AuditEvent.scan() if e.actor == "cache" and (action is None or e.action == action)]
+
+
+def test_a_pull_fetches_verifies_and_keeps_the_image(client, upstream):
+    name = unique()
+    layers = [os.urandom(3000), os.urandom(70_000)]
+    digest, body, blobs = upstream.image(f"library/{name}", "1.0", layers)
+    make_cache(client, upstream.url)
+    repo = f"hub/library/{name}"
+
+    response = manifest(client, repo, "1.0")
+    assert response.status_code == 200, response.body
+    assert response.body == body
+    assert response.headers[spec.CONTENT_DIGEST_HEADER] == digest
+    assert response.headers["Content-Type"] == "application/vnd.oci.image.manifest.v1+json"
+    assert "Warning" not in response.headers
+    assert Tag.get(repo, tag_sort_key("1.0")).digest == digest
+    for blob, data in zip(blobs[1:], layers):
+        assert blob_bytes(client, repo, blob) == data
+    # Kept: the links are there, and the same pull again asks the upstream nothing.
+    assert {link.digest for link in BlobLink.query(repo)} == set(blobs[1:])
+    assert manifest(client, repo, digest).status_code == 200
+    # Recorded as the cache's work, on behalf of whoever pulled.
+    pushes = cache_events("manifest.push")
+    assert [(e.repository, json.loads(e.detail)["digest"]) for e in pushes] == [(repo, digest)]
+    assert json.loads(pushes[0].detail)["upstream"] == upstream.url
+    assert json.loads(pushes[0].detail)["requested_by"] == "admin"
+    # HEAD fills too, and answers what GET answers.
+    head = client.head(f"/v2/{repo}/blobs/{blobs[0]}")
+    assert head.status_code == 200 and head.headers["Content-Length"] == str(
+        len(upstream.blob_file(blobs[0]).read_bytes()))
+
+
+def test_a_two_platform_index_brings_its_children_when_asked(client, upstream):
+    name = unique()
+    amd = upstream.image(name, None, [os.urandom(500)], "amd64")
+    arm = upstream.image(name, None, [os.urandom(600)], "arm64")
+    index_digest, index_body = upstream.index(name, "multi", [(amd[0], amd[1], "amd64"), (arm[0], arm[1], "arm64")])
+    make_cache(client, upstream.url)
+    repo = f"hub/{name}"
+    response = manifest(client, repo, "multi")
+    assert response.status_code == 200 and response.headers[spec.CONTENT_DIGEST_HEADER] == index_digest
+    assert Manifest.get(repo, index_digest).children == {amd[0], arm[0]}
+    assert [m.digest for m in Manifest.query(repo)] == [index_digest]  # children not yet
+    child = manifest(client, repo, arm[0])
+    assert child.status_code == 200 and child.body == arm[1]
+    assert blob_bytes(client, repo, arm[2][1]) == upstream.blob_file(arm[2][1]).read_bytes()
+    assert sorted(m.digest for m in Manifest.query(repo)) == sorted([index_digest, arm[0]])
+
+
+def test_what_is_cached_keeps_pulling_while_the_upstream_is_down(client, upstream, clock):
+    name = unique()
+    digest, body, blobs = upstream.image(name, "stable", [os.urandom(1000)])
+    make_cache(client, upstream.url, freshness_seconds=3600)
+    repo = f"hub/{name}"
+    assert manifest(client, repo, "stable").status_code == 200
+    assert blob_bytes(client, repo, blobs[1])
+    other = upstream.image(name, "never-pulled", [os.urandom(1000)])
+    upstream.stop()
+    try:
+        # Fresh: served as cached, no warning.
+        fresh = manifest(client, repo, "stable")
+        assert fresh.status_code == 200 and "Warning" not in fresh.headers
+        # Due for a check that cannot happen: still served, with the stale warning.
+        clock.advance(seconds=3601)
+        for method in ("GET", "HEAD"):
+            stale = manifest(client, repo, "stable", method)
+            assert stale.status_code == 200, stale.body
+            assert stale.headers[spec.CONTENT_DIGEST_HEADER] == digest
+            assert stale.headers["Warning"] == spec.CACHE_STALE_WARNING
+        assert manifest(client, repo, digest).status_code == 200
+        assert len(blob_bytes(client, repo, blobs[1])) == 1000
+        # Never cached: unknown, saying the upstream did not answer, and nothing written.
+        before = {m.digest for m in Manifest.query(repo)}
+        for reference in ("never-pulled", other[0]):
+            missing = manifest(client, repo, reference)
+            assert missing.status_code == 404 and error_code(missing) == "MANIFEST_UNKNOWN"
+            assert "is not cached and the upstream registry did not answer" in \
+                json.loads(missing.body)["errors"][0]["message"]
+        unknown_blob = client.get(f"/v2/{repo}/blobs/{other[2][1]}")
+        assert unknown_blob.status_code == 404 and error_code(unknown_blob) == "BLOB_UNKNOWN"
+        assert json.loads(unknown_blob.body)["errors"][0]["detail"]["reason"] == "unreachable"
+        assert {m.digest for m in Manifest.query(repo)} == before
+        assert [t.tag for t in Tag.query(repo)] == ["stable"]
+    finally:
+        upstream.start()
+
+
+def test_a_tag_moved_upstream_is_picked_up_after_the_freshness_window(client, upstream, clock):
+    name = unique()
+    first = upstream.image(name, "latest", [os.urandom(100)])
+    make_cache(client, upstream.url, freshness_seconds=600)
+    repo = f"hub/{name}"
+    assert manifest(client, repo, "latest").headers[spec.CONTENT_DIGEST_HEADER] == first[0]
+    second = upstream.image(name, "latest", [os.urandom(100)])
+    clock.advance(seconds=599)
+    assert manifest(client, repo, "latest").headers[spec.CONTENT_DIGEST_HEADER] == first[0]
+    clock.advance(seconds=2)
+    moved = manifest(client, repo, "latest")
+    assert moved.headers[spec.CONTENT_DIGEST_HEADER] == second[0] and "Warning" not in moved.headers
+    assert Tag.get(repo, tag_sort_key("latest")).digest == second[0]
+    moves = cache_events("tag.move")
+    assert [json.loads(e.detail) for e in moves] == [{"previous": first[0], "digest": second[0]}]
+    # Unchanged upstream: the check only marks the tag checked.
+    clock.advance(seconds=601)
+    assert manifest(client, repo, "latest").headers[spec.CONTENT_DIGEST_HEADER] == second[0]
+    assert Tag.get(repo, tag_sort_key("latest")).checked_at == clock()
+    assert len(cache_events("manifest.push")) == 2
+
+
+def test_bytes_that_do_not_match_the_digest_are_refused_and_not_kept(client, upstream, state):
+    name = unique()
+    layer = os.urandom(2048)
+    digest, body, blobs = upstream.image(name, "1", [layer])
+    upstream.blob_file(blobs[1]).write_bytes(os.urandom(2048))  # the upstream's disk went bad
+    make_cache(client, upstream.url)
+    repo = f"hub/{name}"
+    assert manifest(client, repo, "1").status_code == 200
+    before = state()
+    response = client.get(f"/v2/{repo}/blobs/{blobs[1]}")
+    assert response.status_code == 400 and error_code(response) == "DIGEST_INVALID"
+    assert "the upstream sent other bytes" in json.loads(response.body)["errors"][0]["message"]
+    assert state() == before
+
+
+def test_nobody_pushes_to_a_cache_namespace(anonymous, client, upstream, registry, state):
+    make_cache(client, upstream.url)
+    auth = AuthService(registry)
+    auth.ensure_principal("will")
+    secret = new_credential_text()
+    auth.store_credential("will", secret)
+    auth.set_grant("hub", "user:will", "write")
+    token = get_token(anonymous, "will", secret, ["repository:hub/app:pull,push"]).json_body["token"]
+    before = state()
+    started = anonymous.post("/v2/hub/app/blobs/uploads/", headers=bearer(token))
+    assert started.status_code == 401 and 'error="insufficient_scope"' in started.headers["WWW-Authenticate"]
+    # Not even an admin, whose token holds push on everything.
+    body = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                       "manifests": []}).encode()
+    response = client.put("/v2/hub/app/manifests/1", body=body,
+                          headers={"Content-Type": "application/vnd.oci.image.index.v1+json"})
+    assert response.status_code == 403 and error_code(response) == "DENIED"
+    assert json.loads(response.body)["errors"][0]["message"] == f"hub is a cache of {upstream.url}: pull only"
+    assert state() == before
+    # What the token holds: pull, not push.
+    assert claims_of(token)["access"] == [{"type": "repository", "name": "hub/app", "actions": ["pull"]}]
+
+
+@pytest.mark.parametrize("kind", ["token", "basic"])
+def test_an_upstream_that_asks_for_credentials_gets_the_caches_own(client, tmp_path, kind):
+    root = tmp_path / "private"
+    with upstream_registry(root) as private, token_issuer(tmp_path) as issuer:
+        name = unique()
+        digest, body, blobs = private.image(name, "1", [os.urandom(4000)])
+        private.stop()
+        private.start(auth=token_auth(issuer) if kind == "token" else basic_auth(root))
+        make_cache(client, private.url, namespace="priv", username=USERNAME, password=PASSWORD)
+        response = manifest(client, f"priv/{name}", "1")
+        assert response.status_code == 200, response.body
+        assert response.headers[spec.CONTENT_DIGEST_HEADER] == digest
+        assert len(blob_bytes(client, f"priv/{name}", blobs[1])) == 4000
+        if kind == "token":
+            assert issuer.issued >= 2
+        # A wrong password: the upstream refuses, nothing new is cached, and the error says so.
+        make_cache(client, private.url, namespace="priv", username=USERNAME, password="wrong")
+        refused = manifest(client, f"priv/{name}", "2")
+        assert refused.status_code == 404 and error_code(refused) == "MANIFEST_UNKNOWN"
+        assert "is not in the upstream registry" in json.loads(refused.body)["errors"][0]["message"]
+
+
+def test_the_password_is_kept_in_secrets_manager_and_never_shown_or_recorded(client, upstream, registry):
+    answer = make_cache(client, upstream.url, username="robot", password="hunter2-upstream", freshness_seconds=60)
+    assert answer == {"namespace": "hub", "url": upstream.url, "username": "robot", "freshness_seconds": 60,
+                      "changed": {"by": "admin", "at": registry.clock().isoformat()}}
+    shown = client.get("/dockless/admin/v1/caches/hub")
+    assert shown.json_body == answer and b"hunter2" not in shown.body
+    secrets_manager = boto3.client("secretsmanager", region_name="us-east-1")
+    assert secrets_manager.get_secret_value(SecretId="test/cache/hub")["SecretString"] == "hunter2-upstream"
+    settings = client.get("/dockless/admin/v1/settings?resource=hub").json_body
+    assert settings["own"]["upstream"] == {"url": upstream.url, "username": "robot", "freshness_seconds": 60}
+    assert all("hunter2" not in (e.detail or "") for e in AuditEvent.scan())
+    # Removed: the secret goes, pushes are allowed again.
+    assert client.delete("/dockless/admin/v1/caches/hub").status_code == 204
+    assert client.get("/dockless/admin/v1/caches/hub").status_code == 404
+    with pytest.raises(secrets_manager.exceptions.ResourceNotFoundException):
+        secrets_manager.get_secret_value(SecretId="test/cache/hub")
+
+
+@pytest.mark.parametrize("document, message", [
+    ({"url": "http://registry.example.com"}, "url is the upstream registry's https:// URL"),
+    ({"url": "https://registry.example.com/v2/"}, "url is the upstream registry's https:// URL"),
+    ({"url": "https://user:pw@registry.example.com"}, "url is the upstream registry's https:// URL"),
+    ({"url": "ftp://registry.example.com"}, "url is the upstream registry's https:// URL"),
+    ({"url": 7}, "url is the upstream registry's https:// URL"),
+    ({"url": "https://registry.example.com", "username": "me"}, "give both username and password"),
+    ({"url": "https://registry.example.com", "username": "me", "password": ""}, "give both username and password"),
+    ({"url": "https://registry.example.com", "freshness_seconds": -1}, "freshness_seconds is 0"),
+    ({"url": "https://registry.example.com", "freshness_seconds": True}, "freshness_seconds is 0"),
+])
+def test_a_bad_cache_setting_is_refused_and_changes_nothing(client, state, document, message):
+    before = state()
+    response = client.put("/dockless/admin/v1/caches/hub", body=json.dumps(document), headers=JSON)
+    assert response.status_code == 400 and error_code(response) == "INVALID"
+    assert json.loads(response.body)["errors"][0]["message"].startswith("invalid administration request: " + message)
+    assert state() == before
+    assert client.get("/dockless/admin/v1/caches/hub").status_code == 404
+
+
+def test_docker_hub_official_images_are_under_library():
+    from chalicelib.upstream import Upstream
+    hub = Upstream("https://registry-1.docker.io")
+    assert hub.repository("alpine") == "library/alpine"
+    assert hub.repository("library/alpine") == "library/alpine"
+    assert Upstream("https://quay.io").repository("alpine") == "alpine"
+
+
+def test_a_manifest_that_is_not_what_the_upstream_says_is_refused_and_not_kept(client, upstream, state):
+    name = unique()
+    digest, body, blobs = upstream.image(name, "1", [os.urandom(100)])
+    other = json.dumps({**json.loads(body), "annotations": {"swapped": "yes"}}).encode()
+    upstream.blob_file(digest).write_bytes(other)  # served under the digest it does not have
+    make_cache(client, upstream.url)
+    before = state()
+    for reference in ("1", digest):
+        response = manifest(client, f"hub/{name}", reference)
+        assert response.status_code == 404 and error_code(response) == "MANIFEST_UNKNOWN"
+        assert f"the upstream sent a manifest of digest {digest_of(other)} for {digest}" in \
+            json.loads(response.body)["errors"][0]["message"]
+    assert state() == before
+
+
+def test_retention_evicts_what_was_not_pulled_and_a_later_pull_fetches_it_again(client, upstream, registry, clock):
+    from chalicelib import jobs
+    name = unique()
+    digest, body, blobs = upstream.image(name, "1", [os.urandom(300)])
+    make_cache(client, upstream.url)
+    repo = f"hub/{name}"
+    assert manifest(client, repo, "1").status_code == 200
+    response = client.put("/dockless/admin/v1/settings", headers=JSON,
+                          body=json.dumps({"resource": "hub", "retention": {"unpulled_days": 7}}))
+    assert response.status_code == 200, response.body
+    clock.advance(days=8)
+    jobs.collect_garbage(registry)
+    assert list(Tag.query(repo)) == []
+    again = manifest(client, repo, "1")
+    assert again.status_code == 200 and again.headers[spec.CONTENT_DIGEST_HEADER] == digest
+    assert [json.loads(e.detail)["digest"] for e in cache_events("manifest.push")] == [digest, digest]
