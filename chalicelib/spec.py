@@ -161,5 +161,7 @@ CACHE_FRESHNESS_SECONDS_DEFAULT = 6 * 3600
 # The largest blob a cache copies from its upstream within one request: the copy (upstream to
 # bucket, hashed on the way) must finish inside the API function's 30 s (>= 25 MB/s in-region).
 CACHE_FILL_MAX_BYTES = 512 * MiB
+# Mirror rules (chalicelib/mirror_rules.py): their names.
+MIRROR_RULE_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 # The Warning (RFC 7234 110, "Response is Stale") on a tag served while the upstream is unreachable.
 CACHE_STALE_WARNING = '110 dockless "Response is Stale: the upstream registry did not answer"'

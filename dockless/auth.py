@@ -1,6 +1,8 @@
-"""Docker token auth for our own HTTP clients (`dockless push`, `dockless pull`): answer a Bearer
-challenge by asking the realm for a token with the caller's credentials, then retry. Tokens go
+"""Docker token auth for our own HTTP clients (`dockless push`, `dockless pull`, `dockless mirror`):
+answer a Bearer challenge by asking the realm for a token with the caller's credentials, then
+retry (a Basic challenge, from an htpasswd registry: the credentials themselves). Tokens go
 only to the registry: requests drops the Authorization header on redirects to S3."""
+import base64
 import re
 from typing import Optional, Set
 
@@ -17,6 +19,7 @@ class RegistryAuth(requests.auth.AuthBase):
                  refresh_token: Optional[str] = None):
         self.username, self.password, self.refresh_token = username, password, refresh_token
         self._token: Optional[str] = None
+        self._basic: Optional[str] = None
         self._scopes: Set[str] = set()
 
     def want(self, scope: str) -> None:
@@ -29,13 +32,21 @@ class RegistryAuth(requests.auth.AuthBase):
     def __call__(self, request):
         if self._token:
             request.headers["Authorization"] = f"Bearer {self._token}"
+        elif self._basic:
+            request.headers["Authorization"] = self._basic
         request.register_hook("response", self._on_response)
         return request
 
     def _on_response(self, response, **kwargs):
         challenge = response.headers.get("WWW-Authenticate", "")
-        if response.status_code != 401 or not challenge.lower().startswith("bearer ") \
-                or getattr(response.request, "_dockless_retried", False):
+        if response.status_code != 401 or getattr(response.request, "_dockless_retried", False):
+            return response
+        if challenge.lower().startswith("basic ") and self.username and self.password:
+            # A registry with Basic auth (htpasswd): the credentials themselves, on every request.
+            self._token = None
+            self._basic = "Basic " + base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
+            return self._retry(response, self._basic, **kwargs)
+        if not challenge.lower().startswith("bearer "):
             return response
         params = dict(_PARAM.findall(challenge))
         if params.get("scope"):
@@ -52,9 +63,13 @@ class RegistryAuth(requests.auth.AuthBase):
         if answer.status_code != 200:
             return response
         self._token = answer.json()["token"]
+        return self._retry(response, f"Bearer {self._token}", **kwargs)
+
+    @staticmethod
+    def _retry(response, authorization: str, **kwargs):
         response.content  # noqa: B018 - release the connection before retrying
         retry = response.request.copy()
-        retry.headers["Authorization"] = f"Bearer {self._token}"
+        retry.headers["Authorization"] = authorization
         retry._dockless_retried = True
         resent = response.connection.send(retry, **kwargs)
         resent.history.append(response)

@@ -5,7 +5,7 @@ import threading
 
 import click
 
-from dockless import admin_cli, history_cli
+from dockless import admin_cli, history_cli, mirror_cli
 from dockless.ui import UI, Exit
 
 
@@ -228,7 +228,7 @@ def gateway(ui: UI, upstream, port, host, public_url, spool_dir, spool_limit, sp
 def connect(reference: str, username, password):
     """The parsed reference and a client for its registry, answering challenges with the credentials."""
     from dockless.client import RegistryClient
-    from dockless.reference import Reference
+    from chalicelib.reference import Reference
     parsed = Reference.parse(reference)
     return parsed, RegistryClient(parsed.base_url, username=username, password=password)
 
@@ -402,6 +402,7 @@ def _log_to(handler: logging.Handler, logger_name: str) -> None:
 
 admin_cli.register(main)
 history_cli.register(main)
+mirror_cli.register(main)
 
 if __name__ == "__main__":
     main()

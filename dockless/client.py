@@ -15,7 +15,7 @@ from chalicelib.errors import RegistryError
 from chalicelib.formats import ParsedManifest, parse_manifest
 from dockless import logins
 from dockless.auth import RegistryAuth
-from dockless.bucket import ApiAnswer, BucketUploader, RegistryRefused, TransferFailed
+from dockless.bucket import ApiAnswer, BucketUploader, FileSlice, RegistryRefused, TransferFailed
 
 ADMIN = "/dockless/admin/v1"
 
@@ -53,11 +53,11 @@ class RegistryClient:
         return cls(url, username=entry["username"], refresh_token=entry["refresh_token"])
 
     def request(self, method: str, path: str, expect: Collection[int], what: str, **options) -> requests.Response:
-        """One call of the registry; a status outside `expect`, or no answer, is a ClientError
+        """One call of the registry (`path` under its URL, or a whole URL it gave); a status outside `expect`, or no answer, is a ClientError
         saying what was being done and what the registry said."""
+        url = path if path.startswith(("http://", "https://")) else self.base_url + path
         try:
-            response = self.session.request(method, self.base_url + path, timeout=options.pop("timeout", 60),
-                                            **options)
+            response = self.session.request(method, url, timeout=options.pop("timeout", 60), **options)
         except requests.RequestException as error:
             raise ClientError(f"{what}: {self.base_url} did not answer ({error})") from None
         if response.status_code not in expect:
@@ -84,16 +84,28 @@ class RegistryClient:
 
     def upload_blob(self, name: str, digest: str, fd: int, offset: int, size: int,
                     progress: Callable[[int], None]) -> None:
+        """Straight to the bucket through the direct-upload extension; to a registry without it
+        (404 or 405 for the extension's route), the bytes go in the standard upload's PUT."""
         started = self.request("POST", f"/v2/{name}/blobs/uploads/", (202,), f"starting the upload of {digest}")
-        upload_id = started.headers[spec.UPLOAD_UUID_HEADER]
+        upload_id = started.headers.get(spec.UPLOAD_UUID_HEADER, "")
         try:
             self.bucket.upload(self._call_api, name, upload_id, digest, fd, offset, size, progress)
         except RegistryRefused as refused:
-            raise ClientError(f"uploading {digest}: {explain(refused.answer.whole)}") from None
+            if not _lacks_extension(refused.answer):
+                raise ClientError(f"uploading {digest}: {explain(refused.answer.whole)}") from None
+            self._put_whole(started.headers.get("Location", ""), digest, FileSlice(fd, offset, size, progress))
+            return
         except TransferFailed as failure:
             raise ClientError(f"uploading {digest} to the bucket: {failure}") from None
         self.request("PUT", f"/v2/{name}/blobs/uploads/{upload_id}", (201,), f"completing the upload of {digest}",
                      params={"digest": digest})
+
+    def _put_whole(self, location: str, digest: str, body: FileSlice) -> None:
+        """The standard upload's last step with every byte in it, at the session's Location."""
+        separator = "&" if "?" in location else "?"
+        self.request("PUT", f"{location}{separator}digest={digest}", (201,),
+                     f"uploading {digest}", data=body, timeout=300,
+                     headers={"Content-Type": spec.OCTET_STREAM, "Content-Length": str(len(body))})
 
     def put_manifest(self, name: str, reference: str, body: bytes, media_type: str) -> str:
         response = self.request("PUT", f"/v2/{name}/manifests/{reference}", (201,),
@@ -133,3 +145,13 @@ class RegistryClient:
             partial.rename(path)
         finally:
             partial.unlink(missing_ok=True)
+
+
+def _lacks_extension(answer: ApiAnswer) -> bool:
+    """A registry without the direct-upload extension answers its route as an unknown route."""
+    if answer.status not in (404, 405):
+        return False
+    try:
+        return answer.document["errors"][0]["code"] != "BLOB_UPLOAD_UNKNOWN"
+    except (TypeError, KeyError, IndexError):
+        return True

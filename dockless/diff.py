@@ -26,7 +26,7 @@ from typing import BinaryIO, Dict, Iterator, List, Optional, Set, Tuple
 from chalicelib import imagediff, spec
 from chalicelib.formats import ParsedManifest, parse_manifest
 from dockless import sources
-from dockless.reference import Reference
+from chalicelib.reference import Reference
 from chalicelib.sizes import human as human_bytes
 
 GZIP_MAGIC = b"\x1f\x8b"

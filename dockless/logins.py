@@ -47,7 +47,14 @@ def stored(url: Optional[str]) -> tuple:
     url = (url or config.get("current") or "").rstrip("/")
     if not url:
         raise ValueError("not logged in: run `dockless login URL -u NAME --password-stdin`")
-    entry = config["registries"].get(url)
-    if entry is None:
+    found = [(known, entry) for known, entry in config["registries"].items() if _loopback_as_one(known) ==
+             _loopback_as_one(url)]
+    if not found:
         raise ValueError(f"not logged in to {url}")
-    return url, entry
+    exact = [(known, entry) for known, entry in found if known == url]
+    return (exact or found)[0]
+
+
+def _loopback_as_one(url: str) -> str:
+    """localhost and 127.0.0.1 name one registry (a login to either serves both)."""
+    return url.replace("://localhost:", "://127.0.0.1:").replace("://localhost/", "://127.0.0.1/")

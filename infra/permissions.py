@@ -32,6 +32,7 @@ TABLE_ACTIONS: Dict[str, Dict[Optional[str], List[str]]] = {
     "signatures": {None: ["DeleteItem", "PutItem", "Query"]},
     "tag-history": {None: ["PutItem", "Query"], "by_tag": ["Query"]},
     "gc-candidates": {None: ["BatchGetItem", "DeleteItem", "GetItem", "PutItem", "Scan", "UpdateItem"]},
+    "mirror-rules": {None: ["DeleteItem", "PutItem", "Scan"]},
     "namespace-storage": {None: ["BatchGetItem", "ConditionCheckItem", "DeleteItem", "GetItem", "PutItem",
                                  "UpdateItem"]},
 }

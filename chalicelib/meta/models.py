@@ -341,6 +341,28 @@ class AuditEvent(Model):
     by_actor = ByActor()
 
 
+class MirrorRule(Model):
+    """An image (or a repository's tags) that `dockless mirror sync` keeps copied from one registry
+    to another (chalicelib/mirror_rules.py). No credentials: the runner that applies the rules has
+    its own.
+
+    Keys: name. Access: put, get, delete one; scan all (a handful) for `dockless mirror rule list`
+    and `dockless mirror sync`.
+    """
+
+    class Meta:
+        table_name = "mirror-rules"
+
+    name = UnicodeAttribute(hash_key=True)
+    source = UnicodeAttribute()  # host[:port]/name[:tag|@digest]
+    destination = UnicodeAttribute()
+    tags = UnicodeAttribute(null=True)  # a tag pattern (* and ?); None: the source's one reference
+    with_signatures = BooleanAttribute(default=False)
+    with_referrers = BooleanAttribute(default=False)
+    created_by = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+
+
 class RepositorySetting(Model):
     """The settings of a namespace ("ns:<namespace>") or one repository ("repo:<name>"): verified
     mode, automatic signing, immutable-tag patterns, the time-machine window, retention, the
@@ -424,6 +446,7 @@ TABLES: Dict[Type[Model], str] = {
     Signature: "signatures",
     GcCandidate: "gc-candidates",
     NamespaceStorage: "namespace-storage",
+    MirrorRule: "mirror-rules",
 }
 
 

@@ -28,10 +28,15 @@
     PUT    /dockless/admin/v1/caches/<namespace>                  {"url", "username"?, "password"?,
                                                                    "freshness_seconds"?}
     DELETE /dockless/admin/v1/caches/<namespace>                  a cache no more (what it holds stays)
+    GET    /dockless/admin/v1/mirror-rules                        what `dockless mirror sync` copies
+    PUT    /dockless/admin/v1/mirror-rules/<rule>                 {"source", "destination", "tags"?,
+                                                                   "with_signatures"?, "with_referrers"?}
+    DELETE /dockless/admin/v1/mirror-rules/<rule>
 """
 import datetime
 
-from chalicelib import audit, cache, errors, jobs, quota, repository_settings, spec, usage as usage_report
+from chalicelib import (audit, cache, errors, jobs, mirror_rules, quota, repository_settings, spec,
+                        usage as usage_report)
 from chalicelib.auth.service import AuthService
 from chalicelib.errors import RegistryError
 from chalicelib.meta import keys
@@ -240,4 +245,17 @@ def put_cache(call, namespace):
 
 def delete_cache(call, namespace):
     cache.remove(call.backend, namespace)
+    return empty(204)
+
+
+def list_mirror_rules(call):
+    return json_response({"rules": mirror_rules.rules()})
+
+
+def put_mirror_rule(call, rule):
+    return json_response(mirror_rules.put(call.backend, rule, call.json_object(errors.ADMIN_INVALID)))
+
+
+def delete_mirror_rule(call, rule):
+    mirror_rules.delete(call.backend, rule)
     return empty(204)

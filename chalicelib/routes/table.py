@@ -77,6 +77,9 @@ ROUTES = (
     Route("GET", "/dockless/admin/v1/caches/{namespace}", admin.get_cache, ADMIN),
     Route("PUT", "/dockless/admin/v1/caches/{namespace}", admin.put_cache, ADMIN),
     Route("DELETE", "/dockless/admin/v1/caches/{namespace}", admin.delete_cache, ADMIN),
+    Route("GET", "/dockless/admin/v1/mirror-rules", admin.list_mirror_rules, ADMIN),
+    Route("PUT", "/dockless/admin/v1/mirror-rules/{rule}", admin.put_mirror_rule, ADMIN),
+    Route("DELETE", "/dockless/admin/v1/mirror-rules/{rule}", admin.delete_mirror_rule, ADMIN),
     # Signatures (containers/image extension) and public keys (routes/signatures.py).
     Route("GET", "/extensions/v2/{name}/signatures/{digest}", signatures.get_signatures, PULL),
     Route("PUT", "/extensions/v2/{name}/signatures/{digest}", signatures.put_signature, PUSH),
@@ -122,5 +125,6 @@ PATH_PARAMETERS = {
     "credential_id": validate.credential_id,
     "fingerprint": validate.fingerprint,
     "file": validate.key_file,
+    "rule": validate.mirror_rule,
 }
 

@@ -292,7 +292,8 @@ def test_authorisation_matrix(anonymous, people, clock, state, route, who):
 
 def admin_route_path(route):
     return (route.path.replace("{principal}", "will").replace("{credential_id}", "0123456789abcdef")
-            .replace("{team}", "devs").replace("{namespace}", "team").replace("{fingerprint}", "A" * 40))
+            .replace("{team}", "devs").replace("{namespace}", "team").replace("{fingerprint}", "A" * 40)
+            .replace("{rule}", "nightly"))
 
 
 @pytest.mark.parametrize("route", [r for r in ROUTES if r.path.startswith("/dockless/admin/")],

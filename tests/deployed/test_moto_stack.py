@@ -12,7 +12,7 @@ from chalicelib.meta.models import TABLES
 from dockless import sources, transfer
 from dockless.client import RegistryClient
 from dockless.localstack import LocalStack
-from dockless.reference import Reference
+from chalicelib.reference import Reference
 from dockless.ui import UI
 from infra import stack as infra_stack
 from tests.e2e.images import OciLayout
