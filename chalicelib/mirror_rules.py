@@ -8,6 +8,7 @@ is `dockless mirror`'s (dockless/mirror.py), on the runner, with the runner's cr
     tags              a tag pattern (* and ?; "*" for every tag), or absent: the source's one image
     with_signatures   copy each image's signatures too
     with_referrers    copy the artifacts that refer to each image too
+    platform          absent: an index whole; "os/arch[/variant]": only that platform's image
 """
 from pynamodb.exceptions import TransactWriteError
 
@@ -22,6 +23,7 @@ RULES_MAX = 200
 def as_dict(rule: MirrorRule) -> dict:
     return {"name": rule.name, "source": rule.source, "destination": rule.destination, "tags": rule.tags,
             "with_signatures": bool(rule.with_signatures), "with_referrers": bool(rule.with_referrers),
+            "platform": rule.platform,
             "created_by": rule.created_by, "created_at": rule.created_at.isoformat()}
 
 
@@ -31,9 +33,12 @@ def rules() -> list:
 
 def put(backend, name: str, document: dict) -> dict:
     """Add or replace the rule `name`, audited in the same transaction."""
-    if set(document) - {"source", "destination", "tags", "with_signatures", "with_referrers"}:
+    if set(document) - {"source", "destination", "tags", "with_signatures", "with_referrers", "platform"}:
         raise RegistryError(errors.ADMIN_INVALID, "a rule has source, destination, tags, with_signatures, "
-                                                  "with_referrers")
+                                                  "with_referrers, platform")
+    platform = document.get("platform")
+    if platform is not None and not (isinstance(platform, str) and spec.PLATFORM_RE.fullmatch(platform)):
+        raise RegistryError(errors.ADMIN_INVALID, "platform is os/arch[/variant], e.g. linux/amd64, or null (all)")
     source, destination = (_reference(document.get(key), key) for key in ("source", "destination"))
     tags = document.get("tags")
     if tags is not None and not (isinstance(tags, str) and spec.IMMUTABLE_TAG_PATTERN_RE.fullmatch(tags)):
@@ -46,6 +51,7 @@ def put(backend, name: str, document: dict) -> dict:
         if not isinstance(flags[flag], bool):
             raise RegistryError(errors.ADMIN_INVALID, f"{flag} is true or false")
     rule = MirrorRule(name, source=document["source"], destination=document["destination"], tags=tags,
+                      platform=platform,
                       created_by=audit.current().actor or "-", created_at=backend.clock(), **flags)
     with transaction() as txn:
         txn.save(rule)

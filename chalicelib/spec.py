@@ -163,5 +163,7 @@ CACHE_FRESHNESS_SECONDS_DEFAULT = 6 * 3600
 CACHE_FILL_MAX_BYTES = 512 * MiB
 # Mirror rules (chalicelib/mirror_rules.py): their names.
 MIRROR_RULE_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+# One platform of an index, as `dockless mirror --platforms` and a rule name it: os/arch[/variant].
+PLATFORM_RE = re.compile(r"[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?")
 # The Warning (RFC 7234 110, "Response is Stale") on a tag served while the upstream is unreachable.
 CACHE_STALE_WARNING = '110 dockless "Response is Stale: the upstream registry did not answer"'

@@ -41,8 +41,11 @@ class Report:
 
 class Mirror:
     def __init__(self, source: RegistryClient, destination: RegistryClient, spool: Path, ui: UI,
-                 dry_run: bool = False, with_signatures: bool = False, with_referrers: bool = False):
+                 dry_run: bool = False, with_signatures: bool = False, with_referrers: bool = False,
+                 platform: Optional[str] = None):
         self._src, self._dst, self._spool, self._ui = source, destination, spool, ui
+        # None: an index is copied whole; "os/arch[/variant]": only that image, which the tag then names.
+        self._platform = platform
         self._dry, self._signatures, self._referrers = dry_run, with_signatures, with_referrers
         self.report = Report()
         spool.mkdir(parents=True, exist_ok=True)
@@ -67,6 +70,8 @@ class Mirror:
         """Copy one image (an index with every child), then its signatures and referrers; returns
         its digest."""
         top = self._src.get_manifest(source_name, reference)
+        if self._platform and top.media_type in spec.INDEX_MEDIA_TYPES:
+            top = self._src.get_manifest(source_name, self._child_for(top))
         manifests = self._closure(source_name, top)
         blobs: Dict[str, int] = {}
         for manifest in manifests:
@@ -93,6 +98,15 @@ class Mirror:
         return top.digest
 
     # --- plumbing --------------------------------------------------------------------------------
+
+    def _child_for(self, index: ParsedManifest) -> str:
+        import json
+
+        from chalicelib.imagediff import index_platforms
+        platforms = index_platforms(json.loads(index.body))
+        if self._platform not in platforms:
+            raise ClientError(f"{index.digest} has no {self._platform} image (it has {', '.join(sorted(platforms))})")
+        return platforms[self._platform]
 
     def _closure(self, name: str, top: ParsedManifest) -> List[ParsedManifest]:
         """The manifest and, for an index, every child (children first, the top last)."""

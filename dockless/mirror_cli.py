@@ -6,6 +6,7 @@ from typing import Optional
 
 import click
 
+from chalicelib import spec
 from chalicelib.reference import Reference
 from dockless.admin_cli import registry_option
 from dockless.client import ClientError, RegistryClient
@@ -63,7 +64,7 @@ spool_option = click.option("--spool", type=click.Path(file_okay=False), default
 
 def copy_images(ui: UI, source: str, destination: str, pattern: Optional[str], spool: Path, dry_run: bool,
                 with_signatures: bool, with_referrers: bool, source_client: RegistryClient,
-                destination_client: RegistryClient):
+                destination_client: RegistryClient, platform: Optional[str] = None):
     """Copy SOURCE's image (or its tags matching `pattern`, "*" for all) to DESTINATION, printing a
     line per image; returns the run's report and how many images it copied."""
     from dockless.mirror import Mirror
@@ -72,7 +73,7 @@ def copy_images(ui: UI, source: str, destination: str, pattern: Optional[str], s
     if pattern and (src.digest or dest.digest):
         raise click.UsageError("tags are copied between repositories: give SOURCE and DESTINATION without a digest")
     copier = Mirror(source_client, destination_client, spool, ui, dry_run=dry_run, with_signatures=with_signatures,
-                    with_referrers=with_referrers)
+                    with_referrers=with_referrers, platform=platform)
     # One image goes to DESTINATION's tag or digest if it names one, else to SOURCE's; tags keep theirs.
     named = "@" in destination or ":" in destination.rsplit("/", 1)[-1]
     one = dest.reference if named else src.reference
@@ -104,9 +105,20 @@ def what_to_copy(function):
             click.option("--with-signatures", is_flag=True,
                          help="Each image's signatures too (the containers/image extension)."),
             click.option("--with-referrers", is_flag=True,
-                         help="The artifacts that refer to each image too (SBOMs, attestations).")]):
+                         help="The artifacts that refer to each image too (SBOMs, attestations)."),
+            click.option("--platforms", default="all", show_default=True,
+                         help="all: an index with every platform (digests unchanged); os/arch[/variant]: only "
+                              "that platform's image, which the destination's tag then names.")]):
         function = option(function)
     return function
+
+
+def _platform(platforms: str) -> Optional[str]:
+    if platforms == "all":
+        return None
+    if not spec.PLATFORM_RE.fullmatch(platforms):
+        raise click.BadParameter("all, or one os/arch[/variant] such as linux/amd64", param_hint="--platforms")
+    return platforms
 
 
 def _pattern(all_tags: bool, pattern: Optional[str]) -> Optional[str]:
@@ -128,7 +140,7 @@ def _pattern(all_tags: bool, pattern: Optional[str]) -> Optional[str]:
               help="Access token at the destination [env: DOCKLESS_PASSWORD].")
 @spool_option
 @click.pass_obj
-def copy(ui: UI, source, destination, all_tags, pattern, with_signatures, with_referrers, dry_run,
+def copy(ui: UI, source, destination, all_tags, pattern, with_signatures, with_referrers, platforms, dry_run,
          src_username, src_password, username, password, spool):
     """Copy images from SOURCE to DESTINATION (host[:port]/name[:tag|@digest], any two registries;
     localhost and 127.0.0.1 are spoken to over plain HTTP), every platform of an index, layers the
@@ -145,7 +157,7 @@ def copy(ui: UI, source, destination, all_tags, pattern, with_signatures, with_r
     src, dest = Reference.parse(source), Reference.parse(destination)
     report, images = copy_images(ui, source, destination, _pattern(all_tags, pattern), _spool(spool), dry_run,
                                  with_signatures, with_referrers, client_for(src.base_url, src_username, src_password),
-                                 client_for(dest.base_url, username, password))
+                                 client_for(dest.base_url, username, password), _platform(platforms))
     ui.result(summary(report, images, f"{dest.host}/{dest.name}", dry_run, with_signatures))
 
 
@@ -166,11 +178,12 @@ def rule():
 @what_to_copy
 @registry_option
 @click.pass_obj
-def rule_add(ui: UI, name, source, destination, all_tags, pattern, with_signatures, with_referrers, registry):
+def rule_add(ui: UI, name, source, destination, all_tags, pattern, with_signatures, with_referrers, platforms,
+             registry):
     """Add (or replace) the rule NAME: keep SOURCE copied to DESTINATION. The registry keeps no
     credentials for it: the runner of `dockless mirror sync` brings its own."""
     document = {"source": source, "destination": destination, "with_signatures": with_signatures,
-                "with_referrers": with_referrers}
+                "with_referrers": with_referrers, "platform": _platform(platforms)}
     if _pattern(all_tags, pattern):
         document["tags"] = _pattern(all_tags, pattern)
     ui.result(_rule_line(RegistryClient.logged_in(registry).admin("PUT", f"/mirror-rules/{name}", document)))
@@ -197,6 +210,7 @@ def rule_remove(ui: UI, name, registry):
 
 def _rule_line(found: dict) -> str:
     extras = [f"tags {found['tags']}"] if found["tags"] else []
+    extras += [f"platform {found['platform']}"] if found.get("platform") else []
     extras += [flag.replace("_", " ") for flag in ("with_signatures", "with_referrers") if found[flag]]
     return f"{found['name']}: {found['source']} -> {found['destination']}" + (f" ({', '.join(extras)})" if extras
                                                                                else "")
@@ -228,7 +242,7 @@ def sync(ui: UI, only, dry_run, spool, registry):
             src, dest = Reference.parse(each["source"]), Reference.parse(each["destination"])
             report, images = copy_images(ui, each["source"], each["destination"], each["tags"], _spool(spool), dry_run,
                                          each["with_signatures"], each["with_referrers"], client_for(src.base_url),
-                                         client_for(dest.base_url))
+                                         client_for(dest.base_url), each.get("platform"))
         except (ClientError, ValueError, OSError) as error:
             ui.error(f"rule {each['name']}: {error}")
             failed.append(each["name"])

@@ -359,6 +359,7 @@ class MirrorRule(Model):
     tags = UnicodeAttribute(null=True)  # a tag pattern (* and ?); None: the source's one reference
     with_signatures = BooleanAttribute(default=False)
     with_referrers = BooleanAttribute(default=False)
+    platform = UnicodeAttribute(null=True)  # os/arch[/variant]: that image of an index only
     created_by = UnicodeAttribute()
     created_at = UTCDateTimeAttribute()
 

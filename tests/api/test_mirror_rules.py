@@ -20,7 +20,7 @@ def test_rules_are_added_replaced_listed_and_removed_with_an_audit_event_each(cl
     added = put_rule(client, "alpine", RULE)
     assert added.status_code == 200, added.body
     assert added.json_body == {"name": "alpine", **RULE, "with_signatures": False, "with_referrers": False,
-                               "created_by": "admin", "created_at": registry.clock().isoformat()}
+                               "platform": None, "created_by": "admin", "created_at": registry.clock().isoformat()}
     assert put_rule(client, "app", {"source": "localhost:5001/team/app:1", "destination": "localhost:5000/team/app:1",
                                     "with_signatures": True}).status_code == 200
     assert put_rule(client, "alpine", {**RULE, "tags": "*"}).status_code == 200  # replaced
@@ -43,6 +43,7 @@ def test_rules_are_added_replaced_listed_and_removed_with_an_audit_event_each(cl
     ("ok", {**RULE, "source": "docker.io/library/alpine@sha256:" + "a" * 64}, "a rule with tags names repositories"),
     ("ok", {**RULE, "with_signatures": "yes"}, "with_signatures is true or false"),
     ("ok", {**RULE, "password": "x"}, "a rule has source, destination"),
+    ("ok", {**RULE, "platform": "linux"}, "platform is os/arch[/variant]"),
 ])
 def test_a_bad_rule_is_refused_and_changes_nothing(client, state, name, document, message):
     before = state()

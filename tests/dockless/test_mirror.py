@@ -53,3 +53,16 @@ def test_a_partial_download_is_continued_and_the_whole_checked(registries, tmp_p
     assert manifest_status(destination, "copy/app", "1") == 200
     assert mirror.tags(Reference.parse(f"127.0.0.1:{source.port}/part/app"), "*") == ["1"]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_one_platform_of_an_index_is_copied_as_that_image(registries, tmp_path):
+    source, destination = registries
+    amd = source.image("multi/app", None, [os.urandom(1000)], "amd64")
+    arm = source.image("multi/app", None, [os.urandom(1000)], "arm64")
+    source.index("multi/app", "1", [(amd[0], amd[1], "amd64"), (arm[0], arm[1], "arm64")])
+    mirror = Mirror(RegistryClient(source.url), RegistryClient(destination.url), tmp_path, UI(), platform="linux/arm64")
+    assert mirror.image("multi/app", "1", "arm/app") == arm[0]
+    assert mirror.report.copied_blobs == 2 and manifest_status(destination, "arm/app", "1") == 200
+    with pytest.raises(ClientError, match="has no linux/s390x image"):
+        Mirror(RegistryClient(source.url), RegistryClient(destination.url), tmp_path, UI(),
+               platform="linux/s390x").image("multi/app", "1", "arm/app")
