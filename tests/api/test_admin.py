@@ -102,3 +102,93 @@ def test_duplicate_principal_is_409(client):
     response = post(client, "/dockless/admin/v1/principals", {"name": "dup", "kind": "robot"})
     assert response.status_code == 409
     assert error_code(response) == "CONFLICT"
+
+
+def test_the_bootstrap_admin_is_an_admin_with_a_described_token(registry, anonymous):
+    from chalicelib.auth.service import AuthService
+    secret = AuthService(registry).bootstrap_admin(description="first deploy")
+    access = token_for(anonymous, "admin", secret, "registry:admin:*")
+    assert access.status_code == 200 and granted(access) == ["*"]
+    (listed,) = AuthService(registry).credentials_of("admin")
+    assert listed.description == "first deploy"
+
+
+def test_a_principals_tokens_are_listed_oldest_first_and_only_its_own(client, clock):
+    for name in ("alice", "bob"):
+        post(client, "/dockless/admin/v1/principals", {"name": name})
+    made = []
+    for description in ("second", "first"):
+        made.append(post(client, "/dockless/admin/v1/principals/alice/tokens", {"description": description}).json_body["id"])
+        post(client, "/dockless/admin/v1/principals/bob/tokens", {})
+        clock.advance(minutes=1)
+    listed = client.get("/dockless/admin/v1/principals/alice/tokens").json_body["tokens"]
+    assert [t["id"] for t in listed] == made and [t["description"] for t in listed] == ["second", "first"]
+
+
+def test_a_principal_deleted_and_made_again_gets_nothing_back(client, anonymous, clock):
+    """Deleting revokes its credentials (kept, marked revoked), removes the grants to it and, for a
+    team, its members' membership; a principal of the same name made later starts with none of it,
+    and nobody else loses anything."""
+    for name, kind in [("carol", "user"), ("dave", "user"), ("devs", "team"), ("ops", "team")]:
+        assert post(client, "/dockless/admin/v1/principals", {"name": name, "kind": kind}).status_code == 201
+    secrets = {n: post(client, f"/dockless/admin/v1/principals/{n}/tokens", {}).json_body["token"]
+               for n in ("carol", "dave")}
+    for resource, subject in [("team", "user:carol"), ("team", "user:dave"), ("shared", "team:devs"),
+                              ("shared", "team:ops")]:
+        assert client.put("/dockless/admin/v1/grants", headers=JSON, body=json.dumps(
+            {"resource": resource, "subject": subject, "role": "write"})).status_code == 204
+    for team in ("devs", "ops"):
+        assert client.put(f"/dockless/admin/v1/teams/{team}/members/dave").status_code == 204
+
+    assert client.delete("/dockless/admin/v1/principals/carol").status_code == 204
+    clock.advance(seconds=1)
+    assert client.delete("/dockless/admin/v1/principals/devs").status_code == 204
+    from chalicelib.meta.models import Credential
+    assert [c.revoked for c in Credential.scan(Credential.principal == "carol")] == [True]  # kept, revoked
+    assert [c.revoked for c in Credential.scan(Credential.principal == "dave")] == [False]
+    assert client.get("/dockless/admin/v1/grants?resource=team").json_body["grants"] == [
+        {"resource": "team", "subject": "user:dave", "role": "write"}]
+    assert client.get("/dockless/admin/v1/grants?resource=shared").json_body["grants"] == [
+        {"resource": "shared", "subject": "team:ops", "role": "write"}]
+    principals = {p["name"]: p for p in client.get("/dockless/admin/v1/principals").json_body["principals"]}
+    assert set(principals) == {"dave", "ops"} | ({"admin"} & set(principals))
+    assert principals["ops"]["members"] == ["dave"]
+    from chalicelib.meta.models import Principal
+    assert Principal.get("dave").teams == {"ops"}
+
+    # Made again: the old secret, grants and members stay gone.
+    post(client, "/dockless/admin/v1/principals", {"name": "carol"})
+    post(client, "/dockless/admin/v1/principals", {"name": "devs", "kind": "team"})
+    assert token_for(anonymous, "carol", secrets["carol"], "repository:team/app:pull").status_code == 401
+    fresh = post(client, "/dockless/admin/v1/principals/carol/tokens", {}).json_body["token"]
+    assert granted(token_for(anonymous, "carol", fresh, "repository:team/app:pull,push")) == []
+    assert granted(token_for(anonymous, "dave", secrets["dave"], "repository:team/app:pull,push")) == ["pull", "push"]
+    assert granted(token_for(anonymous, "dave", secrets["dave"], "repository:shared/app:pull,push")) == ["pull", "push"]
+    events = [e for e in client.get("/dockless/admin/v1/audit?actor=admin").json_body["events"]
+              if e["action"] == "principal.delete"]
+    assert [e["detail"] for e in events] == [{"principal": "carol", "kind": "user"}, {"principal": "devs", "kind": "team"}]
+
+
+@pytest.mark.parametrize("path, message", [
+    ("/dockless/admin/v1/teams/bob/members/dave", "'bob' is not a team"),
+    ("/dockless/admin/v1/teams/devs/members/ops", "teams do not nest"),
+])
+def test_a_membership_that_cannot_be_is_refused(client, state, path, message):
+    for name, kind in [("bob", "user"), ("dave", "user"), ("devs", "team"), ("ops", "team")]:
+        post(client, "/dockless/admin/v1/principals", {"name": name, "kind": kind})
+    before = state()
+    response = client.put(path)
+    assert response.status_code == 400 and error_code(response) == "INVALID"
+    assert json.loads(response.body)["errors"][0]["message"] == f"invalid administration request: {message}"
+    assert state() == before
+
+
+def test_membership_changes_are_audited_with_team_and_member(client, clock):
+    for name, kind in [("dave", "user"), ("devs", "team")]:
+        post(client, "/dockless/admin/v1/principals", {"name": name, "kind": kind})
+    client.put("/dockless/admin/v1/teams/devs/members/dave")
+    clock.advance(seconds=1)
+    client.delete("/dockless/admin/v1/teams/devs/members/dave")
+    events = [(e["action"], e["detail"]) for e in client.get("/dockless/admin/v1/audit?actor=admin").json_body["events"]
+              if e["action"].startswith("team.")]
+    assert events == [("team.add", {"team": "devs", "member": "dave"}), ("team.remove", {"team": "devs", "member": "dave"})]

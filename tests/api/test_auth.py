@@ -559,3 +559,20 @@ def test_readers_of_a_public_repository_see_who_moved_a_tag_but_not_from_where(a
     writer = get_token(anonymous, "will", people["will"], ["repository:team/app:pull"]).json_body["token"]
     [full] = anonymous.get("/dockless/v1/team/app/history", headers=bearer(writer)).json_body["history"]
     assert full["source_ip"] and "credential_id" in full
+
+
+def test_basic_credentials_name_the_caller_and_carry_an_admins_rights(anonymous, people, registry, push):
+    """What a Basic credential earns is what a token would carry: who (the audit trail's actor and
+    credential) and, for an admin, every repository (the catalog lists what no grant names)."""
+    from chalicelib.meta.models import AuditEvent
+    response = anonymous.get("/v2/team/app/manifests/v1", headers={"Authorization": basic("rita", people["rita"])})
+    assert response.status_code == 200
+    (pull,) = [e for e in AuditEvent.scan() if e.action == "manifest.pull"]
+    assert (pull.actor, pull.credential_id) == ("rita", people["rita"].split("_")[1])
+    push.blob("other/secret", b"x")
+    auth = AuthService(registry)
+    auth.ensure_principal("root", admin=True)
+    secret = new_credential_text()
+    auth.store_credential("root", secret)
+    listed = anonymous.get("/v2/_catalog", headers={"Authorization": basic("root", secret)})
+    assert listed.status_code == 200 and listed.json_body == {"repositories": ["other/secret", "team/app"]}

@@ -1,5 +1,6 @@
 """Blob GET (307 to presigned S3), HEAD (answered from the link) and DELETE (distribution-spec
 end-2, end-10)."""
+import json
 from urllib.parse import parse_qs, urlparse
 
 import boto3
@@ -68,6 +69,20 @@ def test_delete_unlinks_from_this_repository_only(client, push):
     assert client.delete(f"/v2/team/app/blobs/{digest}").status_code == 202
     assert client.head(f"/v2/team/app/blobs/{digest}").status_code == 404
     assert client.head(f"/v2/team/other/blobs/{digest}").status_code == 200
+    from chalicelib.meta.models import AuditEvent
+    deleted = [(e.repository, e.reference, e.actor) for e in AuditEvent.scan() if e.action == "blob.delete"]
+    assert deleted == [("team/app", digest, "admin")]
+
+
+def test_a_blob_deleted_by_another_request_meanwhile_is_unknown(client, push, monkeypatch):
+    """The race between reading the link and deleting it: the loser answers as if it had not been
+    there (quota.delete_link finds no link to delete)."""
+    from chalicelib import quota
+    digest = push.blob("team/app", b"raced")["digest"]
+    monkeypatch.setattr(quota, "delete_link", lambda *args, **kwargs: None)
+    response = client.delete(f"/v2/team/app/blobs/{digest}")
+    assert response.status_code == 404 and error_code(response) == "BLOB_UNKNOWN"
+    assert json.loads(response.body)["errors"][0]["detail"] == {"digest": digest}
     s3 = boto3.client("s3", region_name="us-east-1")
     assert s3.head_object(Bucket="test-bucket", Key=f"blobs/sha256/{digest[7:]}")
 

@@ -194,21 +194,32 @@ def test_completing_a_multipart_upload_with_parts_missing_is_refused(client, mul
     assert error_code(response) == "BLOB_UPLOAD_INVALID"
 
 
-@pytest.mark.parametrize("parts", [
-    [{"number": 0, "sha256": b64(b"x")}],
-    [{"number": 4, "sha256": b64(b"x")}],
-    [{"number": 1, "sha256": "not base64"}],
-    [{"number": True, "sha256": b64(b"x")}],
-    [],
-    [{"number": 1, "sha256": b64(b"x")}] * 101,
+@pytest.mark.parametrize("parts, message", [
+    ([{"number": 0, "sha256": b64(b"x")}], "part number must be 1..3"),
+    ([{"number": 4, "sha256": b64(b"x")}], "part number must be 1..3"),
+    ([{"number": 1, "sha256": "not base64"}], "sha256 is the part's base64 SHA-256"),
+    ([{"number": True, "sha256": b64(b"x")}], "part number must be 1..3"),
+    ([], "ask for 1 to 100 parts at a time"),
+    ([{"number": 1, "sha256": b64(b"x")}] * 101, "ask for 1 to 100 parts at a time"),
 ])
-def test_bad_part_requests_are_refused(client, multipart, parts):
+def test_bad_part_requests_are_refused(client, multipart, parts, message):
     upload_id = start(client)
     open_direct(client, upload_id, digest_of(b"x" * 12 * MiB), 12 * MiB)
     response = client.post(f"/dockless/v1/team/app/uploads/{upload_id}/parts",
                            body=json.dumps({"parts": parts}), headers={"Content-Type": "application/json"})
     assert response.status_code == 400
     assert error_code(response) == "BLOB_UPLOAD_INVALID"
+    assert json.loads(response.body)["errors"][0]["detail"] == message
+
+
+def test_part_urls_for_a_single_put_upload_are_refused(client):
+    upload_id = start(client)
+    open_direct(client, upload_id, digest_of(b"small"), 5)
+    response = client.post(f"/dockless/v1/team/app/uploads/{upload_id}/parts",
+                           body=json.dumps({"parts": [{"number": 1, "sha256": b64(b"small")}]}),
+                           headers={"Content-Type": "application/json"})
+    assert response.status_code == 400 and error_code(response) == "BLOB_UPLOAD_INVALID"
+    assert json.loads(response.body)["errors"][0]["detail"] == "this upload is not a direct multipart upload"
 
 
 @pytest.mark.parametrize("body, code", [

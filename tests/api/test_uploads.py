@@ -215,3 +215,34 @@ def test_mount_with_invalid_digest_is_refused(client):
     response = client.post("/v2/team/app/blobs/uploads/?mount=sha256:nothex&from=team/base")
     assert response.status_code == 400
     assert error_code(response) == "DIGEST_INVALID"
+
+
+def test_a_chunk_that_lost_a_race_is_range_invalid_with_the_sessions_state(client, registry):
+    """Two PATCHes read the session at offset 0; the second to write finds it moved on: 416 with
+    the Range the client must continue from, and its chunk not counted."""
+    from chalicelib.blobs import BlobService
+    from chalicelib.errors import RegistryError
+    upload_id = start(client).rsplit("/", 1)[1]
+    service = BlobService(registry)
+    stale = service.load_upload("team/app", upload_id)
+    service.append(service.load_upload("team/app", upload_id), b"first")
+    with pytest.raises(RegistryError) as raced:
+        service.append(stale, b"second")
+    assert raced.value.status == 416 and raced.value.error.code == "RANGE_INVALID"
+    assert raced.value.detail == "a concurrent chunk changed the upload"
+    assert raced.value.headers["Range"] == "0-4"
+    assert service.load_upload("team/app", upload_id).received == 5
+
+
+def test_an_upload_may_reach_the_api_cap_exactly_and_not_a_byte_more(client, registry):
+    from chalicelib.blobs import BlobService
+    from chalicelib.errors import RegistryError
+    from chalicelib.meta.models import Upload
+    upload_id = start(client).rsplit("/", 1)[1]
+    Upload.get(upload_id).update(actions=[Upload.received.set(spec.API_MAX_UPLOAD_BYTES - 4)])
+    service = BlobService(registry)
+    assert service.append(service.load_upload("team/app", upload_id), b"last").received == spec.API_MAX_UPLOAD_BYTES
+    with pytest.raises(RegistryError) as refused:
+        service.append(service.load_upload("team/app", upload_id), b"!")
+    assert refused.value.status == 413
+    assert refused.value.detail == {"limit_bytes": spec.API_MAX_UPLOAD_BYTES, "advice": spec.BIG_BLOB_ADVICE}

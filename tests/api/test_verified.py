@@ -133,7 +133,10 @@ def test_automatic_signing_signs_tag_pushes_with_the_registry_key(client, push, 
     keys = client.get("/keys/_registry").json_body["keys"]
     assert len(keys) == 1 and "s" in keys[0]["capabilities"]
     checked = gpg.verify_opaque(base64.b64decode(signatures[0]["content"]), {})
-    assert json.loads(checked.payload)["critical"]["identity"]["docker-reference"] == f"{HOST}/auto/app:v1"
+    payload = json.loads(checked.payload)
+    assert payload["critical"] == {"type": "atomic container signature", "image": {"docker-manifest-digest": digest},
+                                   "identity": {"docker-reference": f"{HOST}/auto/app:v1"}}
+    assert payload["optional"]["creator"] == "dockless registry"
     assert checked.fingerprint == keys[0]["fingerprint"]
     service_module._registry_fingerprint = None
 
@@ -189,7 +192,9 @@ def test_automatic_signing_without_a_key_refuses_the_push_and_writes_nothing(cli
     before = state()
     refused = push.manifest("unsigned/app", "v1", json.dumps(body).encode())
     assert refused.status_code == 403 and error_code(refused) == "DENIED"
-    assert "the registry has no signing key" in json.loads(refused.body)["errors"][0]["message"]
+    assert json.loads(refused.body)["errors"][0]["message"] == (
+        "automatic signing is on for unsigned/app, but the registry has no signing key: an admin must give it "
+        "one or turn automatic signing off")
     assert state() == before
     assert client.get("/v2/unsigned/app/manifests/v1").status_code == 404
 
@@ -261,3 +266,15 @@ def test_garbage_collection_takes_a_collected_manifests_signatures_with_it(clien
     assert (report["manifests_deleted"], report["signatures_deleted"]) == (1, 1)
     assert Signature.count(f"gone/app@{digest}") == 0
     assert client.get(f"/extensions/v2/gone/app/signatures/{digest}").status_code == 404
+
+
+@pytest.mark.parametrize("identity, repository", [
+    ("localhost:5000/team/app:v1", "localhost:5000/team/app"),
+    ("registry.example.com/a/b/c:1.2:3", "registry.example.com/a/b/c"),
+    ("localhost:5000/team/app@sha256:" + "a" * 64, "localhost:5000/team/app"),
+    ("localhost:5000/team/app@x@y", "localhost:5000/team/app"),
+    ("app", "app"),
+])
+def test_a_signature_identity_names_its_repository(identity, repository):
+    from chalicelib.signing.service import _repository_of
+    assert _repository_of(identity) == repository
