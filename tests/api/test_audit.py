@@ -159,3 +159,27 @@ def test_source_address_is_the_client_the_front_door_reports(anonymous, push, re
     assert anonymous.get("/v2/team/app/manifests/v1", headers=headers).status_code == 200
     pulls = [e for e in AuditEvent.scan() if e.action == "manifest.pull"]
     assert [e.source_ip for e in pulls] == ["198.51.100.7"]
+
+
+def test_an_export_holds_exactly_its_days_events_in_order_as_json_lines(client, push, clock, registry):
+    clock.advance(hours=23)
+    push.image("team/app", "before")          # the day before, 23:00
+    clock.advance(hours=2)
+    day = clock().date()
+    push.image("team/app", "first")           # the day, 01:00
+    clock.advance(hours=21)
+    push.image("team/app", "second")          # the day, 22:00
+    clock.advance(hours=2)
+    push.image("team/app", "after")           # the next day, 00:00 exactly
+    expected = [e for e in client.get(f"/dockless/admin/v1/audit?namespace=team&since={day}T00:00:00Z"
+                                      f"&until={day}T23:59:59Z").json_body["events"]]
+    assert export_audit(registry, day) == len(expected) > 0
+    stored = boto3.client("s3", region_name="us-east-1").get_object(Bucket="test-bucket",
+                                                                    Key=f"audit/{day:%Y/%m/%d}.jsonl")
+    assert stored["ContentType"] == "application/x-ndjson"
+    body = stored["Body"].read().decode()
+    lines = [json.loads(line) for line in body.splitlines()]
+    assert body == "".join(json.dumps(line, sort_keys=True) + "\n" for line in lines)
+    assert {e["reference"] for e in lines if e["action"] == "manifest.push"} == {"first", "second"}
+    assert [e["time"] for e in lines] == sorted(e["time"] for e in lines)
+    assert lines == expected

@@ -105,6 +105,8 @@ def test_completion_for_another_digest_than_signed_is_refused(client):
     requests.put(plan["url"], data=data, headers=plan["headers"])
     response = complete(client, upload_id, digest_of(b"other"))
     assert error_code(response) == "DIGEST_INVALID"
+    assert json.loads(response.body)["errors"][0]["detail"] == {
+        "expected": digest_of(data), "given": digest_of(b"other"), "reason": "not the digest signed"}
     assert client.head(f"/v2/team/app/blobs/{digest_of(b'other')}").status_code == 404
 
 

@@ -325,6 +325,9 @@ def test_diff_of_indexes_goes_platform_by_platform(client, push):
     index(push, "team/app", "multi-1", [("amd64", amd), ("arm64", arm_1)])
     index(push, "team/app", "multi-2", [("amd64", amd), ("arm64", arm_2), ("s390x", s390)])
     answer = json.loads(client.get("/dockless/v1/team/app/diff?from=multi-1&to=multi-2").body)
+    assert answer["from"] == {"reference": "multi-1", "digest": answer["from"]["digest"], "mediaType": OCI_INDEX}
+    answer_v = json.loads(client.get(f"/dockless/v1/team/app/diff?from=multi-1&to={amd}").body)
+    assert (answer_v["from"]["mediaType"], answer_v["to"]["mediaType"]) == (OCI_INDEX, OCI_MANIFEST)
     by_platform = {p["platform"]: p for p in answer["platforms"]}
     assert list(by_platform) == ["linux/amd64", "linux/arm64", "linux/s390x"]
     assert by_platform["linux/amd64"]["config"] == {}
@@ -379,3 +382,12 @@ def test_an_immutable_tag_created_during_a_push_is_not_moved_by_it(client, push,
     refused(push.manifest("team/app", "v1.2", mine))
     assert tag_digest(client, "v1.2") == their_digest
     assert moves(client, tag="v1.2") == [("push", "v1.2", None, their_digest)]
+
+
+def test_who_may_push_diffs_unsigned_images_in_verified_mode(client, push):
+    """As for a GET: verified mode serves only what is signed, except to those who may push."""
+    image(push, "team/app", "v1", layers=[b"one"])
+    image(push, "team/app", "v2", layers=[b"two"])
+    settings(client, "team", verified=True)
+    response = client.get("/dockless/v1/team/app/diff?from=v1&to=v2")
+    assert response.status_code == 200, response.body

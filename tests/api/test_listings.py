@@ -137,3 +137,6 @@ def test_catalog_lists_repositories_in_order_with_pagination(client, push):
     assert response.headers["Link"] == '</v2/_catalog?n=2&last=group%2Fsub%2Fapp>; rel="next"'
     response = client.get("/v2/_catalog?n=2&last=group/sub/app")
     assert response.json_body["repositories"] == ["team/a", "team/b"]
+    assert "Link" not in response.headers  # exactly n left: the last page
+    response = client.get("/v2/_catalog?n=0")
+    assert response.json_body == {"repositories": []} and "Link" not in response.headers
