@@ -288,3 +288,39 @@ def test_aws_mode_completion_reads_no_layer_bytes(registry, client):
         link = service.complete(service.load_upload("team/app", upload_id), digest, b"")
         stubber.assert_no_pending_responses()
     assert link.location == f"blobs/direct/{upload_id}" and link.verified
+
+
+def test_cancelling_a_direct_multipart_upload_aborts_it_and_leaves_nothing(client, multipart, state):
+    before = state()
+    data = os.urandom(12 * MiB)
+    upload_id = start(client)
+    plan = open_direct(client, upload_id, digest_of(data), len(data)).json_body
+    assert plan["mode"] == "multipart"
+    part = data[:5 * MiB]
+    [signed] = client.post(f"/dockless/v1/team/app/uploads/{upload_id}/parts",
+                           body=json.dumps({"parts": [{"number": 1, "sha256": b64(part)}]}),
+                           headers={"Content-Type": "application/json"}).json_body["parts"]
+    assert requests.put(signed["url"], data=part, headers=signed["headers"]).status_code == 200
+    s3 = boto3.client("s3", region_name="us-east-1")
+    assert len(s3.list_multipart_uploads(Bucket="test-bucket").get("Uploads", [])) == 1
+    assert client.delete(f"/v2/team/app/blobs/uploads/{upload_id}").status_code == 204
+    assert s3.list_multipart_uploads(Bucket="test-bucket").get("Uploads", []) == []
+    assert client.get(f"/v2/team/app/blobs/uploads/{upload_id}").status_code == 404
+    assert state()[1] == before[1]  # no object left in the bucket
+
+
+def test_cancelling_a_direct_single_upload_deletes_what_was_put(client, state):
+    data = os.urandom(1000)
+    upload_id = start(client)
+    plan = open_direct(client, upload_id, digest_of(data), len(data)).json_body
+    assert requests.put(plan["url"], data=data, headers=plan["headers"]).status_code == 200
+    assert bucket_keys("blobs/direct/") != []
+    assert client.delete(f"/v2/team/app/blobs/uploads/{upload_id}").status_code == 204
+    assert bucket_keys("blobs/direct/") == []
+
+
+def test_aborting_an_upload_s3_no_longer_has_is_not_an_error(registry):
+    s3 = boto3.client("s3", region_name="us-east-1")
+    multipart_id = registry.objects.start_multipart("blobs/direct/gone")
+    s3.abort_multipart_upload(Bucket="test-bucket", Key="blobs/direct/gone", UploadId=multipart_id)
+    registry.objects.abort_multipart("blobs/direct/gone", multipart_id)  # the job's retry: no error

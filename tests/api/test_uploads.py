@@ -246,3 +246,14 @@ def test_an_upload_may_reach_the_api_cap_exactly_and_not_a_byte_more(client, reg
         service.append(service.load_upload("team/app", upload_id), b"!")
     assert refused.value.status == 413
     assert refused.value.detail == {"limit_bytes": spec.API_MAX_UPLOAD_BYTES, "advice": spec.BIG_BLOB_ADVICE}
+
+
+def test_a_session_expires_at_its_expiry_time_exactly(client, clock, registry):
+    from chalicelib.jobs import clean_expired_uploads
+    location = start(client)
+    clock.advance(seconds=registry.settings.upload_ttl_seconds - 1)
+    assert client.patch(location, body=b"abc", headers=OCTET).status_code == 202
+    assert clean_expired_uploads(registry) == 0
+    clock.advance(seconds=1)
+    assert client.patch(location, body=b"def", headers=OCTET).status_code == 404
+    assert clean_expired_uploads(registry) == 1
