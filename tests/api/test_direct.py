@@ -324,3 +324,46 @@ def test_aborting_an_upload_s3_no_longer_has_is_not_an_error(registry):
     multipart_id = registry.objects.start_multipart("blobs/direct/gone")
     s3.abort_multipart_upload(Bucket="test-bucket", Key="blobs/direct/gone", UploadId=multipart_id)
     registry.objects.abort_multipart("blobs/direct/gone", multipart_id)  # the job's retry: no error
+
+
+def test_the_multipart_calls_ask_s3_for_sha256_checksums(registry):
+    """What only real S3 enforces, checked as the calls the code makes (botocore's Stubber fails
+    on any other call or parameter): a multipart upload is created for SHA-256 checksums, completed
+    with each part's checksum as S3 listed it, and a stored checksum is read in checksum mode."""
+    s3 = boto3.client("s3", region_name="us-east-1")
+    store = ObjectStore(s3, "test-bucket")
+    with Stubber(s3) as stubber:
+        stubber.add_response("create_multipart_upload", {"UploadId": "m1"},
+                             {"Bucket": "test-bucket", "Key": "blobs/direct/k", "ChecksumAlgorithm": "SHA256"})
+        stubber.add_response("list_parts", {"Parts": [
+            {"PartNumber": 1, "ETag": '"a"', "ChecksumSHA256": "c1"}, {"PartNumber": 2, "ETag": '"b"'}]},
+            {"Bucket": "test-bucket", "Key": "blobs/direct/k", "UploadId": "m1"})
+        stubber.add_response("complete_multipart_upload", {}, {
+            "Bucket": "test-bucket", "Key": "blobs/direct/k", "UploadId": "m1", "MultipartUpload": {"Parts": [
+                {"PartNumber": 1, "ETag": '"a"', "ChecksumSHA256": "c1"}, {"PartNumber": 2, "ETag": '"b"'}]}})
+        stubber.add_response("head_object", {"ContentLength": 7, "ChecksumSHA256": "c-2"},
+                             {"Bucket": "test-bucket", "Key": "blobs/direct/k", "ChecksumMode": "ENABLED"})
+        assert store.start_multipart("blobs/direct/k") == "m1"
+        assert store.finish_multipart("blobs/direct/k", "m1", 2) is True
+        assert store.stored_checksum("blobs/direct/k") == (7, "c-2")
+        stubber.assert_no_pending_responses()
+
+
+def test_a_multipart_upload_missing_a_part_is_not_completed(registry):
+    s3 = boto3.client("s3", region_name="us-east-1")
+    with Stubber(s3) as stubber:
+        stubber.add_response("list_parts", {"Parts": [{"PartNumber": 1, "ETag": '"a"'}, {"PartNumber": 3, "ETag": '"c"'}]},
+                             {"Bucket": "test-bucket", "Key": "k", "UploadId": "m1"})
+        assert ObjectStore(s3, "test-bucket").finish_multipart("k", "m1", 3) is False
+        stubber.assert_no_pending_responses()
+
+
+def test_presigned_upload_urls_live_five_minutes(registry):
+    store = registry.objects
+    single, _ = store.presign_put("blobs/direct/k", 10, hashlib.sha256(b"x").hexdigest())
+    part, _ = store.presign_part("blobs/direct/k", "m1", 2, 10, b64(b"x"))
+    for url in (single, part):
+        assert parse_qs(urlparse(url).query)["X-Amz-Expires"] == ["300"]
+    query = parse_qs(urlparse(part).query)
+    assert query["partNumber"] == ["2"] and query["uploadId"] == ["m1"]
+    assert urlparse(part).path.endswith("/blobs/direct/k") and "test-bucket" in urlparse(part).netloc + urlparse(part).path
