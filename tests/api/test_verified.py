@@ -278,3 +278,23 @@ def test_garbage_collection_takes_a_collected_manifests_signatures_with_it(clien
 def test_a_signature_identity_names_its_repository(identity, repository):
     from chalicelib.signing.service import _repository_of
     assert _repository_of(identity) == repository
+
+
+def test_a_rotated_registry_key_is_published_beside_the_old_one(client, push, registry):
+    """The key from the environment (as the local stack passes it); after a rotation (a new process
+    with another key) both public keys are published, so older automatic signatures still verify."""
+    import chalicelib.signing.service as service_module
+    fingerprints = []
+    for number, name in enumerate(("first registry key", "second registry key")):
+        armored = gpg.generate_signing_key(name)
+        service_module._registry_fingerprint = None
+        use_backend(dataclasses.replace(registry, settings=dataclasses.replace(
+            registry.settings, registry_signing_key=armored, registry_signing_key_secret=None)))
+        SettingsService(backend()).change("rotated", auto_sign=True)
+        _, digest = push.image("rotated/app", f"v{number}", layers=[name.encode()])
+        [signature] = client.get(f"/extensions/v2/rotated/app/signatures/{digest}").json_body["signatures"]
+        fingerprints.append(gpg.verify_opaque(base64.b64decode(signature["content"]), {}).fingerprint)
+    assert fingerprints[0] != fingerprints[1]
+    published = [k["fingerprint"] for k in client.get("/keys/_registry").json_body["keys"]]
+    assert sorted(published) == sorted(fingerprints)
+    service_module._registry_fingerprint = None
