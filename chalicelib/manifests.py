@@ -229,11 +229,6 @@ class ManifestService:
         if missing:
             raise RegistryError(errors.MANIFEST_BLOB_UNKNOWN, {"missing": missing})
 
-    def find(self, repo: str, reference: str) -> Manifest:
-        """The manifest a tag or digest names: one read by digest, two by tag. A reference that
-        is neither is unknown, as the reference registry answers GET, HEAD and DELETE."""
-        return self.get(repo, self.digest_for(repo, _known_reference(reference)))
-
     def serve(self, repo: str, reference: str, may_push: bool) -> Manifest:
         """The manifest a GET or HEAD serves: one read by digest, two by tag, the repository's
         settings read with the first; a cache namespace's fetched from its upstream when due
@@ -265,10 +260,6 @@ class ManifestService:
                                        digest=manifest.digest)
             raise RegistryError(errors.DENIED, reason, message=reason)
         return manifest
-
-    def digest_for(self, repo: str, reference: str) -> str:
-        """The digest a (valid) reference names, if the repository has it: by digest no read."""
-        return reference if validate.is_digest(reference) else self._tag(repo, reference).digest
 
     def get(self, repo: str, digest: str) -> Manifest:
         """A manifest of the repository; one deleted (kept for the time machine) is unknown."""
