@@ -32,7 +32,7 @@ from chalicelib.blobs import BlobService
 from chalicelib.meta import keys
 from chalicelib.meta.models import BlobLink, Manifest, RepositorySetting, Tag, read_together
 from chalicelib.repository_settings import SettingsService
-from chalicelib.upstream import Missing, Unreachable, Upstream, UpstreamClient
+from chalicelib.upstream import Missing, Unreachable, Upstream, UpstreamClient, body_of
 
 LOG = logging.getLogger("dockless.cache")
 ACTOR = "cache"
@@ -108,10 +108,10 @@ class PullThrough:
                     return None, answer.url  # a CDN's presigned URL: no credentials ride along
                 message = (f"{digest} is larger than a cache copies within one request "
                            f"({spec.CACHE_FILL_MAX_BYTES // spec.MiB} MiB) and {self._upstream.url} "
-                           "serves it itself; copy the image into another namespace with skopeo")
+                           "serves it itself; copy the image into another namespace with `dockless mirror`")
                 raise RegistryError(errors.BLOB_UNKNOWN, {"digest": digest, "size": size}, message=message)
             with audit.acting_as(ACTOR):
-                link = blobs.fill(self._repo, digest, size, answer.response.stream(spec.MiB, decode_content=False))
+                link = blobs.fill(self._repo, digest, size, body_of(answer))
             return link, None
         except Unreachable as failure:
             raise _refusal(errors.BLOB_UNKNOWN, where, failure) from None

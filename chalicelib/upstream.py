@@ -12,7 +12,7 @@ import base64
 import dataclasses
 import json
 import re
-from typing import Callable, Dict, Optional, Tuple
+from typing import Callable, Dict, Iterator, Optional, Tuple
 from urllib.parse import urlencode, urlsplit
 
 from chalicelib import spec
@@ -172,6 +172,15 @@ def _pool():
         import urllib3
         _POOL = urllib3.PoolManager(num_pools=8, maxsize=4)
     return _POOL
+
+
+def body_of(answer: Answer) -> Iterator[bytes]:
+    """An answer's body as it arrives, undecoded; the upstream stopping half-way is Unreachable."""
+    import urllib3
+    try:
+        yield from answer.response.stream(spec.MiB, decode_content=False)
+    except urllib3.exceptions.HTTPError as error:
+        raise Unreachable(f"the upstream stopped sending ({error})") from None
 
 
 def _release(response) -> None:

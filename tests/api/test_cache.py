@@ -299,3 +299,35 @@ def test_retention_evicts_what_was_not_pulled_and_a_later_pull_fetches_it_again(
     again = manifest(client, repo, "1")
     assert again.status_code == 200 and again.headers[spec.CONTENT_DIGEST_HEADER] == digest
     assert [json.loads(e.detail)["digest"] for e in cache_events("manifest.push")] == [digest, digest]
+
+
+def test_an_upstream_that_stops_half_way_through_a_layer_leaves_nothing(client, state):
+    """The failure docker-registry will not play: a layer's answer cut off after its first bytes."""
+    import http.server
+    import threading
+    layer = os.urandom(200_000)
+
+    class Cut(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(layer)))
+            self.end_headers()
+            self.wfile.write(layer[:1000])
+            self.wfile.flush()
+            self.connection.close()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Cut)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        make_cache(client, f"http://127.0.0.1:{server.server_address[1]}")
+        before = state()
+        response = client.get(f"/v2/hub/app/blobs/{digest_of(layer)}")
+        assert response.status_code == 404 and error_code(response) == "BLOB_UNKNOWN", response.body
+        assert json.loads(response.body)["errors"][0]["detail"]["reason"] == "unreachable"
+        assert state() == before
+    finally:
+        server.shutdown()
+        server.server_close()
