@@ -11,7 +11,7 @@ from tests.upstream import upstream_registry
 
 
 def test_docker_pulls_through_a_cache_and_keeps_pulling_while_the_upstream_is_down(stack, docker, dockerd,
-                                                                                   dockless, tmp_path):
+                                                                                   dockless, skopeo, tmp_path):
     with upstream_registry(tmp_path / "upstream") as upstream:
         host = f"127.0.0.1:{upstream.port}"
         source = f"{host}/lib/app:1"
@@ -33,6 +33,10 @@ def test_docker_pulls_through_a_cache_and_keeps_pulling_while_the_upstream_is_do
         docker("pull", multi)
         digests = json.loads(docker("image", "inspect", "-f", "{{json .RepoDigests}}", multi).stdout)
         assert f"{stack.host}/hub/lib/multi@{index['digest']}" in digests
+        # skopeo takes every platform: the arm64 child comes from the upstream when asked for.
+        skopeo("copy", "--all", "--src-tls-verify=false", f"docker://{multi}", f"oci:{tmp_path / 'all'}:1")
+        assert {f"sha256:{p.name}" for p in (tmp_path / "all" / "blobs" / "sha256").iterdir()} == \
+            {f"sha256:{p.name}" for p in (layout.path / "blobs" / "sha256").iterdir()}
 
         # Nobody pushes into a cache, not even an admin.
         docker("tag", cached, f"{stack.host}/hub/lib/app:mine")
@@ -44,6 +48,7 @@ def test_docker_pulls_through_a_cache_and_keeps_pulling_while_the_upstream_is_do
         docker("pull", cached)
         docker("pull", multi)
         assert docker("image", "inspect", "-f", "{{.Id}}", cached).stdout.strip() == image_id
+        skopeo("copy", "--all", "--src-tls-verify=false", f"docker://{multi}", f"oci:{tmp_path / 'again'}:1")
         never = run(DOCKER, "pull", f"{stack.host}/hub/lib/app:2", env=dockerd, check=False)
         assert never.returncode != 0 and "the upstream registry did not answer" in never.stderr, never.stderr
 
