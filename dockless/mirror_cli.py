@@ -145,9 +145,10 @@ def copy(ui: UI, source, destination, all_tags, pattern, with_signatures, with_r
     """Copy images from SOURCE to DESTINATION (host[:port]/name[:tag|@digest], any two registries;
     localhost and 127.0.0.1 are spoken to over plain HTTP), every platform of an index, layers the
     destination has skipped, layer bytes straight to the bucket when DESTINATION is a dockless
-    registry. Run it again after an interruption: it resumes. Credentials: -u and --password for
-    DESTINATION, --src-username and --src-password for SOURCE, else what `dockless login` stored
-    for each registry, else none.
+    registry. Run it again after an interruption: it resumes. Credentials: -u and --password (or
+    DOCKLESS_USERNAME and DOCKLESS_PASSWORD) for DESTINATION, and for SOURCE too when it is the same
+    registry; --src-username and --src-password for another SOURCE; else what `dockless login`
+    stored for each registry; else none.
 
     \b
     Example:
@@ -155,6 +156,8 @@ def copy(ui: UI, source, destination, all_tags, pattern, with_signatures, with_r
       dockless mirror registry.example.com/team/app localhost:5000/team/app --all-tags --dry-run
     """
     src, dest = Reference.parse(source), Reference.parse(destination)
+    if src_username is None and src_password is None and src.host == dest.host:
+        src_username, src_password = username, password  # one registry, one set of credentials
     report, images = copy_images(ui, source, destination, _pattern(all_tags, pattern), _spool(spool), dry_run,
                                  with_signatures, with_referrers, client_for(src.base_url, src_username, src_password),
                                  client_for(dest.base_url, username, password), _platform(platforms))

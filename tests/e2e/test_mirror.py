@@ -121,3 +121,16 @@ def test_mirror_a_signed_image_with_its_signatures_and_referrer(stack, skopeo, h
     referrers = http.get(f"{stack.url}/v2/copies/app/referrers/{image['digest']}").json()["manifests"]
     assert [r["digest"] for r in referrers] == [digest(artifact)]
     assert inspect_digest(skopeo, f"{stack.host}/copies/app:v1") == image["digest"]
+
+
+def test_mirror_within_one_registry_with_credentials_from_the_environment(stack, skopeo, tmp_path):
+    layout = OciLayout(tmp_path / "img")
+    image = layout.add_image([3_000])
+    layout.tag(image, "v1")
+    skopeo("copy", "--dest-tls-verify=false", f"oci:{layout.path}:v1", f"docker://{stack.host}/team/env-src:v1")
+    env = {**os.environ, "DOCKLESS_CONFIG": str(tmp_path / "no-logins.json"), "DOCKLESS_USERNAME": "admin",
+           "DOCKLESS_PASSWORD": stack.admin_token}
+    done = subprocess.run([sys.executable, "-m", "dockless.cli", "mirror", f"{stack.host}/team/env-src:v1",
+                           f"{stack.host}/team/env-copy"], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert inspect_digest(skopeo, f"{stack.host}/team/env-copy:v1") == image["digest"]
