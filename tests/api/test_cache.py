@@ -331,3 +331,38 @@ def test_an_upstream_that_stops_half_way_through_a_layer_leaves_nothing(client, 
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_rate_limited_upstream_is_answered_from_the_cache(client, upstream, clock, registry):
+    """The hub's 429 (toomanyrequests) is an outage like any other: what is cached keeps pulling."""
+    import http.server
+    import threading
+    name = unique()
+    digest, body, blobs = upstream.image(name, "1", [os.urandom(100)])
+    make_cache(client, upstream.url, freshness_seconds=60)
+    assert manifest(client, f"hub/{name}", "1").status_code == 200
+
+    class Limited(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            self.send_response(429)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        do_HEAD = do_GET
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Limited)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        make_cache(client, f"http://127.0.0.1:{server.server_address[1]}", freshness_seconds=60)
+        clock.advance(seconds=61)
+        served = manifest(client, f"hub/{name}", "1")
+        assert served.status_code == 200 and served.headers["Warning"] == spec.CACHE_STALE_WARNING
+        assert served.headers[spec.CONTENT_DIGEST_HEADER] == digest
+        limited = manifest(client, f"hub/{name}", "2")
+        assert limited.status_code == 404 and "the upstream registry did not answer (the upstream answered 429" in \
+            json.loads(limited.body)["errors"][0]["message"]
+    finally:
+        server.shutdown()
+        server.server_close()
