@@ -15,7 +15,6 @@ from pynamodb.exceptions import TransactWriteError
 from chalicelib import audit, errors, spec
 from chalicelib.errors import RegistryError
 from chalicelib.meta.models import MirrorRule, transaction
-from chalicelib.reference import Reference
 
 RULES_MAX = 200
 
@@ -69,7 +68,8 @@ def delete(backend, name: str) -> None:
         raise RegistryError(errors.ADMIN_UNKNOWN, {"rule": name}, message=f"no mirror rule {name!r}") from None
 
 
-def _reference(value, what: str) -> Reference:
+def _reference(value, what: str):
+    from chalicelib.reference import Reference  # admin requests only: kept out of the cold start
     if not isinstance(value, str):
         raise RegistryError(errors.ADMIN_INVALID, f"{what} is host[:port]/name[:tag|@digest]")
     try:

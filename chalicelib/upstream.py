@@ -20,7 +20,7 @@ from chalicelib import spec
 # Docker Hub serves official images under library/; `docker pull alpine` means library/alpine.
 DOCKER_HUB_HOSTS = ("registry-1.docker.io", "index.docker.io", "docker.io")
 CONNECT_SECONDS, READ_SECONDS = 5, 20
-_CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
+_CHALLENGE_PARAM = r'(\w+)="([^"]*)"'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,7 +134,7 @@ class UpstreamClient:
             return "Basic " + base64.b64encode(":".join(credentials).encode()).decode()
         if scheme.lower() != "bearer":
             raise Missing(f"the upstream asks for {scheme or 'an unknown'} authentication")
-        params = dict(_CHALLENGE_PARAM.findall(rest))
+        params = dict(re.findall(_CHALLENGE_PARAM, rest))
         if not params.get("realm", "").startswith(("https://", "http://")):
             raise Missing("the upstream's challenge names no token realm")
         query = {"service": params.get("service", ""), "scope": params.get("scope") or f"repository:{name}:pull"}
