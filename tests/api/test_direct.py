@@ -382,3 +382,19 @@ def test_a_bucket_outside_us_east_1_names_its_region(region, extra):
         stubber.add_response("create_bucket", {}, {"Bucket": "b", **extra})
         ObjectStore(s3, "b").create_bucket(region)
         stubber.assert_no_pending_responses()
+
+
+def test_a_stream_that_fails_after_a_part_leaves_no_multipart_upload(registry):
+    """ObjectStore.write_verified (upload completion, a cache's fill): bytes that stop coming after
+    S3 got a part abort the multipart upload; nothing is left to pay for."""
+    s3 = boto3.client("s3", region_name="us-east-1")
+
+    def pieces():
+        yield os.urandom(6 * MiB)  # one part goes up
+        raise ConnectionError("the source went away")
+
+    with pytest.raises(ConnectionError):
+        registry.objects.write_verified(pieces(), "blobs/sha256/ab/cut", "0" * 64)
+    assert [u for u in s3.list_multipart_uploads(Bucket="test-bucket").get("Uploads", [])
+            if u["Key"] == "blobs/sha256/ab/cut"] == []
+    assert bucket_keys("blobs/sha256/ab/") == []

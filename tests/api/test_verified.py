@@ -138,6 +138,8 @@ def test_automatic_signing_signs_tag_pushes_with_the_registry_key(client, push, 
                                    "identity": {"docker-reference": f"{HOST}/auto/app:v1"}}
     assert payload["optional"]["creator"] == "dockless registry"
     assert checked.fingerprint == keys[0]["fingerprint"]
+    from chalicelib.meta.models import Signature
+    assert [s.signer for s in Signature.query(f"auto/app@{digest}")] == [keys[0]["fingerprint"]]
     service_module._registry_fingerprint = None
 
 
