@@ -166,6 +166,14 @@ FRESHNESS_SECONDS_MAX = 30 * 24 * 3600
 CREDENTIAL_MAX_CHARS = 4096
 
 
+def caches() -> list:
+    """Every cache namespace and its upstream (a scan of the settings: a handful of items)."""
+    found = [(item.resource.split(":", 1)[1], Upstream.from_json(item.upstream))
+             for item in RepositorySetting.scan(RepositorySetting.upstream.exists())]
+    return sorted(({"namespace": namespace, **upstream.public()} for namespace, upstream in found),
+                  key=lambda entry: entry["namespace"])
+
+
 def describe(backend, namespace: str) -> dict:
     """A cache namespace's upstream (never its password) and who set it, when."""
     shown = SettingsService(backend).show(namespace)

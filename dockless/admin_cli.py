@@ -571,7 +571,7 @@ def _seconds(text: str) -> int:
 
 
 def _say_cache(answer) -> None:
-    who = answer.get("changed") or {}
+    who = answer.get("changed") or {}  # `cache show` says who set it up; `cache list` does not
     _say(f"{answer['namespace']}: a cache of {answer['url']}"
          f" (as {answer['username'] or 'anonymous'}; tags checked again after {answer['freshness_seconds']} s)"
          + (f"; set by {who['by']} at {who['at']}" if who else ""))
@@ -605,6 +605,14 @@ def cache_add(namespace, upstream, username, password_stdin, freshness, registry
             raise click.UsageError("an upstream sign-in needs --username and the password on --password-stdin")
         document.update(username=username, password=password)
     _say_cache(_client(registry).admin("PUT", f"/caches/{namespace}", document))
+
+
+@cache.command(name="list")
+@registry_option
+def cache_list(registry):
+    """Every cache namespace and the registry it caches."""
+    for entry in _client(registry).admin("GET", "/caches")["caches"]:
+        _say_cache(entry)
 
 
 @cache.command(name="show")

@@ -27,7 +27,7 @@ TABLE_ACTIONS: Dict[str, Dict[Optional[str], List[str]]] = {
     "credentials": {None: ["BatchGetItem", "GetItem", "PutItem", "Scan", "UpdateItem"]},
     "grants": {None: ["BatchGetItem", "DeleteItem", "PutItem", "Query", "Scan"]},
     "audit": {None: ["PutItem", "Query", "Scan"], "by_actor": ["Query"]},
-    "settings": {None: ["BatchGetItem", "GetItem", "PutItem"]},
+    "settings": {None: ["BatchGetItem", "GetItem", "PutItem", "Scan"]},
     "signing-keys": {None: ["DeleteItem", "PutItem", "Query"]},
     "signatures": {None: ["DeleteItem", "PutItem", "Query"]},
     "tag-history": {None: ["PutItem", "Query"], "by_tag": ["Query"]},

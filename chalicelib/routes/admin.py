@@ -24,6 +24,7 @@
     GET    /dockless/admin/v1/quotas/<namespace>                  what it stores, its quota
     PUT    /dockless/admin/v1/quotas/<namespace>                  {"bytes": int | null}
     GET    /dockless/admin/v1/usage?namespace=&since=&until=      per repository and namespace, the bucket
+    GET    /dockless/admin/v1/caches                              every cache namespace and its upstream
     GET    /dockless/admin/v1/caches/<namespace>                  the registry a cache namespace mirrors
     PUT    /dockless/admin/v1/caches/<namespace>                  {"url", "username"?, "password"?,
                                                                    "freshness_seconds"?}
@@ -232,6 +233,10 @@ def preview_retention(call):
     """?resource=<namespace or repository>: what its retention rules would expire now, and the bytes
     of the blobs only those images need."""
     return json_response(RetentionService(call.backend).preview(_resource(call.query("resource"))))
+
+
+def list_caches(call):
+    return json_response({"caches": cache.caches()})
 
 
 def get_cache(call, namespace):

@@ -74,6 +74,7 @@ ROUTES = (
     Route("GET", "/dockless/admin/v1/quotas/{namespace}", admin.get_quota, ADMIN),
     Route("PUT", "/dockless/admin/v1/quotas/{namespace}", admin.put_quota, ADMIN),
     Route("DELETE", "/dockless/admin/v1/keys/{namespace}/{fingerprint}", signatures.remove_key, ADMIN),
+    Route("GET", "/dockless/admin/v1/caches", admin.list_caches, ADMIN),
     Route("GET", "/dockless/admin/v1/caches/{namespace}", admin.get_cache, ADMIN),
     Route("PUT", "/dockless/admin/v1/caches/{namespace}", admin.put_cache, ADMIN),
     Route("DELETE", "/dockless/admin/v1/caches/{namespace}", admin.delete_cache, ADMIN),

@@ -228,6 +228,11 @@ def test_the_password_is_kept_in_secrets_manager_and_never_shown_or_recorded(cli
                       "changed": {"by": "admin", "at": registry.clock().isoformat()}}
     shown = client.get("/dockless/admin/v1/caches/hub")
     assert shown.json_body == answer and b"hunter2" not in shown.body
+    make_cache(client, "https://quay.io", namespace="quay")
+    listed = client.get("/dockless/admin/v1/caches")
+    assert listed.json_body == {"caches": [
+        {"namespace": "hub", "url": upstream.url, "username": "robot", "freshness_seconds": 60},
+        {"namespace": "quay", "url": "https://quay.io", "username": None, "freshness_seconds": 6 * 3600}]}
     secrets_manager = boto3.client("secretsmanager", region_name="us-east-1")
     assert secrets_manager.get_secret_value(SecretId="test/cache/hub")["SecretString"] == "hunter2-upstream"
     settings = client.get("/dockless/admin/v1/settings?resource=hub").json_body

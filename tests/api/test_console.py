@@ -439,3 +439,15 @@ def test_a_repository_page_says_which_settings_apply_who_set_them_and_its_quota(
     assert "<dd>keep last 5; exempt prod <span" in page
     assert "stored of 10 GiB</dd>" in page
     assert '<span class="badge">immutable</span>' in page  # v1 matches v*
+
+
+def test_a_cache_namespaces_repository_page_says_what_it_caches(anonymous, client, push, people):
+    push.image("team/app", "v1")
+    assert client.put("/dockless/admin/v1/caches/team", body=json.dumps(
+        {"url": "https://registry.example.com", "freshness_seconds": 600}), headers=JSON).status_code == 200
+    browser = Browser(anonymous)
+    browser.request("GET", "/ui/")
+    browser.sign_in("reader", people["reader"])
+    page = browser.request("GET", "/ui/repository?name=team/app").body.decode()
+    assert "<dt>Pull-through cache of</dt><dd>https://registry.example.com: tags checked again after 600 s; " \
+           "no pushes <span class=\"hint\">(set on team by admin," in page

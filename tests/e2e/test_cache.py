@@ -27,6 +27,7 @@ def test_docker_pulls_through_a_cache_and_keeps_pulling_while_the_upstream_is_do
 
         said = dockless("cache", "add", "hub", "--upstream", upstream.url, "--freshness", "1h").stdout
         assert said.startswith(f"hub: a cache of {upstream.url} (as anonymous; tags checked again after 3600 s)")
+        assert said.startswith(dockless("cache", "list").stdout.strip())
         cached, multi = f"{stack.host}/hub/lib/app:1", f"{stack.host}/hub/lib/multi:1"
         docker("pull", cached)
         assert docker("image", "inspect", "-f", "{{.Id}}", cached).stdout.strip() == image_id
