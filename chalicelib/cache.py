@@ -32,7 +32,7 @@ from chalicelib.blobs import BlobService
 from chalicelib.meta import keys
 from chalicelib.meta.models import BlobLink, Manifest, RepositorySetting, Tag, read_together
 from chalicelib.repository_settings import SettingsService
-from chalicelib.upstream import Missing, Unreachable, Upstream, UpstreamClient, body_of
+from chalicelib.upstream import Missing, Unreachable, Upstream, UpstreamClient, body_of, secure_url
 
 LOG = logging.getLogger("dockless.cache")
 ACTOR = "cache"
@@ -161,7 +161,6 @@ def _refusal(code: errors.ErrorCode, what: str, failure: Exception) -> RegistryE
 
 # --- administration (routes/admin.py: /dockless/admin/v1/caches/<namespace>) ---------------------
 
-LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 FRESHNESS_SECONDS_MAX = 30 * 24 * 3600
 CREDENTIAL_MAX_CHARS = 4096
 
@@ -222,8 +221,7 @@ def _upstream_url_ok(url: str) -> bool:
         parts.port  # noqa: B018 - raises on a port that is not a number
     except ValueError:
         return False
-    secure = parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS)
-    return secure and bool(parts.hostname) and parts.path in ("", "/") and not (
+    return secure_url(url) and parts.path in ("", "/") and not (
         parts.query or parts.fragment or parts.username or parts.password)
 
 

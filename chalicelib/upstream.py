@@ -50,6 +50,19 @@ class Upstream:
         return name
 
 
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+def secure_url(url: str) -> bool:
+    """https://, or http:// to this machine (a registry on loopback, as docker allows)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return bool(parts.hostname) and (parts.scheme == "https" or (parts.scheme == "http"
+                                                                 and parts.hostname in LOOPBACK_HOSTS))
+
+
 class Unreachable(Exception):
     """The upstream gave no usable answer (network, timeout, 5xx, 429): served from the cache."""
 
@@ -135,8 +148,9 @@ class UpstreamClient:
         if scheme.lower() != "bearer":
             raise Missing(f"the upstream asks for {scheme or 'an unknown'} authentication")
         params = dict(re.findall(_CHALLENGE_PARAM, rest))
-        if not params.get("realm", "").startswith(("https://", "http://")):
-            raise Missing("the upstream's challenge names no token realm")
+        if not secure_url(params.get("realm", "")):
+            # The cache's password goes there: never in clear text over the network.
+            raise Missing("the upstream's challenge names no https:// token realm")
         query = {"service": params.get("service", ""), "scope": params.get("scope") or f"repository:{name}:pull"}
         headers = {}
         if credentials is not None:

@@ -371,3 +371,32 @@ def test_a_rate_limited_upstream_is_answered_from_the_cache(client, upstream, cl
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_the_password_never_goes_to_a_token_realm_over_plain_http(client):
+    import http.server
+    import threading
+    asked = []
+
+    class Challenging(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            asked.append(self.headers.get("Authorization"))
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Bearer realm="http://auth.example.com/token",service="x"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Challenging)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        make_cache(client, f"http://127.0.0.1:{server.server_address[1]}", username="me", password="s3cret-pw")
+        response = manifest(client, "hub/app", "1")
+        assert response.status_code == 404 and error_code(response) == "MANIFEST_UNKNOWN"
+        assert "no https:// token realm" in json.loads(response.body)["errors"][0]["message"]
+        assert asked == [None]  # asked once, without credentials; nothing went to the realm
+    finally:
+        server.shutdown()
+        server.server_close()
