@@ -192,3 +192,20 @@ def test_membership_changes_are_audited_with_team_and_member(client, clock):
     events = [(e["action"], e["detail"]) for e in client.get("/dockless/admin/v1/audit?actor=admin").json_body["events"]
               if e["action"].startswith("team.")]
     assert events == [("team.add", {"team": "devs", "member": "dave"}), ("team.remove", {"team": "devs", "member": "dave"})]
+
+
+def test_revoking_a_token_is_audited_and_an_unknown_one_says_which(client):
+    post(client, "/dockless/admin/v1/principals", {"name": "erin"})
+    credential = post(client, "/dockless/admin/v1/principals/erin/tokens", {}).json_body["id"]
+    assert client.delete(f"/dockless/admin/v1/tokens/{credential}").status_code == 204
+    events = [e for e in client.get("/dockless/admin/v1/audit?actor=admin").json_body["events"]
+              if e["action"] == "credential.revoke"]
+    assert [e["detail"] for e in events] == [{"principal": "erin", "credential": credential}]
+    unknown = client.delete("/dockless/admin/v1/tokens/ffffffffffffffff")
+    assert json.loads(unknown.body)["errors"][0]["message"].endswith("no credential 'ffffffffffffffff'")
+
+
+def test_a_team_without_members_lists_none(client):
+    post(client, "/dockless/admin/v1/principals", {"name": "empty", "kind": "team"})
+    listed = {p["name"]: p for p in client.get("/dockless/admin/v1/principals").json_body["principals"]}
+    assert listed["empty"]["members"] == []

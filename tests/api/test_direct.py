@@ -398,3 +398,20 @@ def test_a_stream_that_fails_after_a_part_leaves_no_multipart_upload(registry):
     assert [u for u in s3.list_multipart_uploads(Bucket="test-bucket").get("Uploads", [])
             if u["Key"] == "blobs/sha256/ab/cut"] == []
     assert bucket_keys("blobs/sha256/ab/") == []
+
+
+def test_the_verification_job_counts_every_blob_it_proves(client, multipart, registry):
+    from chalicelib.jobs import verify_unproven_blobs
+    from chalicelib.meta.models import BlobLink
+    digests = []
+    for _ in range(2):
+        data = os.urandom(7 * MiB)
+        upload_id = start(client)
+        plan = open_direct(client, upload_id, digest_of(data), len(data)).json_body
+        upload_parts(client, upload_id, data, plan)
+        assert complete(client, upload_id, digest_of(data)).status_code == 201
+        digests.append(digest_of(data))
+    assert [BlobLink.get("team/app", d).verified for d in digests] == [False, False]
+    assert verify_unproven_blobs(registry) == 2
+    assert [BlobLink.get("team/app", d).verified for d in digests] == [True, True]
+    assert verify_unproven_blobs(registry) == 0

@@ -300,3 +300,15 @@ def test_a_rotated_registry_key_is_published_beside_the_old_one(client, push, re
     published = [k["fingerprint"] for k in client.get("/keys/_registry").json_body["keys"]]
     assert sorted(published) == sorted(fingerprints)
     service_module._registry_fingerprint = None
+
+
+def test_removing_a_key_is_audited_and_an_unknown_key_says_which(client, registry, release_key):
+    fingerprint, public = release_key
+    SigningService(registry).add_keys("team", public)
+    assert client.delete(f"/dockless/admin/v1/keys/team/{fingerprint}").status_code == 204
+    removed = [e["reference"] for e in client.get("/dockless/admin/v1/audit?namespace=team").json_body["events"]
+               if e["action"] == "key.remove"]
+    assert removed == [fingerprint]
+    again = client.delete(f"/dockless/admin/v1/keys/team/{fingerprint}")
+    assert again.status_code == 404 and error_code(again) == "NOT_FOUND"
+    assert json.loads(again.body)["errors"][0]["message"].endswith(f"no key {fingerprint} for team")
