@@ -175,7 +175,11 @@ def caches() -> list:
 
 def describe(backend, namespace: str) -> dict:
     """A cache namespace's upstream (never its password) and who set it, when."""
-    shown = SettingsService(backend).show(namespace)
+    return _described(namespace, SettingsService(backend).show(namespace))
+
+
+def _described(namespace: str, shown: dict) -> dict:
+    """`describe` from SettingsService.show's answer."""
     if shown["own"]["upstream"] is None:
         raise RegistryError(errors.ADMIN_UNKNOWN, {"namespace": namespace},
                             message=f"{namespace} is not a cache namespace")
@@ -203,8 +207,7 @@ def configure(backend, namespace: str, document: dict) -> dict:
     else:
         _delete_secret(backend, secret)
     upstream = Upstream(url.rstrip("/"), username, secret if password is not None else None, freshness)
-    SettingsService(backend).change(namespace, upstream=upstream)
-    return describe(backend, namespace)
+    return _described(namespace, SettingsService(backend).change(namespace, upstream=upstream))
 
 
 def remove(backend, namespace: str) -> None:

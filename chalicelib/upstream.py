@@ -44,7 +44,7 @@ class Upstream:
         return {"url": self.url, "username": self.username, "freshness_seconds": self.freshness_seconds}
 
     def repository(self, name: str) -> str:
-        """The upstream's name for `rest` (the repository name after the cache namespace)."""
+        """The upstream's name for `name` (a repository's name after the cache namespace)."""
         if "/" not in name and urlsplit(self.url).hostname in DOCKER_HUB_HOSTS:
             return "library/" + name
         return name
@@ -144,7 +144,7 @@ class UpstreamClient:
         if scheme.lower() == "basic":
             if credentials is None:
                 raise Missing("the upstream asks for credentials; add them with dockless cache add")
-            return "Basic " + base64.b64encode(":".join(credentials).encode()).decode()
+            return _basic(credentials)
         if scheme.lower() != "bearer":
             raise Missing(f"the upstream asks for {scheme or 'an unknown'} authentication")
         params = dict(re.findall(_CHALLENGE_PARAM, rest))
@@ -154,7 +154,7 @@ class UpstreamClient:
         query = {"service": params.get("service", ""), "scope": params.get("scope") or f"repository:{name}:pull"}
         headers = {}
         if credentials is not None:
-            headers["Authorization"] = "Basic " + base64.b64encode(":".join(credentials).encode()).decode()
+            headers["Authorization"] = _basic(credentials)
         answer = self._send("GET", params["realm"] + "?" + urlencode(query), headers)
         try:
             if answer.status != 200:
@@ -186,6 +186,10 @@ def _pool():
         import urllib3
         _POOL = urllib3.PoolManager(num_pools=8, maxsize=4)
     return _POOL
+
+
+def _basic(credentials: Tuple[str, str]) -> str:
+    return "Basic " + base64.b64encode(":".join(credentials).encode()).decode()
 
 
 def body_of(answer: Answer) -> Iterator[bytes]:

@@ -14,11 +14,14 @@ import concurrent.futures
 import dataclasses
 import fnmatch
 import hashlib
+import json
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
 from chalicelib import spec
 from chalicelib.formats import ParsedManifest
+from chalicelib.imagediff import index_platforms
+from chalicelib.sizes import human
 from dockless.client import ClientError, RegistryClient
 from chalicelib.reference import Reference
 from dockless.ui import UI
@@ -81,7 +84,7 @@ class Mirror:
         target = destination_reference or reference
         self.report.lines.append(
             f"{source_name}:{reference} -> {destination_name}:{target} {top.digest}: "
-            f"{len(missing)} of {len(blobs)} blobs to copy ({_size(sum(missing.values()))})"
+            f"{len(missing)} of {len(blobs)} blobs to copy ({human(sum(missing.values()))})"
             + (f", {len(manifests)} manifests" if len(manifests) > 1 else ""))
         if self._dry:
             return top.digest
@@ -100,9 +103,6 @@ class Mirror:
     # --- plumbing --------------------------------------------------------------------------------
 
     def _child_for(self, index: ParsedManifest) -> str:
-        import json
-
-        from chalicelib.imagediff import index_platforms
         platforms = index_platforms(json.loads(index.body))
         if self._platform not in platforms:
             raise ClientError(f"{index.digest} has no {self._platform} image (it has {', '.join(sorted(platforms))})")
@@ -183,7 +183,3 @@ class Mirror:
             return []
         return [entry["digest"] for entry in answer.json().get("manifests", [])]
 
-
-def _size(count: int) -> str:
-    from chalicelib.sizes import human
-    return human(count)
