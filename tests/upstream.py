@@ -1,7 +1,7 @@
 """An upstream for pull-through cache tests: Debian's `docker-registry` on loopback, anonymous, behind
 Docker token auth (with a token issuer of our own that checks a password and signs RS256 tokens
 with a self-signed certificate in an x5c header, as distribution verifies them), or behind Basic
-auth (htpasswd). `Upstream` pushes images to it with urllib3, which moto's in-process mock leaves
+auth (htpasswd). `ReferenceRegistry` pushes images to it with urllib3, which moto's in-process mock leaves
 alone."""
 import base64
 import contextlib
@@ -137,7 +137,7 @@ def basic_auth(root: Path) -> str:
     return f"auth:\n  htpasswd:\n    realm: upstream\n    path: {root / 'htpasswd'}\n"
 
 
-class Upstream:
+class ReferenceRegistry:
     """One docker-registry process on loopback; `stop()` and `start()` it to play an outage.
     Pushes go straight to its storage directory's API with urllib3 (as the registry's own
     credentials would allow; an auth-protected upstream is filled before auth is turned on)."""
@@ -222,7 +222,7 @@ class Upstream:
 @contextlib.contextmanager
 def upstream_registry(root: Path, auth: str = ""):
     root.mkdir(parents=True, exist_ok=True)
-    registry = Upstream(root, auth)
+    registry = ReferenceRegistry(root, auth)
     registry.start()
     try:
         yield registry
