@@ -1,10 +1,12 @@
 """The deployable template: `chalice package --merge-template` output, linted with cfn-lint, and
 each promise of the stack checked on the template itself (what only a real account can prove is
 listed in README's "Deploy to AWS")."""
+import importlib.util
 import json
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -208,7 +210,6 @@ def test_the_bundle_carries_what_the_functions_import_and_works_alone(template, 
     """deployment.zip: the functions' imports with boto3 and botocore of one release, none of the
     CLI's tools, at most 12 MB; unpacked alone (no site-packages) it imports the app and builds
     every client the functions use."""
-    import zipfile
     bundle = Path(template["_path"]).parent / "deployment.zip"
     assert bundle.stat().st_size <= 12 * 1024 * 1024
     with zipfile.ZipFile(bundle) as archive:
@@ -234,3 +235,23 @@ def test_the_bundle_carries_what_the_functions_import_and_works_alone(template, 
                                             "AWS_SECRET_ACCESS_KEY": "dummy"})
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().endswith(".s3.eu-west-1.amazonaws.com/k")
+
+
+def test_the_functions_start_from_the_bundles_bytecode(template, tmp_path):
+    """Lambda's /var/task is read-only: without .pyc files in the zip every cold start compiles
+    every module. Each module's bytecode is packaged for the functions' runtime and is what the
+    import runs: with a module's source replaced by a failing one, the app still imports."""
+    runtimes = {r["Properties"]["Runtime"] for r in resources(template, "AWS::Serverless::Function").values()}
+    assert runtimes == {f"python{sys.version_info.major}.{sys.version_info.minor}"}
+    bundle = tmp_path / "bundle"
+    with zipfile.ZipFile(Path(template["_path"]).parent / "deployment.zip") as archive:
+        names = set(archive.namelist())
+        archive.extractall(bundle)
+    sources = {name for name in names if name.endswith(".py")}
+    assert {"app.py", "chalicelib/application.py", "botocore/client.py", "pynamodb/models.py"} <= sources
+    assert {name for name in sources if importlib.util.cache_from_source(name) not in names} == set()
+    for name in ("chalicelib/config.py", "botocore/client.py"):
+        (bundle / name).write_text("raise SystemExit('compiled from source at cold start')\n")
+    result = subprocess.run([sys.executable, "-S", "-B", "-c", "import sys; sys.path.insert(0, sys.argv[1]); import app",
+                             str(bundle)], capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr
