@@ -1,7 +1,9 @@
 """Docker token auth and access control, in process: the token endpoint, the challenge, and the
 authorisation matrix over every route of the route table."""
 import base64
+import hashlib
 import json
+import re
 
 import pytest
 
@@ -480,6 +482,60 @@ def test_jwt_round_trip_and_what_it_refuses():
         with pytest.raises(jwt.InvalidToken):
             jwt.decode(token, [KEY], "dockless", now)
             pytest.fail(reason)
+
+
+def test_jwt_claims_and_header_are_dockers_token_format():
+    claims = jwt.new_claims("https://registry.example", "ada", "dockless", "c1", [{"type": "repository"}], 1000.7, 300)
+    assert {k: v for k, v in claims.items() if k != "jti"} == {
+        "iss": "https://registry.example", "sub": "ada", "aud": "dockless", "exp": 1300, "nbf": 1000, "iat": 1000,
+        "cid": "c1", "access": [{"type": "repository"}]}
+    assert re.fullmatch(r"[0-9a-f]{32}", claims["jti"])
+    assert claims["jti"] != good_claims()["jti"]
+    header = json.loads(base64.urlsafe_b64decode(jwt.encode(claims, KEY).split(".")[0] + "=="))
+    assert header == {"alg": "HS256", "typ": "JWT", "kid": hashlib.sha256(KEY).hexdigest()[:16]}
+
+
+def test_jwt_validity_window_edges_and_claim_types():
+    now = 1000.0
+    accepted = {
+        "nbf within the 5 s clock skew": good_claims(nbf=now + 5),
+        "nbf absent": {k: v for k, v in good_claims().items() if k != "nbf"},
+        "exp just ahead": good_claims(exp=now + 0.5),
+        "a float exp": good_claims(exp=now + 10.5),
+    }
+    for reason, claims in accepted.items():
+        assert jwt.decode(jwt.encode(claims, KEY), [KEY], "dockless", now)["sub"] == "ada", reason
+    refused = {
+        "nbf past the clock skew": good_claims(nbf=now + 5.5),
+        "exp now": good_claims(exp=now),
+        "exp a bool": good_claims(exp=True),
+        "nbf a bool": good_claims(nbf=False),
+        "nbf a string": good_claims(nbf="0"),
+        "access not a list": good_claims(access={"type": "repository"}),
+        "an access entry not an object": good_claims(access=["repository:a/b:pull"]),
+        "no audience": {k: v for k, v in good_claims().items() if k != "aud"},
+    }
+    for reason, claims in refused.items():
+        with pytest.raises(jwt.InvalidToken):
+            jwt.decode(jwt.encode(claims, KEY), [KEY], "dockless", now)
+            pytest.fail(reason)
+
+
+@pytest.mark.parametrize("token", [
+    "", "a.b", "a.b.c.d", "!!.!!.!!",
+    "W10.e30.", "e30.W10.",  # a JSON list for the header, then for the claims
+    "bm90IGpzb24.e30.", "e30.e30",
+])
+def test_jwt_malformed_tokens_are_invalid_not_errors(token):
+    with pytest.raises(jwt.InvalidToken, match="malformed"):
+        jwt.decode(token, [KEY], "dockless", 1000.0)
+
+
+@pytest.mark.parametrize("subject", ["a", "ab", "abc", "abcd"])  # every base64 padding length
+def test_jwt_round_trips_whatever_its_parts_padding(subject):
+    claims = good_claims(sub=subject)
+    token = jwt.encode(claims, KEY)
+    assert jwt.decode(token, [KEY], "dockless", 1000.0) == claims
 
 
 def _with_header(token, header):
