@@ -16,7 +16,7 @@ fetched when first pulled, so builds keep pulling while the upstream is down or 
                         with a message saying the upstream did not answer
 
 What a cache writes is recorded with the actor `cache` (and the caller whose pull caused it).
-Nobody may push to a cache namespace (AuthService.held grants no push there, and a manifest PUT
+Nobody may push to a cache namespace (auth.service.held grants no push there, and a manifest PUT
 is refused); deleting is allowed, and retention applies (`unpulled_days` evicts).
 """
 import datetime

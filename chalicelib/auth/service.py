@@ -62,6 +62,53 @@ def basic_credentials(header: str) -> Tuple[str, str]:
     return username, secret
 
 
+def held(caller: Caller, repositories: List[str]) -> Dict[str, Set[str]]:
+    """What the caller may do on each repository, from its grants and its teams' grants on the
+    repository and its namespace (an admin may do everything), except push where the namespace
+    is a pull-through cache (chalicelib/cache.py): one batch read for the grants and the
+    namespaces' settings (and, for a caller known by an access token, one read of its
+    principal for its teams)."""
+    namespaces = sorted({keys.namespace_of(name) for name in repositories})
+    grant_keys = []
+    if not caller.admin:
+        subjects = [ANYONE]
+        if caller.name:
+            subjects.append(f"user:{caller.name}")
+            subjects.extend(f"team:{team}" for team in sorted(_teams(caller)))
+        wanted = {resource for name in repositories for resource in keys.resources_of(name)}
+        grant_keys = [(resource, subject) for resource in sorted(wanted) for subject in subjects]
+    found = read_together(*[(Grant, key) for key in grant_keys],
+                          *[(RepositorySetting, (keys.resource(namespace),)) for namespace in namespaces]) \
+        if repositories else []
+    roles: Dict[str, Set[str]] = {}
+    for grant in filter(None, found[:len(grant_keys)]):
+        roles.setdefault(grant.resource, set()).update(ROLE_ACTIONS.get(grant.role, set()))
+    caches = {namespace for namespace, item in zip(namespaces, found[len(grant_keys):])
+              if item is not None and item.upstream}
+    answer = {}
+    for name in repositories:
+        actions = set(ROLE_ACTIONS["admin"]) if caller.admin else \
+            set().union(*(roles.get(resource, set()) for resource in keys.resources_of(name)))
+        if keys.namespace_of(name) in caches:
+            actions.discard(PUSH)
+        # Anonymous callers only ever pull public repositories.
+        answer[name] = actions & {PULL} if caller.name is None else actions
+    return answer
+
+
+def _teams(caller: Caller) -> FrozenSet[str]:
+    if caller.teams is not None:
+        return caller.teams
+    try:
+        return frozenset(Principal.get(caller.name).teams or ())
+    except DoesNotExist:
+        return frozenset()
+
+
+def _unknown(name: str) -> RegistryError:
+    return RegistryError(errors.ADMIN_UNKNOWN, f"no user, robot or team {name!r}")
+
+
 def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -148,48 +195,6 @@ class AuthService:
 
     # --- grants --------------------------------------------------------------------------------
 
-    def held(self, caller: Caller, repositories: List[str]) -> Dict[str, Set[str]]:
-        """What the caller may do on each repository, from its grants and its teams' grants on the
-        repository and its namespace (an admin may do everything), except push where the namespace
-        is a pull-through cache (chalicelib/cache.py): one batch read for the grants and the
-        namespaces' settings (and, for a caller known by an access token, one read of its
-        principal for its teams)."""
-        namespaces = sorted({keys.namespace_of(name) for name in repositories})
-        grant_keys = []
-        if not caller.admin:
-            subjects = [ANYONE]
-            if caller.name:
-                subjects.append(f"user:{caller.name}")
-                subjects.extend(f"team:{team}" for team in sorted(self._teams(caller)))
-            wanted = {resource for name in repositories for resource in keys.resources_of(name)}
-            grant_keys = [(resource, subject) for resource in sorted(wanted) for subject in subjects]
-        found = read_together(*[(Grant, key) for key in grant_keys],
-                              *[(RepositorySetting, (keys.resource(namespace),)) for namespace in namespaces]) \
-            if repositories else []
-        roles: Dict[str, Set[str]] = {}
-        for grant in filter(None, found[:len(grant_keys)]):
-            roles.setdefault(grant.resource, set()).update(ROLE_ACTIONS.get(grant.role, set()))
-        caches = {namespace for namespace, item in zip(namespaces, found[len(grant_keys):])
-                  if item is not None and item.upstream}
-        held = {}
-        for name in repositories:
-            actions = set(ROLE_ACTIONS["admin"]) if caller.admin else \
-                set().union(*(roles.get(resource, set()) for resource in keys.resources_of(name)))
-            if keys.namespace_of(name) in caches:
-                actions.discard(PUSH)
-            # Anonymous callers only ever pull public repositories.
-            held[name] = actions & {PULL} if caller.name is None else actions
-        return held
-
-    @staticmethod
-    def _teams(caller: Caller) -> FrozenSet[str]:
-        if caller.teams is not None:
-            return caller.teams
-        try:
-            return frozenset(Principal.get(caller.name).teams or ())
-        except DoesNotExist:
-            return frozenset()
-
     def granted_access(self, caller: Caller, scopes: Iterable[str]) -> List[dict]:
         """Docker's `access` claim: for each requested scope, what of it the caller holds."""
         wanted: Dict[Tuple[str, str], Set[str]] = {}
@@ -205,9 +210,9 @@ class AuthService:
             actions = set(filter(None, match.group(2).split(",")))
             wanted.setdefault(("repository", match.group(1)), set()).update(
                 ROLE_ACTIONS["admin"] if "*" in actions else actions)
-        held = self.held(caller, [name for kind, name in wanted if kind == "repository"])
+        held_now = held(caller, [name for kind, name in wanted if kind == "repository"])
         return [{"type": kind, "name": name,
-                 "actions": sorted(actions & held[name] if kind == "repository" else actions)}
+                 "actions": sorted(actions & held_now[name] if kind == "repository" else actions)}
                 for (kind, name), actions in wanted.items()]
 
     # --- administration ------------------------------------------------------------------------
@@ -229,7 +234,7 @@ class AuthService:
         try:
             return Principal.get(name)
         except DoesNotExist:
-            raise RegistryError(errors.ADMIN_UNKNOWN, f"no user, robot or team {name!r}") from None
+            raise _unknown(name) from None
 
     def principals(self) -> List[Tuple[Principal, List[str]]]:
         """Every principal in name order, with its members (teams) or none. A scan: an admin listing."""
@@ -286,9 +291,12 @@ class AuthService:
         if self.principal(member).kind == "team":
             raise RegistryError(errors.ADMIN_INVALID, "teams do not nest")
         change = Principal.teams.add({team}) if present else Principal.teams.delete({team})
-        with transaction() as txn:
-            txn.update(Principal(member), actions=[change], condition=Principal.name.exists())
-            self._backend.audit.record_in(txn, "team.add" if present else "team.remove", team=team, member=member)
+        try:
+            with transaction() as txn:
+                txn.update(Principal(member), actions=[change], condition=Principal.name.exists())
+                self._backend.audit.record_in(txn, "team.add" if present else "team.remove", team=team, member=member)
+        except TransactWriteError:  # deleted since it was read: not brought back with only its teams
+            raise _unknown(member) from None
 
     def set_grant(self, resource: str, subject: str, role: Optional[str]) -> None:
         """Grant `role` (or, with None, remove the grant) on a namespace or repository name."""

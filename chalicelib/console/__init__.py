@@ -44,7 +44,7 @@ from urllib.parse import parse_qs, urlencode
 from chalice import Response
 
 from chalicelib import audit, errors, prices, quota, sizes, spec, usage as usage_report, validate
-from chalicelib.auth.service import AuthService, Caller, new_credential_text
+from chalicelib.auth.service import AuthService, Caller, held, new_credential_text
 from chalicelib.errors import RegistryError
 from chalicelib.meta import keys
 from chalicelib.meta.keys import CATALOG_PARTITION
@@ -133,10 +133,10 @@ def index(call):
     if caller is None:
         return _signin_form(call)
     names = [repo.name for repo in Repository.query(CATALOG_PARTITION)]
-    held = AuthService(call.backend).held(caller, names)
+    may = held(caller, names)
     namespaces: Dict[str, list] = {}
     for name in names:
-        if spec.PULL in held[name]:
+        if spec.PULL in may[name]:
             namespaces.setdefault(keys.namespace_of(name), []).append(name)
     return _page("repositories.html", caller=caller, csrf=_csrf_of(_cookies(call)[SESSION_COOKIE]),
                  namespaces=sorted(namespaces.items()))
@@ -168,12 +168,12 @@ def _repository(call, caller: Caller, csrf: str, name: Optional[str], tag: Optio
             validate.tag(tag)
     except RegistryError:
         name = None
-    held = AuthService(call.backend).held(caller, [name])[name] if name else set()
-    if spec.PULL not in held:
+    may = held(caller, [name])[name] if name else set()
+    if spec.PULL not in may:
         raise _Answer(_refused(404, "Not found", "No such repository, or you may not pull from it.", caller, csrf))
-    if action not in held:
+    if action not in may:
         raise _Answer(_refused(403, "Refused", f"You may not {action} to {name}.", caller, csrf))
-    return held
+    return may
 
 
 def _page_of(handler):

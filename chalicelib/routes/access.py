@@ -23,7 +23,7 @@ from typing import Iterable, List, Optional
 
 from chalicelib import audit, errors, validate
 from chalicelib.auth.jwt import InvalidToken
-from chalicelib.auth.service import AuthService, Caller, basic_credentials, caller_of
+from chalicelib.auth.service import AuthService, Caller, basic_credentials, caller_of, held
 from chalicelib.errors import RegistryError
 from chalicelib.spec import DELETE, PULL, PUSH
 
@@ -44,7 +44,6 @@ class Access:
     """What the caller of one request may do: the claims of its token, or what its Basic
     credentials earned for exactly this request's scopes."""
     claims: Optional[dict]
-    backend: object = dataclasses.field(repr=False, compare=False)
 
     @property
     def caller(self) -> Caller:
@@ -56,14 +55,13 @@ class Access:
     def holds(self, action: str, repository: str) -> bool:
         """Whether the caller may do `action` on the repository, by this token or by its grants (a
         token carries only the scopes its client asked for): for what an answer shows, not a gate."""
-        return self.allows(action, repository) or action in AuthService(self.backend).held(
-            self.caller, [repository])[repository]
+        return self.allows(action, repository) or action in held(self.caller, [repository])[repository]
 
     def readable(self, repositories: Iterable[str]) -> List[str]:
         """Of these repositories, those the caller may pull (one read of grants for all)."""
         names = list(repositories)
-        held = AuthService(self.backend).held(self.caller, names)
-        return [name for name in names if PULL in held[name]]
+        may = held(self.caller, names)
+        return [name for name in names if PULL in may[name]]
 
 
 def _granted(claims: Optional[dict], kind: str, name: str, action: str) -> bool:
@@ -99,7 +97,7 @@ def _basic_claims(backend, header: str, needed: List[str]) -> Optional[dict]:
 def authorize(request, route, name: Optional[str], backend) -> Access:
     """The one place access is decided, before any handler runs."""
     if route.action == OPEN:
-        return Access(None, backend)
+        return Access(None)
     needed = scopes(request, route, name)
     claims = None
     header = request.headers.get("authorization", "")
@@ -113,12 +111,12 @@ def authorize(request, route, name: Optional[str], backend) -> Access:
     if claims is not None:
         audit.identify(claims.get("sub") or None, claims.get("cid"))
     if route.action == AUTHENTICATED and claims is not None:
-        return Access(claims, backend)
+        return Access(claims)
     if route.action in (CATALOG, ADMIN) and _granted(claims, "registry", route.action, "*"):
-        return Access(claims, backend)
+        return Access(claims)
     if name is not None and route.action in CHALLENGE_ACTIONS and _granted(claims, "repository", name,
                                                                             route.action):
-        return Access(claims, backend)
+        return Access(claims)
     if claims is not None or header:
         # A challenge to a request without credentials is the normal first step of every docker
         # command, not a decision worth recording; anything else refused is.

@@ -74,34 +74,39 @@ def test_deleting_a_principal_revokes_its_credentials(client, anonymous):
     assert "carol" not in names
 
 
-@pytest.mark.parametrize("method, path, document, status, code", [
-    ("POST", "/dockless/admin/v1/principals", {"name": "Bad Name"}, 400, "INVALID"),
-    ("POST", "/dockless/admin/v1/principals", {"name": "x", "kind": "alien"}, 400, "INVALID"),
-    ("POST", "/dockless/admin/v1/principals/nobody/tokens", {}, 404, "NOT_FOUND"),
-    ("POST", "/dockless/admin/v1/principals/dev/tokens", {"expires_in_days": -1}, 400, "INVALID"),
-    ("PUT", "/dockless/admin/v1/grants", {"resource": "team", "subject": "user:nobody", "role": "read"}, 404, "NOT_FOUND"),
-    ("PUT", "/dockless/admin/v1/grants", {"resource": "team", "subject": "*", "role": "write"}, 400, "INVALID"),
-    ("PUT", "/dockless/admin/v1/grants", {"resource": "Team!", "subject": "*", "role": "read"}, 400, "INVALID"),
-    ("PUT", "/dockless/admin/v1/grants", {"resource": "team", "subject": "user:dev", "role": "owner"}, 400, "INVALID"),
-    ("PUT", "/dockless/admin/v1/teams/dev/members/dev", None, 400, "INVALID"),
-    ("DELETE", "/dockless/admin/v1/tokens/ffffffffffffffff", None, 404, "NOT_FOUND"),
+KINDS_SAID = "name must match [a-z0-9][a-z0-9._-]{0,63}, kind one of user, robot, team"
+
+
+@pytest.mark.parametrize("method, path, document, status, code, says", [
+    ("POST", "/dockless/admin/v1/principals", {"name": "Bad Name"}, 400, "INVALID", KINDS_SAID),
+    ("POST", "/dockless/admin/v1/principals", {"name": "x", "kind": "alien"}, 400, "INVALID", KINDS_SAID),
+    ("POST", "/dockless/admin/v1/principals", {"name": "dev", "kind": "robot"}, 409, "CONFLICT", "'dev' exists"),
+    ("POST", "/dockless/admin/v1/principals/nobody/tokens", {}, 404, "NOT_FOUND", "no user, robot or team 'nobody'"),
+    ("POST", "/dockless/admin/v1/principals/dev/tokens", {"expires_in_days": -1}, 400, "INVALID",
+     "expires_in_days is a positive whole number"),
+    ("POST", "/dockless/admin/v1/principals/devs/tokens", {}, 400, "INVALID", "teams have no credentials; their members do"),
+    ("PUT", "/dockless/admin/v1/grants", {"resource": "team", "subject": "user:nobody", "role": "read"}, 404, "NOT_FOUND",
+     "no user, robot or team 'nobody'"),
+    ("PUT", "/dockless/admin/v1/grants", {"resource": "team", "subject": "*", "role": "write"}, 400, "INVALID",
+     "anyone may only read"),
+    ("PUT", "/dockless/admin/v1/grants", {"resource": "Team!", "subject": "*", "role": "read"}, 400, "INVALID",
+     "'Team!' is not a namespace or repository name"),
+    ("PUT", "/dockless/admin/v1/grants", {"resource": "team", "subject": "user:dev", "role": "owner"}, 400, "INVALID",
+     "role is one of ['admin', 'read', 'write']"),
+    ("PUT", "/dockless/admin/v1/teams/dev/members/dev", None, 400, "INVALID", "'dev' is not a team"),
+    ("DELETE", "/dockless/admin/v1/tokens/ffffffffffffffff", None, 404, "NOT_FOUND", "no credential 'ffffffffffffffff'"),
 ])
 def test_bad_administration_requests_are_refused_and_change_nothing(client, state, method, path, document,
-                                                                     status, code):
+                                                                     status, code, says):
     assert post(client, "/dockless/admin/v1/principals", {"name": "dev"}).status_code == 201
+    assert post(client, "/dockless/admin/v1/principals", {"name": "devs", "kind": "team"}).status_code == 201
     before = state()
     response = client.request(method, path, body=json.dumps(document) if document is not None else b"",
                               headers=JSON)
     assert response.status_code == status, response.body
     assert error_code(response) == code
+    assert says in json.loads(response.body)["errors"][0]["message"]
     assert state() == before
-
-
-def test_duplicate_principal_is_409(client):
-    assert post(client, "/dockless/admin/v1/principals", {"name": "dup"}).status_code == 201
-    response = post(client, "/dockless/admin/v1/principals", {"name": "dup", "kind": "robot"})
-    assert response.status_code == 409
-    assert error_code(response) == "CONFLICT"
 
 
 def test_the_bootstrap_admin_is_an_admin_with_a_described_token(registry, anonymous):
@@ -111,6 +116,41 @@ def test_the_bootstrap_admin_is_an_admin_with_a_described_token(registry, anonym
     assert access.status_code == 200 and granted(access) == ["*"]
     (listed,) = AuthService(registry).credentials_of("admin")
     assert listed.description == "first deploy"
+    AuthService(registry).bootstrap_admin()  # as `dockless serve` and `dockless deploy` make it
+    assert sorted(c.description for c in AuthService(registry).credentials_of("admin")) == ["bootstrap", "first deploy"]
+
+
+def test_making_a_principal_is_audited_with_its_name_kind_and_admin(client):
+    post(client, "/dockless/admin/v1/principals", {"name": "ops", "kind": "user", "admin": True})
+    post(client, "/dockless/admin/v1/principals", {"name": "ci", "kind": "robot"})
+    made = [e["detail"] for e in client.get("/dockless/admin/v1/audit?actor=admin").json_body["events"]
+            if e["action"] == "principal.create"]
+    assert sorted(made, key=lambda d: d["principal"]) == [{"principal": "ci", "kind": "robot", "admin": False},
+                                                          {"principal": "ops", "kind": "user", "admin": True}]
+
+
+def test_a_member_deleted_while_joining_a_team_is_unknown_and_not_made_again(client, registry, monkeypatch):
+    """The membership's write is conditional on the member still existing: a principal deleted
+    between the check and the write is not brought back as a record with only its teams."""
+    from chalicelib.auth.service import AuthService
+    from chalicelib.meta.models import Principal
+    post(client, "/dockless/admin/v1/principals", {"name": "crew", "kind": "team"})
+    post(client, "/dockless/admin/v1/principals", {"name": "gone"})
+    checked = AuthService.principal
+
+    def deleted_after_the_check(self, name):
+        found = checked(self, name)
+        if name == "gone":
+            Principal.get("gone").delete()
+        return found
+
+    monkeypatch.setattr(AuthService, "principal", deleted_after_the_check)
+    response = client.put("/dockless/admin/v1/teams/crew/members/gone")
+    assert response.status_code == 404 and error_code(response) == "NOT_FOUND"
+    assert "no user, robot or team 'gone'" in json.loads(response.body)["errors"][0]["message"]
+    assert Principal.count("gone") == 0
+    events = client.get("/dockless/admin/v1/audit?actor=admin").json_body["events"]
+    assert not [e for e in events if e["action"] == "team.add"]
 
 
 def test_a_principals_tokens_are_listed_oldest_first_and_only_its_own(client, clock):

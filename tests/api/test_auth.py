@@ -617,6 +617,20 @@ def test_readers_of_a_public_repository_see_who_moved_a_tag_but_not_from_where(a
     assert full["source_ip"] and "credential_id" in full
 
 
+def test_a_token_that_carries_push_answers_without_reading_grants(anonymous, people, caplog):
+    """Whether a caller may push, for what an answer shows (history's client addresses): from the
+    token when it says so, from the grants only when it does not."""
+    import logging
+    caplog.set_level(logging.INFO, logger="dockless.request")
+    for scope in ("repository:team/app:pull,push", "repository:team/app:pull"):
+        token = get_token(anonymous, "will", people["will"], [scope]).json_body["token"]
+        [event] = anonymous.get("/dockless/v1/team/app/history", headers=bearer(token)).json_body["history"]
+        assert event["source_ip"], scope
+    with_push, pull_only = [json.loads(r.getMessage())["aws_calls"] for r in caplog.records
+                            if r.name == "dockless.request" and "/history" in r.getMessage()]
+    assert pull_only == ["dynamodb:GetItem", "dynamodb:BatchGetItem"] + with_push  # its teams, then the grants
+
+
 def test_basic_credentials_name_the_caller_and_carry_an_admins_rights(anonymous, people, registry, push):
     """What a Basic credential earns is what a token would carry: who (the audit trail's actor and
     credential) and, for an admin, every repository (the catalog lists what no grant names)."""

@@ -306,6 +306,7 @@ def test_an_admin_manages_people_tokens_teams_and_grants_in_the_console(anonymou
     carol = Browser(anonymous)
     assert carol.sign_in("carol", token).status_code == 303
     assert "crew/app" in carol.request("GET", "/ui/").body.decode()  # through the team's grant
+    assert carol.request("GET", "/ui/people").status_code == 403  # a user made in the console is no admin
     credential_id = token.split("_")[1]
     assert admin.request("POST", "/ui/tokens/revoke", {"csrf": csrf, "principal": "carol",
                                                        "id": credential_id}).status_code == 303
