@@ -86,8 +86,9 @@ def test_token_lets_docker_pull_and_insufficient_scope_rechallenges(anonymous, p
     assert error_code(response) == "UNAUTHORIZED"
     assert json.loads(response.body)["errors"][0]["message"] == (
         "authentication required: the credentials do not allow push on team/app; ask an admin for a grant")
-    assert 'error="insufficient_scope"' in response.headers["WWW-Authenticate"]
-    assert 'scope="repository:team/app:pull,push"' in response.headers["WWW-Authenticate"]
+    assert response.headers["WWW-Authenticate"] == (
+        f'Bearer realm="{PUBLIC_URL}/token",service="dockless",scope="repository:team/app:pull,push",'
+        'error="insufficient_scope"')
 
 
 def test_oauth_password_and_refresh_grants(anonymous, people):
@@ -629,6 +630,40 @@ def test_a_token_that_carries_push_answers_without_reading_grants(anonymous, peo
     with_push, pull_only = [json.loads(r.getMessage())["aws_calls"] for r in caplog.records
                             if r.name == "dockless.request" and "/history" in r.getMessage()]
     assert pull_only == ["dynamodb:GetItem", "dynamodb:BatchGetItem"] + with_push  # its teams, then the grants
+
+
+def test_an_access_token_speaks_for_its_caller_and_its_credential(anonymous, people, registry, push):
+    """The token's claims are who the API thinks is calling: the audit trail's actor and
+    credential, an admin's reach (the catalog lists what no grant names), nobody for anonymous."""
+    from chalicelib.meta.models import AuditEvent
+    token = get_token(anonymous, "rita", people["rita"], ["repository:team/app:pull"]).json_body["token"]
+    assert anonymous.get("/v2/team/app/manifests/v1", headers=bearer(token)).status_code == 200
+    (pull,) = [e for e in AuditEvent.scan() if e.action == "manifest.pull"]
+    assert (pull.actor, pull.credential_id) == ("rita", people["rita"].split("_")[1])
+
+    push.blob("other/secret", b"x")
+    auth = AuthService(registry)
+    auth.ensure_principal("root", admin=True)
+    secret = new_credential_text()
+    auth.store_credential("root", secret)
+    root = get_token(anonymous, "root", secret, ["registry:catalog:*"]).json_body["token"]
+    assert claims_of(root)["admin"] is True
+    assert anonymous.get("/v2/_catalog", headers=bearer(root)).json_body == {"repositories": ["other/secret", "team/app"]}
+
+    auth.set_grant("team/app", "*", "read")
+    nobody = get_token(anonymous, scopes=["repository:team/app:pull"]).json_body["token"]
+    assert claims_of(nobody)["sub"] == "" and "admin" not in claims_of(nobody)
+    assert anonymous.get("/v2/team/app/manifests/v1", headers=bearer(nobody)).status_code == 200
+    assert sorted(e.actor for e in AuditEvent.scan() if e.action == "manifest.pull") == ["-", "rita"]  # "-": anonymous
+
+
+def test_each_scope_is_answered_whatever_comes_before_it(anonymous, people):
+    scopes = ["nonsense", "registry:catalog:*", "repository:team/app:pull", "registry:admin:*",
+              "repository:team/app:push"]
+    token = get_token(anonymous, "will", people["will"], scopes).json_body["token"]
+    assert claims_of(token)["access"] == [
+        {"type": "registry", "name": "catalog", "actions": ["*"]},
+        {"type": "repository", "name": "team/app", "actions": ["pull", "push"]}]  # no admin scope for will
 
 
 def test_basic_credentials_name_the_caller_and_carry_an_admins_rights(anonymous, people, registry, push):
