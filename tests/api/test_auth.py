@@ -398,11 +398,18 @@ def test_malformed_bearer_tokens_are_401_not_500(anonymous, people, header, clai
     assert response.headers["WWW-Authenticate"].startswith("Bearer realm=")
 
 
-@pytest.mark.parametrize("authorization", ["Basic w6nDqQ==", "Basic éé", "Basic !!!", "Basic " + "A" * 5,
-                                           "Basic /w=="])
-def test_malformed_basic_credentials_are_401_not_500(anonymous, people, authorization):
+@pytest.mark.parametrize("authorization, says", [
+    ("Basic w6nDqQ==", "invalid credentials"),  # "éé": base64 of UTF-8, no colon
+    ("Basic éé", "malformed Basic credentials"),  # not ASCII
+    ("Basic !!!", "malformed Basic credentials"),  # not base64 (not skipped over)
+    ("Basic cml0YTpkaw==!", "malformed Basic credentials"),  # base64 of "rita:dk", then garbage
+    ("Basic " + "A" * 5, "malformed Basic credentials"),  # bad padding
+    ("Basic /w==", "malformed Basic credentials"),  # not UTF-8
+])
+def test_malformed_basic_credentials_are_401_not_500(anonymous, people, authorization, says):
     response = anonymous.get("/token?service=dockless", headers={"Authorization": authorization})
     assert response.status_code == 401 and error_code(response) == "UNAUTHORIZED"
+    assert json.loads(response.body)["errors"][0]["message"].endswith(says)
 
 
 def test_a_token_request_names_a_bounded_number_of_scopes(anonymous, people, caplog):
