@@ -78,11 +78,12 @@ def held(caller: Caller, repositories: List[str]) -> Dict[str, Set[str]]:
         wanted = {resource for name in repositories for resource in keys.resources_of(name)}
         grant_keys = [(resource, subject) for resource in sorted(wanted) for subject in subjects]
     found = read_together(*[(Grant, key) for key in grant_keys],
-                          *[(RepositorySetting, (keys.resource(namespace),)) for namespace in namespaces]) \
-        if repositories else []
+                          *[(RepositorySetting, (keys.resource(namespace),)) for namespace in namespaces])
     roles: Dict[str, Set[str]] = {}
     for grant in filter(None, found[:len(grant_keys)]):
-        roles.setdefault(grant.resource, set()).update(ROLE_ACTIONS.get(grant.role, set()))
+        given = ROLE_ACTIONS.get(grant.role, set())
+        # A grant to anyone gives pull at most, whatever it says (set_grant makes no other).
+        roles.setdefault(grant.resource, set()).update(given & {PULL} if grant.subject == ANYONE else given)
     caches = {namespace for namespace, item in zip(namespaces, found[len(grant_keys):])
               if item is not None and item.upstream}
     answer = {}
@@ -91,8 +92,7 @@ def held(caller: Caller, repositories: List[str]) -> Dict[str, Set[str]]:
             set().union(*(roles.get(resource, set()) for resource in keys.resources_of(name)))
         if keys.namespace_of(name) in caches:
             actions.discard(PUSH)
-        # Anonymous callers only ever pull public repositories.
-        answer[name] = actions & {PULL} if caller.name is None else actions
+        answer[name] = actions
     return answer
 
 
@@ -173,7 +173,7 @@ class AuthService:
         principal = named[0] if named else None
         later = ([] if named else [(Principal, (credential.principal,))]) + \
             ([(Credential, (credential.parent,))] if credential.parent else [])
-        found = iter(read_together(*later) if later else [])
+        found = iter(read_together(*later))
         principal = principal if named else next(found)
         parent = next(found) if credential.parent else None
         now = self._backend.clock().timestamp()

@@ -485,7 +485,7 @@ def transaction() -> TransactWrite:
 
 def read_together(*wanted: Tuple[Type[Model], tuple], consistent: bool = False) -> List[Optional[Model]]:
     """Items of several tables in one BatchGetItem call per 100 distinct keys (a model's own
-    batch_get reads one table): for each (model, key) the item, or None."""
+    batch_get reads one table): for each (model, key) the item, or None. Nothing asked: no call."""
     where: Dict[tuple, List[int]] = {}
     distinct: List[Tuple[str, dict]] = []
     models = {}

@@ -664,6 +664,22 @@ def test_an_access_token_speaks_for_its_caller_and_its_credential(anonymous, peo
     assert sorted(e.actor for e in AuditEvent.scan() if e.action == "manifest.pull") == ["-", "rita"]  # "-": anonymous
 
 
+def test_grants_this_version_cannot_honour_grant_nothing_more(anonymous, people, push):
+    """Grants are checked when they are made; one that reached the table otherwise (an older or
+    newer version, a hand edit) grants no more: an unknown role nothing, anyone no more than pull."""
+    import datetime
+    from chalicelib.meta import keys
+    from chalicelib.meta.models import Grant
+    push.image("open/app", "v1")
+    now = datetime.datetime.now(datetime.timezone.utc)
+    Grant(keys.resource("open"), "*", role="write", granted_at=now).save()
+    Grant(keys.resource("open"), "user:rita", role="owner", granted_at=now).save()
+    for user, secret in ((None, None), ("rita", people["rita"])):
+        token = get_token(anonymous, user, secret, ["repository:open/app:pull,push,delete"])
+        assert token.status_code == 200
+        assert claims_of(token.json_body["token"])["access"][0]["actions"] == ["pull"], user
+
+
 def test_each_scope_is_answered_whatever_comes_before_it(anonymous, people):
     scopes = ["nonsense", "registry:catalog:*", "repository:team/app:pull", "registry:admin:*",
               "repository:team/app:push"]
