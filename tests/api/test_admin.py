@@ -117,6 +117,7 @@ def test_the_bootstrap_admin_is_an_admin_with_a_described_token(registry, anonym
     (listed,) = AuthService(registry).credentials_of("admin")
     assert listed.description == "first deploy"
     AuthService(registry).bootstrap_admin()  # as `dockless serve` and `dockless deploy` make it
+    assert AuthService(registry).principal("admin").kind == "user"
     assert sorted(c.description for c in AuthService(registry).credentials_of("admin")) == ["bootstrap", "first deploy"]
 
 
