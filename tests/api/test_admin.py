@@ -109,6 +109,28 @@ def test_bad_administration_requests_are_refused_and_change_nothing(client, stat
     assert state() == before
 
 
+def test_a_tokens_last_use_is_listed_to_the_hour(client, anonymous, clock):
+    """Each use would be a write; the last use is kept to the hour, so a token used all day
+    writes once an hour at most."""
+    post(client, "/dockless/admin/v1/principals", {"name": "lu"})
+    secret = post(client, "/dockless/admin/v1/principals/lu/tokens", {}).json_body["token"]
+
+    def last_used():
+        (listed,) = client.get("/dockless/admin/v1/principals/lu/tokens").json_body["tokens"]
+        return listed["last_used_at"]
+
+    assert last_used() is None
+    first = clock.now
+    assert token_for(anonymous, "lu", secret, "repository:team/app:pull").status_code == 200
+    assert last_used() == first.isoformat()
+    clock.advance(seconds=3599)
+    token_for(anonymous, "lu", secret, "repository:team/app:pull")
+    assert last_used() == first.isoformat()  # within the hour: not written again
+    clock.advance(seconds=1)
+    token_for(anonymous, "lu", secret, "repository:team/app:pull")
+    assert last_used() == clock.now.isoformat()
+
+
 def test_the_bootstrap_admin_is_an_admin_with_a_described_token(registry, anonymous):
     from chalicelib.auth.service import AuthService
     secret = AuthService(registry).bootstrap_admin(description="first deploy")
