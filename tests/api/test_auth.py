@@ -500,7 +500,9 @@ def test_jwt_claims_and_header_are_dockers_token_format():
         "cid": "c1", "access": [{"type": "repository"}]}
     assert re.fullmatch(r"[0-9a-f]{32}", claims["jti"])
     assert claims["jti"] != good_claims()["jti"]
-    header = json.loads(base64.urlsafe_b64decode(jwt.encode(claims, KEY).split(".")[0] + "=="))
+    token = jwt.encode(claims, KEY)
+    assert "=" not in token  # JWS compact serialization: base64url without padding
+    header = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
     assert header == {"alg": "HS256", "typ": "JWT", "kid": hashlib.sha256(KEY).hexdigest()[:16]}
 
 
