@@ -514,6 +514,7 @@ def test_jwt_validity_window_edges_and_claim_types():
     accepted = {
         "nbf within the 5 s clock skew": good_claims(nbf=now + 5),
         "nbf absent": {k: v for k, v in good_claims().items() if k != "nbf"},
+        "access absent (a token for nothing)": {k: v for k, v in good_claims().items() if k != "access"},
         "exp just ahead": good_claims(exp=now + 0.5),
         "a float exp": good_claims(exp=now + 10.5),
     }
