@@ -87,6 +87,14 @@ KINDS_SAID = "name must match [a-z0-9][a-z0-9._-]{0,63}, kind one of user, robot
     ("POST", "/dockless/admin/v1/principals/devs/tokens", {}, 400, "INVALID", "teams have no credentials; their members do"),
     ("PUT", "/dockless/admin/v1/grants", {"resource": "team", "subject": "user:nobody", "role": "read"}, 404, "NOT_FOUND",
      "no user, robot or team 'nobody'"),
+    ("PUT", "/dockless/admin/v1/grants", {"resource": "team", "subject": "robot:dev", "role": "read"}, 400, "INVALID",
+     "subject is user:<name>, team:<name> or *"),
+    ("PUT", "/dockless/admin/v1/grants", {"resource": "team", "subject": "team:dev", "role": "read"}, 400, "INVALID",
+     "subject is user:<name>, team:<name> or *"),  # dev is a user
+    ("PUT", "/dockless/admin/v1/grants", {"resource": "team", "subject": "user:devs", "role": "read"}, 400, "INVALID",
+     "subject is user:<name>, team:<name> or *"),  # devs is a team
+    ("PUT", "/dockless/admin/v1/grants", {"resource": "team", "subject": "user:dev:x", "role": "read"}, 404, "NOT_FOUND",
+     "no user, robot or team 'dev:x'"),
     ("PUT", "/dockless/admin/v1/grants", {"resource": "team", "subject": "*", "role": "write"}, 400, "INVALID",
      "anyone may only read"),
     ("PUT", "/dockless/admin/v1/grants", {"resource": "Team!", "subject": "*", "role": "read"}, 400, "INVALID",

@@ -673,6 +673,17 @@ def test_an_access_token_speaks_for_its_caller_and_its_credential(anonymous, peo
     assert sorted(e.actor for e in AuditEvent.scan() if e.action == "manifest.pull") == ["-", "rita"]  # "-": anonymous
 
 
+@pytest.mark.parametrize("user, asked, granted", [
+    ("will", "*", ["pull", "push"]),  # "*": every action, as far as the grants go
+    ("ada", "*", ["delete", "pull", "push"]),
+    ("will", "pull", ["pull"]),
+    ("rita", "pull,push,*", ["pull"]),
+])
+def test_a_scope_asking_for_every_action_gets_what_the_caller_holds(anonymous, people, user, asked, granted):
+    token = get_token(anonymous, user, people[user], [f"repository:team/app:{asked}"]).json_body["token"]
+    assert claims_of(token)["access"] == [{"type": "repository", "name": "team/app", "actions": granted}]
+
+
 def test_grants_this_version_cannot_honour_grant_nothing_more(anonymous, people, push):
     """Grants are checked when they are made; one that reached the table otherwise (an older or
     newer version, a hand edit) grants no more: an unknown role nothing, anyone no more than pull."""
