@@ -53,7 +53,8 @@ def _unused_model(name: str) -> bool:
 
 def _bytecode(name: str, source: bytes) -> bytes | None:
     """The .pyc of one module: hash-based and unchecked (PEP 552), so the import never reads the
-    source to compare; None for a file that does not compile here (the import would skip it too)."""
+    source to compare; None for a file that does not compile here (no bytecode: importing it would
+    fail on the runtime too, and vendored packages carry such files that nothing imports)."""
     try:
         code = compile(source, name, "exec", dont_inherit=True)
     except SyntaxError:
