@@ -10,9 +10,10 @@ E2E_COMMANDS := dockerd docker skopeo containerd ctr gpg podman buildah chromium
 
 setup: $(STAMP)
 
+# chalice 1.34 (requirements-dev.txt) requires pip < 26.3: an upgrade past it would be undone at once.
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q --upgrade "pip<26.3"
 	$(VENV)/bin/pip install -q -r requirements-dev.txt -e .
 	touch $@
 

@@ -3,6 +3,7 @@
 Chalice keeps the request being handled in `app.current_request`, one attribute per process:
 right in Lambda (one request at a time), wrong in a threaded server. Here it is per thread.
 """
+from __future__ import annotations
 import threading
 
 from chalice import Chalice

@@ -12,6 +12,7 @@ any namespace's trail), and at most 10 a minute per source address per container
 The request's who and where-from come from a context set once per request by routes/dispatch.py;
 the clock, settings and limits from the backend the trail belongs to (Backend.audit).
 """
+from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses

@@ -6,6 +6,7 @@ Entry points (the request dispatch, the scheduled jobs) take `backend()`, built 
 environment once per process, and hand it to everything they call; tests and the local stack
 install their own with `use_backend(...)` (their moto endpoint, tables, bucket or clock).
 """
+from __future__ import annotations
 import dataclasses
 import datetime
 import threading

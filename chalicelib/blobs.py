@@ -4,6 +4,7 @@ A blob becomes readable in a repository only by proof: its bytes were verified f
 that repository, or it was mounted from a repository that holds a link. Knowing a digest is not
 enough, even when the bytes already sit in the bucket for another repository.
 """
+from __future__ import annotations
 import datetime
 import hashlib
 import json

@@ -19,6 +19,7 @@ What a cache writes is recorded with the actor `cache` (and the caller whose pul
 Nobody may push to a cache namespace (auth.service.held grants no push there, and a manifest PUT
 is refused); deleting is allowed, and retention applies (`unpulled_days` evicts).
 """
+from __future__ import annotations
 import datetime
 import logging
 from typing import Optional, Tuple

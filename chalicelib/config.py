@@ -4,6 +4,7 @@ Each setting names the environment variable it comes from. Deployed, the stack s
 own resources (`infra/stack.py` function_settings); the local stack (`dockless serve`) and the
 tests set them for their own moto server.
 """
+from __future__ import annotations
 import dataclasses
 import os
 from typing import Mapping, Optional

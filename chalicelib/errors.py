@@ -5,15 +5,14 @@ Codes are the distribution-spec's ("Error Codes"), plus the few that distributio
 `RegistryError(BLOB_UNKNOWN, detail=...)`; `dispatch` in `routes/dispatch.py` turns it into the
 spec's body `{"errors": [{"code", "message", "detail"}]}`.
 """
-import dataclasses
+from __future__ import annotations
 import json
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from chalicelib import spec
 
 
-@dataclasses.dataclass(frozen=True)
-class ErrorCode:
+class ErrorCode(NamedTuple):
     code: str
     message: str
     status: int

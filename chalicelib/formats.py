@@ -2,6 +2,7 @@
 manifest and list), shared by the registry and the programs that read registries (`dockless
 pull` walks what a registry sends with these checks before any digest names a file).
 """
+from __future__ import annotations
 import dataclasses
 import hashlib
 from typing import Dict, List, Optional, Tuple

@@ -33,6 +33,7 @@ strongly consistent), plus an S3 GET per manifest too large to be inline; a full
 of links, manifests and uploads and one listing of the bucket. Every write is conditional. The run's
 DynamoDB units and S3 requests are in its job record (observe.JobRecord) and its report.
 """
+from __future__ import annotations
 import dataclasses
 import datetime
 import json

@@ -4,6 +4,7 @@ retention expiry), written in the transaction that changes the tag, read newest 
 The who and where-from of each event come from the request's audit context (audit.current), the
 time from the backend's clock; `at` orders events as the audit trail's sort key does.
 """
+from __future__ import annotations
 import datetime
 from typing import List, Optional, Tuple
 

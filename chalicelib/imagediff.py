@@ -7,6 +7,7 @@ An index is compared platform by platform (`os/architecture[/variant]`); an imag
 platform, named by its config. Config fields compared: entrypoint, cmd, env and labels (per key),
 exposed ports, user, working dir, created, and the history entries.
 """
+from __future__ import annotations
 from typing import Dict, List, Optional, Tuple
 
 from chalicelib import spec

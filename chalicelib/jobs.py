@@ -1,5 +1,6 @@
 """Scheduled jobs: deployed as Chalice scheduled events, run on a timer by the local stack. Each
 takes the backend it runs on (the process's, `backend()`, when scheduled)."""
+from __future__ import annotations
 import datetime
 from typing import Optional
 

@@ -6,6 +6,7 @@ otherwise end the request with a RecursionError), UTF-8 only, without NaN or Inf
 without duplicate keys (parsers disagree on which value wins, so a document that means two
 things to two programs is refused). Each caller names the error its route answers with.
 """
+from __future__ import annotations
 import json
 from typing import Any, Optional
 

@@ -10,6 +10,7 @@ it was checked, so two pushes racing for one tag cannot move an immutable tag or
 A manifest deleted by digest is marked deleted (gone for every reader) and stays restorable for the
 repository's time-machine window; a restore writes the tag as a push would, checked the same way.
 """
+from __future__ import annotations
 import datetime
 import json
 from typing import Iterable, List, Optional, Tuple

@@ -10,6 +10,7 @@ is `dockless mirror`'s (dockless/mirror.py), on the runner, with the runner's cr
     with_referrers    copy the artifacts that refer to each image too
     platform          absent: an index whole; "os/arch[/variant]": only that platform's image
 """
+from __future__ import annotations
 from pynamodb.exceptions import TransactWriteError
 
 from chalicelib import audit, errors, spec

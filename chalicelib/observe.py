@@ -13,6 +13,7 @@ the app's and are not recorded.
 `DOCKLESS_AWS_CALL_LOG` (tests only) appends every recorded call, with the resources it touched,
 to a file: the IAM test checks them against the deployed policy.
 """
+from __future__ import annotations
 import contextvars
 import dataclasses
 import json

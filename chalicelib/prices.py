@@ -4,6 +4,7 @@ Recorded 2026-11-28 from AWS's public pricing pages as last read by the authors 
 reachable from the machine that wrote this); check them against the pages before quoting a figure.
 Every estimate names these constants, so a price change is one edit here.
 """
+from __future__ import annotations
 PRICES_AS_OF = "2026-11-28"
 MILLION = 1_000_000
 GiB = 1024 ** 3

@@ -2,6 +2,7 @@
 front of it (the gateway, the local front door). Kept free of AWS imports, so the gateway stays
 small in memory.
 """
+from __future__ import annotations
 import re
 from typing import Dict, Optional, Tuple
 

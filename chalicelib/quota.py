@@ -22,10 +22,10 @@ Reaching 80 % and 100 % of the quota raises an audit event (`quota.warning`, `qu
 the `QuotaAlerts` metric (dimension `Threshold`), which the stack alarms on: once per level, until
 the quota is set again or the namespace drops below the level.
 """
-import dataclasses
+from __future__ import annotations
 import json
 import logging
-from typing import Callable, List, Optional
+from typing import Callable, List, NamedTuple, Optional
 
 from pynamodb.exceptions import TransactWriteError, UpdateError
 
@@ -44,8 +44,7 @@ ALERT_ACTIONS = {100: "quota.reached", 80: "quota.warning"}
 ATTEMPTS = 6
 
 
-@dataclasses.dataclass
-class Standing:
+class Standing(NamedTuple):
     """A namespace's total and its entry for one digest, as read before a link changes."""
     namespace: str
     total: NamespaceStorage

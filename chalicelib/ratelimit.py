@@ -1,6 +1,7 @@
 """A per-key event limiter for one container: at most N events per key in each window, and a count
 of those left out, reported with the next one admitted. In memory, so each Lambda container (and
 the local stack's process) limits on its own: a bound on cost, not an exact quota."""
+from __future__ import annotations
 import collections
 import threading
 from typing import Hashable, Optional

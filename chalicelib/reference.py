@@ -1,4 +1,5 @@
 """Image references as users type them: `host[:port]/name[:tag|@digest]`."""
+from __future__ import annotations
 import dataclasses
 import re
 

@@ -11,6 +11,7 @@
 
 Each change records who made it and when, per setting; `dockless repo show` prints them.
 """
+from __future__ import annotations
 import dataclasses
 import datetime
 import fnmatch

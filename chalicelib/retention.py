@@ -14,9 +14,9 @@ with actor `retention`. Manifests an index or a kept image refers to never expir
 Pulls are tracked in `Manifest.pulled_at`, written at most once a day per manifest, in the same
 call as the pull's audit event.
 """
-import dataclasses
+from __future__ import annotations
 import datetime
-from typing import Dict, List, Optional
+from typing import Dict, List, NamedTuple, Optional
 
 from pynamodb.exceptions import TransactWriteError
 
@@ -31,15 +31,14 @@ ACTOR = "retention"
 PULL_RECORD_INTERVAL = datetime.timedelta(days=1)
 
 
-@dataclasses.dataclass
-class Expiry:
+class Expiry(NamedTuple):
     repository: str
     tag: Optional[str]  # None: an untagged manifest
     digest: str
     reason: str
 
     def as_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        return self._asdict()
 
 
 class RetentionService:

@@ -1,5 +1,6 @@
 """Byte counts as people write them: "10 GiB", "512MiB", "1.5 TB". Binary units are 1024-based,
 decimal ones 1000-based, as their names say."""
+from __future__ import annotations
 import re
 
 UNITS = {"": 1, "B": 1,

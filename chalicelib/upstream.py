@@ -8,11 +8,12 @@ Every failure to get an answer (the network, a timeout, 5xx, 429) is `Unreachabl
 answers from what it holds; a 404 is `Missing`. The upstream's password is read from Secrets
 Manager when a challenge asks for it, and never logged or recorded.
 """
+from __future__ import annotations
 import base64
 import dataclasses
 import json
 import re
-from typing import Callable, Dict, Iterator, Optional, Tuple
+from typing import Callable, Dict, Iterator, NamedTuple, Optional, Tuple
 from urllib.parse import urlencode, urlsplit
 
 from chalicelib import spec
@@ -71,8 +72,7 @@ class Missing(Exception):
     """The upstream answered that it has no such manifest or blob (or refuses to show it)."""
 
 
-@dataclasses.dataclass
-class Answer:
+class Answer(NamedTuple):
     status: int
     headers: Dict[str, str]
     response: object  # urllib3's response, its body not yet read

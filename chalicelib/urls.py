@@ -1,4 +1,5 @@
 """The registry's paths it hands out in Location headers; Backend.public_url() makes them absolute."""
+from __future__ import annotations
 
 
 def upload_path(repo: str, upload_id: str) -> str:

@@ -7,6 +7,7 @@ repositories counts in both; S3 stores it once). A namespace's are what its quot
 its `gc.run` events, so all of them cover the audit query's window. The monthly estimate is
 chalicelib/prices.py's: S3 storage plus the period's pushes and pulls scaled to 30 days.
 """
+from __future__ import annotations
 import collections
 import datetime
 import json

@@ -3,6 +3,7 @@
 Each function returns the value it accepts or raises the spec's error; nothing is written before
 these run.
 """
+from __future__ import annotations
 from typing import List, Optional
 
 from chalicelib import errors, spec

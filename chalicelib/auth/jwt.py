@@ -3,6 +3,7 @@
 A header `kid` names the key (a hash of it), so a new key can be rolled in while tokens signed with
 the old one expire. Verification reads nothing from DynamoDB.
 """
+from __future__ import annotations
 import base64
 import hashlib
 import hmac

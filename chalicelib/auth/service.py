@@ -5,14 +5,14 @@ is kept only as a SHA-256 hash (a fast hash is enough for a random secret of tha
 Roles map to Docker's actions; the token endpoint grants the intersection of what was asked and
 what the caller holds, never an error for asking too much.
 """
+from __future__ import annotations
 import base64
-import dataclasses
 import datetime
 import hashlib
 import hmac
 import re
 import secrets
-from typing import Dict, FrozenSet, Iterable, List, Optional, Set, Tuple
+from typing import Dict, FrozenSet, Iterable, List, NamedTuple, Optional, Set, Tuple
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 
@@ -31,8 +31,7 @@ _SCOPE = re.compile(r"repository(?:\([a-z]+\))?:([^:]+):([a-z*,]*)|registry:(cat
 KINDS = ("user", "robot", "team")
 
 
-@dataclasses.dataclass(frozen=True)
-class Caller:
+class Caller(NamedTuple):
     name: Optional[str]  # None: anonymous
     credential_id: Optional[str] = None
     admin: bool = False

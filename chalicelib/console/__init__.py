@@ -29,6 +29,7 @@ file (copy buttons; reading works without it) and load nothing from elsewhere
 (Content-Security-Policy `default-src 'none'; script-src 'self'`, no inline script); framing is
 refused.
 """
+from __future__ import annotations
 import datetime
 import fnmatch
 import functools

@@ -22,6 +22,7 @@ composite keys; models.py declares the tables that hold them.
 A namespace is a repository name's first component. Grants and settings apply to a namespace or to
 one repository; the resource key says which.
 """
+from __future__ import annotations
 import datetime
 from typing import List, Optional
 

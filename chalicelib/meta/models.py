@@ -3,6 +3,7 @@
 Table names, endpoint and region are not known at import time: `bind_models(settings)` points
 every model at its table, once per process (see `chalicelib/backend.py`). Timestamps are UTC.
 """
+from __future__ import annotations
 import json
 from typing import Dict, List, Optional, Tuple, Type
 

@@ -18,6 +18,7 @@ in), CATALOG (`registry:catalog:*`) and ADMIN (`registry:admin:*`, admins only).
 name a query parameter that holds another repository it may need pull on (`Route.also_pull`: a
 mount's `from`), so that one challenge asks for both scopes.
 """
+from __future__ import annotations
 import dataclasses
 from typing import Iterable, List, Optional
 

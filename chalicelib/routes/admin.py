@@ -34,6 +34,7 @@
                                                                    "with_signatures"?, "with_referrers"?}
     DELETE /dockless/admin/v1/mirror-rules/<rule>
 """
+from __future__ import annotations
 import datetime
 
 from chalicelib import (audit, cache, errors, jobs, mirror_rules, quota, repository_settings, spec,

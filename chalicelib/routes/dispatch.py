@@ -12,6 +12,7 @@ match two routes, with or without backtracking.
 decision (access.authorize), the handler with its `Call`, the spec's error body for a
 RegistryError, the common headers, and one request log record.
 """
+from __future__ import annotations
 import hmac
 import logging
 import re

@@ -10,6 +10,7 @@ An event: time, tag, action (push | move | delete | restore | expire), from and 
 request id, and `at` (the cursor `last` takes); to a caller who may push, also the credential id and
 client address (a public repository's readers see who, not from where).
 """
+from __future__ import annotations
 import datetime
 
 from chalicelib import errors, spec, validate

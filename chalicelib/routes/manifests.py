@@ -3,6 +3,7 @@ manifest's Content-Length (the deployed front door's edge function keeps that le
 DESIGN.md §1a); a reference that cannot name a manifest is MANIFEST_UNKNOWN, as in the reference
 registry, and only a PUT to an invalid tag is TAG_INVALID. Verified mode, automatic signing and the
 transaction a push writes are ManifestService's."""
+from __future__ import annotations
 from chalice import Response
 
 from chalicelib import spec, validate

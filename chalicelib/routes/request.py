@@ -3,6 +3,7 @@
 `dispatch` builds one `Call` per request after the access check; handlers read the request through
 it (query parameters, body, JSON body, Content-Range) and never look up globals or credentials.
 """
+from __future__ import annotations
 import dataclasses
 from typing import Optional, Tuple
 

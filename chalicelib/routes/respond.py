@@ -1,4 +1,5 @@
 """Building responses: JSON bodies, redirects and the spec's error body."""
+from __future__ import annotations
 import json
 from typing import Dict, Optional
 from urllib.parse import urlencode

@@ -10,6 +10,7 @@ and the public keys, Apache style:
     GET /keys/<namespace>/KEYS       every trusted key, ASCII-armoured (`curl … | gpg --import`)
     GET /keys/<namespace>/<FPR>.asc  one key
 """
+from __future__ import annotations
 import base64
 import json
 

@@ -6,8 +6,8 @@ own direct-upload extension under `/dockless/v1/`. How a route runs (registratio
 the one dispatch every request goes through) is routes/dispatch.py; what its action means and how
 it is checked, routes/access.py.
 """
-import dataclasses
-from typing import Callable, Optional
+from __future__ import annotations
+from typing import Callable, NamedTuple, Optional
 
 from chalicelib import console, validate
 from chalicelib.routes import admin, base, blobs, direct, history, listings, manifests, signatures, token, uploads
@@ -15,8 +15,7 @@ from chalicelib.routes.access import ADMIN, AUTHENTICATED, CATALOG, OPEN
 from chalicelib.spec import DELETE, PULL, PUSH
 
 
-@dataclasses.dataclass(frozen=True)
-class Route:
+class Route(NamedTuple):
     method: str
     path: str
     handler: Callable

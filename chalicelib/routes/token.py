@@ -7,6 +7,7 @@
 The caller's password is an access credential (`dkl_…`). With offline access the answer includes
 a refresh token, which `docker login` stores instead of the secret.
 """
+from __future__ import annotations
 from urllib.parse import parse_qs
 
 from chalicelib import audit, errors, spec

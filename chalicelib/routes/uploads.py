@@ -1,4 +1,5 @@
 """Blob uploads: POST (session, monolithic, mount), PATCH, GET status, PUT, DELETE."""
+from __future__ import annotations
 from chalicelib import errors, spec, validate
 from chalicelib.blobs import BlobService
 from chalicelib.errors import RegistryError

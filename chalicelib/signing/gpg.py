@@ -10,10 +10,10 @@ fingerprint a valid verification reports with them, so a key imported for one na
 vouches for another's images. The keyring and its gpg-agent are removed when the process exits;
 in Lambda that is one home per container.
 """
+from __future__ import annotations
 import atexit
 import collections
 import contextlib
-import dataclasses
 import hashlib
 import os
 import shutil
@@ -21,7 +21,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 _lock = threading.Lock()
 _gpg = None
@@ -39,8 +39,7 @@ class KeyRefused(ValueError):
     """An uploaded key that cannot be trusted as given (a secret key, no key, unreadable)."""
 
 
-@dataclasses.dataclass(frozen=True)
-class KeyInfo:
+class KeyInfo(NamedTuple):
     fingerprint: str
     uids: List[str]
     algorithm: str
@@ -55,8 +54,7 @@ class KeyInfo:
         return "s" in self.capabilities  # lower case: the primary key's own capabilities
 
 
-@dataclasses.dataclass(frozen=True)
-class Verified:
+class Verified(NamedTuple):
     payload: bytes
     valid: bool  # cryptographically valid with a key in the keyring
     fingerprint: Optional[str]  # the signer's primary key fingerprint, when its key is known

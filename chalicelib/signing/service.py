@@ -8,13 +8,13 @@ counts once its key is trusted, because it is verified again then. Removing a ke
 signatures counting at once. Verifications are cached by the signature's bytes (gpg.py), so a
 decision costs one DynamoDB query per namespace and, in a warm container, no gpg call.
 """
+from __future__ import annotations
 import base64
 import binascii
-import dataclasses
 import json
 import secrets
 import time
-from typing import Iterable, List, Optional, Tuple
+from typing import Iterable, List, NamedTuple, Optional, Tuple
 from urllib.parse import urlsplit
 
 from pynamodb.exceptions import TransactWriteError
@@ -49,8 +49,7 @@ def atomic_payload(payload: bytes) -> Tuple[str, str]:
     return digest, identity
 
 
-@dataclasses.dataclass(frozen=True)
-class Vouch:
+class Vouch(NamedTuple):
     """What a signature that verifies now with a trusted key vouches for."""
     signature: Signature
     fingerprint: str

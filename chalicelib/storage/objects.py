@@ -3,6 +3,7 @@
 Callers pass keys built by `paths.py`; nothing here knows about repositories or digests beyond
 hashing what it concatenates.
 """
+from __future__ import annotations
 import base64
 import hashlib
 from typing import Iterable, Iterator, List, Optional, Tuple

@@ -18,6 +18,7 @@ data and no expiry rule may touch them; an abandoned `blobs/direct/` object is d
 upload-cleanup job when its session expires, and otherwise only a garbage collector that consults
 the links deletes there.
 """
+from __future__ import annotations
 from chalicelib import spec
 
 BLOBS_PREFIX = "blobs/"
