@@ -75,7 +75,7 @@ def scopes(request, route, name: Optional[str]) -> List[str]:
     if name is None:
         return [f"registry:{route.action}:*"] if route.action in (CATALOG, ADMIN) else []
     needed = [f"repository:{name}:{CHALLENGE_ACTIONS[route.action]}"]
-    other = (request.query_params or {}).get(route.also_pull) if route.also_pull else None
+    other = (request.query_params or {}).get(route.also_pull)  # None when the route names no parameter
     if other:
         needed.append(f"repository:{validate.repository_name(other)}:pull")
     return needed

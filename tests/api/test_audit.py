@@ -84,6 +84,14 @@ def test_authentication_token_issue_and_denial(client, anonymous, mark):
                                ("access.denied", "eve", "team/app", "", "denied")])
 
 
+def test_a_challenge_to_a_request_without_credentials_is_not_recorded(anonymous, mark):
+    # Every docker command starts with one: recording them would fill the trail with noise.
+    before = mark()
+    assert anonymous.get("/v2/team/app/manifests/v1").status_code == 401
+    assert anonymous.post("/v2/team/app/blobs/uploads/").status_code == 401
+    assert events(before) == []
+
+
 def test_administration_is_recorded(client, mark):
     before = mark()
     client.post("/dockless/admin/v1/principals", body=json.dumps({"name": "devs", "kind": "team"}), headers=JSON)

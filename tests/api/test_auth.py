@@ -91,6 +91,20 @@ def test_token_lets_docker_pull_and_insufficient_scope_rechallenges(anonymous, p
         'error="insufficient_scope"')
 
 
+@pytest.mark.parametrize("strip", ["the access claim", "an entry's actions"])
+def test_a_valid_token_that_names_no_actions_grants_nothing(anonymous, people, strip):
+    # Signed with the registry's own key (a token of another release, say): it is a token for
+    # nothing, answered with the insufficient_scope challenge like any other, not with an error.
+    claims = claims_of(get_token(anonymous, "rita", people["rita"], ["repository:team/app:pull"]).json_body["token"])
+    if strip == "the access claim":
+        del claims["access"]
+    else:
+        claims["access"] = [{"type": "repository", "name": "team/app"}]
+    response = anonymous.get("/v2/team/app/manifests/v1", headers=bearer(jwt.encode(claims, backend().signing_keys()[0])))
+    assert response.status_code == 401 and error_code(response) == "UNAUTHORIZED"
+    assert response.headers["WWW-Authenticate"].endswith('scope="repository:team/app:pull",error="insufficient_scope"')
+
+
 def test_oauth_password_and_refresh_grants(anonymous, people):
     form = f"grant_type=password&username=will&password={people['will']}&service=dockless" \
            "&scope=repository:team/app:pull repository:team/app:push&access_type=offline&client_id=docker"
@@ -456,7 +470,9 @@ def test_a_forged_or_expired_token_leaves_an_access_denied_event(anonymous, peop
     before = {e.at for e in AuditEvent.scan()}
     assert anonymous.get("/v2/team/app/manifests/v1", headers=bearer(token)).status_code == 401
     new = [e for e in AuditEvent.scan() if e.at not in before]
-    assert [(e.action, e.repository, e.outcome) for e in new] == [("access.denied", "team/app", "denied")]
+    assert [(e.action, e.repository, e.outcome, json.loads(e.detail)) for e in new] == [
+        ("access.denied", "team/app", "denied", {"method": "GET", "route": "/v2/{name}/manifests/{reference}",
+                                                 "needed": "pull"})]
 
 
 def test_the_window_limiter_admits_n_per_window_and_counts_the_rest():

@@ -29,3 +29,11 @@ def test_a_push_and_pull_record_calls_units_presigned_urls_and_metrics(client, p
             "resources": [["bucket", "test-bucket", f"blobs/sha256/{layer[7:]}"]]} in logged
     transactions = [c for c in logged if c["operation"] == "TransactWriteItems"]
     assert any(["table", "test-tags", "Put"] in c["resources"] for c in transactions)
+
+
+def test_the_record_names_who_called_an_authenticated_ping_and_no_one_for_a_challenge(client, anonymous, caplog):
+    caplog.set_level(logging.INFO, logger="dockless.request")
+    assert client.get("/v2/").status_code == 200
+    assert anonymous.get("/v2/").status_code == 401
+    assert [(r["route"], r["status"], r["principal"]) for r in records(caplog)] == [("/v2/", 200, "admin"),
+                                                                                   ("/v2/", 401, None)]
