@@ -127,7 +127,7 @@ def authorize(request, route, name: Optional[str], backend) -> Access:
     # UNAUTHORIZED), with error="insufficient_scope" in the challenge; the message says which.
     message = (f"authentication required: the credentials do not allow {route.action} on "
                f"{name or 'the registry'}; ask an admin for a grant" if claims is not None else None)
-    raise RegistryError(errors.UNAUTHORIZED, message=message, status=401,
+    raise RegistryError(errors.UNAUTHORIZED, message=message,
                         headers={"WWW-Authenticate": challenge(backend, needed, insufficient=claims is not None)})
 
 

@@ -53,6 +53,7 @@ def test_unauthenticated_request_gets_the_docker_challenge(anonymous, people):
     response = anonymous.get("/v2/team/app/manifests/v1")
     assert response.status_code == 401
     assert error_code(response) == "UNAUTHORIZED"
+    assert json.loads(response.body)["errors"][0]["message"] == "authentication required"
     assert response.headers["WWW-Authenticate"] == (
         f'Bearer realm="{PUBLIC_URL}/token",service="dockless",scope="repository:team/app:pull"')
     assert response.headers["Docker-Distribution-Api-Version"] == "registry/2.0"
@@ -337,6 +338,9 @@ def test_administration_is_for_registry_admins_only(anonymous, people, registry,
     else:
         assert response.status_code == 401
         assert 'scope="registry:admin:*"' in response.headers["WWW-Authenticate"]
+        assert json.loads(response.body)["errors"][0]["message"] == (
+            "authentication required" if token is None else
+            "authentication required: the credentials do not allow admin on the registry; ask an admin for a grant")
         assert state() == before
 
 
