@@ -101,7 +101,8 @@ def test_a_valid_token_that_names_no_actions_grants_nothing(anonymous, people, s
         del claims["access"]
     else:
         claims["access"] = [{"type": "repository", "name": "team/app"}]
-    response = anonymous.get("/v2/team/app/manifests/v1", headers=bearer(jwt.encode(claims, backend().signing_keys()[0])))
+    token = jwt.encode(claims, backend().signing_keys()[0])
+    response = anonymous.get("/v2/team/app/manifests/v1", headers=bearer(token))
     assert response.status_code == 401 and error_code(response) == "UNAUTHORIZED"
     assert response.headers["WWW-Authenticate"].endswith('scope="repository:team/app:pull",error="insufficient_scope"')
 
