@@ -144,7 +144,10 @@ class Door:
     _dynamodb_lock = threading.Lock()
 
     def __init__(self, app, signatures: Signatures, presigned_only: bool):
+        from moto.core.model_instances import reset_model_data
+
         self._app, self._signatures, self._presigned_only = app, signatures, presigned_only
+        self._forget_models = reset_model_data
 
     def __call__(self, environ, start_response):
         try:
@@ -156,10 +159,16 @@ class Door:
             start_response(f"{refused.status} {'Forbidden' if refused.status == 403 else 'Bad Request'}",
                            [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))])
             return [body]
-        if service == "dynamodb":
-            with self._dynamodb_lock:
-                return list(self._app(environ, start_response))
-        return self._app(environ, start_response)
+        try:
+            if service == "dynamodb":
+                with self._dynamodb_lock:
+                    return list(self._app(environ, start_response))
+            return self._app(environ, start_response)
+        finally:
+            # moto keeps every model object it ever made for a dashboard this stack does not serve:
+            # each item of the copy of the tables a transaction takes, each object a bucket held.
+            # Forgotten after each request, a long-running stack holds what its tables and bucket do.
+            self._forget_models()
 
     def _admit(self, environ) -> str:
         """The service a request is for, if this door lets it through (else Refused)."""

@@ -176,3 +176,11 @@ def test_gc_never_loses_what_racing_pushes_rely_on_and_leaves_nothing_unreferenc
     answer = http.get(f"{stack.url}/dockless/admin/v1/quotas/race")
     assert answer.json()["stored_bytes"] == sum(sizes.values()), answer.text
     http.close()
+    # The stack holds what its tables and bucket do (a few hundred MB here), not every object moto
+    # ever made: that grew by about 7 MB a round, to 18 GB (dockless/localaws.py, Door).
+    assert resident_bytes(stack.process.pid) < 2 * 1024 ** 3
+
+
+def resident_bytes(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmRSS:"))
