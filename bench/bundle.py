@@ -22,15 +22,15 @@ IMPORT_GOAL_RATIO = 1.2
 def cold_imports_ms(bundle: Path, statements: list) -> list:
     """For each statement, the median over fresh interpreters of the time it takes, importing from
     the bundle only. The statements take turns, so a change of load on the machine weighs on each alike."""
-    times = {statement: [] for statement in statements}
+    scripts = [("import sys, time; sys.path.insert(0, sys.argv[1]); started = time.perf_counter(); "
+                f"{statement}; print((time.perf_counter() - started) * 1000)") for statement in statements]
+    times = [[] for _ in statements]
     for _ in range(RUNS):
-        for statement in statements:
-            script = ("import sys, time; sys.path.insert(0, sys.argv[1]); started = time.perf_counter(); "
-                      f"{statement}; print((time.perf_counter() - started) * 1000)")
-            times[statement].append(float(subprocess.run(
+        for script, samples in zip(scripts, times):
+            samples.append(float(subprocess.run(
                 [sys.executable, "-S", "-B", "-c", script, str(bundle)], capture_output=True, text=True, check=True,
                 env={"PATH": "/usr/bin:/bin"}).stdout))
-    return [statistics.median(times[statement]) for statement in statements]
+    return [statistics.median(samples) for samples in times]
 
 
 def main() -> None:
