@@ -406,6 +406,23 @@ def test_a_refresh_token_dies_with_the_credential_it_came_from(anonymous, people
     assert refused.status_code == 401 and error_code(refused) == "UNAUTHORIZED"
 
 
+def test_a_refresh_token_keeps_its_own_lifetime_under_a_longer_lived_credential(anonymous, people, registry):
+    from chalicelib import spec
+    from chalicelib.meta.models import Credential
+    text, parent = AuthService(registry).new_token("will", 2 * spec.REFRESH_TOKEN_SECONDS, "laptop")
+    refresh = get_token(anonymous, "will", text, [], offline_token="true").json_body["refresh_token"]
+    child = Credential.get(refresh.split("_")[1])
+    assert child.expires_at == int(registry.clock().timestamp()) + spec.REFRESH_TOKEN_SECONDS < parent.expires_at
+
+
+def test_a_credential_of_the_wrong_shape_is_refused_and_not_stored(registry, people):
+    from chalicelib.meta.models import Credential
+    before = {c.credential_id for c in Credential.scan()}
+    with pytest.raises(ValueError, match=r"^a credential looks like dkl_<16 hex>_<43 base64url>$"):
+        AuthService(registry).store_credential("will", "dkl_0123456789abcdef_short")
+    assert {c.credential_id for c in Credential.scan()} == before
+
+
 @pytest.mark.parametrize("header, claims", [(b"[]", b"{}"), (b"1", b"{}"), (b'"x"', b"{}"), (b"null", b"{}"),
                                             (b'{"alg":"HS256"}', b"[]"), (b"\xff\xfe", b"{}"),
                                             (b"[" * 5000, b"{}")])
