@@ -24,7 +24,7 @@ from chalicelib.errors import RegistryError
 from chalicelib.meta import keys
 from chalicelib.meta.models import Signature, SigningKey, transaction
 from chalicelib.backend import Backend
-from chalicelib.repository_settings import RepositorySettings, SettingsService
+from chalicelib.repository_settings import RepositorySettings
 from chalicelib.signing import gpg
 
 ATOMIC_TYPE = "atomic container signature"
@@ -126,10 +126,10 @@ class SigningService:
     # --- verified mode -------------------------------------------------------------------------
 
     def verified_refusal(self, repository: str, digest: str, tag: Optional[str], parents,
-                         settings: Optional[RepositorySettings] = None) -> Optional[str]:
-        """Verified mode's answer for serving this manifest: None when it may be served (or the
-        mode is off), else what is missing. `parents()` lists the indexes that contain it."""
-        settings = settings or SettingsService(self._backend).of(repository)
+                         settings: RepositorySettings) -> Optional[str]:
+        """Verified mode's answer for serving this manifest under the repository's `settings`: None
+        when it may be served (or the mode is off), else what is missing. `parents()` lists the
+        indexes that contain it."""
         if not settings.verified:
             return None
         return VerifiedMode(self._backend, repository, settings).refusal(digest, tag, parents)

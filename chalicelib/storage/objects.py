@@ -227,6 +227,6 @@ class _PartWriter:
                                            MultipartUpload={"Parts": self._parts})
 
     def abort(self) -> None:
+        """Called at most once, instead of `finish`."""
         if self._upload_id is not None:
             self._s3.abort_multipart_upload(Bucket=self._bucket, Key=self._key, UploadId=self._upload_id)
-            self._upload_id = None

@@ -84,6 +84,19 @@ def test_authentication_token_issue_and_denial(client, anonymous, mark):
                                ("access.denied", "eve", "team/app", "", "denied")])
 
 
+def test_an_event_as_served_names_every_field_and_the_credential_used(client, anonymous):
+    """The fields README lists, by these names (the API and the daily export serve the same)."""
+    client.post("/dockless/admin/v1/principals", body=json.dumps({"name": "eve"}), headers=JSON)
+    created = client.post("/dockless/admin/v1/principals/eve/tokens", body="{}", headers=JSON).json_body
+    anonymous.get("/token?service=dockless&scope=repository:team/app:pull",
+                  headers={**basic("eve", created["token"]), "User-Agent": "docker/27.5.1"})
+    served = client.get("/dockless/admin/v1/audit?actor=eve").json_body["events"]
+    assert [(e["action"], e["credential_id"], e["user_agent"], e["outcome"]) for e in served] == [
+        ("token.issue", created["id"], "docker/27.5.1", "allowed")]
+    assert set(served[0]) == {"time", "actor", "credential_id", "source_ip", "user_agent", "action", "repository",
+                              "reference", "outcome", "request_id", "detail"}
+
+
 def test_a_challenge_to_a_request_without_credentials_is_not_recorded(anonymous, mark):
     # Every docker command starts with one: recording them would fill the trail with noise.
     before = mark()

@@ -93,3 +93,16 @@ def test_delete_unknown_blob_is_404(client, state):
     assert response.status_code == 404
     assert error_code(response) == "BLOB_UNKNOWN"
     assert state() == before
+
+
+def test_a_small_blob_is_read_up_to_its_limit_and_no_further(registry, push):
+    """What reads an image config in the function (platforms, diff) reads at most `limit` bytes."""
+    from chalicelib.blobs import BlobService
+    from chalicelib.errors import RegistryError
+    data = b'{"architecture": "amd64", "os": "linux"}'
+    digest = push.blob("team/app", data)["digest"]
+    assert BlobService(registry).small_blob("team/app", digest, limit=len(data)) == data
+    with pytest.raises(RegistryError) as refused:
+        BlobService(registry).small_blob("team/app", digest, limit=len(data) - 1)
+    assert refused.value.error.code == "SIZE_INVALID"
+    assert str(refused.value.detail) == f"{digest} is {len(data)} bytes; at most {len(data) - 1} are read here"

@@ -134,6 +134,8 @@ def test_completion_compares_the_checksum_s3_stored(client, state):
         Bucket="test-bucket", Key=f"blobs/direct/{upload_id}", Body=other, ChecksumSHA256=b64(other))
     response = complete(client, upload_id, digest_of(claimed))
     assert response.status_code == 400 and error_code(response) == "DIGEST_INVALID"
+    assert json.loads(response.body)["errors"][0]["detail"] == {
+        "expected": digest_of(claimed), "reason": "the bucket holds no such bytes for this upload"}
     assert client.head(f"/v2/team/app/blobs/{digest_of(claimed)}").status_code == 404
     assert state() == before
 
@@ -194,6 +196,7 @@ def test_completing_a_multipart_upload_with_parts_missing_is_refused(client, mul
     response = complete(client, upload_id, digest_of(data))
     assert response.status_code == 400
     assert error_code(response) == "BLOB_UPLOAD_INVALID"
+    assert json.loads(response.body)["errors"][0]["detail"] == "not every part has been uploaded"
 
 
 @pytest.mark.parametrize("parts, message", [

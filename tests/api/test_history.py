@@ -159,6 +159,20 @@ def test_restore_refuses_a_bad_request_and_changes_nothing(client, push, state, 
     assert state() == before
 
 
+def test_restore_refuses_a_manifest_whose_layer_is_gone_and_changes_nothing(client, push, clock, state):
+    """A tag restored to a manifest must pull: a layer deleted since is named, and the tag stays."""
+    _, first = push.image("team/app", "prod", layers=[b"a"])
+    clock.advance(minutes=1)
+    _, second = push.image("team/app", "prod", layers=[b"b"])
+    assert client.delete(f"/v2/team/app/blobs/{digest_of(b'a')}").status_code == 202
+    before = state()
+    response = restore(client, "prod", digest=first)
+    assert response.status_code == 400 and error_code(response) == "MANIFEST_BLOB_UNKNOWN"
+    assert json.loads(response.body)["errors"][0]["detail"] == {"missing": [digest_of(b"a")]}
+    assert tag_digest(client, "prod") == second
+    assert state() == before
+
+
 def test_restore_of_a_digest_the_repository_never_had_is_unknown(client, push, state):
     push.image("team/app", "prod")
     _, elsewhere = push.image("team/other", "prod", layers=[b"z"])

@@ -101,6 +101,34 @@ def test_verified_mode_serves_only_what_a_trusted_key_signed(client, anonymous, 
     assert client.delete(f"/dockless/admin/v1/keys/strict/{fingerprint}").status_code == 404
 
 
+def test_with_automatic_signing_on_the_namespace_keys_still_vouch(client, anonymous, clock, push, registry,
+                                                                  release_key):
+    """Automatic signing adds the registry's key to those trusted; it takes none away."""
+    fingerprint, public = release_key
+    SigningService(registry).add_keys("both", public)
+    _, digest = push.image("both/app", "v1")
+    SettingsService(backend()).change("both", verified=True, auto_sign=True)
+    assert get(anonymous, clock, "/v2/both/app/manifests/v1").status_code == 403
+    sign(client, "both/app", digest, f"{HOST}/both/app:v1", fingerprint)
+    assert get(anonymous, clock, "/v2/both/app/manifests/v1").status_code == 200
+
+
+def test_a_stored_signature_gpg_cannot_read_hides_none_of_the_others(client, anonymous, clock, push, registry,
+                                                                     release_key):
+    """One stored by an older release, say (uploads are checked): it vouches for nothing, and the
+    signatures after it still count."""
+    from chalicelib.meta.models import Signature
+    fingerprint, public = release_key
+    SigningService(registry).add_keys("odd", public)
+    _, digest = push.image("odd/app", "v1")
+    SettingsService(backend()).change("odd", verified=True)
+    Signature(f"odd/app@{digest}", f"{digest}@0-unreadable", content=b"not OpenPGP", identity=f"{HOST}/odd/app:v1",
+              created_at=clock()).save()
+    assert get(anonymous, clock, "/v2/odd/app/manifests/v1").status_code == 403
+    sign(client, "odd/app", digest, f"{HOST}/odd/app:v1", fingerprint, name="z")
+    assert get(anonymous, clock, "/v2/odd/app/manifests/v1").status_code == 200
+
+
 def test_children_of_a_signed_index_are_served(client, anonymous, clock, push, registry, release_key):
     fingerprint, public = release_key
     SigningService(registry).add_keys("multi", public)
@@ -226,6 +254,29 @@ def test_a_signature_for_another_digest_is_refused_and_not_stored(client, push, 
     assert f"the signature is for {other}" in json.loads(response.body)["errors"][0]["detail"]
     assert state() == before
     assert client.get(f"/extensions/v2/team/app/signatures/{digest}").json_body == {"signatures": []}
+
+
+@pytest.mark.parametrize("critical, detail", [
+    ({"type": ATOMIC_TYPE, "image": {"docker-manifest-digest": "DIGEST"}},
+     "not an atomic container signature: 'identity'"),
+    ({"type": "cosign container image signature", "image": {"docker-manifest-digest": "DIGEST"},
+      "identity": {"docker-reference": f"{HOST}/team/app:v1"}},
+     f"critical.type must be {ATOMIC_TYPE!r}, with string identity and digest"),
+    ({"type": ATOMIC_TYPE, "image": {"docker-manifest-digest": "DIGEST"}, "identity": {"docker-reference": 7}},
+     f"critical.type must be {ATOMIC_TYPE!r}, with string identity and digest"),
+])
+def test_a_signed_payload_that_is_not_an_atomic_signature_is_refused_and_not_stored(client, push, release_key,
+                                                                                    state, critical, detail):
+    fingerprint, _ = release_key
+    _, digest = push.image("team/app", "v1")
+    critical["image"]["docker-manifest-digest"] = digest
+    content = gpg.sign_opaque(json.dumps({"critical": critical}).encode(), fingerprint)
+    before = state()
+    response = client.put(f"/extensions/v2/team/app/signatures/{digest}", body=signature_document(digest, content),
+                          headers={"Content-Type": "application/json"})
+    assert response.status_code == 400 and error_code(response) == "SIGNATURE_INVALID"
+    assert json.loads(response.body)["errors"][0]["detail"] == detail
+    assert state() == before
 
 
 def test_restore_in_verified_mode_needs_a_trusted_signature(client, push, registry, release_key, clock, state):
