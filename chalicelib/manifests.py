@@ -32,7 +32,8 @@ from chalicelib.repository_settings import RepositorySettings, SettingsService
 from chalicelib.signing.service import SigningService, registry_signature
 from chalicelib.storage import paths
 
-# A tag write that lost a race with another write of the same tag is checked and tried again.
+# A tag write (or a manifest's delete, which deletes its tags) that lost a race with another write
+# of the same tag is read, checked and tried again, this many times in all.
 TAG_WRITE_ATTEMPTS = 3
 
 
@@ -297,6 +298,20 @@ class ManifestService:
                 raise RegistryError(errors.MANIFEST_UNKNOWN, {"tag": reference, "reason": "moved meanwhile"}) from None
             return
         manifest = self.get(repo, reference)
+        # A tag that moves to another image between the read of the tags and their delete fails its
+        # condition: the tags are read again, as the delete must leave a tag moved meanwhile alone.
+        for _ in range(TAG_WRITE_ATTEMPTS):
+            try:
+                return self._delete_manifest(repo, manifest, settings)
+            except TransactWriteError as error:
+                if not failed_conditions(error):
+                    raise
+        message = f"the tags naming {reference} kept moving while it was deleted: try again"
+        raise RegistryError(errors.TOOMANYREQUESTS, {"digest": reference}, message=message)
+
+    def _delete_manifest(self, repo: str, manifest: Manifest, settings: RepositorySettings) -> None:
+        """Mark the manifest deleted and delete every tag that names it, if none moves meanwhile."""
+        reference = manifest.digest
         tags = [tag for tag in Tag.query(repo) if tag.digest == reference]
         for tag in tags:
             self._require_mutable(repo, tag.tag, settings, tag.digest, None)

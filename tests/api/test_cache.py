@@ -166,7 +166,8 @@ def test_bytes_that_do_not_match_the_digest_are_refused_and_not_kept(client, ups
     name = unique()
     layer = os.urandom(2048)
     digest, body, blobs = upstream.image(name, "1", [layer])
-    upstream.blob_file(blobs[1]).write_bytes(os.urandom(2048))  # the upstream's disk went bad
+    bad = os.urandom(2048)
+    upstream.blob_file(blobs[1]).write_bytes(bad)  # the upstream's disk went bad
     make_cache(client, upstream.url)
     repo = f"hub/{name}"
     assert manifest(client, repo, "1").status_code == 200
@@ -174,7 +175,24 @@ def test_bytes_that_do_not_match_the_digest_are_refused_and_not_kept(client, ups
     response = client.get(f"/v2/{repo}/blobs/{blobs[1]}")
     assert response.status_code == 400 and error_code(response) == "DIGEST_INVALID"
     assert "the upstream sent other bytes" in json.loads(response.body)["errors"][0]["message"]
+    assert json.loads(response.body)["errors"][0]["detail"] == {"expected": blobs[1], "actual": digest_of(bad)}
     assert state() == before
+
+
+def test_a_layer_the_registry_holds_already_is_linked_without_asking_the_upstream(client, upstream, push):
+    name, layer = unique(), os.urandom(1500)
+    digest, body, blobs = upstream.image(name, "1", [layer])
+    push.blob("team/app", layer)
+    make_cache(client, upstream.url)
+    repo = f"hub/{name}"
+    assert manifest(client, repo, "1").status_code == 200
+    upstream.stop()
+    try:
+        assert blob_bytes(client, repo, digest_of(layer)) == layer
+    finally:
+        upstream.start()
+    shared = BlobLink.get(repo, digest_of(layer))
+    assert (shared.size, shared.location) == (len(layer), BlobLink.get("team/app", digest_of(layer)).location)
 
 
 def test_nobody_pushes_to_a_cache_namespace(anonymous, client, upstream, registry, state):

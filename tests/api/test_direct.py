@@ -57,7 +57,7 @@ def test_single_put_url_signs_length_and_checksum(client):
     response = open_direct(client, upload_id, digest_of(data), len(data))
     assert response.status_code == 200
     plan = response.json_body
-    assert plan["mode"] == "single"
+    assert (plan["mode"], plan["method"]) == ("single", "PUT")
     query = parse_qs(urlparse(plan["url"]).query)
     assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]
     assert query["X-Amz-SignedHeaders"] == [SIGNED]

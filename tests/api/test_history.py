@@ -173,6 +173,26 @@ def test_restore_refuses_a_manifest_whose_layer_is_gone_and_changes_nothing(clie
     assert state() == before
 
 
+def test_restore_of_a_manifest_collected_meanwhile_is_unknown_and_the_tag_stays(client, push, clock, monkeypatch):
+    """Garbage collection takes the manifest after restore read it, before the tag moves."""
+    from chalicelib.manifests import ManifestService
+    from chalicelib.meta.models import Manifest
+    _, first = push.image("team/app", "prod", layers=[b"a"])
+    clock.advance(minutes=1)
+    _, second = push.image("team/app", "prod", layers=[b"b"])
+    checked = ManifestService._require_mutable
+
+    def collect_meanwhile(repo, tag, *args):
+        for item in Manifest.query(repo, Manifest.digest == first):
+            item.delete()
+        return checked(repo, tag, *args)
+    monkeypatch.setattr(ManifestService, "_require_mutable", staticmethod(collect_meanwhile))
+    response = restore(client, "prod", digest=first)
+    assert response.status_code == 404 and error_code(response) == "MANIFEST_UNKNOWN"
+    assert json.loads(response.body)["errors"][0]["detail"] == {"digest": first}
+    assert tag_digest(client, "prod") == second
+
+
 def test_restore_of_a_digest_the_repository_never_had_is_unknown(client, push, state):
     push.image("team/app", "prod")
     _, elsewhere = push.image("team/other", "prod", layers=[b"z"])

@@ -221,6 +221,48 @@ def test_delete_by_digest_removes_the_manifest_and_its_tags(client, push):
     assert client.get("/v2/team/app/tags/list").json_body["tags"] == ["keep"]
 
 
+def moving_tags_meanwhile(monkeypatch, push, movers):
+    """A tag in `movers`, when a delete's attempt checks it first (after reading the tags, before
+    deleting them), is pushed to a new image: one move per attempt. Returns {tag: its new digest}."""
+    from chalicelib.manifests import ManifestService
+    checked, moved, last = ManifestService._require_mutable, {}, [""]
+
+    def move_meanwhile(repo, tag, *args):
+        first_of_attempt, last[0] = tag <= last[0] or not last[0], tag  # tags are checked in order
+        if first_of_attempt and tag in movers and tag not in moved:
+            moved[tag] = None  # the push below checks its tag too
+            moved[tag] = push.image(repo, tag, layers=(tag.encode(),))[1]
+        return checked(repo, tag, *args)
+    monkeypatch.setattr(ManifestService, "_require_mutable", staticmethod(move_meanwhile))
+    return moved
+
+
+def test_a_tag_moved_while_its_old_digest_is_deleted_keeps_the_new_image(client, push, monkeypatch):
+    """Deleting by digest removes the tags that name it; one pushed elsewhere in the meantime is not
+    among them any more, and the delete still happens."""
+    body, digest = push.image("team/app", "v1")
+    push.manifest("team/app", "also", body)
+    moved = moving_tags_meanwhile(monkeypatch, push, {"also"})
+    response = client.delete(f"/v2/team/app/manifests/{digest}")
+    assert response.status_code == 202, response.body
+    assert client.head("/v2/team/app/manifests/also").headers["Docker-Content-Digest"] == moved["also"]
+    assert client.get("/v2/team/app/manifests/v1").status_code == 404
+    assert client.get(f"/v2/team/app/manifests/{digest}").status_code == 404
+
+
+def test_tags_that_keep_moving_while_a_digest_is_deleted_get_429_and_it_stays(client, push, monkeypatch):
+    body, digest = push.image("team/app", "t1")
+    for tag in ("t2", "t3", "t4"):
+        push.manifest("team/app", tag, body)
+    moving_tags_meanwhile(monkeypatch, push, {"t1", "t2", "t3"})
+    response = client.delete(f"/v2/team/app/manifests/{digest}")
+    assert response.status_code == 429 and error_code(response) == "TOOMANYREQUESTS"
+    assert json.loads(response.body)["errors"][0]["message"] == (
+        f"the tags naming {digest} kept moving while it was deleted: try again")
+    assert client.head("/v2/team/app/manifests/t4").headers["Docker-Content-Digest"] == digest
+    assert client.get(f"/v2/team/app/manifests/{digest}").status_code == 200
+
+
 def test_delete_unknown_manifest_is_404(client, push, state):
     push.image("team/app", "v1")
     before = state()

@@ -177,6 +177,7 @@ def test_upload_of_another_repository_is_unknown_here(client):
     response = client.get(location.replace("team/app", "team/other"))
     assert response.status_code == 404
     assert error_code(response) == "BLOB_UPLOAD_UNKNOWN"
+    assert json.loads(response.body)["errors"][0]["detail"] == {"upload": location.rsplit("/", 1)[1]}
 
 
 def test_expired_session_is_unknown_and_cleaned_by_the_job(client, clock, state, registry):
@@ -187,6 +188,8 @@ def test_expired_session_is_unknown_and_cleaned_by_the_job(client, clock, state,
     response = client.patch(location, body=b"def", headers=OCTET)
     assert response.status_code == 404
     assert error_code(response) == "BLOB_UPLOAD_UNKNOWN"
+    assert json.loads(response.body)["errors"][0]["detail"] == {"upload": location.rsplit("/", 1)[1],
+                                                                "reason": "expired"}
     from chalicelib.jobs import clean_expired_uploads
     assert clean_expired_uploads(registry) == 1
     assert state() == before

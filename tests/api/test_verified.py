@@ -302,6 +302,40 @@ def test_restore_in_verified_mode_needs_a_trusted_signature(client, push, regist
     assert client.head("/v2/strict/app/manifests/prod").headers["Docker-Content-Digest"] == unsigned
 
 
+def test_a_restore_with_automatic_signing_on_signs_the_digest_under_its_tag(client, push, registry, clock):
+    import chalicelib.signing.service as service_module
+    service_module._registry_fingerprint = None
+    use_backend(dataclasses.replace(registry, settings=dataclasses.replace(
+        registry.settings, registry_signing_key=gpg.generate_signing_key("restoring registry"),
+        registry_signing_key_secret=None)))
+    try:
+        SettingsService(backend()).change("back", auto_sign=True)
+        _, first = push.image("back/app", "prod", layers=[b"first"])
+        clock.advance(minutes=1)
+        push.image("back/app", "prod", layers=[b"second"])
+        clock.advance(minutes=1)
+        restored = client.post("/dockless/v1/back/app/tags/prod/restore", body=json.dumps({"digest": first}),
+                               headers={"Content-Type": "application/json"})
+        assert restored.status_code == 201, restored.body
+        signatures = client.get(f"/extensions/v2/back/app/signatures/{first}").json_body["signatures"]
+        payloads = [json.loads(gpg.verify_opaque(base64.b64decode(s["content"]), {}).payload) for s in signatures]
+        # One from its push, one from its restore: each names the tag.
+        assert [p["critical"]["identity"]["docker-reference"] for p in payloads] == [f"{HOST}/back/app:prod"] * 2
+    finally:
+        service_module._registry_fingerprint = None
+
+
+def test_content_that_is_not_an_openpgp_message_is_refused_and_not_stored(client, push, state):
+    _, digest = push.image("team/app", "v1")
+    before = state()
+    response = client.put(f"/extensions/v2/team/app/signatures/{digest}",
+                          body=signature_document(digest, b"not a signature"),
+                          headers={"Content-Type": "application/json"})
+    assert response.status_code == 400 and error_code(response) == "SIGNATURE_INVALID"
+    assert json.loads(response.body)["errors"][0]["detail"].startswith("not an OpenPGP signed message: ")
+    assert state() == before
+
+
 def test_garbage_collection_takes_a_collected_manifests_signatures_with_it(client, push, registry, release_key,
                                                                           clock):
     from chalicelib.gc import GarbageCollector
@@ -353,9 +387,14 @@ def test_a_rotated_registry_key_is_published_beside_the_old_one(client, push, re
     service_module._registry_fingerprint = None
 
 
-def test_removing_a_key_is_audited_and_an_unknown_key_says_which(client, registry, release_key):
+def test_adding_and_removing_a_key_is_audited_and_an_unknown_key_says_which(client, registry, release_key):
     fingerprint, public = release_key
-    SigningService(registry).add_keys("team", public)
+    added = client.put("/dockless/admin/v1/keys/team", body=public, headers={"Content-Type": "text/plain"})
+    assert added.status_code == 201, added.body
+    assert [k["fingerprint"] for k in added.json_body["keys"]] == [fingerprint] and added.json_body["warnings"] == []
+    # In the namespace's trail, where an auditor of the namespace looks.
+    events = client.get("/dockless/admin/v1/audit?namespace=team").json_body["events"]
+    assert [e["reference"] for e in events if e["action"] == "key.add"] == [fingerprint]
     assert client.delete(f"/dockless/admin/v1/keys/team/{fingerprint}").status_code == 204
     removed = [e["reference"] for e in client.get("/dockless/admin/v1/audit?namespace=team").json_body["events"]
                if e["action"] == "key.remove"]
