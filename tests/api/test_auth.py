@@ -481,6 +481,33 @@ def test_unproven_denials_never_write_into_the_targeted_namespace(anonymous, peo
         ("access.denied", "-", "victim/app", "denied")}
 
 
+def test_unproven_denials_are_counted_per_source_and_the_left_out_are_told(anonymous, registry, monkeypatch):
+    """One address flooding garbage tokens is capped at 10 events a minute; another address still
+    gets its event, and the first's next admitted event says how many were left out."""
+    import dataclasses
+    import time
+
+    from chalicelib import audit
+    from chalicelib.backend import use_backend
+    from chalicelib.meta.models import AuditEvent
+    use_backend(dataclasses.replace(registry, settings=dataclasses.replace(registry.settings, trusted_proxy_hops=2)))
+
+    def deny(address):
+        headers = {**bearer("garbage"), "X-Forwarded-For": f"{address}, 130.176.0.1"}
+        assert anonymous.get("/v2/victim/app/manifests/v1", headers=headers).status_code == 401
+    before = {e.at for e in AuditEvent.scan()}
+    for _ in range(12):
+        deny("198.51.100.7")
+    deny("203.0.113.9")
+    later = time.monotonic() + 61
+    monkeypatch.setattr(audit.time, "monotonic", lambda: later)
+    deny("198.51.100.7")
+    # The test clock stands still: the events share a time, and are compared without order.
+    new = [e for e in AuditEvent.scan() if e.at not in before]
+    assert sorted((e.source_ip, json.loads(e.detail).get("suppressed", 0)) for e in new) == \
+        [("198.51.100.7", 0)] * 10 + [("198.51.100.7", 2), ("203.0.113.9", 0)]
+
+
 @pytest.mark.parametrize("kind", ["forged", "expired"])
 def test_a_forged_or_expired_token_leaves_an_access_denied_event(anonymous, people, clock, kind):
     from chalicelib.meta.models import AuditEvent

@@ -65,12 +65,13 @@ def test_docker_schema2_media_type_is_kept(client, push):
 
 def test_unknown_manifest_is_404(client, push):
     push.image("team/app", "v1")
-    for reference in ("v2", digest_of(b"nothing")):
+    for reference, detail in (("v2", {"tag": "v2"}), (digest_of(b"nothing"), {"digest": digest_of(b"nothing")})):
         for method in ("GET", "HEAD"):
             response = client.request(method, f"/v2/team/app/manifests/{reference}")
             assert response.status_code == 404
             if method == "GET":
                 assert error_code(response) == "MANIFEST_UNKNOWN"
+                assert json.loads(response.body)["errors"][0]["detail"] == detail
 
 
 def test_manifest_with_missing_blob_is_refused_and_writes_nothing(client, push, state):
