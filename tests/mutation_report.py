@@ -1,25 +1,30 @@
 """`make mutate`'s summary: mutants killed and survived per module, read from `mutmut results`,
-and the survivors by name (`mutmut show NAME` prints the change)."""
+and the survivors by name (`mutmut show NAME` prints the change). Given a count N as well, only
+each module's sample of N (tests/mutation_sample.py) is counted: an estimate of its score."""
 import collections
 import subprocess
 import sys
 
+from tests.mutation_sample import sample
+
 KILLED = {"killed", "timeout", "segfault"}
 
 
-def main(mutmut: str) -> int:
+def main(mutmut: str, sample_size: int = 0) -> int:
     lines = subprocess.run([mutmut, "results", "--all", "true"], capture_output=True, text=True,
                            check=True).stdout.splitlines()
     counts = collections.defaultdict(collections.Counter)
-    survivors = []
+    survivors, samples = [], {}
     for line in lines:
         name, _, status = line.strip().rpartition(": ")
         if "__mutmut_" not in name:
             continue
         # chalicelib.auth.jwt.x_decode__mutmut_7 -> chalicelib.auth.jwt
         module = name.rsplit(".", 1)[0]
+        if sample_size and name not in samples.setdefault(module, set(sample(module, sample_size))):
+            continue
         counts[module]["killed" if status in KILLED else status] += 1
-        if status not in KILLED:
+        if status not in KILLED | {"not checked"}:
             survivors.append(f"{name}: {status}")
     print(f"{'module':<32} {'killed':>7} {'survived':>9} {'other':>6} {'score':>7}")
     total = collections.Counter()
@@ -40,4 +45,4 @@ def _row(module: str, row: collections.Counter) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    sys.exit(main(sys.argv[1], *map(int, sys.argv[2:])))
