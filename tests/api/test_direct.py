@@ -67,7 +67,8 @@ def test_single_put_url_signs_length_and_checksum(client):
                                "x-amz-sdk-checksum-algorithm": "SHA256"}
 
 
-def test_single_put_then_complete_links_the_object_where_it_lies(client):
+def test_single_put_then_complete_links_the_object_where_it_lies(client, caplog):
+    caplog.set_level("INFO", logger="dockless.request")
     data = os.urandom(5000)
     digest = digest_of(data)
     upload_id = start(client)
@@ -75,6 +76,13 @@ def test_single_put_then_complete_links_the_object_where_it_lies(client):
     assert requests.put(plan["url"], data=data, headers=plan["headers"]).status_code == 200
     response = complete(client, upload_id, digest)
     assert response.status_code == 201
+    opened, completed = [json.loads(r.getMessage())["aws_calls"] for r in caplog.records
+                         if r.name == "dockless.request"][-2:]
+    # Opening: the session and what the quota needs in one read, then the plan written on the
+    # session. Completing: one read again, S3's stored checksum, the digest's links elsewhere (is
+    # it proven already?), one transaction. A check that reads again costs a call here.
+    assert opened == ["dynamodb:BatchGetItem", "dynamodb:UpdateItem"]
+    assert completed == ["dynamodb:BatchGetItem", "s3:HeadObject", "dynamodb:Query", "dynamodb:TransactWriteItems"]
     assert response.headers["Docker-Content-Digest"] == digest
     assert response.headers["Location"] == f"{PUBLIC_URL}/v2/team/app/blobs/{digest}"
     location = client.get(f"/v2/team/app/blobs/{digest}").headers["Location"]

@@ -132,6 +132,8 @@ def test_put_by_digest_must_match_the_body(client, push, state):
     response = push.manifest("team/app", digest_of(b"other"), body)
     assert response.status_code == 400
     assert error_code(response) == "DIGEST_INVALID"
+    assert json.loads(response.body)["errors"][0]["detail"] == {"reference": digest_of(b"other"),
+                                                                "actual": digest_of(body)}
     assert state() == before
     assert push.manifest("team/app", digest_of(body), body).status_code == 201
 
