@@ -46,6 +46,8 @@ def test_monolithic_post_with_wrong_digest_is_refused_and_writes_nothing(client,
                            headers=OCTET)
     assert response.status_code == 400
     assert error_code(response) == "DIGEST_INVALID"
+    assert json.loads(response.body)["errors"][0]["detail"] == {"expected": digest_of(b"other"),
+                                                                "actual": digest_of(b"data")}
     assert state() == before
 
 
@@ -109,6 +111,7 @@ def test_put_with_wrong_digest_links_nothing_and_cleans_the_session(client, stat
     response = client.put(f"{location}?digest={wrong}")
     assert response.status_code == 400
     assert error_code(response) == "DIGEST_INVALID"
+    assert json.loads(response.body)["errors"][0]["detail"] == {"expected": wrong, "actual": digest_of(b"abc")}
     assert client.head(f"/v2/team/app/blobs/{wrong}").status_code == 404
     assert state() == before
 
