@@ -125,6 +125,19 @@ def test_content_type_that_contradicts_the_body_is_refused(client, push, state):
     assert state() == before
 
 
+def test_a_manifests_bytes_go_to_the_bucket_with_their_sha256_for_s3_to_check(client, push, registry, monkeypatch):
+    """S3 refuses a PUT whose bytes do not hash to the checksum it carries: what only real S3
+    enforces (moto does not report this checksum back), checked as the call the code makes."""
+    import base64
+    import hashlib
+    s3, sent = registry.objects._s3, []
+    put_object = s3.put_object
+    monkeypatch.setattr(s3, "put_object", lambda **call: sent.append(call) or put_object(**call))
+    body, digest = push.image("team/app", "v1")
+    assert [(call["Key"], call["ChecksumSHA256"]) for call in sent if call["Key"].startswith("manifests/")] == [
+        (f"manifests/sha256/{digest[7:]}", base64.b64encode(hashlib.sha256(body).digest()).decode())]
+
+
 def test_put_by_digest_must_match_the_body(client, push, state):
     config = push.blob("team/app", b"{}")
     body = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": config, "layers": []}).encode()

@@ -170,6 +170,9 @@ def test_automatic_signing_signs_tag_pushes_with_the_registry_key(client, push, 
     assert checked.fingerprint == keys[0]["fingerprint"]
     from chalicelib.meta.models import Signature
     assert [s.signer for s in Signature.query(f"auto/app@{digest}")] == [keys[0]["fingerprint"]]
+    events = client.get("/dockless/admin/v1/audit?repository=auto/app").json_body["events"]
+    assert [(e["reference"], e["detail"]) for e in events if e["action"] == "signature.add"] == [
+        (digest, {"signer": keys[0]["fingerprint"], "automatic": True})]
     service_module._registry_fingerprint = None
 
 
