@@ -61,6 +61,9 @@ def test_pull_delete_and_mount_are_recorded(client, push, mark):
     client.delete(f"/v2/team/app/manifests/{digest}")
     assert [e[0] for e in events(before)] == sorted(["manifest.pull", "blob.mount", "blob.delete", "tag.delete",
                                                      "manifest.delete"])
+    served = client.get("/dockless/admin/v1/audit?repository=team/copy").json_body["events"]
+    assert sorted((e["action"], e["repository"], e["reference"], e["detail"]) for e in served) == [
+        ("blob.delete", "team/copy", layer, None), ("blob.mount", "team/copy", layer, {"source": "team/app"})]
 
 
 def basic(user, secret):
