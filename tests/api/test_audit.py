@@ -98,6 +98,10 @@ def test_an_event_as_served_names_every_field_and_the_credential_used(client, an
         ("token.issue", created["id"], "docker/27.5.1", "allowed")]
     assert set(served[0]) == {"time", "actor", "credential_id", "source_ip", "user_agent", "action", "repository",
                               "reference", "outcome", "request_id", "detail"}
+    # The token's creation names whose it is and which it is (its secret never).
+    created_events = client.get("/dockless/admin/v1/audit?actor=admin").json_body["events"]
+    assert [e["detail"] for e in created_events if e["action"] == "credential.create"] == [
+        {"principal": "eve", "credential": created["id"], "kind": "access", "expires_at": None, "parent": None}]
 
 
 def test_a_challenge_to_a_request_without_credentials_is_not_recorded(anonymous, mark):
