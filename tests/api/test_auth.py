@@ -413,6 +413,11 @@ def test_a_refresh_token_keeps_its_own_lifetime_under_a_longer_lived_credential(
     refresh = get_token(anonymous, "will", text, [], offline_token="true").json_body["refresh_token"]
     child = Credential.get(refresh.split("_")[1])
     assert child.expires_at == int(registry.clock().timestamp()) + spec.REFRESH_TOKEN_SECONDS < parent.expires_at
+    from chalicelib.meta.models import AuditEvent
+    assert [json.loads(e.detail) for e in AuditEvent.scan() if e.action == "credential.create"
+            and json.loads(e.detail)["kind"] == "refresh"] == [
+        {"principal": "will", "credential": child.credential_id, "kind": "refresh", "expires_at": child.expires_at,
+         "parent": parent.credential_id}]
 
 
 def test_a_credential_of_the_wrong_shape_is_refused_and_not_stored(registry, people):
