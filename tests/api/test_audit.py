@@ -91,12 +91,14 @@ def test_an_event_as_served_names_every_field_and_the_credential_used(client, an
     """The fields README lists, by these names (the API and the daily export serve the same)."""
     client.post("/dockless/admin/v1/principals", body=json.dumps({"name": "eve"}), headers=JSON)
     created = client.post("/dockless/admin/v1/principals/eve/tokens", body="{}", headers=JSON).json_body
-    anonymous.get("/token?service=dockless&scope=repository:team/app:pull",
-                  headers={**basic("eve", created["token"]), "User-Agent": "docker/27.5.1"})
+    token = anonymous.get("/token?service=dockless&scope=repository:team/app:pull",
+                          headers={**basic("eve", created["token"]), "User-Agent": "docker/27.5.1"}).json_body["token"]
+    # A request with the token it got is the same credential's.
+    anonymous.post("/v2/team/app/blobs/uploads/", headers={"Authorization": f"Bearer {token}"})
     served = client.get("/dockless/admin/v1/audit?actor=eve").json_body["events"]
-    assert [(e["action"], e["credential_id"], e["user_agent"], e["outcome"]) for e in served] == [
-        ("token.issue", created["id"], "docker/27.5.1", "allowed")]
-    assert set(served[0]) == {"time", "actor", "credential_id", "source_ip", "user_agent", "action", "repository",
+    assert sorted((e["action"], e["credential_id"], e["user_agent"], e["outcome"]) for e in served) == [
+        ("access.denied", created["id"], None, "denied"), ("token.issue", created["id"], "docker/27.5.1", "allowed")]
+    assert set(served[-1]) == {"time", "actor", "credential_id", "source_ip", "user_agent", "action", "repository",
                               "reference", "outcome", "request_id", "detail"}
     # The token's creation names whose it is and which it is (its secret never).
     created_events = client.get("/dockless/admin/v1/audit?actor=admin").json_body["events"]
