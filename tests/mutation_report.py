@@ -21,8 +21,11 @@ def main(mutmut: str, sample_size: int = 0) -> int:
             continue
         # chalicelib.auth.jwt.x_decode__mutmut_7 -> chalicelib.auth.jwt
         module = name.rsplit(".", 1)[0]
-        if sample_size and name not in samples.setdefault(module, set(sample(module, sample_size))):
-            continue
+        if sample_size:
+            if module not in samples:
+                samples[module] = set(sample(module, sample_size))
+            if name not in samples[module]:
+                continue
         counts[module]["killed" if status in KILLED else status] += 1
         if status not in KILLED | {"not checked"}:
             survivors.append(f"{name}: {status}")
