@@ -22,6 +22,21 @@ def release_key():
     return fingerprint, public
 
 
+@pytest.fixture
+def registry_key(registry):
+    """`use(armored, secret)`: the registry signs automatically with this key, from the environment
+    (as the local stack passes it) or from its Secrets Manager secret (as deployed); the process
+    forgets the key it read before and after the test."""
+    import chalicelib.signing.service as service_module
+
+    def use(armored=None, secret=None):
+        service_module._registry_fingerprint = None
+        use_backend(dataclasses.replace(registry, settings=dataclasses.replace(
+            registry.settings, registry_signing_key=armored, registry_signing_key_secret=secret)))
+    yield use
+    service_module._registry_fingerprint = None
+
+
 def sign(client, repo, digest, identity, fingerprint, name="sig"):
     content = gpg.sign_opaque(json.dumps({"critical": {"type": ATOMIC_TYPE,
                                                        "image": {"docker-manifest-digest": digest},
@@ -145,17 +160,14 @@ def test_children_of_a_signed_index_are_served(client, anonymous, clock, push, r
     assert get(anonymous, clock, f"/v2/multi/app/manifests/{child}").status_code == 200
 
 
-def test_automatic_signing_signs_tag_pushes_with_the_registry_key(client, push, registry):
+def test_automatic_signing_signs_tag_pushes_with_the_registry_key(client, push, registry_key):
     """The key comes from its Secrets Manager secret, as deployed (the local stack and the e2e
     tests pass it in the environment instead)."""
     armored = gpg.generate_signing_key("test registry")
     import boto3
     secret = boto3.client("secretsmanager", region_name="us-east-1").create_secret(
         Name=f"dockless-test-registry-signing-key-{uuid.uuid4().hex}", SecretString=armored)["ARN"]
-    import chalicelib.signing.service as service_module
-    service_module._registry_fingerprint = None
-    use_backend(dataclasses.replace(registry, settings=dataclasses.replace(
-        registry.settings, registry_signing_key=None, registry_signing_key_secret=secret)))
+    registry_key(secret=secret)
     SettingsService(backend()).change("auto", auto_sign=True)
     _, digest = push.image("auto/app", "v1")
     signatures = client.get(f"/extensions/v2/auto/app/signatures/{digest}").json_body["signatures"]
@@ -173,7 +185,6 @@ def test_automatic_signing_signs_tag_pushes_with_the_registry_key(client, push, 
     events = client.get("/dockless/admin/v1/audit?repository=auto/app").json_body["events"]
     assert [(e["reference"], e["detail"]) for e in events if e["action"] == "signature.add"] == [
         (digest, {"signer": keys[0]["fingerprint"], "automatic": True})]
-    service_module._registry_fingerprint = None
 
 
 def test_a_signature_counts_only_if_it_verifies_with_a_key_trusted_now(client, anonymous, clock, push, registry):
@@ -215,11 +226,8 @@ def test_a_good_signature_stored_before_its_key_counts_once_the_key_is_trusted(c
     assert get(anonymous, clock, "/v2/early/app/manifests/v1").status_code == 403
 
 
-def test_automatic_signing_without_a_key_refuses_the_push_and_writes_nothing(client, push, registry, state):
-    import chalicelib.signing.service as service_module
-    service_module._registry_fingerprint = None
-    use_backend(dataclasses.replace(registry, settings=dataclasses.replace(
-        registry.settings, registry_signing_key=None, registry_signing_key_secret=None)))
+def test_automatic_signing_without_a_key_refuses_the_push_and_writes_nothing(client, push, registry_key, state):
+    registry_key()
     push.image("unsigned/app", "v0")
     SettingsService(backend()).change("unsigned", auto_sign=True)
     body = json.loads(client.get("/v2/unsigned/app/manifests/v0").body)
@@ -307,27 +315,20 @@ def test_restore_in_verified_mode_needs_a_trusted_signature(client, push, regist
     assert client.head("/v2/strict/app/manifests/prod").headers["Docker-Content-Digest"] == unsigned
 
 
-def test_a_restore_with_automatic_signing_on_signs_the_digest_under_its_tag(client, push, registry, clock):
-    import chalicelib.signing.service as service_module
-    service_module._registry_fingerprint = None
-    use_backend(dataclasses.replace(registry, settings=dataclasses.replace(
-        registry.settings, registry_signing_key=gpg.generate_signing_key("restoring registry"),
-        registry_signing_key_secret=None)))
-    try:
-        SettingsService(backend()).change("back", auto_sign=True)
-        _, first = push.image("back/app", "prod", layers=[b"first"])
-        clock.advance(minutes=1)
-        push.image("back/app", "prod", layers=[b"second"])
-        clock.advance(minutes=1)
-        restored = client.post("/dockless/v1/back/app/tags/prod/restore", body=json.dumps({"digest": first}),
-                               headers={"Content-Type": "application/json"})
-        assert restored.status_code == 201, restored.body
-        signatures = client.get(f"/extensions/v2/back/app/signatures/{first}").json_body["signatures"]
-        payloads = [json.loads(gpg.verify_opaque(base64.b64decode(s["content"]), {}).payload) for s in signatures]
-        # One from its push, one from its restore: each names the tag.
-        assert [p["critical"]["identity"]["docker-reference"] for p in payloads] == [f"{HOST}/back/app:prod"] * 2
-    finally:
-        service_module._registry_fingerprint = None
+def test_a_restore_with_automatic_signing_on_signs_the_digest_under_its_tag(client, push, registry_key, clock):
+    registry_key(gpg.generate_signing_key("restoring registry"))
+    SettingsService(backend()).change("back", auto_sign=True)
+    _, first = push.image("back/app", "prod", layers=[b"first"])
+    clock.advance(minutes=1)
+    push.image("back/app", "prod", layers=[b"second"])
+    clock.advance(minutes=1)
+    restored = client.post("/dockless/v1/back/app/tags/prod/restore", body=json.dumps({"digest": first}),
+                           headers={"Content-Type": "application/json"})
+    assert restored.status_code == 201, restored.body
+    signatures = client.get(f"/extensions/v2/back/app/signatures/{first}").json_body["signatures"]
+    payloads = [json.loads(gpg.verify_opaque(base64.b64decode(s["content"]), {}).payload) for s in signatures]
+    # One from its push, one from its restore: each names the tag.
+    assert [p["critical"]["identity"]["docker-reference"] for p in payloads] == [f"{HOST}/back/app:prod"] * 2
 
 
 def test_content_that_is_not_an_openpgp_message_is_refused_and_not_stored(client, push, state):
@@ -372,16 +373,12 @@ def test_a_signature_identity_names_its_repository(identity, repository):
     assert _repository_of(identity) == repository
 
 
-def test_a_rotated_registry_key_is_published_beside_the_old_one(client, push, registry):
+def test_a_rotated_registry_key_is_published_beside_the_old_one(client, push, registry_key):
     """The key from the environment (as the local stack passes it); after a rotation (a new process
     with another key) both public keys are published, so older automatic signatures still verify."""
-    import chalicelib.signing.service as service_module
     fingerprints = []
     for number, name in enumerate(("first registry key", "second registry key")):
-        armored = gpg.generate_signing_key(name)
-        service_module._registry_fingerprint = None
-        use_backend(dataclasses.replace(registry, settings=dataclasses.replace(
-            registry.settings, registry_signing_key=armored, registry_signing_key_secret=None)))
+        registry_key(gpg.generate_signing_key(name))
         SettingsService(backend()).change("rotated", auto_sign=True)
         _, digest = push.image("rotated/app", f"v{number}", layers=[name.encode()])
         [signature] = client.get(f"/extensions/v2/rotated/app/signatures/{digest}").json_body["signatures"]
@@ -389,7 +386,6 @@ def test_a_rotated_registry_key_is_published_beside_the_old_one(client, push, re
     assert fingerprints[0] != fingerprints[1]
     published = [k["fingerprint"] for k in client.get("/keys/_registry").json_body["keys"]]
     assert sorted(published) == sorted(fingerprints)
-    service_module._registry_fingerprint = None
 
 
 def test_adding_and_removing_a_key_is_audited_and_an_unknown_key_says_which(client, registry, release_key):
