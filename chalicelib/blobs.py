@@ -10,7 +10,7 @@ import hashlib
 import json
 import logging
 import uuid
-from typing import Iterable, Optional, Tuple
+from typing import Callable, Iterable, List, Optional, Tuple
 
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
@@ -71,19 +71,24 @@ class BlobService:
             return None
         return link if gc.revive(link, BlobLink) else None
 
-    def _verified_link(self, digest: str) -> Optional[BlobLink]:
+    @classmethod
+    def verified_link(cls, digest: str, among: Optional[Callable[[List[str]], List[str]]] = None
+                      ) -> Optional[BlobLink]:
         """A link to proven bytes of this digest, if any repository has one (the index finds the
-        link; the link itself is read and revived before its bytes are shared)."""
-        for entry in BlobLink.by_digest.query(digest, limit=10):
-            link = self._reusable_link(entry.repo, digest) if entry.verified else None
+        link; the link itself is read and revived before its bytes are shared); `among` keeps
+        only the repositories it returns (those a caller may pull)."""
+        repos = [entry.repo for entry in BlobLink.by_digest.query(digest, limit=10) if entry.verified]
+        for source in (among(repos) if among is not None and repos else repos):
+            link = cls._reusable_link(source, digest)
             if link is not None and link.verified:
                 return link
         return None
 
-    def shared_link(self, repo: str, digest: str) -> Optional[BlobLink]:
-        """Link bytes another repository proved already, within the quota (no byte moves); None
-        if no repository links them."""
-        existing = self._verified_link(digest)
+    def shared_link(self, repo: str, digest: str, among: Callable[[List[str]], List[str]]
+                    ) -> Optional[BlobLink]:
+        """Link bytes that a repository among those `among` returns (the caller may pull them:
+        the rule of a mount) proved already, within the quota (no byte moves); None if none."""
+        existing = self.verified_link(digest, among)
         if existing is None:
             return None
         standing = self._room_for(repo, digest, existing.size)
@@ -91,16 +96,18 @@ class BlobService:
 
     def fill(self, repo: str, digest: str, size: int, pieces: Iterable[bytes]) -> BlobLink:
         """Link a blob from bytes streamed in (a cache's upstream, chalicelib/cache.py): written to
-        the bucket while hashed, and linked only if they are `size` bytes of `digest`."""
+        the bucket while hashed (or, when the bucket holds the digest already, hashed only), and
+        linked only if they are `size` bytes of `digest`. What they were instead is logged, never
+        answered: the caller may not learn what another address served."""
         standing = self._room_for(repo, digest, size)
         key, stored = self._blob_key(digest)
         hex_digest = keys.digest_hex(digest)
-        if not stored:
-            actual, got = self._objects.write_verified(pieces, key, hex_digest)
-            if (actual, got) != (hex_digest, size):
-                message = f"the upstream sent other bytes than {digest} ({got} bytes of sha256:{actual})"
-                raise RegistryError(errors.DIGEST_INVALID, {"expected": digest, "actual": f"sha256:{actual}"},
-                                    message=message)
+        actual, got = self._objects.write_verified(pieces, None if stored else key, hex_digest)
+        if (actual, got) != (hex_digest, size):
+            LOG.warning(json.dumps({"event": "upstream_bytes_refused", "repo": repo, "digest": digest,
+                                    "size": size, "received_bytes": got, "received": f"sha256:{actual}"}))
+            raise RegistryError(errors.DIGEST_INVALID, {"expected": digest},
+                                message=f"the upstream sent bytes that are not {digest}; nothing was kept")
         return self._link(repo, digest, size, key, known=standing)
 
     def _link(self, repo: str, digest: str, size: int, location: str, verified: bool = True,
@@ -302,7 +309,7 @@ class BlobService:
             raise RegistryError(errors.DIGEST_INVALID,
                                 {"expected": digest, "reason": "the bucket holds no such bytes for this upload"})
         standing = self._room_for(upload.repo, digest, upload.size, upload, known)
-        existing = self._verified_link(digest)
+        existing = self.verified_link(digest)
         # The session goes in the link's own transaction: a session left behind would make the
         # cleanup job delete the object the link points at.
         if existing is None:

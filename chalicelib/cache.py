@@ -9,20 +9,30 @@ fetched when first pulled, so builds keep pulling while the upstream is down or 
     manifest by digest  fetched once when absent (an index's children when a client asks for them)
     blob                copied from the upstream into the bucket within the request, hashed on the
                         way and linked only if the bytes match the digest (at most
-                        spec.CACHE_FILL_MAX_BYTES); a larger one is passed on to the download URL
-                        the upstream redirected to, if it did, and not kept
+                        spec.CACHE_FILL_MAX_BYTES), even when the bucket holds those bytes for
+                        another repository: a cache serves only what its upstream served it, or
+                        what the caller could pull anyway (a link in a repository it may pull is
+                        shared, as a mount would). A larger blob is passed on to the download URL
+                        the upstream redirected to, if it did, and not kept. A HEAD writes nothing:
+                        the upstream's HEAD answers it
     upstream down       what is cached keeps being served; a tag that was due for a check carries
                         a Warning header (110, stale); what was never cached is unknown (404),
                         with a message saying the upstream did not answer
+    upstream slow       the upstream requests of one registry request share one time budget
+                        (spec.UPSTREAM_BUDGET_SECONDS); at most spec.CACHE_FETCHES_PER_NAMESPACE
+                        requests of this process are at one namespace's upstream at once, the rest
+                        are answered 429 with Retry-After (what is cached is served meanwhile)
 
 What a cache writes is recorded with the actor `cache` (and the caller whose pull caused it).
 Nobody may push to a cache namespace (auth.service.held grants no push there, and a manifest PUT
 is refused); deleting is allowed, and retention applies (`unpulled_days` evicts).
 """
 from __future__ import annotations
+import contextlib
 import datetime
 import logging
-from typing import Optional, Tuple
+import threading
+from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 from pynamodb.exceptions import UpdateError
 
@@ -33,7 +43,7 @@ from chalicelib.blobs import BlobService
 from chalicelib.meta import keys
 from chalicelib.meta.models import BlobLink, Manifest, RepositorySetting, Tag, read_together
 from chalicelib.repository_settings import SettingsService
-from chalicelib.upstream import Missing, Unreachable, Upstream, UpstreamClient, body_of, secure_url
+from chalicelib.upstream import Busy, Missing, Unreachable, Upstream, UpstreamClient, secure_url
 
 LOG = logging.getLogger("dockless.cache")
 ACTOR = "cache"
@@ -44,10 +54,12 @@ def secret_id(backend, namespace: str) -> str:
     return f"{backend.settings.table_prefix}/cache/{namespace}"
 
 
-def served_blob(backend, repo: str, digest: str) -> Tuple[Optional[BlobLink], Optional[str]]:
+def served_blob(backend, repo: str, digest: str, readable: Callable[[Iterable[str]], List[str]],
+                head: bool = False) -> Tuple[Optional[BlobLink], Optional[str]]:
     """What a blob GET or HEAD serves: the repository's link, read in one call with its namespace's
     settings, so that a cache namespace's miss is filled from the upstream (PullThrough.blob)
-    without another read; elsewhere a miss is BLOB_UNKNOWN."""
+    without another read; elsewhere a miss is BLOB_UNKNOWN. `readable` filters repository names
+    to those the caller may pull (Access.readable)."""
     link, namespace = read_together((BlobLink, (repo, digest)),
                                     (RepositorySetting, (keys.resource(keys.namespace_of(repo)),)))
     if link is not None:
@@ -55,7 +67,36 @@ def served_blob(backend, repo: str, digest: str) -> Tuple[Optional[BlobLink], Op
     upstream = Upstream.from_json(namespace.upstream) if namespace is not None else None
     if upstream is None:
         raise RegistryError(errors.BLOB_UNKNOWN, {"digest": digest})
-    return PullThrough(backend, repo, upstream).blob(BlobService(backend), digest)
+    with PullThrough(backend, repo, upstream).open() as cache:
+        if head:
+            return cache.blob_head(digest, readable), None
+        return cache.blob(BlobService(backend), digest, readable)
+
+
+class _Fetching:
+    """How many requests of this process are at each cache namespace's upstream."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self._counts: Dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def slot(self, namespace: str):
+        with self._lock:
+            if self._counts.get(namespace, 0) >= self.limit:
+                raise Busy(f"{self.limit} requests are fetching from this upstream already")
+            self._counts[namespace] = self._counts.get(namespace, 0) + 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._counts[namespace] -= 1
+                if not self._counts[namespace]:
+                    del self._counts[namespace]
+
+
+FETCHING = _Fetching(spec.CACHE_FETCHES_PER_NAMESPACE)
 
 
 class PullThrough:
@@ -69,6 +110,14 @@ class PullThrough:
         # Set when a tag was served as cached because the upstream could not be asked.
         self.warning: Optional[str] = None
 
+    @contextlib.contextmanager
+    def open(self):
+        """The cache for one registry request: its upstream time budget ends with it."""
+        try:
+            yield self
+        finally:
+            self._client.budget.end()
+
     def manifest(self, manifests, reference: str, found) -> Manifest:
         """The manifest to serve for a reference, given what the cache holds for it (`found`: the
         tag or the manifest read, or None); `manifests` is the ManifestService that stores."""
@@ -78,11 +127,12 @@ class PullThrough:
         if not by_digest and found is not None and not self._due(found):
             return manifests.get(self._repo, found.digest)
         try:
-            if found is not None and not by_digest and \
-                    self._client.tag_digest(self._name, reference) == found.digest:
-                self._mark_checked(found)
-                return manifests.get(self._repo, found.digest)
-            return self._fetch(manifests, reference, None if by_digest else found)
+            with FETCHING.slot(keys.namespace_of(self._repo)):
+                if found is not None and not by_digest and \
+                        self._client.tag_digest(self._name, reference) == found.digest:
+                    self._mark_checked(found)
+                    return manifests.get(self._repo, found.digest)
+                return self._fetch(manifests, reference, None if by_digest else found)
         except (Unreachable, Missing) as failure:
             if found is None or by_digest:
                 where = f"{self._upstream.url}/{self._name}{'@' if by_digest else ':'}{reference}"
@@ -91,33 +141,45 @@ class PullThrough:
             self.warning = spec.CACHE_STALE_WARNING
             return manifests.get(self._repo, found.digest)
 
-    def blob(self, blobs, digest: str) -> Tuple[Optional[BlobLink], Optional[str]]:
+    def blob(self, blobs, digest: str, readable) -> Tuple[Optional[BlobLink], Optional[str]]:
         """A blob the repository does not link yet: (the link, None) once copied in, or (None, the
         upstream's own download URL) for a blob larger than a request may copy."""
-        shared = blobs.shared_link(self._repo, digest)
+        shared = blobs.shared_link(self._repo, digest, readable)
         if shared is not None:
             return shared, None
         where = f"{self._upstream.url}/{self._name}@{digest}"
         try:
-            answer = self._client.blob(self._name, digest)
+            with FETCHING.slot(keys.namespace_of(self._repo)):
+                answer = self._client.blob(self._name, digest)
+                try:
+                    size = int(answer.headers.get("content-length", "-1"))
+                    if not 0 <= size <= spec.CACHE_FILL_MAX_BYTES:
+                        if not answer.url.startswith(self._upstream.url.rstrip("/") + "/"):
+                            return None, answer.url  # a CDN's presigned URL: no credentials ride along
+                        message = (f"{digest} is larger than a cache copies within one request "
+                                   f"({spec.CACHE_FILL_MAX_BYTES // spec.MiB} MiB) and {self._upstream.url} "
+                                   "serves it itself; copy the image into another namespace with `dockless mirror`")
+                        raise RegistryError(errors.BLOB_UNKNOWN, {"digest": digest, "size": size}, message=message)
+                    with audit.acting_as(ACTOR):
+                        return blobs.fill(self._repo, digest, size, self._client.body(answer)), None
+                finally:
+                    answer.response.close()  # a blob not read to its end is not drained: the connection goes
         except (Unreachable, Missing) as failure:
             raise _refusal(errors.BLOB_UNKNOWN, where, failure) from None
+
+    def blob_head(self, digest: str, readable) -> BlobLink:
+        """What a HEAD of a blob the repository does not link yet answers, writing nothing: the
+        size of a link the caller may pull anyway, or the upstream's own HEAD."""
+        shared = BlobService.verified_link(digest, readable)
+        if shared is not None:
+            return BlobLink(self._repo, digest, size=shared.size)
+        where = f"{self._upstream.url}/{self._name}@{digest}"
         try:
-            size = int(answer.headers.get("content-length", "-1"))
-            if not 0 <= size <= spec.CACHE_FILL_MAX_BYTES:
-                if not answer.url.startswith(self._upstream.url.rstrip("/") + "/"):
-                    return None, answer.url  # a CDN's presigned URL: no credentials ride along
-                message = (f"{digest} is larger than a cache copies within one request "
-                           f"({spec.CACHE_FILL_MAX_BYTES // spec.MiB} MiB) and {self._upstream.url} "
-                           "serves it itself; copy the image into another namespace with `dockless mirror`")
-                raise RegistryError(errors.BLOB_UNKNOWN, {"digest": digest, "size": size}, message=message)
-            with audit.acting_as(ACTOR):
-                link = blobs.fill(self._repo, digest, size, body_of(answer))
-            return link, None
-        except Unreachable as failure:
+            with FETCHING.slot(keys.namespace_of(self._repo)):
+                size = self._client.blob_size(self._name, digest)
+        except (Unreachable, Missing) as failure:
             raise _refusal(errors.BLOB_UNKNOWN, where, failure) from None
-        finally:
-            answer.response.close()  # a blob not read to its end is not drained: the connection goes
+        return BlobLink(self._repo, digest, size=size)
 
     # --- plumbing --------------------------------------------------------------------------------
 
@@ -152,7 +214,12 @@ class PullThrough:
 
 def _refusal(code: errors.ErrorCode, what: str, failure: Exception) -> RegistryError:
     """Unknown (404, which docker prints with its message; a 5xx it would not), saying whether the
-    upstream lacks it or could not be asked."""
+    upstream lacks it or could not be asked; 429 with Retry-After while the upstream is busy with
+    this namespace's other requests."""
+    if isinstance(failure, Busy):
+        return RegistryError(errors.TOOMANYREQUESTS, {"upstream": what, "reason": "busy"},
+                             message=f"{what} is not cached and {failure}: try again shortly",
+                             headers={"Retry-After": str(spec.UPSTREAM_BUSY_RETRY_SECONDS)})
     if isinstance(failure, Missing):
         return RegistryError(code, {"upstream": what, "reason": "missing"},
                              message=f"{what} is not in the upstream registry ({failure})")

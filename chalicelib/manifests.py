@@ -243,8 +243,8 @@ class ManifestService:
         item, *settings = read_together(first, *repository_settings.items_of(repo))
         settings = repository_settings.combine(*settings)
         if settings.cache is not None:
-            cache = PullThrough(self._backend, repo, settings.cache)
-            manifest = cache.manifest(self, reference, item)
+            with PullThrough(self._backend, repo, settings.cache).open() as cache:
+                manifest = cache.manifest(self, reference, item)
             self.warning = cache.warning
         elif by_digest:
             manifest = _present(item, reference)

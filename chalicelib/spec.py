@@ -161,6 +161,15 @@ CACHE_FRESHNESS_SECONDS_DEFAULT = 6 * 3600
 # The largest blob a cache copies from its upstream within one request: the copy (upstream to
 # bucket, hashed on the way) must finish inside the API function's 30 s (>= 25 MB/s in-region).
 CACHE_FILL_MAX_BYTES = 512 * MiB
+# All the upstream requests one registry request makes (token, manifest, blob with its body) end
+# within this time, whatever the upstream sends and how slowly: inside the front door's 29 s.
+UPSTREAM_BUDGET_SECONDS = 25
+# A request and the redirects it follows: at most this many answers.
+UPSTREAM_MAX_REDIRECTS = 3
+# At most this many requests of one process (a Lambda container, the local stack) fetch from one
+# cache namespace's upstream at once; more are answered 429 with UPSTREAM_BUSY_RETRY_SECONDS.
+CACHE_FETCHES_PER_NAMESPACE = 4
+UPSTREAM_BUSY_RETRY_SECONDS = 5
 # Mirror rules (chalicelib/mirror_rules.py): their names.
 MIRROR_RULE_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 # One platform of an index, as `dockless mirror --platforms` and a rule name it: os/arch[/variant].

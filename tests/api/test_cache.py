@@ -79,7 +79,7 @@ def test_a_pull_fetches_verifies_and_keeps_the_image(client, upstream):
     assert [(e.repository, json.loads(e.detail)["digest"]) for e in pushes] == [(repo, digest)]
     assert json.loads(pushes[0].detail)["upstream"] == upstream.url
     assert json.loads(pushes[0].detail)["requested_by"] == "admin"
-    # HEAD fills too, and answers what GET answers.
+    # HEAD answers what GET answers.
     head = client.head(f"/v2/{repo}/blobs/{blobs[0]}")
     assert head.status_code == 200 and head.headers["Content-Length"] == str(
         len(upstream.blob_file(blobs[0]).read_bytes()))
@@ -174,25 +174,113 @@ def test_bytes_that_do_not_match_the_digest_are_refused_and_not_kept(client, ups
     before = state()
     response = client.get(f"/v2/{repo}/blobs/{blobs[1]}")
     assert response.status_code == 400 and error_code(response) == "DIGEST_INVALID"
-    assert "the upstream sent other bytes" in json.loads(response.body)["errors"][0]["message"]
-    assert json.loads(response.body)["errors"][0]["detail"] == {"expected": blobs[1], "actual": digest_of(bad)}
+    error = json.loads(response.body)["errors"][0]
+    assert error["message"] == f"the upstream sent bytes that are not {blobs[1]}; nothing was kept"
+    # What was sent instead is not told: it may be what an internal address answered.
+    assert error["detail"] == {"expected": blobs[1]} and digest_of(bad) not in response.body.decode()
     assert state() == before
 
 
-def test_a_layer_the_registry_holds_already_is_linked_without_asking_the_upstream(client, upstream, push):
+def puller(anonymous, registry, namespace="hub") -> str:
+    """A token of a user who may pull the namespace and nothing else."""
+    auth = AuthService(registry)
+    auth.ensure_principal("reader")
+    secret = new_credential_text()
+    auth.store_credential("reader", secret)
+    auth.set_grant(namespace, "user:reader", "read")
+    return secret
+
+
+def reader_pull(anonymous, secret, repo, method="GET", path="blobs"):
+    def send(reference):
+        token = get_token(anonymous, "reader", secret, [f"repository:{repo}:pull"]).json_body["token"]
+        return anonymous.request(method, f"/v2/{repo}/{path}/{reference}", headers=bearer(token))
+    return send
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_a_cache_never_hands_out_another_repositorys_blob_by_digest(anonymous, client, upstream, registry, push,
+                                                                     state, method):
+    """The side door: a layer of a private repository, asked for by digest in a cache namespace
+    whose upstream never had it. The upstream is asked; it has no such blob; nothing is linked."""
+    private = os.urandom(1500)
+    push.blob("private/app", private)
+    make_cache(client, upstream.url)
+    secret = puller(anonymous, registry)
+    before = state()
+    response = reader_pull(anonymous, secret, "hub/anything", method)(digest_of(private))
+    assert response.status_code == 404, response.body
+    if method == "GET":
+        assert error_code(response) == "BLOB_UNKNOWN"
+        assert json.loads(response.body)["errors"][0]["detail"]["reason"] == "missing"
+    assert state() == before  # no link, no repository, no quota count
+    assert "hub/anything" not in client.get("/v2/_catalog").json_body["repositories"]
+
+
+def test_a_public_cache_hands_the_anonymous_nothing_of_the_registry(anonymous, client, upstream, push, state):
+    private = os.urandom(1600)
+    push.blob("private/app", private)
+    make_cache(client, upstream.url)
+    assert client.put("/dockless/admin/v1/grants", body=json.dumps(
+        {"resource": "hub", "subject": "*", "role": "read"}), headers=JSON).status_code == 204
+    before = state()
+    token = get_token(anonymous, scopes=["repository:hub/x:pull"]).json_body["token"]
+    for method in ("GET", "HEAD"):
+        response = anonymous.request(method, f"/v2/hub/x/blobs/{digest_of(private)}", headers=bearer(token))
+        assert response.status_code == 404, response.body
+    assert state() == before
+
+
+def test_a_layer_the_upstream_serves_is_verified_even_when_the_bucket_holds_it(client, upstream, push):
+    """Bytes stored for another repository are linked, not copied again, only after the upstream
+    sent them and they hashed to the digest."""
     name, layer = unique(), os.urandom(1500)
     digest, body, blobs = upstream.image(name, "1", [layer])
     push.blob("team/app", layer)
     make_cache(client, upstream.url)
     repo = f"hub/{name}"
     assert manifest(client, repo, "1").status_code == 200
+    assert blob_bytes(client, repo, digest_of(layer)) == layer
+    shared = BlobLink.get(repo, digest_of(layer))
+    assert (shared.size, shared.location) == (len(layer), BlobLink.get("team/app", digest_of(layer)).location)
+
+
+def test_a_layer_the_caller_may_pull_anyway_is_shared_while_the_upstream_is_down(anonymous, client, upstream,
+                                                                                registry, push):
+    name, layer = unique(), os.urandom(1500)
+    upstream.image(name, "1", [layer])
+    push.blob("team/app", layer)
+    make_cache(client, upstream.url)
+    secret = puller(anonymous, registry)
+    repo = f"hub/{name}"
     upstream.stop()
     try:
+        # The reader may not pull team/app: the upstream is asked, and is down.
+        refused = reader_pull(anonymous, secret, repo)(digest_of(layer))
+        assert refused.status_code == 404 and json.loads(refused.body)["errors"][0]["detail"]["reason"] == \
+            "unreachable"
+        assert BlobLink.count(repo) == 0
+        # An admin may pull team/app anyway: its link is shared, as a mount would.
         assert blob_bytes(client, repo, digest_of(layer)) == layer
     finally:
         upstream.start()
-    shared = BlobLink.get(repo, digest_of(layer))
-    assert (shared.size, shared.location) == (len(layer), BlobLink.get("team/app", digest_of(layer)).location)
+    assert BlobLink.get(repo, digest_of(layer)).location == BlobLink.get("team/app", digest_of(layer)).location
+
+
+def test_a_blob_head_answers_from_the_upstream_and_writes_nothing(anonymous, client, upstream, registry, state):
+    name, layer = unique(), os.urandom(2500)
+    digest, body, blobs = upstream.image(name, "1", [layer])
+    make_cache(client, upstream.url)
+    secret = puller(anonymous, registry)
+    before = state()
+    head = reader_pull(anonymous, secret, f"hub/{name}", "HEAD")(digest_of(layer))
+    assert head.status_code == 200, head.body
+    assert head.headers["Content-Length"] == str(len(layer))
+    assert head.headers[spec.CONTENT_DIGEST_HEADER] == digest_of(layer)
+    assert state() == before
+    # GET fills, and HEAD then answers from the link.
+    assert blob_bytes(client, f"hub/{name}", digest_of(layer)) == layer
+    assert client.head(f"/v2/hub/{name}/blobs/{digest_of(layer)}").headers["Content-Length"] == str(len(layer))
 
 
 def test_nobody_pushes_to_a_cache_namespace(anonymous, client, upstream, registry, state):
@@ -418,3 +506,175 @@ def test_the_password_never_goes_to_a_token_realm_over_plain_http(client):
     finally:
         server.shutdown()
         server.server_close()
+
+
+class Hostile:
+    """An upstream on loopback that answers every request with what `answer(handler)` does;
+    what it was asked is in `asked` (method, path)."""
+
+    def __init__(self, answer):
+        import http.server
+        import threading
+        self.asked = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):  # noqa: N802 - http.server's name
+                outer.asked.append((self.command, self.path))
+                answer(self)
+            do_HEAD = do_GET
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def redirecting(location):
+    def answer(handler):
+        handler.send_response(307)
+        handler.send_header("Location", location(handler) if callable(location) else location)
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+    return answer
+
+
+def serving(data: bytes):
+    def answer(handler):
+        handler.send_response(200)
+        handler.send_header("Content-Length", str(len(data)))
+        handler.end_headers()
+        if handler.command == "GET":
+            handler.wfile.write(data)
+    return answer
+
+
+@pytest.mark.parametrize("target", ["other-port", "http://169.254.169.254/latest/meta-data/",
+                                    "http://10.1.2.3/x", "ftp://127.0.0.1/x", "loop"])
+def test_a_redirect_to_where_a_cache_may_not_fetch_is_not_followed(client, state, target):
+    secret = os.urandom(700)
+    with Hostile(serving(secret)) as internal:
+        def location(handler):
+            if target == "other-port":
+                return internal.url + "/secret"
+            if target == "loop":
+                return handler.path  # again and again
+            return target
+        with Hostile(redirecting(location)) as upstream:
+            make_cache(client, upstream.url)
+            before = state()
+            for method in ("GET", "HEAD"):
+                response = client.request(method, f"/v2/hub/app/blobs/{digest_of(secret)}")
+                assert response.status_code == 404, response.body
+                if method == "GET":
+                    error = json.loads(response.body)["errors"][0]
+                    assert error["code"] == "BLOB_UNKNOWN" and error["detail"]["reason"] == "unreachable"
+                    # Nothing of where it pointed or what is there reaches the caller.
+                    assert "169.254" not in error["message"] and internal.url not in error["message"]
+                    assert str(len(secret)) not in response.body.decode()
+            assert internal.asked == []
+            if target == "loop":
+                assert len(upstream.asked) == 2 * (spec.UPSTREAM_MAX_REDIRECTS + 1)
+            assert state() == before
+
+
+def test_a_redirect_on_the_upstreams_own_origin_is_followed_without_credentials_elsewhere(client):
+    layer = os.urandom(900)
+    seen = []
+
+    def answer(handler):
+        seen.append((handler.path, handler.headers.get("Authorization")))
+        if handler.path.startswith("/v2/"):
+            return redirecting("/storage/layer")(handler)
+        serving(layer)(handler)
+
+    with Hostile(answer) as upstream:
+        make_cache(client, upstream.url)
+        assert blob_bytes(client, "hub/app", digest_of(layer)) == layer
+        assert [path for path, _ in seen] == [f"/v2/app/blobs/{digest_of(layer)}", "/storage/layer"]
+
+
+def test_a_slow_upstream_is_cut_off_at_the_budget(client, state, monkeypatch):
+    """A layer sent a byte at a time, slowly: each read alone would never time out. The whole
+    request ends at the budget, and the upstream sees its connection shut."""
+    import time as clock
+    layer = os.urandom(200)
+    sent = []
+
+    def trickle(handler):
+        handler.send_response(200)
+        handler.send_header("Content-Length", str(len(layer)))
+        handler.end_headers()
+        try:
+            for byte in layer:
+                handler.wfile.write(bytes([byte]))
+                handler.wfile.flush()
+                sent.append(byte)
+                clock.sleep(0.05)
+        except OSError:
+            sent.append("cut")
+
+    monkeypatch.setattr(spec, "UPSTREAM_BUDGET_SECONDS", 1)
+    with Hostile(trickle) as upstream:
+        make_cache(client, upstream.url)
+        before = state()
+        response = client.get(f"/v2/hub/app/blobs/{digest_of(layer)}")
+        assert response.status_code == 404, response.body
+        assert "did not finish within 1 s" in json.loads(response.body)["errors"][0]["message"]
+        assert state() == before
+        for _ in range(100):
+            if sent and sent[-1] == "cut":
+                break
+            clock.sleep(0.1)
+        assert sent[-1] == "cut" and len(sent) - 1 < len(layer)
+
+
+def test_a_cache_namespace_has_only_so_many_requests_at_its_upstream(client, upstream, state):
+    import contextlib
+    from chalicelib.cache import FETCHING
+    name = unique()
+    digest, body, blobs = upstream.image(name, "1", [os.urandom(300)])
+    make_cache(client, upstream.url)
+    before = state()
+    with contextlib.ExitStack() as busy:
+        for _ in range(spec.CACHE_FETCHES_PER_NAMESPACE):
+            busy.enter_context(FETCHING.slot("hub"))
+        response = manifest(client, f"hub/{name}", "1")
+        assert response.status_code == 429 and error_code(response) == "TOOMANYREQUESTS", response.body
+        assert response.headers["Retry-After"] == str(spec.UPSTREAM_BUSY_RETRY_SECONDS)
+        assert state() == before
+        # Another namespace's upstream, and the registry itself, are not held up.
+        make_cache(client, upstream.url, namespace="other")
+        assert manifest(client, f"other/{name}", "1").status_code == 200
+    assert manifest(client, f"hub/{name}", "1").status_code == 200
+
+
+@pytest.mark.parametrize("target, upstream_url, allowed", [
+    ("https://cdn.example.com/blob?sig=1", "https://registry.example.com", True),
+    ("http://cdn.example.com/blob", "https://registry.example.com", False),
+    ("https://169.254.169.254/latest/", "https://registry.example.com", False),
+    ("https://127.0.0.1:8443/", "https://registry.example.com", False),
+    ("https://localhost/", "https://registry.example.com", False),
+    ("https://10.0.0.5/", "https://registry.example.com", False),
+    ("https://[::1]/", "https://registry.example.com", False),
+    ("https://user:pw@cdn.example.com/", "https://registry.example.com", False),
+    ("http://127.0.0.1:5001/v2/x", "http://127.0.0.1:5001", True),
+    ("http://127.0.0.1:5002/v2/x", "http://127.0.0.1:5001", False),
+    ("https://127.0.0.1:5002/v2/x", "http://127.0.0.1:5001", True),
+    ("http://169.254.169.254/", "http://127.0.0.1:5001", False),
+])
+def test_where_a_cache_may_send_a_request(target, upstream_url, allowed):
+    from chalicelib.upstream import may_fetch
+    assert may_fetch(target, upstream_url) is allowed
