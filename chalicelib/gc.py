@@ -39,7 +39,7 @@ import datetime
 import json
 import logging
 import time
-from typing import Dict, Iterable, List, Optional, Set
+from typing import Dict, Iterable, List, Optional, Set, Tuple
 
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, TransactWriteError, UpdateError
 
@@ -301,12 +301,12 @@ def repositories(namespace: Optional[str]) -> Iterable[str]:
     return (repo.name for repo in Repository.query(CATALOG_PARTITION, condition))
 
 
-def reachable(manifests: Dict[str, Manifest], roots: Iterable[str]) -> Set[str]:
+def reachable(manifests: Dict[str, Manifest], roots: Iterable[str], referrers: bool = True) -> Set[str]:
     """The roots, and what they keep among a repository's manifests: index children and referrers
-    (manifests whose `subject` is kept), transitively."""
+    (manifests whose `subject` is kept; without `referrers`, children only), transitively."""
     by_subject: Dict[str, List[str]] = {}
     for digest, item in manifests.items():
-        if item.subject_key:
+        if item.subject_key and referrers:
             by_subject.setdefault(item.subject_key.split("@", 1)[1], []).append(digest)
     kept = set(roots)
     pending = [digest for digest in kept if digest in manifests]
@@ -318,6 +318,21 @@ def reachable(manifests: Dict[str, Manifest], roots: Iterable[str]) -> Set[str]:
                 if reached in manifests:
                     pending.append(reached)
     return kept
+
+
+def immutable_holder(backend, repo: str, digest: str, settings, blob: bool = False) -> Optional[Tuple[str, str]]:
+    """The immutable tag whose image includes `digest` (a manifest, its index's children
+    included; with `blob`, a config or layer of them) and the digest it names, or None. What such
+    a tag names is never deleted: its image would no longer pull."""
+    held = {tag.tag: tag.digest for tag in Tag.query(repo, consistent_read=True) if settings.immutable(tag.tag)}
+    if not held:
+        return None
+    manifests = {m.digest: m for m in Manifest.query(repo, consistent_read=True) if m.deleted_at is None}
+    for tag, root in sorted(held.items()):
+        image = reachable(manifests, [root], referrers=False)
+        if digest in image or blob and digest in blobs_of(backend, [manifests[d] for d in image if d in manifests]):
+            return tag, root
+    return None
 
 
 def blobs_of(backend, manifests: Iterable[Manifest]) -> Set[str]:

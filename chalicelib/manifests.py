@@ -191,6 +191,22 @@ class ManifestService:
             message = f"tag {tag} is immutable in {repo}: push a new tag"
             raise RegistryError(errors.TAG_IMMUTABLE, {"tag": tag, "digest": current}, message=message)
 
+    def _require_not_held(self, repo: str, digest: str, settings: RepositorySettings, blob: bool = False) -> None:
+        """What an immutable tag names, its index's children (and, for a blob, their layers)
+        included, is not deleted."""
+        holder = gc.immutable_holder(self._backend, repo, digest, settings, blob) if settings.immutable_tags else None
+        if holder is None:
+            return
+        tag, named = holder
+        self._require_mutable(repo, tag, settings, named, None if named == digest else named)
+        message = f"{digest} is part of {repo}:{tag}, which is immutable: it cannot be deleted"
+        raise RegistryError(errors.TAG_IMMUTABLE, {"tag": tag, "digest": digest}, message=message)
+
+    def delete_blob(self, repo: str, digest: str) -> None:
+        """DELETE of a blob link, unless an immutable tag's image needs the blob."""
+        self._require_not_held(repo, digest, SettingsService(self._backend).of(repo), blob=True)
+        BlobService(self._backend).unlink(repo, digest)
+
     def _write_tag(self, repo: str, tag: str, digest: str, settings: RepositorySettings, write, cause: str,
                    previous: Optional[str]) -> None:
         """Point the tag at `digest` in one transaction with what `write(txn, previous)` adds, on the
@@ -298,6 +314,7 @@ class ManifestService:
                 raise RegistryError(errors.MANIFEST_UNKNOWN, {"tag": reference, "reason": "moved meanwhile"}) from None
             return
         manifest = self.get(repo, reference)
+        self._require_not_held(repo, reference, settings)
         # A tag that moves to another image between the read of the tags and their delete fails its
         # condition: the tags are read again, as the delete must leave a tag moved meanwhile alone.
         for _ in range(TAG_WRITE_ATTEMPTS):

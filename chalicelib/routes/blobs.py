@@ -3,8 +3,8 @@ repository's link alone (digest, length, one read with the namespace's settings,
 DELETE removes the link. A blob a cache namespace does not hold yet is copied in from its
 upstream first on GET, and answered from the upstream's HEAD on HEAD (chalicelib/cache.py)."""
 from chalicelib import spec, validate
-from chalicelib.blobs import BlobService
 from chalicelib.cache import served_blob
+from chalicelib.manifests import ManifestService
 from chalicelib.routes.respond import empty, redirect
 
 
@@ -23,6 +23,5 @@ def get(call, name, digest):
 
 
 def delete(call, name, digest):
-    validate.digest(digest)
-    BlobService(call.backend).unlink(name, digest)
+    ManifestService(call.backend).delete_blob(name, validate.digest(digest))
     return empty(202)

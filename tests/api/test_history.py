@@ -271,6 +271,48 @@ def test_an_immutable_tag_never_moves_or_goes_away(client, push, state):
     assert push.image("team/app", "latest", layers=[b"c"])[1] != other  # other tags move
 
 
+def test_what_an_immutable_index_names_is_not_deleted_expired_or_collected(client, push, registry, clock, state):
+    from chalicelib import jobs
+    from chalicelib.retention import RetentionService
+    settings(client, "team", immutable_tags=["v*"], time_machine_days=0)
+    amd = image(push, "team/app", None, layers=[b"amd-layer"])
+    arm = image(push, "team/app", None, layers=[b"arm-layer"], platform=("linux", "arm64"))
+    index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
+        {"mediaType": OCI_MANIFEST, "digest": amd, "size": len(client.get(f"/v2/team/app/manifests/{amd}").body),
+         "platform": {"os": "linux", "architecture": "amd64"}},
+        {"mediaType": OCI_MANIFEST, "digest": arm, "size": len(client.get(f"/v2/team/app/manifests/{arm}").body),
+         "platform": {"os": "linux", "architecture": "arm64"}}]}).encode()
+    assert push.manifest("team/app", "v9", index).status_code == 201
+    before = state()
+    for path, what in ((f"manifests/{arm}", arm), (f"blobs/{digest_of(b'arm-layer')}", digest_of(b"arm-layer"))):
+        response = client.delete(f"/v2/team/app/{path}")
+        assert response.status_code == 403, response.body
+        error = json.loads(response.body)["errors"][0]
+        assert (error["code"], error["message"]) == (
+            "DENIED", f"{what} is part of team/app:v9, which is immutable: it cannot be deleted")
+        assert error["detail"] == {"tag": "v9", "digest": what}
+    assert state() == before
+    # Neither retention (untagged for a day) nor garbage collection takes the children.
+    client.put("/dockless/admin/v1/settings", body=json.dumps(
+        {"resource": "team", "retention": {"untagged_days": 1}}), headers={"Content-Type": "application/json"})
+    clock.advance(days=3)
+    assert RetentionService(registry).apply() == []
+    for _ in range(2):
+        jobs.collect_garbage(registry)
+        clock.advance(days=2)
+    for child in (amd, arm):
+        assert client.get(f"/v2/team/app/manifests/{child}").status_code == 200
+    assert client.get(f"/v2/team/app/blobs/{digest_of(b'arm-layer')}").status_code == 307
+    # A referrer of the image (an SBOM, a signature) is not part of it: it may go.
+    config = push.blob("team/app", b"{}")
+    referrer = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": "text/plain",
+                           "config": dict(config, mediaType="application/vnd.oci.empty.v1+json"), "layers": [],
+                           "subject": {"mediaType": OCI_INDEX, "digest": digest_of(index), "size": len(index)}}
+                          ).encode()
+    assert push.manifest("team/app", digest_of(referrer), referrer).status_code == 201
+    assert client.delete(f"/v2/team/app/manifests/{digest_of(referrer)}").status_code == 202
+
+
 def test_lifting_immutability_is_a_recorded_setting_change(client, push, clock):
     settings(client, "team/app", immutable_tags=["*"])
     push.image("team/app", "v1.2", layers=[b"a"])
