@@ -12,6 +12,7 @@ import requests
 from botocore.stub import Stubber
 
 from chalicelib.blobs import BlobService
+from chalicelib.meta.models import BlobLink
 from chalicelib.backend import use_backend
 from chalicelib.storage.objects import ObjectStore
 from tests.fixtures import PUBLIC_URL, digest_of, error_code
@@ -278,6 +279,27 @@ def test_expired_direct_session_loses_its_object(client, clock, state, registry)
     clock.advance(days=2)
     from chalicelib.jobs import clean_expired_uploads
     assert clean_expired_uploads(registry) == 1
+    assert state() == before
+
+
+def test_completion_refuses_a_checksum_s3_reports_for_other_bytes(client, state, monkeypatch):
+    """As S3 answers HeadObject for an object of the right size whose stored SHA-256 is another's
+    (in-process moto reports no checksum at all, which would pass for any comparison): refused,
+    and nothing linked."""
+    from chalicelib.storage.objects import ObjectStore
+    claimed, other = os.urandom(100), os.urandom(100)
+    before = state()
+    upload_id = start(client)
+    open_direct(client, upload_id, digest_of(claimed), len(claimed))
+    boto3.client("s3", region_name="us-east-1").put_object(
+        Bucket="test-bucket", Key=f"blobs/direct/{upload_id}", Body=other)
+    monkeypatch.setattr(ObjectStore, "stored_checksum", lambda self, key: (len(other), b64(other)))
+    response = complete(client, upload_id, digest_of(claimed))
+    assert response.status_code == 400 and error_code(response) == "DIGEST_INVALID", response.body
+    assert json.loads(response.body)["errors"][0]["detail"] == {
+        "expected": digest_of(claimed), "reason": "the bucket holds no such bytes for this upload"}
+    assert BlobLink.count("team/app") == 0
+    assert client.head(f"/v2/team/app/blobs/{digest_of(claimed)}").status_code == 404
     assert state() == before
 
 
