@@ -525,7 +525,7 @@ def retention_set(name, keep_last, keep_days, untagged_days, unpulled_days, exem
     """
     rules = {"keep_last": keep_last, "keep_days": keep_days, "untagged_days": untagged_days,
              "unpulled_days": unpulled_days, "exempt": [p.strip() for p in (exempt or "").split(",") if p.strip()]}
-    if clear == any(v for v in rules.values() if v not in (None, [])):
+    if clear == any(value not in (None, []) for value in rules.values()):  # 0 is a rule too
         raise click.UsageError("give rules, or --clear")
     shown = _client(registry).admin("PUT", "/settings", {"resource": name, "retention": None if clear else rules})
     _say(f"retention of {name}: {_rules_text(shown['own']['retention'])}")

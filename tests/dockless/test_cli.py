@@ -90,3 +90,16 @@ def test_gc_prints_what_it_did_and_what_it_cost(logged_in):
     assert "manifests doomed" in lines[1] and lines[-1].startswith("cost: ")
     assert "DynamoDB read units" in lines[-1] and "S3 requests" in lines[-1]
     failed_cleanly(logged_in("gc", "--namespace", "Not_A_Namespace"), "collecting garbage: 400 INVALID")
+
+
+@pytest.mark.parametrize("rule, shown", [(("--keep-last", "0"), "keep-last=0"),
+                                         (("--untagged-days", "0"), "untagged-days=0")])
+def test_a_retention_rule_of_zero_is_a_rule(logged_in, rule, shown):
+    result = logged_in("retention", "set", "zero", *rule)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"retention of zero: {shown}\n"
+    from chalicelib.meta import keys
+    from chalicelib.meta.models import RepositorySetting
+    import json
+    stored = json.loads(RepositorySetting.get(keys.resource("zero")).retention)
+    assert stored[rule[0][2:].replace("-", "_")] == 0
