@@ -14,6 +14,7 @@ from chalicelib import spec, validate
 from chalicelib.errors import RegistryError
 from chalicelib.formats import ParsedManifest, parse_manifest
 from dockless import logins
+from dockless.answers import did_not_answer, explain
 from dockless.auth import RegistryAuth
 from dockless.bucket import ApiAnswer, BucketUploader, FileSlice, RegistryRefused, TransferFailed
 
@@ -22,19 +23,6 @@ ADMIN = "/dockless/admin/v1"
 
 class ClientError(Exception):
     pass
-
-
-def explain(response: requests.Response) -> str:
-    """`<status> <CODE>: <message> (<detail>)` from the spec's error body, or the status and text."""
-    try:
-        error = response.json()["errors"][0]
-        message, detail = error["message"], error.get("detail")
-        # A sentence of detail is already part of the message (errors.error_body); say it once.
-        shown = detail if isinstance(detail, str) else json.dumps(detail, sort_keys=True)
-        said = f" ({shown})" if detail and shown not in message else ""
-        return f"{response.status_code} {error['code']}: {message}{said}"
-    except (ValueError, KeyError, IndexError, TypeError):
-        return f"{response.status_code}: {response.text[:200]}"
 
 
 class RegistryClient:
@@ -59,7 +47,7 @@ class RegistryClient:
         try:
             response = self.session.request(method, url, timeout=options.pop("timeout", 60), **options)
         except requests.RequestException as error:
-            raise ClientError(f"{what}: {self.base_url} did not answer ({error})") from None
+            raise ClientError(f"{what}: {did_not_answer(self.base_url, error)}") from None
         if response.status_code not in expect:
             raise ClientError(f"{what}: {explain(response)}")
         return response

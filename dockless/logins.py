@@ -7,6 +7,9 @@ from typing import Optional
 
 import requests
 
+from dockless.answers import did_not_answer, explain
+from dockless.files import write_private
+
 
 def config_path() -> Path:
     default = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config")) / "dockless" / "logins.json"
@@ -21,24 +24,22 @@ def _read() -> dict:
 def login(url: str, username: str, password: str) -> None:
     """Exchange the access token for a refresh token at the registry's token endpoint; store that."""
     url = url.rstrip("/")
-    challenge = requests.get(f"{url}/v2/", timeout=30)
-    realm = challenge.headers.get("WWW-Authenticate", "").split('realm="')[-1].split('"')[0]
-    if not realm:
-        raise ValueError(f"{url} did not answer with a token challenge")
-    answer = requests.post(realm, timeout=30, data={
-        "grant_type": "password", "username": username, "password": password, "access_type": "offline",
-        "client_id": "dockless", "scope": "registry:catalog:*"})
+    try:
+        challenge = requests.get(f"{url}/v2/", timeout=30)
+        realm = challenge.headers.get("WWW-Authenticate", "").split('realm="')[-1].split('"')[0]
+        if not realm:
+            raise ValueError(f"{url} did not answer with a token challenge")
+        answer = requests.post(realm, timeout=30, data={
+            "grant_type": "password", "username": username, "password": password, "access_type": "offline",
+            "client_id": "dockless", "scope": "registry:catalog:*"})
+    except requests.RequestException as error:
+        raise ValueError(did_not_answer(url, error)) from None
     if answer.status_code != 200:
-        from dockless.client import explain
         raise ValueError(f"login refused: {explain(answer)}")
     config = _read()
     config["registries"][url] = {"username": username, "refresh_token": answer.json()["refresh_token"]}
     config["current"] = url
-    path = config_path()
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as out:
-        json.dump(config, out, indent=2)
+    write_private(config_path(), json.dumps(config, indent=2).encode())
 
 
 def stored(url: Optional[str]) -> tuple:

@@ -8,6 +8,8 @@ import ssl
 from pathlib import Path
 from typing import Tuple
 
+from dockless.files import write_private
+
 LOCAL_NAMES = ("localhost", "127.0.0.1", "::1")
 
 
@@ -23,11 +25,8 @@ def _authority(directory: Path):
     cert, key = directory / "ca.crt", directory / "private" / "ca.key"
     if cert.exists() and key.exists():
         return trustme.CA.from_pem(cert.read_bytes(), key.read_bytes())
-    key.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     authority = trustme.CA(organization_name="dockless local stack")
-    descriptor = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "wb") as out:
-        out.write(authority.private_key_pem.bytes())
+    write_private(key, authority.private_key_pem.bytes())
     cert.write_bytes(authority.cert_pem.bytes())
     return authority
 

@@ -52,7 +52,8 @@ def test_not_logged_in_and_unreachable_registries_are_one_line_too(cli, stack):
     failed_cleanly(cli("user", "list"), "not logged in")
     failed_cleanly(cli("login", stack.url, "-u", "admin", "--password-stdin", input="dkl_wrong"),
                    "login refused: 401 UNAUTHORIZED")
-    failed_cleanly(cli("pull", "127.0.0.1:9/team/app:1", "out"), "did not answer")
+    refused = failed_cleanly(cli("pull", "127.0.0.1:9/team/app:1", "out"), "did not answer (connection refused")
+    assert "HTTPConnectionPool" not in refused.stderr
 
 
 def test_repo_set_refusals_change_nothing(logged_in):
@@ -103,3 +104,28 @@ def test_a_retention_rule_of_zero_is_a_rule(logged_in, rule, shown):
     import json
     stored = json.loads(RepositorySetting.get(keys.resource("zero")).retention)
     assert stored[rule[0][2:].replace("-", "_")] == 0
+
+
+def test_a_login_file_and_the_local_ca_key_are_the_owners_alone_whatever_was_there(cli, stack, tmp_path):
+    import os
+    import stat
+    from dockless import tls
+    logins = tmp_path / "logins.json"
+    logins.write_text('{"registries": {}}')
+    os.chmod(logins, 0o644)
+    assert cli("login", stack.url, "-u", "admin", "--password-stdin", input=stack.admin_token).exit_code == 0
+    assert stat.S_IMODE(logins.stat().st_mode) == 0o600
+    assert stack.url in logins.read_text()
+    key = tmp_path / "tls" / "private" / "ca.key"
+    key.parent.mkdir(parents=True)
+    key.write_text("left from before")
+    os.chmod(key, 0o644)
+    tls.server_context(tmp_path / "tls")
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600 and key.read_bytes().startswith(b"-----BEGIN")
+    assert sorted(p.name for p in key.parent.iterdir()) == ["ca.key"]  # nothing staged left
+
+
+def test_a_login_to_a_registry_that_does_not_answer_says_so_in_words(cli):
+    result = failed_cleanly(cli("login", "http://127.0.0.1:9", "-u", "admin", "--password-stdin", input="x"),
+                            "http://127.0.0.1:9 did not answer (connection refused")
+    assert "HTTPConnectionPool" not in result.stderr and "Errno" not in result.stderr
