@@ -226,11 +226,12 @@ def gateway(ui: UI, upstream, port, host, public_url, spool_dir, spool_limit, sp
 
 
 def connect(reference: str, username, password):
-    """The parsed reference and a client for its registry, answering challenges with the credentials."""
+    """The parsed reference and a client for its registry (RegistryClient.of: the credentials
+    given, else the stored login, else anonymous)."""
     from dockless.client import RegistryClient
     from chalicelib.reference import Reference
     parsed = Reference.parse(reference)
-    return parsed, RegistryClient(parsed.base_url, username=username, password=password)
+    return parsed, RegistryClient.of(parsed.base_url, username, password)
 
 
 def credentials(function):

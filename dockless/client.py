@@ -40,6 +40,18 @@ class RegistryClient:
         url, entry = logins.stored(registry)
         return cls(url, username=entry["username"], refresh_token=entry["refresh_token"])
 
+    @classmethod
+    def of(cls, url: str, username: Optional[str] = None, password: Optional[str] = None) -> "RegistryClient":
+        """The client every command uses: with the credentials given (-u/--password, or
+        DOCKLESS_USERNAME/DOCKLESS_PASSWORD), else those `dockless login` stored for the registry,
+        else anonymous."""
+        if username or password:
+            return cls(url, username=username, password=password)
+        try:
+            return cls.logged_in(url)
+        except ValueError:
+            return cls(url)
+
     def request(self, method: str, path: str, expect: Collection[int], what: str, **options) -> requests.Response:
         """One call of the registry (`path` under its URL, or a whole URL it gave); a status outside `expect`, or no answer, is a ClientError
         saying what was being done and what the registry said."""

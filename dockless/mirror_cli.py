@@ -42,17 +42,6 @@ def mirror():
     """
 
 
-def client_for(url: str, username: Optional[str] = None, password: Optional[str] = None) -> RegistryClient:
-    """A client with the credentials given, else those `dockless login` stored for the registry,
-    else anonymous."""
-    if username or password:
-        return RegistryClient(url, username=username, password=password)
-    try:
-        return RegistryClient.logged_in(url)
-    except ValueError:
-        return RegistryClient(url)
-
-
 def _spool(path: Optional[str]) -> Path:
     return Path(path) if path else Path.home() / ".cache" / "dockless" / "mirror"
 
@@ -159,8 +148,8 @@ def copy(ui: UI, source, destination, all_tags, pattern, with_signatures, with_r
     if src_username is None and src_password is None and src.host == dest.host:
         src_username, src_password = username, password  # one registry, one set of credentials
     report, images = copy_images(ui, source, destination, _pattern(all_tags, pattern), _spool(spool), dry_run,
-                                 with_signatures, with_referrers, client_for(src.base_url, src_username, src_password),
-                                 client_for(dest.base_url, username, password), _platform(platforms))
+                                 with_signatures, with_referrers, RegistryClient.of(src.base_url, src_username, src_password),
+                                 RegistryClient.of(dest.base_url, username, password), _platform(platforms))
     ui.result(summary(report, images, f"{dest.host}/{dest.name}", dry_run, with_signatures))
 
 
@@ -244,8 +233,8 @@ def sync(ui: UI, only, dry_run, spool, registry):
         try:
             src, dest = Reference.parse(each["source"]), Reference.parse(each["destination"])
             report, images = copy_images(ui, each["source"], each["destination"], each["tags"], _spool(spool), dry_run,
-                                         each["with_signatures"], each["with_referrers"], client_for(src.base_url),
-                                         client_for(dest.base_url), each.get("platform"))
+                                         each["with_signatures"], each["with_referrers"], RegistryClient.of(src.base_url),
+                                         RegistryClient.of(dest.base_url), each.get("platform"))
         except (ClientError, ValueError, OSError) as error:
             ui.error(f"rule {each['name']}: {error}")
             failed.append(each["name"])

@@ -26,6 +26,7 @@ from chalicelib import audit, errors, validate
 from chalicelib.auth.jwt import InvalidToken
 from chalicelib.auth.service import AuthService, Caller, basic_credentials, caller_of, held
 from chalicelib.errors import RegistryError
+from chalicelib.meta import keys
 from chalicelib.spec import DELETE, PULL, PUSH
 
 # No credentials needed: the token endpoint, public keys.
@@ -125,10 +126,26 @@ def authorize(request, route, name: Optional[str], backend) -> Access:
                              needed=route.action)
     # The reference registry answers a token that lacks an action as it answers no token (401
     # UNAUTHORIZED), with error="insufficient_scope" in the challenge; the message says which.
-    message = (f"authentication required: the credentials do not allow {route.action} on "
-               f"{name or 'the registry'}; ask an admin for a grant" if claims is not None else None)
+    message = None if claims is None else _refusal_message(backend, claims, route.action, name)
     raise RegistryError(errors.UNAUTHORIZED, message=message,
                         headers={"WWW-Authenticate": challenge(backend, needed, insufficient=claims is not None)})
+
+
+def _refusal_message(backend, claims: dict, action: str, name: Optional[str]) -> str:
+    """What a caller refused with credentials is told to do: log in (an anonymous token), that a
+    cache namespace takes no pushes (whoever asks), or ask an admin for a grant."""
+    what = f"{action} on {name or 'the registry'}"
+    if not claims.get("sub"):
+        return (f"authentication required: anonymous callers may not {action} {name or 'the registry'}; "
+                "log in (docker login, dockless login)")
+    if action == PUSH and name is not None:
+        from chalicelib.repository_settings import SettingsService  # a refusal's cost only
+        cache = SettingsService(backend).of(name).cache
+        if cache is not None:
+            return f"{keys.namespace_of(name)} is a cache of {cache.url}: pull only"
+    if claims.get("admin"):
+        return f"authentication required: the token does not carry {what}; ask for a token with that scope"
+    return f"authentication required: the credentials do not allow {what}; ask an admin for a grant"
 
 
 def challenge(backend, needed: List[str], insufficient: bool) -> str:

@@ -11,7 +11,7 @@ from chalicelib.auth import jwt
 from chalicelib.auth.service import AuthService, new_credential_text
 from chalicelib.backend import backend
 from chalicelib.routes.table import ROUTES
-from tests.fixtures import PUBLIC_URL, digest_of, error_code
+from tests.fixtures import PUBLIC_URL, SIGNING_KEY, digest_of, error_code
 
 ROLE_OF = {"rita": "read", "will": "write", "ada": "admin"}
 
@@ -90,6 +90,30 @@ def test_token_lets_docker_pull_and_insufficient_scope_rechallenges(anonymous, p
     assert response.headers["WWW-Authenticate"] == (
         f'Bearer realm="{PUBLIC_URL}/token",service="dockless",scope="repository:team/app:pull,push",'
         'error="insufficient_scope"')
+
+
+def test_a_refusal_says_what_to_do_anonymous_admin_or_cache(anonymous, client, people, state, clock):
+    """The anonymous are told to log in; a registry admin whose token lacks the scope to get one
+    with it; anyone pushing to a cache namespace that it takes no pushes (never "ask an admin")."""
+    def refused(token, method, path):
+        response = anonymous.request(method, path, headers=bearer(token))
+        assert response.status_code == 401 and error_code(response) == "UNAUTHORIZED", response.body
+        return json.loads(response.body)["errors"][0]["message"]
+
+    anonymous_token = get_token(anonymous, scopes=["repository:team/app:pull"]).json_body["token"]
+    assert refused(anonymous_token, "GET", "/v2/team/app/manifests/v1") == (
+        "authentication required: anonymous callers may not pull team/app; log in (docker login, dockless login)")
+    claims = jwt.new_claims(PUBLIC_URL, "admin", "dockless", None,
+                            [{"type": "repository", "name": "team/app", "actions": ["pull"]}], clock().timestamp(), 300)
+    claims["admin"] = True
+    assert refused(jwt.encode(claims, SIGNING_KEY.encode()), "POST", "/v2/team/app/blobs/uploads/") == (
+        "authentication required: the token does not carry push on team/app; ask for a token with that scope")
+    assert client.put("/dockless/admin/v1/caches/hub", body=json.dumps({"url": "https://registry.example.com"}),
+                      headers={"Content-Type": "application/json"}).status_code == 200
+    will = get_token(anonymous, "will", people["will"], ["repository:hub/app:pull,push"]).json_body["token"]
+    before = state()
+    assert refused(will, "POST", "/v2/hub/app/blobs/uploads/") == "hub is a cache of https://registry.example.com: pull only"
+    assert state() == before
 
 
 @pytest.mark.parametrize("strip", ["the access claim", "an entry's actions"])

@@ -129,3 +129,18 @@ def test_a_login_to_a_registry_that_does_not_answer_says_so_in_words(cli):
     result = failed_cleanly(cli("login", "http://127.0.0.1:9", "-u", "admin", "--password-stdin", input="x"),
                             "http://127.0.0.1:9 did not answer (connection refused")
     assert "HTTPConnectionPool" not in result.stderr and "Errno" not in result.stderr
+
+
+def test_sign_and_verify_use_the_stored_login_and_the_anonymous_are_told_to_log_in(cli, logged_in, stack, tmp_path,
+                                                                                   monkeypatch):
+    host = stack.url.split("://", 1)[1]
+    keyring = tmp_path / "KEYS"
+    keyring.write_text("")
+    # Logged in: the registry is asked as admin, and answers that there is no such image.
+    failed_cleanly(logged_in("verify", f"{host}/signed/app:1", "--keyring", str(keyring)), "404", "UNKNOWN")
+    failed_cleanly(logged_in("sign", f"{host}/signed/app:1", "--key", "0" * 40), "404", "UNKNOWN")
+    # Without a login (another config file): told to log in, not to ask for a grant.
+    monkeypatch.setenv("DOCKLESS_CONFIG", str(tmp_path / "nobody.json"))
+    refused = failed_cleanly(cli("verify", f"{host}/signed/app:1", "--keyring", str(keyring)),
+                             "401 UNAUTHORIZED", "log in (docker login, dockless login)")
+    assert "ask an admin" not in refused.stderr
