@@ -48,6 +48,9 @@ def grouped(fingerprint: str) -> str:
 
 def verify(client: RegistryClient, reference: Reference, keyring: bytes) -> List[dict]:
     """Every signature of the manifest, checked against the armoured keys in `keyring`."""
+    # Verified mode serves what is not signed yet only to who may push (README, "Signing"): a
+    # caller who may push checks it, one who may only pull is told why it is refused.
+    client.session.auth.want(f"repository:{reference.name}:pull,push")
     digest = client.get_manifest(reference.name, reference.reference).digest
     response = client.request("GET", f"/extensions/v2/{reference.name}/signatures/{digest}", (200,),
                               "fetching signatures")

@@ -247,7 +247,7 @@ def tag_page(call):
         if "layers" in document else f"an index of {len(document.get('manifests', []))} manifests"
     events, _ = service.history(name, tag, 1, None, where_from=False)
     settings = SettingsService(call.backend).of(name)
-    trust = Trust.of_repository(name, settings)
+    trust = Trust.of_repository(name)
     stored = SigningService(call.backend).signatures(name, digest)
     vouched = {vouch.signature.name: vouch for vouch in trust.vouches(stored, digest)}
     signatures = [{"fingerprint": grouped(vouched[s.name].fingerprint if s.name in vouched else s.signer),

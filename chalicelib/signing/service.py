@@ -67,11 +67,12 @@ class Trust:
         return cls(key for namespace in namespaces for key in SigningKey.query(namespace))
 
     @classmethod
-    def of_repository(cls, repository: str, settings: RepositorySettings) -> "Trust":
-        """The keys trusted for a repository's namespace, and the registry's own where it signs
-        automatically."""
-        namespace = keys.namespace_of(repository)
-        return cls.of(namespace, REGISTRY_NAMESPACE) if settings.auto_sign else cls.of(namespace)
+    def of_repository(cls, repository: str) -> "Trust":
+        """The keys trusted for a repository's namespace, and the registry's own. The registry
+        signs only a push to a repository that signs automatically, under that repository's
+        name, so its signatures stay trusted for what it signed after automatic signing is turned
+        off; removing its key from `_registry` withdraws them (a rotation, a compromise)."""
+        return cls.of(keys.namespace_of(repository), REGISTRY_NAMESPACE)
 
     def vouches(self, signatures: Iterable[Signature], digest: str) -> List[Vouch]:
         found = []
@@ -132,7 +133,7 @@ class SigningService:
         indexes that contain it."""
         if not settings.verified:
             return None
-        return VerifiedMode(self._backend, repository, settings).refusal(digest, tag, parents)
+        return VerifiedMode(self._backend, repository).refusal(digest, tag, parents)
 
     # --- signatures ----------------------------------------------------------------------------
 
@@ -180,13 +181,13 @@ def _repository_of(identity: str) -> str:
 
 class VerifiedMode:
     """Whether a manifest may be served under verified mode: a signature that verifies now with a
-    key trusted for the namespace (or the registry's own key, where it signs automatically), for
-    this digest, naming the image as requested; or a child of an index signed that way."""
+    key trusted for the namespace or the registry's own key (Trust.of_repository), for this
+    digest, naming the image as requested; or a child of an index signed that way."""
 
-    def __init__(self, backend: Backend, repository: str, settings: RepositorySettings):
+    def __init__(self, backend: Backend, repository: str):
         self._host = urlsplit(backend.public_url()).netloc
         self._repository = repository
-        self._trust = Trust.of_repository(repository, settings)
+        self._trust = Trust.of_repository(repository)
 
     def _signed(self, digest: str, tag: Optional[str]) -> bool:
         wanted = f"{self._host}/{self._repository}"

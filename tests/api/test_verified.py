@@ -187,6 +187,25 @@ def test_automatic_signing_signs_tag_pushes_with_the_registry_key(client, push, 
         (digest, {"signer": keys[0]["fingerprint"], "automatic": True})]
 
 
+def test_what_the_registry_signed_stays_served_after_automatic_signing_is_turned_off(client, anonymous, clock, push,
+                                                                                     registry_key):
+    """The registry signs only while a repository signs automatically, under that repository's
+    name: its signatures keep vouching in verified mode; removing its key withdraws them."""
+    registry_key(gpg.generate_signing_key("registry that stops signing"))
+    SettingsService(backend()).change("robots", auto_sign=True, verified=True)
+    _, digest = push.image("robots/app", "v1")
+    assert get(anonymous, clock, "/v2/robots/app/manifests/v1").status_code == 200
+    SettingsService(backend()).change("robots", auto_sign=False)
+    assert get(anonymous, clock, "/v2/robots/app/manifests/v1").status_code == 200
+    assert get(anonymous, clock, f"/v2/robots/app/manifests/{digest}").status_code == 200
+    _, unsigned = push.image("robots/app", "v2", layers=[b"pushed after"])
+    assert get(anonymous, clock, "/v2/robots/app/manifests/v2").status_code == 403
+    (key,) = client.get("/keys/_registry").json_body["keys"]
+    assert client.delete(f"/dockless/admin/v1/keys/_registry/{key['fingerprint']}").status_code == 204
+    refused = get(anonymous, clock, "/v2/robots/app/manifests/v1")
+    assert refused.status_code == 403 and error_code(refused) == "DENIED"
+
+
 def test_a_signature_counts_only_if_it_verifies_with_a_key_trusted_now(client, anonymous, clock, push, registry):
     """The review's sequence: a corrupt signature naming a key nobody trusts yet is stored; once an
     admin trusts that key, it must still not vouch for anything."""

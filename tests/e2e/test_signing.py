@@ -161,6 +161,14 @@ def test_dockless_sign_and_verify_interoperate_with_skopeo(stack, skopeo, http, 
     unsigned_layout.tag(unsigned_layout.add_image([8_000]), "v1")
     skopeo("copy", "--dest-tls-verify=false", f"oci:{unsigned_layout.path}:v1", f"docker://{stack.host}/signed/none:1")
     assert dockless("verify", f"{stack.host}/signed/none:1", check=False).returncode == 1
+    # In verified mode an admin, with nothing but the stored login, still checks the unsigned
+    # image (who may push is exempt), and is told it has no signatures rather than refused.
+    dockless("repo", "set", "signed", "--verified")
+    del cli_env["DOCKLESS_USERNAME"], cli_env["DOCKLESS_PASSWORD"]
+    unsigned = dockless("verify", f"{stack.host}/signed/none:1", check=False)
+    assert (unsigned.returncode, unsigned.stdout.strip()) == (1, f"{stack.host}/signed/none:1: no signatures"), \
+        unsigned.stderr
+    dockless("repo", "set", "signed", "--no-verified")
 
 
 def test_signed_through_a_gateway_verifies_under_the_public_name(stack, skopeo, http, gnupg, registry_auth, tmp_path):
