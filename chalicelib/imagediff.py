@@ -18,7 +18,7 @@ SCALAR_FIELDS = (("entrypoint", "Entrypoint"), ("cmd", "Cmd"), ("user", "User"),
 
 def platform_of(descriptor_or_config: dict) -> str:
     """`os/architecture[/variant]` of an index entry's `platform` or of an image config."""
-    platform = descriptor_or_config.get("platform", descriptor_or_config) or {}
+    platform = _object(descriptor_or_config.get("platform", descriptor_or_config))
     parts = [str(platform.get("os") or "unknown"), str(platform.get("architecture") or "unknown")]
     if platform.get("variant"):
         parts.append(str(platform["variant"]))
@@ -45,9 +45,33 @@ def pair_platforms(a: Dict[str, str], b: Dict[str, str]) -> List[Tuple[str, Opti
     return [(p, a.get(p), b.get(p)) for p in sorted(set(a) | set(b))]
 
 
+# A config is whatever JSON its pusher wrote: each field is read as the type it should have, and
+# a value of another type is still data (compared, shown), never a reason to fail.
+
+def _object(value) -> dict:
+    """A JSON object as itself; anything else as an empty one (a config's `config`, a platform)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _entries(value) -> list:
+    """A list as itself, an object as its `key=value` strings, nothing as none, a scalar as one."""
+    if value is None:
+        return []
+    if isinstance(value, dict):
+        return [f"{key}={item}" for key, item in value.items()]
+    return value if isinstance(value, list) else [value]
+
+
 def _keyed(entries, separator: str) -> Dict[str, str]:
-    pairs = (str(entry).partition(separator) for entry in entries or [])
+    pairs = (str(entry).partition(separator) for entry in _entries(entries))
     return {key: value for key, _, value in pairs}
+
+
+def _mapping(value) -> Dict[str, object]:
+    """An object's entries; a list's or a scalar's, `key=value` split as env is."""
+    if isinstance(value, dict):
+        return {str(key): item for key, item in value.items()}
+    return dict(_keyed(value, "="))
 
 
 def _map_changes(a: Dict[str, object], b: Dict[str, object]) -> Dict[str, dict]:
@@ -61,14 +85,16 @@ def _map_changes(a: Dict[str, object], b: Dict[str, object]) -> Dict[str, dict]:
 def config_changes(a: dict, b: dict) -> dict:
     """The fields of two image configs that differ: {field: {"from", "to"}}; env, labels and
     exposed ports per key; history as the commands that made each layer."""
-    inner_a, inner_b = a.get("config") or {}, b.get("config") or {}
+    a, b = _object(a), _object(b)
+    inner_a, inner_b = _object(a.get("config")), _object(b.get("config"))
     changes: Dict[str, object] = {}
     for name, key in SCALAR_FIELDS:
         if inner_a.get(key) != inner_b.get(key):
             changes[name] = {"from": inner_a.get(key), "to": inner_b.get(key)}
     for name, mapping in (("env", lambda c: _keyed(c.get("Env"), "=")),
-                          ("labels", lambda c: dict(c.get("Labels") or {})),
-                          ("exposed_ports", lambda c: {port: True for port in (c.get("ExposedPorts") or {})})):
+                          ("labels", lambda c: _mapping(c.get("Labels"))),
+                          ("exposed_ports", lambda c: {str(port).partition("=")[0]: True
+                                                       for port in _entries(c.get("ExposedPorts"))})):
         found = _map_changes(mapping(inner_a), mapping(inner_b))
         if found:
             changes[name] = found
@@ -81,7 +107,8 @@ def config_changes(a: dict, b: dict) -> dict:
 
 
 def _history(config: dict) -> List[str]:
-    return [str(entry.get("created_by", "")) for entry in config.get("history") or []]
+    return [str(entry.get("created_by", "")) if isinstance(entry, dict) else str(entry)
+            for entry in _entries(config.get("history"))]
 
 
 def layer_changes(a: List[dict], b: List[dict]) -> dict:

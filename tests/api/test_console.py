@@ -452,3 +452,38 @@ def test_a_cache_namespaces_repository_page_says_what_it_caches(anonymous, clien
     page = browser.request("GET", "/ui/repository?name=team/app").body.decode()
     assert "<dt>Pull-through cache of</dt><dd>https://registry.example.com: tags checked again after 600 s; " \
            "no pushes <span class=\"hint\">(set on team by admin," in page
+
+
+@pytest.mark.parametrize("config, row", [
+    ({"config": "notadict"}, None),
+    ({"config": {"Labels": ["a"]}}, "labels a"),
+    ({"config": {"Labels": "tier=web"}}, "labels tier"),
+    ({"config": {"Env": "A=1"}}, "env A"),
+    ({"config": {"Env": {"A": 1}}}, "env A"),
+    ({"config": {"ExposedPorts": ["80/tcp"]}}, "exposed_ports 80/tcp"),
+    ({"config": {"Cmd": {"not": "a list"}}}, "cmd"),
+    ({"history": "made by hand"}, "history"),
+    ({"history": [7, {"created_by": ["RUN", "x"]}]}, "history"),
+    ({"os": ["linux"], "architecture": {"x": 1}}, None),
+    ({"config": None, "created": {"when": "now"}}, "created"),
+])
+def test_a_config_of_any_json_shape_is_compared_as_data(anonymous, client, push, people, config, row):
+    """A config is what its pusher wrote: fields of unexpected types are differences to show, not
+    a 500 (the API's diff and the console's diff page)."""
+    push.image("team/app", "v1", layers=(b"base",))
+    document = json.dumps({"architecture": "amd64", "os": "linux", **config}).encode()
+    descriptor = dict(push.blob("team/app", document), mediaType="application/vnd.oci.image.config.v1+json")
+    layer = dict(push.blob("team/app", b"base"), mediaType="application/vnd.oci.image.layer.v1.tar")
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                           "config": descriptor, "layers": [layer]}).encode()
+    assert push.manifest("team/app", "odd", manifest).status_code == 201
+    answer = client.get("/dockless/v1/team/app/diff?from=v1&to=odd")
+    assert answer.status_code == 200, answer.body
+    (platform,) = answer.json_body["platforms"]
+    assert platform["layers"]["shared"] and not platform["layers"]["added"]
+    browser = Browser(anonymous)
+    browser.sign_in("reader", people["reader"])
+    page = browser.request("GET", "/ui/diff?name=team/app&from=v1&to=odd")
+    assert page.status_code == 200, page.body
+    if row is not None:
+        assert f"<td>{row}</td>" in page.body.decode()
