@@ -115,16 +115,20 @@ class AuditTrail:
 
     def record(self, action: str, repository: Optional[str] = None, reference: Optional[str] = None,
                outcome: str = ALLOWED, actor: Optional[str] = None, namespace: Optional[str] = None,
-               **detail) -> None:
+               bounded: bool = False, **detail) -> None:
         """A read, a denial or an authentication: best effort, never failing the request. An event
-        of no repository goes to `namespace`'s trail, or the registry's."""
+        of no repository goes to `namespace`'s trail, or the registry's. A denial of an unproven
+        caller counts against its address's cap, unless its caller bounds it itself (`bounded`:
+        one per burst of sign-ins)."""
         context = _context.get()
         if outcome == DENIED and (context is None or context.actor is None):
-            left_out = self._backend.unproven_denials.admit(context.source_ip if context else None, time.monotonic())
-            if left_out is None:
-                return
-            if left_out:
-                detail["suppressed"] = left_out
+            if not bounded:
+                left_out = self._backend.unproven_denials.admit(context.source_ip if context else None,
+                                                                time.monotonic())
+                if left_out is None:
+                    return
+                if left_out:
+                    detail["suppressed"] = left_out
             namespace = UNAUTHENTICATED_NAMESPACE
         try:
             self.event(action, repository, reference, outcome, actor, namespace, **detail).save()

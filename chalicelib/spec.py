@@ -176,3 +176,10 @@ MIRROR_RULE_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 PLATFORM_RE = re.compile(r"[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?")
 # The Warning (RFC 7234 110, "Response is Stale") on a tag served while the upstream is unreachable.
 CACHE_STALE_WARNING = '110 dockless "Response is Stale: the upstream registry did not answer"'
+
+# --- console sign-in (ours, chalicelib/auth/throttle.py) -----------------------------------------
+# Failed sign-ins allowed per principal name and per client address in one window; past either,
+# sign-ins are answered 429 with Retry-After until the window ends (a right token included).
+SIGNIN_FAILURES_PER_PRINCIPAL = 10
+SIGNIN_FAILURES_PER_ADDRESS = 30
+SIGNIN_WINDOW_SECONDS = 15 * 60

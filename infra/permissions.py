@@ -33,6 +33,7 @@ TABLE_ACTIONS: Dict[str, Dict[Optional[str], List[str]]] = {
     "tag-history": {None: ["PutItem", "Query"], "by_tag": ["Query"]},
     "gc-candidates": {None: ["BatchGetItem", "DeleteItem", "GetItem", "PutItem", "Scan", "UpdateItem"]},
     "mirror-rules": {None: ["DeleteItem", "PutItem", "Scan"]},
+    "signin-failures": {None: ["BatchGetItem", "DeleteItem", "UpdateItem"]},
     "namespace-storage": {None: ["BatchGetItem", "ConditionCheckItem", "DeleteItem", "GetItem", "PutItem",
                                  "UpdateItem"]},
 }

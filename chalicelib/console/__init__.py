@@ -45,6 +45,7 @@ from urllib.parse import parse_qs, urlencode
 from chalice import Response
 
 from chalicelib import audit, errors, prices, quota, sizes, spec, usage as usage_report, validate
+from chalicelib.auth import throttle
 from chalicelib.auth.service import AuthService, Caller, held, new_credential_text
 from chalicelib.errors import RegistryError
 from chalicelib.meta import keys
@@ -333,12 +334,20 @@ def signin(call):
     if not expected or not hmac.compare_digest(form.get("csrf", ""), expected):
         return _refused(403, "Refused", "The sign-in form expired or came from elsewhere: reload the page and sign in.")
     name, token = form.get("name", ""), form.get("token", "")
+    now, address = call.backend.clock().timestamp(), audit.current().source_ip
+    wait = throttle.retry_after(now, name, address)
+    if wait is not None:
+        refused = _signin_form(call, 429, f"Too many failed sign-ins: try again in {-(-wait // 60)} minutes.", name)
+        refused.headers["Retry-After"] = str(wait)
+        return refused
     auth = AuthService(call.backend)
     try:
         caller = auth.authenticate(token, username=name)
     except RegistryError:
         call.backend.audit.record("console.signin", outcome=audit.DENIED, actor=name[:64] or "-")
+        throttle.failed(call.backend, now, name, address)
         return _signin_form(call, 401, "Wrong name or token.", name)
+    throttle.succeeded(caller.name)
     audit.identify(caller.name, caller.credential_id)
     session = new_credential_text()
     auth.store_credential(caller.name, session, kind="session", lifetime_seconds=SESSION_SECONDS,

@@ -431,6 +431,24 @@ class Signature(Model):
     created_at = UTCDateTimeAttribute()
 
 
+class SigninFailures(Model):
+    """Failed console sign-ins in the current window, per principal name ("user:<name>") and per
+    client address ("addr:<ip>"): chalicelib/auth/throttle.py.
+
+    Keys: subject. Access: batch get of a sign-in's two items before it is tried; update of both
+    when it fails; delete of the principal's when it succeeds. `expires_at` is the TTL attribute
+    (the window's end).
+    """
+
+    class Meta:
+        table_name = "signin-failures"
+
+    subject = UnicodeAttribute(hash_key=True)
+    failures = NumberAttribute(default=0)
+    window_start = NumberAttribute()  # epoch seconds
+    expires_at = NumberAttribute()
+
+
 # Each model and the concern its table is named after ("<prefix>-<concern>").
 TABLES: Dict[Type[Model], str] = {
     Repository: "repositories",
@@ -449,12 +467,13 @@ TABLES: Dict[Type[Model], str] = {
     GcCandidate: "gc-candidates",
     NamespaceStorage: "namespace-storage",
     MirrorRule: "mirror-rules",
+    SigninFailures: "signin-failures",
 }
 
 
 # The DynamoDB TTL attribute (epoch seconds) of the tables that expire items; the code compares it
 # with its clock too, since TTL deletes late.
-TTL_ATTRIBUTES = {Upload: "expires_at", AuditEvent: "expires_at"}
+TTL_ATTRIBUTES = {Upload: "expires_at", AuditEvent: "expires_at", SigninFailures: "expires_at"}
 
 
 def bind_models(settings: Settings) -> None:

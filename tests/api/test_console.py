@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 
 import pytest
 
+from chalicelib import spec
 from chalicelib.meta.models import Credential
 
 JSON = {"Content-Type": "application/json"}
@@ -487,3 +488,44 @@ def test_a_config_of_any_json_shape_is_compared_as_data(anonymous, client, push,
     assert page.status_code == 200, page.body
     if row is not None:
         assert f"<td>{row}</td>" in page.body.decode()
+
+
+def throttled_attempts(browser, name, token, count):
+    statuses = []
+    for _ in range(count):
+        form = browser.request("GET", "/ui/")
+        statuses.append(browser.request("POST", "/ui/signin", {"csrf": csrf_field(form.body.decode()), "name": name,
+                                                               "token": token}))
+    return statuses
+
+
+def test_failed_sign_ins_are_throttled_per_principal_with_retry_after_and_audited_once(anonymous, people, clock,
+                                                                                      registry):
+    from chalicelib.meta.models import AuditEvent
+    browser = Browser(anonymous)
+    answers = throttled_attempts(browser, "reader", people["nobody"], spec.SIGNIN_FAILURES_PER_PRINCIPAL + 3)
+    assert [a.status_code for a in answers] == [401] * spec.SIGNIN_FAILURES_PER_PRINCIPAL + [429] * 3
+    assert answers[-1].headers["Retry-After"] == str(spec.SIGNIN_WINDOW_SECONDS + 1)
+    assert "Too many failed sign-ins: try again in 16 minutes." in answers[-1].body.decode()
+    # The right token is refused too while the window runs, and signs nobody in.
+    (right,) = throttled_attempts(browser, "reader", people["reader"], 1)
+    assert right.status_code == 429 and "dockless_session" not in set_cookies(right)
+    # Another principal is not held up by the reader's failures.
+    assert Browser(anonymous).sign_in("nobody", people["nobody"]).status_code == 303
+    throttled = [e for e in AuditEvent.scan() if e.action == "console.signin.throttled"]
+    assert [(e.actor, json.loads(e.detail)["subject"]) for e in throttled] == [("reader", "user:reader")]
+    assert len([e for e in AuditEvent.scan() if e.action == "console.signin" and e.outcome == "denied"]) == \
+        spec.SIGNIN_FAILURES_PER_PRINCIPAL
+    # When the window ends the right token signs in, and the count starts again.
+    clock.advance(seconds=spec.SIGNIN_WINDOW_SECONDS)
+    assert Browser(anonymous).sign_in("reader", people["reader"]).status_code == 303
+    assert [a.status_code for a in throttled_attempts(browser, "reader", people["nobody"], 2)] == [401, 401]
+
+
+def test_failed_sign_ins_are_throttled_per_client_address_whatever_the_names(anonymous, people):
+    browser = Browser(anonymous)
+    for number in range(spec.SIGNIN_FAILURES_PER_ADDRESS):
+        (answer,) = throttled_attempts(browser, f"guess{number % 5}", "dkl_wrong", 1)
+        assert answer.status_code == 401
+    (refused,) = throttled_attempts(browser, "reader", people["reader"], 1)
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
