@@ -6,7 +6,7 @@ registry's error body; the command line turns it into one error line and exit co
 import hashlib
 import json
 from pathlib import Path
-from typing import Callable, Collection, Optional
+from typing import Callable, Collection, Iterator, Optional
 
 import requests
 
@@ -116,19 +116,22 @@ class RegistryClient:
         """The manifest a reference names, checked as the registry checks a push: whatever a
         registry sends, its digests and media types are well-formed before anything uses them."""
         validate.reference(reference)
-        response = self.request("GET", f"/v2/{name}/manifests/{reference}", (200,),
-                                f"fetching the manifest {reference}", headers={"Accept": spec.MANIFEST_ACCEPT})
+        what = f"the manifest {reference}"
+        with self.request("GET", f"/v2/{name}/manifests/{reference}", (200,), f"fetching {what}", stream=True,
+                          headers={"Accept": spec.MANIFEST_ACCEPT}) as response:
+            body = b"".join(limited(response, spec.MANIFEST_MAX_BYTES, what))
         try:
-            manifest = parse_manifest(response.content, response.headers.get("Content-Type"))
+            manifest = parse_manifest(body, response.headers.get("Content-Type"))
         except RegistryError as invalid:
             raise ClientError(f"the registry sent an invalid manifest for {reference}: {invalid.detail}") from None
         if validate.is_digest(reference) and manifest.digest != reference:
             raise ClientError(f"the manifest {reference} arrived with digest {manifest.digest}")
         return manifest
 
-    def fetch_blob(self, name: str, digest: str, path: Path, progress: Callable[[int], None]) -> None:
+    def fetch_blob(self, name: str, digest: str, size: int, path: Path, progress: Callable[[int], None]) -> None:
         """Download to `path` (following the 307 to S3, which drops our credentials on the way),
-        verifying; nothing is left at `path` or beside it unless the bytes match."""
+        at most the `size` bytes its descriptor says, verifying; nothing is left at `path` or
+        beside it unless the bytes match."""
         validate.digest(digest)
         partial = path.with_name(path.name + ".partial")
         try:
@@ -136,7 +139,7 @@ class RegistryClient:
                               timeout=300) as response:
                 hasher = hashlib.sha256()
                 with open(partial, "wb") as out:
-                    for piece in response.iter_content(1 << 20):
+                    for piece in limited(response, size, digest, exact=True):
                         hasher.update(piece)
                         out.write(piece)
                         progress(len(piece))
@@ -145,6 +148,22 @@ class RegistryClient:
             partial.rename(path)
         finally:
             partial.unlink(missing_ok=True)
+
+
+def limited(response: requests.Response, most: int, what: str, exact: bool = False) -> Iterator[bytes]:
+    """A streamed answer's body, refused as soon as it says or sends more than `most` bytes (a
+    hostile registry's answer is never read whole first); with `exact`, fewer is refused too."""
+    said = response.headers.get("Content-Length", "")
+    if said.isdigit() and int(said) > most:
+        raise ClientError(f"{what} is {said} bytes, more than the {most} expected")
+    received = 0
+    for piece in response.iter_content(64 * spec.KiB):
+        received += len(piece)
+        if received > most:
+            raise ClientError(f"{what} sent more than the {most} bytes expected")
+        yield piece
+    if exact and received != most:
+        raise ClientError(f"{what} ended after {received} of its {most} bytes")
 
 
 def _lacks_extension(answer: ApiAnswer) -> bool:

@@ -22,7 +22,7 @@ from chalicelib import spec
 from chalicelib.formats import ParsedManifest
 from chalicelib.imagediff import index_platforms
 from chalicelib.sizes import human
-from dockless.client import ClientError, RegistryClient
+from dockless.client import ClientError, RegistryClient, limited
 from chalicelib.reference import Reference
 from dockless.ui import UI
 
@@ -108,19 +108,26 @@ class Mirror:
             raise ClientError(f"{index.digest} has no {self._platform} image (it has {', '.join(sorted(platforms))})")
         return platforms[self._platform]
 
-    def _closure(self, name: str, top: ParsedManifest) -> List[ParsedManifest]:
-        """The manifest and, for an index, every child (children first, the top last)."""
-        children = [self._src.get_manifest(name, child) for child in top.children]
-        return [m for child in children for m in self._closure(name, child)] + [top]
+    def _closure(self, name: str, top: ParsedManifest, seen: Optional[set] = None) -> List[ParsedManifest]:
+        """The manifest and, for an index, every child (children first, the top last), each
+        fetched once however often indexes list it."""
+        seen = {top.digest} if seen is None else seen
+        found = []
+        for child in dict.fromkeys(top.children):
+            if child not in seen:
+                seen.add(child)
+                found.extend(self._closure(name, self._src.get_manifest(name, child), seen))
+        return found + [top]
 
     def _copy_blobs(self, source_name: str, destination_name: str, missing: Dict[str, int]) -> None:
         with self._ui.progress() as progress, concurrent.futures.ThreadPoolExecutor(PARALLEL_BLOBS) as pool:
             def copy(digest: str, size: int) -> None:
-                task = progress.add_task(digest[7:19], total=2 * size)
-                path = self._download(source_name, digest, size, lambda n: progress.advance(task, n))
+                down = progress.add_task(f"↓ {digest[7:19]}", total=size)
+                path = self._download(source_name, digest, size, lambda n: progress.advance(down, n))
+                up = progress.add_task(f"↑ {digest[7:19]}", total=size)
                 with open(path, "rb") as data:
                     self._dst.upload_blob(destination_name, digest, data.fileno(), 0, size,
-                                          lambda n: progress.advance(task, n))
+                                          lambda n: progress.advance(up, n))
                 path.unlink()
                 self.report.copied_blobs += 1
                 self.report.copied_bytes += size
@@ -140,7 +147,7 @@ class Mirror:
             self.report.resumed_bytes += have  # cut off after the last byte: only the check is left
             progress(have)
         else:
-            self._fetch(name, digest, partial, have if 0 < have < size else 0, progress)
+            self._fetch(name, digest, size, partial, have if 0 < have < size else 0, progress)
         hasher = hashlib.sha256()
         with open(partial, "rb") as written:
             for piece in iter(lambda: written.read(spec.MiB), b""):
@@ -151,9 +158,10 @@ class Mirror:
         partial.rename(path)
         return path
 
-    def _fetch(self, name: str, digest: str, partial: Path, have: int, progress: Callable[[int], None]) -> None:
+    def _fetch(self, name: str, digest: str, size: int, partial: Path, have: int,
+               progress: Callable[[int], None]) -> None:
         """Write the blob to `partial`, after the `have` bytes already there if the source serves
-        ranges (206), else from the start."""
+        ranges (206), else from the start; never more than its `size`."""
         headers = {"Range": f"bytes={have}-"} if have else {}
         with self._src.request("GET", f"/v2/{name}/blobs/{digest}", (200, 206), f"fetching {digest}",
                                stream=True, timeout=300, headers=headers) as response:
@@ -162,7 +170,7 @@ class Mirror:
                 self.report.resumed_bytes += have
                 progress(have)
             with open(partial, "ab" if resumed else "wb") as out:
-                for piece in response.iter_content(spec.MiB):
+                for piece in limited(response, size - have if resumed else size, digest):
                     out.write(piece)
                     progress(len(piece))
 

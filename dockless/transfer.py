@@ -48,17 +48,19 @@ def pull(source: Reference, directory: Path, client: RegistryClient, ui: UI) -> 
     (directory / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
     (directory / "oci-layout").write_text(json.dumps({"imageLayoutVersion": "1.0.0"}))
     top = client.get_manifest(source.name, source.reference)
-    wanted, pending = {}, [top]
-    while pending:
+    wanted, pending, fetched = {}, [top], {top.digest}
+    while pending:  # each manifest once, however often indexes list it
         manifest = pending.pop()
         layout_blob(directory, manifest.digest).write_bytes(manifest.body)
-        pending.extend(client.get_manifest(source.name, child) for child in manifest.children)
+        children = [child for child in dict.fromkeys(manifest.children) if child not in fetched]
+        fetched.update(children)
+        pending.extend(client.get_manifest(source.name, child) for child in children)
         wanted.update({blob: manifest.descriptors[blob][1] for blob in manifest.blobs})
     fetch = {d: size for d, size in wanted.items() if not layout_blob(directory, d).exists()}
     with ui.progress() as progress, concurrent.futures.ThreadPoolExecutor(PARALLEL_BLOBS) as pool:
         def download(blob_digest, size):
             task = progress.add_task(blob_digest[7:19], total=size)
-            client.fetch_blob(source.name, blob_digest, layout_blob(directory, blob_digest),
+            client.fetch_blob(source.name, blob_digest, size, layout_blob(directory, blob_digest),
                               lambda n: progress.advance(task, n))
         for future in [pool.submit(download, d, s) for d, s in fetch.items()]:
             future.result()
