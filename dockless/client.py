@@ -77,6 +77,11 @@ class RegistryClient:
         except ValueError:
             return ApiAnswer(response.status_code, response.text[:200], response)
 
+    def will_push(self, name: str) -> None:
+        """Ask for push with the first token, as docker does: a token of pull alone (what a HEAD's
+        challenge names) would be refused, and audited, at the first upload of every thread."""
+        self.session.auth.want(f"repository:{name}:pull,push")
+
     def has_blob(self, name: str, digest: str) -> bool:
         response = self.request("HEAD", f"/v2/{name}/blobs/{digest}", (200, 307, 404), f"checking {digest}",
                                 allow_redirects=False)

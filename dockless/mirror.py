@@ -79,6 +79,8 @@ class Mirror:
         blobs: Dict[str, int] = {}
         for manifest in manifests:
             blobs.update({d: manifest.descriptors[d][1] for d in manifest.blobs})
+        if not self._dry:
+            self._dst.will_push(destination_name)
         missing = {d: size for d, size in blobs.items() if not self._dst.has_blob(destination_name, d)}
         self.report.skipped_blobs += len(blobs) - len(missing)
         target = destination_reference or reference

@@ -25,7 +25,7 @@ def sign(client: RegistryClient, reference: Reference, fingerprint: str, identit
          gpg_home: Optional[str] = None) -> str:
     """Sign the manifest REF names with the local key and upload the signature; its name."""
     # Signing writes; asking for push now also lets the read through a repository in verified mode.
-    client.session.auth.want(f"repository:{reference.name}:pull,push")
+    client.will_push(reference.name)
     digest = client.get_manifest(reference.name, reference.reference).digest
     identity = identity or f"{reference.host}/{reference.name}:{reference.tag}"
     # An opaque binary signed message: python-gnupg's sign() would clearsign by default.
@@ -50,7 +50,7 @@ def verify(client: RegistryClient, reference: Reference, keyring: bytes) -> List
     """Every signature of the manifest, checked against the armoured keys in `keyring`."""
     # Verified mode serves what is not signed yet only to who may push (README, "Signing"): a
     # caller who may push checks it, one who may only pull is told why it is refused.
-    client.session.auth.want(f"repository:{reference.name}:pull,push")
+    client.will_push(reference.name)
     digest = client.get_manifest(reference.name, reference.reference).digest
     response = client.request("GET", f"/extensions/v2/{reference.name}/signatures/{digest}", (200,),
                               "fetching signatures")

@@ -25,6 +25,7 @@ class PushResult:
 
 def push(image: Image, destination: Reference, client: RegistryClient, ui: UI) -> PushResult:
     name = destination.name
+    client.will_push(name)
     missing = [blob for blob in image.blobs if not client.has_blob(name, blob.digest)]
     skipped = [blob.digest for blob in image.blobs if blob not in missing]
     with ui.progress() as progress, concurrent.futures.ThreadPoolExecutor(PARALLEL_BLOBS) as pool:

@@ -61,6 +61,10 @@ def test_multi_platform_index_round_trip(stack, tmp_path):
     out = tmp_path / "out"
     transfer.pull(reference(stack, "team/idx:2"), out, client, UI())
     assert blob_digests(out) == blob_digests(layout.path)
+    # The first token carried push: no upload thread was refused on the way (or audited as such).
+    trail = client.admin("GET", "/audit", params={"repository": "team/idx"})["events"]
+    assert [e for e in trail if e["action"] == "access.denied"] == []
+    assert [e["action"] for e in trail if e["action"] == "manifest.push"] == ["manifest.push"] * 3
 
 
 def test_pull_of_unknown_tag_fails_with_the_registry_error(stack, tmp_path):
