@@ -95,7 +95,8 @@ def serve(ui: UI, port, host, api_port, public_url, request_log, tls, tls_dir):
                 f"  python (requests): REQUESTS_CA_BUNDLE={stack.ca_path}")
     if stack.admin_token:
         ui.info(f"admin token (shown once; user admin): {stack.admin_token}")
-        ui.info(f"  docker login localhost:{stack.port} -u admin -p {stack.admin_token}")
+        ui.info(f"  docker login localhost:{stack.port} -u admin --password-stdin   "
+                "# paste the token, then Enter and Ctrl-D")
     ui.result(f"api: {stack.api_url}")
     ui.result(f"ready: {stack.url}")
     _wait_for_signal()

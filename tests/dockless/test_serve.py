@@ -21,6 +21,9 @@ def test_serve_prints_ready_answers_and_stops_cleanly_on_ctrl_c():
         admin_line = next(line for line in iter(process.stderr.readline, "") if line.startswith("admin token"))
         assert admin_line.startswith("admin token (shown once; user admin): dkl_")
         token = admin_line.split()[-1]
+        login_line = process.stderr.readline()
+        assert login_line.strip().startswith(f"docker login localhost:{url.rsplit(':', 1)[1]} -u admin --password-stdin")
+        assert token not in login_line  # never on a command line, where ps and the shell's history keep it
         assert requests.get(realm, auth=("admin", token), timeout=10).status_code == 200
         assert requests.get(realm, auth=("admin", token[:-1] + ("y" if token.endswith("x") else "x")), timeout=10).status_code == 401
         too_deep = "/".join("abcdefghi")
