@@ -13,6 +13,7 @@ import requests
 from dxf import DXF
 
 from tests.e2e.conftest import run, signed_by_policy
+from tests.e2e.programs import DOCKER
 from tests.fixtures import UnauthenticatedFirst
 
 
@@ -159,3 +160,30 @@ def test_a_client_that_sends_before_it_holds_a_token(stack):
     assert client("GET", f"{stack.url}/v2/team/first/manifests/v1").content == manifest
     assert requests.get(f"{stack.url}/v2/team/first/manifests/v1").status_code == 401
     assert len(client.challenges) == 6
+
+
+def test_podman_beside_a_docker_login_logs_in_as_the_readme_says(dockerd, podman, stack, tmp_path):
+    """`docker login` keeps our refresh token as an identity token in docker's config.json, which
+    podman 4.3's login also reads and refuses ("auth file contains an Identity token"), even with
+    --authfile. The README's way: podman logs in with DOCKER_CONFIG pointing elsewhere; its pushes
+    and pulls then work with docker's config.json still beside them."""
+    home = tmp_path / "home"
+    (home / ".docker").mkdir(parents=True)
+    docker_env = {**dockerd, "DOCKER_CONFIG": str(home / ".docker"), "HOME": str(home)}
+    run(DOCKER, "login", stack.host, "-u", "admin", "--password-stdin", env=docker_env, input=stack.admin_token)
+    stored = json.loads((home / ".docker" / "config.json").read_text())["auths"][stack.host]
+    assert stored.get("identitytoken", "").startswith("dkl_")  # the refresh token, not the password
+    (tmp_path / "run").mkdir()
+    podman_env = {"HOME": str(home), "XDG_RUNTIME_DIR": str(tmp_path / "run"),
+                  "REGISTRY_AUTH_FILE": str(tmp_path / "run" / "auth.json")}
+    plain = run("podman", "login", "--tls-verify=false", "-u", "admin", "--password-stdin", stack.host,
+                env={**os.environ, **podman_env}, input=stack.admin_token, check=False)
+    if plain.returncode != 0:  # podman 4.3; a podman that no longer refuses needs no advice
+        assert "Identity token" in plain.stderr, plain.stderr
+        run("podman", "login", "--tls-verify=false", "-u", "admin", "--password-stdin", stack.host,
+            env={**os.environ, **podman_env, "DOCKER_CONFIG": "/nonexistent"}, input=stack.admin_token)
+    image = f"{stack.host}/team/beside-docker:1"
+    podman("build", "-t", image, str(build_context(tmp_path / "ctx", {"a.bin": 20_000})))
+    podman("push", "--tls-verify=false", image, env_extra=podman_env)
+    podman("rmi", image)
+    podman("pull", "--tls-verify=false", image, env_extra=podman_env)
