@@ -17,7 +17,8 @@ from pynamodb.exceptions import DoesNotExist, UpdateError
 from chalicelib import errors, gc, protocol, quota, spec
 from chalicelib.errors import RegistryError
 from chalicelib.meta import keys
-from chalicelib.meta.models import BlobLink, Upload, read_together, touch_repository
+from chalicelib.meta.keys import CATALOG_PARTITION
+from chalicelib.meta.models import BlobLink, Manifest, Repository, Upload, read_together, touch_repository
 from chalicelib.backend import Backend
 from chalicelib.storage import paths
 from chalicelib.storage.objects import sha256_base64
@@ -125,19 +126,46 @@ class BlobService:
             if mounted_from:
                 self._backend.audit.record_in(txn, "blob.mount", repo, digest, source=mounted_from)
 
-        quota.write_link(self._backend, link, also, known)
+        try:
+            quota.write_link(self._backend, link, also, known)
+        except RegistryError as refused:
+            if refused.error == errors.QUOTA_EXCEEDED:  # a mount, or a link that lost the last room
+                self.abandon_push(repo)
+            raise
         return link
 
     def _room_for(self, repo: str, digest: str, size: int, upload: Optional[Upload] = None,
                   known: Optional[quota.Standing] = None) -> quota.Standing:
         """Check the quota before any byte is copied or sent; a refused upload session is cancelled,
-        so nothing of the push remains."""
+        and what the push linked before goes (abandon_push), so nothing of the push remains."""
         try:
             return quota.require_room(repo, digest, size, known)
         except RegistryError:
             if upload is not None:
                 self.cancel(upload)
+            self.abandon_push(repo)
             raise
+
+    def abandon_push(self, repo: str) -> None:
+        """A push into `repo` was refused for its quota: the links no manifest of the repository
+        needs that are younger than an upload session lives (what this push, or one racing it,
+        uploaded before the refusal) go, and a repository left holding nothing leaves the catalog.
+        Best effort: the refusal stands either way, and garbage collection takes what is left."""
+        since = self._backend.clock() - datetime.timedelta(seconds=self._backend.settings.upload_ttl_seconds)
+        manifests = list(Manifest.query(repo, consistent_read=True))
+        needed = gc.blobs_of(self._backend, manifests)  # deleted ones too: restorable, their blobs with them
+        kept = 0
+        for link in BlobLink.query(repo, consistent_read=True):
+            if link.digest in needed or link.linked_at < since:
+                kept += 1
+                continue
+            try:
+                if quota.delete_link(self._backend, link, condition=BlobLink.linked_at == link.linked_at) is None:
+                    kept += 1  # linked again meanwhile
+            except RegistryError:
+                kept += 1
+        if not manifests and not kept:
+            Repository(CATALOG_PARTITION, repo).delete()
 
     # --- uploads -------------------------------------------------------------------------------
 

@@ -67,7 +67,11 @@ class ManifestService:
             raise RegistryError(errors.DENIED, message, message=message)
         self._require_found(BlobLink, blobs, links)
         self._require_found(Manifest, children, child_items)
-        quota.require_within(repo, total)
+        try:
+            quota.require_within(repo, total)
+        except RegistryError:
+            BlobService(self._backend).abandon_push(repo)
+            raise
         if tag:
             self._require_mutable(repo, tag, settings, current, manifest.digest)
         self._store(repo, reference, tag, manifest, body, settings, current, candidate)

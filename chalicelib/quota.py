@@ -16,7 +16,11 @@ A refusal is DENIED, which docker prints as "denied: quota exceeded for team: 10
 delete images or ask an admin". Blobs are refused before their bytes are copied (an API upload's
 completion, a monolithic push) or sent (a direct upload states its size when it starts), at a
 mount, and at a direct upload's completion; a manifest PUT is refused while the namespace stores
-more than its quota (the quota was lowered), before anything is written.
+more than its quota (the quota was lowered), before anything is written. A refused push leaves
+nothing (BlobService.abandon_push): the blobs its repository received within an upload session's
+life that no manifest needs go with it, and a repository left empty leaves the catalog. A push
+racing it into the same repository loses those blobs too (its manifest is then refused with
+MANIFEST_BLOB_UNKNOWN, and pushing again uploads them anew); other repositories keep theirs.
 
 Reaching 80 % and 100 % of the quota raises an audit event (`quota.warning`, `quota.reached`) and
 the `QuotaAlerts` metric (dimension `Threshold`), which the stack alarms on: once per level, until

@@ -96,13 +96,14 @@ def test_a_mount_past_the_quota_is_refused(client, push, state):
 
 
 def test_a_direct_upload_refused_at_completion_leaves_nothing(client, push, state):
-    """The room was there when the upload started and gone when it completed (another push took it)."""
+    """The room was there when the upload started and gone when it completed (another push, into
+    another repository of the namespace, took it: that push keeps what it has)."""
     set_quota(client, "team", 1000)
     data = b"d" * 700
     upload_id = start(client)
     plan = open_direct(client, upload_id, digest_of(data), len(data)).json_body
     assert requests.put(plan["url"], data=data, headers=plan["headers"]).status_code == 200
-    push.blob("team/app", b"e" * 400)
+    push.blob("team/other", b"e" * 400)
     before_keys = state()[1]
     refusal(complete(client, upload_id, digest_of(data)),
             "quota exceeded for team: 1.1 KiB of 1000 B; delete images or ask an admin")
@@ -218,3 +219,40 @@ def test_a_quota_is_a_positive_number_of_bytes(client, state):
                               headers={"Content-Type": "application/json"})
         assert response.status_code == 400 and error_code(response) == "INVALID", body
     assert state() == before
+
+
+def catalog(client):
+    return client.get("/v2/_catalog").json_body["repositories"]
+
+
+def test_a_first_push_refused_for_the_quota_leaves_no_repository_and_no_bytes(client, push, state):
+    set_quota(client, "capped", 1000)
+    before = state()
+    push.blob("capped/new", b"s" * 300)  # the push's first layer fits
+    assert "capped/new" in catalog(client) and stored(client, "capped") == 300
+    data = b"b" * 900
+    refusal(client.post(f"/v2/capped/new/blobs/uploads/?digest={digest_of(data)}", body=data),
+            "quota exceeded for capped: 1.2 KiB of 1000 B; delete images or ask an admin")
+    # Nothing of the refused push: not in the catalog, the console or usage, no bytes counted.
+    assert "capped/new" not in catalog(client)
+    assert stored(client, "capped") == 0
+    after = state()[0]
+    assert {k: v for k, v in after.items() if k != "NamespaceStorage"} == \
+        {k: v for k, v in before[0].items() if k != "NamespaceStorage"}  # the total reads 0 now, not absent
+    usage = client.get("/dockless/admin/v1/usage").json_body
+    assert "capped/new" not in json.dumps(usage)
+
+
+def test_a_push_refused_for_the_quota_leaves_an_existing_repositorys_images_alone(client, push, clock):
+    push.image("capped/app", "1", layers=(b"a" * 400,))
+    set_quota(client, "capped", 400 + len(CONFIG) + 300)
+    clock.advance(days=1)  # the first image's links are older than an upload session lives
+    push.blob("capped/app", b"n" * 250)  # the new push's first layer
+    data = b"m" * 200
+    refusal(client.post(f"/v2/capped/app/blobs/uploads/?digest={digest_of(data)}", body=data),
+            "quota exceeded for capped: 890 B of 740 B; delete images or ask an admin")
+    assert stored(client, "capped") == 400 + len(CONFIG)
+    assert client.head(f"/v2/capped/app/blobs/{digest_of(b'n' * 250)}").status_code == 404
+    assert client.get("/v2/capped/app/manifests/1").status_code == 200
+    assert client.head(f"/v2/capped/app/blobs/{digest_of(b'a' * 400)}").status_code == 200
+    assert "capped/app" in catalog(client)
