@@ -8,6 +8,7 @@ import sys
 
 import click
 
+from chalicelib.sizes import human
 from dockless import logins
 from dockless.client import ADMIN, RegistryClient
 from dockless.ui import UI
@@ -268,6 +269,26 @@ def _show_settings(shown: dict) -> None:
              f"{_setting_text(field, shown['own'][field]):<16} {changed}")
 
 
+@repo.command(name="delete")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask; delete.")
+@registry_option
+def repo_delete(name, yes, registry):
+    """Delete the repository NAME whole, at once (no time machine): its tags, manifests,
+    signatures and blob links; refused while a tag of it is immutable. Its history and audit
+    trail stay.
+
+    \b
+    Example:
+      dockless repo delete team/old-app --yes
+    """
+    if not yes:
+        click.confirm(f"Delete {name} with every image and tag in it?", abort=True, err=True)
+    gone = _client(registry).admin("DELETE", "/repositories", params={"name": name})
+    _say(f"deleted {name}: {gone['tags']} tags, {gone['manifests']} manifests, {gone['links']} blobs "
+         f"({human(gone['bytes_freed'])} freed from its namespace)")
+
+
 @repo.command(name="visibility", help="Make a repository public (anonymous pull) or private.")
 @click.argument("name")
 @click.argument("visibility", type=click.Choice(["public", "private"]))
@@ -328,7 +349,6 @@ def usage(namespace, since, as_json, registry):
     Example:
       dockless usage --namespace team --since 2026-11-01T00:00:00Z
     """
-    from chalicelib.sizes import human
     from chalicelib import prices
     params = {k: v for k, v in {"namespace": namespace, "since": since}.items() if v}
     answer = _client(registry).admin("GET", "/usage", params=params)
@@ -363,7 +383,6 @@ def quota():
 
 
 def _say_quota(answer) -> None:
-    from chalicelib.sizes import human
     limit = answer["quota_bytes"]
     used = f" ({answer['stored_bytes'] * 100 / limit:.0f} %)" if limit else ""
     _say(f"{answer['namespace']}: {human(answer['stored_bytes'])} stored of "

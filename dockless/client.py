@@ -4,7 +4,6 @@ through dockless/bucket.py, presigned S3 URLs for downloads), sign and verify, a
 administration API. Every refusal becomes a ClientError whose text `explain` writes from the
 registry's error body; the command line turns it into one error line and exit code 1."""
 import hashlib
-import json
 from pathlib import Path
 from typing import Callable, Collection, Iterator, Optional
 

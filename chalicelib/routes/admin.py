@@ -33,12 +33,14 @@
     PUT    /dockless/admin/v1/mirror-rules/<rule>                 {"source", "destination", "tags"?,
                                                                    "with_signatures"?, "with_referrers"?}
     DELETE /dockless/admin/v1/mirror-rules/<rule>
+    DELETE /dockless/admin/v1/repositories?name=                  the whole repository (repositories.py):
+                                                                  what went, counted
 """
 from __future__ import annotations
 import datetime
 
-from chalicelib import (audit, cache, errors, jobs, mirror_rules, quota, repository_settings, spec,
-                        usage as usage_report)
+from chalicelib import (audit, cache, errors, jobs, mirror_rules, quota, repositories, repository_settings, spec,
+                        usage as usage_report, validate)
 from chalicelib.auth.service import AuthService
 from chalicelib.errors import RegistryError
 from chalicelib.meta import keys
@@ -265,3 +267,10 @@ def put_mirror_rule(call, rule):
 def delete_mirror_rule(call, rule):
     mirror_rules.delete(call.backend, rule)
     return empty(204)
+
+
+def delete_repository(call):
+    name = call.query("name")
+    if not name:
+        raise RegistryError(errors.ADMIN_INVALID, "name is the repository to delete (team/app)")
+    return json_response(repositories.delete(call.backend, validate.repository_name(name)))

@@ -80,6 +80,7 @@ ROUTES = (
     Route("GET", "/dockless/admin/v1/mirror-rules", admin.list_mirror_rules, ADMIN),
     Route("PUT", "/dockless/admin/v1/mirror-rules/{rule}", admin.put_mirror_rule, ADMIN),
     Route("DELETE", "/dockless/admin/v1/mirror-rules/{rule}", admin.delete_mirror_rule, ADMIN),
+    Route("DELETE", "/dockless/admin/v1/repositories", admin.delete_repository, ADMIN),
     # Signatures (containers/image extension) and public keys (routes/signatures.py).
     Route("GET", "/extensions/v2/{name}/signatures/{digest}", signatures.get_signatures, PULL),
     Route("PUT", "/extensions/v2/{name}/signatures/{digest}", signatures.put_signature, PUSH),

@@ -280,3 +280,32 @@ def test_a_team_without_members_lists_none(client):
     post(client, "/dockless/admin/v1/principals", {"name": "empty", "kind": "team"})
     listed = {p["name"]: p for p in client.get("/dockless/admin/v1/principals").json_body["principals"]}
     assert listed["empty"]["members"] == []
+
+
+def test_an_admin_deletes_a_repository_whole_and_not_one_with_an_immutable_tag(client, push, state):
+    from chalicelib.meta.models import BlobLink, Manifest, Tag
+    body, digest = push.image("gone/app", "1", layers=(b"only here", b"shared"))
+    push.image("gone/kept", "1", layers=(b"shared",))
+    response = client.delete("/dockless/admin/v1/repositories?name=gone/app")
+    assert response.status_code == 200, response.body
+    assert response.json_body == {"tags": 1, "manifests": 1, "signatures": 0, "links": 3,
+                                  "bytes_freed": len(b"only here")}
+    assert (list(Tag.query("gone/app")), list(Manifest.query("gone/app")), list(BlobLink.query("gone/app"))) == \
+        ([], [], [])
+    assert client.get("/v2/_catalog").json_body["repositories"] == ["gone/kept"]
+    assert client.get("/v2/gone/app/tags/list").status_code == 404
+    assert client.get("/v2/gone/kept/manifests/1").status_code == 200
+    events = client.get("/dockless/admin/v1/audit?repository=gone/app").json_body["events"]
+    assert [e["detail"] for e in events if e["action"] == "repository.delete"] == [response.json_body]
+
+    assert client.put("/dockless/admin/v1/settings", body=json.dumps({"resource": "gone", "immutable_tags": ["1"]}),
+                      headers=JSON).status_code == 200
+    before = state()
+    refused = client.delete("/dockless/admin/v1/repositories?name=gone/kept")
+    assert refused.status_code == 403 and json.loads(refused.body)["errors"][0]["message"] == \
+        "gone/kept has immutable tags (1): it cannot be deleted"
+    unknown = client.delete("/dockless/admin/v1/repositories?name=gone/never")
+    assert unknown.status_code == 404 and json.loads(unknown.body)["errors"][0]["code"] == "NAME_UNKNOWN"
+    missing = client.delete("/dockless/admin/v1/repositories")
+    assert missing.status_code == 400
+    assert state() == before

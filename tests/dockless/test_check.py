@@ -19,19 +19,24 @@ def verdicts(stack, names=None, **options):
                                      **options).run(names)}
 
 
-def test_every_check_passes_on_the_local_stack(stack):
-    results = verdicts(stack)
+def test_every_check_passes_on_the_local_stack_and_its_repository_goes_whole(stack, http):
+    """Afterwards the check's repository (its gateway layer of 8 MiB included) is in no catalog,
+    its namespace stores nothing, and the audit trail says it was deleted."""
+    said = []
+    checker = Check(stack.api_url, "admin", stack.admin_token, say=said.append)
+    results = {v.name: v for v in checker.run()}
     assert {name: v.status for name, v in results.items()} == {
         "challenge": "ok", "origin": "skip", "unknown route": "ok", "token": "ok", "body limit": "ok", "push": "ok",
         "manifest HEAD": "ok", "blob GET": "ok", "direct upload": "ok", "gateway": "ok", "error caching": "ok",
         "signatures": "ok"}
-
-
-def test_the_check_cleans_up_what_it_pushed(stack, http):
-    checker = Check(stack.api_url, "admin", stack.admin_token, say=lambda line: None)
-    checker.run(["push"])
-    listed = http.get(f"{stack.url}/v2/{checker.repository}/tags/list").json()["tags"]
-    assert http.head(f"{stack.url}/v2/{checker.repository}/manifests/v1").status_code == 404, listed
+    repository = checker.repository
+    assert http.get(f"{stack.url}/v2/{repository}/tags/list").json()["errors"][0]["code"] == "NAME_UNKNOWN"
+    assert repository not in http.get(f"{stack.url}/v2/_catalog?n=1000").json()["repositories"]
+    assert http.get(f"{stack.url}/dockless/admin/v1/quotas/dockless-check").json()["stored_bytes"] == 0
+    events = http.get(f"{stack.url}/dockless/admin/v1/audit", params={"repository": repository}).json()["events"]
+    (deleted,) = [e for e in events if e["action"] == "repository.delete"]
+    assert deleted["detail"]["links"] >= 3 and deleted["detail"]["bytes_freed"] >= 8 * 1024 * 1024
+    assert not [line for line in said if line.startswith("note:")]
 
 
 def fails(results, name, *advice):
