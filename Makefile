@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 E2E_PACKAGES := docker.io skopeo containerd gnupg podman buildah chromium docker-registry
 E2E_COMMANDS := dockerd docker skopeo containerd ctr gpg podman buildah chromium docker-registry
 
-.PHONY: setup serve test test-api fuzz mutate e2e-tools bench bench-load bench-cost bench-bundle deploy clean
+.PHONY: setup serve test test-api fuzz race mutate e2e-tools bench bench-load bench-cost bench-bundle deploy clean
 
 setup: $(STAMP)
 
@@ -39,6 +39,10 @@ test-api: setup
 # The fuzz tier alone with fresh random examples, many more than `make test` draws (minutes).
 fuzz: setup
 	HYPOTHESIS_PROFILE=deep $(VENV)/bin/python -m pytest -m fuzz tests/api tests/dockless
+
+# The garbage collection race in full: 1,000 operations against GC (make test runs 300; minutes).
+race: setup e2e-tools
+	DOCKLESS_RACE_ROUNDS=1000 $(VENV)/bin/python -m pytest tests/e2e/test_gc_race.py
 
 # Mutation testing of the security-critical modules against the in-process tiers (an hour or
 # more; not part of `make test`). Its own venv: mutmut must import the mutated copy in mutants/,
