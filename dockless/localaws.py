@@ -219,6 +219,27 @@ class Door:
         return spooled, hasher
 
 
+# moto keeps each S3 object's bytes in memory up to this size (its default: 5 MiB), the rest in a
+# temporary file: a long-lived stack's memory would grow with every layer pushed. Larger objects
+# go to disk, each holding a file descriptor while it exists.
+OBJECT_BYTES_IN_MEMORY = 64 * 1024
+
+
+def _keep_objects_on_disk() -> None:
+    """Objects above OBJECT_BYTES_IN_MEMORY in temporary files, and as many open files as the
+    system allows this process (one per such object)."""
+    import os
+    import resource
+    os.environ.setdefault("MOTO_S3_DEFAULT_KEY_BUFFER_SIZE", str(OBJECT_BYTES_IN_MEMORY))
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        except (ValueError, OSError):
+            pass  # the system's own limit stands
+
+
 class LocalAws:
     """moto behind the internal door (127.0.0.1) and the public S3 door (`host`)."""
 
@@ -229,6 +250,7 @@ class LocalAws:
         self._servers = []
 
     def start(self) -> None:
+        _keep_objects_on_disk()
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
         from werkzeug.serving import make_server
 

@@ -178,3 +178,22 @@ def test_the_local_aws_holds_no_object_after_the_request_that_made_it(stack, htt
     assert held == {}
     # What the tables and the bucket hold is theirs, not the records': the layer still pulls.
     assert http.get(f"{stack.url}/v2/team/held/blobs/{digest(layer)}").content == layer
+
+
+def test_a_layer_lies_on_disk_and_a_small_object_in_memory(stack, http):
+    """moto keeps an object's bytes in memory up to 5 MiB by default: a long-lived stack grew by
+    every layer pushed (0.44 MB a push of 200 KB layers). Above OBJECT_BYTES_IN_MEMORY they are in
+    a temporary file; a config stays in memory."""
+    from moto.s3.models import s3_backends
+    from dockless.localaws import OBJECT_BYTES_IN_MEMORY
+    layer, config = os.urandom(OBJECT_BYTES_IN_MEMORY + 4321), b'{"os": "linux", "disk": "test"}'
+    for data in (layer, config):
+        assert http.post(f"{stack.url}/v2/team/disk/blobs/uploads/", params={"digest": digest(data)},
+                         data=data).status_code == 201
+    buckets = [bucket for backend in s3_backends.values() for region in backend.values()
+               for bucket in region.buckets.values()]
+    stored = [key for bucket in buckets for key in bucket.keys.values()]
+    (large,) = [key for key in stored if key.size == len(layer)]
+    (small,) = [key for key in stored if key.size == len(config)]
+    assert large._value_buffer._rolled and not small._value_buffer._rolled
+    assert http.get(f"{stack.url}/v2/team/disk/blobs/{digest(layer)}").content == layer
