@@ -110,7 +110,10 @@ def _internal(host: str) -> bool:
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
-        return False  # a name: DNS decides, as for every https client
+        try:  # the forms C's resolver also reads as IPv4: 127.1, 2130706433, 0x7f000001
+            address = ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return False  # a name: DNS decides, as for every https client
     return not address.is_global
 
 

@@ -674,6 +674,11 @@ def test_a_cache_namespace_has_only_so_many_requests_at_its_upstream(client, ups
     ("http://127.0.0.1:5002/v2/x", "http://127.0.0.1:5001", False),
     ("https://127.0.0.1:5002/v2/x", "http://127.0.0.1:5001", True),
     ("http://169.254.169.254/", "http://127.0.0.1:5001", False),
+    ("https://2130706433/", "https://registry.example.com", False),  # 127.0.0.1, as resolvers read it
+    ("https://127.1/", "https://registry.example.com", False),
+    ("https://0xa9fea9fe/", "https://registry.example.com", False),  # 169.254.169.254
+    ("https://[::ffff:127.0.0.1]/", "https://registry.example.com", False),
+    ("https://cdn.example.com:notaport/", "https://registry.example.com", False),
 ])
 def test_where_a_cache_may_send_a_request(target, upstream_url, allowed):
     from chalicelib.upstream import may_fetch
