@@ -106,6 +106,34 @@ def config_changes(a: dict, b: dict) -> dict:
     return changes
 
 
+def config_summary(config: dict) -> Dict[str, object]:
+    """What a person opens an image for, from its config, each field read as its type should be:
+    created, author, entrypoint, cmd, user, workdir, env (KEY=value strings), exposed ports,
+    labels."""
+    config = _object(config)
+    inner = _object(config.get("config"))
+    return {"created": config.get("created"), "author": config.get("author"),
+            **{name: inner.get(key) for name, key in SCALAR_FIELDS},
+            "env": [str(entry) for entry in _entries(inner.get("Env"))],
+            "exposed_ports": sorted(str(port).partition("=")[0] for port in _entries(inner.get("ExposedPorts"))),
+            "labels": _mapping(inner.get("Labels"))}
+
+
+def layer_rows(config: dict, layers: List[dict]) -> List[dict]:
+    """Each layer (digest, size, media type) with the history entry that made it: history entries
+    marked `empty_layer` made none; a config with fewer entries than layers leaves the rest
+    unnamed."""
+    made = [entry for entry in _entries(_object(config).get("history"))
+            if not (isinstance(entry, dict) and entry.get("empty_layer"))]
+    rows = []
+    for number, layer in enumerate(layers):
+        entry = made[number] if number < len(made) else None
+        command = entry.get("created_by") if isinstance(entry, dict) else entry
+        rows.append({"digest": layer.get("digest"), "size": layer.get("size", 0), "mediaType": layer.get("mediaType"),
+                     "created_by": None if command is None else str(command)})
+    return rows
+
+
 def _history(config: dict) -> List[str]:
     return [str(entry.get("created_by", "")) if isinstance(entry, dict) else str(entry)
             for entry in _entries(config.get("history"))]

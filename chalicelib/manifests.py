@@ -371,7 +371,7 @@ class ManifestService:
         for platform, digest_a, digest_b in imagediff.pair_platforms(*platforms):
             entry = {"platform": platform, "from": digest_a, "to": digest_b}
             if digest_a and digest_b:
-                (config_a, layers_a), (config_b, layers_b) = (self._image(repo, d) for d in (digest_a, digest_b))
+                (config_a, layers_a), (config_b, layers_b) = (self.image(repo, d) for d in (digest_a, digest_b))
                 entry.update(config=imagediff.config_changes(config_a, config_b),
                              layers=imagediff.layer_changes(layers_a, layers_b))
             found.append(entry)
@@ -394,7 +394,8 @@ class ManifestService:
                                       errors.MANIFEST_INVALID, "the image config")
         return config
 
-    def _image(self, repo: str, digest: str) -> Tuple[dict, List[dict]]:
+    def image(self, repo: str, digest: str) -> Tuple[dict, List[dict]]:
+        """An image manifest's config (parsed) and layer descriptors."""
         document = self._document(self.get(repo, digest))
         if "layers" not in document:
             raise RegistryError(errors.MANIFEST_INVALID, f"{digest} is not an image manifest")

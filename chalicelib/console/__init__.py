@@ -44,7 +44,7 @@ from urllib.parse import parse_qs, urlencode
 
 from chalice import Response
 
-from chalicelib import audit, errors, prices, quota, sizes, spec, usage as usage_report, validate
+from chalicelib import audit, errors, imagediff, prices, quota, sizes, spec, usage as usage_report, validate
 from chalicelib.auth import throttle
 from chalicelib.auth.service import AuthService, Caller, held, new_credential_text
 from chalicelib.errors import RegistryError
@@ -233,8 +233,9 @@ def grouped(fingerprint: Optional[str]) -> str:
 
 @_page_of
 def tag_page(call):
-    """One tag: its manifest (digest, type, size, platforms), who pushed it, its signatures and
-    whether a key trusted now vouches for each."""
+    """One tag: its manifest (digest, type, size, platforms), who pushed it, each platform's image
+    (config, layers with the command that made each), its referrers, its signatures and whether a
+    key trusted now vouches for each."""
     caller, csrf = _signed_in(call)
     name, tag = call.query("name"), call.query("tag") or ""
     _repository(call, caller, csrf, name, tag)
@@ -253,10 +254,35 @@ def tag_page(call):
     vouched = {vouch.signature.name: vouch for vouch in trust.vouches(stored, digest)}
     signatures = [{"fingerprint": grouped(vouched[s.name].fingerprint if s.name in vouched else s.signer),
                    "trusted": s.name in vouched, "identity": s.identity, "created_at": s.created_at} for s in stored]
+    if manifest.media_type in spec.INDEX_MEDIA_TYPES:
+        images = [_image_of(service, name, child, platform)
+                  for platform, child in sorted(service.platforms(name, manifest).items())]
+    else:
+        images = [_image_of(service, name, digest)]
+    referrers, _ = service.referrers(name, digest, None, REFERRERS_SHOWN, None)
     return _page("tag.html", caller=caller, csrf=csrf, name=name, tag=tag, digest=digest, size=size,
-                 media_type=manifest.media_type, platforms=sorted(service.platforms(name, manifest)),
+                 media_type=manifest.media_type, platforms=[image["platform"] for image in images], images=images,
+                 referrers=[dict(r, size_text=sizes.human(r["size"])) for r in referrers],
                  pushed=events[0] if events else None, immutable=settings.immutable(tag), signatures=signatures,
                  host=call.backend.public_url().split("://", 1)[-1])
+
+
+REFERRERS_SHOWN = 50
+
+
+def _image_of(service: ManifestService, name: str, digest: str, platform: Optional[str] = None) -> dict:
+    """One platform's image as the tag page shows it (the platform an index names, else its
+    config's): its config's fields and its layers, or why they cannot be shown (a child a cache
+    has not fetched yet, a config that is not a JSON object)."""
+    try:
+        config, layers = service.image(name, digest)
+    except RegistryError as missing:
+        return {"platform": platform or "unknown", "digest": digest,
+                "missing": missing.message or missing.error.message}
+    return {"platform": platform or imagediff.platform_of(config), "digest": digest, "missing": None,
+            "config": imagediff.config_summary(config),
+            "layers": [dict(row, size_text=sizes.human(row["size"]))
+                       for row in imagediff.layer_rows(config, layers)]}
 
 
 def _config_rows(changes: dict) -> list:

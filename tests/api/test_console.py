@@ -10,6 +10,7 @@ import pytest
 
 from chalicelib import spec
 from chalicelib.meta.models import Credential
+from tests.fixtures import digest_of
 
 JSON = {"Content-Type": "application/json"}
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -529,3 +530,61 @@ def test_failed_sign_ins_are_throttled_per_client_address_whatever_the_names(ano
         assert answer.status_code == 401
     (refused,) = throttled_attempts(browser, "reader", people["reader"], 1)
     assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+
+
+def test_a_tag_page_shows_each_platforms_config_layers_and_referrers_as_inert_text(anonymous, client, push, people):
+    """What a person opens a tag for, as Harbor and Quay show it: an index's platforms, each
+    image's config (created, author, entrypoint, cmd, env, ports, labels), its layers with their
+    sizes and the command that made each, and the artifacts that refer to it. A label holding
+    markup shows as those characters."""
+    from tests.api.test_history import image
+    evil = "<img src=x onerror=alert(7)>"
+    amd = image(push, "team/app", None, layers=[b"base" * 100, b"app" * 50], Env=["PATH=/bin", "MODE=prod"],
+                Entrypoint=["/app"], Cmd=["--serve"], ExposedPorts={"8080/tcp": {}}, Labels={"note": evil})
+    arm = image(push, "team/app", None, layers=[b"arm" * 10], platform=("linux", "arm64"))
+    index = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [
+        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest,
+         "size": len(client.get(f"/v2/team/app/manifests/{digest}").body), "platform": platform}
+        for digest, platform in ((amd, {"os": "linux", "architecture": "amd64"}),
+                                 (arm, {"os": "linux", "architecture": "arm64"}))]}).encode()
+    assert push.manifest("team/app", "multi", index).status_code == 201
+    empty = dict(push.blob("team/app", b"{}"), mediaType="application/vnd.oci.empty.v1+json")
+    sbom = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                       "artifactType": "application/vnd.cyclonedx+json", "config": empty, "layers": [],
+                       "subject": {"mediaType": "application/vnd.oci.image.index.v1+json",
+                                   "digest": digest_of(index), "size": len(index)}}).encode()
+    assert push.manifest("team/app", digest_of(sbom), sbom).status_code == 201
+    browser = Browser(anonymous)
+    browser.sign_in("reader", people["reader"])
+    page = browser.request("GET", "/ui/tag?name=team/app&tag=multi").body.decode()
+    assert f'<h2>linux/amd64 <code class="digest">{amd}</code></h2>' in page
+    assert f'<h2>linux/arm64 <code class="digest">{arm}</code></h2>' in page
+    assert "<dd>2026-01-01T00:00:00Z</dd>" in page
+    assert "<code>[&#34;/app&#34;]</code>" in page or '<code>["/app"]</code>' in page
+    assert "<li><code>PATH=/bin</code></li>" in page and "<li><code>MODE=prod</code></li>" in page
+    assert "<dd>8080/tcp</dd>" in page
+    assert "<td>note</td><td>&lt;img src=x onerror=alert(7)&gt;</td>" in page and evil not in page
+    layers = re.findall(r"<tr><td>(\d+)</td><td>([^<]+)</td><td><code>([^<]+)</code></td>", page)
+    assert layers == [("1", "400 B", "ADD layer 0"), ("2", "150 B", "ADD layer 1"), ("1", "30 B", "ADD layer 0")]
+    assert f"<td>application/vnd.cyclonedx+json</td><td>{len(b'{}')} B</td>" not in page  # the manifest's size
+    assert f'<td>application/vnd.cyclonedx+json</td><td>{len(sbom)} B</td><td><code class="digest">' \
+           f"{digest_of(sbom)}</code>" in page
+
+
+def test_a_tag_page_says_why_an_image_is_not_shown(anonymous, client, push, people):
+    """An index whose child this repository does not hold (what a cache has not fetched yet)."""
+    from tests.api.test_history import image
+    amd = image(push, "team/other", None, layers=[b"elsewhere"])
+    index = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [
+        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": amd, "size": 10,
+         "platform": {"os": "linux", "architecture": "amd64"}}]}).encode()
+    from chalicelib.backend import backend
+    from chalicelib.formats import parse_manifest
+    from chalicelib.manifests import ManifestService
+    ManifestService(backend()).store_cached("team/app", "cached", parse_manifest(index, None), index, None,
+                                            upstream="https://registry.example.com", requested_by="reader")
+    browser = Browser(anonymous)
+    browser.sign_in("reader", people["reader"])
+    page = browser.request("GET", "/ui/tag?name=team/app&tag=cached")
+    assert page.status_code == 200, page.body
+    assert f'<h2>linux/amd64 <code class="digest">{amd}</code></h2>\n\n<p>Not shown: ' in page.body.decode()

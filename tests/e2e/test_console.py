@@ -65,7 +65,14 @@ def test_a_pull_only_user_signs_in_browses_to_a_tag_and_signs_out(stack, docker,
     page.get_by_role("link", name="1.0").click()
     expect(page).to_have_title("webteam/app:1.0 · dockless")
     expect(page.get_by_text("Not signed.")).to_be_visible()
-    assert digest in page.locator("dl").inner_text()
+    assert digest in page.locator("dl").first.inner_text()
+    # What docker's config says, and the command that made each layer (CMD made none).
+    expect(page.get_by_role("heading", name=f"linux/amd64 {digest}")).to_be_visible()
+    assert '["/f0.bin"]' in page.locator("dl").nth(1).inner_text()
+    (layer,) = page.get_by_role("row", name=re.compile(r"COPY file:\w+ in .f0\.bin")).all()
+    number, size = layer.inner_text().split("\t")[:2]
+    assert number == "1" and re.fullmatch(r"(29|30)\.\d KiB", size), size  # 30,000 random bytes, gzipped tar
+    expect(page.get_by_text("None: no signature, SBOM or other artifact refers to it.")).to_be_visible()
     shoot(page, tmp_path, "console-tag")
     page.get_by_role("link", name="History of this tag").click()
     expect(page).to_have_title("webteam/app:1.0 history · dockless")
