@@ -151,6 +151,12 @@ class BlobService:
         needs that are younger than an upload session lives (what this push, or one racing it,
         uploaded before the refusal) go, and a repository left holding nothing leaves the catalog.
         Best effort: the refusal stands either way, and garbage collection takes what is left."""
+        try:
+            self._abandon(repo)
+        except Exception:  # noqa: BLE001 - the quota's refusal is the answer, whatever this meets
+            LOG.exception("could not remove what a refused push left in %s", repo)
+
+    def _abandon(self, repo: str) -> None:
         since = self._backend.clock() - datetime.timedelta(seconds=self._backend.settings.upload_ttl_seconds)
         manifests = list(Manifest.query(repo, consistent_read=True))
         needed = gc.blobs_of(self._backend, manifests)  # deleted ones too: restorable, their blobs with them

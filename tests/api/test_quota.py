@@ -256,3 +256,17 @@ def test_a_push_refused_for_the_quota_leaves_an_existing_repositorys_images_alon
     assert client.get("/v2/capped/app/manifests/1").status_code == 200
     assert client.head(f"/v2/capped/app/blobs/{digest_of(b'a' * 400)}").status_code == 200
     assert "capped/app" in catalog(client)
+
+
+def test_a_refusal_stands_when_clearing_up_after_it_fails(client, push, monkeypatch):
+    """The clean-up after a quota refusal is best effort: whatever it meets, the caller gets the
+    quota's refusal, not another error."""
+    from chalicelib import gc
+    set_quota(client, "capped", 100)
+
+    def unreadable(*args, **kwargs):
+        raise RuntimeError("a manifest the clean-up cannot read")
+    monkeypatch.setattr(gc, "blobs_of", unreadable)
+    data = b"q" * 200
+    refusal(client.post(f"/v2/capped/app/blobs/uploads/?digest={digest_of(data)}", body=data),
+            "quota exceeded for capped: 200 B of 100 B; delete images or ask an admin")
