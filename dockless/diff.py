@@ -80,11 +80,13 @@ class RegistrySide:
         return self.top if digest == self.top.digest else self._client.get_manifest(self._name, digest)
 
     @contextlib.contextmanager
-    def open_blob(self, digest: str) -> Iterator[BinaryIO]:
+    def open_blob(self, digest: str, size: int) -> Iterator[BinaryIO]:
+        """The blob as it streams, never more than the `size` its descriptor says (a registry that
+        sends more is cut there, and the digest check then refuses what arrived)."""
         with self._client.request("GET", f"/v2/{self._name}/blobs/{digest}", (200,), f"fetching {digest}",
                                   stream=True, timeout=300) as response:
             response.raw.decode_content = False
-            yield response.raw
+            yield _Slice(response.raw, size)
 
 
 class LocalSide:
@@ -103,13 +105,13 @@ class LocalSide:
         return parse_manifest(found.body, found.media_type)
 
     @contextlib.contextmanager
-    def open_blob(self, digest: str) -> Iterator[BinaryIO]:
+    def open_blob(self, digest: str, size: int) -> Iterator[BinaryIO]:
         blob = self._blobs.get(digest)
         if blob is None:
             raise DiffError(f"{self.label} does not hold the blob {digest}")
         with open(blob.path, "rb") as source:
             source.seek(blob.offset)
-            yield _Slice(source, blob.size)
+            yield _Slice(source, min(size, blob.size))
 
 
 class _Slice(io.RawIOBase):
@@ -258,7 +260,7 @@ class Layers:
         for layer in layers:
             digest = layer["digest"]
             if digest not in self._read:
-                with side.open_blob(digest) as source:
+                with side.open_blob(digest, layer.get("size", 0)) as source:
                     self._read[digest] = read_changeset(source, digest)
             apply(tree, self._read[digest])
         return tree
@@ -275,7 +277,7 @@ def file_changes(a: Dict[str, FileEntry], b: Dict[str, FileEntry]) -> dict:
 
 def _config(side, manifest: ParsedManifest) -> dict:
     document = json.loads(manifest.body)
-    with side.open_blob(document["config"]["digest"]) as source:
+    with side.open_blob(document["config"]["digest"], document["config"]["size"]) as source:
         checked = _Checked(source, document["config"]["digest"])
         body = io.BufferedReader(checked).read(spec.MANIFEST_MAX_BYTES + 1)
         checked.finish()

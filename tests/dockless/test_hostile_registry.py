@@ -162,3 +162,15 @@ def test_a_mirror_stops_a_layer_at_its_descriptors_size(tmp_path):
             mirror.image("x/app", "1", "x/app")
         assert liar.sent < 16 * spec.MiB
     assert all(p.stat().st_size <= 10 for p in (tmp_path / "spool").iterdir())
+
+
+def test_dockless_diff_reads_a_layer_no_further_than_its_descriptor(tmp_path):
+    from dockless.diff import DiffError, Layers, RegistrySide
+    body = image(layer_size=10)
+    with Liar({"1": (OCI_MANIFEST, body)}, blob_bytes=None) as liar:
+        side = RegistrySide(RegistryClient(f"http://{liar.host}"), "x/app", "1", "hostile")
+        with side.open_blob(digest_of(b"x" * 10), 10) as source:
+            assert len(source.read()) == 10
+        with pytest.raises(DiffError, match="is not a tar archive|arrived with other bytes"):
+            Layers().tree(side, json.loads(body)["layers"])  # its 10 bytes of zeros, then the end
+        assert liar.sent < 16 * spec.MiB
