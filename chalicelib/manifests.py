@@ -63,7 +63,7 @@ class ManifestService:
         total, candidate = next(found), next(found)
         current = getattr(next(found), "digest", None) if tag else None
         if settings.cache is not None:
-            message = f"{keys.namespace_of(repo)} is a cache of {settings.cache.url}: pull only"
+            message = settings.cache.refusal(keys.namespace_of(repo))
             raise RegistryError(errors.DENIED, message, message=message)
         self._require_found(BlobLink, blobs, links)
         self._require_found(Manifest, children, child_items)

@@ -57,6 +57,10 @@ class Upstream:
         """What an admin sees: never the secret's value."""
         return {"url": self.url, "username": self.username, "freshness_seconds": self.freshness_seconds}
 
+    def refusal(self, namespace: str) -> str:
+        """What a push into the cache namespace is told, whoever asks."""
+        return f"{namespace} is a cache of {self.url}: pull only"
+
     def repository(self, name: str) -> str:
         """The upstream's name for `name` (a repository's name after the cache namespace)."""
         if "/" not in name and urlsplit(self.url).hostname in DOCKER_HUB_HOSTS:

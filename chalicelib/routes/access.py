@@ -142,7 +142,7 @@ def _refusal_message(backend, claims: dict, action: str, name: Optional[str]) ->
         from chalicelib.repository_settings import SettingsService  # a refusal's cost only
         cache = SettingsService(backend).of(name).cache
         if cache is not None:
-            return f"{keys.namespace_of(name)} is a cache of {cache.url}: pull only"
+            return cache.refusal(keys.namespace_of(name))
     if claims.get("admin"):
         return f"authentication required: the token does not carry {what}; ask for a token with that scope"
     return f"authentication required: the credentials do not allow {what}; ask an admin for a grant"
