@@ -22,7 +22,10 @@ import logging
 import random
 import time
 import uuid
-from typing import Iterator, List, Optional
+from typing import Callable, Iterator, List, Optional, Tuple
+
+from chalicelib import errors
+from chalicelib.errors import RegistryError
 
 from chalicelib.meta.models import AuditEvent
 from chalicelib.meta import keys
@@ -34,6 +37,8 @@ AUDIT_SHARDS = 4
 REGISTRY_NAMESPACE = "_registry"
 UNAUTHENTICATED_NAMESPACE = "_unauthenticated"
 ALLOWED, DENIED, FAILED = "allowed", "denied", "failed"
+# The longest period one query of the trail reads (each day is AUDIT_SHARDS partitions).
+QUERY_MAX_DAYS = 31
 
 
 @dataclasses.dataclass
@@ -177,3 +182,25 @@ def as_dict(item: AuditEvent) -> dict:
             "source_ip": item.source_ip, "user_agent": item.user_agent, "action": item.action,
             "repository": item.repository, "reference": item.reference, "outcome": item.outcome,
             "request_id": item.request_id, "detail": json.loads(item.detail) if item.detail else None}
+
+
+def _time(query: Callable[[str], Optional[str]], name: str, default: datetime.datetime) -> datetime.datetime:
+    raw = query(name)
+    if not raw:
+        return default
+    try:
+        value = datetime.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise RegistryError(errors.ADMIN_INVALID, f"{name} is an ISO 8601 time") from None
+    return value if value.tzinfo else value.replace(tzinfo=datetime.timezone.utc)
+
+
+def period(query: Callable[[str], Optional[str]], now: datetime.datetime,
+           default_days: int) -> Tuple[datetime.datetime, datetime.datetime]:
+    """`since` and `until` of a request that reads the trail, from its query parameters (until:
+    now; since: default_days before it), at most QUERY_MAX_DAYS apart."""
+    until = _time(query, "until", now)
+    since = _time(query, "since", until - datetime.timedelta(days=default_days))
+    if until - since > datetime.timedelta(days=QUERY_MAX_DAYS):
+        raise RegistryError(errors.ADMIN_INVALID, f"at most {QUERY_MAX_DAYS} days per query")
+    return since, until

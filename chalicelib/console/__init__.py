@@ -1,8 +1,9 @@
 """The web console (`/ui/`): server-rendered pages of what the signed-in principal may pull, from
 the same function and front door as the registry API.
 
-    GET  /ui/                      signed out: the sign-in form; signed in: the repositories it may pull
+    GET  /ui/signin                the sign-in form (any page shows it to a caller not signed in)
     POST /ui/signin                name + access token (what `docker login` takes) -> a session
+    GET  /ui/                      the repositories the caller may pull
     POST /ui/signout               revokes the session
     GET  /ui/repository?name=      a repository's tags and settings
     GET  /ui/tag?name=&tag=        a tag: digest, size, platforms, who pushed it, its signatures
@@ -20,11 +21,11 @@ the same function and front door as the registry API.
     GET  /ui/usage?namespace=      admins: stored bytes, quota use, cost, pushes and pulls per day
     GET  /ui/console.css, /ui/console.js   the style, and the one script (copy buttons; pages work without it)
 
-A session is a credential of kind `session` (chalicelib/auth: hashed, its parent the access
-credential signed in with, so revoking that ends the session too), eight hours long, held in an
-HttpOnly, SameSite=Strict cookie scoped to /ui (Secure over HTTPS). Every form carries a CSRF
-token: for the sign-in form a random value also set as a cookie (double submit); once signed in,
-an HMAC of the session secret. Templates autoescape; the pages run no script but the console's own
+Each page is a route of the one table (routes/table.py) with its action, decided by the one
+`authorize` before its handler runs, through the console's door: the credential is the session
+cookie (auth/session.py), a form counts only with its CSRF token, and a refusal is a page
+(`refused`). The handlers here only read what they show through the registry's services and
+`call.access`. Templates autoescape; the pages run no script but the console's own
 file (copy buttons; reading works without it) and load nothing from elsewhere
 (Content-Security-Policy `default-src 'none'; script-src 'self'`, no inline script); framing is
 refused.
@@ -33,32 +34,26 @@ from __future__ import annotations
 import datetime
 import fnmatch
 import functools
-import hashlib
 import hmac
 import json
 import secrets
-from http.cookies import CookieError, SimpleCookie
 from pathlib import Path
-from typing import Dict, Optional, Set, Tuple
-from urllib.parse import parse_qs, urlencode
+from typing import Dict, Optional, Tuple
+from urllib.parse import urlencode
 
 from chalice import Response
 
 from chalicelib import audit, errors, imagediff, prices, quota, sizes, spec, usage as usage_report, validate
-from chalicelib.auth import throttle
-from chalicelib.auth.service import AuthService, Caller, held, new_credential_text
+from chalicelib.auth import session, throttle
+from chalicelib.auth.service import AuthService, Caller, new_credential_text
 from chalicelib.errors import RegistryError
 from chalicelib.meta import keys
 from chalicelib.meta.keys import CATALOG_PARTITION
 from chalicelib.meta.models import Repository, Tag
 from chalicelib.manifests import ManifestService
 from chalicelib.repository_settings import SettingsService
-from chalicelib.routes import admin
 from chalicelib.signing.service import SigningService, Trust
 
-SESSION_COOKIE = "dockless_session"
-SIGNIN_COOKIE = "dockless_signin"  # the sign-in form's CSRF token (double submit)
-SESSION_SECONDS = 8 * 3600
 HISTORY_EVENTS = 100  # the newest events of a tag shown on its page
 AUDIT_PAGE_EVENTS = 200
 AUDIT_FILTERS = ("namespace", "repository", "actor", "action", "outcome", "since", "until")
@@ -86,120 +81,59 @@ def _page(template: str, status: int = 200, cookies=(), **context) -> Response:
 
 
 def _cookie(call, name: str, value: str, max_age: int) -> str:
-    secure = "; Secure" if call.backend.public_url().startswith("https://") else ""
-    return f"{name}={value}; Path=/ui; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}"
+    return session.cookie(call.backend.public_url().startswith("https://"), name, value, max_age)
 
 
-def _cookies(call) -> Dict[str, str]:
-    jar = SimpleCookie()
-    try:
-        jar.load(call.header("cookie") or "")
-    except CookieError:
-        return {}
-    return {name: morsel.value for name, morsel in jar.items()}
-
-
-def _form(call) -> Dict[str, str]:
-    return {key: values[0] for key, values in parse_qs(call.body().decode("utf-8", "replace")).items()}
-
-
-def _csrf_of(session: str) -> str:
-    return hmac.new(session.encode(), b"dockless console csrf", hashlib.sha256).hexdigest()
-
-
-def _session(call) -> Optional[Caller]:
-    """The signed-in caller, or None (no session, or one expired, revoked or forged)."""
-    text = _cookies(call).get(SESSION_COOKIE)
-    if not text:
-        return None
-    try:
-        caller = AuthService(call.backend).authenticate(text, kind="session")
-    except RegistryError:
-        return None
-    audit.identify(caller.name, caller.credential_id)
-    return caller
+def _signed_in(call) -> Tuple[Caller, str]:
+    """The caller the session speaks for (authorize checked it) and its forms' CSRF token."""
+    return call.access.caller, session.csrf_of(session.secret(call.request))
 
 
 def _signin_form(call, status: int = 200, problem: Optional[str] = None, name: Optional[str] = None) -> Response:
     token = secrets.token_urlsafe(24)
-    return _page("signin.html", status, [_cookie(call, SIGNIN_COOKIE, token, 3600)], csrf=token, problem=problem,
-                 name=name)
+    return _page("signin.html", status, [_cookie(call, session.SIGNIN_COOKIE, token, 3600)], csrf=token,
+                 problem=problem, name=name)
 
 
 def _refused(status: int, title: str, message: str, caller: Optional[Caller] = None, csrf: str = "") -> Response:
     return _page("refused.html", status, title=title, message=message, caller=caller, csrf=csrf)
 
 
+class _Call:
+    """What a refused page needs of a request that got no handler: its request and backend."""
+
+    def __init__(self, request, backend):
+        self.request, self.backend = request, backend
+
+
+def refused(request, backend, error: RegistryError) -> Response:
+    """A refusal through the console's door, as a page: the sign-in form to a caller not signed
+    in; otherwise what was refused, with the caller's header."""
+    call = _Call(request, backend)
+    if error.status == 401:
+        return _signin_form(call, 401, error.message)
+    access = getattr(request, "access", None)
+    caller = access.caller if access is not None and access.claims else None
+    csrf = session.csrf_of(session.secret(request)) if caller else ""
+    said = error.message or (f"{error.error.message}: {error.detail}" if isinstance(error.detail, str)
+                             else error.error.message)
+    return _refused(error.status, "Not found" if error.status == 404 else "Refused", said, caller, csrf)
+
+
+def signin_form(call):
+    return _signin_form(call)
+
+
 def index(call):
-    caller = _session(call)
-    if caller is None:
-        return _signin_form(call)
-    names = [repo.name for repo in Repository.query(CATALOG_PARTITION)]
-    may = held(caller, names)
-    namespaces: Dict[str, list] = {}
-    for name in names:
-        if spec.PULL in may[name]:
-            namespaces.setdefault(keys.namespace_of(name), []).append(name)
-    return _page("repositories.html", caller=caller, csrf=_csrf_of(_cookies(call)[SESSION_COOKIE]),
-                 namespaces=sorted(namespaces.items()))
-
-
-class _Answer(Exception):
-    """A page that answers instead of the one asked for (sign in, not found, refused)."""
-
-    def __init__(self, response: Response):
-        super().__init__()
-        self.response = response
-
-
-def _signed_in(call) -> Tuple[Caller, str]:
-    """The caller and its forms' CSRF token, or the sign-in page."""
-    caller = _session(call)
-    if caller is None:
-        raise _Answer(_signin_form(call, 401, "Sign in to see this page."))
-    return caller, _csrf_of(_cookies(call)[SESSION_COOKIE])
-
-
-def _repository(call, caller: Caller, csrf: str, name: Optional[str], tag: Optional[str] = None,
-                action: str = spec.PULL) -> Set[str]:
-    """What the caller may do on a repository it may pull (and, for `action` PUSH, push to); a
-    repository it may not pull looks exactly like one that does not exist."""
-    try:
-        validate.repository_name(name or "")
-        if tag is not None:
-            validate.tag(tag)
-    except RegistryError:
-        name = None
-    may = held(caller, [name])[name] if name else set()
-    if spec.PULL not in may:
-        raise _Answer(_refused(404, "Not found", "No such repository, or you may not pull from it.", caller, csrf))
-    if action not in may:
-        raise _Answer(_refused(403, "Refused", f"You may not {action} to {name}.", caller, csrf))
-    return may
-
-
-def _page_of(handler):
-    """A console page: its _Answer, or a registry refusal, shown as a page."""
-    @functools.wraps(handler)
-    def page(call):
-        try:
-            return handler(call)
-        except _Answer as answer:
-            return answer.response
-        except RegistryError as refused:
-            caller = _session(call)
-            csrf = _csrf_of(_cookies(call)[SESSION_COOKIE]) if caller else ""
-            said = refused.message or (f"{refused.error.message}: {refused.detail}" if isinstance(refused.detail, str)
-                                       else refused.error.message)
-            return _refused(refused.status, "Refused", said, caller, csrf)
-    return page
-
-
-@_page_of
-def repository(call):
     caller, csrf = _signed_in(call)
-    name = call.query("name")
-    _repository(call, caller, csrf, name)
+    namespaces: Dict[str, list] = {}
+    for name in call.access.readable(repo.name for repo in Repository.query(CATALOG_PARTITION)):
+        namespaces.setdefault(keys.namespace_of(name), []).append(name)
+    return _page("repositories.html", caller=caller, csrf=csrf, namespaces=sorted(namespaces.items()))
+
+
+def repository(call, name: str):
+    caller, csrf = _signed_in(call)
     shown = SettingsService(call.backend).show(name)
     applied = shown["applied"]
     changed = {**{k: dict(v, where=keys.namespace_of(name)) for k, v in shown["namespace_changes"].items()},
@@ -231,14 +165,13 @@ def grouped(fingerprint: Optional[str]) -> str:
     return " ".join(groups[:5]) + "  " + " ".join(groups[5:])
 
 
-@_page_of
-def tag_page(call):
+def tag_page(call, name: str):
     """One tag: its manifest (digest, type, size, platforms), who pushed it, each platform's image
     (config, layers with the command that made each), its referrers, its signatures and whether a
     key trusted now vouches for each."""
     caller, csrf = _signed_in(call)
-    name, tag = call.query("name"), call.query("tag") or ""
-    _repository(call, caller, csrf, name, tag)
+    tag = call.query("tag") or ""
+    validate.tag(tag)
     service = ManifestService(call.backend)
     digest = service.tag_digest(name, tag)
     if digest is None:
@@ -298,14 +231,12 @@ def _config_rows(changes: dict) -> list:
     return rows
 
 
-@_page_of
-def diff_page(call):
+def diff_page(call, name: str):
     """What differs between two tags or digests, platform by platform (the API's diff), and the
     `dockless diff` command for the files."""
     caller, csrf = _signed_in(call)
-    name, before, after = call.query("name"), call.query("from") or "", call.query("to") or ""
-    held = _repository(call, caller, csrf, name)
-    found = ManifestService(call.backend).diff(name, before, after, may_push=spec.PUSH in held)
+    before, after = call.query("from") or "", call.query("to") or ""
+    found = ManifestService(call.backend).diff(name, before, after, may_push=call.access.holds(spec.PUSH, name))
     platforms = []
     for entry in found["platforms"]:
         both = bool(entry["from"] and entry["to"])
@@ -318,36 +249,31 @@ def diff_page(call):
                  command=f"dockless diff {refs[0]} {refs[1]}")
 
 
-@_page_of
-def history(call):
+def history(call, name: str):
     """A tag's timeline, newest first, with a restore link per manifest it named (push only)."""
     caller, csrf = _signed_in(call)
-    name, tag = call.query("name"), call.query("tag") or ""
-    held = _repository(call, caller, csrf, name, tag)
+    tag = call.query("tag") or ""
+    validate.tag(tag)
     events, _ = ManifestService(call.backend).history(name, tag, HISTORY_EVENTS, None, where_from=False)
     return _page("history.html", caller=caller, csrf=csrf, name=name, tag=tag, events=events,
-                 current=events[0]["to"] if events else None, may_push=spec.PUSH in held)
+                 current=events[0]["to"] if events else None,
+                 may_push=call.access.holds(spec.PUSH, name))
 
 
-@_page_of
-def restore_form(call):
+def restore_form(call, name: str):
     """The confirmation: what the tag names now, and what it will name."""
     caller, csrf = _signed_in(call)
-    name, tag, digest = call.query("name"), call.query("tag") or "", call.query("digest") or ""
-    _repository(call, caller, csrf, name, tag, spec.PUSH)
+    tag, digest = call.query("tag") or "", call.query("digest") or ""
+    validate.tag(tag)
     validate.digest(digest)
     current = ManifestService(call.backend).tag_digest(name, tag)
     return _page("restore.html", caller=caller, csrf=csrf, name=name, tag=tag, digest=digest, current=current)
 
 
-@_page_of
-def restore(call):
-    caller, csrf = _signed_in(call)
-    form = _form(call)
-    if not hmac.compare_digest(form.get("csrf", ""), csrf):
-        return _refused(403, "Refused", "The form came from elsewhere: reload the page and try again.", caller, csrf)
-    name, tag, digest = form.get("name"), form.get("tag") or "", form.get("digest") or ""
-    _repository(call, caller, csrf, name, tag, spec.PUSH)
+def restore(call, name: str):
+    form = session.form(call.request)
+    tag, digest = form.get("tag") or "", form.get("digest") or ""
+    validate.tag(tag)
     validate.digest(digest)
     ManifestService(call.backend).restore(name, tag, digest=digest)
     return Response(body="", status_code=303, headers={
@@ -355,8 +281,8 @@ def restore(call):
 
 
 def signin(call):
-    form, cookies = _form(call), _cookies(call)
-    expected = cookies.get(SIGNIN_COOKIE)
+    form = session.form(call.request)
+    expected = session.cookies(call.request).get(session.SIGNIN_COOKIE)
     if not expected or not hmac.compare_digest(form.get("csrf", ""), expected):
         return _refused(403, "Refused", "The sign-in form expired or came from elsewhere: reload the page and sign in.")
     name, token = form.get("name", ""), form.get("token", "")
@@ -375,35 +301,28 @@ def signin(call):
         return _signin_form(call, 401, "Wrong name or token.", name)
     throttle.succeeded(caller.name)
     audit.identify(caller.name, caller.credential_id)
-    session = new_credential_text()
-    auth.store_credential(caller.name, session, kind="session", lifetime_seconds=SESSION_SECONDS,
+    secret = new_credential_text()
+    auth.store_credential(caller.name, secret, kind="session", lifetime_seconds=session.SESSION_SECONDS,
                           description="console", parent=caller.credential)
     call.backend.audit.record("console.signin")
     return Response(body="", status_code=303, headers={
         **SECURITY_HEADERS, "Location": "/ui/",
-        "Set-Cookie": [_cookie(call, SESSION_COOKIE, session, SESSION_SECONDS), _cookie(call, SIGNIN_COOKIE, "", 0)]})
+        "Set-Cookie": [_cookie(call, session.SESSION_COOKIE, secret, session.SESSION_SECONDS),
+                       _cookie(call, session.SIGNIN_COOKIE, "", 0)]})
 
 
 def signout(call):
-    caller = _session(call)
-    if caller is None:
-        return _signin_form(call)
-    if not hmac.compare_digest(_form(call).get("csrf", ""), _csrf_of(_cookies(call)[SESSION_COOKIE])):
-        return _refused(403, "Refused", "The form came from elsewhere: reload the page and try again.", caller,
-                        _csrf_of(_cookies(call)[SESSION_COOKIE]))
-    AuthService(call.backend).revoke_token(caller.credential_id)
+    AuthService(call.backend).revoke_token(call.access.caller.credential_id)
     call.backend.audit.record("console.signout")
     return Response(body="", status_code=303, headers={
-        **SECURITY_HEADERS, "Location": "/ui/", "Set-Cookie": [_cookie(call, SESSION_COOKIE, "", 0)]})
+        **SECURITY_HEADERS, "Location": "/ui/signin", "Set-Cookie": [_cookie(call, session.SESSION_COOKIE, "", 0)]})
 
 
 def _audit(call) -> Tuple[Caller, str, Dict[str, str], list]:
     """The filters and the events they select (oldest first), for an admin; a page otherwise."""
     caller, csrf = _signed_in(call)
-    if not caller.admin:
-        raise _Answer(_refused(403, "Refused", "The audit trail is for admins.", caller, csrf))
     filters = {name: call.query(name) or "" for name in AUDIT_FILTERS}
-    since, until = admin.audit_period(call, default_days=1)
+    since, until = audit.period(call.query, call.backend.clock(), default_days=1)
     namespace = filters["namespace"] or (keys.namespace_of(filters["repository"]) if filters["repository"] else "")
     if not namespace and not filters["actor"]:
         namespace = audit.REGISTRY_NAMESPACE  # the registry's own events (administration, collection)
@@ -413,7 +332,6 @@ def _audit(call) -> Tuple[Caller, str, Dict[str, str], list]:
     return caller, csrf, filters, events
 
 
-@_page_of
 def audit_page(call):
     caller, csrf, filters, events = _audit(call)
     shown = list(reversed(events))[:AUDIT_PAGE_EVENTS]
@@ -426,7 +344,6 @@ def audit_page(call):
                  older=older)
 
 
-@_page_of
 def audit_export(call):
     _, _, _, events = _audit(call)
     return Response(body="".join(json.dumps(event, sort_keys=True) + "\n" for event in events), status_code=200,
@@ -434,21 +351,9 @@ def audit_export(call):
                              "Content-Disposition": 'attachment; filename="audit.jsonl"'})
 
 
-def _admin(call) -> Tuple[Caller, str]:
-    caller, csrf = _signed_in(call)
-    if not caller.admin:
-        raise _Answer(_refused(403, "Refused", "This page is for admins.", caller, csrf))
-    return caller, csrf
-
-
 def _posted(call) -> Tuple[Caller, str, Dict[str, str]]:
-    """An admin's form, its CSRF token checked."""
-    caller, csrf = _admin(call)
-    form = _form(call)
-    if not hmac.compare_digest(form.get("csrf", ""), csrf):
-        raise _Answer(_refused(403, "Refused", "The form came from elsewhere: reload the page and try again.",
-                               caller, csrf))
-    return caller, csrf, form
+    """A form's caller, CSRF token and fields (authorize checked the token)."""
+    return (*_signed_in(call), session.form(call.request))
 
 
 def _see_other(path: str, **query) -> Response:
@@ -456,22 +361,19 @@ def _see_other(path: str, **query) -> Response:
                                                        "Location": path + ("?" + urlencode(query) if query else "")})
 
 
-@_page_of
 def people(call):
-    caller, csrf = _admin(call)
+    caller, csrf = _signed_in(call)
     return _page("people.html", caller=caller, csrf=csrf, principals=AuthService(call.backend).principals())
 
 
-@_page_of
 def add_principal(call):
     _, _, form = _posted(call)
     principal = AuthService(call.backend).create_principal(form.get("name", ""), form.get("kind", ""))
     return _see_other("/ui/principal", name=principal.name)
 
 
-@_page_of
 def principal_page(call):
-    caller, csrf = _admin(call)
+    caller, csrf = _signed_in(call)
     auth = AuthService(call.backend)
     principal = auth.principal(call.query("name") or "")
     members = next((m for p, m in auth.principals() if p.name == principal.name), []) \
@@ -480,7 +382,6 @@ def principal_page(call):
     return _page("principal.html", caller=caller, csrf=csrf, principal=principal, members=members, tokens=tokens)
 
 
-@_page_of
 def create_token(call):
     caller, csrf, form = _posted(call)
     days = form.get("expires_days", "").strip()
@@ -492,14 +393,12 @@ def create_token(call):
                  host=call.backend.public_url().split("://", 1)[-1])
 
 
-@_page_of
 def revoke_token(call):
     _, _, form = _posted(call)
     AuthService(call.backend).revoke_token(form.get("id", ""))
     return _see_other("/ui/principal", name=form.get("principal", ""))
 
 
-@_page_of
 def set_member(call):
     _, _, form = _posted(call)
     team = form.get("team", "")
@@ -507,9 +406,8 @@ def set_member(call):
     return _see_other("/ui/principal", name=team)
 
 
-@_page_of
 def grants(call):
-    caller, csrf = _admin(call)
+    caller, csrf = _signed_in(call)
     resource = call.query("resource") or ""
     if not spec.NAME_RE.fullmatch(resource):
         raise RegistryError(errors.ADMIN_INVALID, "give a namespace (team) or a repository (team/app)")
@@ -517,7 +415,6 @@ def grants(call):
                  grants=AuthService(call.backend).grants_on(resource))
 
 
-@_page_of
 def set_grant(call):
     _, _, form = _posted(call)
     resource = form.get("resource", "")
@@ -533,14 +430,12 @@ def _keys_page(call, caller: Caller, csrf: str, namespace: str, warnings=()) -> 
                  keys_url=f"{call.backend.public_url()}/keys/{namespace}/KEYS")
 
 
-@_page_of
 def keys_page(call):
     """The keys trusted for a namespace (public, as /keys/<namespace>/KEYS is); admins add and remove."""
     caller, csrf = _signed_in(call)
     return _keys_page(call, caller, csrf, validate.namespace(call.query("namespace") or ""))
 
 
-@_page_of
 def add_keys(call):
     caller, csrf, form = _posted(call)
     namespace = validate.namespace(form.get("namespace", ""))
@@ -548,7 +443,6 @@ def add_keys(call):
     return _keys_page(call, caller, csrf, namespace, warnings)
 
 
-@_page_of
 def remove_key(call):
     _, _, form = _posted(call)
     namespace = validate.namespace(form.get("namespace", ""))
@@ -559,15 +453,14 @@ def remove_key(call):
 CHART_HEIGHT, CHART_STEP, BAR_WIDTH = 120, 14, 160
 
 
-@_page_of
 def usage_page(call):
     """Admins: what each namespace and repository stores, against its quota, what it costs, and
     its pushes and pulls per day, drawn as SVG here (no script, nothing fetched)."""
-    caller, csrf = _admin(call)
+    caller, csrf = _signed_in(call)
     namespace = call.query("namespace") or ""
     if namespace:
         validate.namespace(namespace)
-    since, until = admin.audit_period(call, default_days=30)
+    since, until = audit.period(call.query, call.backend.clock(), default_days=30)
     found = usage_report.report(namespace or None, since, until)
     biggest = max([row["stored_bytes"] for row in found["repositories"]] + [1])
     repositories = [dict(row, stored=sizes.human(row["stored_bytes"]), bar=round(row["stored_bytes"] * BAR_WIDTH / biggest))

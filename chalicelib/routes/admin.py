@@ -37,7 +37,6 @@
                                                                   what went, counted
 """
 from __future__ import annotations
-import datetime
 
 from chalicelib import (audit, cache, errors, jobs, mirror_rules, quota, repositories, repository_settings, spec,
                         usage as usage_report, validate)
@@ -50,7 +49,6 @@ from chalicelib.repository_settings import SettingsService
 
 
 # One audit query reads one partition per shard and day: a bound keeps it inside the timeout.
-AUDIT_QUERY_MAX_DAYS = 31
 
 
 def _when(value):
@@ -127,31 +125,10 @@ def delete_grant(call):
     return empty(204)
 
 
-def _time(call, name: str, default):
-    raw = call.query(name)
-    if not raw:
-        return default
-    try:
-        value = datetime.datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise RegistryError(errors.ADMIN_INVALID, f"{name} is an ISO 8601 time") from None
-    return value if value.tzinfo else value.replace(tzinfo=datetime.timezone.utc)
-
-
-def audit_period(call, default_days: int) -> tuple:
-    """`since` and `until` of a query that reads the audit trail (until: now; since: default_days
-    before it), at most AUDIT_QUERY_MAX_DAYS apart."""
-    until = _time(call, "until", call.backend.clock())
-    since = _time(call, "since", until - datetime.timedelta(days=default_days))
-    if until - since > datetime.timedelta(days=AUDIT_QUERY_MAX_DAYS):
-        raise RegistryError(errors.ADMIN_INVALID, f"at most {AUDIT_QUERY_MAX_DAYS} days per query")
-    return since, until
-
-
 def list_audit(call):
     """Events for a namespace (or one repository of it) or an actor, between since and until
     (default: the last 24 hours)."""
-    since, until = audit_period(call, default_days=1)
+    since, until = audit.period(call.query, call.backend.clock(), default_days=1)
     repository, actor = call.query("repository"), call.query("actor")
     namespace = call.query("namespace") or (keys.namespace_of(repository) if repository else None)
     if not namespace and not actor:
@@ -165,7 +142,7 @@ def usage(call):
     """Per repository of a namespace (or all): stored bytes, blob and manifest counts, and the
     pushes and pulls between since and until (default: the last 30 days); per namespace: stored
     bytes, quota, and what garbage collection freed; the bucket before and after collection."""
-    since, until = audit_period(call, default_days=30)
+    since, until = audit.period(call.query, call.backend.clock(), default_days=30)
     return json_response({"since": since.isoformat(), "until": until.isoformat(),
                           **usage_report.report(call.query("namespace"), since, until)})
 

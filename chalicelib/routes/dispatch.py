@@ -10,7 +10,8 @@ match two routes, with or without backtracking.
 
 `dispatch`, for every request: the front-door check, name and path-parameter validation, the access
 decision (access.authorize), the handler with its `Call`, the spec's error body for a
-RegistryError, the common headers, and one request log record.
+RegistryError (a console page, through the console's door), the common headers, and one request
+log record.
 """
 from __future__ import annotations
 import hmac
@@ -20,12 +21,12 @@ from typing import Optional
 
 from chalice import Blueprint
 
-from chalicelib import audit, errors, spec, validate
+from chalicelib import audit, console, errors, spec, validate
 from chalicelib.backend import Backend, backend
 from chalicelib.errors import RegistryError
 from chalicelib.observe import RequestRecord
 from chalicelib.routes import respond
-from chalicelib.routes.access import authorize
+from chalicelib.routes.access import CONSOLE, authorize, repository_of
 from chalicelib.routes.request import Call
 from chalicelib.routes.table import PATH_PARAMETERS, ROUTES, Route
 
@@ -53,12 +54,12 @@ def _call(request, route: Route, captured: dict, on: Backend):
     """The handler's answer, once the request passed every check before it."""
     _require_front_door(request, on.settings.origin_secret)
     # Path parameters arrive decoded, as API Gateway passes them (DESIGN.md §4).
-    name = None
     if "{name}" in route.path:
         name = validate.repository_path([value for _, value in sorted(
             (int(key[4:]), value) for key, value in captured.items() if NAME_PART.fullmatch(key))])
+    else:
+        name = repository_of(request, route)
     call = Call(request, on, authorize(request, route, name, on))
-    request.access = call.access
     params = {key: PATH_PARAMETERS.get(key, str)(value) for key, value in captured.items()
               if not NAME_PART.fullmatch(key)}
     if name is not None:
@@ -76,13 +77,14 @@ def dispatch(blueprint: Blueprint, route: Route, captured: dict):
                            dict(request.query_params or {}), len(request.raw_body or b""))
     audit_context = audit.begin(audit.RequestContext(
         request_id, client_ip(request, context, on.settings.trusted_proxy_hops), request.headers.get("user-agent")))
+    refused = (lambda error: console.refused(request, on, error)) if route.door == CONSOLE else respond.error
     try:
         response = _call(request, route, captured, on)
     except RegistryError as error:
-        response = respond.error(error)
+        response = refused(error)
     except Exception:  # noqa: BLE001 - one place turns a crash into the spec's error body
         LOG.exception("unhandled error in %s %s", route.method, route.path)
-        response = respond.error(RegistryError(errors.INTERNAL, {"request_id": request_id}))
+        response = refused(RegistryError(errors.INTERNAL, {"request_id": request_id}))
     finally:
         audit.end(audit_context)
     response.headers[spec.API_VERSION_HEADER] = spec.API_VERSION

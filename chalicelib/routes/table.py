@@ -11,7 +11,7 @@ from typing import Callable, NamedTuple, Optional
 
 from chalicelib import console, validate
 from chalicelib.routes import admin, base, blobs, direct, history, listings, manifests, signatures, token, uploads
-from chalicelib.routes.access import ADMIN, AUTHENTICATED, CATALOG, OPEN
+from chalicelib.routes.access import ADMIN, API, AUTHENTICATED, CATALOG, CONSOLE, OPEN
 from chalicelib.spec import DELETE, PULL, PUSH
 
 
@@ -23,6 +23,15 @@ class Route(NamedTuple):
     # A query parameter naming another repository the request may need pull on (a mount's `from`):
     # its challenge asks for both scopes, and the handler asks Access.allows(PULL, it).
     also_pull: Optional[str] = None
+    door: str = API  # API, or CONSOLE: the session cookie, refusals as pages (routes/access.py)
+    # A console route's field naming the repository its action applies to (its path has no {name}).
+    name_field: Optional[str] = None
+
+
+def Page(method: str, path: str, handler: Callable, action: str) -> Route:
+    """A console page: its action on the repository its `name` field names, or on the registry."""
+    return Route(method, path, handler, action, door=CONSOLE,
+                 name_field="name" if action in (PULL, PUSH) else None)
 
 
 ROUTES = (
@@ -86,32 +95,33 @@ ROUTES = (
     Route("PUT", "/extensions/v2/{name}/signatures/{digest}", signatures.put_signature, PUSH),
     Route("GET", "/keys/{namespace}", signatures.list_keys, OPEN),
     Route("GET", "/keys/{namespace}/{file}", signatures.key_file, OPEN),
-    # The web console (chalicelib/console): its pages check their own session cookie.
-    Route("GET", "/ui/", console.index, OPEN),
-    Route("GET", "/ui/repository", console.repository, OPEN),
-    Route("GET", "/ui/tag", console.tag_page, OPEN),
-    Route("GET", "/ui/diff", console.diff_page, OPEN),
-    Route("GET", "/ui/history", console.history, OPEN),
-    Route("GET", "/ui/restore", console.restore_form, OPEN),
-    Route("POST", "/ui/restore", console.restore, OPEN),
-    Route("GET", "/ui/audit", console.audit_page, OPEN),
-    Route("GET", "/ui/audit.jsonl", console.audit_export, OPEN),
-    Route("GET", "/ui/people", console.people, OPEN),
-    Route("POST", "/ui/people", console.add_principal, OPEN),
-    Route("GET", "/ui/principal", console.principal_page, OPEN),
-    Route("POST", "/ui/tokens", console.create_token, OPEN),
-    Route("POST", "/ui/tokens/revoke", console.revoke_token, OPEN),
-    Route("POST", "/ui/members", console.set_member, OPEN),
-    Route("GET", "/ui/grants", console.grants, OPEN),
-    Route("POST", "/ui/grants", console.set_grant, OPEN),
-    Route("GET", "/ui/keys", console.keys_page, OPEN),
-    Route("POST", "/ui/keys", console.add_keys, OPEN),
-    Route("POST", "/ui/keys/remove", console.remove_key, OPEN),
-    Route("GET", "/ui/usage", console.usage_page, OPEN),
-    Route("GET", "/ui/console.css", console.stylesheet, OPEN),
-    Route("GET", "/ui/console.js", console.script, OPEN),
-    Route("POST", "/ui/signin", console.signin, OPEN),
-    Route("POST", "/ui/signout", console.signout, OPEN),
+    # The web console (chalicelib/console): the same decision, through the session cookie.
+    Page("GET", "/ui/signin", console.signin_form, OPEN),
+    Page("POST", "/ui/signin", console.signin, OPEN),
+    Page("GET", "/ui/console.css", console.stylesheet, OPEN),
+    Page("GET", "/ui/console.js", console.script, OPEN),
+    Page("POST", "/ui/signout", console.signout, AUTHENTICATED),
+    Page("GET", "/ui/", console.index, AUTHENTICATED),
+    Page("GET", "/ui/keys", console.keys_page, AUTHENTICATED),
+    Page("GET", "/ui/repository", console.repository, PULL),
+    Page("GET", "/ui/tag", console.tag_page, PULL),
+    Page("GET", "/ui/diff", console.diff_page, PULL),
+    Page("GET", "/ui/history", console.history, PULL),
+    Page("GET", "/ui/restore", console.restore_form, PUSH),
+    Page("POST", "/ui/restore", console.restore, PUSH),
+    Page("GET", "/ui/audit", console.audit_page, ADMIN),
+    Page("GET", "/ui/audit.jsonl", console.audit_export, ADMIN),
+    Page("GET", "/ui/people", console.people, ADMIN),
+    Page("POST", "/ui/people", console.add_principal, ADMIN),
+    Page("GET", "/ui/principal", console.principal_page, ADMIN),
+    Page("POST", "/ui/tokens", console.create_token, ADMIN),
+    Page("POST", "/ui/tokens/revoke", console.revoke_token, ADMIN),
+    Page("POST", "/ui/members", console.set_member, ADMIN),
+    Page("GET", "/ui/grants", console.grants, ADMIN),
+    Page("POST", "/ui/grants", console.set_grant, ADMIN),
+    Page("POST", "/ui/keys", console.add_keys, ADMIN),
+    Page("POST", "/ui/keys/remove", console.remove_key, ADMIN),
+    Page("GET", "/ui/usage", console.usage_page, ADMIN),
 )
 
 

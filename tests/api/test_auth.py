@@ -252,34 +252,41 @@ EXPECTED_ACTION = {
     ("PUT", "/extensions/v2/{name}/signatures/{digest}"): PUSH,
     ("GET", "/keys/{namespace}"): "open",
     ("GET", "/keys/{namespace}/{file}"): "open",
-    # The console checks its own session cookie (tests/api/test_console.py).
-    ("GET", "/ui/"): "open",
-    ("GET", "/ui/repository"): "open",
+    # The console's pages: the same decision, through the session cookie (tests/api/test_console.py).
+    ("GET", "/ui/signin"): "open",
+    ("POST", "/ui/signin"): "open",
     ("GET", "/ui/console.css"): "open",
     ("GET", "/ui/console.js"): "open",
-    ("GET", "/ui/usage"): "open",
-    ("GET", "/ui/keys"): "open",
-    ("POST", "/ui/keys"): "open",
-    ("POST", "/ui/keys/remove"): "open",
-    ("GET", "/ui/people"): "open",
-    ("POST", "/ui/people"): "open",
-    ("GET", "/ui/principal"): "open",
-    ("POST", "/ui/tokens"): "open",
-    ("POST", "/ui/tokens/revoke"): "open",
-    ("POST", "/ui/members"): "open",
-    ("GET", "/ui/grants"): "open",
-    ("POST", "/ui/grants"): "open",
-    ("GET", "/ui/audit"): "open",
-    ("GET", "/ui/audit.jsonl"): "open",
-    ("GET", "/ui/tag"): "open",
-    ("GET", "/ui/diff"): "open",
-    ("GET", "/ui/history"): "open",
-    ("GET", "/ui/restore"): "open",
-    ("POST", "/ui/restore"): "open",
-    ("POST", "/ui/signin"): "open",
-    ("POST", "/ui/signout"): "open",
+    ("POST", "/ui/signout"): "authenticated",
+    ("GET", "/ui/"): "authenticated",
+    ("GET", "/ui/keys"): "authenticated",
+    ("GET", "/ui/repository"): PULL,
+    ("GET", "/ui/tag"): PULL,
+    ("GET", "/ui/diff"): PULL,
+    ("GET", "/ui/history"): PULL,
+    ("GET", "/ui/restore"): PUSH,
+    ("POST", "/ui/restore"): PUSH,
+    ("GET", "/ui/audit"): "admin",
+    ("GET", "/ui/audit.jsonl"): "admin",
+    ("GET", "/ui/people"): "admin",
+    ("POST", "/ui/people"): "admin",
+    ("GET", "/ui/principal"): "admin",
+    ("POST", "/ui/tokens"): "admin",
+    ("POST", "/ui/tokens/revoke"): "admin",
+    ("POST", "/ui/members"): "admin",
+    ("GET", "/ui/grants"): "admin",
+    ("POST", "/ui/grants"): "admin",
+    ("POST", "/ui/keys"): "admin",
+    ("POST", "/ui/keys/remove"): "admin",
+    ("GET", "/ui/usage"): "admin",
 }
-REPOSITORY_ROUTES = sorted(k for k, action in EXPECTED_ACTION.items() if action in (PULL, PUSH, DELETE))
+# The API's repository routes (the console's: tests/api/test_console.py, through a session).
+REPOSITORY_ROUTES = sorted(k for k, action in EXPECTED_ACTION.items()
+                           if action in (PULL, PUSH, DELETE) and not k[1].startswith("/ui/"))
+# The routes that may be open: they must answer before anyone signs in.
+MUST_BE_OPEN = {("GET", "/token"), ("POST", "/token"), ("GET", "/keys/{namespace}"),
+                ("GET", "/keys/{namespace}/{file}"), ("GET", "/ui/signin"), ("POST", "/ui/signin"),
+                ("GET", "/ui/console.css"), ("GET", "/ui/console.js")}
 
 
 def test_every_route_has_an_expected_action():
@@ -287,6 +294,13 @@ def test_every_route_has_an_expected_action():
     routes = {(r.method, r.path) for r in ROUTES if not r.path.startswith("/dockless/admin/")}
     assert routes == set(EXPECTED_ACTION)
     assert all(r.action == "admin" for r in ROUTES if r.path.startswith("/dockless/admin/"))
+
+
+def test_no_route_is_open_but_those_that_must_be():
+    """Every other route, API or console, goes through the one access decision."""
+    assert {(r.method, r.path) for r in ROUTES if r.action == "open"} == MUST_BE_OPEN
+    assert all(r.door == "console" for r in ROUTES if r.path.startswith("/ui/"))
+    assert all(r.door == "api" and r.name_field is None for r in ROUTES if not r.path.startswith("/ui/"))
 
 
 # Who may do what on team/app: role on the namespace -> allowed actions.

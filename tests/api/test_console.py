@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 import pytest
 
 from chalicelib import spec
+from chalicelib.spec import PULL, PUSH
 from chalicelib.meta.models import Credential
 from tests.fixtures import digest_of
 
@@ -55,7 +56,7 @@ class Browser:
         return response
 
     def sign_in(self, name, token):
-        form = self.request("GET", "/ui/")
+        form = self.request("GET", "/ui/signin")
         return self.request("POST", "/ui/signin", {"csrf": csrf_field(form.body.decode()), "name": name,
                                                    "token": token})
 
@@ -77,7 +78,9 @@ def test_signing_in_sets_a_strict_session_cookie_and_shows_what_the_caller_may_p
     push.image("team/app", "v1")
     push.image("team/secret", "v1")
     browser = Browser(anonymous)
-    first = browser.request("GET", "/ui/")
+    signed_out = browser.request("GET", "/ui/")
+    assert signed_out.status_code == 401 and "Sign in to see this page." in signed_out.body.decode()
+    first = browser.request("GET", "/ui/signin")
     assert first.status_code == 200 and "Sign in" in first.body.decode()
     signin_cookie = set_cookies(first)["dockless_signin"][1]
     assert "HttpOnly" in signin_cookie and "SameSite=Strict" in signin_cookie and "Path=/ui" in signin_cookie
@@ -108,7 +111,7 @@ def test_every_page_carries_the_security_headers(anonymous):
 
 def test_a_wrong_token_or_a_missing_csrf_token_signs_nobody_in(anonymous, people, state):
     browser = Browser(anonymous)
-    form = browser.request("GET", "/ui/")
+    form = browser.request("GET", "/ui/signin")
     before = state()
     wrong = browser.request("POST", "/ui/signin", {"csrf": csrf_field(form.body.decode()), "name": "reader",
                                                    "token": people["nobody"]})
@@ -151,7 +154,7 @@ def test_revoking_the_access_token_ends_its_sessions(anonymous, client, people):
 def test_what_a_caller_typed_is_shown_inert(anonymous):
     """The sign-in form shows the name again after a failed attempt: escaped, never markup."""
     browser = Browser(anonymous)
-    form = browser.request("GET", "/ui/")
+    form = browser.request("GET", "/ui/signin")
     evil = '"><script>alert(1)</script><img src=x onerror=alert(1)>'
     answer = browser.request("POST", "/ui/signin", {"csrf": csrf_field(form.body.decode()), "name": evil,
                                                     "token": "dkl_nope"})
@@ -204,7 +207,7 @@ def test_a_tag_history_offers_restore_to_those_who_may_push_and_restore_names_bo
     assert "<td>writer</td>" in after
     unknown = browser.request("POST", "/ui/restore", {"csrf": csrf_field(confirm), "name": "team/app", "tag": "prod",
                                                       "digest": "sha256:" + "0" * 64})
-    assert unknown.status_code == 404 and "Refused" in unknown.body.decode()
+    assert unknown.status_code == 404 and "Not found" in unknown.body.decode()
 
 
 def test_each_page_reads_a_handful_of_items(anonymous, push, people, writer, caplog):
@@ -247,7 +250,7 @@ def test_admins_filter_and_export_the_audit_trail_and_others_are_refused(anonymo
     push.image("team/app", "v2")
     evil = '<script>alert(1)</script>'
     stranger = Browser(anonymous)
-    stranger.request("POST", "/ui/signin", {"csrf": csrf_field(stranger.request("GET", "/ui/").body.decode()),
+    stranger.request("POST", "/ui/signin", {"csrf": csrf_field(stranger.request("GET", "/ui/signin").body.decode()),
                                             "name": evil, "token": "dkl_nope"})
     reader = Browser(anonymous)
     reader.sign_in("reader", people["reader"])
@@ -588,3 +591,60 @@ def test_a_tag_page_says_why_an_image_is_not_shown(anonymous, client, push, peop
     page = browser.request("GET", "/ui/tag?name=team/app&tag=cached")
     assert page.status_code == 200, page.body
     assert f'<h2>linux/amd64 <code class="digest">{amd}</code></h2>\n\n<p>Not shown: ' in page.body.decode()
+
+
+# What each kind of console caller is answered on a page whose action it lacks (None: allowed).
+CONSOLE_REFUSALS = {
+    "authenticated": {"reader": None, "writer": None, "nobody": None, "boss": None},
+    PULL: {"reader": None, "writer": None, "nobody": 404, "boss": None},
+    PUSH: {"reader": 403, "writer": None, "nobody": 404, "boss": None},
+    "admin": {"reader": 403, "writer": 403, "nobody": 403, "boss": None},
+}
+
+
+def console_request(route, digest: str):
+    """A request for a console route about team/app:v1, its form filled in as its page would."""
+    fields = {"name": "team/app", "tag": "v1", "digest": digest, "namespace": "team", "resource": "team",
+              "principal": "nobody", "kind": "user", "team": "devs", "member": "nobody", "subject": "user:nobody",
+              "role": "read", "id": "0123456789abcdef", "fingerprint": "A" * 40, "armored": "x"}
+    if route.method == "GET":
+        return route.path + "?" + urlencode(fields), None
+    return route.path, fields
+
+
+@pytest.mark.parametrize("who", ["anonymous", "revoked", "expired", "forged", "reader", "writer", "nobody", "boss"])
+def test_every_console_page_goes_through_the_one_access_decision(anonymous, client, push, people, writer, boss,
+                                                                 clock, state, who):
+    """Each console route answers each kind of caller as its action says, through a session; a
+    refused one changes nothing. Signed out, expired, revoked or forged: the sign-in form (401)."""
+    from chalicelib.routes.table import ROUTES
+    _, digest = push.image("team/app", "v1")
+    browser = Browser(anonymous)
+    tokens = {**people, "writer": writer, "boss": boss}
+    if who in ("revoked", "expired"):
+        browser.sign_in("reader", people["reader"])
+    elif who == "forged":
+        browser.cookies["dockless_session"] = "dkl_0123456789abcdef_" + "A" * 43
+    elif who != "anonymous":
+        browser.sign_in(who, tokens[who])
+    csrf = csrf_field(browser.request("GET", "/ui/").body.decode()) if who in tokens else "x"
+    if who == "revoked":
+        Credential.get(browser.cookies["dockless_session"].split("_")[1]).update(
+            actions=[Credential.revoked.set(True)])
+    elif who == "expired":
+        clock.advance(seconds=8 * 3600 + 1)
+    pages = [r for r in ROUTES if r.door == "console" and r.action != "open" and r.path != "/ui/signout"]
+    assert len(pages) == 21
+    for route in pages:
+        path, form = console_request(route, digest)
+        before = state()
+        answer = browser.request(route.method, path, None if form is None else {"csrf": csrf, **form})
+        expected = CONSOLE_REFUSALS[route.action].get(who, 401)
+        body = answer.body.decode()
+        if expected is None:
+            assert answer.status_code not in (401, 403), (route.path, answer.status_code, body)
+            continue
+        assert answer.status_code == expected, (route.path, who, answer.status_code)
+        assert answer.headers["Content-Type"].startswith("text/html") and "WWW-Authenticate" not in answer.headers
+        assert ("Sign in to see this page." if expected == 401 else "Sign out") in body, route.path
+        assert state() == before, route.path

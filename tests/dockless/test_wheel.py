@@ -46,7 +46,7 @@ def test_the_wheel_installs_and_serves_the_api_and_the_console(tmp_path):
         ready = process.stdout.readline()
         assert ready.startswith("ready: http://127.0.0.1:"), ready + process.stderr.read(2000)
         url = ready.split()[1]
-        page = requests.get(f"{url}/ui/", timeout=30)
+        page = requests.get(f"{url}/ui/signin", timeout=30)
         assert page.status_code == 200 and 'type="password"' in page.text
         style = requests.get(f"{url}/ui/console.css", timeout=30)
         assert style.status_code == 200 and style.headers["Content-Type"].startswith("text/css")
