@@ -29,11 +29,14 @@ e2e-tools:
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(E2E_PACKAGES); \
 	fi
 
+# The layers first (pyproject.toml [tool.importlinter]: seconds), then every test.
 test: setup e2e-tools
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/python -m pytest
 
 # The in-process tier alone: seconds, no dockerd.
 test-api: setup
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/python -m pytest tests/api tests/infra
 
 # The fuzz tier alone with fresh random examples, many more than `make test` draws (minutes).

@@ -5,10 +5,10 @@ Not a test: it prints a table.
 
 For each N, an image of N layers (10 KiB each, FROM scratch) is built with docker, pushed through
 `dockless serve` (gateway on port 5000 in front of the API, as a team runs it), removed and
-pulled. The API's per-request records (chalicelib/observe.py) give the requests, DynamoDB units
+pulled. The API's per-request records (chalicelib/runtime/observe.py) give the requests, DynamoDB units
 (consumed capacity as the moto server reports it), S3 calls the API made and presigned URLs it
 issued (each one S3 request by the client). Dollars use the dated list prices of
-chalicelib/prices.py, pricing each Lambda invocation at the latency measured here. ECR charges no
+chalicelib/lifecycle/prices.py, pricing each Lambda invocation at the latency measured here. ECR charges no
 request fee: its cost of a pull is transfer out, which S3 charges the same; storage differs.
 """
 import argparse
@@ -17,7 +17,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from chalicelib import prices
+from chalicelib.lifecycle import prices
 from tests.e2e import programs
 from tests.e2e.conftest import DOCKER
 from tests.e2e.images import dockerfile_context
@@ -59,7 +59,7 @@ def run(work: Path, layer_counts) -> list:
 
 def print_table(rows) -> None:
     print(f"Measured with docker {_docker_version()} against the local stack; prices of {prices.PRICES_AS_OF} "
-          "(chalicelib/prices.py), us-east-1.\n")
+          "(chalicelib/lifecycle/prices.py), us-east-1.\n")
     print("| N layers | operation | API requests | floor | DynamoDB RRU / WRU | S3 by API | S3 by client "
           "| $ per million (requests) | ECR $ per million (requests) |")
     print("|---:|---|---:|---:|---:|---:|---:|---:|---:|")

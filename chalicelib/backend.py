@@ -12,11 +12,11 @@ import datetime
 import threading
 from typing import Callable, Optional
 
-from chalicelib.audit import AuditTrail
-from chalicelib.config import Settings
-from chalicelib.meta.models import bind_models
-from chalicelib.observe import watch_client
-from chalicelib.ratelimit import WindowLimiter
+from chalicelib.metadata.audit import AuditTrail
+from chalicelib.metadata.models import bind_models
+from chalicelib.runtime.config import Settings
+from chalicelib.runtime.observe import watch_client
+from chalicelib.runtime.ratelimit import WindowLimiter
 from chalicelib.storage.objects import ObjectStore
 
 Clock = Callable[[], datetime.datetime]

@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from chalicelib.sizes import human
+from chalicelib.oci.sizes import human
 from dockless import logins
 from dockless.client import ADMIN, RegistryClient
 from dockless.ui import UI
@@ -341,7 +341,7 @@ def usage(namespace, since, as_json, registry):
     before and after garbage collection.
 
     A repository's bytes count every blob it links; a namespace's count each distinct blob once
-    (what its quota counts). The estimate (chalicelib/prices.py, list prices with their date) is S3
+    (what its quota counts). The estimate (chalicelib/lifecycle/prices.py, list prices with their date) is S3
     storage plus the pushes and pulls of the period scaled to 30 days, at the request counts
     bench/cost.py measures.
 
@@ -349,7 +349,7 @@ def usage(namespace, since, as_json, registry):
     Example:
       dockless usage --namespace team --since 2026-11-01T00:00:00Z
     """
-    from chalicelib import prices
+    from chalicelib.lifecycle import prices
     params = {k: v for k, v in {"namespace": namespace, "since": since}.items() if v}
     answer = _client(registry).admin("GET", "/usage", params=params)
     since_at = datetime.datetime.fromisoformat(answer["since"])
@@ -401,7 +401,7 @@ def quota_set(namespace, size, registry):
     Example:
       dockless quota set team 10GiB
     """
-    from chalicelib.sizes import parse
+    from chalicelib.oci.sizes import parse
     try:
         limit = parse(size)
     except ValueError as error:
@@ -486,7 +486,7 @@ def gc(dry_run, namespace, as_json, registry):
       dockless gc --dry-run
       dockless gc --namespace team
     """
-    from chalicelib.sizes import human as human_bytes
+    from chalicelib.oci.sizes import human as human_bytes
     body = {"dry_run": dry_run, **({"namespace": namespace} if namespace else {})}
     report = _client(registry).request("POST", f"{ADMIN}/gc", (200,), "collecting garbage", json=body,
                                        timeout=900).json()
@@ -561,7 +561,7 @@ def retention_preview(name, as_json, registry):
     Example:
       dockless retention preview team
     """
-    from chalicelib.sizes import human as human_bytes
+    from chalicelib.oci.sizes import human as human_bytes
     answer = _client(registry).admin("GET", "/retention", params={"resource": name})
     if as_json:
         _say(json.dumps(answer, indent=2, sort_keys=True))

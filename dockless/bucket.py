@@ -14,7 +14,7 @@ from typing import Callable, Optional
 
 import requests
 
-from chalicelib import spec
+from chalicelib.oci import spec
 
 LOG = logging.getLogger("dockless.bucket")
 

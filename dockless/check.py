@@ -37,7 +37,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from chalicelib import spec
+from chalicelib.oci import spec
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"

@@ -17,7 +17,7 @@ def user_errors() -> tuple:
 
     from botocore.exceptions import BotoCoreError, ClientError as AwsError
 
-    from chalicelib.errors import RegistryError
+    from chalicelib.oci.errors import RegistryError
     from dockless.client import ClientError
     from dockless.deploy import DeployError
     from dockless.sources import SourceError
@@ -208,7 +208,7 @@ def gateway(ui: UI, upstream, port, host, public_url, spool_dir, spool_limit, sp
     """
     from dockless import gateway as gateway_module
 
-    from chalicelib.sizes import parse as parse_bytes
+    from chalicelib.oci.sizes import parse as parse_bytes
 
     _log_to(logging.StreamHandler(), "dockless")
     try:
@@ -230,7 +230,7 @@ def connect(reference: str, username, password):
     """The parsed reference and a client for its registry (RegistryClient.of: the credentials
     given, else the stored login, else anonymous)."""
     from dockless.client import RegistryClient
-    from chalicelib.reference import Reference
+    from chalicelib.oci.reference import Reference
     parsed = Reference.parse(reference)
     return parsed, RegistryClient.of(parsed.base_url, username, password)
 
@@ -295,7 +295,7 @@ def push(ui: UI, image, destination, username, password):
     import tempfile
     from pathlib import Path
 
-    from chalicelib import sizes
+    from chalicelib.oci import sizes
     from dockless import sources, transfer
 
     target, client = connect(destination or image, username, password)

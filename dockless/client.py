@@ -9,9 +9,9 @@ from typing import Callable, Collection, Iterator, Optional
 
 import requests
 
-from chalicelib import spec, validate
-from chalicelib.errors import RegistryError
-from chalicelib.formats import ParsedManifest, parse_manifest
+from chalicelib.oci import spec, validate
+from chalicelib.oci.errors import RegistryError
+from chalicelib.oci.formats import ParsedManifest, parse_manifest
 from dockless import logins
 from dockless.answers import did_not_answer, explain
 from dockless.auth import RegistryAuth

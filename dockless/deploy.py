@@ -272,9 +272,9 @@ def _new_signing_key(target: Target) -> str:
 def _bootstrap_admin(target: Target, outputs: Dict[str, str]) -> Optional[str]:
     """User `admin` with a new token unless the stage has one; the token is returned to be shown
     once, and only its hash is stored (the same code as the local stack's bootstrap)."""
-    from chalicelib.auth.service import AuthService
-    from chalicelib.config import Settings
-    from chalicelib.meta.models import Principal
+    from chalicelib.access.service import AuthService
+    from chalicelib.runtime.config import Settings
+    from chalicelib.metadata.models import Principal
     from chalicelib.backend import build_backend
     backend = build_backend(Settings.from_environ({
         "AWS_DEFAULT_REGION": target.region, "DOCKLESS_BUCKET": outputs["Bucket"],

@@ -3,7 +3,7 @@
 Each side is an image of a registry (read through its API; layer bytes come straight from the
 bucket through the presigned URL a blob GET redirects to), a local docker image (`docker:IMAGE`,
 saved from the daemon) or an OCI layout (`oci:DIR[:TAG]`). Config and layer changes are the
-registry's own comparison (chalicelib/imagediff.py); the file level is read here.
+registry's own comparison (chalicelib/oci/imagediff.py); the file level is read here.
 
 Files: each side's layers are applied in order as a runtime applies them (OCI image-spec, "Applying
 changesets"): `.wh.NAME` removes NAME and what is below it from the layers underneath, `.wh..wh..opq`
@@ -23,11 +23,11 @@ import tarfile
 from pathlib import Path
 from typing import BinaryIO, Dict, Iterator, List, Optional, Set, Tuple
 
-from chalicelib import imagediff, spec
-from chalicelib.formats import ParsedManifest, parse_manifest
+from chalicelib.oci import imagediff, spec
+from chalicelib.oci.formats import ParsedManifest, parse_manifest
 from dockless import sources
-from chalicelib.reference import Reference
-from chalicelib.sizes import human as human_bytes
+from chalicelib.oci.reference import Reference
+from chalicelib.oci.sizes import human as human_bytes
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"

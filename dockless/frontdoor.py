@@ -3,7 +3,7 @@ does (CloudFront -> API Gateway REST, Lambda proxy integration -> Lambda, with t
 origin-response function of DESIGN.md §1a), so a test fails here wherever production would break.
 
 What it reproduces, each from the decision in DESIGN.md §1a:
-* threaded, with the app's per-thread request (chalicelib.application), and bodies sent with
+* threaded, with the app's per-thread request (chalicelib.runtime.application), and bodies sent with
   `Transfer-Encoding: chunked` de-chunked, as API Gateway hands Lambda a whole body;
 * request bodies above 10 MiB refused before the function runs (REQUEST_TOO_LARGE), and events
   above Lambda's 6 MiB payload refused (the function never runs);
@@ -30,8 +30,8 @@ from urllib.parse import unquote
 from chalice.config import Config
 from chalice.local import LambdaEventConverter, LocalGateway, RouteMatcher
 
-from chalicelib import errors, spec
-from chalicelib.errors import ErrorCode, error_reply
+from chalicelib.oci import errors, spec
+from chalicelib.oci.errors import ErrorCode, error_reply
 from dockless.httpbody import ClientGone, MalformedBody, iter_body, send
 
 LOG = logging.getLogger("dockless.frontdoor")

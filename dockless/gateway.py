@@ -39,8 +39,8 @@ import time
 from typing import Dict, Iterable, List, Optional, Tuple
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from chalicelib import errors, protocol, spec
-from chalicelib.errors import RegistryError, error_reply
+from chalicelib.oci import errors, protocol, spec
+from chalicelib.oci.errors import RegistryError, error_reply
 from dockless import httpbody
 from dockless.bucket import ApiAnswer, BucketUploader, RegistryRefused, TransferFailed
 from dockless.httpbody import CHUNKED, ClientGone, MalformedBody, send

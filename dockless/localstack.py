@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import Callable, Dict, Optional
 from urllib.parse import urlsplit
 
-from chalicelib import jobs
-from chalicelib.auth.service import AuthService
+from chalicelib.access.service import AuthService
+from chalicelib.backend import build_backend, use_backend
+from chalicelib.metadata.models import create_tables
+from chalicelib.routes import jobs
+from chalicelib.runtime.config import Settings
 from chalicelib.signing import gpg
 from chalicelib.signing.service import registry_key
-from chalicelib.config import Settings
-from chalicelib.meta.models import create_tables
-from chalicelib.backend import build_backend, use_backend
 from dockless import frontdoor, gateway, tls
 from dockless.localaws import ACCESS_KEY_ID, LocalAws
 

@@ -18,12 +18,12 @@ import json
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
-from chalicelib import spec
-from chalicelib.formats import ParsedManifest
-from chalicelib.imagediff import index_platforms
-from chalicelib.sizes import human
+from chalicelib.oci import spec
+from chalicelib.oci.formats import ParsedManifest
+from chalicelib.oci.imagediff import index_platforms
+from chalicelib.oci.sizes import human
 from dockless.client import ClientError, RegistryClient, limited
-from chalicelib.reference import Reference
+from chalicelib.oci.reference import Reference
 from dockless.ui import UI
 
 PARALLEL_BLOBS = 3

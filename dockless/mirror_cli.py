@@ -6,8 +6,8 @@ from typing import Optional
 
 import click
 
-from chalicelib import spec
-from chalicelib.reference import Reference
+from chalicelib.oci import spec
+from chalicelib.oci.reference import Reference
 from dockless.admin_cli import registry_option
 from dockless.client import ClientError, RegistryClient
 from dockless.ui import UI, Exit
@@ -76,7 +76,7 @@ def copy_images(ui: UI, source: str, destination: str, pattern: Optional[str], s
 
 
 def summary(report, images: int, where: str, dry_run: bool, with_signatures: bool) -> str:
-    from chalicelib import sizes
+    from chalicelib.oci import sizes
     if dry_run:
         return f"dry run: {images} images; nothing copied"
     return (f"mirrored {images} images to {where}: {report.copied_blobs} blobs copied "

@@ -10,7 +10,7 @@ import gnupg
 
 from chalicelib.signing.gpg import temporary_home
 from dockless.client import ClientError, RegistryClient
-from chalicelib.reference import Reference
+from chalicelib.oci.reference import Reference
 
 ATOMIC_TYPE = "atomic container signature"
 

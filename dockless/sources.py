@@ -10,9 +10,9 @@ import tarfile
 from pathlib import Path
 from typing import List, Optional
 
-from chalicelib import spec, validate
-from chalicelib.errors import RegistryError
-from chalicelib.formats import ParsedManifest, parse_manifest
+from chalicelib.oci import spec, validate
+from chalicelib.oci.errors import RegistryError
+from chalicelib.oci.formats import ParsedManifest, parse_manifest
 
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER_TAR = "application/vnd.oci.image.layer.v1.tar"

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import List
 
 from dockless.client import RegistryClient
-from chalicelib.reference import Reference
+from chalicelib.oci.reference import Reference
 from dockless.sources import REF_NAME, Image, layout_blob
 from dockless.ui import UI
 

@@ -3,18 +3,18 @@
 `policy()` is the document in `.chalice/policy-<stage>.json` (`autogen_policy` is off): Chalice
 puts it in the functions' role, and CloudFormation resolves its references (`Fn::GetAtt`, `Ref`,
 `Fn::Sub`) to the stack's own bucket, tables, secrets and parameter. `tests/infra/test_iam.py`
-checks it against every AWS call the test suite recorded (chalicelib/observe.py, including the
+checks it against every AWS call the test suite recorded (chalicelib/runtime/observe.py, including the
 operations behind presigned URLs): a recorded call the policy does not allow fails, and so does
 an allowed action no recorded call needs unless `UNRECORDED` lists it with its reason.
 """
 from typing import Dict, List, Optional, Tuple
 
-from chalicelib.meta.models import TABLES
+from chalicelib.metadata.models import TABLES
 from chalicelib.storage import paths
 
 from infra.stack import LOG_GROUP_ARN, public_url_parameter, table_id, table_prefix
 
-# DynamoDB, per table (chalicelib/meta/models.py): actions on the table, and per index queried.
+# DynamoDB, per table (chalicelib/metadata/models.py): actions on the table, and per index queried.
 TABLE_ACTIONS: Dict[str, Dict[Optional[str], List[str]]] = {
     "repositories": {None: ["DeleteItem", "GetItem", "Query", "UpdateItem"]},
     "blob-links": {None: ["BatchGetItem", "DeleteItem", "GetItem", "PutItem", "Query", "Scan", "UpdateItem"],
@@ -46,7 +46,7 @@ OBJECT_ACTIONS: Dict[str, List[str]] = {
 }
 BUCKET_ACTIONS = ["ListBucket"]
 SECRETS = ["TokenSigningKey", "RegistrySigningKey"]
-# Pull-through caches' upstream passwords (chalicelib/cache.py): secrets the API makes and deletes
+# Pull-through caches' upstream passwords (chalicelib/pullthrough/proxy.py): secrets the API makes and deletes
 # itself, named "<table prefix>/cache/<namespace>".
 CACHE_SECRET_ACTIONS = ["CreateSecret", "DeleteSecret", "GetSecretValue", "PutSecretValue"]
 

@@ -12,9 +12,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from chalice.test import Client
 
-from chalicelib.auth import jwt
-from chalicelib.meta.models import TABLES, AuditEvent, SigninFailures
+from chalicelib.access import jwt
 from chalicelib.backend import use_backend
+from chalicelib.metadata.models import TABLES, AuditEvent, SigninFailures
 
 PUBLIC_URL = "https://registry.example.test"
 SIGNING_KEY = "test-signing-key"

@@ -19,7 +19,7 @@ def main(mutmut: str, sample_size: int = 0) -> int:
         name, _, status = line.strip().rpartition(": ")
         if "__mutmut_" not in name:
             continue
-        # chalicelib.auth.jwt.x_decode__mutmut_7 -> chalicelib.auth.jwt
+        # chalicelib.access.jwt.x_decode__mutmut_7 -> chalicelib.access.jwt
         module = name.rsplit(".", 1)[0]
         if sample_size:
             if module not in samples:

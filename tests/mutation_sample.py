@@ -1,5 +1,5 @@
 """A fixed random sample of a module's mutants, for when a whole run does not fit in the time at
-hand: `mutmut run $(python -m tests.mutation_sample chalicelib.blobs 100)` runs those of the
+hand: `mutmut run $(python -m tests.mutation_sample chalicelib.registry.blobs 100)` runs those of the
 module's 100 sampled mutants that have no verdict yet (mutmut runs again any mutant it is given by
 name), drawn the same way every time (seeded by the module's name); `python -m
 tests.mutation_report MUTMUT 100` then counts only the samples, estimating each module's score.

@@ -23,7 +23,7 @@ the same function and front door as the registry API.
 
 Each page is a route of the one table (routes/table.py) with its action, decided by the one
 `authorize` before its handler runs, through the console's door: the credential is the session
-cookie (auth/session.py), a form counts only with its CSRF token, and a refusal is a page
+cookie (access/session.py), a form counts only with its CSRF token, and a refusal is a page
 (`refused`). The handlers here only read what they show through the registry's services and
 `call.access`. Templates autoescape; the pages run no script but the console's own
 file (copy buttons; reading works without it) and load nothing from elsewhere
@@ -43,15 +43,16 @@ from urllib.parse import urlencode
 
 from chalice import Response
 
-from chalicelib import audit, errors, imagediff, prices, quota, sizes, spec, usage as usage_report, validate
-from chalicelib.auth import session, throttle
-from chalicelib.auth.service import AuthService, Caller, new_credential_text
-from chalicelib.errors import RegistryError
-from chalicelib.meta import keys
-from chalicelib.meta.keys import CATALOG_PARTITION
-from chalicelib.meta.models import Repository, Tag
-from chalicelib.manifests import ManifestService
-from chalicelib.repository_settings import SettingsService
+from chalicelib.access import session, throttle
+from chalicelib.access.service import AuthService, Caller, new_credential_text
+from chalicelib.lifecycle import prices, quota, usage as usage_report
+from chalicelib.metadata import audit, keys
+from chalicelib.metadata.keys import CATALOG_PARTITION
+from chalicelib.metadata.models import Repository, Tag
+from chalicelib.oci import errors, imagediff, sizes, spec, validate
+from chalicelib.oci.errors import RegistryError
+from chalicelib.policy.settings import SettingsService
+from chalicelib.registry.manifests import ManifestService
 from chalicelib.signing.service import SigningService, Trust
 
 HISTORY_EVENTS = 100  # the newest events of a tag shown on its page

@@ -33,19 +33,22 @@
     PUT    /dockless/admin/v1/mirror-rules/<rule>                 {"source", "destination", "tags"?,
                                                                    "with_signatures"?, "with_referrers"?}
     DELETE /dockless/admin/v1/mirror-rules/<rule>
-    DELETE /dockless/admin/v1/repositories?name=                  the whole repository (repositories.py):
+    DELETE /dockless/admin/v1/repositories?name=                  the whole repository (registry/repositories.py):
                                                                   what went, counted
 """
 from __future__ import annotations
 
-from chalicelib import (audit, cache, errors, jobs, mirror_rules, quota, repositories, repository_settings, spec,
-                        usage as usage_report, validate)
-from chalicelib.auth.service import AuthService
-from chalicelib.errors import RegistryError
-from chalicelib.meta import keys
+from chalicelib.access.service import AuthService
+from chalicelib.lifecycle import quota, usage as usage_report
+from chalicelib.lifecycle.retention import RetentionService
+from chalicelib.metadata import audit, keys
+from chalicelib.oci import errors, spec, validate
+from chalicelib.oci.errors import RegistryError
+from chalicelib.policy.settings import Retention, SettingsService, check_days, check_patterns
+from chalicelib.pullthrough import mirror_rules, proxy
+from chalicelib.registry import repositories
+from chalicelib.routes import jobs
 from chalicelib.routes.respond import empty, json_response
-from chalicelib.retention import RetentionService
-from chalicelib.repository_settings import SettingsService
 
 
 # One audit query reads one partition per shard and day: a bound keeps it inside the timeout.
@@ -189,11 +192,11 @@ def put_settings(call):
                 raise RegistryError(errors.ADMIN_INVALID, f"{flag} is true or false")
             changes[flag] = document[flag]
     if "immutable_tags" in document:
-        changes["immutable_tags"] = repository_settings.check_patterns(document["immutable_tags"])
+        changes["immutable_tags"] = check_patterns(document["immutable_tags"])
     if "time_machine_days" in document:
-        changes["time_machine_days"] = repository_settings.check_days(document["time_machine_days"])
+        changes["time_machine_days"] = check_days(document["time_machine_days"])
     if "retention" in document:
-        changes["retention"] = repository_settings.Retention.parse(document["retention"])
+        changes["retention"] = Retention.parse(document["retention"])
     return json_response(SettingsService(call.backend).change(resource, **changes))
 
 
@@ -216,20 +219,20 @@ def preview_retention(call):
 
 
 def list_caches(call):
-    return json_response({"caches": cache.caches()})
+    return json_response({"caches": proxy.caches()})
 
 
 def get_cache(call, namespace):
-    return json_response(cache.describe(call.backend, namespace))
+    return json_response(proxy.describe(call.backend, namespace))
 
 
 def put_cache(call, namespace):
     """{"url", "username"?, "password"?, "freshness_seconds"?}: a pull-through cache namespace."""
-    return json_response(cache.configure(call.backend, namespace, call.json_object(errors.ADMIN_INVALID)))
+    return json_response(proxy.configure(call.backend, namespace, call.json_object(errors.ADMIN_INVALID)))
 
 
 def delete_cache(call, namespace):
-    cache.remove(call.backend, namespace)
+    proxy.remove(call.backend, namespace)
     return empty(204)
 
 

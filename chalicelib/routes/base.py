@@ -1,6 +1,6 @@
 """`/v2/` (API version check) and Docker's `_catalog` extension."""
-from chalicelib import validate
-from chalicelib.manifests import ManifestService
+from chalicelib.oci import validate
+from chalicelib.registry.manifests import ManifestService
 from chalicelib.routes.respond import json_response, link_next
 
 

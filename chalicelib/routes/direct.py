@@ -11,9 +11,9 @@ standard `PUT /v2/<name>/blobs/uploads/<id>?digest=` with no body.
 Each URL is signed for its exact Content-Length and x-amz-checksum-sha256, so S3 itself refuses
 bytes that do not match.
 """
-from chalicelib import errors, validate
-from chalicelib.blobs import BlobService
-from chalicelib.errors import RegistryError
+from chalicelib.oci import errors, validate
+from chalicelib.oci.errors import RegistryError
+from chalicelib.registry.blobs import BlobService
 from chalicelib.routes.respond import json_response
 
 

@@ -21,14 +21,16 @@ from typing import Optional
 
 from chalice import Blueprint
 
-from chalicelib import audit, console, errors, spec, validate
+from chalicelib import console
+from chalicelib.access.decision import CONSOLE, authorize, repository_of
 from chalicelib.backend import Backend, backend
-from chalicelib.errors import RegistryError
-from chalicelib.observe import RequestRecord
+from chalicelib.metadata import audit
+from chalicelib.oci import errors, spec, validate
+from chalicelib.oci.errors import RegistryError
 from chalicelib.routes import respond
-from chalicelib.routes.access import CONSOLE, authorize, repository_of
 from chalicelib.routes.request import Call
 from chalicelib.routes.table import PATH_PARAMETERS, ROUTES, Route
+from chalicelib.runtime.observe import RequestRecord
 
 LOG = logging.getLogger("dockless")
 # The path parameters a repository name is split into: name1 … nameK.

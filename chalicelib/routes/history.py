@@ -13,11 +13,11 @@ client address (a public repository's readers see who, not from where).
 from __future__ import annotations
 import datetime
 
-from chalicelib import errors, spec, validate
-from chalicelib.errors import RegistryError
-from chalicelib.manifests import ManifestService
+from chalicelib.oci import errors, spec, validate
+from chalicelib.oci.errors import RegistryError
+from chalicelib.oci.urls import manifest_path
+from chalicelib.registry.manifests import ManifestService
 from chalicelib.routes.respond import empty, json_response, link_next
-from chalicelib.urls import manifest_path
 
 
 def history(call, name):

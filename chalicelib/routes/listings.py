@@ -1,6 +1,6 @@
 """Paginated listings of a repository: tags and referrers."""
-from chalicelib import spec, validate
-from chalicelib.manifests import ManifestService
+from chalicelib.oci import spec, validate
+from chalicelib.registry.manifests import ManifestService
 from chalicelib.routes.respond import json_response, link_next
 
 

@@ -6,12 +6,12 @@ transaction a push writes are ManifestService's."""
 from __future__ import annotations
 from chalice import Response
 
-from chalicelib import spec, validate
-from chalicelib.manifests import ManifestService
-from chalicelib.retention import record_pull
+from chalicelib.lifecycle.retention import record_pull
+from chalicelib.oci import spec, validate
+from chalicelib.oci.spec import PUSH
+from chalicelib.oci.urls import manifest_path
+from chalicelib.registry.manifests import ManifestService
 from chalicelib.routes.respond import empty
-from chalicelib.spec import PUSH
-from chalicelib.urls import manifest_path
 
 
 def _served(call, name, reference) -> tuple:

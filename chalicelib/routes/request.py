@@ -7,10 +7,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Optional, Tuple
 
-from chalicelib import jsondoc, protocol
+from chalicelib.access.decision import Access
 from chalicelib.backend import Backend
-from chalicelib.errors import ErrorCode
-from chalicelib.routes.access import Access
+from chalicelib.oci import jsondoc, protocol
+from chalicelib.oci.errors import ErrorCode
 
 
 @dataclasses.dataclass(frozen=True)

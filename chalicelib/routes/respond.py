@@ -6,8 +6,8 @@ from urllib.parse import urlencode
 
 from chalice import Response
 
-from chalicelib import spec
-from chalicelib.errors import RegistryError
+from chalicelib.oci import spec
+from chalicelib.oci.errors import RegistryError
 
 
 def json_response(document, status: int = 200, headers: Optional[Dict[str, str]] = None,

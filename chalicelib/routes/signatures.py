@@ -16,9 +16,9 @@ import json
 
 from chalice import Response
 
-from chalicelib import errors, validate
-from chalicelib.errors import RegistryError
-from chalicelib.manifests import ManifestService
+from chalicelib.oci import errors, validate
+from chalicelib.oci.errors import RegistryError
+from chalicelib.registry.manifests import ManifestService
 from chalicelib.routes.respond import empty, json_response
 from chalicelib.signing.service import SigningService
 

@@ -4,15 +4,16 @@ the spec's endpoint.
 Spec: OCI distribution-spec v1.1.1, "Endpoints" (end-1 … end-13), Docker's `_catalog`, and our
 own direct-upload extension under `/dockless/v1/`. How a route runs (registration per name depth,
 the one dispatch every request goes through) is routes/dispatch.py; what its action means and how
-it is checked, routes/access.py.
+it is checked, access/decision.py.
 """
 from __future__ import annotations
 from typing import Callable, NamedTuple, Optional
 
-from chalicelib import console, validate
+from chalicelib import console
+from chalicelib.access.decision import ADMIN, API, AUTHENTICATED, CATALOG, CONSOLE, OPEN
+from chalicelib.oci import validate
+from chalicelib.oci.spec import DELETE, PULL, PUSH
 from chalicelib.routes import admin, base, blobs, direct, history, listings, manifests, signatures, token, uploads
-from chalicelib.routes.access import ADMIN, API, AUTHENTICATED, CATALOG, CONSOLE, OPEN
-from chalicelib.spec import DELETE, PULL, PUSH
 
 
 class Route(NamedTuple):
@@ -23,7 +24,7 @@ class Route(NamedTuple):
     # A query parameter naming another repository the request may need pull on (a mount's `from`):
     # its challenge asks for both scopes, and the handler asks Access.allows(PULL, it).
     also_pull: Optional[str] = None
-    door: str = API  # API, or CONSOLE: the session cookie, refusals as pages (routes/access.py)
+    door: str = API  # API, or CONSOLE: the session cookie, refusals as pages (access/decision.py)
     # A console route's field naming the repository its action applies to (its path has no {name}).
     name_field: Optional[str] = None
 

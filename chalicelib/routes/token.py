@@ -10,9 +10,10 @@ a refresh token, which `docker login` stores instead of the secret.
 from __future__ import annotations
 from urllib.parse import parse_qs
 
-from chalicelib import audit, errors, spec
-from chalicelib.auth.service import ANONYMOUS, AuthService, Caller, basic_credentials, new_credential_text
-from chalicelib.errors import RegistryError
+from chalicelib.access.service import ANONYMOUS, AuthService, Caller, basic_credentials, new_credential_text
+from chalicelib.metadata import audit
+from chalicelib.oci import errors, spec
+from chalicelib.oci.errors import RegistryError
 from chalicelib.routes.respond import json_response
 
 

@@ -1,11 +1,11 @@
 """Blob uploads: POST (session, monolithic, mount), PATCH, GET status, PUT, DELETE."""
 from __future__ import annotations
-from chalicelib import errors, spec, validate
-from chalicelib.blobs import BlobService
-from chalicelib.errors import RegistryError
+from chalicelib.oci import errors, spec, validate
+from chalicelib.oci.errors import RegistryError
+from chalicelib.oci.spec import PULL
+from chalicelib.oci.urls import blob_path
+from chalicelib.registry.blobs import BlobService
 from chalicelib.routes.respond import empty
-from chalicelib.spec import PULL
-from chalicelib.urls import blob_path
 
 
 def _created(call, name: str, digest: str):

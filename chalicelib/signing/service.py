@@ -19,12 +19,12 @@ from urllib.parse import urlsplit
 
 from pynamodb.exceptions import TransactWriteError
 
-from chalicelib import errors, jsondoc
-from chalicelib.errors import RegistryError
-from chalicelib.meta import keys
-from chalicelib.meta.models import Signature, SigningKey, transaction
 from chalicelib.backend import Backend
-from chalicelib.repository_settings import RepositorySettings
+from chalicelib.metadata import keys
+from chalicelib.metadata.models import Signature, SigningKey, transaction
+from chalicelib.oci import errors, jsondoc
+from chalicelib.oci.errors import RegistryError
+from chalicelib.policy.settings import RepositorySettings
 from chalicelib.signing import gpg
 
 ATOMIC_TYPE = "atomic container signature"

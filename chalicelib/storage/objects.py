@@ -8,7 +8,7 @@ import base64
 import hashlib
 from typing import Iterable, Iterator, List, Optional, Tuple
 
-from chalicelib import spec
+from chalicelib.oci import spec
 
 # Bytes read from S3 at a time while concatenating staged chunks.
 READ_PIECE_BYTES = 1 * spec.MiB

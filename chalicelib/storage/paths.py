@@ -19,7 +19,7 @@ upload-cleanup job when its session expires, and otherwise only a garbage collec
 the links deletes there.
 """
 from __future__ import annotations
-from chalicelib import spec
+from chalicelib.oci import spec
 
 BLOBS_PREFIX = "blobs/"
 MANIFESTS_PREFIX = "manifests/"

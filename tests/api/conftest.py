@@ -4,9 +4,9 @@ start a real moto server in this process."""
 import pytest
 from moto import mock_aws
 
-from chalicelib.config import Settings
-from chalicelib.meta.models import create_tables
 from chalicelib.backend import build_backend
+from chalicelib.metadata.models import create_tables
+from chalicelib.runtime.config import Settings
 from tests.fixtures import PUBLIC_URL, SIGNING_KEY
 
 

@@ -140,7 +140,7 @@ def test_a_tokens_last_use_is_listed_to_the_hour(client, anonymous, clock):
 
 
 def test_the_bootstrap_admin_is_an_admin_with_a_described_token(registry, anonymous):
-    from chalicelib.auth.service import AuthService
+    from chalicelib.access.service import AuthService
     secret = AuthService(registry).bootstrap_admin(description="first deploy")
     access = token_for(anonymous, "admin", secret, "registry:admin:*")
     assert access.status_code == 200 and granted(access) == ["*"]
@@ -163,8 +163,8 @@ def test_making_a_principal_is_audited_with_its_name_kind_and_admin(client):
 def test_a_member_deleted_while_joining_a_team_is_unknown_and_not_made_again(client, registry, monkeypatch):
     """The membership's write is conditional on the member still existing: a principal deleted
     between the check and the write is not brought back as a record with only its teams."""
-    from chalicelib.auth.service import AuthService
-    from chalicelib.meta.models import Principal
+    from chalicelib.access.service import AuthService
+    from chalicelib.metadata.models import Principal
     post(client, "/dockless/admin/v1/principals", {"name": "crew", "kind": "team"})
     post(client, "/dockless/admin/v1/principals", {"name": "gone"})
     checked = AuthService.principal
@@ -214,7 +214,7 @@ def test_a_principal_deleted_and_made_again_gets_nothing_back(client, anonymous,
     assert client.delete("/dockless/admin/v1/principals/carol").status_code == 204
     clock.advance(seconds=1)
     assert client.delete("/dockless/admin/v1/principals/devs").status_code == 204
-    from chalicelib.meta.models import Credential
+    from chalicelib.metadata.models import Credential
     assert [c.revoked for c in Credential.scan(Credential.principal == "carol")] == [True]  # kept, revoked
     assert [c.revoked for c in Credential.scan(Credential.principal == "dave")] == [False]
     assert client.get("/dockless/admin/v1/grants?resource=team").json_body["grants"] == [
@@ -224,7 +224,7 @@ def test_a_principal_deleted_and_made_again_gets_nothing_back(client, anonymous,
     principals = {p["name"]: p for p in client.get("/dockless/admin/v1/principals").json_body["principals"]}
     assert set(principals) == {"dave", "ops"} | ({"admin"} & set(principals))
     assert principals["ops"]["members"] == ["dave"]
-    from chalicelib.meta.models import Principal
+    from chalicelib.metadata.models import Principal
     assert Principal.get("dave").teams == {"ops"}
 
     # Made again: the old secret, grants and members stay gone.
@@ -283,7 +283,7 @@ def test_a_team_without_members_lists_none(client):
 
 
 def test_an_admin_deletes_a_repository_whole_and_not_one_with_an_immutable_tag(client, push, state):
-    from chalicelib.meta.models import BlobLink, Manifest, Tag
+    from chalicelib.metadata.models import BlobLink, Manifest, Tag
     body, digest = push.image("gone/app", "1", layers=(b"only here", b"shared"))
     push.image("gone/kept", "1", layers=(b"shared",))
     response = client.delete("/dockless/admin/v1/repositories?name=gone/app")

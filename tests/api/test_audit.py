@@ -6,8 +6,8 @@ import json
 import boto3
 import pytest
 
-from chalicelib.jobs import export_audit
-from chalicelib.meta.models import AuditEvent
+from chalicelib.metadata.models import AuditEvent
+from chalicelib.routes.jobs import export_audit
 from tests.fixtures import digest_of
 
 JSON = {"Content-Type": "application/json"}

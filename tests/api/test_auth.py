@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from chalicelib.auth import jwt
-from chalicelib.auth.service import AuthService, new_credential_text
+from chalicelib.access import jwt
+from chalicelib.access.service import AuthService, new_credential_text
 from chalicelib.backend import backend
 from chalicelib.routes.table import ROUTES
 from tests.fixtures import PUBLIC_URL, SIGNING_KEY, digest_of, error_code
@@ -165,7 +165,7 @@ def test_bad_credentials_get_401(anonymous, people, user, secret):
 
 
 def test_revoked_and_expired_credentials_are_refused_at_once(anonymous, people, clock):
-    from chalicelib.meta.models import Credential
+    from chalicelib.metadata.models import Credential
     credential_id = people["rev"].split("_")[1]
     Credential.get(credential_id).update(actions=[Credential.revoked.set(True)])
     assert get_token(anonymous, "rev", people["rev"]).status_code == 401
@@ -323,7 +323,7 @@ def test_authorisation_matrix(anonymous, people, clock, state, route, who):
     elif who == "anonymous":
         token = None
     elif who == "rev":
-        from chalicelib.meta.models import Credential
+        from chalicelib.metadata.models import Credential
         Credential.get(people["rev"].split("_")[1]).update(actions=[Credential.revoked.set(True)])
         answer = get_token(anonymous, "rev", people["rev"], [scope])
         assert answer.status_code == 401
@@ -428,7 +428,7 @@ def test_a_refresh_token_dies_with_the_credential_it_came_from(anonymous, people
     text, parent = auth.new_token("will", 3600, "laptop")
     answer = get_token(anonymous, "will", text, [], offline_token="true").json_body
     refresh = answer["refresh_token"]
-    from chalicelib.meta.models import Credential
+    from chalicelib.metadata.models import Credential
     child = Credential.get(refresh.split("_")[1])
     assert child.parent == parent.credential_id and child.expires_at == parent.expires_at
     assert refresh_grant(anonymous, refresh).status_code == 200
@@ -445,13 +445,13 @@ def test_a_refresh_token_dies_with_the_credential_it_came_from(anonymous, people
 
 
 def test_a_refresh_token_keeps_its_own_lifetime_under_a_longer_lived_credential(anonymous, people, registry):
-    from chalicelib import spec
-    from chalicelib.meta.models import Credential
+    from chalicelib.oci import spec
+    from chalicelib.metadata.models import Credential
     text, parent = AuthService(registry).new_token("will", 2 * spec.REFRESH_TOKEN_SECONDS, "laptop")
     refresh = get_token(anonymous, "will", text, [], offline_token="true").json_body["refresh_token"]
     child = Credential.get(refresh.split("_")[1])
     assert child.expires_at == int(registry.clock().timestamp()) + spec.REFRESH_TOKEN_SECONDS < parent.expires_at
-    from chalicelib.meta.models import AuditEvent
+    from chalicelib.metadata.models import AuditEvent
     assert [json.loads(e.detail) for e in AuditEvent.scan() if e.action == "credential.create"
             and json.loads(e.detail)["kind"] == "refresh"] == [
         {"principal": "will", "credential": child.credential_id, "kind": "refresh", "expires_at": child.expires_at,
@@ -459,7 +459,7 @@ def test_a_refresh_token_keeps_its_own_lifetime_under_a_longer_lived_credential(
 
 
 def test_a_credential_of_the_wrong_shape_is_refused_and_not_stored(registry, people):
-    from chalicelib.meta.models import Credential
+    from chalicelib.metadata.models import Credential
     before = {c.credential_id for c in Credential.scan()}
     with pytest.raises(ValueError, match=r"^a credential looks like dkl_<16 hex>_<43 base64url>$"):
         AuthService(registry).store_credential("will", "dkl_0123456789abcdef_short")
@@ -512,7 +512,7 @@ def test_a_token_request_names_a_bounded_number_of_scopes(anonymous, people, cap
 
 
 def test_unproven_denials_never_write_into_the_targeted_namespace(anonymous, people, registry):
-    from chalicelib.meta.models import AuditEvent
+    from chalicelib.metadata.models import AuditEvent
     before = {e.at for e in AuditEvent.scan()}
     for _ in range(15):
         response = anonymous.get("/v2/victim/app/manifests/v1", headers=bearer("garbage"))
@@ -530,9 +530,9 @@ def test_unproven_denials_are_counted_per_source_and_the_left_out_are_told(anony
     import dataclasses
     import time
 
-    from chalicelib import audit
+    from chalicelib.metadata import audit
     from chalicelib.backend import use_backend
-    from chalicelib.meta.models import AuditEvent
+    from chalicelib.metadata.models import AuditEvent
     use_backend(dataclasses.replace(registry, settings=dataclasses.replace(registry.settings, trusted_proxy_hops=2)))
 
     def deny(address):
@@ -553,7 +553,7 @@ def test_unproven_denials_are_counted_per_source_and_the_left_out_are_told(anony
 
 @pytest.mark.parametrize("kind", ["forged", "expired"])
 def test_a_forged_or_expired_token_leaves_an_access_denied_event(anonymous, people, clock, kind):
-    from chalicelib.meta.models import AuditEvent
+    from chalicelib.metadata.models import AuditEvent
     token = get_token(anonymous, "ada", people["ada"], ["repository:team/app:pull"]).json_body["token"]
     if kind == "forged":
         token = jwt.encode(claims_of(token), b"forged key")
@@ -568,14 +568,14 @@ def test_a_forged_or_expired_token_leaves_an_access_denied_event(anonymous, peop
 
 
 def test_the_window_limiter_admits_n_per_window_and_counts_the_rest():
-    from chalicelib.ratelimit import WindowLimiter
+    from chalicelib.runtime.ratelimit import WindowLimiter
     limiter = WindowLimiter(per_window=2, window_seconds=60)
     assert [limiter.admit("a", t) for t in (0, 1, 2, 3)] == [0, 0, None, None]
     assert limiter.admit("b", 4) == 0
     assert limiter.admit("a", 61) == 2  # a new window, reporting the two left out
 
 
-# --- access tokens (auth/jwt.py), unit by unit -------------------------------------------------
+# --- access tokens (access/jwt.py), unit by unit -------------------------------------------------
 
 KEY, OTHER = b"the key", b"another key"
 
@@ -687,8 +687,8 @@ def test_jwt_only_hs256(alg):
 
 
 def test_authenticate_compares_the_whole_secret_hash(registry, people):
-    from chalicelib.auth.service import _hash
-    from chalicelib.meta.models import Credential
+    from chalicelib.access.service import _hash
+    from chalicelib.metadata.models import Credential
     auth = AuthService(registry)
     text, credential = auth.new_token("will", None, "laptop")
     secret = text.rsplit("_", 1)[1]
@@ -757,7 +757,7 @@ def test_a_token_that_carries_push_answers_without_reading_grants(anonymous, peo
 
 
 def test_an_anonymous_token_speaks_for_nobody_and_an_admins_says_admin(anonymous, people, registry):
-    from chalicelib.meta.models import AuditEvent
+    from chalicelib.metadata.models import AuditEvent
     auth = AuthService(registry)
     auth.ensure_principal("root", admin=True)
     secret = new_credential_text()
@@ -785,8 +785,8 @@ def test_grants_this_version_cannot_honour_grant_nothing_more(anonymous, people,
     """Grants are checked when they are made; one that reached the table otherwise (an older or
     newer version, a hand edit) grants no more: an unknown role nothing, anyone no more than pull."""
     import datetime
-    from chalicelib.meta import keys
-    from chalicelib.meta.models import Grant
+    from chalicelib.metadata import keys
+    from chalicelib.metadata.models import Grant
     push.image("open/app", "v1")
     now = datetime.datetime.now(datetime.timezone.utc)
     Grant(keys.resource("open"), "*", role="write", granted_at=now).save()
@@ -818,7 +818,7 @@ def test_credentials_name_the_caller_and_carry_an_admins_rights(anonymous, peopl
     """Whether a client sends a token or its Basic credentials on each request, the API knows the
     same caller: the audit trail's actor and credential and, for an admin, every repository (the
     catalog lists what no grant names)."""
-    from chalicelib.meta.models import AuditEvent
+    from chalicelib.metadata.models import AuditEvent
     rita = _presented(anonymous, how, "rita", people["rita"], "repository:team/app:pull")
     assert anonymous.get("/v2/team/app/manifests/v1", headers=rita).status_code == 200
     (pull,) = [e for e in AuditEvent.scan() if e.action == "manifest.pull"]

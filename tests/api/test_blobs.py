@@ -70,7 +70,7 @@ def test_delete_unlinks_from_this_repository_only(client, push):
     assert client.delete(f"/v2/team/app/blobs/{digest}").status_code == 202
     assert client.head(f"/v2/team/app/blobs/{digest}").status_code == 404
     assert client.head(f"/v2/team/other/blobs/{digest}").status_code == 200
-    from chalicelib.meta.models import AuditEvent
+    from chalicelib.metadata.models import AuditEvent
     deleted = [(e.repository, e.reference, e.actor) for e in AuditEvent.scan() if e.action == "blob.delete"]
     assert deleted == [("team/app", digest, "admin")]
 
@@ -78,7 +78,7 @@ def test_delete_unlinks_from_this_repository_only(client, push):
 def test_a_blob_deleted_by_another_request_meanwhile_is_unknown(client, push, monkeypatch):
     """The race between reading the link and deleting it: the loser answers as if it had not been
     there (quota.delete_link finds no link to delete)."""
-    from chalicelib import quota
+    from chalicelib.lifecycle import quota
     digest = push.blob("team/app", b"raced")["digest"]
     monkeypatch.setattr(quota, "delete_link", lambda *args, **kwargs: None)
     response = client.delete(f"/v2/team/app/blobs/{digest}")
@@ -99,8 +99,8 @@ def test_delete_unknown_blob_is_404(client, state):
 
 def test_a_small_blob_is_read_up_to_its_limit_and_no_further(registry, push):
     """What reads an image config in the function (platforms, diff) reads at most `limit` bytes."""
-    from chalicelib.blobs import BlobService
-    from chalicelib.errors import RegistryError
+    from chalicelib.registry.blobs import BlobService
+    from chalicelib.oci.errors import RegistryError
     data = b'{"architecture": "amd64", "os": "linux"}'
     digest = push.blob("team/app", data)["digest"]
     assert BlobService(registry).small_blob("team/app", digest, limit=len(data)) == data

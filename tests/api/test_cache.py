@@ -1,4 +1,4 @@
-"""Pull-through cache namespaces (chalicelib/cache.py) against a real upstream: Debian's
+"""Pull-through cache namespaces (chalicelib/pullthrough/proxy.py) against a real upstream: Debian's
 docker-registry on loopback (tests/upstream.py), anonymous, behind Docker token auth and behind
 Basic auth. What a pull fetches, verifies and keeps; what is served while the upstream is down;
 when a moved tag is picked up; that nobody pushes to a cache; how a cache is set up and what is
@@ -11,10 +11,10 @@ import boto3
 import pytest
 import requests
 
-from chalicelib import spec
-from chalicelib.auth.service import AuthService, new_credential_text
-from chalicelib.meta.keys import tag_sort_key
-from chalicelib.meta.models import AuditEvent, BlobLink, Manifest, Tag
+from chalicelib.access.service import AuthService, new_credential_text
+from chalicelib.metadata.keys import tag_sort_key
+from chalicelib.metadata.models import AuditEvent, BlobLink, Manifest, Tag
+from chalicelib.oci import spec
 from tests.api.test_auth import bearer, claims_of, get_token
 from tests.fixtures import digest_of, error_code
 from tests.upstream import PASSWORD, USERNAME, basic_auth, token_auth, token_issuer, upstream_registry
@@ -372,7 +372,7 @@ def test_a_bad_cache_setting_is_refused_and_changes_nothing(client, state, docum
 
 
 def test_docker_hub_official_images_are_under_library():
-    from chalicelib.upstream import Upstream
+    from chalicelib.policy.cache import Upstream
     hub = Upstream("https://registry-1.docker.io")
     assert hub.repository("alpine") == "library/alpine"
     assert hub.repository("library/alpine") == "library/alpine"
@@ -395,7 +395,7 @@ def test_a_manifest_that_is_not_what_the_upstream_says_is_refused_and_not_kept(c
 
 
 def test_retention_evicts_what_was_not_pulled_and_a_later_pull_fetches_it_again(client, upstream, registry, clock):
-    from chalicelib import jobs
+    from chalicelib.routes import jobs
     name = unique()
     digest, body, blobs = upstream.image(name, "1", [os.urandom(300)])
     make_cache(client, upstream.url)
@@ -643,7 +643,7 @@ def test_a_slow_upstream_is_cut_off_at_the_budget(client, state, monkeypatch):
 
 def test_a_cache_namespace_has_only_so_many_requests_at_its_upstream(client, upstream, state):
     import contextlib
-    from chalicelib.cache import FETCHING
+    from chalicelib.pullthrough.proxy import FETCHING
     name = unique()
     digest, body, blobs = upstream.image(name, "1", [os.urandom(300)])
     make_cache(client, upstream.url)
@@ -681,5 +681,5 @@ def test_a_cache_namespace_has_only_so_many_requests_at_its_upstream(client, ups
     ("https://cdn.example.com:notaport/", "https://registry.example.com", False),
 ])
 def test_where_a_cache_may_send_a_request(target, upstream_url, allowed):
-    from chalicelib.upstream import may_fetch
+    from chalicelib.pullthrough.upstream import may_fetch
     assert may_fetch(target, upstream_url) is allowed

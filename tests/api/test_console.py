@@ -8,9 +8,9 @@ from urllib.parse import urlencode
 
 import pytest
 
-from chalicelib import spec
-from chalicelib.spec import PULL, PUSH
-from chalicelib.meta.models import Credential
+from chalicelib.metadata.models import Credential
+from chalicelib.oci import spec
+from chalicelib.oci.spec import PULL, PUSH
 from tests.fixtures import digest_of
 
 JSON = {"Content-Type": "application/json"}
@@ -342,7 +342,7 @@ def test_people_pages_refuse_non_admins_and_forms_without_their_csrf_token(anony
 def test_a_tag_page_shows_its_manifest_and_which_signatures_a_trusted_key_vouches_for(anonymous, client, push,
                                                                                       people, registry):
     from chalicelib.signing.service import SigningService
-    from chalicelib.sizes import human
+    from chalicelib.oci.sizes import human
     from tests.api.test_verified import HOST, foreign_signature, signature_document
     body, digest = push.image("team/app", "v1", layers=(b"a" * 2048, b"b" * 1024))
     trusted_fpr, trusted_key, good = foreign_signature(digest, f"{HOST}/team/app:v1")
@@ -505,7 +505,7 @@ def throttled_attempts(browser, name, token, count):
 
 def test_failed_sign_ins_are_throttled_per_principal_with_retry_after_and_audited_once(anonymous, people, clock,
                                                                                       registry):
-    from chalicelib.meta.models import AuditEvent
+    from chalicelib.metadata.models import AuditEvent
     browser = Browser(anonymous)
     answers = throttled_attempts(browser, "reader", people["nobody"], spec.SIGNIN_FAILURES_PER_PRINCIPAL + 3)
     assert [a.status_code for a in answers] == [401] * spec.SIGNIN_FAILURES_PER_PRINCIPAL + [429] * 3
@@ -582,8 +582,8 @@ def test_a_tag_page_says_why_an_image_is_not_shown(anonymous, client, push, peop
         {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": amd, "size": 10,
          "platform": {"os": "linux", "architecture": "amd64"}}]}).encode()
     from chalicelib.backend import backend
-    from chalicelib.formats import parse_manifest
-    from chalicelib.manifests import ManifestService
+    from chalicelib.oci.formats import parse_manifest
+    from chalicelib.registry.manifests import ManifestService
     ManifestService(backend()).store_cached("team/app", "cached", parse_manifest(index, None), index, None,
                                             upstream="https://registry.example.com", requested_by="reader")
     browser = Browser(anonymous)

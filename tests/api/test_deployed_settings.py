@@ -8,8 +8,8 @@ import json
 import boto3
 import pytest
 
-from chalicelib import spec
 from chalicelib.backend import use_backend
+from chalicelib.oci import spec
 from tests.fixtures import error_code
 
 DEPLOYED_URL = "https://d111111abcdef8.cloudfront.net"
@@ -27,7 +27,7 @@ def deployed(registry):
                                    public_url_parameter="/dockless/test/public-url", origin_secret=ORIGIN_SECRET)
     deployed = dataclasses.replace(registry, settings=settings, _signing_keys=None, _public_url=None, _clients={})
     use_backend(deployed)
-    from chalicelib.auth.service import AuthService
+    from chalicelib.access.service import AuthService
     yield AuthService(deployed).bootstrap_admin()
     secrets.delete_secret(SecretId=token_secret, ForceDeleteWithoutRecovery=True)
 
@@ -78,7 +78,7 @@ def test_presigned_urls_name_the_buckets_regional_endpoint(region):
     never answer them."""
     from urllib.parse import urlsplit
 
-    from chalicelib.config import Settings
+    from chalicelib.runtime.config import Settings
     from chalicelib.backend import s3_client
     from chalicelib.storage.objects import ObjectStore
     settings = Settings.from_environ({"AWS_DEFAULT_REGION": region, "DOCKLESS_BUCKET": "the-bucket"})

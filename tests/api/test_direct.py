@@ -11,9 +11,9 @@ import pytest
 import requests
 from botocore.stub import Stubber
 
-from chalicelib.blobs import BlobService
-from chalicelib.meta.models import BlobLink
 from chalicelib.backend import use_backend
+from chalicelib.metadata.models import BlobLink
+from chalicelib.registry.blobs import BlobService
 from chalicelib.storage.objects import ObjectStore
 from tests.fixtures import PUBLIC_URL, digest_of, error_code
 
@@ -178,7 +178,7 @@ def test_multipart_blob_stays_unshared_until_verified(client, multipart, registr
     # Not proven as a whole: no mount into another repository yet.
     assert client.post(f"/v2/team/copy/blobs/uploads/?mount={digest}&from=team/app").status_code == 202
 
-    from chalicelib.jobs import verify_unproven_blobs
+    from chalicelib.routes.jobs import verify_unproven_blobs
     assert verify_unproven_blobs(registry) == 1
     assert client.post(f"/v2/team/copy/blobs/uploads/?mount={digest}&from=team/app").status_code == 201
     location = client.get(f"/v2/team/copy/blobs/{digest}").headers["Location"]
@@ -192,7 +192,7 @@ def test_verification_job_unlinks_a_multipart_blob_that_does_not_hash(client, mu
     plan = open_direct(client, upload_id, wrong, len(data)).json_body
     upload_parts(client, upload_id, data, plan)
     assert complete(client, upload_id, wrong).status_code == 201
-    from chalicelib.jobs import verify_unproven_blobs
+    from chalicelib.routes.jobs import verify_unproven_blobs
     assert verify_unproven_blobs(registry) == 0
     assert client.head(f"/v2/team/app/blobs/{wrong}").status_code == 404
     assert bucket_keys("blobs/direct/") == []
@@ -277,7 +277,7 @@ def test_expired_direct_session_loses_its_object(client, clock, state, registry)
     plan = open_direct(client, upload_id, digest_of(data), len(data)).json_body
     requests.put(plan["url"], data=data, headers=plan["headers"])
     clock.advance(days=2)
-    from chalicelib.jobs import clean_expired_uploads
+    from chalicelib.routes.jobs import clean_expired_uploads
     assert clean_expired_uploads(registry) == 1
     assert state() == before
 
@@ -434,8 +434,8 @@ def test_a_stream_that_fails_after_a_part_leaves_no_multipart_upload(registry):
 
 
 def test_the_verification_job_counts_every_blob_it_proves(client, multipart, registry):
-    from chalicelib.jobs import verify_unproven_blobs
-    from chalicelib.meta.models import BlobLink
+    from chalicelib.routes.jobs import verify_unproven_blobs
+    from chalicelib.metadata.models import BlobLink
     digests = []
     for _ in range(2):
         data = os.urandom(7 * MiB)

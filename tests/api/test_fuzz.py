@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chalicelib.auth.service import AuthService
+from chalicelib.access.service import AuthService
 from chalicelib.routes.table import ROUTES
 from tests.fixtures import admin_token
 from tests.strategies import (bodies, content_ranges, content_types, credentials, names, path_of, queries,

@@ -7,8 +7,8 @@ import json
 import boto3
 import pytest
 
-from chalicelib.gc import GarbageCollector
-from chalicelib.meta.models import BlobLink, GcCandidate, Manifest
+from chalicelib.lifecycle.gc import GarbageCollector
+from chalicelib.metadata.models import BlobLink, GcCandidate, Manifest
 from tests.fixtures import OCI_INDEX, OCI_MANIFEST, digest_of, error_code
 
 GRACE_AND_MORE = {"hours": 1, "minutes": 1}

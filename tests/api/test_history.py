@@ -5,7 +5,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from chalicelib.meta.models import AuditEvent
+from chalicelib.metadata.models import AuditEvent
 from tests.fixtures import OCI_INDEX, OCI_LAYER, OCI_MANIFEST, digest_of, error_code
 
 
@@ -175,8 +175,8 @@ def test_restore_refuses_a_manifest_whose_layer_is_gone_and_changes_nothing(clie
 
 def test_restore_of_a_manifest_collected_meanwhile_is_unknown_and_the_tag_stays(client, push, clock, monkeypatch):
     """Garbage collection takes the manifest after restore read it, before the tag moves."""
-    from chalicelib.manifests import ManifestService
-    from chalicelib.meta.models import Manifest
+    from chalicelib.registry.manifests import ManifestService
+    from chalicelib.metadata.models import Manifest
     _, first = push.image("team/app", "prod", layers=[b"a"])
     clock.advance(minutes=1)
     _, second = push.image("team/app", "prod", layers=[b"b"])
@@ -272,8 +272,8 @@ def test_an_immutable_tag_never_moves_or_goes_away(client, push, state):
 
 
 def test_what_an_immutable_index_names_is_not_deleted_expired_or_collected(client, push, registry, clock, state):
-    from chalicelib import jobs
-    from chalicelib.retention import RetentionService
+    from chalicelib.routes import jobs
+    from chalicelib.lifecycle.retention import RetentionService
     settings(client, "team", immutable_tags=["v*"], time_machine_days=0)
     amd = image(push, "team/app", None, layers=[b"amd-layer"])
     arm = image(push, "team/app", None, layers=[b"arm-layer"], platform=("linux", "arm64"))
@@ -425,7 +425,7 @@ def test_diff_of_something_missing_is_manifest_unknown(client, push, query, stat
 def racing(monkeypatch, registry, body, repo="team/app", tag="prod"):
     """Between the moment a push reads the tag (with everything else it checks) and the moment it
     writes it, another request moves the tag to the manifest `body` (once)."""
-    from chalicelib import manifests
+    from chalicelib.registry import manifests
     real = manifests.gc.claim_object
     calls = []
 

@@ -1,4 +1,4 @@
-"""Every JSON body goes through one parser (chalicelib/jsondoc.py): too deep, duplicate keys,
+"""Every JSON body goes through one parser (chalicelib/oci/jsondoc.py): too deep, duplicate keys,
 not UTF-8, NaN, or not an object, each route answers its own 400 code and writes nothing."""
 import json
 

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from chalicelib import spec
+from chalicelib.oci import spec
 from tests.fixtures import OCI_INDEX, OCI_MANIFEST, PUBLIC_URL, digest_of, error_code
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
@@ -240,7 +240,7 @@ def test_delete_by_digest_removes_the_manifest_and_its_tags(client, push):
 def moving_tags_meanwhile(monkeypatch, push, movers):
     """A tag in `movers`, when a delete's attempt checks it first (after reading the tags, before
     deleting them), is pushed to a new image: one move per attempt. Returns {tag: its new digest}."""
-    from chalicelib.manifests import ManifestService
+    from chalicelib.registry.manifests import ManifestService
     checked, moved, last = ManifestService._require_mutable, {}, [""]
 
     def move_meanwhile(repo, tag, *args):

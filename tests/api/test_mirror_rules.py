@@ -1,11 +1,11 @@
-"""Mirror rules kept in the registry (chalicelib/mirror_rules.py): added, replaced, listed and
+"""Mirror rules kept in the registry (chalicelib/pullthrough/mirror_rules.py): added, replaced, listed and
 removed by admins, each change audited; a bad rule is refused and changes nothing. Applying them is
 `dockless mirror sync`'s, tested in tests/e2e/test_mirror.py."""
 import json
 
 import pytest
 
-from chalicelib.meta.models import AuditEvent
+from chalicelib.metadata.models import AuditEvent
 from tests.fixtures import error_code
 
 JSON = {"Content-Type": "application/json"}

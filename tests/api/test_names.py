@@ -1,7 +1,7 @@
 """Repository names of every depth the spec allows, and invalid ones, on every route."""
 import pytest
 
-from chalicelib import spec
+from chalicelib.oci import spec
 from chalicelib.routes.table import ROUTES
 from tests.fixtures import digest_of, error_code
 
@@ -47,8 +47,8 @@ def test_every_route_reaches_its_handler_at_every_depth(client, route, depth):
 @pytest.mark.parametrize("components", [["a/b"], ["team", "app/x"], ["a%2Fb"], ["a%252Fb"]])
 def test_a_slash_inside_a_path_component_is_name_invalid(components):
     """What a front door may hand over for %2F or %252F: never a name with extra components."""
-    from chalicelib import validate
-    from chalicelib.errors import RegistryError
+    from chalicelib.oci import validate
+    from chalicelib.oci.errors import RegistryError
     with pytest.raises(RegistryError) as refused:
         validate.repository_path(components)
     assert refused.value.error.code == "NAME_INVALID"

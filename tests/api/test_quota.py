@@ -1,4 +1,4 @@
-"""Storage quotas (chalicelib/quota.py): what a namespace stores (distinct blobs, each once), every
+"""Storage quotas (chalicelib/lifecycle/quota.py): what a namespace stores (distinct blobs, each once), every
 way a push is refused past the quota with nothing left of it, the count going down as links go,
 and the 80 % and 100 % alerts. tests/e2e/test_quota.py pushes with docker."""
 import json
@@ -6,9 +6,9 @@ import logging
 
 import requests
 
-from chalicelib import quota
-from chalicelib.gc import GarbageCollector
-from chalicelib.meta.models import BlobLink
+from chalicelib.lifecycle import quota
+from chalicelib.lifecycle.gc import GarbageCollector
+from chalicelib.metadata.models import BlobLink
 from tests.api.test_direct import complete, open_direct, start
 from tests.fixtures import digest_of, error_code
 
@@ -261,7 +261,7 @@ def test_a_push_refused_for_the_quota_leaves_an_existing_repositorys_images_alon
 def test_a_refusal_stands_when_clearing_up_after_it_fails(client, push, monkeypatch):
     """The clean-up after a quota refusal is best effort: whatever it meets, the caller gets the
     quota's refusal, not another error."""
-    from chalicelib import gc
+    from chalicelib.lifecycle import gc
     set_quota(client, "capped", 100)
 
     def unreadable(*args, **kwargs):

@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from chalicelib import jobs
-from chalicelib.meta.models import AuditEvent, Manifest, Signature
-from chalicelib.retention import RetentionService
+from chalicelib.lifecycle.retention import RetentionService
+from chalicelib.metadata.models import AuditEvent, Manifest, Signature
+from chalicelib.routes import jobs
 from tests.fixtures import OCI_INDEX, OCI_MANIFEST, digest_of, error_code
 
 

@@ -5,7 +5,7 @@ import os
 import boto3
 import pytest
 
-from chalicelib import spec
+from chalicelib.oci import spec
 from tests.fixtures import PUBLIC_URL, digest_of, error_code
 
 OCTET = {"Content-Type": "application/octet-stream"}
@@ -193,7 +193,7 @@ def test_expired_session_is_unknown_and_cleaned_by_the_job(client, clock, state,
     assert error_code(response) == "BLOB_UPLOAD_UNKNOWN"
     assert json.loads(response.body)["errors"][0]["detail"] == {"upload": location.rsplit("/", 1)[1],
                                                                 "reason": "expired"}
-    from chalicelib.jobs import clean_expired_uploads
+    from chalicelib.routes.jobs import clean_expired_uploads
     assert clean_expired_uploads(registry) == 1
     assert state() == before
 
@@ -226,8 +226,8 @@ def test_mount_with_invalid_digest_is_refused(client):
 def test_a_chunk_that_lost_a_race_is_range_invalid_with_the_sessions_state(client, registry):
     """Two PATCHes read the session at offset 0; the second to write finds it moved on: 416 with
     the Range the client must continue from, and its chunk not counted."""
-    from chalicelib.blobs import BlobService
-    from chalicelib.errors import RegistryError
+    from chalicelib.registry.blobs import BlobService
+    from chalicelib.oci.errors import RegistryError
     upload_id = start(client).rsplit("/", 1)[1]
     service = BlobService(registry)
     stale = service.load_upload("team/app", upload_id)
@@ -241,9 +241,9 @@ def test_a_chunk_that_lost_a_race_is_range_invalid_with_the_sessions_state(clien
 
 
 def test_an_upload_may_reach_the_api_cap_exactly_and_not_a_byte_more(client, registry):
-    from chalicelib.blobs import BlobService
-    from chalicelib.errors import RegistryError
-    from chalicelib.meta.models import Upload
+    from chalicelib.registry.blobs import BlobService
+    from chalicelib.oci.errors import RegistryError
+    from chalicelib.metadata.models import Upload
     upload_id = start(client).rsplit("/", 1)[1]
     Upload.get(upload_id).update(actions=[Upload.received.set(spec.API_MAX_UPLOAD_BYTES - 4)])
     service = BlobService(registry)
@@ -255,7 +255,7 @@ def test_an_upload_may_reach_the_api_cap_exactly_and_not_a_byte_more(client, reg
 
 
 def test_a_session_expires_at_its_expiry_time_exactly(client, clock, registry):
-    from chalicelib.jobs import clean_expired_uploads
+    from chalicelib.routes.jobs import clean_expired_uploads
     location = start(client)
     clock.advance(seconds=registry.settings.upload_ttl_seconds - 1)
     assert client.patch(location, body=b"abc", headers=OCTET).status_code == 202

@@ -6,10 +6,9 @@ import uuid
 
 import pytest
 
-from chalicelib.backend import use_backend
+from chalicelib.backend import backend, use_backend
+from chalicelib.policy.settings import SettingsService
 from chalicelib.signing import gpg
-from chalicelib.backend import backend
-from chalicelib.repository_settings import SettingsService
 from chalicelib.signing.service import ATOMIC_TYPE, SigningService
 from tests.fixtures import OCI_INDEX, OCI_MANIFEST, admin_token, error_code
 
@@ -76,7 +75,7 @@ def pull_only(anonymous, clock, path):
     """A request with a token that may only pull (what docker pull asks for)."""
     token = admin_token(path, clock().timestamp())
     claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
-    from chalicelib.auth import jwt
+    from chalicelib.access import jwt
     from tests.fixtures import SIGNING_KEY
     for entry in claims["access"]:
         if entry["type"] == "repository":
@@ -134,7 +133,7 @@ def test_a_stored_signature_gpg_cannot_read_hides_none_of_the_others(client, ano
                                                                      release_key):
     """One stored by an older release, say (uploads are checked): it vouches for nothing, and the
     signatures after it still count."""
-    from chalicelib.meta.models import Signature
+    from chalicelib.metadata.models import Signature
     fingerprint, public = release_key
     SigningService(registry).add_keys("odd", public)
     _, digest = push.image("odd/app", "v1")
@@ -180,7 +179,7 @@ def test_automatic_signing_signs_tag_pushes_with_the_registry_key(client, push, 
                                    "identity": {"docker-reference": f"{HOST}/auto/app:v1"}}
     assert payload["optional"]["creator"] == "dockless registry"
     assert checked.fingerprint == keys[0]["fingerprint"]
-    from chalicelib.meta.models import Signature
+    from chalicelib.metadata.models import Signature
     assert [s.signer for s in Signature.query(f"auto/app@{digest}")] == [keys[0]["fingerprint"]]
     events = client.get("/dockless/admin/v1/audit?repository=auto/app").json_body["events"]
     assert [(e["reference"], e["detail"]) for e in events if e["action"] == "signature.add"] == [
@@ -363,8 +362,8 @@ def test_content_that_is_not_an_openpgp_message_is_refused_and_not_stored(client
 
 def test_garbage_collection_takes_a_collected_manifests_signatures_with_it(client, push, registry, release_key,
                                                                           clock):
-    from chalicelib.gc import GarbageCollector
-    from chalicelib.meta.models import Signature
+    from chalicelib.lifecycle.gc import GarbageCollector
+    from chalicelib.metadata.models import Signature
     fingerprint, public = release_key
     SigningService(registry).add_keys("gone", public)
     _, digest = push.image("gone/app", "v1")

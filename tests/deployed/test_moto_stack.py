@@ -8,11 +8,11 @@ import json
 import boto3
 import pytest
 
-from chalicelib.meta.models import TABLES
+from chalicelib.metadata.models import TABLES
 from dockless import sources, transfer
 from dockless.client import RegistryClient
 from dockless.localstack import LocalStack
-from chalicelib.reference import Reference
+from chalicelib.oci.reference import Reference
 from dockless.ui import UI
 from infra import stack as infra_stack
 from tests.e2e.images import OciLayout

@@ -112,7 +112,7 @@ def test_direct_upload_fails_when_s3_takes_any_bytes(stack, monkeypatch):
 
 
 def test_token_fails_when_refresh_tokens_do_not_work(stack, monkeypatch):
-    from chalicelib import spec
+    from chalicelib.oci import spec
     monkeypatch.setattr(spec, "REFRESH_TOKEN_SECONDS", -60)
     fails(verdicts(stack, ["token"]), "token", "refresh grant")
 

@@ -3,7 +3,7 @@ network, or the file) said, exit code 1, nothing on stdout, no traceback, nothin
 import pytest
 from click.testing import CliRunner
 
-from chalicelib.meta.models import Principal, SigningKey
+from chalicelib.metadata.models import Principal, SigningKey
 from dockless.cli import main
 
 
@@ -57,8 +57,8 @@ def test_not_logged_in_and_unreachable_registries_are_one_line_too(cli, stack):
 
 
 def test_repo_set_refusals_change_nothing(logged_in):
-    from chalicelib.meta import keys
-    from chalicelib.meta.models import RepositorySetting
+    from chalicelib.metadata import keys
+    from chalicelib.metadata.models import RepositorySetting
     failed_cleanly(logged_in("repo", "set", "clitest/app", "--immutable-tags", "v/1"),
                    "400 INVALID", "immutable_tags: at most 20 patterns of tag characters and * ?")
     failed_cleanly(logged_in("repo", "set", "clitest/app", "--time-machine-days", "9999"),
@@ -99,8 +99,8 @@ def test_a_retention_rule_of_zero_is_a_rule(logged_in, rule, shown):
     result = logged_in("retention", "set", "zero", *rule)
     assert result.exit_code == 0, result.output
     assert result.stdout == f"retention of zero: {shown}\n"
-    from chalicelib.meta import keys
-    from chalicelib.meta.models import RepositorySetting
+    from chalicelib.metadata import keys
+    from chalicelib.metadata.models import RepositorySetting
     import json
     stored = json.loads(RepositorySetting.get(keys.resource("zero")).retention)
     assert stored[rule[0][2:].replace("-", "_")] == 0

@@ -12,7 +12,7 @@ import zstandard
 from click.testing import CliRunner
 
 from dockless.cli import main
-from chalicelib.sizes import human as human_bytes
+from chalicelib.oci.sizes import human as human_bytes
 from tests.e2e.images import OCI_CONFIG, OCI_MANIFEST, OciLayout
 
 GZIP, ZSTD, PLAIN = "gzip", "zstd", "plain"

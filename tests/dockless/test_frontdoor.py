@@ -8,8 +8,8 @@ import time
 import pytest
 from chalice import Response
 
-from chalicelib import spec
-from chalicelib.application import create_app
+from chalicelib.oci import spec
+from chalicelib.runtime.application import create_app
 from dockless.frontdoor import FrontDoor, make_server
 from tests.fixtures import raw_exchange
 

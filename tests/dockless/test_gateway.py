@@ -60,7 +60,7 @@ def test_multipart_path_round_trip(stack, http, api_calls):
     def mount():
         return http.post(f"{stack.url}/v2/team/other/blobs/uploads/", params={"mount": digest(data), "from": "team/gw"})
     assert mount().status_code == 202
-    from chalicelib import jobs
+    from chalicelib.routes import jobs
     assert jobs.verify_unproven_blobs(stack.backend) >= 1
     assert mount().status_code == 201
 

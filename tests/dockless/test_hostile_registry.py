@@ -9,8 +9,8 @@ import threading
 
 import pytest
 
-from chalicelib import spec
-from chalicelib.reference import Reference
+from chalicelib.oci import spec
+from chalicelib.oci.reference import Reference
 from dockless.client import ClientError, RegistryClient
 from dockless.mirror import Mirror
 from dockless.transfer import pull

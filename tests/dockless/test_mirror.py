@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from chalicelib import spec
-from chalicelib.reference import Reference
+from chalicelib.oci import spec
+from chalicelib.oci.reference import Reference
 from dockless.client import ClientError, RegistryClient
 from dockless.mirror import Mirror
 from dockless.ui import UI

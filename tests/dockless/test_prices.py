@@ -1,7 +1,7 @@
-"""The cost arithmetic of chalicelib/prices.py on known records."""
+"""The cost arithmetic of chalicelib/lifecycle/prices.py on known records."""
 import pytest
 
-from chalicelib import prices
+from chalicelib.lifecycle import prices
 
 
 def test_a_records_cost_adds_request_units_and_s3_requests():

@@ -6,7 +6,7 @@ import requests
 
 from dockless import sources, transfer
 from dockless.client import ClientError, RegistryClient
-from chalicelib.reference import Reference
+from chalicelib.oci.reference import Reference
 from dockless.ui import UI
 from tests.e2e.images import OciLayout, blob_digests
 

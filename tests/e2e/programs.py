@@ -55,7 +55,7 @@ def dockless_serve(work: Path, env=None, args=(), must_stop: bool = True):
     """`dockless serve` with a bootstrap admin token chosen here (Stack.admin_token); `args` adds
     options (`--tls --tls-dir DIR`). It must stop within 30 s of SIGTERM, else the test fails
     (after killing it), unless `must_stop` is False (then it is killed, and the log says so)."""
-    from chalicelib.auth.service import new_credential_text
+    from chalicelib.access.service import new_credential_text
 
     admin_token = new_credential_text()
     request_log = work / "requests.jsonl"

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from chalicelib import spec
+from chalicelib.oci import spec
 from tests.e2e import programs
 from tests.e2e.conftest import docker_login, run
 from tests.e2e.images import (OciLayout, add_big_uncompressed_layer, blob_digests, image_from_layers,

@@ -171,7 +171,7 @@ def test_gc_never_loses_what_racing_pushes_rely_on_and_leaves_nothing_unreferenc
     # The run lists the bucket: one object per needed manifest and blob, nothing else.
     assert last["objects_found"] == len(needed_manifests) + len(needed_blobs), last
     assert last["objects_candidates"] == 0
-    # The namespace's storage count (chalicelib/quota.py), changed by every racing link and unlink,
+    # The namespace's storage count (chalicelib/lifecycle/quota.py), changed by every racing link and unlink,
     # is exactly the distinct blobs its remaining links name.
     sizes = {d: len(data) for w in workers for _, blobs in w.images.values() for d, data in blobs.items()}
     answer = http.get(f"{stack.url}/dockless/admin/v1/quotas/race")

@@ -123,7 +123,7 @@ def test_diff_of_two_docker_images_file_by_file_and_against_a_local_image(stack,
     removed, added = manifests["a"]["layers"][1], manifests["b"]["layers"][1]
     history = [[entry["created_by"] for entry in configs[tag]["history"]] for tag in "ab"]
     assert history[0][0] == history[1][0] and history[0][1] != history[1][1]
-    from chalicelib.sizes import human as human_bytes
+    from chalicelib.oci.sizes import human as human_bytes
     sizes = {name: human_bytes(layer["size"]) for name, layer in
              (("shared", shared), ("removed", removed), ("added", added))}
     output = dockless("diff", "delta/app:a", "delta/app:b").stdout
@@ -173,7 +173,7 @@ def test_diff_of_two_indexes_goes_platform_by_platform(stack, skopeo, dockless, 
     lines = dockless("diff", "multi/app:one", "multi/app:two").stdout.splitlines()
     platforms = [line for line in lines if line.startswith("platform ")]
     assert platforms == ["platform linux/amd64", "platform linux/arm64", "platform linux/s390x"]
-    from chalicelib.sizes import human as human_bytes
+    from chalicelib.oci.sizes import human as human_bytes
     amd_layer = json.loads(layout.blob(amd["digest"]))["layers"][0]
     amd_part = lines[lines.index("platform linux/amd64") + 1:lines.index("platform linux/arm64")]
     assert amd_part == ["config: no changes", f"layers: 1 shared ({human_bytes(amd_layer['size'])}), "

@@ -5,7 +5,7 @@ import json
 import os
 import re
 
-from chalicelib.sizes import human
+from chalicelib.oci.sizes import human
 from tests.e2e.conftest import DOCKER, run
 from tests.e2e.images import build, pushed_digest
 

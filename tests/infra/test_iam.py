@@ -1,5 +1,5 @@
 """The functions' IAM policy against every AWS call the test suite made (tests/conftest.py sets
-DOCKLESS_AWS_CALL_LOG for every process of the run; chalicelib/observe.py writes it, presigned
+DOCKLESS_AWS_CALL_LOG for every process of the run; chalicelib/runtime/observe.py writes it, presigned
 URLs included). Runs last. A recorded call the policy does not allow fails; in a run that includes
 the end-to-end tier, so does an allowed action that no call needed and UNRECORDED does not list."""
 import fnmatch
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.meta.models import TABLES
+from chalicelib.metadata.models import TABLES
 from infra import permissions
 from infra.stack import table_id
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib import errors, spec
-from chalicelib.config import Settings
-from chalicelib.meta.models import TABLES, TTL_ATTRIBUTES
+from chalicelib.metadata.models import TABLES, TTL_ATTRIBUTES
+from chalicelib.oci import errors, spec
+from chalicelib.runtime.config import Settings
 from infra import package, permissions, stack
 
 STAGE = "prod"
@@ -193,7 +193,7 @@ def test_alarms_cover_5xx_function_errors_throttles_and_quotas(template):
     metrics = {(a["Properties"]["Namespace"], a["Properties"]["MetricName"]) for a in alarms}
     assert {("AWS/ApiGateway", "5XXError"), ("AWS/Lambda", "Errors"), ("AWS/Lambda", "Throttles"),
             ("AWS/DynamoDB", "ReadThrottleEvents"), ("AWS/DynamoDB", "WriteThrottleEvents")} <= metrics
-    # The quota alerts' metric (chalicelib/quota.py emits it through the embedded metric format).
+    # The quota alerts' metric (chalicelib/lifecycle/quota.py emits it through the embedded metric format).
     quota = {a["Properties"]["Dimensions"][0]["Value"] for a in alarms
              if (a["Properties"]["Namespace"], a["Properties"]["MetricName"]) == ("dockless", "QuotaAlerts")}
     assert quota == {"80", "100"}
@@ -223,8 +223,8 @@ def test_the_bundle_carries_what_the_functions_import_and_works_alone(template, 
     services = {name.split("/")[2] for name in names if name.startswith("botocore/data/") and name.count("/") > 3}
     assert services == set(package.BOTOCORE_SERVICES)
     script = ("import sys; sys.path.insert(0, sys.argv[1]); import app; "
-              "from chalicelib.config import Settings; from chalicelib.backend import build_backend; "
-              "from chalicelib.meta.models import Manifest; "
+              "from chalicelib.runtime.config import Settings; from chalicelib.backend import build_backend; "
+              "from chalicelib.metadata.models import Manifest; "
               "s = build_backend(Settings.from_environ({'AWS_DEFAULT_REGION': 'eu-west-1'})); "
               "[s.client(n) for n in ('secretsmanager', 'ssm')]; Manifest._get_connection().connection.client; "
               "from chalicelib import console; "  # the console's templates and their library came along
@@ -248,9 +248,9 @@ def test_the_functions_start_from_the_bundles_bytecode(template, tmp_path):
         names = set(archive.namelist())
         archive.extractall(bundle)
     sources = {name for name in names if name.endswith(".py")}
-    assert {"app.py", "chalicelib/application.py", "botocore/client.py", "pynamodb/models.py"} <= sources
+    assert {"app.py", "chalicelib/runtime/application.py", "botocore/client.py", "pynamodb/models.py"} <= sources
     assert {name for name in sources if importlib.util.cache_from_source(name) not in names} == set()
-    for name in ("chalicelib/config.py", "botocore/client.py"):
+    for name in ("chalicelib/runtime/config.py", "botocore/client.py"):
         (bundle / name).write_text("raise SystemExit('compiled from source at cold start')\n")
     result = subprocess.run([sys.executable, "-S", "-B", "-c", "import sys; sys.path.insert(0, sys.argv[1]); import app",
                              str(bundle)], capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})

@@ -1,0 +1,1 @@
+"""What happens to stored images over time: tag history, GC, retention, quotas, usage and cost."""

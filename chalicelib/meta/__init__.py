@@ -1,1 +1,0 @@
-"""Registry metadata in DynamoDB (pynamodb models)."""

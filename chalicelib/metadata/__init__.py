@@ -1,0 +1,1 @@
+"""DynamoDB: the models, their keys, and the audit trail."""

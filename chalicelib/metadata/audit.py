@@ -1,0 +1,205 @@
+"""The audit trail: one event for every decision that matters (authentication, token issue,
+manifest push and pull, deletes, tag moves, permission and credential changes, mounts, denials).
+
+A change of state and its event are written in the same DynamoDB transaction (`record_in`), so
+neither exists without the other. Reads and denials are recorded on their own (`record`), and a
+failure to record them never fails the request: it is logged loudly instead.
+
+A denial of a caller who proved no identity (no valid token, wrong credentials) is written to the
+UNAUTHENTICATED partition, never to the namespace it targets (anyone could otherwise write into
+any namespace's trail), and at most 10 a minute per source address per container
+(Backend.unproven_denials); the next one written says how many were left out ("suppressed").
+The request's who and where-from come from a context set once per request by routes/dispatch.py;
+the clock, settings and limits from the backend the trail belongs to (Backend.audit).
+"""
+from __future__ import annotations
+import contextlib
+import contextvars
+import dataclasses
+import datetime
+import json
+import logging
+import random
+import time
+import uuid
+from typing import Callable, Iterator, List, Optional, Tuple
+
+from chalicelib.metadata import keys
+from chalicelib.metadata.models import AuditEvent
+from chalicelib.oci import errors
+from chalicelib.oci.errors import RegistryError
+from chalicelib.storage import paths
+
+LOG = logging.getLogger("dockless.audit")
+# Partitions per namespace and day: spreads one busy namespace's writes.
+AUDIT_SHARDS = 4
+REGISTRY_NAMESPACE = "_registry"
+UNAUTHENTICATED_NAMESPACE = "_unauthenticated"
+ALLOWED, DENIED, FAILED = "allowed", "denied", "failed"
+# The longest period one query of the trail reads (each day is AUDIT_SHARDS partitions).
+QUERY_MAX_DAYS = 31
+
+
+@dataclasses.dataclass
+class RequestContext:
+    request_id: str
+    source_ip: Optional[str]
+    user_agent: Optional[str]
+    actor: Optional[str] = None
+    credential_id: Optional[str] = None
+    sequence: int = 0
+
+
+_context: contextvars.ContextVar[Optional[RequestContext]] = contextvars.ContextVar("audit", default=None)
+
+
+def begin(context: RequestContext):
+    return _context.set(context)
+
+
+def end(token) -> None:
+    _context.reset(token)
+
+
+@contextlib.contextmanager
+def acting_as(actor: str):
+    """The registry's own work (garbage collection, retention), recorded as `actor` with a request id
+    of its own, whoever started it."""
+    token = begin(RequestContext(request_id=f"{actor}-{uuid.uuid4().hex[:16]}", source_ip=None, user_agent=None,
+                                 actor=actor))
+    try:
+        yield
+    finally:
+        end(token)
+
+
+def identify(actor: Optional[str], credential_id: Optional[str]) -> None:
+    """Who the request turned out to be (after the token was verified or the credential checked)."""
+    context = _context.get()
+    if context is not None:
+        context.actor, context.credential_id = actor, credential_id
+
+
+def current() -> RequestContext:
+    """The request's who and where-from (an empty context outside a request: a job, a test)."""
+    return _context.get() or RequestContext(request_id="-", source_ip=None, user_agent=None)
+
+
+def _namespace(repository: Optional[str]) -> str:
+    return keys.namespace_of(repository) if repository else REGISTRY_NAMESPACE
+
+
+class AuditTrail:
+    """Writes and reads events with one backend's clock, settings and limits (Backend.audit)."""
+
+    def __init__(self, backend):
+        self._backend = backend
+
+    def event(self, action: str, repository: Optional[str] = None, reference: Optional[str] = None,
+              outcome: str = ALLOWED, actor: Optional[str] = None, namespace: Optional[str] = None,
+              **detail) -> AuditEvent:
+        context = current()
+        context.sequence += 1
+        now = self._backend.clock()
+        who = actor or context.actor or "-"
+        retention = datetime.timedelta(days=self._backend.settings.audit_retention_days)
+        return AuditEvent(
+            keys.audit_partition(namespace or _namespace(repository), now.date(), random.randrange(AUDIT_SHARDS)),
+            keys.event_at(now, context.request_id, context.sequence),
+            actor_day=keys.actor_day(who, now.date()), time=now, actor=who, credential_id=context.credential_id,
+            source_ip=context.source_ip, user_agent=context.user_agent, action=action, repository=repository,
+            reference=reference, outcome=outcome, request_id=context.request_id,
+            detail=json.dumps(detail, sort_keys=True) if detail else None,
+            expires_at=int((now + retention).timestamp()))
+
+    def record_in(self, txn, action: str, repository: Optional[str] = None, reference: Optional[str] = None,
+                  **detail) -> None:
+        """Within `txn`: the event of the change `txn` makes."""
+        txn.save(self.event(action, repository, reference, **detail))
+
+    def record(self, action: str, repository: Optional[str] = None, reference: Optional[str] = None,
+               outcome: str = ALLOWED, actor: Optional[str] = None, namespace: Optional[str] = None,
+               bounded: bool = False, **detail) -> None:
+        """A read, a denial or an authentication: best effort, never failing the request. An event
+        of no repository goes to `namespace`'s trail, or the registry's. A denial of an unproven
+        caller counts against its address's cap, unless its caller bounds it itself (`bounded`:
+        one per burst of sign-ins)."""
+        context = _context.get()
+        if outcome == DENIED and (context is None or context.actor is None):
+            if not bounded:
+                left_out = self._backend.unproven_denials.admit(context.source_ip if context else None,
+                                                                time.monotonic())
+                if left_out is None:
+                    return
+                if left_out:
+                    detail["suppressed"] = left_out
+            namespace = UNAUTHENTICATED_NAMESPACE
+        try:
+            self.event(action, repository, reference, outcome, actor, namespace, **detail).save()
+        except Exception:  # noqa: BLE001 - losing an event must be loud, not fatal
+            LOG.exception("AUDIT EVENT LOST: %s %s %s %s", action, repository, reference, outcome)
+
+    def export_day(self, day: datetime.date) -> int:
+        """All of one day's events, as JSON lines at paths.audit_export_key(day), replacing any
+        earlier export of that day. A scan: the export runs once a day, off the request path."""
+        start = datetime.datetime.combine(day, datetime.time(), tzinfo=datetime.timezone.utc)
+        events = sorted(AuditEvent.scan(AuditEvent.time.between(start, start + datetime.timedelta(days=1))),
+                        key=lambda e: e.at)
+        events = [e for e in events if e.time.date() == day]  # `between` includes the next midnight
+        lines = "".join(json.dumps(as_dict(e), sort_keys=True) + "\n" for e in events)
+        self._backend.objects.put(paths.audit_export_key(day), lines.encode(), content_type="application/x-ndjson")
+        return len(events)
+
+
+def _days(since: datetime.datetime, until: datetime.datetime) -> List[datetime.date]:
+    days, day = [], since.date()
+    while day <= until.date():
+        days.append(day)
+        day += datetime.timedelta(days=1)
+    return days
+
+
+def query(namespace: Optional[str], actor: Optional[str], since: datetime.datetime,
+          until: datetime.datetime) -> Iterator[AuditEvent]:
+    """Events in [since, until], oldest first, for a namespace or an actor (one of them)."""
+    low, high = keys.instant(since), keys.events_until(until)
+    found: List[AuditEvent] = []
+    for day in _days(since, until):
+        if actor:
+            found.extend(AuditEvent.by_actor.query(keys.actor_day(actor, day), AuditEvent.at.between(low, high)))
+        else:
+            for shard in range(AUDIT_SHARDS):
+                found.extend(AuditEvent.query(keys.audit_partition(namespace, day, shard),
+                                              AuditEvent.at.between(low, high)))
+    if actor and namespace:
+        found = [e for e in found if _namespace(e.repository) == namespace]
+    return iter(sorted(found, key=lambda e: e.at))
+
+
+def as_dict(item: AuditEvent) -> dict:
+    return {"time": item.time.isoformat(), "actor": item.actor, "credential_id": item.credential_id,
+            "source_ip": item.source_ip, "user_agent": item.user_agent, "action": item.action,
+            "repository": item.repository, "reference": item.reference, "outcome": item.outcome,
+            "request_id": item.request_id, "detail": json.loads(item.detail) if item.detail else None}
+
+
+def _time(query: Callable[[str], Optional[str]], name: str, default: datetime.datetime) -> datetime.datetime:
+    raw = query(name)
+    if not raw:
+        return default
+    try:
+        value = datetime.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise RegistryError(errors.ADMIN_INVALID, f"{name} is an ISO 8601 time") from None
+    return value if value.tzinfo else value.replace(tzinfo=datetime.timezone.utc)
+
+
+def period(query: Callable[[str], Optional[str]], now: datetime.datetime,
+           default_days: int) -> Tuple[datetime.datetime, datetime.datetime]:
+    """`since` and `until` of a request that reads the trail, from its query parameters (until:
+    now; since: default_days before it), at most QUERY_MAX_DAYS apart."""
+    until = _time(query, "until", now)
+    since = _time(query, "since", until - datetime.timedelta(days=default_days))
+    if until - since > datetime.timedelta(days=QUERY_MAX_DAYS):
+        raise RegistryError(errors.ADMIN_INVALID, f"at most {QUERY_MAX_DAYS} days per query")
+    return since, until

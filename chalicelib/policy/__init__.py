@@ -1,0 +1,1 @@
+"""Per-namespace and per-repository settings: verified mode, immutable tags, retention, caches."""

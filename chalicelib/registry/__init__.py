@@ -1,0 +1,1 @@
+"""The registry's services: blobs and uploads, manifests, tags, referrers, repositories."""

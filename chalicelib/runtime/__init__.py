@@ -1,0 +1,1 @@
+"""What every request runs with: settings from the environment, logs and metrics, limits."""
