@@ -23,7 +23,7 @@ from pathlib import Path
 
 import requests
 
-from dockless.auth import RegistryAuth
+from dockless.client.auth import RegistryAuth
 from tests.e2e import programs
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"

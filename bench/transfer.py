@@ -119,7 +119,7 @@ def print_routes(records) -> None:
 
 
 def _free_port() -> int:
-    from dockless.localstack import free_port
+    from dockless.local.stack import free_port
     return free_port()
 
 

@@ -216,7 +216,7 @@ def http(stack):
     """requests, answering the registry's Bearer challenges as the admin of the tier's `stack`."""
     import requests
 
-    from dockless.auth import RegistryAuth
+    from dockless.client.auth import RegistryAuth
     session = requests.Session()
     session.auth = RegistryAuth("admin", stack.admin_token)
     yield session

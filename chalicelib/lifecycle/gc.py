@@ -4,7 +4,7 @@ bucket nothing links, and expired upload sessions go, while pushes, mounts and d
 A run walks each repository (or one namespace's), then, in a full run, the bucket:
 
 * **Manifests.** Kept: what a tag names; what was pushed, deleted by digest, or named by a tag less
-  than the repository's time-machine window ago (repository_settings); and, from those, index
+  than the repository's time-machine window ago (policy/settings.py); and, from those, index
   children and referrers (an artifact whose `subject` is kept). Any other manifest is *doomed*
   (`doomed_at` set, on the condition that it was not pushed again since it was read); a later run,
   at least the grace period on, deletes it with its signatures if it is still doomed and still not

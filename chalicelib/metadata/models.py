@@ -106,7 +106,7 @@ class Manifest(Model):
     children = UnicodeSetAttribute(null=True)
     created_at = UTCDateTimeAttribute()
     # Set by a DELETE by digest: the manifest is gone for every reader, but a restore may bring it
-    # back within the repository's time-machine window (repository_settings).
+    # back within the repository's time-machine window (policy/settings.py).
     deleted_at = UTCDateTimeAttribute(null=True)
     # Set by garbage collection when nothing keeps the manifest; removed by a push or restore that
     # relies on it (chalicelib/lifecycle/gc.py). Deleted a grace period later only if it is still set.
@@ -369,7 +369,7 @@ class RepositorySetting(Model):
     """The settings of a namespace ("ns:<namespace>") or one repository ("repo:<name>"): verified
     mode, automatic signing, immutable-tag patterns, the time-machine window, retention, the
     registry a namespace caches; and who changed each last (`changes`, JSON: {setting: {"by", "at"}}). How the two items combine is
-    repository_settings.RepositorySettings.
+    policy.settings.RepositorySettings.
 
     Keys: resource. Access: batch get of the namespace's and the repository's items on a manifest
     GET/HEAD (verified mode, a cache's upstream), a tag push, delete or restore (automatic

@@ -42,7 +42,7 @@ PAGINATION_NUMBER_INVALID = ErrorCode("PAGINATION_NUMBER_INVALID", "invalid numb
                                                                    "is a whole number", 400)
 UNAUTHORIZED = ErrorCode("UNAUTHORIZED", "authentication required", 401)
 DENIED = ErrorCode("DENIED", "requested access to the resource is denied", 403)
-# An immutable tag (repository_settings) asked to move or go away: docker prints "denied: <message>".
+# An immutable tag (policy/settings.py) asked to move or go away: docker prints "denied: <message>".
 TAG_IMMUTABLE = ErrorCode("DENIED", "the tag is immutable", 403)
 # A push past the namespace's storage quota (chalicelib/lifecycle/quota.py): docker prints "denied: <message>".
 QUOTA_EXCEEDED = ErrorCode("DENIED", "quota exceeded", 403)
@@ -61,7 +61,7 @@ ADMIN_INVALID = ErrorCode("INVALID", "invalid administration request", 400)
 ADMIN_UNKNOWN = ErrorCode("NOT_FOUND", "no such user, robot, team or credential", 404)
 ADMIN_CONFLICT = ErrorCode("CONFLICT", "already exists", 409)
 # What the front door answers before (or instead of) the function. Deployed, these are API
-# Gateway's customised gateway responses (infra/); locally, dockless.frontdoor answers them.
+# Gateway's customised gateway responses (infra/); locally, dockless.local.frontdoor answers them.
 ROUTE_UNKNOWN = ErrorCode("NOT_FOUND", "no registry endpoint for this method and path", 404)
 FRONT_DOOR_TOO_LARGE = ErrorCode("SIZE_INVALID", "request body larger than the front door accepts: push large "
                                                   "layers through `dockless gateway` or with `dockless push`", 413)

@@ -1,7 +1,7 @@
 """What differs between two images, from what needs no layer bytes: their platforms, their
 configs and their layer lists. The registry answers it (`GET /dockless/v1/<name>/diff`) and
 `dockless diff` prints it, adding the file-level comparison it reads from the layers
-(dockless/diff.py).
+(dockless/images/diff.py).
 
 An index is compared platform by platform (`os/architecture[/variant]`); an image manifest is one
 platform, named by its config. Config fields compared: entrypoint, cmd, env and labels (per key),

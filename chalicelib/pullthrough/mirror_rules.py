@@ -1,6 +1,6 @@
 """Mirror rules: what `dockless mirror sync` keeps copied, kept in the registry so that every runner
 (a scheduled CI job, a laptop) applies the same list. The registry only stores them; the copying
-is `dockless mirror`'s (dockless/mirror.py), on the runner, with the runner's credentials.
+is `dockless mirror`'s (dockless/images/mirror.py), on the runner, with the runner's credentials.
 
     name              a-z 0-9 . _ - (at most 64)
     source            host[:port]/name[:tag|@digest]: the image, or with `tags` the repository

@@ -24,7 +24,7 @@ fetched when first pulled, so builds keep pulling while the upstream is down or 
                         are answered 429 with Retry-After (what is cached is served meanwhile)
 
 What a cache writes is recorded with the actor `cache` (and the caller whose pull caused it).
-Nobody may push to a cache namespace (auth.service.held grants no push there, and a manifest PUT
+Nobody may push to a cache namespace (access.service.held grants no push there, and a manifest PUT
 is refused); deleting is allowed, and retention applies (`unpulled_days` evicts).
 """
 from __future__ import annotations

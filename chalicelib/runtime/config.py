@@ -32,7 +32,7 @@ class Settings:
     # DOCKLESS_AWS_ENDPOINT_URL: where S3 and DynamoDB answer; unset in AWS, the moto server locally.
     aws_endpoint_url: Optional[str]
     # DOCKLESS_S3_PRESIGN_ENDPOINT_URL: where clients reach S3, when that is not where the API does
-    # (the local stack's public S3 door, dockless/localaws.py). Unset in AWS: presigned URLs name
+    # (the local stack's public S3 door, dockless/local/aws.py). Unset in AWS: presigned URLs name
     # the bucket's regional endpoint.
     s3_presign_endpoint_url: Optional[str]
     # DOCKLESS_UPLOAD_TTL_SECONDS: how long an upload session may stay open without completing.

@@ -1,6 +1,6 @@
 """Fuzz tier, in process: every route of the route table with generated path segments (percent-
 encodings, slashes, unicode, long ones), query parameters, headers, credentials and bodies (bytes,
-JSON, manifests), through the local front door's routing (dockless/frontdoor.py, as API Gateway
+JSON, manifests), through the local front door's routing (dockless/local/frontdoor.py, as API Gateway
 routes) without its HTTP server. Whatever comes in: no 5xx, no traceback in the answer, and a
 refused request changes no stored state. Bounded by count: tests/conftest.py's hypothesis profiles."""
 import base64
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.fuzz
 @pytest.fixture(scope="module")
 def front_door():
     from app import app
-    from dockless.frontdoor import FrontDoor
+    from dockless.local.frontdoor import FrontDoor
     return FrontDoor(app)
 
 

@@ -1,7 +1,7 @@
 """Garbage collection, in process with the test clock: what goes (after the time-machine window, in
 two runs a grace period apart), what stays (tags, history, index children, referrers, young
 uploads), and every path by which a push relies on something a run has doomed.
-tests/dockless/test_gc_race.py interleaves it with pushes at random on a real stack."""
+tests/e2e/test_gc_race.py interleaves it with pushes at random on a real stack."""
 import json
 
 import boto3

@@ -9,9 +9,10 @@ import boto3
 import pytest
 
 from chalicelib.metadata.models import TABLES
-from dockless import sources, transfer
-from dockless.client import RegistryClient
-from dockless.localstack import LocalStack
+from dockless.images import sources
+from dockless.images import transfer
+from dockless.client.registry import RegistryClient
+from dockless.local.stack import LocalStack
 from chalicelib.oci.reference import Reference
 from dockless.ui import UI
 from infra import stack as infra_stack

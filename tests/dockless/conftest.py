@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from dockless.localstack import LocalStack
+from dockless.local.stack import LocalStack
 
 MiB = 1024 * 1024
 

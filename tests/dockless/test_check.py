@@ -8,10 +8,10 @@ from urllib.parse import urlsplit
 
 from chalicelib.backend import backend, use_backend
 from chalicelib.storage.objects import ObjectStore
-from dockless import frontdoor
-from dockless.check import Check
-from dockless.frontdoor import FrontDoor
-from dockless.localaws import Door
+from dockless.local import frontdoor
+from dockless.deploy.check import Check
+from dockless.local.frontdoor import FrontDoor
+from dockless.local.aws import Door
 
 
 def verdicts(stack, names=None, **options):
@@ -118,7 +118,7 @@ def test_token_fails_when_refresh_tokens_do_not_work(stack, monkeypatch):
 
 
 def test_gateway_fails_when_the_bucket_refuses_the_layer(stack, monkeypatch):
-    from dockless.bucket import BucketUploader, TransferFailed
+    from dockless.client.bucket import BucketUploader, TransferFailed
 
     def refused(self, signed, data):
         raise TransferFailed("S3 answered 403")

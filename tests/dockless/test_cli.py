@@ -109,7 +109,7 @@ def test_a_retention_rule_of_zero_is_a_rule(logged_in, rule, shown):
 def test_a_login_file_and_the_local_ca_key_are_the_owners_alone_whatever_was_there(cli, stack, tmp_path):
     import os
     import stat
-    from dockless import tls
+    from dockless.local import tls
     logins = tmp_path / "logins.json"
     logins.write_text('{"registries": {}}')
     os.chmod(logins, 0o644)

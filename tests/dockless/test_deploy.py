@@ -5,7 +5,7 @@ import json
 import pytest
 from botocore.exceptions import ClientError
 
-from dockless.deploy import Deployer, DeployError, Target
+from dockless.deploy.stack import Deployer, DeployError, Target
 
 OUTPUTS = {"Bucket": "dockless-prod-blobs-abc", "TablePrefix": "dockless-prod", "PublicUrl": "https://d1.cloudfront.net",
            "TokenSigningKeySecret": "arn:token", "RegistrySigningKeySecret": "arn:registry-key",

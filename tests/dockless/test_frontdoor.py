@@ -10,7 +10,7 @@ from chalice import Response
 
 from chalicelib.oci import spec
 from chalicelib.runtime.application import create_app
-from dockless.frontdoor import FrontDoor, make_server
+from dockless.local.frontdoor import FrontDoor, make_server
 from tests.fixtures import raw_exchange
 
 

@@ -11,9 +11,9 @@ import pytest
 
 from chalicelib.oci import spec
 from chalicelib.oci.reference import Reference
-from dockless.client import ClientError, RegistryClient
-from dockless.mirror import Mirror
-from dockless.transfer import pull
+from dockless.client.registry import ClientError, RegistryClient
+from dockless.images.mirror import Mirror
+from dockless.images.transfer import pull
 from dockless.ui import UI
 from tests.upstream import upstream_registry
 
@@ -165,7 +165,7 @@ def test_a_mirror_stops_a_layer_at_its_descriptors_size(tmp_path):
 
 
 def test_dockless_diff_reads_a_layer_no_further_than_its_descriptor(tmp_path):
-    from dockless.diff import DiffError, Layers, RegistrySide
+    from dockless.images.diff import DiffError, Layers, RegistrySide
     body = image(layer_size=10)
     with Liar({"1": (OCI_MANIFEST, body)}, blob_bytes=None) as liar:
         side = RegistrySide(RegistryClient(f"http://{liar.host}"), "x/app", "1", "hostile")

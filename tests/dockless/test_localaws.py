@@ -1,4 +1,4 @@
-"""The local stack's AWS is as closed as a deployment's (dockless/localaws.py): the public S3 door
+"""The local stack's AWS is as closed as a deployment's (dockless/local/aws.py): the public S3 door
 takes only unexpired URLs the registry presigned, the internal door only this run's signatures,
 DynamoDB is never reachable from outside, and S3 checks x-amz-checksum-sha256 as AWS does."""
 import hashlib
@@ -13,7 +13,7 @@ import requests
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from dockless.localaws import Door, LocalAws, Refused, Signatures
+from dockless.local.aws import Door, LocalAws, Refused, Signatures
 
 MiB = 1024 * 1024
 
@@ -185,7 +185,7 @@ def test_a_layer_lies_on_disk_and_a_small_object_in_memory(stack, http):
     every layer pushed (0.44 MB a push of 200 KB layers). Above OBJECT_BYTES_IN_MEMORY they are in
     a temporary file; a config stays in memory."""
     from moto.s3.models import s3_backends
-    from dockless.localaws import OBJECT_BYTES_IN_MEMORY
+    from dockless.local.aws import OBJECT_BYTES_IN_MEMORY
     layer, config = os.urandom(OBJECT_BYTES_IN_MEMORY + 4321), b'{"os": "linux", "disk": "test"}'
     for data in (layer, config):
         assert http.post(f"{stack.url}/v2/team/disk/blobs/uploads/", params={"digest": digest(data)},

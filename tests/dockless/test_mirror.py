@@ -1,4 +1,4 @@
-"""dockless/mirror.py between two of Debian's docker-registry on loopback (no dockless on either
+"""dockless/images/mirror.py between two of Debian's docker-registry on loopback (no dockless on either
 side: the standard upload): a layer that arrives with other bytes than its digest stops the copy
 before any manifest names it, and leaves nothing in the spool; a partial download is continued
 with a Range request."""
@@ -8,8 +8,8 @@ import pytest
 
 from chalicelib.oci import spec
 from chalicelib.oci.reference import Reference
-from dockless.client import ClientError, RegistryClient
-from dockless.mirror import Mirror
+from dockless.client.registry import ClientError, RegistryClient
+from dockless.images.mirror import Mirror
 from dockless.ui import UI
 from tests.upstream import upstream_registry
 

@@ -4,8 +4,9 @@ import json
 import pytest
 import requests
 
-from dockless import sources, transfer
-from dockless.client import ClientError, RegistryClient
+from dockless.images import sources
+from dockless.images import transfer
+from dockless.client.registry import ClientError, RegistryClient
 from chalicelib.oci.reference import Reference
 from dockless.ui import UI
 from tests.e2e.images import OciLayout, blob_digests

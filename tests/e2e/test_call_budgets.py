@@ -5,7 +5,7 @@ import collections
 
 import requests
 
-from dockless.auth import RegistryAuth
+from dockless.client.auth import RegistryAuth
 from tests.e2e.conftest import run
 from tests.e2e.images import OciLayout
 

@@ -18,7 +18,7 @@ import time
 import pytest
 import requests
 
-from dockless.auth import RegistryAuth
+from dockless.client.auth import RegistryAuth
 from tests.e2e import programs
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -178,7 +178,7 @@ def test_gc_never_loses_what_racing_pushes_rely_on_and_leaves_nothing_unreferenc
     assert answer.json()["stored_bytes"] == sum(sizes.values()), answer.text
     http.close()
     # The stack holds what its tables and bucket do (a few hundred MB here), not every object moto
-    # ever made: that grew by about 7 MB a round, to 18 GB (dockless/localaws.py, Door).
+    # ever made: that grew by about 7 MB a round, to 18 GB (dockless/local/aws.py, Door).
     assert resident_bytes(stack.process.pid) < 2 * 1024 ** 3
 
 

@@ -25,7 +25,7 @@ from typing import BinaryIO, Dict, Iterator, List, Optional, Set, Tuple
 
 from chalicelib.oci import imagediff, spec
 from chalicelib.oci.formats import ParsedManifest, parse_manifest
-from dockless import sources
+from dockless.images import sources
 from chalicelib.oci.reference import Reference
 from chalicelib.oci.sizes import human as human_bytes
 
@@ -90,7 +90,7 @@ class RegistrySide:
 
 
 class LocalSide:
-    """An image read by dockless/sources.py: an OCI layout, or what `docker save` wrote."""
+    """An image read by dockless/images/sources.py: an OCI layout, or what `docker save` wrote."""
 
     def __init__(self, image: sources.Image, label: str):
         self.label = label

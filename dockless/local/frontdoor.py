@@ -32,9 +32,9 @@ from chalice.local import LambdaEventConverter, LocalGateway, RouteMatcher
 
 from chalicelib.oci import errors, spec
 from chalicelib.oci.errors import ErrorCode, error_reply
-from dockless.httpbody import ClientGone, MalformedBody, iter_body, send
+from dockless.gateway.httpbody import ClientGone, MalformedBody, iter_body, send
 
-LOG = logging.getLogger("dockless.frontdoor")
+LOG = logging.getLogger("dockless.local.frontdoor")
 
 # Response headers API Gateway renames to x-amzn-Remapped-<name> (AWS "API Gateway known issues").
 REMAPPED_BY_API_GATEWAY = ("authorization", "connection", "content-length", "date", "server",

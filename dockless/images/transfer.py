@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 from typing import List
 
-from dockless.client import RegistryClient
+from dockless.client.registry import RegistryClient
 from chalicelib.oci.reference import Reference
-from dockless.sources import REF_NAME, Image, layout_blob
+from dockless.images.sources import REF_NAME, Image, layout_blob
 from dockless.ui import UI
 
 # Blobs moved at once; each multipart blob adds its own parallel parts.

@@ -274,7 +274,7 @@ class Check:
         return f"S3 refused them ({refused.status_code})"
 
     def check_gateway(self) -> str:
-        from dockless.gateway import Gateway, make_server
+        from dockless.gateway.server import Gateway, make_server
         size = BIG_LAYER_BYTES if self.big else GATEWAY_LAYER_BYTES
         gateway = Gateway(self.url)
         gateway.bucket.verify = self.verify

@@ -1,6 +1,6 @@
 """`dockless mirror`: copy images between registries now (`dockless mirror SRC DEST`), keep mirror
 rules in the registry (`dockless mirror rule add|list|remove`), and apply them from a runner
-(`dockless mirror sync`). The copying is dockless/mirror.py's."""
+(`dockless mirror sync`). The copying is dockless/images/mirror.py's."""
 from pathlib import Path
 from typing import Optional
 
@@ -8,8 +8,8 @@ import click
 
 from chalicelib.oci import spec
 from chalicelib.oci.reference import Reference
-from dockless.admin_cli import registry_option
-from dockless.client import ClientError, RegistryClient
+from dockless.commands.options import registry_option
+from dockless.client.registry import ClientError, RegistryClient
 from dockless.ui import UI, Exit
 
 
@@ -56,7 +56,7 @@ def copy_images(ui: UI, source: str, destination: str, pattern: Optional[str], s
                 destination_client: RegistryClient, platform: Optional[str] = None):
     """Copy SOURCE's image (or its tags matching `pattern`, "*" for all) to DESTINATION, printing a
     line per image; returns the run's report and how many images it copied."""
-    from dockless.mirror import Mirror
+    from dockless.images.mirror import Mirror
 
     src, dest = Reference.parse(source), Reference.parse(destination)
     if pattern and (src.digest or dest.digest):

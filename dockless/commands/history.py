@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from dockless.admin_cli import registry_option
-from dockless.client import RegistryClient
+from dockless.commands.options import registry_option
+from dockless.client.registry import RegistryClient
 from dockless.ui import UI
 
 
@@ -112,7 +112,7 @@ def diff(ui: UI, before, after, as_json, no_files, registry):
       dockless diff team/app:prod team/app:candidate
       dockless diff team/app:prod docker:team/app:dev     # what will this push change
     """
-    from dockless.diff import compare, open_side, render
+    from dockless.images.diff import compare, open_side, render
     clients = {}
 
     def client(url):

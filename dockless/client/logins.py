@@ -7,7 +7,7 @@ from typing import Optional
 
 import requests
 
-from dockless.answers import did_not_answer, explain
+from dockless.client.answers import did_not_answer, explain
 from dockless.files import write_private
 
 

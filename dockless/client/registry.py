@@ -1,6 +1,6 @@
 """The one HTTP client of every `dockless` command that talks to a registry: push and pull (the
 OCI distribution API for manifests and existence checks, the direct-upload extension for blob bytes
-through dockless/bucket.py, presigned S3 URLs for downloads), sign and verify, and the
+through dockless/client/bucket.py, presigned S3 URLs for downloads), sign and verify, and the
 administration API. Every refusal becomes a ClientError whose text `explain` writes from the
 registry's error body; the command line turns it into one error line and exit code 1."""
 import hashlib
@@ -12,10 +12,10 @@ import requests
 from chalicelib.oci import spec, validate
 from chalicelib.oci.errors import RegistryError
 from chalicelib.oci.formats import ParsedManifest, parse_manifest
-from dockless import logins
-from dockless.answers import did_not_answer, explain
-from dockless.auth import RegistryAuth
-from dockless.bucket import ApiAnswer, BucketUploader, FileSlice, RegistryRefused, TransferFailed
+from dockless.client import logins
+from dockless.client.answers import did_not_answer, explain
+from dockless.client.auth import RegistryAuth
+from dockless.client.bucket import ApiAnswer, BucketUploader, FileSlice, RegistryRefused, TransferFailed
 
 ADMIN = "/dockless/admin/v1"
 

@@ -9,7 +9,7 @@ from typing import List, Optional
 import gnupg
 
 from chalicelib.signing.gpg import temporary_home
-from dockless.client import ClientError, RegistryClient
+from dockless.client.registry import ClientError, RegistryClient
 from chalicelib.oci.reference import Reference
 
 ATOMIC_TYPE = "atomic container signature"

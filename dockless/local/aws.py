@@ -30,7 +30,7 @@ from botocore.auth import S3SigV4Auth, S3SigV4QueryAuth, SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-LOG = logging.getLogger("dockless.localaws")
+LOG = logging.getLogger("dockless.local.aws")
 ACCESS_KEY_ID = "dockless-local"
 # A request's X-Amz-Date may differ from the door's clock by this much (S3 allows 15 minutes).
 CLOCK_SKEW_SECONDS = 15 * 60

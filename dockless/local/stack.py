@@ -1,5 +1,5 @@
 """The local stack: a moto server (real S3 and DynamoDB wire protocol) behind its two doors
-(dockless/localaws.py), the bucket and tables, the Chalice app behind the local front door on an
+(dockless/local/aws.py), the bucket and tables, the Chalice app behind the local front door on an
 internal port, `dockless gateway` in front of it on the public port, and the app's scheduled jobs
 on a timer: production's topology, where layer bytes go only through the bucket and the API
 refuses big bodies.
@@ -25,8 +25,10 @@ from chalicelib.routes import jobs
 from chalicelib.runtime.config import Settings
 from chalicelib.signing import gpg
 from chalicelib.signing.service import registry_key
-from dockless import frontdoor, gateway, tls
-from dockless.localaws import ACCESS_KEY_ID, LocalAws
+from dockless.local import frontdoor
+from dockless.gateway import server as gateway
+from dockless.local import tls
+from dockless.local.aws import ACCESS_KEY_ID, LocalAws
 
 LOG = logging.getLogger("dockless.local")
 
@@ -45,7 +47,7 @@ class LocalStack:
         smoke test deploys infra/stack.py's template to the moto server's CloudFormation) and
         returns the settings that name them; by default the stack creates them itself. With
         `tls_dir`, the registry port and the public S3 door speak HTTPS with a certificate from
-        the CA kept there (dockless/tls.py; `ca_path` names the certificate to trust)."""
+        the CA kept there (dockless/local/tls.py; `ca_path` names the certificate to trust)."""
         self.host, self.port, self.api_port = host, port, api_port
         self.tls_dir, self.ca_path = tls_dir, None
         self._provision = provision

@@ -41,11 +41,11 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from chalicelib.oci import errors, protocol, spec
 from chalicelib.oci.errors import RegistryError, error_reply
-from dockless import httpbody
-from dockless.bucket import ApiAnswer, BucketUploader, RegistryRefused, TransferFailed
-from dockless.httpbody import CHUNKED, ClientGone, MalformedBody, send
+from dockless.gateway import httpbody
+from dockless.client.bucket import ApiAnswer, BucketUploader, RegistryRefused, TransferFailed
+from dockless.gateway.httpbody import CHUNKED, ClientGone, MalformedBody, send
 
-LOG = logging.getLogger("dockless.gateway")
+LOG = logging.getLogger("dockless.gateway.server")
 
 # Hop-by-hop headers (RFC 9110 §7.6.1) are the connection's, never forwarded; nor are the framing
 # headers, which the gateway writes itself, or Expect, which it has already answered.

@@ -16,7 +16,7 @@ import requests
 
 from chalicelib.oci import spec
 
-LOG = logging.getLogger("dockless.bucket")
+LOG = logging.getLogger("dockless.client.bucket")
 
 PIECE_BYTES = 1024 * 1024
 # Part uploads in flight at once for one multipart blob.

@@ -12,7 +12,7 @@ deletes anything):
   6. the registry's GPG signing key (automatic signing), generated here and stored in its secret,
      once, when gpg is installed; otherwise later with `dockless key rotate-registry`
   7. a warning when the account's Lambda concurrency is below CONCURRENCY_FLOOR
-  8. `dockless check` against the new registry with the admin token just made (dockless/check.py)
+  8. `dockless check` against the new registry with the admin token just made (dockless/deploy/check.py)
 
 destroy deletes both stacks. The bucket, tables and secrets are retained by their deletion
 policy; they go too only with `--delete-data <stage>` (the stage named a second time).
@@ -259,7 +259,7 @@ def _package(stage: str, outdir: Path, region: str) -> Path:
 
 
 def _check(outputs: Dict[str, str], token: str, say: Callable[[str], None]) -> bool:
-    from dockless.check import Check
+    from dockless.deploy.check import Check
     return not [v for v in Check(outputs["PublicUrl"], "admin", token, origin=outputs.get("OriginUrl"),
                                  say=say).run() if v.status == "FAIL"]
 

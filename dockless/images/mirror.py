@@ -22,7 +22,7 @@ from chalicelib.oci import spec
 from chalicelib.oci.formats import ParsedManifest
 from chalicelib.oci.imagediff import index_platforms
 from chalicelib.oci.sizes import human
-from dockless.client import ClientError, RegistryClient, limited
+from dockless.client.registry import ClientError, RegistryClient, limited
 from chalicelib.oci.reference import Reference
 from dockless.ui import UI
 

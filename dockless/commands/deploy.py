@@ -1,0 +1,122 @@
+"""A registry in an AWS account: `dockless deploy`, `destroy`, `key rotate-registry` and `check`."""
+
+import click
+
+from dockless.ui import UI, Exit
+from dockless.commands.images import credentials
+from dockless.commands.repositories import key
+
+
+def register(main: click.Group) -> None:
+    main.add_command(deploy)
+    main.add_command(destroy)
+    main.add_command(check)
+
+
+def _target_options(function):
+    for option in reversed([
+        click.option("--stage", required=True, help="Name of this registry's stage: stack dockless-STAGE."),
+        click.option("--region", envvar=["AWS_REGION", "AWS_DEFAULT_REGION"], required=True,
+                     help="AWS region of the stack [default: $AWS_REGION or $AWS_DEFAULT_REGION]."),
+    ]):
+        function = option(function)
+    return function
+
+
+@click.command()
+@_target_options
+@click.option("--domain", default="", help="Custom domain (a CNAME to the distribution is yours to add).")
+@click.option("--certificate-arn", default="", help="ACM certificate for --domain, in us-east-1.")
+@click.option("--gpg-layer-arn", default="", help="Lambda layer with a full gpg (infra/gpg-layer), for automatic signing.")
+@click.option("--alarm-email", default="", help="Subscribe this address to the stack's alarms.")
+@click.pass_obj
+def deploy(ui: UI, stage, region, domain, certificate_arn, gpg_layer_arn, alarm_email):
+    """Deploy (or update) a registry to the AWS account of the credentials in the environment.
+
+    Packages the app, creates or updates its stacks, waits, prints the registry's URL, and on the
+    first run creates user `admin` and prints its token once. Re-running updates in place.
+
+    \b
+    Example:
+      dockless deploy --stage prod --region eu-west-1
+      dockless deploy --stage prod --region eu-west-1 --domain registry.example.com \\
+          --certificate-arn arn:aws:acm:us-east-1:123456789012:certificate/...
+    """
+    from dockless.deploy.stack import Deployer, Target, boto3_clients
+    if bool(domain) != bool(certificate_arn):
+        ui.error("--domain and --certificate-arn go together")
+        raise SystemExit(Exit.USAGE)
+    target = Target(stage, region, domain, certificate_arn, gpg_layer_arn, alarm_email)
+    outputs = Deployer(target, boto3_clients, ui.info).deploy()
+    ui.result(f"registry: {outputs['PublicUrl']}")
+    host = outputs["PublicUrl"].split("://", 1)[-1]
+    ui.info(f"  docker login {host} -u admin")
+    if outputs.get("CheckPassed") is False:
+        ui.error("the deployment failed `dockless check` (the FAIL lines above say what to do)")
+        raise SystemExit(Exit.FAILED)
+
+
+@click.command()
+@_target_options
+@click.option("--delete-data", metavar="STAGE", default=None,
+              help="Also delete the bucket, tables and secrets: name the stage again to confirm.")
+@click.pass_obj
+def destroy(ui: UI, stage, region, delete_data):
+    """Delete a registry's stacks. Its data (bucket, tables, secrets) is kept unless told twice.
+
+    \b
+    Example:
+      dockless destroy --stage test --region eu-west-1
+      dockless destroy --stage test --region eu-west-1 --delete-data test
+    """
+    from dockless.deploy.stack import Deployer, Target, boto3_clients
+    Deployer(Target(stage, region), boto3_clients, ui.info).destroy(delete_data)
+
+
+@key.command(name="rotate-registry")
+@_target_options
+@click.pass_obj
+def rotate_registry(ui: UI, stage, region):
+    """Give a deployed registry a new signing key for automatic signing, made here with gpg and
+    stored in the stage's secret with the AWS credentials of the environment. Functions take it as
+    their containers start; signatures by the old key still verify.
+
+    \b
+    Example:
+      dockless key rotate-registry --stage prod --region eu-west-1
+    """
+    from dockless.deploy.stack import Deployer, Target, boto3_clients
+    made = Deployer(Target(stage, region), boto3_clients, ui.info).rotate_registry_key()
+    raise SystemExit(Exit.OK if made else Exit.FAILED)
+
+
+@click.command()
+@click.argument("url")
+@credentials
+@click.option("--origin", default=None, help="The API Gateway URL behind CloudFront (stack output OriginUrl): "
+                                             "checked to refuse requests that skip the front door.")
+@click.option("--big", is_flag=True, help="Push a layer above S3's single-PUT size through the gateway (5 GiB).")
+@click.option("--ca-cert", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="A CA certificate to trust (a local stack started with --tls).")
+@click.pass_obj
+def check(ui: UI, url, username, password, origin, big, ca_cert):
+    """Prove a deployment end to end: push and pull a throwaway repository and check what only a real
+    front door, bucket and account show, one line per check with what to do when it fails, then the
+    latency of each kind of call. Exits 1 if any check fails.
+
+    \b
+    Example:
+      DOCKLESS_USERNAME=admin DOCKLESS_PASSWORD=dkl_… dockless check https://d1234abcd.cloudfront.net
+    """
+    from dockless.deploy.check import Check
+    if not (username and password):
+        ui.error("give a user and an access token: -u NAME --password dkl_… (or DOCKLESS_USERNAME/DOCKLESS_PASSWORD)")
+        raise SystemExit(Exit.USAGE)
+    checker = Check(url, username, password, origin=origin, big=big, verify=ca_cert or True, say=ui.result)
+    verdicts = checker.run()
+    for row in checker.timing_table():
+        ui.result(row)
+    failed = [v for v in verdicts if v.status == "FAIL"]
+    ui.info(f"{len(verdicts) - len(failed)} of {len(verdicts)} checks passed or were skipped"
+            + (f"; failed: {', '.join(v.name for v in failed)}" if failed else ""))
+    raise SystemExit(Exit.FAILED if failed else Exit.OK)

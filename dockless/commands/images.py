@@ -1,0 +1,138 @@
+"""Whole images: `dockless push`, `pull`, `sign` and `verify`."""
+
+import click
+
+from dockless.ui import UI, Exit
+
+
+def register(main: click.Group) -> None:
+    main.add_command(push)
+    main.add_command(pull)
+    main.add_command(sign)
+    main.add_command(verify)
+
+
+def connect(reference: str, username, password):
+    """The parsed reference and a client for its registry (RegistryClient.of: the credentials
+    given, else the stored login, else anonymous)."""
+    from dockless.client.registry import RegistryClient
+    from chalicelib.oci.reference import Reference
+    parsed = Reference.parse(reference)
+    return parsed, RegistryClient.of(parsed.base_url, username, password)
+
+
+def credentials(function):
+    """-u/--username and --password, from the environment by default (never stored)."""
+    function = click.option("--password", envvar="DOCKLESS_PASSWORD", default=None,
+                            help="An access token (dkl_…) [env: DOCKLESS_PASSWORD].")(function)
+    return click.option("-u", "--username", envvar="DOCKLESS_USERNAME", default=None,
+                        help="User or robot name [env: DOCKLESS_USERNAME].")(function)
+
+
+@click.command()
+@click.argument("image")
+@click.argument("destination", required=False)
+@credentials
+@click.pass_obj
+def push(ui: UI, image, destination, username, password):
+    """Push IMAGE to the registry, layer bytes straight to the bucket.
+
+    IMAGE is a local docker image (saved from the daemon), an OCI layout DIR[:TAG], or a
+    docker-archive FILE.tar. DESTINATION is host[:port]/name[:tag] (default: IMAGE itself).
+    Blobs the registry already has are skipped; the rest go up in parallel.
+
+    \b
+    Example:
+      dockless push localhost:5000/team/app:1
+      dockless push ./layout:v1 localhost:5000/team/app:1
+    """
+    import tempfile
+    from pathlib import Path
+
+    from chalicelib.oci import sizes
+    from dockless.images import sources
+    from dockless.images import transfer
+
+    target, client = connect(destination or image, username, password)
+    with tempfile.TemporaryDirectory(prefix="dockless-push-") as workdir:
+        result = transfer.push(sources.open_image(image, Path(workdir)), target, client, ui)
+    ui.result(f"pushed {target.host}/{target.name}@{result.digest} ({len(result.uploaded)} blobs, "
+              f"{sizes.human(result.uploaded_bytes)} uploaded; {len(result.skipped)} already there)")
+
+
+@click.command()
+@click.argument("reference")
+@click.argument("directory", type=click.Path(file_okay=False))
+@credentials
+@click.pass_obj
+def pull(ui: UI, reference, directory, username, password):
+    """Pull REFERENCE (host[:port]/name[:tag|@digest]) into an OCI layout DIRECTORY, blobs in
+    parallel and straight from the bucket, every digest verified.
+
+    \b
+    Example:
+      dockless pull localhost:5000/team/app:1 ./layout
+      skopeo copy oci:./layout:1 docker-daemon:team/app:1
+    """
+    from pathlib import Path
+
+    from dockless.images import transfer
+
+    source, client = connect(reference, username, password)
+    digest = transfer.pull(source, Path(directory), client, ui)
+    ui.result(f"pulled {source} ({digest}) into {directory}")
+
+
+@click.command()
+@click.argument("reference")
+@click.option("--key", "fingerprint", required=True, help="Fingerprint of a key in the local gpg keyring.")
+@click.option("--sign-identity", default=None,
+              help="The name the signature vouches for [default: REFERENCE as given]; use the registry's "
+                   "public name when REFERENCE goes through a local gateway.")
+@credentials
+@click.pass_obj
+def sign(ui: UI, reference, fingerprint, sign_identity, username, password):
+    """Sign the image REFERENCE with a local gpg key and upload the signature.
+
+    \b
+    Example:
+      dockless sign registry.example.com/team/app:1 --key 062B4DAF...
+    """
+    from dockless.images import signing
+
+    target, client = connect(reference, username, password)
+    name = signing.sign(client, target, fingerprint, sign_identity)
+    ui.result(f"signed {target} as {name}")
+
+
+@click.command()
+@click.argument("reference")
+@click.option("--keyring", type=click.File("rb"), default=None,
+              help="Armoured public keys to trust [default: the registry's /keys/<namespace>/KEYS].")
+@credentials
+@click.pass_obj
+def verify(ui: UI, reference, keyring, username, password):
+    """Check the signatures of REFERENCE; exit 1 unless one verifies with a trusted key for this
+    digest and this name.
+
+    \b
+    Example:
+      dockless verify registry.example.com/team/app:1 --keyring KEYS
+    """
+    from dockless.images import signing
+
+    target, client = connect(reference, username, password)
+    keys = keyring.read() if keyring else client.session.get(
+        f"{target.base_url}/keys/{target.name.split('/')[0]}/KEYS", timeout=60).content
+    results = signing.verify(client, target, keys)
+    good = False
+    for result in results:
+        ok = result["valid"] and result["digest_matches"] and result["identity_matches"]
+        good = good or ok
+        signer = signing.grouped(result["fingerprint"]) if result["fingerprint"] else f"key id {result['key_id']}"
+        ui.result(f"{result['name']}\n  Primary key fingerprint: {signer}\n"
+                  f"  {'trusted, verified' if result['valid'] else 'NOT trusted or not verified'}; "
+                  f"identity {result['identity']}{'' if result['identity_matches'] else ' (does not match)'}")
+    if not results:
+        ui.result(f"{target}: no signatures")
+    raise SystemExit(Exit.OK if good else Exit.FAILED)

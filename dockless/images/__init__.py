@@ -1,0 +1,1 @@
+"""Whole images: push and pull, copying between registries, diffs, signatures made with the local gpg."""
