@@ -46,9 +46,7 @@ from chalice import Response
 from chalicelib.access import session, throttle
 from chalicelib.access.service import AuthService, Caller, new_credential_text
 from chalicelib.lifecycle import prices, quota, usage as usage_report
-from chalicelib.metadata import audit, keys
-from chalicelib.metadata.keys import CATALOG_PARTITION
-from chalicelib.metadata.models import Repository, Tag
+from chalicelib.metadata import audit, keys, queries
 from chalicelib.oci import errors, imagediff, sizes, spec, validate
 from chalicelib.oci.errors import RegistryError
 from chalicelib.policy.settings import SettingsService
@@ -128,7 +126,7 @@ def signin_form(call):
 def index(call):
     caller, csrf = _signed_in(call)
     namespaces: Dict[str, list] = {}
-    for name in call.access.readable(repo.name for repo in Repository.query(CATALOG_PARTITION)):
+    for name in call.access.readable(queries.catalog()):
         namespaces.setdefault(keys.namespace_of(name), []).append(name)
     return _page("repositories.html", caller=caller, csrf=csrf, namespaces=sorted(namespaces.items()))
 
@@ -141,7 +139,7 @@ def repository(call, name: str):
                **{k: dict(v, where=name) for k, v in shown["changes"].items()}}
     tags = [{"tag": t.tag, "digest": t.digest, "updated_at": t.updated_at,
              "immutable": any(fnmatch.fnmatchcase(t.tag, pattern) for pattern in applied["immutable_tags"])}
-            for t in Tag.query(name)]
+            for t in queries.tags(name)]
     total = quota.total(keys.namespace_of(name))
     return _page("repository.html", caller=caller, csrf=csrf, name=name, tags=tags, settings=applied, changed=changed,
                  retention=_rules_text(applied["retention"]), stored=sizes.human(int(total.bytes or 0)),

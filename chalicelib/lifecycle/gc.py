@@ -44,7 +44,7 @@ from typing import Dict, Iterable, List, Optional, Set, Tuple
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, TransactWriteError, UpdateError
 
 from chalicelib.lifecycle import quota
-from chalicelib.metadata import audit, keys
+from chalicelib.metadata import audit, keys, queries
 from chalicelib.metadata.keys import CATALOG_PARTITION
 from chalicelib.metadata.models import (BlobLink, GcCandidate, Manifest, Repository, Signature, Tag, TagEvent, Upload,
                                     transaction)
@@ -156,7 +156,7 @@ class GarbageCollector:
 
     def collect_repository(self, repo: str) -> None:
         self.report.repositories += 1
-        manifests = {m.digest: m for m in Manifest.query(repo, consistent_read=True)}
+        manifests = {m.digest: m for m in queries.manifests(repo, consistent=True)}
         kept = self._kept(repo, manifests)
         remaining = []
         for digest, item in manifests.items():
@@ -168,7 +168,7 @@ class GarbageCollector:
             remaining.append(item)
         in_use = blobs_of(self._backend, [item for item in remaining if item.digest in kept])
         stored = in_use | blobs_of(self._backend, [item for item in remaining if item.digest not in kept])
-        for link in BlobLink.query(repo, consistent_read=True):
+        for link in queries.links(repo, consistent=True):
             if link.digest in in_use:
                 self._spare(link, BlobLink)
             elif link.linked_at + self._link_grace > self._now:
@@ -180,7 +180,7 @@ class GarbageCollector:
     def _kept(self, repo: str, manifests: Dict[str, Manifest]) -> Set[str]:
         window = SettingsService(self._backend).of(repo).time_machine()
         since = self._now - window
-        kept = {tag.digest for tag in Tag.query(repo, consistent_read=True)}
+        kept = {tag.digest for tag in queries.tags(repo, consistent=True)}
         for event in TagEvent.query(repo, TagEvent.at >= keys.instant(since), consistent_read=True):
             kept.update(d for d in (event.previous, event.digest) if d)
         kept.update(digest for digest, item in manifests.items()

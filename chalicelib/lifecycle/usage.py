@@ -14,15 +14,13 @@ import json
 from typing import Dict, List, Optional, Tuple
 
 from chalicelib.lifecycle import prices, quota
-from chalicelib.metadata import audit, keys
-from chalicelib.metadata.models import CATALOG_PARTITION, BlobLink, Manifest, Repository
+from chalicelib.metadata import audit, keys, queries
 
 COUNTED = {"manifest.push": "pushes", "manifest.pull": "pulls"}
 
 
 def repositories(namespace: Optional[str]) -> List[str]:
-    condition = Repository.name.startswith(f"{namespace}/") if namespace else None
-    return [r.name for r in Repository.query(CATALOG_PARTITION, condition)]
+    return queries.catalog(namespace)
 
 
 def report(namespace: Optional[str], since: datetime.datetime, until: datetime.datetime) -> Dict:
@@ -72,8 +70,8 @@ def repository_rows(names: List[str], since: datetime.datetime,
     period_days = (until - since).total_seconds() / 86400
     rows = []
     for name in names:
-        blobs = [link.size for link in BlobLink.query(name, attributes_to_get=["size"])]
-        manifests = [m.size for m in Manifest.query(name, attributes_to_get=["size"])]
+        blobs = [link.size for link in queries.links(name, fields=["size"])]
+        manifests = [m.size for m in queries.manifests(name, fields=["size"])]
         stored, pushes, pulls = sum(blobs) + sum(manifests), counts[name]["pushes"], counts[name]["pulls"]
         estimate = prices.monthly_estimate(stored, pushes, pulls, period_days, len(blobs) / max(len(manifests), 1))
         rows.append({"repository": name, "stored_bytes": stored, "blobs": len(blobs), "manifests": len(manifests),

@@ -16,9 +16,9 @@ from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from chalicelib.backend import Backend
 from chalicelib.lifecycle import gc, quota
-from chalicelib.metadata import keys
+from chalicelib.metadata import keys, queries
 from chalicelib.metadata.keys import CATALOG_PARTITION
-from chalicelib.metadata.models import (BlobLink, Manifest, Repository, RepositorySetting, Upload, read_together,
+from chalicelib.metadata.models import (BlobLink, Repository, RepositorySetting, Upload, read_together,
                                         touch_repository)
 from chalicelib.oci import errors, protocol, spec
 from chalicelib.oci.errors import RegistryError
@@ -181,10 +181,10 @@ class BlobService:
 
     def _abandon(self, repo: str) -> None:
         since = self._backend.clock() - datetime.timedelta(seconds=self._backend.settings.upload_ttl_seconds)
-        manifests = list(Manifest.query(repo, consistent_read=True))
+        manifests = list(queries.manifests(repo, consistent=True))
         needed = gc.blobs_of(self._backend, manifests)  # deleted ones too: restorable, their blobs with them
         kept = 0
-        for link in BlobLink.query(repo, consistent_read=True):
+        for link in queries.links(repo, consistent=True):
             if link.digest in needed or link.linked_at < since:
                 kept += 1
                 continue

@@ -20,7 +20,7 @@ from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from chalicelib.backend import Backend
 from chalicelib.lifecycle import gc, history, quota
 from chalicelib.lifecycle.history import TagHistory
-from chalicelib.metadata import audit, keys
+from chalicelib.metadata import audit, keys, queries
 from chalicelib.metadata.keys import CATALOG_PARTITION, tag_sort_key
 from chalicelib.metadata.models import (BlobLink, GcCandidate, Manifest, Repository, Tag, failed_conditions,
                                     read_together, touch_repository, transaction)
@@ -334,7 +334,7 @@ class ManifestService:
     def _delete_manifest(self, repo: str, manifest: Manifest, settings: RepositorySettings) -> None:
         """Mark the manifest deleted and delete every tag that names it, if none moves meanwhile."""
         reference = manifest.digest
-        tags = [tag for tag in Tag.query(repo) if tag.digest == reference]
+        tags = [tag for tag in queries.tags(repo) if tag.digest == reference]
         for tag in tags:
             self._require_mutable(repo, tag.tag, settings, tag.digest, None)
         # Each tag is a delete and a history event; each transaction also writes its audit event.
@@ -405,8 +405,7 @@ class ManifestService:
     def tags(self, repo: str, limit: int, last: Optional[str]) -> Tuple[List[str], bool]:
         """One page of tags in the spec's order, and whether more follow."""
         self.require_repository(repo)
-        condition = Tag.sort_key > tag_sort_key(last) if last else None
-        page = [tag.tag for tag in Tag.query(repo, condition, limit=limit + 1)] if limit else []
+        page = [tag.tag for tag in queries.tags(repo, after=last, limit=limit + 1)] if limit else []
         return page[:limit], len(page) > limit
 
     def referrers(self, repo: str, digest: str, artifact_type: Optional[str], limit: int,
@@ -428,9 +427,7 @@ class ManifestService:
         return descriptors, len(items) > limit
 
     def catalog(self, limit: int, last: Optional[str]) -> Tuple[List[str], bool]:
-        condition = Repository.name > last if last else None
-        page = [repo.name for repo in Repository.query(CATALOG_PARTITION, condition, limit=limit + 1)] \
-            if limit else []
+        page = queries.catalog(after=last, limit=limit + 1) if limit else []
         return page[:limit], len(page) > limit
 
     def require_repository(self, repo: str) -> None:

@@ -12,9 +12,9 @@ from __future__ import annotations
 from typing import Dict
 
 from chalicelib.lifecycle import quota
-from chalicelib.metadata import keys
+from chalicelib.metadata import keys, queries
 from chalicelib.metadata.keys import CATALOG_PARTITION
-from chalicelib.metadata.models import BlobLink, Manifest, Repository, Signature, Tag
+from chalicelib.metadata.models import Repository, Signature
 from chalicelib.oci import errors
 from chalicelib.oci.errors import RegistryError
 from chalicelib.policy.settings import SettingsService
@@ -27,7 +27,7 @@ def delete(backend, repo: str) -> Dict[str, int]:
     except Repository.DoesNotExist:
         raise RegistryError(errors.NAME_UNKNOWN, {"name": repo}) from None
     settings = SettingsService(backend).of(repo)
-    tags = list(Tag.query(repo, consistent_read=True))
+    tags = list(queries.tags(repo, consistent=True))
     held = sorted(tag.tag for tag in tags if settings.immutable(tag.tag))
     if held:
         message = f"{repo} has immutable tags ({', '.join(held[:5])}): it cannot be deleted"
@@ -36,13 +36,13 @@ def delete(backend, repo: str) -> Dict[str, int]:
     for tag in tags:
         tag.delete()
         gone["tags"] += 1
-    for manifest in Manifest.query(repo, consistent_read=True):
+    for manifest in queries.manifests(repo, consistent=True):
         for signature in Signature.query(keys.image(repo, manifest.digest)):
             signature.delete()
             gone["signatures"] += 1
         manifest.delete()
         gone["manifests"] += 1
-    for link in BlobLink.query(repo, consistent_read=True):
+    for link in queries.links(repo, consistent=True):
         freed = quota.delete_link(backend, link)
         if freed is not None:
             gone["links"] += 1
