@@ -19,7 +19,7 @@ from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from chalicelib.access import jwt
 from chalicelib.backend import Backend
 from chalicelib.metadata import keys
-from chalicelib.metadata.models import Credential, Grant, Principal, RepositorySetting, read_together, transaction
+from chalicelib.metadata.models import Credential, failed_conditions, Grant, Principal, read_together, RepositorySetting, transaction
 from chalicelib.oci import errors, spec
 from chalicelib.oci.errors import RegistryError
 from chalicelib.oci.spec import DELETE, PULL, PUSH
@@ -225,7 +225,9 @@ class AuthService:
             with transaction() as txn:
                 txn.save(principal, condition=Principal.name.does_not_exist())
                 self._backend.audit.record_in(txn, "principal.create", principal=name, kind=kind, admin=principal.admin)
-        except TransactWriteError:
+        except TransactWriteError as error:
+            if not failed_conditions(error):
+                raise  # not refused by a condition: busy, or wrong
             raise RegistryError(errors.ADMIN_CONFLICT, f"{name!r} exists") from None
         return principal
 
@@ -294,7 +296,9 @@ class AuthService:
             with transaction() as txn:
                 txn.update(Principal(member), actions=[change], condition=Principal.name.exists())
                 self._backend.audit.record_in(txn, "team.add" if present else "team.remove", team=team, member=member)
-        except TransactWriteError:  # deleted since it was read: not brought back with only its teams
+        except TransactWriteError as error:  # deleted since it was read: not brought back with only its teams
+            if not failed_conditions(error):
+                raise  # not refused by a condition: busy, or wrong
             raise _unknown(member) from None
 
     def set_grant(self, resource: str, subject: str, role: Optional[str]) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from pynamodb.exceptions import TransactWriteError
 
 from chalicelib.metadata import audit
-from chalicelib.metadata.models import MirrorRule, transaction
+from chalicelib.metadata.models import failed_conditions, MirrorRule, transaction
 from chalicelib.oci import errors, spec
 from chalicelib.oci.errors import RegistryError
 
@@ -66,7 +66,9 @@ def delete(backend, name: str) -> None:
         with transaction() as txn:
             txn.delete(MirrorRule(name), condition=MirrorRule.name.exists())
             backend.audit.record_in(txn, "mirror.rule.delete", None, None, name=name)
-    except TransactWriteError:
+    except TransactWriteError as error:
+        if not failed_conditions(error):
+            raise  # not refused by a condition: busy, or wrong
         raise RegistryError(errors.ADMIN_UNKNOWN, {"rule": name}, message=f"no mirror rule {name!r}") from None
 
 

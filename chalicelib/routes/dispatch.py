@@ -30,6 +30,7 @@ from chalicelib.oci.errors import RegistryError
 from chalicelib.routes import respond
 from chalicelib.routes.request import Call
 from chalicelib.routes.table import PATH_PARAMETERS, ROUTES, Route
+from chalicelib.runtime import retries
 from chalicelib.runtime.observe import RequestRecord
 
 LOG = logging.getLogger("dockless")
@@ -84,9 +85,14 @@ def dispatch(blueprint: Blueprint, route: Route, captured: dict):
         response = _call(request, route, captured, on)
     except RegistryError as error:
         response = refused(error)
-    except Exception:  # noqa: BLE001 - one place turns a crash into the spec's error body
-        LOG.exception("unhandled error in %s %s", route.method, route.path)
-        response = refused(RegistryError(errors.INTERNAL, {"request_id": request_id}))
+    except Exception as crash:  # noqa: BLE001 - one place turns a crash into the spec's error body
+        if retries.busy(crash):
+            LOG.warning("storage busy in %s %s: %s", route.method, route.path, crash)
+            response = refused(RegistryError(errors.STORAGE_BUSY, {"request_id": request_id},
+                                             headers={"Retry-After": str(retries.RETRY_AFTER_SECONDS)}))
+        else:
+            LOG.exception("unhandled error in %s %s", route.method, route.path)
+            response = refused(RegistryError(errors.INTERNAL, {"request_id": request_id}))
     finally:
         audit.end(audit_context)
     response.headers[spec.API_VERSION_HEADER] = spec.API_VERSION

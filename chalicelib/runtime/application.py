@@ -33,7 +33,10 @@ class RegistryApp(Chalice):
 
 
 def create_app() -> RegistryApp:
-    app = RegistryApp(app_name="dockless")
+    # Chalice would otherwise take the logger named after the app ("dockless", every module's
+    # parent here), set it to ERROR and add a stdout handler of its own: our warnings and the
+    # local stack's own log lines would vanish. In Lambda the runtime's root handler writes them.
+    app = RegistryApp(app_name="dockless", configure_logs=False)
     # Chalice applies this list to responses: one whose Content-Type is listed is base64-encoded
     # and refused (400) unless the request's Accept matches, which would refuse a blob HEAD
     # (application/octet-stream, no body) to every client that does not Accept it. No response

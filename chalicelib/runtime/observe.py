@@ -24,6 +24,7 @@ from typing import List, Optional
 
 from pynamodb import signals
 
+from chalicelib.runtime import retries
 from chalicelib.runtime.config import aws_call_log
 
 REQUEST_LOGGER = logging.getLogger("dockless.request")
@@ -105,12 +106,14 @@ def _on_dynamodb_answer(parsed, model, context=None, **_):
 
 
 def watch_client(client) -> None:
-    """Record every call, and every presigned URL, that the given boto3 client makes."""
+    """Every AWS client the registry makes passes here once: record every call and presigned URL
+    it makes, and retry a DynamoDB write that only conflicted with another (runtime/retries.py)."""
     if getattr(client, "_dockless_watched", False):
         return
     client._dockless_watched = True
     client.meta.events.register("before-parameter-build.*.*", _on_parameters)
     client.meta.events.register("after-call.dynamodb.*", _on_dynamodb_answer)
+    client.meta.events.register("needs-retry.dynamodb", retries.on_needs_retry)
 
 
 def _on_pynamodb_send(sender, operation_name, table_name, req_uuid):

@@ -21,7 +21,7 @@ from pynamodb.exceptions import TransactWriteError
 
 from chalicelib.backend import Backend
 from chalicelib.metadata import keys
-from chalicelib.metadata.models import Signature, SigningKey, transaction
+from chalicelib.metadata.models import failed_conditions, Signature, SigningKey, transaction
 from chalicelib.oci import errors, jsondoc
 from chalicelib.oci.errors import RegistryError
 from chalicelib.policy.settings import RepositorySettings
@@ -121,7 +121,9 @@ class SigningService:
             with transaction() as txn:
                 txn.delete(key, condition=SigningKey.fingerprint.exists())
                 self._backend.audit.record_in(txn, "key.remove", None, key.fingerprint, namespace=namespace)
-        except TransactWriteError:
+        except TransactWriteError as error:
+            if not failed_conditions(error):
+                raise  # not refused by a condition: busy, or wrong
             raise RegistryError(errors.ADMIN_UNKNOWN, f"no key {fingerprint} for {namespace}") from None
 
     # --- verified mode -------------------------------------------------------------------------
@@ -167,7 +169,9 @@ class SigningService:
                 txn.save(signature, condition=Signature.name.does_not_exist())
                 self._backend.audit.record_in(txn, "signature.add", repository, digest, signer=signature.signer,
                                 verified=checked.valid)
-        except TransactWriteError:
+        except TransactWriteError as error:
+            if not failed_conditions(error):
+                raise  # not refused by a condition: busy, or wrong
             raise RegistryError(errors.SIGNATURE_EXISTS, {"name": name}) from None
         return signature
 

@@ -26,8 +26,11 @@ def register(main: click.Group) -> None:
 @click.option("--tls", is_flag=True, help="Serve HTTPS, with a certificate from a local CA (made once).")
 @click.option("--tls-dir", type=click.Path(file_okay=False), default=None,
               help="Where the local CA lives [default: ~/.local/share/dockless/tls].")
+@click.option("--faults", metavar="SPEC", default=None,
+              help="Make the local AWS answer as a busy account would, at these rates, e.g. "
+                   "dynamodb.TransactionConflict=0.2,dynamodb.Throttling=0.1,s3.SlowDown=0.05.")
 @click.pass_obj
-def serve(ui: UI, port, host, api_port, public_url, request_log, tls, tls_dir):
+def serve(ui: UI, port, host, api_port, public_url, request_log, tls, tls_dir, faults):
     """Run the local stack: moto S3 + DynamoDB, the API behind a local front door on an internal
     port, the gateway on the public port, and the scheduled jobs.
 
@@ -36,10 +39,12 @@ def serve(ui: UI, port, host, api_port, public_url, request_log, tls, tls_dir):
       dockless serve --port 5000 &
       docker push localhost:5000/team/app:1
       dockless serve --tls      # HTTPS, for clients that insist on it (python-dxf)
+      dockless serve --faults dynamodb.TransactionConflict=0.2,s3.SlowDown=0.05   # a busy account
     """
     from pathlib import Path
 
     from dockless.local import tls as tls_module
+    from dockless.local.faults import Faults
     from dockless.local.stack import LocalStack
 
     _log_to(logging.StreamHandler(), "dockless")
@@ -47,7 +52,12 @@ def serve(ui: UI, port, host, api_port, public_url, request_log, tls, tls_dir):
     if request_log:
         _log_to(logging.FileHandler(request_log), "dockless.request")
     directory = Path(tls_dir) if tls_dir else (tls_module.default_directory() if tls else None)
-    stack = LocalStack(host=host, port=port, public_url=public_url, api_port=api_port, tls_dir=directory)
+    try:
+        injected = Faults.parse(faults)
+    except ValueError as wrong:
+        raise click.BadParameter(str(wrong), param_hint="--faults") from None
+    stack = LocalStack(host=host, port=port, public_url=public_url, api_port=api_port, tls_dir=directory,
+                       faults=injected)
     stack.start()
     if stack.ca_path:
         ui.info(f"tls: clients trust {stack.ca_path}, e.g.\n"

@@ -143,10 +143,11 @@ class Door:
     # iteration"), where DynamoDB itself is: its requests go through one at a time.
     _dynamodb_lock = threading.Lock()
 
-    def __init__(self, app, signatures: Signatures, presigned_only: bool):
+    def __init__(self, app, signatures: Signatures, presigned_only: bool, faults=None):
         from moto.core.model_instances import reset_model_data
 
         self._app, self._signatures, self._presigned_only = app, signatures, presigned_only
+        self._faults = faults  # local/faults.py: what AWS answers when busy, at given rates
         self._forget_models = reset_model_data
 
     def __call__(self, environ, start_response):
@@ -159,6 +160,11 @@ class Door:
             start_response(f"{refused.status} {'Forbidden' if refused.status == 403 else 'Bad Request'}",
                            [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))])
             return [body]
+        fault = self._fault(service, environ)
+        if fault is not None:
+            status, headers, body = fault
+            start_response(f"{status} {'Service Unavailable' if status == 503 else 'Bad Request'}", headers)
+            return [body]
         try:
             if service == "dynamodb":
                 with self._dynamodb_lock:
@@ -169,6 +175,14 @@ class Door:
             # each item of the copy of the tables a transaction takes, each object a bucket held.
             # Forgotten after each request, a long-running stack holds what its tables and bucket do.
             self._forget_models()
+
+    def _fault(self, service: str, environ):
+        if self._faults is None:
+            return None
+        body = environ["wsgi.input"]
+        answer = self._faults.answer(service, environ.get("HTTP_X_AMZ_TARGET", ""), body.read())
+        body.seek(0)
+        return answer
 
     def _admit(self, environ) -> str:
         """The service a request is for, if this door lets it through (else Refused)."""
@@ -244,8 +258,8 @@ class LocalAws:
     """moto behind the internal door (127.0.0.1) and the public S3 door (`host`)."""
 
     def __init__(self, host: str, secret_key: str, internal_port: int = 0, public_port: int = 0,
-                 ssl_context=None):
-        self.host, self.secret_key, self._ssl_context = host, secret_key, ssl_context
+                 ssl_context=None, faults=None):
+        self.host, self.secret_key, self._ssl_context, self.faults = host, secret_key, ssl_context, faults
         self._ports = (internal_port, public_port)
         self._servers = []
 
@@ -257,7 +271,8 @@ class LocalAws:
         moto = DomainDispatcherApplication(create_backend_app)
         signatures = Signatures(self.secret_key)
         for bind, port, presigned_only in (("127.0.0.1", self._ports[0], False), (self.host, self._ports[1], True)):
-            server = make_server(bind, port, Door(moto, signatures, presigned_only), threaded=True,
+            door = Door(moto, signatures, presigned_only, faults=None if presigned_only else self.faults)
+            server = make_server(bind, port, door, threaded=True,
                                  request_handler=MotoRequestHandler,
                                  ssl_context=self._ssl_context if presigned_only else None)
             server.block_on_close = False  # closing never waits for threads held by idle keep-alive clients

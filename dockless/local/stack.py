@@ -42,13 +42,14 @@ def free_port(host: str = "127.0.0.1") -> int:
 class LocalStack:
     def __init__(self, host: str = "127.0.0.1", port: int = 5000, public_url: Optional[str] = None,
                  api_port: int = 0, provision: Optional[Callable[[str], Dict[str, str]]] = None,
-                 tls_dir: Optional[Path] = None):
+                 tls_dir: Optional[Path] = None, faults=None):
         """`provision(moto_url)`, when given, creates the bucket and tables some other way (the
         smoke test deploys infra/stack.py's template to the moto server's CloudFormation) and
         returns the settings that name them; by default the stack creates them itself. With
         `tls_dir`, the registry port and the public S3 door speak HTTPS with a certificate from
-        the CA kept there (dockless/local/tls.py; `ca_path` names the certificate to trust)."""
-        self.host, self.port, self.api_port = host, port, api_port
+        the CA kept there (dockless/local/tls.py; `ca_path` names the certificate to trust). With
+        `faults` (dockless/local/faults.py), its AWS answers the registry as a busy account would."""
+        self.host, self.port, self.api_port, self.faults = host, port, api_port, faults
         self.tls_dir, self.ca_path = tls_dir, None
         self._provision = provision
         self.public_url = public_url
@@ -79,7 +80,7 @@ class LocalStack:
         context = None
         if self.tls_dir:
             context, self.ca_path = tls.server_context(self.tls_dir)
-        self._aws = LocalAws(self.host, secret, ssl_context=context)
+        self._aws = LocalAws(self.host, secret, ssl_context=context, faults=self.faults)
         self._aws.start()
         api = frontdoor.make_server(frontdoor.FrontDoor(app), self.host, self.api_port)
         self.api_port = api.server_address[1]
@@ -109,6 +110,8 @@ class LocalStack:
             create_tables()
         self.admin_token = self._bootstrap_admin(self.backend)
         registry_key(self.backend)
+        if self.faults is not None:
+            self.faults.arm()  # the stack's own setup is not the registry's to absorb
         for server, name in ((api, "api"), (public, "gateway")):
             self._servers.append(server)
             threading.Thread(target=server.serve_forever, name=name, daemon=True).start()

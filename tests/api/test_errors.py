@@ -38,3 +38,28 @@ def test_every_answer_forbids_caching(client, anonymous, push):
                      client.get(f"/v2/team/app/blobs/{layer}"), client.head("/v2/team/app/manifests/v2"),
                      anonymous.get("/token?service=dockless")):
         assert response.headers["Cache-Control"] == "no-store", response.status_code
+
+
+def test_storage_still_busy_after_the_retries_is_a_503_to_retry_never_a_500(client, push, monkeypatch, state):
+    """DynamoDB throttling past botocore's retries, or a write conflicting past ours
+    (chalicelib/runtime/retries.py), is TOOMANYREQUESTS with Retry-After: clients retry it."""
+    from botocore.exceptions import ClientError
+    from pynamodb.exceptions import TransactWriteError
+
+    from chalicelib.registry.manifests import ManifestService
+    push.image("team/app", "v1")
+    throttled = ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "Query")
+    conflicted = TransactWriteError("Failed to write transaction items", cause=ClientError(
+        {"Error": {"Code": "TransactionCanceledException", "Message": "cancelled"},
+         "CancellationReasons": [{"Code": "None"}, {"Code": "TransactionConflict"}]}, "TransactWriteItems"))
+    for error in (throttled, conflicted):
+        def busy(*args, **kwargs):
+            raise error
+        monkeypatch.setattr(ManifestService, "tags", busy)
+        before = state()
+        answer = client.get("/v2/team/app/tags/list")
+        assert answer.status_code == 503 and answer.headers["Retry-After"] == "1"
+        assert error_code(answer) == "TOOMANYREQUESTS" and "busy" in message(answer)
+        assert state() == before
+    monkeypatch.setattr(ManifestService, "tags", lambda *args, **kwargs: 1 / 0)
+    assert client.get("/v2/team/app/tags/list").status_code == 500  # a defect stays a 500

@@ -1,0 +1,78 @@
+"""What AWS says when it is busy, and what the registry does about it: retry, then say so.
+
+botocore's standard retry mode (every client here: boto3's and pynamodb's) already retries
+throttling (ThrottlingException, ProvisionedThroughputExceededException, S3's 503 SlowDown) with
+jittered exponential backoff. It does not retry a DynamoDB transaction cancelled only because
+another one held an item (TransactionCanceledException whose reasons are all `None` or
+`TransactionConflict`, or a single write's TransactionConflictException): the same request,
+sent again, is right. `on_needs_retry` retries those, at most CONFLICT_ATTEMPTS times with full
+jitter (25 ms doubling, at most 1 s each: at most ~4 s in all), and never one a condition refused.
+
+When the retries are spent the error reaches dispatch, which answers 503 TOOMANYREQUESTS with
+Retry-After (`busy`), never a 500: clients retry a 503 (docker retries layer pushes and pulls).
+"""
+from __future__ import annotations
+import random
+from typing import Optional
+
+CONFLICT_ATTEMPTS = 8
+BASE_DELAY_SECONDS, MAX_DELAY_SECONDS = 0.025, 1.0
+# Error codes that mean "busy, not wrong": retried by botocore (throttling) or here (conflicts).
+BUSY_CODES = frozenset({"ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded",
+                        "SlowDown", "TransactionConflictException", "TransactionInProgressException",
+                        "ServiceUnavailable", "InternalServerError"})
+RETRY_AFTER_SECONDS = 1
+
+
+def _conflict_only(parsed: dict) -> bool:
+    """A cancelled transaction that no condition refused: only held items (and the items not
+    attempted because of them)."""
+    error = parsed.get("Error", {})
+    code = error.get("Code")
+    if code == "TransactionConflictException":
+        return True
+    if code != "TransactionCanceledException":
+        return False
+    reasons = [reason.get("Code") for reason in parsed.get("CancellationReasons") or ()]
+    return "TransactionConflict" in reasons and set(reasons) <= {"None", "TransactionConflict"}
+
+
+def on_needs_retry(response=None, attempts: int = 0, **_) -> Optional[float]:
+    """botocore's needs-retry hook: the delay before resending a conflicted write, or None."""
+    if response is None or attempts >= CONFLICT_ATTEMPTS:
+        return None
+    _, parsed = response
+    if not isinstance(parsed, dict) or not _conflict_only(parsed):
+        return None
+    return random.uniform(0, min(MAX_DELAY_SECONDS, BASE_DELAY_SECONDS * 2 ** attempts))
+
+
+def _chain(error: Optional[BaseException]):
+    """The exception and what caused it (pynamodb wraps botocore's error as `cause`)."""
+    for _ in range(5):
+        if error is None:
+            return
+        yield error
+        error = getattr(error, "cause", None) or error.__cause__ or error.__context__
+
+
+def code_of(error: BaseException) -> Optional[str]:
+    """The AWS error code behind an exception (botocore's, or pynamodb's wrapping one)."""
+    for link in _chain(error):
+        response = getattr(link, "response", None)
+        if isinstance(response, dict) and response.get("Error", {}).get("Code"):
+            return response["Error"]["Code"]
+    return None
+
+
+def busy(error: BaseException) -> bool:
+    """Whether an error means AWS was busy once the retries were spent (throttled, or a
+    transaction conflicting again and again), rather than that the registry is wrong."""
+    code = code_of(error)
+    if code == "TransactionCanceledException":
+        for link in _chain(error):
+            response = getattr(link, "response", None)
+            if isinstance(response, dict) and "CancellationReasons" in response:
+                return _conflict_only(response)
+        return False
+    return code in BUSY_CODES
