@@ -28,9 +28,10 @@
       LogGroup*, Alarm*      log retention; alarms on 5xx, function errors and throttles, DynamoDB
                              throttles, namespaces at 80 % and 100 % of their quota, to an SNS topic
                              (optional e-mail subscription)
-    dockless-<stage>-edge  (us-east-1, where Lambda@Edge functions must live): edge_template()
+    dockless-<stage>-<region>-edge  (us-east-1, where Lambda@Edge functions must live): edge_template()
 
-Resources that hold data are `DeletionPolicy: Retain`: deleting the stack never deletes them.
+Resources that hold data are `DeletionPolicy: RetainExceptOnCreate` (`UpdateReplacePolicy: Retain`):
+deleting the stack never deletes them; a first deploy that fails takes them with its rollback.
 """
 import hashlib
 import json
@@ -86,7 +87,10 @@ def table_id(concern: str) -> str:
 
 
 def _retained(resource: dict) -> dict:
-    return {**resource, "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"}
+    """Kept when the stack is deleted or the resource replaced, except when the stack's creation
+    itself fails and rolls back: then it goes, so that the next deploy does not meet a table of
+    the same name left behind by a deploy that never finished (RetainExceptOnCreate)."""
+    return {**resource, "DeletionPolicy": "RetainExceptOnCreate", "UpdateReplacePolicy": "Retain"}
 
 
 def _table(model, concern: str, stage: str) -> dict:
@@ -220,11 +224,11 @@ def _front_door(stage: str) -> Dict[str, dict]:
                              {"Fn::Sub": "https://${Distribution.DomainName}"}]}
     return {
         "ViewerHost": {"Type": "AWS::CloudFront::Function", "Properties": {
-            "Name": {"Fn::Sub": "${AWS::StackName}-viewer-host"}, "AutoPublish": True,
+            "Name": {"Fn::Sub": "${AWS::StackName}-${AWS::Region}-viewer-host"}, "AutoPublish": True,
             "FunctionCode": VIEWER_HOST_CODE,
             "FunctionConfig": {"Comment": "viewer Host as X-Forwarded-Host", "Runtime": "cloudfront-js-2.0"}}},
         "CachePolicy": {"Type": "AWS::CloudFront::CachePolicy", "Properties": {"CachePolicyConfig": {
-            "Name": {"Fn::Sub": "${AWS::StackName}-authorization"},
+            "Name": {"Fn::Sub": "${AWS::StackName}-${AWS::Region}-authorization"},
             "Comment": "nothing cached; Authorization in the key is how CloudFront forwards it",
             "MinTTL": 0, "DefaultTTL": 0, "MaxTTL": 1,
             "ParametersInCacheKeyAndForwardedToOrigin": {

@@ -5,7 +5,7 @@ deletes anything):
   1. package: `chalice package --merge-template` (infra/package.py) -> sam.json + deployment.zip
   2. artifacts bucket `dockless-artifacts-<account>-<region>` (private, encrypted), created once;
      the code and template go there (CloudFormation reads templates over 51,200 bytes from S3)
-  3. stack `dockless-<stage>-edge` in us-east-1 (Lambda@Edge lives there only): its version ARN
+  3. stack `dockless-<stage>-<region>-edge` in us-east-1 (Lambda@Edge lives there only): its version ARN
   4. stack `dockless-<stage>`: create, or update (an update with no change is not an error)
   5. the first admin: a token generated here, printed once, stored only as its hash; skipped
      when the stage already has an admin
@@ -56,7 +56,9 @@ class Target:
 
     @property
     def edge_stack(self) -> str:
-        return f"{self.stack}-edge"
+        """In us-east-1 whatever the registry's region: named for both, so that one stage in two
+        regions keeps two edge stacks."""
+        return f"{self.stack}-{self.region}-edge"
 
 
 def _missing(error) -> bool:

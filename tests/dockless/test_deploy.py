@@ -164,7 +164,7 @@ def test_first_deploy_creates_bucket_stacks_key_and_admin_checks_it_and_deletes_
     assert operations[:2] == ["get_caller_identity", "head_bucket"]
     assert {"create_bucket", "put_public_access_block", "put_bucket_encryption"} <= set(operations)
     edge, main = [c for c in aws.calls if c[2] == "create_stack"]
-    assert edge[1] == "us-east-1" and edge[3]["StackName"] == "dockless-prod-edge"
+    assert edge[1] == "us-east-1" and edge[3]["StackName"] == "dockless-prod-eu-west-1-edge"
     assert main[1] == "eu-west-1" and main[3]["StackName"] == "dockless-prod"
     assert set(main[3]["Capabilities"]) == {"CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"}
     assert main[3]["TemplateURL"].startswith("https://dockless-artifacts-123456789012-eu-west-1.s3.eu-west-1.amazonaws.com/prod/")
@@ -192,7 +192,7 @@ def test_custom_domain_and_certificate_reach_the_stack():
 
 
 def test_rerun_updates_in_place_keeps_the_key_and_admin_and_deletes_nothing():
-    aws = FakeAWS(stacks={"dockless-prod", "dockless-prod-edge"},
+    aws = FakeAWS(stacks={"dockless-prod", "dockless-prod-eu-west-1-edge"},
                   buckets={"dockless-artifacts-123456789012-eu-west-1"}, registry_key="ARMORED KEY")
     admins, said = Admins(exists=True), []
     outputs = deployer(aws, admins, said).deploy()
@@ -208,7 +208,7 @@ def test_rerun_updates_in_place_keeps_the_key_and_admin_and_deletes_nothing():
 
 
 def test_destroy_keeps_data_unless_the_stage_is_named_twice():
-    aws, said = FakeAWS(stacks={"dockless-prod", "dockless-prod-edge"}), []
+    aws, said = FakeAWS(stacks={"dockless-prod", "dockless-prod-eu-west-1-edge"}), []
     deployer(aws, said=said).destroy()
     operations = [op for _, _, op in aws.operations()]
     assert operations.count("delete_stack") == 2
@@ -219,14 +219,14 @@ def test_destroy_keeps_data_unless_the_stage_is_named_twice():
 
 @pytest.mark.parametrize("confirmation", ["yes", "staging", ""])
 def test_destroy_refuses_to_delete_data_without_the_stage_named_again(confirmation):
-    aws = FakeAWS(stacks={"dockless-prod", "dockless-prod-edge"})
+    aws = FakeAWS(stacks={"dockless-prod", "dockless-prod-eu-west-1-edge"})
     with pytest.raises(DeployError, match="name the stage again"):
         deployer(aws).destroy(delete_data=confirmation)
     assert aws.calls == []
 
 
 def test_destroy_with_the_stage_named_twice_deletes_stacks_then_data():
-    aws = FakeAWS(stacks={"dockless-prod", "dockless-prod-edge"})
+    aws = FakeAWS(stacks={"dockless-prod", "dockless-prod-eu-west-1-edge"})
     deployer(aws).destroy(delete_data="prod")
     operations = [op for _, _, op in aws.operations()]
     assert operations.index("wait:stack_delete_complete") < operations.index("delete_bucket")

@@ -48,7 +48,7 @@ def test_cfn_lint_passes_on_the_edge_template(tmp_path):
 def test_the_bucket_is_private_encrypted_tls_only_and_retained(template):
     (name, bucket), = resources(template, "AWS::S3::Bucket").items()
     properties = bucket["Properties"]
-    assert bucket["DeletionPolicy"] == "Retain" and bucket["UpdateReplacePolicy"] == "Retain"
+    assert bucket["DeletionPolicy"] == "RetainExceptOnCreate" and bucket["UpdateReplacePolicy"] == "Retain"
     assert properties["PublicAccessBlockConfiguration"] == {
         "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True}
     assert properties["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
@@ -73,7 +73,7 @@ def test_every_model_has_its_table_on_demand_with_recovery_ttl_and_retention(tem
         table = tables[stack.table_id(concern)]
         properties = table["Properties"]
         schema = model._get_schema()
-        assert table["DeletionPolicy"] == "Retain"
+        assert table["DeletionPolicy"] == "RetainExceptOnCreate"
         assert properties["TableName"] == f"dockless-{STAGE}-{concern}"
         assert properties["BillingMode"] == "PAY_PER_REQUEST"
         assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
@@ -89,7 +89,7 @@ def test_every_model_has_its_table_on_demand_with_recovery_ttl_and_retention(tem
 def test_secrets_are_retained_and_the_token_key_is_generated(template):
     secrets = resources(template, "AWS::SecretsManager::Secret")
     assert set(secrets) == {"TokenSigningKey", "RegistrySigningKey", "OriginSecret"}
-    assert all(secret["DeletionPolicy"] == "Retain" for secret in secrets.values())
+    assert all(secret["DeletionPolicy"] == "RetainExceptOnCreate" for secret in secrets.values())
     assert "GenerateSecretString" in secrets["TokenSigningKey"]["Properties"]
 
 
@@ -255,3 +255,52 @@ def test_the_functions_start_from_the_bundles_bytecode(template, tmp_path):
     result = subprocess.run([sys.executable, "-S", "-B", "-c", "import sys; sys.path.insert(0, sys.argv[1]); import app",
                              str(bundle)], capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
     assert result.returncode == 0, result.stderr
+
+
+NAMED = ("Name", "TableName", "LogGroupName", "AlarmName", "FunctionName", "BucketName", "RoleName",
+         "TopicName", "PolicyName")
+# Names one account shares across regions: CloudFront's and IAM's, and the edge stacks, which all
+# live in us-east-1.
+GLOBAL_TYPES = ("AWS::CloudFront::", "AWS::IAM::")
+
+
+def _names(node, resolve):
+    """Every explicit name under a resource's properties, resolved for one stack."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("Dimensions", "Tags"):
+                continue  # a metric's or a tag's "Name" names no resource
+            if key in NAMED and (isinstance(value, str) or (isinstance(value, dict) and "Fn::Sub" in value)):
+                yield resolve(value)
+            else:
+                yield from _names(value, resolve)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _names(value, resolve)
+
+
+def test_two_stages_in_two_regions_share_no_name():
+    """prod and test, each in eu-west-1 and us-east-2, in one account: no two stacks name a
+    resource alike where AWS would refuse the second (regional names within a region, CloudFront
+    and IAM names and the us-east-1 edge stacks across all)."""
+    from dockless.deploy.stack import Target
+    regional, global_ = {}, {}
+    for stage in ("prod", "test"):
+        for region in ("eu-west-1", "us-east-2"):
+            name = stack.stack_name(stage)
+
+            def resolve(value, name=name, region=region):
+                text = value if isinstance(value, str) else value["Fn::Sub"]
+                return text.replace("${AWS::StackName}", name).replace("${AWS::Region}", region)
+            for resource in stack.merge_template(stage)["Resources"].values():
+                kind = resource.get("Type", "")
+                where = global_ if kind.startswith(GLOBAL_TYPES) else regional.setdefault(region, {})
+                for found in _names(resource.get("Properties", {}), resolve):
+                    if "${" not in found:  # a name made of another resource's id is unique with it
+                        where.setdefault((kind, found), []).append((stage, region))
+            target = Target(stage, region)
+            global_.setdefault(("edge stack", target.edge_stack), []).append((stage, region))
+            regional.setdefault(region, {}).setdefault(("stack", target.stack), []).append((stage, region))
+    clashes = {key: users for names in [global_, *regional.values()] for key, users in names.items() if len(users) > 1}
+    assert clashes == {}
+    assert any(kind.startswith("AWS::CloudFront::") for kind, _ in global_)  # the check saw the global names
