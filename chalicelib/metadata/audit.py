@@ -103,10 +103,11 @@ class AuditTrail:
         now = self._backend.clock()
         who = actor or context.actor or "-"
         retention = datetime.timedelta(days=self._backend.settings.audit_retention_days)
+        shard = random.randrange(AUDIT_SHARDS)
         return AuditEvent(
-            keys.audit_partition(namespace or _namespace(repository), now.date(), random.randrange(AUDIT_SHARDS)),
+            keys.audit_partition(namespace or _namespace(repository), now.date(), shard),
             keys.event_at(now, context.request_id, context.sequence),
-            actor_day=keys.actor_day(who, now.date()), time=now, actor=who, credential_id=context.credential_id,
+            actor_day=keys.actor_day(who, now.date(), shard), time=now, actor=who, credential_id=context.credential_id,
             source_ip=context.source_ip, user_agent=context.user_agent, action=action, repository=repository,
             reference=reference, outcome=outcome, request_id=context.request_id,
             detail=json.dumps(detail, sort_keys=True) if detail else None,
@@ -166,7 +167,9 @@ def query(namespace: Optional[str], actor: Optional[str], since: datetime.dateti
     found: List[AuditEvent] = []
     for day in _days(since, until):
         if actor:
-            found.extend(AuditEvent.by_actor.query(keys.actor_day(actor, day), AuditEvent.at.between(low, high)))
+            for shard in (*range(AUDIT_SHARDS), None):  # None: events from before the index was sharded
+                found.extend(AuditEvent.by_actor.query(keys.actor_day(actor, day, shard),
+                                                       AuditEvent.at.between(low, high)))
         else:
             for shard in range(AUDIT_SHARDS):
                 found.extend(AuditEvent.query(keys.audit_partition(namespace, day, shard),

@@ -12,7 +12,7 @@ composite keys; models.py declares the tables that hold them.
     credentials    <credential id>                              (the id part of dkl_<id>_<secret>)
     grants         ns:<namespace> | repo:<name> / user:<name> | team:<name> | *
     audit          <namespace>#<YYYY-MM-DD>#<shard> / <ISO time>#<request id>#<n>
-                                                                by_actor: <actor>#<YYYY-MM-DD> / at
+                                                                by_actor: <actor>#<YYYY-MM-DD>#<shard> / at
     settings       ns:<namespace> | repo:<name>
     signing-keys   <namespace> / <fingerprint>
     signatures     <repo>@<digest> / <digest>@<id>
@@ -83,8 +83,11 @@ def events_until(time: datetime.datetime) -> str:
     return instant(time) + "~"
 
 
-def actor_day(actor: str, day: datetime.date) -> str:
-    return f"{actor}#{day.isoformat()}"
+def actor_day(actor: str, day: datetime.date, shard: Optional[int] = None) -> str:
+    """The by_actor index's partition: an actor's day, in the same shard as the event's own
+    partition (one busy actor, `anonymous` pulling a public image, spreads over them all).
+    Without a shard: the key of events written before the index was sharded."""
+    return f"{actor}#{day.isoformat()}" + (f"#{shard}" if shard is not None else "")
 
 
 def repository_of_resource(name: str) -> Optional[str]:

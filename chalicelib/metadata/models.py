@@ -307,7 +307,7 @@ class AuditEvent(Model):
 
     Keys: partition ("<namespace>#<YYYY-MM-DD>#<shard>", the shard random in 0..AUDIT_SHARDS-1 so a
     busy namespace spreads over several partitions) / at ("<ISO time>#<request id>#<n>").
-    Index `by_actor`: actor_day ("<actor>#<YYYY-MM-DD>") / at.
+    Index `by_actor`: actor_day ("<actor>#<YYYY-MM-DD>#<shard>", the event's own shard) / at.
     Access: query a namespace's day-shards over a time range; query an actor's days; scan a time
     window for the export job. `expires_at` is the TTL attribute (the retention setting).
     Events without a repository use the namespace "_registry".

@@ -151,6 +151,24 @@ def test_queries_by_namespace_repository_and_actor(client, push, clock):
     assert client.get("/dockless/admin/v1/audit").status_code == 400
 
 
+def test_one_actors_events_spread_over_the_shards_and_older_unsharded_ones_are_still_found(client, push, clock):
+    """The by_actor index is sharded as the events' own partitions are, so one busy actor (the
+    anonymous pulls of a public image) is not one hot partition a day."""
+    for number in range(12):
+        push.image("team/app", f"v{number}")
+    events = [e for e in AuditEvent.scan() if e.actor == "admin"]
+    shards = {e.actor_day.rsplit("#", 1)[1] for e in events}
+    assert all(e.actor_day.endswith("#" + e.partition.rsplit("#", 1)[1]) for e in events)
+    assert len(shards) > 1 and shards <= {"0", "1", "2", "3"}
+    legacy = events[0]
+    legacy.actor_day = legacy.actor_day.rsplit("#", 1)[0]  # as written before the index was sharded
+    legacy.at = legacy.at[:-1] + "x"
+    legacy.save()
+    clock.advance(minutes=1)
+    found = client.get("/dockless/admin/v1/audit?actor=admin").json_body["events"]
+    assert len(found) == len(events) + 1
+
+
 def test_export_round_trips(client, push, clock, registry):
     push.image("team/app", "v1")
     day = clock().date()
