@@ -21,7 +21,7 @@ def test_a_push_and_pull_record_calls_units_presigned_urls_and_metrics(client, p
     assert get["presigned_urls"] == ["s3:GetObject"] and get["aws_calls"] == ["dynamodb:BatchGetItem"]
     assert get["dynamodb_read_units"] > 0 and get["invocations"] == 1
     metrics = get["_aws"]["CloudWatchMetrics"][0]
-    assert metrics["Namespace"] == "dockless" and metrics["Dimensions"] == [["Route"]]
+    assert metrics["Namespace"] == "dockless" and metrics["Dimensions"] == [[]]  # one series, not one a route
     assert {m["Name"] for m in metrics["Metrics"]} >= {"Requests", "ServerErrors", "Latency", "DynamoDBUnits"}
     assert all(isinstance(get[m["Name"]], (int, float)) for m in metrics["Metrics"])
     logged = [json.loads(line) for line in call_log.read_text().splitlines()]
