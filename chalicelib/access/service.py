@@ -19,7 +19,8 @@ from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from chalicelib.access import jwt
 from chalicelib.backend import Backend
 from chalicelib.metadata import keys
-from chalicelib.metadata.models import Credential, failed_conditions, Grant, Principal, read_together, RepositorySetting, transaction
+from chalicelib.metadata.models import (Credential, failed_conditions, Grant, Principal, read_together,
+                                        RepositorySetting, transaction)
 from chalicelib.oci import errors, spec
 from chalicelib.oci.errors import RegistryError
 from chalicelib.oci.spec import DELETE, PULL, PUSH
