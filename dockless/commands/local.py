@@ -49,6 +49,8 @@ def serve(ui: UI, port, host, api_port, public_url, request_log, tls, tls_dir, f
 
     _log_to(logging.StreamHandler(), "dockless")
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the moto server's access log
+    for records in ("dockless.request", "dockless.jobs", "dockless.events"):
+        logging.getLogger(records).propagate = False  # one JSON line per request: the file's, not the terminal's
     if request_log:
         _log_to(logging.FileHandler(request_log), "dockless.request")
     directory = Path(tls_dir) if tls_dir else (tls_module.default_directory() if tls else None)

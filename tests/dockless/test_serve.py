@@ -35,3 +35,5 @@ def test_serve_prints_ready_answers_and_stops_cleanly_on_ctrl_c():
         _, stderr = process.communicate(timeout=20)
     assert process.returncode == 0, stderr
     assert "stopping" in stderr
+    # The terminal gets what a person reads; the per-request JSON records go to --request-log only.
+    assert "CloudWatchMetrics" not in stderr and '"route"' not in stderr
