@@ -15,6 +15,7 @@ from typing import Callable, Optional
 from chalicelib.metadata.audit import AuditTrail
 from chalicelib.metadata.models import bind_models
 from chalicelib.runtime.config import Settings
+from chalicelib.runtime import retries
 from chalicelib.runtime.observe import watch_client
 from chalicelib.runtime.ratelimit import WindowLimiter
 from chalicelib.storage.objects import ObjectStore
@@ -53,8 +54,10 @@ class Backend:
     def client(self, service: str):
         """A boto3 client for a service read once per container (Secrets Manager, SSM), watched."""
         if service not in self._clients:
+            from botocore.config import Config
             client = (self.session or new_session()).client(service, region_name=self.settings.region,
-                                                             endpoint_url=self.settings.aws_endpoint_url)
+                                                             endpoint_url=self.settings.aws_endpoint_url,
+                                                             config=Config(retries=retries.CLIENT_RETRIES))
             watch_client(client)
             self._clients[service] = client
         return self._clients[service]
@@ -97,7 +100,8 @@ def s3_client(settings: Settings, endpoint_url: Optional[str], session=None):
     from botocore.config import Config
 
     config = Config(signature_version="s3v4", s3={"addressing_style": "path" if endpoint_url else "virtual"},
-                    request_checksum_calculation="when_required", response_checksum_validation="when_required")
+                    request_checksum_calculation="when_required", response_checksum_validation="when_required",
+                    retries=retries.CLIENT_RETRIES)
     client = (session or new_session()).client("s3", region_name=settings.region, config=config,
                                                endpoint_url=endpoint_url or f"https://s3.{settings.region}.amazonaws.com")
     watch_client(client)

@@ -16,6 +16,7 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.metadata.keys import CATALOG_PARTITION
+from chalicelib.runtime import retries
 from chalicelib.runtime.config import Settings
 
 
@@ -482,6 +483,7 @@ def bind_models(settings: Settings) -> None:
         model.Meta.table_name = settings.table_name(concern)
         model.Meta.host = settings.aws_endpoint_url
         model.Meta.region = settings.region
+        model.Meta.max_retry_attempts = retries.MAX_ATTEMPTS - 1  # pynamodb counts retries, not tries
         model._connection = None
     global _connection
     _connection = None
@@ -494,7 +496,8 @@ BATCH_GET_MAX_KEYS = 100  # DynamoDB's limit per BatchGetItem
 def _shared_connection() -> Connection:
     global _connection
     if _connection is None:
-        _connection = Connection(region=Repository.Meta.region, host=Repository.Meta.host)
+        _connection = Connection(region=Repository.Meta.region, host=Repository.Meta.host,
+                                 max_retry_attempts=retries.MAX_ATTEMPTS - 1)
     return _connection
 
 

@@ -50,7 +50,7 @@ UNSUPPORTED = ErrorCode("UNSUPPORTED", "the operation is unsupported", 405)
 TOOMANYREQUESTS = ErrorCode("TOOMANYREQUESTS", "too many requests", 429)
 INTERNAL = ErrorCode("UNKNOWN", "internal error", 500)
 # DynamoDB or S3 throttled the registry, or its writes kept conflicting, past the retries
-# (runtime/retries.py): a 503 with Retry-After, which clients retry.
+# (runtime/retries.py): a 503 with Retry-After, to run the command again.
 STORAGE_BUSY = ErrorCode("TOOMANYREQUESTS", "the registry's storage is busy: retry shortly", 503)
 # The signature extension (containers/image docs/signature-protocols.md).
 SIGNATURE_INVALID = ErrorCode("SIGNATURE_INVALID", "invalid signature", 400)

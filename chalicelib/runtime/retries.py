@@ -1,21 +1,26 @@
 """What AWS says when it is busy, and what the registry does about it: retry, then say so.
 
-botocore's standard retry mode (every client here: boto3's and pynamodb's) already retries
-throttling (ThrottlingException, ProvisionedThroughputExceededException, S3's 503 SlowDown) with
-jittered exponential backoff. It does not retry a DynamoDB transaction cancelled only because
+botocore's standard retry mode (every client here: boto3's and pynamodb's, each allowed
+MAX_ATTEMPTS tries) already retries throttling (ThrottlingException,
+ProvisionedThroughputExceededException, S3's 503 SlowDown) with jittered exponential backoff. It does not retry a DynamoDB transaction cancelled only because
 another one held an item (TransactionCanceledException whose reasons are all `None` or
 `TransactionConflict`, or a single write's TransactionConflictException): the same request,
 sent again, is right. `on_needs_retry` retries those, at most CONFLICT_ATTEMPTS times with full
 jitter (25 ms doubling, at most 1 s each: at most ~4 s in all), and never one a condition refused.
 
 When the retries are spent the error reaches dispatch, which answers 503 TOOMANYREQUESTS with
-Retry-After (`busy`), never a 500: clients retry a 503 (docker retries layer pushes and pulls).
+Retry-After (`busy`), never a 500. Clients do not all retry it (docker's push gives up on a
+503 to an upload), so the retries here are what keeps a push alive; the 503 says "run it again".
 """
 from __future__ import annotations
 import random
 from typing import Optional
 
-CONFLICT_ATTEMPTS = 8
+# Every AWS client's attempts at one call (botocore's standard mode, pynamodb's connections and
+# the conflict retries below): a throttled or conflicted call is tried at most this many times.
+MAX_ATTEMPTS = 8
+CLIENT_RETRIES = {"mode": "standard", "total_max_attempts": MAX_ATTEMPTS}
+CONFLICT_ATTEMPTS = MAX_ATTEMPTS
 BASE_DELAY_SECONDS, MAX_DELAY_SECONDS = 0.025, 1.0
 # Error codes that mean "busy, not wrong": retried by botocore (throttling) or here (conflicts).
 BUSY_CODES = frozenset({"ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded",

@@ -42,7 +42,7 @@ def test_every_answer_forbids_caching(client, anonymous, push):
 
 def test_storage_still_busy_after_the_retries_is_a_503_to_retry_never_a_500(client, push, monkeypatch, state):
     """DynamoDB throttling past botocore's retries, or a write conflicting past ours
-    (chalicelib/runtime/retries.py), is TOOMANYREQUESTS with Retry-After: clients retry it."""
+    (chalicelib/runtime/retries.py), is TOOMANYREQUESTS with Retry-After: run it again."""
     from botocore.exceptions import ClientError
     from pynamodb.exceptions import TransactWriteError
 

@@ -1,7 +1,7 @@
 """The faults tier: docker and skopeo against a local stack whose AWS answers as a busy account
 would (dockless serve --faults: DynamoDB transaction conflicts and throttling, S3 SlowDown).
 Pushes and pulls still succeed byte-exact, and the registry never answers a 5xx other than the
-503 with Retry-After that clients retry (runtime/retries.py)."""
+503 with Retry-After once its own retries are spent (runtime/retries.py)."""
 import json
 from pathlib import Path
 
@@ -12,8 +12,10 @@ from tests.e2e.conftest import docker_login, run
 from tests.e2e.images import dockerfile_context, pushed_digest
 from tests.e2e.programs import DOCKER
 
-FAULTS = "dynamodb.TransactionConflict=0.3,dynamodb.Throttling=0.1,dynamodb.ProvisionedThroughputExceeded=0.05," \
-         "s3.SlowDown=0.1"
+# A busy hour of a real account, several times over: a fifth of writes conflicting, one call in
+# twenty throttled, S3 slowing one in twenty down.
+FAULTS = "dynamodb.TransactionConflict=0.2,dynamodb.Throttling=0.05,dynamodb.ProvisionedThroughputExceeded=0.02," \
+         "s3.SlowDown=0.05"
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +60,8 @@ def test_docker_and_skopeo_push_and_pull_byte_exact_while_aws_is_busy(busy_stack
 
     statuses = [record["status"] for record in busy_stack.requests()]
     assert 500 not in statuses and not [s for s in statuses if s >= 500 and s != 503]
+    # Hundreds of DynamoDB calls: conflicts and throttling were met (the registry's few S3 calls may
+    # draw no SlowDown in a run; tests/dockless/test_faults.py shows that one's wire format).
     counts = injected(busy_stack)
-    assert counts.get("dynamodb.TransactionConflict", 0) > 0 and counts.get("dynamodb.Throttling", 0) > 0, counts
-    assert counts.get("s3.SlowDown", 0) > 0, counts
+    throttled = counts.get("dynamodb.Throttling", 0) + counts.get("dynamodb.ProvisionedThroughputExceeded", 0)
+    assert counts.get("dynamodb.TransactionConflict", 0) > 0 and throttled > 0, counts
