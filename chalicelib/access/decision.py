@@ -54,7 +54,7 @@ CHALLENGE_ACTIONS = {PULL: "pull", PUSH: "pull,push", DELETE: "delete"}
 @dataclasses.dataclass(frozen=True)
 class Access:
     """What the caller of one request may do: the claims of its token, or what its Basic
-    credentials earned for exactly this request's scopes."""
+    credentials or console session earned for this request's scopes."""
     claims: Optional[dict]
     # Whether the claims name every action the caller holds on each repository they name (a
     # console session asks for all of them), so that `holds` needs no read for those.
@@ -74,8 +74,7 @@ class Access:
         token carries only the scopes its client asked for): for what an answer shows, not a gate."""
         if self.allows(action, repository):
             return True
-        if self.complete and any(entry.get("type") == "repository" and entry.get("name") == repository
-                                 for entry in self.claims.get("access", ())):
+        if self.complete and _entries(self.claims, "repository", repository):
             return False
         return action in held(self.caller, [repository])[repository]
 
@@ -86,9 +85,14 @@ class Access:
         return [name for name in names if PULL in may[name]]
 
 
+def _entries(claims: Optional[dict], kind: str, name: str) -> List[dict]:
+    """The claims' `access` entries for one resource."""
+    return [entry for entry in (claims or {}).get("access", ())
+            if entry.get("type") == kind and entry.get("name") == name]
+
+
 def _granted(claims: Optional[dict], kind: str, name: str, action: str) -> bool:
-    return bool(claims) and any(entry.get("type") == kind and entry.get("name") == name
-                                and action in entry.get("actions", ()) for entry in claims.get("access", ()))
+    return any(action in entry.get("actions", ()) for entry in _entries(claims, kind, name))
 
 
 def scopes(request, route, name: Optional[str]) -> List[str]:
@@ -121,9 +125,8 @@ def _basic_caller(backend, header: str) -> Optional[Caller]:
         return None
 
 
-def _session_caller(request, backend) -> Optional[Caller]:
-    """Who the console's session cookie proves, or None."""
-    text = session.secret(request)
+def _session_caller(text: Optional[str], backend) -> Optional[Caller]:
+    """Who the console's session cookie (its secret, `text`) proves, or None."""
     try:
         return AuthService(backend).authenticate(text, kind="session") if text else None
     except RegistryError:
@@ -152,8 +155,9 @@ def authorize(request, route, name: Optional[str], backend) -> Access:
     needed = scopes(request, route, name)
     claims, proved, presented = None, None, False
     if route.door == CONSOLE:
-        presented = session.secret(request) is not None
-        proved = _session_caller(request, backend)
+        text = session.secret(request)
+        presented = text is not None
+        proved = _session_caller(text, backend)
         claims = _claims_earned(backend, proved, _whole(needed))
     else:
         header = request.headers.get("authorization", "")

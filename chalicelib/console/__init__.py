@@ -79,8 +79,8 @@ def _page(template: str, status: int = 200, cookies=(), **context) -> Response:
     return Response(body=body, status_code=status, headers=headers)
 
 
-def _cookie(call, name: str, value: str, max_age: int) -> str:
-    return session.cookie(call.backend.public_url().startswith("https://"), name, value, max_age)
+def _cookie(backend, name: str, value: str, max_age: int) -> str:
+    return session.cookie(backend.public_url().startswith("https://"), name, value, max_age)
 
 
 def _signed_in(call) -> Tuple[Caller, str]:
@@ -88,9 +88,9 @@ def _signed_in(call) -> Tuple[Caller, str]:
     return call.access.caller, session.csrf_of(session.secret(call.request))
 
 
-def _signin_form(call, status: int = 200, problem: Optional[str] = None, name: Optional[str] = None) -> Response:
+def _signin_form(backend, status: int = 200, problem: Optional[str] = None, name: Optional[str] = None) -> Response:
     token = secrets.token_urlsafe(24)
-    return _page("signin.html", status, [_cookie(call, session.SIGNIN_COOKIE, token, 3600)], csrf=token,
+    return _page("signin.html", status, [_cookie(backend, session.SIGNIN_COOKIE, token, 3600)], csrf=token,
                  problem=problem, name=name)
 
 
@@ -98,19 +98,11 @@ def _refused(status: int, title: str, message: str, caller: Optional[Caller] = N
     return _page("refused.html", status, title=title, message=message, caller=caller, csrf=csrf)
 
 
-class _Call:
-    """What a refused page needs of a request that got no handler: its request and backend."""
-
-    def __init__(self, request, backend):
-        self.request, self.backend = request, backend
-
-
 def refused(request, backend, error: RegistryError) -> Response:
     """A refusal through the console's door, as a page: the sign-in form to a caller not signed
     in; otherwise what was refused, with the caller's header."""
-    call = _Call(request, backend)
     if error.status == 401:
-        return _signin_form(call, 401, error.message)
+        return _signin_form(backend, 401, error.message)
     access = getattr(request, "access", None)
     caller = access.caller if access is not None and access.claims else None
     csrf = session.csrf_of(session.secret(request)) if caller else ""
@@ -120,7 +112,7 @@ def refused(request, backend, error: RegistryError) -> Response:
 
 
 def signin_form(call):
-    return _signin_form(call)
+    return _signin_form(call.backend)
 
 
 def index(call):
@@ -288,7 +280,8 @@ def signin(call):
     now, address = call.backend.clock().timestamp(), audit.current().source_ip
     wait = throttle.retry_after(now, name, address)
     if wait is not None:
-        refused = _signin_form(call, 429, f"Too many failed sign-ins: try again in {-(-wait // 60)} minutes.", name)
+        refused = _signin_form(call.backend, 429, f"Too many failed sign-ins: try again in {-(-wait // 60)} minutes.",
+                               name)
         refused.headers["Retry-After"] = str(wait)
         return refused
     auth = AuthService(call.backend)
@@ -297,7 +290,7 @@ def signin(call):
     except RegistryError:
         call.backend.audit.record("console.signin", outcome=audit.DENIED, actor=name[:64] or "-")
         throttle.failed(call.backend, now, name, address)
-        return _signin_form(call, 401, "Wrong name or token.", name)
+        return _signin_form(call.backend, 401, "Wrong name or token.", name)
     throttle.succeeded(caller.name)
     audit.identify(caller.name, caller.credential_id)
     secret = new_credential_text()
@@ -306,19 +299,20 @@ def signin(call):
     call.backend.audit.record("console.signin")
     return Response(body="", status_code=303, headers={
         **SECURITY_HEADERS, "Location": "/ui/",
-        "Set-Cookie": [_cookie(call, session.SESSION_COOKIE, secret, session.SESSION_SECONDS),
-                       _cookie(call, session.SIGNIN_COOKIE, "", 0)]})
+        "Set-Cookie": [_cookie(call.backend, session.SESSION_COOKIE, secret, session.SESSION_SECONDS),
+                       _cookie(call.backend, session.SIGNIN_COOKIE, "", 0)]})
 
 
 def signout(call):
     AuthService(call.backend).revoke_token(call.access.caller.credential_id)
     call.backend.audit.record("console.signout")
     return Response(body="", status_code=303, headers={
-        **SECURITY_HEADERS, "Location": "/ui/signin", "Set-Cookie": [_cookie(call, session.SESSION_COOKIE, "", 0)]})
+        **SECURITY_HEADERS, "Location": "/ui/signin",
+        "Set-Cookie": [_cookie(call.backend, session.SESSION_COOKIE, "", 0)]})
 
 
 def _audit(call) -> Tuple[Caller, str, Dict[str, str], list]:
-    """The filters and the events they select (oldest first), for an admin; a page otherwise."""
+    """The filters and the events they select (oldest first); authorize let only admins here."""
     caller, csrf = _signed_in(call)
     filters = {name: call.query(name) or "" for name in AUDIT_FILTERS}
     since, until = audit.period(call.query, call.backend.clock(), default_days=1)

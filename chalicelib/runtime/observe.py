@@ -30,6 +30,8 @@ from chalicelib.runtime.config import aws_call_log
 REQUEST_LOGGER = logging.getLogger("dockless.request")
 JOB_LOGGER = logging.getLogger("dockless.jobs")
 EVENT_LOGGER = logging.getLogger("dockless.events")
+# The loggers of JSON records (one line each, embedded metric format), not of diagnostics.
+RECORD_LOGGERS = (REQUEST_LOGGER, JOB_LOGGER, EVENT_LOGGER)
 METRICS_NAMESPACE = "dockless"
 _work: contextvars.ContextVar[Optional["Work"]] = contextvars.ContextVar("aws_work", default=None)
 _call_log_lock = threading.Lock()
@@ -127,7 +129,7 @@ def emit_to_stdout() -> None:
     """In Lambda: each record is one bare JSON line on stdout, which CloudWatch Logs stores and
     reads as embedded metric format (the runtime's own log format would prefix it)."""
     import sys
-    for logger in (REQUEST_LOGGER, JOB_LOGGER, EVENT_LOGGER):
+    for logger in RECORD_LOGGERS:
         handler = logging.StreamHandler(sys.stdout)
         handler.setFormatter(logging.Formatter("%(message)s"))
         logger.addHandler(handler)

@@ -61,23 +61,17 @@ def _chain(error: Optional[BaseException]):
         error = getattr(error, "cause", None) or error.__cause__ or error.__context__
 
 
-def code_of(error: BaseException) -> Optional[str]:
-    """The AWS error code behind an exception (botocore's, or pynamodb's wrapping one)."""
+def _response_of(error: BaseException) -> dict:
+    """AWS's parsed answer behind an exception (botocore's, or pynamodb's wrapping one), or {}."""
     for link in _chain(error):
         response = getattr(link, "response", None)
         if isinstance(response, dict) and response.get("Error", {}).get("Code"):
-            return response["Error"]["Code"]
-    return None
+            return response
+    return {}
 
 
 def busy(error: BaseException) -> bool:
     """Whether an error means AWS was busy once the retries were spent (throttled, or a
     transaction conflicting again and again), rather than that the registry is wrong."""
-    code = code_of(error)
-    if code == "TransactionCanceledException":
-        for link in _chain(error):
-            response = getattr(link, "response", None)
-            if isinstance(response, dict) and "CancellationReasons" in response:
-                return _conflict_only(response)
-        return False
-    return code in BUSY_CODES
+    response = _response_of(error)
+    return _conflict_only(response) or response.get("Error", {}).get("Code") in BUSY_CODES

@@ -43,16 +43,17 @@ def serve(ui: UI, port, host, api_port, public_url, request_log, tls, tls_dir, f
     """
     from pathlib import Path
 
+    from chalicelib.runtime.observe import RECORD_LOGGERS, REQUEST_LOGGER
     from dockless.local import tls as tls_module
     from dockless.local.faults import Faults
     from dockless.local.stack import LocalStack
 
     _log_to(logging.StreamHandler(), "dockless")
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the moto server's access log
-    for records in ("dockless.request", "dockless.jobs", "dockless.events"):
-        logging.getLogger(records).propagate = False  # one JSON line per request: the file's, not the terminal's
+    for records in RECORD_LOGGERS:
+        records.propagate = False  # one JSON line per request: the file's, not the terminal's
     if request_log:
-        _log_to(logging.FileHandler(request_log), "dockless.request")
+        _log_to(logging.FileHandler(request_log), REQUEST_LOGGER.name)
     directory = Path(tls_dir) if tls_dir else (tls_module.default_directory() if tls else None)
     try:
         injected = Faults.parse(faults)
