@@ -4,20 +4,19 @@
     <outdir>/merge.json            stack.merge_template(stage)
     <outdir>/sam.json              `chalice package --merge-template`: functions, API, role, and
                                    everything above, one SAM template
-    <outdir>/deployment.zip        the functions' code and requirements.txt, with botocore's service
-                                   models trimmed to the services the functions call, and every
-                                   module compiled for the functions' runtime
+    <outdir>/deployment.zip        the functions' code and requirements.txt (wheels for the
+                                   runtime's Python and architecture, infra/runtime.py), with
+                                   botocore's service models trimmed to the services the functions
+                                   call, and every module compiled for the runtime (infra/bytecode.py)
 """
-import importlib.util
 import json
-import marshal
 import os
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
-from infra import permissions, stack
+from infra import permissions, runtime, stack
 
 PROJECT = Path(__file__).resolve().parent.parent
 # The AWS services the functions build clients for (chalicelib/backend.py; pynamodb for DynamoDB).
@@ -38,9 +37,8 @@ def package(stage: str, outdir: Path, region: str, project: Path = PROJECT) -> P
     """Write the policy and merge template, run `chalice package`; return the SAM template's path."""
     write_policy(stage, project)
     merge = stack.write(stack.merge_template(stage), Path(outdir) / "merge.json")
-    chalice = Path(sys.executable).parent / "chalice"
-    subprocess.run([str(chalice), "--project-dir", str(project), "package", "--stage", stage,
-                    "--merge-template", str(merge), str(outdir)],
+    subprocess.run([sys.executable, "-m", "infra.chalice_pinned", "--project-dir", str(project), "package",
+                    "--stage", stage, "--merge-template", str(merge), str(outdir)], cwd=PROJECT,
                    check=True, env={**os.environ, "AWS_DEFAULT_REGION": region})
     rewrite_bundle(Path(outdir) / "deployment.zip")
     return Path(outdir) / "sam.json"
@@ -51,36 +49,24 @@ def _unused_model(name: str) -> bool:
     return parts[:2] == ["botocore", "data"] and len(parts) > 3 and parts[2] not in BOTOCORE_SERVICES
 
 
-def _bytecode(name: str, source: bytes) -> bytes | None:
-    """The .pyc of one module: hash-based and unchecked (PEP 552), so the import never reads the
-    source to compare; None for a file that does not compile here (no bytecode: importing it would
-    fail on the runtime too, and vendored packages carry such files that nothing imports)."""
-    try:
-        code = compile(source, name, "exec", dont_inherit=True)
-    except SyntaxError:
-        return None
-    unchecked_hash = (1).to_bytes(4, "little")
-    return importlib.util.MAGIC_NUMBER + unchecked_hash + importlib.util.source_hash(source) + marshal.dumps(code)
-
-
-def rewrite_bundle(bundle: Path) -> None:
-    """Rewrite the zip without the botocore models of services the functions never call, and with
-    each module's bytecode beside it. Lambda's /var/task is read-only, so without them every cold
-    start compiles every module it imports (about 380 ms against 130 ms). Chalice packages for the
-    runtime of the Python that runs it, so this interpreter's bytecode is the runtime's."""
-    rewritten = bundle.with_suffix(".rewritten")
-    with zipfile.ZipFile(bundle) as source, zipfile.ZipFile(rewritten, "w", zipfile.ZIP_DEFLATED) as target:
+def rewrite_bundle(bundle: Path) -> bool:
+    """Rewrite the zip without the botocore models of services the functions never call, then add
+    each module's bytecode with a Python of the runtime's version. Without one here the bundle
+    ships without bytecode (its cold starts compile every module): say so, and return False."""
+    trimmed = bundle.with_suffix(".trimmed")
+    with zipfile.ZipFile(bundle) as source, zipfile.ZipFile(trimmed, "w", zipfile.ZIP_DEFLATED) as target:
         for entry in source.infolist():
-            if _unused_model(entry.filename):
-                continue
-            data = source.read(entry)
-            target.writestr(entry, data, zipfile.ZIP_DEFLATED)
-            compiled = _bytecode(entry.filename, data) if entry.filename.endswith(".py") else None
-            if compiled:
-                cached = zipfile.ZipInfo(importlib.util.cache_from_source(entry.filename), entry.date_time)
-                cached.external_attr = entry.external_attr
-                target.writestr(cached, compiled, zipfile.ZIP_DEFLATED)
-    rewritten.replace(bundle)
+            if not _unused_model(entry.filename):
+                target.writestr(entry, source.read(entry), zipfile.ZIP_DEFLATED)
+    trimmed.replace(bundle)
+    python = runtime.interpreter()
+    if python is None:
+        print(f"warning: no {runtime.PYTHON} on this machine (set DOCKLESS_RUNTIME_PYTHON): the bundle "
+              "ships without bytecode, so each cold start compiles its modules (about 250 ms more)",
+              file=sys.stderr)
+        return False
+    subprocess.run([python, "-I", str(Path(__file__).with_name("bytecode.py")), str(bundle)], check=True)
+    return True
 
 
 def load(path: Path) -> dict:

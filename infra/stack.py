@@ -46,6 +46,8 @@ from chalicelib.routes.jobs import JOBS
 from chalicelib.runtime.observe import METRICS_NAMESPACE
 from chalicelib.storage import paths
 
+from infra import runtime
+
 API_STAGE = "api"
 API_FUNCTION = "APIHandler"
 JOB_FUNCTIONS = [to_cfn_resource_name(name) for name in JOBS]
@@ -364,7 +366,8 @@ def edge_template() -> dict:
                     "Principal": {"Service": ["lambda.amazonaws.com", "edgelambda.amazonaws.com"]}}]},
                 "ManagedPolicyArns": [{"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"}]}},
             "RestoreHeaders": {"Type": "AWS::Lambda::Function", "Properties": {
-                "Runtime": "python3.11", "Handler": "index.handler", "MemorySize": 128, "Timeout": 5,
+                "Runtime": runtime.PYTHON, "Architectures": [runtime.EDGE_ARCHITECTURE],
+                "Handler": "index.handler", "MemorySize": 128, "Timeout": 5,
                 "Role": {"Fn::GetAtt": ["EdgeRole", "Arn"]},
                 "Code": {"ZipFile": EDGE_SOURCE.read_text()}}},
             "RestoreHeadersVersion": {"Type": "AWS::Lambda::Version", "Properties": {

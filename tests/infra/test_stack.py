@@ -1,7 +1,6 @@
 """The deployable template: `chalice package --merge-template` output, linted with cfn-lint, and
 each promise of the stack checked on the template itself (what only a real account can prove is
 listed in README's "Deploy to AWS")."""
-import importlib.util
 import json
 import shutil
 import subprocess
@@ -13,8 +12,9 @@ import pytest
 
 from chalicelib.metadata.models import TABLES, TTL_ATTRIBUTES
 from chalicelib.oci import errors, spec
+from chalicelib.routes.jobs import JOBS
 from chalicelib.runtime.config import Settings
-from infra import package, permissions, stack
+from infra import package, permissions, runtime, stack
 
 STAGE = "prod"
 # Read before packaging rewrites it: the file in the tree must be what the generator produces.
@@ -206,10 +206,43 @@ def test_the_functions_role_is_the_committed_policy(template):
     assert roles and all(r["Properties"]["Policies"][0]["PolicyDocument"] == committed for r in roles.values())
 
 
+def _runtime_python() -> str:
+    python = runtime.interpreter()
+    assert python, f"these tests import the bundle with {runtime.PYTHON}: set DOCKLESS_RUNTIME_PYTHON"
+    return python
+
+
+def test_every_function_runs_the_pinned_python_on_arm64_and_the_edge_function_on_x86(template):
+    functions = resources(template, "AWS::Serverless::Function")
+    assert len(functions) == 1 + len(JOBS)
+    assert {(f["Properties"]["Runtime"], tuple(f["Properties"]["Architectures"])) for f in functions.values()} \
+        == {("python3.13", ("arm64",))}
+    (edge,) = resources(stack.edge_template(), "AWS::Lambda::Function").values()
+    # Lambda@Edge takes no arm64 functions.
+    assert (edge["Properties"]["Runtime"], edge["Properties"]["Architectures"]) == ("python3.13", ["x86_64"])
+
+
+def test_the_bundles_wheels_are_the_runtimes(template):
+    """Every wheel in the bundle is pure Python or built for CPython 3.13 on aarch64, whatever Python
+    packaged it; MarkupSafe's speedups are the one native module and come for that target."""
+    with zipfile.ZipFile(Path(template["_path"]).parent / "deployment.zip") as archive:
+        names = archive.namelist()
+        tags = {name.split(".dist-info")[0]: [line.split(": ")[1] for line in archive.read(name).decode().splitlines()
+                                              if line.startswith("Tag: ")]
+                for name in names if name.endswith(".dist-info/WHEEL")}
+    assert len(tags) >= 10
+    for wheel, wheel_tags in tags.items():
+        pure = set(wheel_tags) <= {"py2-none-any", "py3-none-any"}
+        native = all(tag.startswith("cp313-cp313-manylinux") and tag.endswith("_aarch64") for tag in wheel_tags)
+        assert wheel_tags and (pure or native), (wheel, wheel_tags)
+    native = [name for name in names if name.endswith(".so")]
+    assert native == ["markupsafe/_speedups.cpython-313-aarch64-linux-gnu.so"]
+
+
 def test_the_bundle_carries_what_the_functions_import_and_works_alone(template, tmp_path):
     """deployment.zip: the functions' imports with boto3 and botocore of one release, none of the
-    CLI's tools, at most 12 MB; unpacked alone (no site-packages) it imports the app and builds
-    every client the functions use."""
+    CLI's tools, at most 12 MB; unpacked alone (no site-packages) on the runtime's Python it
+    imports the app and builds every client the functions use."""
     bundle = Path(template["_path"]).parent / "deployment.zip"
     assert bundle.stat().st_size <= 12 * 1024 * 1024
     with zipfile.ZipFile(bundle) as archive:
@@ -229,30 +262,37 @@ def test_the_bundle_carries_what_the_functions_import_and_works_alone(template, 
               "[s.client(n) for n in ('secretsmanager', 'ssm')]; Manifest._get_connection().connection.client; "
               "from chalicelib import console; "  # the console's templates and their library came along
               "assert 'Sign in' in console._templates().get_template('signin.html').render(caller=None, csrf='x', problem=None, name=None); "
-              "print(s.objects.presign_get('k').split('?')[0])")
-    result = subprocess.run([sys.executable, "-S", "-c", script, str(tmp_path / "bundle")], capture_output=True,
+              "print(sys.version_info[:2], s.objects.presign_get('k').split('?')[0])")
+    result = subprocess.run([_runtime_python(), "-S", "-c", script, str(tmp_path / "bundle")], capture_output=True,
                             text=True, env={"PATH": "/usr/bin:/bin", "AWS_ACCESS_KEY_ID": "dummy",
                                             "AWS_SECRET_ACCESS_KEY": "dummy"})
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().endswith(".s3.eu-west-1.amazonaws.com/k")
+    version, url = result.stdout.strip().split(") ")
+    assert version == "(3, 13" and url.endswith(".s3.eu-west-1.amazonaws.com/k")
+
+
+def _cached(source: str) -> str:
+    """Where the runtime's import looks for a module's bytecode (PEP 3147, CPython 3.13's tag)."""
+    folder, _, name = source.rpartition("/")
+    return f"{folder + '/' if folder else ''}__pycache__/{name.removesuffix('.py')}.cpython-313.pyc"
 
 
 def test_the_functions_start_from_the_bundles_bytecode(template, tmp_path):
     """Lambda's /var/task is read-only: without .pyc files in the zip every cold start compiles
-    every module. Each module's bytecode is packaged for the functions' runtime and is what the
-    import runs: with a module's source replaced by a failing one, the app still imports."""
-    runtimes = {r["Properties"]["Runtime"] for r in resources(template, "AWS::Serverless::Function").values()}
-    assert runtimes == {f"python{sys.version_info.major}.{sys.version_info.minor}"}
+    every module. Each module's bytecode is the runtime's (3.13's tag, compiled by a 3.13, whatever
+    Python packaged it) and is what the import runs: with a module's source replaced by a failing
+    one, the app still imports."""
     bundle = tmp_path / "bundle"
     with zipfile.ZipFile(Path(template["_path"]).parent / "deployment.zip") as archive:
         names = set(archive.namelist())
         archive.extractall(bundle)
     sources = {name for name in names if name.endswith(".py")}
     assert {"app.py", "chalicelib/runtime/application.py", "botocore/client.py", "pynamodb/models.py"} <= sources
-    assert {name for name in sources if importlib.util.cache_from_source(name) not in names} == set()
+    assert {name for name in sources if _cached(name) not in names} == set()
+    assert not [name for name in names if name.endswith(".pyc") and ".cpython-313." not in name]
     for name in ("chalicelib/runtime/config.py", "botocore/client.py"):
         (bundle / name).write_text("raise SystemExit('compiled from source at cold start')\n")
-    result = subprocess.run([sys.executable, "-S", "-B", "-c", "import sys; sys.path.insert(0, sys.argv[1]); import app",
+    result = subprocess.run([_runtime_python(), "-S", "-B", "-c", "import sys; sys.path.insert(0, sys.argv[1]); import app",
                              str(bundle)], capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
     assert result.returncode == 0, result.stderr
 
