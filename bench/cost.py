@@ -8,8 +8,10 @@ For each N, an image of N layers (10 KiB each, FROM scratch) is built with docke
 pulled. The API's per-request records (chalicelib/runtime/observe.py) give the requests, DynamoDB units
 (consumed capacity as the moto server reports it), S3 calls the API made and presigned URLs it
 issued (each one S3 request by the client). Dollars use the dated list prices of
-chalicelib/lifecycle/prices.py, pricing each Lambda invocation at the latency measured here. ECR charges no
-request fee: its cost of a pull is transfer out, which S3 charges the same; storage differs.
+chalicelib/lifecycle/prices.py, item by item (CloudFront and its function, Lambda@Edge, API Gateway,
+Lambda on arm64 at the latency measured here, each record's log bytes, DynamoDB, S3), then what the
+registry bills per month whatever its traffic. ECR charges no request fee: its cost of a pull is
+transfer out, which S3 charges the same; storage differs.
 """
 import argparse
 import shutil
@@ -31,6 +33,7 @@ def measure(records) -> dict:
             "wru": sum(r["dynamodb_write_units"] for r in records),
             "s3_api": sum(r["s3_requests"] for r in records),
             "s3_client": sum(len(r["presigned_urls"]) for r in records),
+            "items": prices.records_items(records),
             "usd": prices.records_cost(records)}
 
 
@@ -67,6 +70,17 @@ def print_table(rows) -> None:
         for name, m, floor in (("pull", pull, f"{count + 5}"), ("push", push, "-")):
             print(f"| {count} | docker {name} | {m['api']} | {floor} | {m['rru']:.1f} / {m['wru']:.1f} | "
                   f"{m['s3_api']} | {m['s3_client']} | {m['usd'] * prices.MILLION:.2f} | 0.00 |")
+    items = list(rows[0][1]["items"])
+    print("\nBy item, $ per million operations:\n")
+    print("| N layers | operation | " + " | ".join(items) + " |")
+    print("|---:|---|" + "---:|" * len(items))
+    for count, push, pull, _ in rows:
+        for name, m in (("pull", pull), ("push", push)):
+            print(f"| {count} | docker {name} | "
+                  + " | ".join(f"{m['items'][item] * prices.MILLION:.2f}" for item in items) + " |")
+    fixed = prices.fixed_monthly()
+    print(f"\nWhatever the traffic, per month: ${sum(fixed.values()):.2f} ("
+          + ", ".join(f"{item} ${cost:.2f}" for item, cost in fixed.items()) + ").")
     print("\nBoth pay transfer out of AWS the same way "
           f"(${prices.TRANSFER_OUT_PER_GB}/GB: a million pulls of a 100 MiB image is "
           f"${prices.TRANSFER_OUT_PER_GB * 100 / 1024 * prices.MILLION:,.0f} on either). Storage per GB-month: "

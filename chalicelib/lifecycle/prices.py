@@ -1,19 +1,45 @@
-"""AWS list prices the cost estimates use: us-east-1, on-demand, no free tier, in US dollars.
+"""AWS list prices the cost estimates use: us-east-1, on-demand, no free tier, in US dollars; and
+what the stack bills, item by item.
 
-Recorded 2026-11-28 from AWS's public pricing pages as last read by the authors (no AWS page is
-reachable from the machine that wrote this); check them against the pages before quoting a figure.
-Every estimate names these constants, so a price change is one edit here.
+Recorded 2026-11-28 (arm64, the front door's functions, logs, metrics, alarms, secrets and KMS on
+2026-12-07) from AWS's public pricing pages as last read by the authors (no AWS page is reachable
+from the machine that wrote this); check them against the pages before quoting a figure. Every
+estimate names these constants, so a price change is one edit here.
+
+Each API request is billed by CloudFront, its viewer-request CloudFront Function, API Gateway, the
+API's Lambda invocation (arm64), the origin-response Lambda@Edge function and CloudWatch Logs (the
+request's JSON record and Lambda's START/END/REPORT lines, ingested and kept LOG_RETENTION_DAYS);
+then by the DynamoDB units and S3 requests it made and the S3 requests of the URLs it presigned.
+Per month, whatever the traffic: the custom metrics, the alarms, the secrets and KMS for the
+encrypted tables (`fixed_monthly`). S3 storage and transfer out come on top (`monthly_estimate`).
 """
 from __future__ import annotations
-PRICES_AS_OF = "2026-11-28"
+import json
+from typing import Dict, Iterable
+
+from chalicelib.lifecycle import quota
+from chalicelib.metadata.models import TABLES
+from chalicelib.runtime.observe import JOB_METRICS, REQUEST_METRICS
+
+PRICES_AS_OF = "2026-12-07"
 MILLION = 1_000_000
 GiB = 1024 ** 3
 
 LAMBDA_PER_REQUEST = 0.20 / MILLION
-LAMBDA_PER_GB_SECOND = 0.0000166667          # x86_64
+LAMBDA_PER_GB_SECOND = 0.0000133334          # arm64 (x86_64: 0.0000166667)
 LAMBDA_MEMORY_GB = 1.0                       # .chalice/config.json lambda_memory_size 1024
 API_GATEWAY_REST_PER_REQUEST = 3.50 / MILLION  # first 333 million a month
 CLOUDFRONT_HTTPS_PER_REQUEST = 0.0100 / 10_000  # United States / Europe
+CLOUDFRONT_FUNCTION_PER_INVOCATION = 0.10 / MILLION  # the viewer-host function, on every request
+EDGE_PER_REQUEST = 0.60 / MILLION            # Lambda@Edge: the origin-response function, every request
+EDGE_PER_GB_SECOND = 0.00005001              # Lambda@Edge duration, billed per millisecond
+EDGE_MEMORY_GB = 128 / 1024                  # infra/stack.py edge_template MemorySize
+EDGE_DURATION_MS = 2                         # assumed: it renames two headers (no account measured it)
+LOGS_INGESTION_PER_GB = 0.50                 # CloudWatch Logs, standard class
+LOGS_STORAGE_PER_GB_MONTH = 0.03             # billed compressed: the raw bytes are an upper bound
+LOG_RETENTION_DAYS = 400                     # every function's log group (infra/stack.py)
+LAMBDA_REPORT_BYTES = 330                    # START, END and REPORT lines of one invocation
+RECORD_BYTES = 1100                          # a request's JSON record, for estimates (records_cost measures each)
 DYNAMODB_PER_READ_UNIT = 0.125 / MILLION     # on-demand read request unit
 DYNAMODB_PER_WRITE_UNIT = 0.625 / MILLION    # on-demand write request unit
 S3_PER_GET = 0.0004 / 1_000                  # GET, HEAD and other reads
@@ -23,11 +49,29 @@ TRANSFER_OUT_PER_GB = 0.09                   # to the internet, first 10 TB (S3 
 ECR_STORAGE_PER_GB_MONTH = 0.10              # ECR charges no per-request fee
 S3_READS = {"GetObject", "HeadObject", "ListParts"}
 
+CUSTOM_METRIC_PER_MONTH = 0.30               # first 10,000 metrics
+ALARM_PER_MONTH = 0.10                       # standard resolution
+SECRET_PER_MONTH = 0.40                      # Secrets Manager
+KMS_PER_REQUEST = 0.03 / 10_000              # the tables' AWS-managed key: no key fee, requests only
+# What the template holds (tests/infra/test_stack.py counts them in the packaged template).
+STACK_ALARMS = 47
+STACK_SECRETS = 3
+STACK_JOBS = 4
+# DynamoDB asks KMS for a table's key at most about every 5 minutes per table while it is in use:
+# an upper bound of 12 an hour per table, all month.
+KMS_REQUESTS_PER_TABLE_MONTH = 12 * 730
 
-def api_request(latency_ms: float) -> float:
-    """One registry API request: CloudFront, API Gateway, one Lambda invocation of that duration."""
-    return (CLOUDFRONT_HTTPS_PER_REQUEST + API_GATEWAY_REST_PER_REQUEST + LAMBDA_PER_REQUEST
-            + LAMBDA_PER_GB_SECOND * LAMBDA_MEMORY_GB * latency_ms / 1000)
+
+def api_request(latency_ms: float, log_bytes: float = RECORD_BYTES) -> Dict[str, float]:
+    """What one registry API request costs, by item: the front door, API Gateway, one Lambda
+    invocation of that duration, and its log lines."""
+    logged_gb = (log_bytes + LAMBDA_REPORT_BYTES) / GiB
+    return {"CloudFront": CLOUDFRONT_HTTPS_PER_REQUEST,
+            "CloudFront Functions": CLOUDFRONT_FUNCTION_PER_INVOCATION,
+            "Lambda@Edge": EDGE_PER_REQUEST + EDGE_PER_GB_SECOND * EDGE_MEMORY_GB * EDGE_DURATION_MS / 1000,
+            "API Gateway": API_GATEWAY_REST_PER_REQUEST,
+            "Lambda": LAMBDA_PER_REQUEST + LAMBDA_PER_GB_SECOND * LAMBDA_MEMORY_GB * latency_ms / 1000,
+            "CloudWatch Logs": logged_gb * (LOGS_INGESTION_PER_GB + LOGS_STORAGE_PER_GB_MONTH * LOG_RETENTION_DAYS / 30)}
 
 
 def s3_request(operation: str) -> float:
@@ -38,28 +82,49 @@ def dynamodb(read_units: float, write_units: float) -> float:
     return read_units * DYNAMODB_PER_READ_UNIT + write_units * DYNAMODB_PER_WRITE_UNIT
 
 
-def records_cost(records) -> float:
-    """The request-driven cost of the given per-request records (chalicelib/runtime/observe.py): the API
-    request itself, the DynamoDB units and S3 calls it made, and one S3 request per presigned URL
-    it handed out (the client's GET, HEAD or PUT)."""
-    total = 0.0
-    for record in records:
-        total += api_request(record["latency_ms"])
-        total += dynamodb(record["dynamodb_read_units"], record["dynamodb_write_units"])
-        total += sum(s3_request(call.split(":", 1)[1]) for call in record["aws_calls"] if call.startswith("s3:"))
-        total += sum(s3_request(url.split(":", 1)[1]) for url in record["presigned_urls"])
+def _add(total: Dict[str, float], items: Dict[str, float]) -> Dict[str, float]:
+    for item, cost in items.items():
+        total[item] = total.get(item, 0.0) + cost
     return total
 
 
+def records_items(records: Iterable[dict]) -> Dict[str, float]:
+    """The request-driven cost of the given per-request records (chalicelib/runtime/observe.py), by
+    item: each API request at its latency and its record's size, the DynamoDB units and S3 calls it
+    made, and one S3 request per presigned URL it handed out (the client's GET, HEAD or PUT)."""
+    total: Dict[str, float] = {}
+    for record in records:
+        _add(total, api_request(record["latency_ms"], len(json.dumps(record, sort_keys=True, default=str))))
+        _add(total, {"DynamoDB": dynamodb(record["dynamodb_read_units"], record["dynamodb_write_units"]),
+                     "S3 requests": sum(s3_request(call.split(":", 1)[1]) for call in record["aws_calls"]
+                                        if call.startswith("s3:"))
+                     + sum(s3_request(url.split(":", 1)[1]) for url in record["presigned_urls"])})
+    return total
+
+
+def records_cost(records: Iterable[dict]) -> float:
+    return sum(records_items(records).values())
+
+
+def fixed_monthly() -> Dict[str, float]:
+    """What the stack bills per month whatever the traffic, by item."""
+    metrics = len(REQUEST_METRICS) + len(JOB_METRICS) * STACK_JOBS + len(quota.ALERT_ACTIONS)
+    return {f"CloudWatch custom metrics ({metrics})": metrics * CUSTOM_METRIC_PER_MONTH,
+            f"CloudWatch alarms ({STACK_ALARMS})": STACK_ALARMS * ALARM_PER_MONTH,
+            f"Secrets Manager secrets ({STACK_SECRETS})": STACK_SECRETS * SECRET_PER_MONTH,
+            f"KMS requests for {len(TABLES)} encrypted tables (at most)":
+                len(TABLES) * KMS_REQUESTS_PER_TABLE_MONTH * KMS_PER_REQUEST}
+
+
 # What one pull and one push of an N-layer image make, as `bench/cost.py` measured them with docker
-# 20.10 on 2026-11-28 (N = 1, 5, 20): requests and DynamoDB units as linear fits, S3 requests by
+# 20.10 on 2026-12-07 (N = 1, 5, 20): requests and DynamoDB units as linear fits, S3 requests by
 # the client one per layer (pull) and two per layer (push, through the gateway).
-PULL_REQUESTS = (1, 6)          # N + 6
-PULL_READ_UNITS = (0.5, 10)     # 0.5 N + 10
-PULL_WRITE_UNITS = (0, 4.5)
+PULL_REQUESTS = (1, 5)          # N + 5
+PULL_READ_UNITS = (2, 12.5)     # 2 N + 12.5
+PULL_WRITE_UNITS = (0, 5)
 PUSH_REQUESTS = (4, 8)          # 4 N + 8
-PUSH_READ_UNITS = (3.5, 8)
-PUSH_WRITE_UNITS = (6.5, 17)    # transactions: two units per item
+PUSH_READ_UNITS = (10, 21)
+PUSH_WRITE_UNITS = (11.5, 23)   # transactions: two units per item
 MEASURED_LATENCY_MS = 100       # priced per invocation; the local stack answered faster
 
 
@@ -68,18 +133,19 @@ def _at(fit: tuple, layers: float) -> float:
 
 
 def pull_cost(layers: float) -> float:
-    return (_at(PULL_REQUESTS, layers) * api_request(MEASURED_LATENCY_MS)
+    return (_at(PULL_REQUESTS, layers) * sum(api_request(MEASURED_LATENCY_MS).values())
             + dynamodb(_at(PULL_READ_UNITS, layers), _at(PULL_WRITE_UNITS, layers)) + (layers + 1) * S3_PER_GET)
 
 
 def push_cost(layers: float) -> float:
-    return (_at(PUSH_REQUESTS, layers) * api_request(MEASURED_LATENCY_MS)
+    return (_at(PUSH_REQUESTS, layers) * sum(api_request(MEASURED_LATENCY_MS).values())
             + dynamodb(_at(PUSH_READ_UNITS, layers), _at(PUSH_WRITE_UNITS, layers)) + 2 * (layers + 1) * S3_PER_PUT)
 
 
 def monthly_estimate(stored_bytes: int, pushes: int, pulls: int, days: float, layers_per_image: float) -> float:
     """A repository's month: S3 storage, plus the period's pushes and pulls scaled to 30 days at
-    the measured request counts above. Transfer out is left out: ECR charges it the same."""
+    the measured request counts above. Transfer out is left out: ECR charges it the same; so are
+    the registry's fixed monthly items (`fixed_monthly`), which no one repository makes."""
     per_month = 30 / max(days, 1)
     return (stored_bytes / GiB * S3_STORAGE_PER_GB_MONTH
             + per_month * (pulls * pull_cost(layers_per_image) + pushes * push_cost(layers_per_image)))

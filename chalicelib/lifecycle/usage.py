@@ -5,7 +5,8 @@ repositories counts in both; S3 stores it once). A namespace's are what its quot
 (chalicelib/lifecycle/quota.py: distinct blobs, each once). Pushes and pulls are counted from the audit trail
 (`manifest.push`, `manifest.pull` allowed), also per day, and what garbage collection freed from
 its `gc.run` events, so all of them cover the audit query's window. The monthly estimate is
-chalicelib/lifecycle/prices.py's: S3 storage plus the period's pushes and pulls scaled to 30 days.
+chalicelib/lifecycle/prices.py's: S3 storage plus the period's pushes and pulls scaled to 30 days;
+beside them, what the registry bills per month whatever its traffic (metrics, alarms, secrets, KMS).
 """
 from __future__ import annotations
 import collections
@@ -32,7 +33,8 @@ def report(namespace: Optional[str], since: datetime.datetime, until: datetime.d
     rows, days = repository_rows(names, since, until)
     return {"repositories": rows, "days": days,
             "namespaces": [namespace_row(space, runs) for space in namespaces],
-            "bucket": bucket_row(runs)}
+            "bucket": bucket_row(runs),
+            "fixed_monthly_usd": {item: round(cost, 4) for item, cost in prices.fixed_monthly().items()}}
 
 
 def namespace_row(namespace: str, runs: List[dict]) -> Dict:

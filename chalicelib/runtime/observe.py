@@ -20,7 +20,7 @@ import json
 import logging
 import threading
 import time
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 from pynamodb import signals
 
@@ -137,7 +137,7 @@ def emit_to_stdout() -> None:
         logger.propagate = False
 
 
-def _metrics(dimension: Optional[str], names: List[tuple]) -> dict:
+def _metrics(dimension: Optional[str], names: Sequence[tuple]) -> dict:
     """The embedded metric format's `_aws` member for the given (name, unit) pairs, whose values
     are fields of the same record: per value of `dimension`, or (None) one series for the registry."""
     return {"Timestamp": int(time.time() * 1000),
@@ -151,6 +151,15 @@ def emit_metric(name: str, dimension: str, value: str, count: int = 1, **fields)
     record = {**fields, dimension: value, name: count, "_aws": _metrics(dimension, [(name, "Count")])}
     EVENT_LOGGER.info(json.dumps(record, sort_keys=True, default=str))
     return record
+
+
+# The request record's metrics: one series each for the whole registry, not one per route. Each
+# custom metric is billed monthly (81 routes x 5 metrics came to ~$120 a month); a route's numbers
+# stay in its records, for CloudWatch Logs Insights (docs/costs.md).
+REQUEST_METRICS = (("Requests", "Count"), ("ServerErrors", "Count"), ("Latency", "Milliseconds"),
+                   ("DynamoDBUnits", "Count"), ("S3Requests", "Count"))
+# The job record's metric, one series per job.
+JOB_METRICS = (("JobFailures", "Count"),)
 
 
 class _Record:
@@ -167,7 +176,7 @@ class _Record:
         self.fields.update(latency_ms=round((time.monotonic() - self._started) * 1000, 1), **self._work.summary())
         return self._work
 
-    def _emit(self, logger: logging.Logger, dimension: Optional[str], metrics: List[tuple]) -> dict:
+    def _emit(self, logger: logging.Logger, dimension: Optional[str], metrics: Sequence[tuple]) -> dict:
         self.fields["_aws"] = _metrics(dimension, metrics)
         logger.info(json.dumps(self.fields, sort_keys=True, default=str))
         return self.fields
@@ -189,12 +198,7 @@ class RequestRecord(_Record):
                            Requests=1, ServerErrors=int(status >= 500), Latency=self.fields["latency_ms"],
                            DynamoDBUnits=work.dynamodb_read_units + work.dynamodb_write_units,
                            S3Requests=self.fields["s3_requests"])
-        # One series per metric for the whole registry, not one per route: each custom metric is
-        # billed monthly (81 routes x 5 metrics came to ~$120 a month); a route's numbers stay in
-        # its records, for CloudWatch Logs Insights (docs/costs.md).
-        return self._emit(REQUEST_LOGGER, None, [
-            ("Requests", "Count"), ("ServerErrors", "Count"), ("Latency", "Milliseconds"),
-            ("DynamoDBUnits", "Count"), ("S3Requests", "Count")])
+        return self._emit(REQUEST_LOGGER, None, REQUEST_METRICS)
 
 
 class JobRecord(_Record):
@@ -210,5 +214,5 @@ class JobRecord(_Record):
     def __exit__(self, kind, *_):
         self._end()
         self.fields.update(failed=kind is not None, Job=self.fields["job"], JobFailures=int(kind is not None))
-        self._emit(JOB_LOGGER, "Job", [("JobFailures", "Count")])
+        self._emit(JOB_LOGGER, "Job", JOB_METRICS)
         return False

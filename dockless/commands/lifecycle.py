@@ -29,7 +29,9 @@ def usage(namespace, since, as_json, registry):
     A repository's bytes count every blob it links; a namespace's count each distinct blob once
     (what its quota counts). The estimate (chalicelib/lifecycle/prices.py, list prices with their date) is S3
     storage plus the pushes and pulls of the period scaled to 30 days, at the request counts
-    bench/cost.py measures.
+    bench/cost.py measures (every item a request bills: CloudFront and its function, Lambda@Edge,
+    API Gateway, Lambda on arm64, logs, DynamoDB, S3); last, what the registry bills per month
+    whatever its traffic (metrics, alarms, secrets, KMS).
 
     \b
     Example:
@@ -60,6 +62,10 @@ def usage(namespace, since, as_json, registry):
     else:
         say(f"\nbucket: {human(bucket['bytes_before'])} before garbage collection, {human(bucket['bytes_after'])} "
              f"after ({bucket['gc_runs']} runs, {human(bucket['gc_freed_bytes'])} freed)")
+    fixed = answer.get("fixed_monthly_usd", {})
+    say(f"\nthe registry, whatever its traffic: ${sum(fixed.values()):.2f}/month")
+    for item, cost in fixed.items():
+        say(f"  {item:<50} {cost:>9.2f}")
 
 
 @click.group(help="Storage quotas: the bytes of distinct blobs a namespace may store.\n\n\b\nExample:\n"

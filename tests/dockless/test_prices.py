@@ -1,16 +1,44 @@
 """The cost arithmetic of chalicelib/lifecycle/prices.py on known records."""
+import json
+
 import pytest
 
 from chalicelib.lifecycle import prices
 
 
-def test_a_records_cost_adds_request_units_and_s3_requests():
+def test_a_records_cost_adds_every_item_a_request_bills():
     record = {"latency_ms": 100.0, "dynamodb_read_units": 2.0, "dynamodb_write_units": 1.0,
               "aws_calls": ["dynamodb:GetItem", "s3:PutObject", "s3:HeadObject"], "presigned_urls": ["s3:GetObject"]}
-    expected = (prices.CLOUDFRONT_HTTPS_PER_REQUEST + prices.API_GATEWAY_REST_PER_REQUEST + prices.LAMBDA_PER_REQUEST
-                + prices.LAMBDA_PER_GB_SECOND * 0.1 + 2 * prices.DYNAMODB_PER_READ_UNIT + prices.DYNAMODB_PER_WRITE_UNIT
-                + prices.S3_PER_PUT + 2 * prices.S3_PER_GET)
-    assert prices.records_cost([record]) == pytest.approx(expected)
+    logged = (len(json.dumps(record, sort_keys=True)) + prices.LAMBDA_REPORT_BYTES) / prices.GiB
+    expected = {
+        "CloudFront": prices.CLOUDFRONT_HTTPS_PER_REQUEST,
+        "CloudFront Functions": prices.CLOUDFRONT_FUNCTION_PER_INVOCATION,
+        "Lambda@Edge": prices.EDGE_PER_REQUEST + prices.EDGE_PER_GB_SECOND * 0.125 * prices.EDGE_DURATION_MS / 1000,
+        "API Gateway": prices.API_GATEWAY_REST_PER_REQUEST,
+        "Lambda": prices.LAMBDA_PER_REQUEST + 0.0000133334 * 0.1,  # arm64's GB-second
+        "CloudWatch Logs": logged * (0.50 + 0.03 * 400 / 30),
+        "DynamoDB": 2 * prices.DYNAMODB_PER_READ_UNIT + prices.DYNAMODB_PER_WRITE_UNIT,
+        "S3 requests": prices.S3_PER_PUT + 2 * prices.S3_PER_GET}
+    items = prices.records_items([record])
+    assert items == pytest.approx(expected)
+    assert prices.records_cost([record, record]) == pytest.approx(2 * sum(expected.values()))
+
+
+def test_a_bigger_record_costs_more_to_log():
+    small = {"latency_ms": 10.0, "dynamodb_read_units": 0, "dynamodb_write_units": 0, "aws_calls": [], "presigned_urls": []}
+    big = {**small, "query": {"n": "x" * 10_000}}
+    difference = prices.records_items([big])["CloudWatch Logs"] - prices.records_items([small])["CloudWatch Logs"]
+    assert difference == pytest.approx((len(json.dumps(big)) - len(json.dumps(small))) / prices.GiB
+                                       * (0.50 + 0.03 * 400 / 30))
+
+
+def test_the_fixed_monthly_items_are_metrics_alarms_secrets_and_kms():
+    fixed = prices.fixed_monthly()
+    assert fixed == pytest.approx({
+        "CloudWatch custom metrics (11)": 11 * 0.30,  # 5 request metrics, JobFailures x 4 jobs, 2 quota levels
+        "CloudWatch alarms (47)": 4.70,
+        "Secrets Manager secrets (3)": 1.20,
+        "KMS requests for 17 encrypted tables (at most)": 17 * 12 * 730 * 0.03 / 10_000})
 
 
 def test_monthly_estimate_is_storage_plus_scaled_operations():
@@ -19,3 +47,5 @@ def test_monthly_estimate_is_storage_plus_scaled_operations():
     a_week = prices.monthly_estimate(0, pushes=1, pulls=10, days=7, layers_per_image=3)
     assert a_week == pytest.approx(30 / 7 * (10 * prices.pull_cost(3) + prices.push_cost(3)))
     assert prices.pull_cost(20) > prices.pull_cost(1) > 0
+    per_request = sum(prices.api_request(prices.MEASURED_LATENCY_MS).values())
+    assert prices.pull_cost(1) > 6 * per_request > 6 * (prices.API_GATEWAY_REST_PER_REQUEST + prices.EDGE_PER_REQUEST)

@@ -85,7 +85,10 @@ def test_admin_cli_users_robots_grants_and_docker(stack, docker, dockerd, skopeo
     assert usage["repository"] == "acme/app"
     assert usage["pushes"] >= 1 and usage["pulls"] >= 1 and usage["stored_bytes"] > 20_000
     assert 0 < usage["estimated_monthly_usd"] < 0.01
-    assert "acme/app" in dockless("usage").stdout
+    table = dockless("usage").stdout
+    assert "acme/app" in table
+    fixed = sum(report["fixed_monthly_usd"].values())
+    assert f"the registry, whatever its traffic: ${fixed:.2f}/month" in table and "CloudWatch alarms (47)" in table
 
 
 def test_anonymous_docker_pull_of_a_private_repository_fails(stack, docker, dockerd, tmp_path):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from chalicelib.lifecycle import prices
 from chalicelib.metadata.models import TABLES, TTL_ATTRIBUTES
 from chalicelib.oci import errors, spec
 from chalicelib.routes.jobs import JOBS
@@ -295,6 +296,22 @@ def test_the_functions_start_from_the_bundles_bytecode(template, tmp_path):
     result = subprocess.run([_runtime_python(), "-S", "-B", "-c", "import sys; sys.path.insert(0, sys.argv[1]); import app",
                              str(bundle)], capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
     assert result.returncode == 0, result.stderr
+
+
+def test_the_cost_model_counts_what_the_template_bills(template):
+    """chalicelib/lifecycle/prices.py prices the stack's fixed items by count: they are the packaged
+    template's, and its logs are kept as long as the log groups keep them."""
+    assert prices.STACK_ALARMS == len(resources(template, "AWS::CloudWatch::Alarm"))
+    assert prices.STACK_SECRETS == len(resources(template, "AWS::SecretsManager::Secret"))
+    assert prices.STACK_JOBS == len(JOBS) == len(resources(template, "AWS::Serverless::Function")) - 1
+    assert {g["Properties"]["RetentionInDays"] for g in resources(template, "AWS::Logs::LogGroup").values()} \
+        == {prices.LOG_RETENTION_DAYS}
+    assert len(TABLES) == len(resources(template, "AWS::DynamoDB::Table"))
+    (edge,) = resources(stack.edge_template(), "AWS::Lambda::Function").values()
+    assert edge["Properties"]["MemorySize"] / 1024 == prices.EDGE_MEMORY_GB
+    assert {f["Properties"].get("MemorySize") for f in resources(template, "AWS::Serverless::Function").values()} \
+        == {int(prices.LAMBDA_MEMORY_GB * 1024)}
+    assert all(f["Properties"]["Architectures"] == ["arm64"] for f in resources(template, "AWS::Serverless::Function").values())
 
 
 NAMED = ("Name", "TableName", "LogGroupName", "AlarmName", "FunctionName", "BucketName", "RoleName",
