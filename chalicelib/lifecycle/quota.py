@@ -6,11 +6,20 @@ shares the bytes. Manifests (a few KiB each) and uploads in progress are not cou
 
 The count lives beside the links (NamespaceStorage) and changes in the very transactions that
 write and delete links: a link adds its repository to the namespace's entry for the digest, and a
-digest new to the namespace adds its size to the namespace's total, on the condition that the
-quota leaves room for it; a deleted link takes its repository out of the entry, and the last one
-takes the entry and its bytes. Each entry change is conditional on the entry's version as read,
-so racing links and unlinks read again rather than count twice, and two uploads racing for the
-last room cannot both have it.
+digest new to the namespace adds its size to the namespace's bytes; a deleted link takes its
+repository out of the entry, and the last one takes the entry and its bytes. Each entry change is
+conditional on the entry's version as read, so racing links and unlinks read again rather than
+count twice.
+
+A namespace's bytes are the sum of its total item (TOTAL, "#", which also holds the quota) and
+TOTAL_SHARDS shard items ("#0" … "#7", one per digest by its hex): while the namespace has no
+quota a new digest adds to its shard, so the new blobs of one namespace do not all write one item
+(DynamoDB serves an item about 500 transactional writes a second, and cancels a transaction that
+names an item another holds); under a quota it adds to the total, on the condition that the quota
+leaves room for it as the shards were read, so two uploads racing for the last room cannot both
+have it. Unlinks take bytes from the digest's shard. A blob linked while an admin sets a
+namespace's first quota may be counted past it (it read "no quota"): the quota holds from the
+next link on.
 
 A refusal is DENIED, which docker prints as "denied: quota exceeded for team: 10.3 GiB of 10 GiB;
 delete images or ask an admin". Blobs are refused before their bytes are copied (an API upload's
@@ -38,25 +47,26 @@ from chalicelib.metadata.keys import STORAGE_TOTAL
 from chalicelib.metadata.models import BlobLink, NamespaceStorage, failed_conditions, read_together, transaction
 from chalicelib.oci import errors, sizes
 from chalicelib.oci.errors import RegistryError
+from chalicelib.runtime import retries
 from chalicelib.runtime.observe import emit_metric
 
 LOG = logging.getLogger("dockless.quota")
 ALERT_LEVELS = (100, 80)  # percent of the quota, highest first
 ALERT_ACTIONS = {100: "quota.reached", 80: "quota.warning"}
-# Links and unlinks of one digest in one namespace that race are read again; past this, the
-# request fails as busy rather than wait.
-ATTEMPTS = 6
+TOTAL_SHARDS = 8
 
 
 class Standing(NamedTuple):
-    """A namespace's total and its entry for one digest, as read before a link changes."""
+    """A namespace's total and its entry for one digest, as read before a link changes; with a
+    quota, also what its shards count (`counted`), without one they need not be read."""
     namespace: str
     total: NamespaceStorage
     entry: Optional[NamespaceStorage]
+    shards: Optional[int] = None  # the shards' bytes, once read
 
     @property
     def stored(self) -> int:
-        return int(self.total.bytes or 0)
+        return int(self.total.bytes or 0) + (self.shards or 0)
 
     @property
     def quota(self) -> Optional[int]:
@@ -83,6 +93,29 @@ def exceeded(namespace: str, stored: int, quota: int) -> RegistryError:
                          message=message)
 
 
+def shard_entry(digest: str) -> str:
+    """The shard item a digest's bytes are counted in while its namespace has no quota."""
+    return f"{STORAGE_TOTAL}{int(keys.digest_hex(digest)[:8], 16) % TOTAL_SHARDS}"
+
+
+def _shard_entries() -> List[str]:
+    return [f"{STORAGE_TOTAL}{number}" for number in range(TOTAL_SHARDS)]
+
+
+def _shards(namespace: str, consistent: bool = False) -> int:
+    """The bytes a namespace's shard items count (one read of all of them)."""
+    found = read_together(*((NamespaceStorage, (namespace, entry)) for entry in _shard_entries()),
+                          consistent=consistent)
+    return sum(int(item.bytes or 0) for item in found if item is not None)
+
+
+def counted(now: Standing, consistent: bool = False) -> Standing:
+    """`now` with its shards read, where a quota makes them matter."""
+    if now.quota is None or now.shards is not None:
+        return now
+    return now._replace(shards=_shards(now.namespace, consistent))
+
+
 def items_of(repo: str, digest: str) -> List[tuple]:
     """The keys of a standing's items, for models.read_together (what `Standing.of` takes)."""
     return [total_key(repo), (NamespaceStorage, (keys.namespace_of(repo), digest))]
@@ -91,13 +124,13 @@ def items_of(repo: str, digest: str) -> List[tuple]:
 def standing(repo: str, digest: str, consistent: bool = False) -> Standing:
     """One read: the namespace's total and its entry for the digest. A stale (eventually
     consistent) read only makes the link's conditions fail, and the link reads again, consistently."""
-    return Standing.of(repo, *read_together(*items_of(repo, digest), consistent=consistent))
+    return counted(Standing.of(repo, *read_together(*items_of(repo, digest), consistent=consistent)), consistent)
 
 
 def require_room(repo: str, digest: str, size: int, known: Optional[Standing] = None) -> Standing:
     """The standing of a link about to be written, refused past the quota; a refusal is read
     consistently first, so a stale read never refuses."""
-    now = known or standing(repo, digest)
+    now = counted(known) if known else standing(repo, digest)
     if not now.has_room(size):
         now = standing(repo, digest, consistent=True)
         if not now.has_room(size):
@@ -106,10 +139,11 @@ def require_room(repo: str, digest: str, size: int, known: Optional[Standing] = 
 
 
 def total(namespace: str) -> NamespaceStorage:
-    try:
-        return NamespaceStorage.get(namespace, STORAGE_TOTAL)
-    except NamespaceStorage.DoesNotExist:
-        return NamespaceStorage(namespace, STORAGE_TOTAL)
+    """The namespace's total item with `bytes` all that it stores (its shards added): one read."""
+    found = read_together(*((NamespaceStorage, (namespace, entry)) for entry in (STORAGE_TOTAL, *_shard_entries())))
+    item = found[0] or NamespaceStorage(namespace, STORAGE_TOTAL)
+    item.bytes = sum(int(each.bytes or 0) for each in found if each is not None)
+    return item
 
 
 def total_key(repo: str) -> tuple:
@@ -120,14 +154,18 @@ def total_key(repo: str) -> tuple:
 def require_within(repo: str, item: Optional[NamespaceStorage]) -> None:
     """A manifest PUT (given the namespace's total as read): refused while the namespace stores
     more than its quota."""
-    if item is not None and item.quota is not None and (item.bytes or 0) > item.quota:
-        raise exceeded(keys.namespace_of(repo), int(item.bytes), int(item.quota))
+    namespace = keys.namespace_of(repo)
+    if item is not None and item.quota is not None:
+        stored = int(item.bytes or 0) + _shards(namespace)
+        if stored > item.quota:
+            raise exceeded(namespace, stored, int(item.quota))
 
 
 def write_link(backend, link: BlobLink, also: Callable, known: Optional[Standing] = None) -> None:
     """Save `link` in one transaction with what `also(txn)` writes and the namespace's count,
     refused if the quota has no room for it. `known` is a standing the caller read already."""
-    for attempt in range(ATTEMPTS):
+    for attempt in range(retries.RACE_ATTEMPTS):
+        retries.pause(attempt)
         now = require_room(link.repo, link.digest, link.size,
                            known if attempt == 0 else standing(link.repo, link.digest, consistent=True))
         try:
@@ -150,9 +188,13 @@ def _count_link(txn, now: Standing, link: BlobLink) -> None:
     if entry is None:
         txn.save(NamespaceStorage(now.namespace, link.digest, size=link.size, repositories={link.repo}, version=1),
                  condition=NamespaceStorage.entry.does_not_exist())
-        room = NamespaceStorage.quota.does_not_exist() if now.quota is None else (
-            (NamespaceStorage.quota == now.quota)
-            & (NamespaceStorage.bytes.does_not_exist() | (NamespaceStorage.bytes <= now.quota - link.size)))
+        if now.quota is None:
+            txn.update(NamespaceStorage(now.namespace, shard_entry(link.digest)),
+                       actions=[NamespaceStorage.bytes.add(link.size)])
+            return
+        room = (NamespaceStorage.quota == now.quota) & (
+            NamespaceStorage.bytes.does_not_exist()
+            | (NamespaceStorage.bytes <= now.quota - link.size - (now.shards or 0)))
         txn.update(now.total, actions=[NamespaceStorage.bytes.add(link.size)], condition=room)
     elif now.links(link.repo):
         txn.condition_check(NamespaceStorage, now.namespace, link.digest,
@@ -168,7 +210,8 @@ def delete_link(backend, link: BlobLink, condition=None, also: Optional[Callable
     another of its repositories links the digest), or None when the link was not deleted."""
     exists = BlobLink.digest.exists()
     condition = exists if condition is None else exists & condition
-    for attempt in range(ATTEMPTS):
+    for attempt in range(retries.RACE_ATTEMPTS):
+        retries.pause(attempt)
         now = standing(link.repo, link.digest, consistent=True)
         try:
             with transaction() as txn:
@@ -197,11 +240,11 @@ def _count_unlink(txn, now: Standing, link: BlobLink) -> int:
         return 0
     size = int(entry.size)
     txn.delete(entry, condition=NamespaceStorage.version == entry.version)
-    actions = [NamespaceStorage.bytes.add(-size)]
+    txn.update(NamespaceStorage(now.namespace, shard_entry(link.digest)), actions=[NamespaceStorage.bytes.add(-size)])
     if now.quota is not None and now.total.alerted is not None and \
             (now.stored - size) * 100 < now.total.alerted * now.quota:
-        actions.append(NamespaceStorage.alerted.remove())  # below the level again: raise it again next time
-    txn.update(now.total, actions=actions)
+        # Below the level again: raise it again next time.
+        txn.update(now.total, actions=[NamespaceStorage.alerted.remove()])
     return size
 
 
@@ -210,7 +253,7 @@ def set_quota(backend, namespace: str, quota: Optional[int]) -> NamespaceStorage
     item = NamespaceStorage(namespace, STORAGE_TOTAL)
     item.update(actions=[NamespaceStorage.alerted.remove(),
                          NamespaceStorage.quota.remove() if quota is None else NamespaceStorage.quota.set(quota)])
-    stored = int(item.bytes or 0)
+    item.bytes = stored = int(item.bytes or 0) + _shards(namespace, consistent=True)
     backend.audit.record("quota.set", None, namespace, namespace=namespace, quota=quota, bytes=stored)
     if quota is not None:
         _alert(backend, namespace, stored, quota, None)

@@ -5,7 +5,7 @@ every model at its table, once per process (see `chalicelib/backend.py`). Timest
 """
 from __future__ import annotations
 import json
-from typing import Dict, List, Optional, Tuple, Type
+from typing import Callable, Dict, List, Optional, Tuple, Type
 
 from pynamodb.attributes import (BinaryAttribute, BooleanAttribute, NumberAttribute,
                                  UnicodeAttribute, UnicodeSetAttribute, UTCDateTimeAttribute)
@@ -194,12 +194,14 @@ class NamespaceStorage(Model):
     """What a namespace stores, counted as its quota counts it (chalicelib/lifecycle/quota.py): the distinct
     blobs its repositories link, each once.
 
-    Keys: namespace / entry. Entry TOTAL ("#") holds the namespace's bytes, its quota and the last
-    alert level raised; entry <digest> holds one distinct blob: its size and the repositories of
-    the namespace that link it, with a version each change increments. Every blob link written or
-    deleted updates these items in its own transaction, so they never disagree with the links.
-    Access: batch get of TOTAL and one digest per link written or deleted; get TOTAL on a manifest
-    PUT and for `dockless usage`.
+    Keys: namespace / entry. Entry TOTAL ("#") holds the namespace's quota, the last alert level
+    raised, and bytes counted under a quota; entries "#0" … "#7" (shards) hold bytes counted
+    without one; the namespace stores the sum of all nine. Entry <digest> holds one distinct blob:
+    its size and the repositories of the namespace that link it, with a version each change
+    increments. Every blob link written or deleted updates these items in its own transaction, so
+    they never disagree with the links.
+    Access: batch get of TOTAL and one digest per link written or deleted (and of the shards,
+    under a quota); get TOTAL on a manifest PUT and for `dockless usage`, with the shards.
     """
 
     class Meta:
@@ -207,7 +209,7 @@ class NamespaceStorage(Model):
 
     namespace = UnicodeAttribute(hash_key=True)
     entry = UnicodeAttribute(range_key=True)
-    # TOTAL
+    # TOTAL and its shards
     bytes = NumberAttribute(null=True)
     quota = NumberAttribute(null=True)
     alerted = NumberAttribute(null=True)  # the highest alert level (percent) raised since the quota was set
@@ -548,10 +550,25 @@ def failed_conditions(error: TransactWriteError) -> List[int]:
             if reason is not None and reason.code == "ConditionalCheckFailed"]
 
 
-def touch_repository(txn: TransactWrite, name: str, now) -> None:
-    """Within `txn`, create the repository's catalog entry unless it exists."""
-    txn.update(Repository(CATALOG_PARTITION, name),
-               actions=[Repository.created_at.set(Repository.created_at | now)])
+def keep_in_catalog(name: str, now) -> None:
+    """After a write that left repository `name` holding a blob or a manifest: its catalog entry,
+    created unless a consistent read shows it. Outside the write's transaction, so the pushes into
+    one repository do not all name one item (DynamoDB cancels a transaction that names an item
+    another holds) and a push reads the entry instead of writing it. A repository leaving the
+    catalog meanwhile (`leave_catalog`) is put back: each side writes, then reads what the other
+    writes, so one of them always sees the other."""
+    try:
+        Repository.get(CATALOG_PARTITION, name, consistent_read=True, attributes_to_get=["name"])
+    except Repository.DoesNotExist:
+        Repository(CATALOG_PARTITION, name).update(actions=[Repository.created_at.set(Repository.created_at | now)])
+
+
+def leave_catalog(name: str, holds: Callable[[], bool], now) -> None:
+    """Take repository `name` out of the catalog, then put it back if `holds()` (consistent reads,
+    made after the delete) finds it holding something a racing push wrote meanwhile."""
+    Repository(CATALOG_PARTITION, name).delete()
+    if holds():
+        keep_in_catalog(name, now)
 
 
 def create_tables() -> None:

@@ -35,3 +35,9 @@ def manifests(repo: str, consistent: bool = False, fields: Optional[Sequence[str
 
 def links(repo: str, consistent: bool = False, fields: Optional[Sequence[str]] = None) -> Iterator[BlobLink]:
     return BlobLink.query(repo, consistent_read=consistent, attributes_to_get=fields)
+
+
+def holds_anything(repo: str) -> bool:
+    """Whether a repository holds a manifest or a blob link, by consistent reads of one item each."""
+    return any(True for _ in Manifest.query(repo, consistent_read=True, limit=1, attributes_to_get=["digest"])) \
+        or any(True for _ in BlobLink.query(repo, consistent_read=True, limit=1, attributes_to_get=["digest"]))

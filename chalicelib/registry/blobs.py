@@ -17,9 +17,8 @@ from pynamodb.exceptions import DoesNotExist, UpdateError
 from chalicelib.backend import Backend
 from chalicelib.lifecycle import gc, quota
 from chalicelib.metadata import keys, queries
-from chalicelib.metadata.keys import CATALOG_PARTITION
-from chalicelib.metadata.models import (BlobLink, Repository, RepositorySetting, Upload, read_together,
-                                        touch_repository)
+from chalicelib.metadata.models import (BlobLink, RepositorySetting, Upload, keep_in_catalog, leave_catalog,
+                                        read_together)
 from chalicelib.oci import errors, protocol, spec
 from chalicelib.oci.errors import RegistryError
 from chalicelib.oci.urls import upload_path
@@ -143,7 +142,6 @@ class BlobService:
         link = BlobLink(repo, digest, size=size, location=location, verified=verified, linked_at=now)
 
         def also(txn):
-            touch_repository(txn, repo, now)
             if session is not None:
                 txn.delete(session)
             if mounted_from:
@@ -155,6 +153,7 @@ class BlobService:
             if refused.error == errors.QUOTA_EXCEEDED:  # a mount, or a link that lost the last room
                 self.abandon_push(repo)
             raise
+        keep_in_catalog(repo, now)
         return link
 
     def _room_for(self, repo: str, digest: str, size: int, upload: Optional[Upload] = None,
@@ -194,7 +193,7 @@ class BlobService:
             except RegistryError:
                 kept += 1
         if not manifests and not kept:
-            Repository(CATALOG_PARTITION, repo).delete()
+            leave_catalog(repo, lambda: queries.holds_anything(repo), self._backend.clock())
 
     # --- uploads -------------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ repository's time-machine window; a restore writes the tag as a push would, chec
 from __future__ import annotations
 import datetime
 import json
+import time
 from typing import Iterable, List, Optional, Tuple
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
@@ -23,19 +24,22 @@ from chalicelib.lifecycle.history import TagHistory
 from chalicelib.metadata import audit, keys, queries
 from chalicelib.metadata.keys import CATALOG_PARTITION, tag_sort_key
 from chalicelib.metadata.models import (BlobLink, GcCandidate, Manifest, Repository, Tag, failed_conditions,
-                                    read_together, touch_repository, transaction)
+                                    keep_in_catalog, read_together, transaction)
 from chalicelib.oci import errors, imagediff, jsondoc, spec, validate
 from chalicelib.oci.errors import RegistryError
 from chalicelib.oci.formats import ParsedManifest, parse_manifest
 from chalicelib.policy.settings import RepositorySettings, SettingsService, combine, items_of
 from chalicelib.pullthrough.proxy import PullThrough
 from chalicelib.registry.blobs import BlobService
+from chalicelib.runtime import retries
 from chalicelib.signing.service import SigningService, registry_signature
 from chalicelib.storage import paths
 
-# A tag write (or a manifest's delete, which deletes its tags) that lost a race with another write
-# of the same tag is read, checked and tried again, this many times in all.
-TAG_WRITE_ATTEMPTS = 3
+
+
+# How long a tag write keeps trying while other pushes of the tag win (well within API Gateway's
+# 29 s): then the push is ordered before the last of them (ManifestService._write_tag).
+TAG_RACE_SECONDS = 10
 
 
 class ManifestService:
@@ -117,13 +121,13 @@ class ManifestService:
                 txn.save(signature)
                 self._backend.audit.record_in(txn, "signature.add", repo, manifest.digest,
                                               signer=signature.signer, automatic=True)
-            touch_repository(txn, repo, now)
 
         if tag:
             self._write_tag(repo, tag, manifest.digest, settings, write, history.PUSH, current)
         else:
             with transaction() as txn:
                 write(txn, None)
+        keep_in_catalog(repo, now)
         return item
 
     def restore(self, repo: str, tag: str, digest: Optional[str] = None,
@@ -180,10 +184,10 @@ class ManifestService:
             raise RegistryError(errors.MANIFEST_UNKNOWN, message, message=message)
         return item
 
-    def tag_digest(self, repo: str, tag: str) -> Optional[str]:
+    def tag_digest(self, repo: str, tag: str, consistent: bool = False) -> Optional[str]:
         """The digest a tag names now, or None."""
         try:
-            return Tag.get(repo, tag_sort_key(tag)).digest
+            return Tag.get(repo, tag_sort_key(tag), consistent_read=consistent).digest
         except DoesNotExist:
             return None
 
@@ -215,11 +219,16 @@ class ManifestService:
     def _write_tag(self, repo: str, tag: str, digest: str, settings: RepositorySettings, write, cause: str,
                    previous: Optional[str]) -> None:
         """Point the tag at `digest` in one transaction with what `write(txn, previous)` adds, on the
-        condition that the tag still names `previous` (what the caller read and checked); a lost
-        race is read and checked again."""
-        for attempt in range(TAG_WRITE_ATTEMPTS):
-            if attempt:
-                previous = self.tag_digest(repo, tag)
+        condition that the tag still names `previous` (what the caller read and checked). A lost
+        race (the tag moved), or a transaction DynamoDB kept cancelling because others held the
+        tag, is read (consistently), checked and tried again after a pause, for at most
+        RACE_ATTEMPTS tries and TAG_RACE_SECONDS. A push that runs out while others moved the tag
+        (many pushing one tag at once) is ordered just before the push that moved it last: what
+        `write` adds is written, the tag stays as that push left it, and the audit trail says so
+        (`tag.superseded`). A restore that runs out is busy, as is a push that met only conflicts."""
+        started, checked = time.monotonic(), previous
+        for attempt in range(retries.RACE_ATTEMPTS):
+            retries.pause(attempt)
             self._require_mutable(repo, tag, settings, previous, digest)
             condition = Tag.sort_key.does_not_exist() if previous is None else Tag.digest == previous
             try:
@@ -234,8 +243,21 @@ class ManifestService:
                             self._backend.audit.record_in(txn, "tag.move", repo, tag, previous=previous, digest=digest)
                 return
             except TransactWriteError as error:
-                if not failed_conditions(error) or attempt == TAG_WRITE_ATTEMPTS - 1:
+                lost = bool(failed_conditions(error))
+                if not lost and not retries.busy(error):
                     raise
+                now = self.tag_digest(repo, tag, consistent=True)
+                if lost and now == previous:
+                    raise  # another of the transaction's conditions failed, not the tag's
+                previous = now  # another push moved the tag meanwhile, or holds it: check and try again
+            if time.monotonic() - started > TAG_RACE_SECONDS:
+                break
+        if cause == history.RESTORE or previous is None or previous == checked:
+            raise RegistryError(errors.STORAGE_BUSY if previous == checked else errors.TOOMANYREQUESTS, {"tag": tag},
+                                message=f"too many pushes to {repo}:{tag} at once: push again")
+        with transaction() as txn:
+            write(txn, previous)
+            self._backend.audit.record_in(txn, "tag.superseded", repo, tag, digest=digest, by=previous)
 
     @classmethod
     def _require_present(cls, model, repo: str, digests: Iterable[str]) -> None:
@@ -322,7 +344,8 @@ class ManifestService:
         self._require_not_held(repo, reference, settings)
         # A tag that moves to another image between the read of the tags and their delete fails its
         # condition: the tags are read again, as the delete must leave a tag moved meanwhile alone.
-        for _ in range(TAG_WRITE_ATTEMPTS):
+        for attempt in range(retries.RACE_ATTEMPTS):
+            retries.pause(attempt)
             try:
                 return self._delete_manifest(repo, manifest, settings)
             except TransactWriteError as error:

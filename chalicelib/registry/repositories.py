@@ -14,7 +14,7 @@ from typing import Dict
 from chalicelib.lifecycle import quota
 from chalicelib.metadata import keys, queries
 from chalicelib.metadata.keys import CATALOG_PARTITION
-from chalicelib.metadata.models import Repository, Signature
+from chalicelib.metadata.models import Repository, Signature, leave_catalog
 from chalicelib.oci import errors
 from chalicelib.oci.errors import RegistryError
 from chalicelib.policy.settings import SettingsService
@@ -47,6 +47,6 @@ def delete(backend, repo: str) -> Dict[str, int]:
         if freed is not None:
             gone["links"] += 1
             gone["bytes_freed"] += freed
-    Repository(CATALOG_PARTITION, repo).delete()
+    leave_catalog(repo, lambda: queries.holds_anything(repo), backend.clock())
     backend.audit.record("repository.delete", repo, None, **gone)
     return gone

@@ -28,7 +28,8 @@ def register(main: click.Group) -> None:
               help="Where the local CA lives [default: ~/.local/share/dockless/tls].")
 @click.option("--faults", metavar="SPEC", default=None,
               help="Make the local AWS answer as a busy account would, at these rates, e.g. "
-                   "dynamodb.TransactionConflict=0.2,dynamodb.Throttling=0.1,s3.SlowDown=0.05.")
+                   "dynamodb.TransactionConflict=0.2,dynamodb.Throttling=0.1,s3.SlowDown=0.05; "
+                   "dynamodb.Contention makes overlapping writes conflict as DynamoDB's do.")
 @click.pass_obj
 def serve(ui: UI, port, host, api_port, public_url, request_log, tls, tls_dir, faults):
     """Run the local stack: moto S3 + DynamoDB, the API behind a local front door on an internal

@@ -17,6 +17,7 @@ and a completed upload's URL cannot rewrite the blob.
 """
 import base64
 import calendar
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -167,7 +168,11 @@ class Door:
             return [body]
         try:
             if service == "dynamodb":
-                with self._dynamodb_lock:
+                with self._dynamodb_lock, self._holding(environ) as conflict:
+                    if conflict is not None:
+                        status, headers, body = conflict
+                        start_response(f"{status} Bad Request", headers)
+                        return [body]
                     return list(self._app(environ, start_response))
             return self._app(environ, start_response)
         finally:
@@ -183,6 +188,15 @@ class Door:
         answer = self._faults.answer(service, environ.get("HTTP_X_AMZ_TARGET", ""), body.read())
         body.seek(0)
         return answer
+
+    def _holding(self, environ):
+        """The items a DynamoDB request holds while it is in progress (local/faults.py's contention)."""
+        if self._faults is None:
+            return contextlib.nullcontext()
+        body = environ["wsgi.input"]
+        request = body.read()
+        body.seek(0)
+        return self._faults.holding(environ.get("HTTP_X_AMZ_TARGET", ""), request)
 
     def _admit(self, environ) -> str:
         """The service a request is for, if this door lets it through (else Refused)."""

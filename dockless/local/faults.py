@@ -10,6 +10,16 @@ Each fault is drawn per request to the internal door (the registry's own calls),
     dynamodb.ProvisionedThroughputExceeded  any DynamoDB call, 400 as DynamoDB answers it
     dynamodb.Throttling                   any DynamoDB call, 400 ThrottlingException
     s3.SlowDown                           any S3 call, 503 SlowDown
+    dynamodb.Contention                   not drawn: what DynamoDB does when writes overlap. A
+                                          transaction naming an item another write in progress
+                                          holds is cancelled (reason TransactionConflict at that
+                                          item), as is a TransactGetItems; a single write to an
+                                          item a transaction in progress holds is refused
+                                          (TransactionConflictException). A transaction holds
+                                          its items while carried out and for 20 ms after (what
+                                          DynamoDB's commit takes; the local one's is instant and
+                                          one request at a time). The rate is the share of such
+                                          overlaps answered so (1 if given without one).
 
 The public S3 door (presigned URLs, which clients follow) is left alone: the faults are the
 registry's to absorb (runtime/retries.py), not the clients'.
@@ -19,14 +29,18 @@ import json
 import logging
 import random
 import threading
+import time
 import uuid
-from typing import Dict, List, Optional, Tuple
+from contextlib import contextmanager
+from typing import Dict, Iterator, List, Optional, Tuple
 
 KINDS = ("dynamodb.TransactionConflict", "dynamodb.ProvisionedThroughputExceeded", "dynamodb.Throttling",
-         "s3.SlowDown")
+         "s3.SlowDown", "dynamodb.Contention")
 DYNAMODB_WRITES = ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem")
 Answer = Tuple[int, List[Tuple[str, str]], bytes]
 LOG = logging.getLogger("dockless.local.faults")
+# How long a DynamoDB transaction holds its items: about its latency (tens of milliseconds).
+TRANSACTION_HOLD_SECONDS = 0.02
 
 
 class Faults:
@@ -36,6 +50,10 @@ class Faults:
         self._random = random.Random(seed)
         self._lock = threading.Lock()
         self.injected: Dict[str, int] = {kind: 0 for kind in rates}
+        self._key_names: Dict[str, List[str]] = {}  # table -> its key's attribute names (CreateTable)
+        # item -> the writes holding it: [a transaction?, until (None: in progress)]
+        self._held: Dict[tuple, List[list]] = {}
+        self.transaction_hold_seconds = TRANSACTION_HOLD_SECONDS
 
     @classmethod
     def parse(cls, text: Optional[str], seed: Optional[int] = None) -> Optional["Faults"]:
@@ -66,6 +84,62 @@ class Faults:
                 return True
             return False
 
+    @contextmanager
+    def holding(self, target: str, body: bytes) -> Iterator[Optional[Answer]]:
+        """Around one DynamoDB request as it is carried out: the conflict DynamoDB would answer
+        because a write holds an item it names, or None while the request holds its items (writes
+        only; a transaction until TRANSACTION_HOLD_SECONDS after its answer, as DynamoDB's take
+        that long to commit where the local one commits at once)."""
+        operation = target.rpartition(".")[2]
+        request = json.loads(body or b"{}")
+        if operation == "CreateTable":
+            self._key_names[request.get("TableName", "")] = [k["AttributeName"] for k in request.get("KeySchema", ())]
+        items = self._items(operation, request)
+        transaction = operation.startswith("Transact")
+        writes = operation != "TransactGetItems"
+        with self._lock:
+            now = time.monotonic()
+            holders = {item: [h for h in self._held.get(item, ()) if h[1] is None or h[1] > now] for item in items}
+            if not (self.armed and "dynamodb.Contention" in self.rates):
+                held = []
+            elif transaction:
+                held = [number for number, item in enumerate(items) if holders[item]]
+            else:
+                held = [0] if items and any(h[0] for h in holders[items[0]]) else []
+            conflict = bool(held) and self._random.random() < self.rates["dynamodb.Contention"]
+            if conflict:
+                self.injected["dynamodb.Contention"] += 1
+            mine = [transaction, None]
+            for item in items if writes and not conflict else ():
+                self._held[item] = holders[item] + [mine]
+        if conflict:
+            LOG.info("fault injected: dynamodb.Contention")
+            yield _transaction_cancelled(len(items), held) if transaction else _dynamodb_error(
+                "com.amazonaws.dynamodb.v20120810#TransactionConflictException", "Transaction is ongoing for the item")
+            return
+        try:
+            yield None
+        finally:
+            with self._lock:
+                mine[1] = time.monotonic() + (self.transaction_hold_seconds if transaction else 0)
+
+    def _items(self, operation: str, request: dict) -> List[tuple]:
+        """The items a write (or a transaction's read) names, as (table, key)."""
+        def item(table: str, key: Optional[dict] = None, whole: Optional[dict] = None) -> tuple:
+            if key is None:
+                key = {name: (whole or {}).get(name) for name in self._key_names.get(table, ())}
+            return table, json.dumps(key, sort_keys=True)
+
+        if operation in ("TransactWriteItems", "TransactGetItems"):
+            found = []
+            for entry in request.get("TransactItems") or ():
+                (part,) = entry.values()
+                found.append(item(part.get("TableName", ""), part.get("Key"), part.get("Item")))
+            return found
+        if operation in ("PutItem", "UpdateItem", "DeleteItem"):
+            return [item(request.get("TableName", ""), request.get("Key"), request.get("Item"))]
+        return []
+
     def answer(self, service: str, target: str, body: bytes) -> Optional[Answer]:
         """The error AWS would answer instead, for a request of `service` (`target`: DynamoDB's
         X-Amz-Target operation), or None to let it through."""
@@ -76,8 +150,8 @@ class Faults:
         operation = target.rpartition(".")[2]
         if operation in ("TransactWriteItems", *DYNAMODB_WRITES) and self._drawn("dynamodb.TransactionConflict"):
             if operation == "TransactWriteItems":
-                return _transaction_cancelled(len(json.loads(body or b"{}").get("TransactItems") or [None]),
-                                              self._random)
+                items = len(json.loads(body or b"{}").get("TransactItems") or [None])
+                return _transaction_cancelled(items, [self._random.randrange(items)])
             return _dynamodb_error("com.amazonaws.dynamodb.v20120810#TransactionConflictException",
                                    "Transaction is ongoing for the item")
         if self._drawn("dynamodb.ProvisionedThroughputExceeded"):
@@ -96,9 +170,8 @@ def _dynamodb_error(kind: str, message: str, **more) -> Answer:
                  ("Content-Length", str(len(body)))], body
 
 
-def _transaction_cancelled(items: int, chooser: random.Random) -> Answer:
-    held = chooser.randrange(items)
-    reasons = [{"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"} if number == held
+def _transaction_cancelled(items: int, held: List[int]) -> Answer:
+    reasons = [{"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"} if number in held
                else {"Code": "None"} for number in range(items)]
     message = ("Transaction cancelled, please refer cancellation reasons for specific reasons ["
                + ", ".join(reason["Code"] for reason in reasons) + "]")

@@ -282,6 +282,29 @@ def test_a_team_without_members_lists_none(client):
     assert listed["empty"]["members"] == []
 
 
+@pytest.mark.parametrize("race", ["before", "after"])
+def test_a_push_racing_a_repositorys_deletion_leaves_it_in_the_catalog(client, push, monkeypatch, race):
+    """The catalog entry is read after a link's transaction, not written in it: a push whose blob
+    lands while the repository is being deleted either finds the entry gone and writes it, or the
+    deletion finds the blob and puts the entry back. Either way the blob is in a listed repository
+    (else garbage collection, which walks the catalog, would never see it)."""
+    from chalicelib.metadata import models
+    push.image("raced/app", "1", layers=(b"first",))
+    delete, raced = models.Repository.delete, []
+
+    def delete_meanwhile(item, *args, **kwargs):
+        if race == "after":
+            answer = delete(item, *args, **kwargs)
+        if not raced:  # the push's link commits (and, "before", reads the entry) at this moment
+            raced.append(push.blob("raced/app", b"pushed meanwhile"))
+        return answer if race == "after" else delete(item, *args, **kwargs)
+
+    monkeypatch.setattr(models.Repository, "delete", delete_meanwhile)
+    assert client.delete("/dockless/admin/v1/repositories?name=raced/app").status_code == 200
+    assert raced and client.get("/v2/_catalog").json_body["repositories"] == ["raced/app"]
+    assert [link.digest for link in models.BlobLink.query("raced/app")] == [raced[0]["digest"]]
+
+
 def test_an_admin_deletes_a_repository_whole_and_not_one_with_an_immutable_tag(client, push, state):
     from chalicelib.metadata.models import BlobLink, Manifest, Tag
     body, digest = push.image("gone/app", "1", layers=(b"only here", b"shared"))

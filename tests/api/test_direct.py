@@ -81,9 +81,11 @@ def test_single_put_then_complete_links_the_object_where_it_lies(client, caplog)
                          if r.name == "dockless.request"][-2:]
     # Opening: the session and what the quota needs in one read, then the plan written on the
     # session. Completing: one read again, S3's stored checksum, the digest's links elsewhere (is
-    # it proven already?), one transaction. A check that reads again costs a call here.
+    # it proven already?), one transaction, then the repository's catalog entry read after it
+    # (and, the repository's first, written). A check that reads again costs a call here.
     assert opened == ["dynamodb:BatchGetItem", "dynamodb:UpdateItem"]
-    assert completed == ["dynamodb:BatchGetItem", "s3:HeadObject", "dynamodb:Query", "dynamodb:TransactWriteItems"]
+    assert completed == ["dynamodb:BatchGetItem", "s3:HeadObject", "dynamodb:Query", "dynamodb:TransactWriteItems",
+                         "dynamodb:GetItem", "dynamodb:UpdateItem"]
     assert response.headers["Docker-Content-Digest"] == digest
     assert response.headers["Location"] == f"{PUBLIC_URL}/v2/team/app/blobs/{digest}"
     location = client.get(f"/v2/team/app/blobs/{digest}").headers["Location"]

@@ -467,3 +467,54 @@ def test_who_may_push_diffs_unsigned_images_in_verified_mode(client, push):
     settings(client, "team", verified=True)
     response = client.get("/dockless/v1/team/app/diff?from=v1&to=v2")
     assert response.status_code == 200, response.body
+
+
+def moved_before_each_try(monkeypatch, registry, bodies, repo="team/app", tag="prod"):
+    """Before each of a push's tries at writing the tag, another push moves it (to each of
+    `bodies` in turn, while they last): the push loses the race every time until they run out."""
+    from chalicelib.registry import manifests
+    left, inside = list(bodies), []
+
+    def pause(attempts):
+        if left and not inside:
+            inside.append(True)
+            try:
+                manifests.ManifestService(registry).put(repo, tag, left.pop(0), OCI_MANIFEST)
+            finally:
+                inside.clear()
+    monkeypatch.setattr(manifests.retries, "pause", pause)
+    return left
+
+
+def test_a_push_that_loses_the_race_for_a_tag_again_and_again_still_lands(client, push, registry, monkeypatch):
+    """Pushes of one tag at once (fifty clients pushing `latest`): each lost race is read again
+    (consistently) and tried again, with a pause, many times over; the history keeps every move."""
+    _, first = push.image("team/app", "prod", layers=[b"a"])
+    theirs = [push.image("team/app", None, layers=[bytes([n])]) for n in range(6)]
+    mine, my_digest = push.image("team/app", None, layers=[b"mine"])
+    moved_before_each_try(monkeypatch, registry, [body for body, _ in theirs])
+    assert push.manifest("team/app", "prod", mine).status_code == 201
+    assert tag_digest(client, "prod") == my_digest
+    chain = [first] + [digest for _, digest in theirs] + [my_digest]
+    assert sorted(moves(client)) == sorted([("push", "prod", None, first)]
+                                           + [("move", "prod", a, b) for a, b in zip(chain, chain[1:])])
+
+
+def test_a_push_that_loses_every_try_is_ordered_before_the_last_move(client, push, registry, monkeypatch):
+    """A push that loses the race for its tag at every try is stored and answered 201, ordered
+    just before the push that moved the tag last: the tag and its history are that push's, and the
+    audit trail says which push superseded it. Nothing is a 5xx or a refusal."""
+    from chalicelib.runtime import retries
+    push.image("team/app", "prod", layers=[b"a"])
+    theirs = [push.image("team/app", None, layers=[bytes([n])])[0] for n in range(retries.RACE_ATTEMPTS)]
+    mine, my_digest = push.image("team/app", None, layers=[b"mine"])
+    moved_before_each_try(monkeypatch, registry, theirs)
+    before = moves(client)
+    response = push.manifest("team/app", "prod", mine)
+    assert response.status_code == 201 and response.headers["Docker-Content-Digest"] == my_digest
+    assert tag_digest(client, "prod") == digest_of(theirs[-1])
+    assert client.get(f"/v2/team/app/manifests/{my_digest}").status_code == 200
+    assert not [move for move in moves(client) if my_digest in move] and len(moves(client)) == len(before) + 12
+    events = client.get("/dockless/admin/v1/audit?repository=team/app").json_body["events"]
+    (superseded,) = [e for e in events if e["action"] == "tag.superseded"]
+    assert superseded["detail"] == {"digest": my_digest, "by": digest_of(theirs[-1])}

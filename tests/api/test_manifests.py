@@ -267,15 +267,20 @@ def test_a_tag_moved_while_its_old_digest_is_deleted_keeps_the_new_image(client,
 
 
 def test_tags_that_keep_moving_while_a_digest_is_deleted_get_429_and_it_stays(client, push, monkeypatch):
-    body, digest = push.image("team/app", "t1")
-    for tag in ("t2", "t3", "t4"):
+    """Each try reads the tags again after a pause (retries.pause); a tag moving before every one of
+    retries.RACE_ATTEMPTS tries makes the delete busy, with nothing of it done."""
+    from chalicelib.runtime import retries
+    monkeypatch.setattr(retries, "pause", lambda attempts: None)
+    tags = [f"t{number:02}" for number in range(retries.RACE_ATTEMPTS + 1)]
+    body, digest = push.image("team/app", tags[0])
+    for tag in tags[1:]:
         push.manifest("team/app", tag, body)
-    moving_tags_meanwhile(monkeypatch, push, {"t1", "t2", "t3"})
+    moving_tags_meanwhile(monkeypatch, push, set(tags[:-1]))
     response = client.delete(f"/v2/team/app/manifests/{digest}")
     assert response.status_code == 429 and error_code(response) == "TOOMANYREQUESTS"
     assert json.loads(response.body)["errors"][0]["message"] == (
         f"the tags naming {digest} kept moving while it was deleted: try again")
-    assert client.head("/v2/team/app/manifests/t4").headers["Docker-Content-Digest"] == digest
+    assert client.head(f"/v2/team/app/manifests/{tags[-1]}").headers["Docker-Content-Digest"] == digest
     assert client.get(f"/v2/team/app/manifests/{digest}").status_code == 200
 
 

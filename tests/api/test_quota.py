@@ -270,3 +270,61 @@ def test_a_refusal_stands_when_clearing_up_after_it_fails(client, push, monkeypa
     data = b"q" * 200
     refusal(client.post(f"/v2/capped/app/blobs/uploads/?digest={digest_of(data)}", body=data),
             "quota exceeded for capped: 200 B of 100 B; delete images or ask an admin")
+
+
+def _counts(namespace):
+    """What the namespace's total item and each shard count, as stored."""
+    from chalicelib.metadata.models import NamespaceStorage
+    found = {item.entry: int(item.bytes or 0) for item in NamespaceStorage.query(namespace)
+             if item.entry.startswith("#")}
+    return found.pop("#", None), found
+
+
+def test_without_a_quota_new_blobs_are_counted_in_shards_not_in_one_item(client, push, monkeypatch):
+    """No blob link of a namespace without a quota writes its total item: the bytes go to the
+    digest's shard, so concurrent pushes of new blobs into one namespace do not all name one item."""
+    from chalicelib.metadata import models
+    named = []
+    save = models.TransactWrite.update
+
+    def recorded(txn, model, *args, **kwargs):
+        named.append(model.entry if isinstance(model, models.NamespaceStorage) else None)
+        return save(txn, model, *args, **kwargs)
+
+    monkeypatch.setattr(models.TransactWrite, "update", recorded)
+    layers = [bytes([n]) * (100 + n) for n in range(12)]
+    push.image("team/app", "1", layers=layers)
+    total, shards = _counts("team")
+    expected = sum(map(len, layers)) + len(CONFIG)
+    assert "#" not in named and total is None
+    assert sum(shards.values()) == expected == stored(client, "team")
+    assert len(shards) > 1 and set(shards) <= {f"#{n}" for n in range(quota.TOTAL_SHARDS)}
+    assert client.get("/dockless/admin/v1/usage").json_body["namespaces"][0]["stored_bytes"] == expected
+
+
+def test_under_a_quota_the_shards_count_toward_it_and_unlinks_take_from_them(client, push, state):
+    """Bytes counted in shards before a quota count against it; a blob linked under the quota is
+    counted in the total item (one conditional write decides the last room), and its unlink takes
+    its bytes from its shard: the sum stays what the namespace stores."""
+    push.image("team/app", "1", layers=(b"a" * 1000,))
+    set_quota(client, "team", 1000 + len(CONFIG) + 600)
+    push.image("team/app", "2", layers=(b"u" * 500,))  # room: its new layer counted in the total
+    total, _ = _counts("team")
+    assert total == 500
+    before = state()
+    data = b"x" * 101  # 1000 + config + 500 + 101 > quota: the shards' bytes counted
+    response = client.post(f"/v2/team/app/blobs/uploads/?digest={digest_of(data)}", body=data)
+    refusal(response, "quota exceeded for team: 1.6 KiB of 1.6 KiB; delete images or ask an admin")
+    assert state() == before
+    assert client.delete(f"/v2/team/app/blobs/{digest_of(b'u' * 500)}").status_code == 202
+    total, shards = _counts("team")
+    assert total == 500 and sum(shards.values()) == 1000 + len(CONFIG) - 500  # a shard below zero is fine
+    assert stored(client, "team") == 1000 + len(CONFIG)
+    assert push.blob("team/app", data)["size"] == 101  # room again
+
+
+def test_bytes_an_older_release_counted_in_the_total_item_still_count(client, push):
+    from chalicelib.metadata.models import NamespaceStorage
+    push.image("team/app", "1", layers=(b"a" * 1000,))
+    NamespaceStorage("team", "#").update(actions=[NamespaceStorage.bytes.add(700)])  # as counted before the shards
+    assert stored(client, "team") == 1000 + len(CONFIG) + 700

@@ -2,6 +2,9 @@
 (chalicelib/runtime/retries.py): a conflicted write is sent again, throttling is left to
 botocore, and what stays busy is a 503 with Retry-After, never a 500. The faults tier
 (tests/e2e/test_faults.py) drives docker and skopeo through a busy stack."""
+import json
+import time
+
 import boto3
 import pytest
 from botocore.config import Config
@@ -88,3 +91,94 @@ def test_only_a_write_that_merely_conflicted_is_sent_again(answer, retried):
     if retried:
         assert 0 <= delay <= retries.MAX_DELAY_SECONDS
         assert retries.on_needs_retry(response=answer, attempts=retries.CONFLICT_ATTEMPTS) is None
+
+
+def test_a_transaction_that_conflicted_past_its_retries_is_busy_as_pynamodb_raises_it(busy_aws, monkeypatch):
+    """pynamodb wraps botocore's cancellation in errors of its own whose answer keeps the code but
+    not the reasons: what dispatch asks (`retries.busy`) finds them in botocore's, behind."""
+    from pynamodb.connection import Connection
+    from pynamodb.exceptions import TransactWriteError
+    monkeypatch.setattr(retries, "CONFLICT_ATTEMPTS", 1)
+    connection = Connection(region="us-east-1", host=busy_aws.internal_url, max_retry_attempts=0,
+                            aws_access_key_id=ACCESS_KEY_ID, aws_secret_access_key="local-secret")
+    with pytest.raises(TransactWriteError) as raised:
+        connection.transact_write_items(condition_check_items=[], delete_items=[], update_items=[],
+                                        put_items=[{"TableName": "t", "Item": {"k": {"S": "1"}}}])
+    assert raised.value.cause.response["Error"]["Code"] == "TransactionCanceledException"
+    assert retries.busy(raised.value)
+
+
+def _create(faults, table="t"):
+    with faults.holding("DynamoDB_20120810.CreateTable", json.dumps(
+            {"TableName": table, "KeySchema": [{"AttributeName": "k", "KeyType": "HASH"}]}).encode()):
+        pass
+
+
+def _transaction(*keys, get=False):
+    part = "Get" if get else "Put"
+    items = [{part: {"TableName": "t", **({"Key": {"k": {"S": k}}} if get else {"Item": {"k": {"S": k}, "v": {"N": "1"}}})}}
+             for k in keys]
+    return ("DynamoDB_20120810.TransactGetItems" if get else "DynamoDB_20120810.TransactWriteItems",
+            json.dumps({"TransactItems": items}).encode())
+
+
+def _update(key):
+    return "DynamoDB_20120810.UpdateItem", json.dumps({"TableName": "t", "Key": {"k": {"S": key}}}).encode()
+
+
+def _answered(answer):
+    status, _, body = answer
+    return status, json.loads(body)
+
+
+def test_writes_that_overlap_conflict_as_dynamodb_answers_them():
+    """dynamodb.Contention: what AWS does when two writes hold one item at once, by the item's key
+    (a Put's key read from the table's CreateTable), while they are carried out."""
+    faults = Faults.parse("dynamodb.Contention")
+    faults.transaction_hold_seconds = 0
+    _create(faults)
+    faults.arm()
+    with faults.holding(*_transaction("a", "b")) as first:
+        assert first is None  # nothing held: it goes through, holding a and b
+        with faults.holding(*_transaction("c", "b", "d")) as second:
+            status, answer = _answered(second)
+            assert status == 400 and answer["__type"].endswith("#TransactionCanceledException")
+            assert [r["Code"] for r in answer["CancellationReasons"]] == ["None", "TransactionConflict", "None"]
+        with faults.holding(*_update("a")) as single:
+            assert _answered(single)[1]["__type"].endswith("#TransactionConflictException")
+        with faults.holding(*_transaction("a", get=True)) as read:
+            assert _answered(read)[1]["CancellationReasons"][0]["Code"] == "TransactionConflict"
+        with faults.holding(*_transaction("c")) as elsewhere:
+            assert elsewhere is None  # another item: no conflict
+    with faults.holding(*_transaction("c", "b", "d")) as after:
+        assert after is None  # answered, the first holds nothing
+    with faults.holding(*_update("x")) as one, faults.holding(*_update("x")) as two:
+        assert one is None and two is None  # single writes of one item queue; they do not conflict
+        with faults.holding(*_transaction("x")) as behind:
+            assert _answered(behind)[1]["CancellationReasons"][0]["Code"] == "TransactionConflict"
+    assert faults.injected["dynamodb.Contention"] == 4
+
+
+def test_contention_waits_for_the_stack_to_be_armed():
+    faults = Faults.parse("dynamodb.Contention")
+    _create(faults)
+    with faults.holding(*_transaction("a")) as first, faults.holding(*_transaction("a")) as second:
+        assert first is None and second is None
+
+
+def test_a_transaction_holds_its_items_a_moment_after_its_answer():
+    """DynamoDB takes tens of milliseconds to commit a transaction, the local one none: a
+    transaction carried out just after another that named the same item conflicts with it."""
+    faults = Faults.parse("dynamodb.Contention")
+    faults.transaction_hold_seconds = 0.2
+    _create(faults)
+    faults.arm()
+    with faults.holding(*_transaction("a")) as first:
+        assert first is None
+    with faults.holding(*_transaction("a")) as soon:
+        assert _answered(soon)[1]["CancellationReasons"][0]["Code"] == "TransactionConflict"
+    with faults.holding(*_update("a")) as single:
+        assert single is not None  # a single write too
+    time.sleep(0.25)
+    with faults.holding(*_transaction("a")) as later:
+        assert later is None
