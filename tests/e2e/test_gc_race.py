@@ -6,8 +6,10 @@ tags and delete manifests, with random timing.
 
 After each of a worker's operations every image it should have pulls byte-exact with its digest;
 at the end, after two runs a grace period apart, the bucket holds exactly the objects the remaining
-images need, and the namespace's storage count is exactly their blobs. DOCKLESS_RACE_ROUNDS bounds the
-operations, all workers together: 300 in `make test`, 1,000 in `make race`."""
+images need, and the namespace's storage count is exactly their blobs. The stack's AWS is busy as
+in the faults tier (tests/e2e/test_faults.py: conflicts, overlapping writes, throttling, SlowDown).
+DOCKLESS_RACE_ROUNDS bounds the operations, all workers together: 300 in `make test`, 1,000 in
+`make race`."""
 import hashlib
 import json
 import os
@@ -20,6 +22,7 @@ import requests
 
 from dockless.client.auth import RegistryAuth
 from tests.e2e import programs
+from tests.e2e.test_faults import FAULTS
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 ROUNDS = int(os.environ.get("DOCKLESS_RACE_ROUNDS", "300"))
@@ -37,7 +40,8 @@ def racing_stack(tmp_path_factory):
            "DOCKLESS_UPLOAD_TTL_SECONDS": str(UPLOAD_SECONDS)}
     # After ten busy minutes this stack has not always stopped within 30 s of SIGTERM (cause not yet
     # found; see the session notes): it is killed then, and the race's verdict stands.
-    with programs.dockless_serve(tmp_path_factory.mktemp("race-stack"), env=env, must_stop=False) as stack:
+    with programs.dockless_serve(tmp_path_factory.mktemp("race-stack"), env=env, must_stop=False,
+                                 args=("--faults", FAULTS)) as stack:
         yield stack
 
 
