@@ -28,13 +28,14 @@ LAYER_BYTES = 10 * 1024
 
 
 def measure(records) -> dict:
+    items = prices.records_items(records)
     return {"api": len(records),
             "rru": sum(r["dynamodb_read_units"] for r in records),
             "wru": sum(r["dynamodb_write_units"] for r in records),
             "s3_api": sum(r["s3_requests"] for r in records),
             "s3_client": sum(len(r["presigned_urls"]) for r in records),
-            "items": prices.records_items(records),
-            "usd": prices.records_cost(records)}
+            "items": items,
+            "usd": sum(items.values())}
 
 
 def run(work: Path, layer_counts) -> list:

@@ -14,8 +14,8 @@ from typing import Callable, Optional
 
 from chalicelib.metadata.audit import AuditTrail
 from chalicelib.metadata.models import bind_models
-from chalicelib.runtime.config import Settings
 from chalicelib.runtime import retries
+from chalicelib.runtime.config import Settings
 from chalicelib.runtime.observe import watch_client
 from chalicelib.runtime.ratelimit import WindowLimiter
 from chalicelib.storage.objects import ObjectStore

@@ -49,10 +49,10 @@ def _unused_model(name: str) -> bool:
     return parts[:2] == ["botocore", "data"] and len(parts) > 3 and parts[2] not in BOTOCORE_SERVICES
 
 
-def rewrite_bundle(bundle: Path) -> bool:
+def rewrite_bundle(bundle: Path) -> None:
     """Rewrite the zip without the botocore models of services the functions never call, then add
     each module's bytecode with a Python of the runtime's version. Without one here the bundle
-    ships without bytecode (its cold starts compile every module): say so, and return False."""
+    ships without bytecode (its cold starts compile every module), and says so."""
     trimmed = bundle.with_suffix(".trimmed")
     with zipfile.ZipFile(bundle) as source, zipfile.ZipFile(trimmed, "w", zipfile.ZIP_DEFLATED) as target:
         for entry in source.infolist():
@@ -64,9 +64,8 @@ def rewrite_bundle(bundle: Path) -> bool:
         print(f"warning: no {runtime.PYTHON} on this machine (set DOCKLESS_RUNTIME_PYTHON): the bundle "
               "ships without bytecode, so each cold start compiles its modules (about 250 ms more)",
               file=sys.stderr)
-        return False
+        return
     subprocess.run([python, "-I", str(Path(__file__).with_name("bytecode.py")), str(bundle)], check=True)
-    return True
 
 
 def load(path: Path) -> dict:

@@ -98,15 +98,21 @@ def shard_entry(digest: str) -> str:
     return f"{STORAGE_TOTAL}{int(keys.digest_hex(digest)[:8], 16) % TOTAL_SHARDS}"
 
 
-def _shard_entries() -> List[str]:
-    return [f"{STORAGE_TOTAL}{number}" for number in range(TOTAL_SHARDS)]
+SHARD_ENTRIES = tuple(f"{STORAGE_TOTAL}{number}" for number in range(TOTAL_SHARDS))
+
+
+def _counts(namespace: str, entries, consistent: bool = False) -> List[Optional[NamespaceStorage]]:
+    """The namespace's count items of these entries, in one read."""
+    return read_together(*((NamespaceStorage, (namespace, entry)) for entry in entries), consistent=consistent)
+
+
+def _bytes(items) -> int:
+    return sum(int(item.bytes or 0) for item in items if item is not None)
 
 
 def _shards(namespace: str, consistent: bool = False) -> int:
     """The bytes a namespace's shard items count (one read of all of them)."""
-    found = read_together(*((NamespaceStorage, (namespace, entry)) for entry in _shard_entries()),
-                          consistent=consistent)
-    return sum(int(item.bytes or 0) for item in found if item is not None)
+    return _bytes(_counts(namespace, SHARD_ENTRIES, consistent))
 
 
 def counted(now: Standing, consistent: bool = False) -> Standing:
@@ -140,9 +146,9 @@ def require_room(repo: str, digest: str, size: int, known: Optional[Standing] = 
 
 def total(namespace: str) -> NamespaceStorage:
     """The namespace's total item with `bytes` all that it stores (its shards added): one read."""
-    found = read_together(*((NamespaceStorage, (namespace, entry)) for entry in (STORAGE_TOTAL, *_shard_entries())))
+    found = _counts(namespace, (STORAGE_TOTAL, *SHARD_ENTRIES))
     item = found[0] or NamespaceStorage(namespace, STORAGE_TOTAL)
-    item.bytes = sum(int(each.bytes or 0) for each in found if each is not None)
+    item.bytes = _bytes(found)
     return item
 
 

@@ -35,8 +35,6 @@ from chalicelib.runtime import retries
 from chalicelib.signing.service import SigningService, registry_signature
 from chalicelib.storage import paths
 
-
-
 # How long a tag write keeps trying while other pushes of the tag win (well within API Gateway's
 # 29 s): then the push is ordered before the last of them (ManifestService._write_tag).
 TAG_RACE_SECONDS = 10

@@ -2,8 +2,8 @@
 
 botocore's standard retry mode (every client here: boto3's and pynamodb's, each allowed
 MAX_ATTEMPTS tries) already retries throttling (ThrottlingException,
-ProvisionedThroughputExceededException, S3's 503 SlowDown) with jittered exponential backoff. It does not retry a DynamoDB transaction cancelled only because
-another one held an item (TransactionCanceledException whose reasons are all `None` or
+ProvisionedThroughputExceededException, S3's 503 SlowDown) with jittered exponential backoff.
+It does not retry a DynamoDB transaction cancelled only because another one held an item (TransactionCanceledException whose reasons are all `None` or
 `TransactionConflict`, or a single write's TransactionConflictException): the same request,
 sent again, is right. `on_needs_retry` retries those, at most CONFLICT_ATTEMPTS times with full
 jitter (25 ms doubling, at most 1 s each: at most ~4 s in all), and never one a condition refused.

@@ -25,6 +25,7 @@ The public S3 door (presigned URLs, which clients follow) is left alone: the fau
 registry's to absorb (runtime/retries.py), not the clients'.
 """
 from __future__ import annotations
+import collections
 import json
 import logging
 import random
@@ -32,7 +33,7 @@ import threading
 import time
 import uuid
 from contextlib import contextmanager
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Deque, Dict, Iterator, List, Optional, Tuple
 
 KINDS = ("dynamodb.TransactionConflict", "dynamodb.ProvisionedThroughputExceeded", "dynamodb.Throttling",
          "s3.SlowDown", "dynamodb.Contention")
@@ -53,6 +54,7 @@ class Faults:
         self._key_names: Dict[str, List[str]] = {}  # table -> its key's attribute names (CreateTable)
         # item -> the writes holding it: [a transaction?, until (None: in progress)]
         self._held: Dict[tuple, List[list]] = {}
+        self._ending: Deque[tuple] = collections.deque()  # (until, items, hold), in the order they end
         self.transaction_hold_seconds = TRANSACTION_HOLD_SECONDS
 
     @classmethod
@@ -90,6 +92,9 @@ class Faults:
         because a write holds an item it names, or None while the request holds its items (writes
         only; a transaction until TRANSACTION_HOLD_SECONDS after its answer, as DynamoDB's take
         that long to commit where the local one commits at once)."""
+        if "dynamodb.Contention" not in self.rates:
+            yield None
+            return
         operation = target.rpartition(".")[2]
         request = json.loads(body or b"{}")
         if operation == "CreateTable":
@@ -99,8 +104,9 @@ class Faults:
         writes = operation != "TransactGetItems"
         with self._lock:
             now = time.monotonic()
+            self._forget_holds(now)
             holders = {item: [h for h in self._held.get(item, ()) if h[1] is None or h[1] > now] for item in items}
-            if not (self.armed and "dynamodb.Contention" in self.rates):
+            if not self.armed:
                 held = []
             elif transaction:
                 held = [number for number, item in enumerate(items) if holders[item]]
@@ -114,14 +120,27 @@ class Faults:
                 self._held[item] = holders[item] + [mine]
         if conflict:
             LOG.info("fault injected: dynamodb.Contention")
-            yield _transaction_cancelled(len(items), held) if transaction else _dynamodb_error(
-                "com.amazonaws.dynamodb.v20120810#TransactionConflictException", "Transaction is ongoing for the item")
+            yield _transaction_cancelled(len(items), held) if transaction else _single_write_conflict()
             return
         try:
             yield None
         finally:
             with self._lock:
                 mine[1] = time.monotonic() + (self.transaction_hold_seconds if transaction else 0)
+                if writes:
+                    self._ending.append((mine[1], items, mine))
+
+    def _forget_holds(self, now: float) -> None:
+        """Drop the holds that have ended (oldest first), so a long-running stack keeps only the
+        items held now."""
+        while self._ending and self._ending[0][0] <= now:
+            _, items, hold = self._ending.popleft()
+            for item in items:
+                holders = self._held.get(item, [])
+                if hold in holders:
+                    holders.remove(hold)
+                if not holders:
+                    self._held.pop(item, None)
 
     def _items(self, operation: str, request: dict) -> List[tuple]:
         """The items a write (or a transaction's read) names, as (table, key)."""
@@ -152,8 +171,7 @@ class Faults:
             if operation == "TransactWriteItems":
                 items = len(json.loads(body or b"{}").get("TransactItems") or [None])
                 return _transaction_cancelled(items, [self._random.randrange(items)])
-            return _dynamodb_error("com.amazonaws.dynamodb.v20120810#TransactionConflictException",
-                                   "Transaction is ongoing for the item")
+            return _single_write_conflict()
         if self._drawn("dynamodb.ProvisionedThroughputExceeded"):
             return _dynamodb_error("com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
                                    "The level of configured provisioned throughput for the table was exceeded. "
@@ -168,6 +186,11 @@ def _dynamodb_error(kind: str, message: str, **more) -> Answer:
     body = json.dumps({"__type": kind, "message": message, **more}).encode()
     return 400, [("Content-Type", "application/x-amz-json-1.0"), ("x-amzn-RequestId", uuid.uuid4().hex),
                  ("Content-Length", str(len(body)))], body
+
+
+def _single_write_conflict() -> Answer:
+    return _dynamodb_error("com.amazonaws.dynamodb.v20120810#TransactionConflictException",
+                           "Transaction is ongoing for the item")
 
 
 def _transaction_cancelled(items: int, held: List[int]) -> Answer:

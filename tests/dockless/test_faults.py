@@ -182,3 +182,7 @@ def test_a_transaction_holds_its_items_a_moment_after_its_answer():
     time.sleep(0.25)
     with faults.holding(*_transaction("a")) as later:
         assert later is None
+    time.sleep(0.25)
+    with faults.holding(*_update("b")):
+        # What ended is forgotten: a long-running stack keeps only the items held now.
+        assert list(faults._held) == [("t", '{"k": {"S": "b"}}')]
