@@ -34,8 +34,7 @@ TABLE_ACTIONS: Dict[str, Dict[Optional[str], List[str]]] = {
     "gc-candidates": {None: ["BatchGetItem", "DeleteItem", "GetItem", "PutItem", "Scan", "UpdateItem"]},
     "mirror-rules": {None: ["DeleteItem", "PutItem", "Scan"]},
     "signin-failures": {None: ["BatchGetItem", "DeleteItem", "UpdateItem"]},
-    "namespace-storage": {None: ["BatchGetItem", "ConditionCheckItem", "DeleteItem", "GetItem", "PutItem",
-                                 "UpdateItem"]},
+    "namespace-storage": {None: ["BatchGetItem", "ConditionCheckItem", "DeleteItem", "PutItem", "UpdateItem"]},
 }
 # S3, per key prefix (chalicelib/storage/paths.py), and on the bucket itself (listing).
 OBJECT_ACTIONS: Dict[str, List[str]] = {
