@@ -35,6 +35,7 @@ TABLE_ACTIONS: Dict[str, Dict[Optional[str], List[str]]] = {
     "mirror-rules": {None: ["DeleteItem", "PutItem", "Scan"]},
     "signin-failures": {None: ["BatchGetItem", "DeleteItem", "UpdateItem"]},
     "namespace-storage": {None: ["BatchGetItem", "ConditionCheckItem", "DeleteItem", "PutItem", "UpdateItem"]},
+    "jobs": {None: ["UpdateItem"]},
 }
 # S3, per key prefix (chalicelib/storage/paths.py), and on the bucket itself (listing).
 OBJECT_ACTIONS: Dict[str, List[str]] = {

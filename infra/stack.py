@@ -51,8 +51,8 @@ from infra import runtime
 API_STAGE = "api"
 API_FUNCTION = "APIHandler"
 JOB_FUNCTIONS = [to_cfn_resource_name(name) for name in JOBS]
-# The verification job hashes multipart blobs of many GiB (DESIGN.md §3): Lambda's maximum.
-LONG_JOB_SECONDS = {to_cfn_resource_name("verify_unproven_blobs"): 900}
+# Each job function's timeout, as its lease counts on (chalicelib/routes/jobs.py).
+JOB_SECONDS = {to_cfn_resource_name(name): seconds for name, (_, _, seconds) in JOBS.items()}
 EDGE_REGION = "us-east-1"
 EDGE_SOURCE = Path(__file__).parent / "edge" / "restore_headers.py"
 # The error statuses CloudFront caches (the CustomErrorResponse ErrorCode values its resource schema
@@ -188,8 +188,8 @@ def _functions(stage: str) -> Dict[str, dict]:
     functions = {}
     for name in [API_FUNCTION, *JOB_FUNCTIONS]:
         properties = {"Environment": {"Variables": function_settings(stage)}, "Layers": layers}
-        if name in LONG_JOB_SECONDS:
-            properties["Timeout"] = LONG_JOB_SECONDS[name]
+        if name in JOB_SECONDS:
+            properties["Timeout"] = JOB_SECONDS[name]
         functions[name] = {"Properties": properties}
         functions[f"{name}Logs"] = {"Type": "AWS::Logs::LogGroup", "Properties": {
             "LogGroupName": {"Fn::Sub": f"/aws/lambda/${{{name}}}"}, "RetentionInDays": LOG_RETENTION_DAYS}}

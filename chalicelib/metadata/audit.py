@@ -25,6 +25,7 @@ import uuid
 from typing import Callable, Iterator, List, Optional, Tuple
 
 from chalicelib.metadata import keys
+from chalicelib.metadata.leases import Scan
 from chalicelib.metadata.models import AuditEvent
 from chalicelib.oci import errors
 from chalicelib.oci.errors import RegistryError
@@ -36,6 +37,8 @@ AUDIT_SHARDS = 4
 REGISTRY_NAMESPACE = "_registry"
 UNAUTHENTICATED_NAMESPACE = "_unauthenticated"
 ALLOWED, DENIED, FAILED = "allowed", "denied", "failed"
+# The most events one part of a day's export holds.
+EXPORT_PART_EVENTS = 10_000
 # The longest period one query of the trail reads (each day is AUDIT_SHARDS partitions).
 QUERY_MAX_DAYS = 31
 
@@ -140,16 +143,56 @@ class AuditTrail:
         except Exception:  # noqa: BLE001 - losing an event must be loud, not fatal
             LOG.exception("AUDIT EVENT LOST: %s %s %s %s", action, repository, reference, outcome)
 
-    def export_day(self, day: datetime.date) -> int:
-        """All of one day's events, as JSON lines at paths.audit_export_key(day), replacing any
-        earlier export of that day. A scan: the export runs once a day, off the request path."""
-        start = datetime.datetime.combine(day, datetime.time(), tzinfo=datetime.timezone.utc)
-        events = sorted(AuditEvent.scan(AuditEvent.time.between(start, start + datetime.timedelta(days=1))),
-                        key=lambda e: e.at)
-        events = [e for e in events if e.time.date() == day]  # `between` includes the next midnight
+    def export(self, lease, seconds: float) -> dict:
+        """Go on exporting, from the lease's cursor, for about `seconds`: each day once it is over,
+        oldest first, to S3 as parts of JSON lines (paths.audit_part_key, each part oldest event
+        first) and, once all its parts are written, the day's summary (paths.audit_day_key: its
+        events and parts). A day is read by a scan of the table a page at a time (the trail keeps
+        no index by day alone), so a day of many events takes several runs; a part is written
+        before the cursor that goes on after it is saved, and a run ended between the two writes
+        the same part again; a day's summary is written before the cursor moves to the next day.
+        The first export starts with yesterday. What this run wrote."""
+        deadline = time.monotonic() + seconds
+        today = self._backend.clock().date()
+        cursor = lease.cursor or {"day": (today - datetime.timedelta(days=1)).isoformat(),
+                                  "after": None, "part": 1, "events": 0}
+        written = {"events": 0, "parts": 0, "days": []}
+        while datetime.date.fromisoformat(cursor["day"]) < today:  # each run reads at least one page
+            day = datetime.date.fromisoformat(cursor["day"])
+            start = datetime.datetime.combine(day, datetime.time(), tzinfo=datetime.timezone.utc)
+            scan = Scan(AuditEvent, cursor["after"], deadline - time.monotonic(),
+                        AuditEvent.time.between(start, start + datetime.timedelta(days=1)))
+            part: List[AuditEvent] = []
+            for event in scan:
+                if event.time.date() == day:  # `between` includes the next midnight
+                    part.append(event)
+                if len(part) == EXPORT_PART_EVENTS:
+                    cursor = self._write_part(day, part, cursor, scan.cursor, written)
+                    lease.keep(cursor)
+                    part = []
+            if part:
+                cursor = self._write_part(day, part, cursor, scan.cursor, written)
+            if scan.finished:
+                summary = {"day": day.isoformat(), "events": cursor["events"], "parts": cursor["part"] - 1}
+                self._backend.objects.put(paths.audit_day_key(day), json.dumps(summary, sort_keys=True).encode(),
+                                          content_type="application/json")
+                cursor = {"day": (day + datetime.timedelta(days=1)).isoformat(), "after": None, "part": 1, "events": 0}
+                written["days"].append(day.isoformat())
+            else:
+                cursor = dict(cursor, after=scan.cursor)
+            lease.keep(cursor)
+            if time.monotonic() >= deadline:
+                break
+        return written
+
+    def _write_part(self, day: datetime.date, events: List[AuditEvent], cursor: dict, after, written: dict) -> dict:
+        """Write the day's next part: the cursor that goes on after it (for the caller to save)."""
+        events = sorted(events, key=lambda e: e.at)
         lines = "".join(json.dumps(as_dict(e), sort_keys=True) + "\n" for e in events)
-        self._backend.objects.put(paths.audit_export_key(day), lines.encode(), content_type="application/x-ndjson")
-        return len(events)
+        self._backend.objects.put(paths.audit_part_key(day, cursor["part"]), lines.encode(),
+                                  content_type="application/x-ndjson")
+        written.update(events=written["events"] + len(events), parts=written["parts"] + 1)
+        return dict(cursor, after=after, part=cursor["part"] + 1, events=cursor["events"] + len(events))
 
 
 def _days(since: datetime.datetime, until: datetime.datetime) -> List[datetime.date]:

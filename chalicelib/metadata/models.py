@@ -452,6 +452,23 @@ class SigninFailures(Model):
     expires_at = NumberAttribute()
 
 
+class JobState(Model):
+    """Each scheduled job's lease and progress (chalicelib/metadata/leases.py): one run at a time,
+    and the next run goes on where the last one stopped.
+
+    Keys: job. Access: a conditional update takes the lease (none held, or held past lease_until);
+    updates conditioned on the holder keep it, save the cursor, give it back.
+    """
+
+    class Meta:
+        table_name = "jobs"
+
+    job = UnicodeAttribute(hash_key=True)
+    holder = UnicodeAttribute(null=True)  # the run holding the lease
+    lease_until = NumberAttribute(null=True)  # epoch seconds
+    cursor = UnicodeAttribute(null=True)  # JSON: where the next run goes on
+
+
 # Each model and the concern its table is named after ("<prefix>-<concern>").
 TABLES: Dict[Type[Model], str] = {
     Repository: "repositories",
@@ -471,6 +488,7 @@ TABLES: Dict[Type[Model], str] = {
     NamespaceStorage: "namespace-storage",
     MirrorRule: "mirror-rules",
     SigninFailures: "signin-failures",
+    JobState: "jobs",
 }
 
 

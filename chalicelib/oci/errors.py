@@ -63,6 +63,7 @@ TOKEN_REQUEST_INVALID = ErrorCode("INVALID_REQUEST", "invalid token request", 40
 ADMIN_INVALID = ErrorCode("INVALID", "invalid administration request", 400)
 ADMIN_UNKNOWN = ErrorCode("NOT_FOUND", "no such user, robot, team or credential", 404)
 ADMIN_CONFLICT = ErrorCode("CONFLICT", "already exists", 409)
+JOB_RUNNING = ErrorCode("CONFLICT", "a run of this job is under way: try again once it has ended", 409)
 # What the front door answers before (or instead of) the function. Deployed, these are API
 # Gateway's customised gateway responses (infra/); locally, dockless.local.frontdoor answers them.
 ROUTE_UNKNOWN = ErrorCode("NOT_FOUND", "no registry endpoint for this method and path", 404)

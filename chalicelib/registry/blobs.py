@@ -17,6 +17,7 @@ from pynamodb.exceptions import DoesNotExist, UpdateError
 from chalicelib.backend import Backend
 from chalicelib.lifecycle import gc, quota
 from chalicelib.metadata import keys, queries
+from chalicelib.metadata.leases import Lease, Scan
 from chalicelib.metadata.models import (BlobLink, RepositorySetting, Upload, keep_in_catalog, leave_catalog,
                                         read_together)
 from chalicelib.oci import errors, protocol, spec
@@ -387,11 +388,13 @@ class BlobService:
             return None  # S3 proved each part; the whole object is proven by verify_unproven_blobs
         return stored[1] == sha256_base64(hex_digest)
 
-    def verify_unproven_blobs(self) -> int:
-        """Scheduled: hash direct multipart blobs that S3 proved only part by part. A match makes
-        them shareable; a mismatch unlinks them and deletes the bytes."""
+    def verify_unproven_blobs(self, lease: Lease, seconds: float) -> int:
+        """Scheduled: hash direct multipart blobs that S3 proved only part by part, going on from
+        the lease's cursor for about `seconds`. A match makes them shareable; a mismatch unlinks
+        them and deletes the bytes."""
         proven = 0
-        for link in BlobLink.scan(BlobLink.verified == False):  # noqa: E712 - a DynamoDB condition
+        scan = Scan(BlobLink, lease.cursor, seconds, BlobLink.verified == False)  # noqa: E712 - a DynamoDB condition
+        for link in scan:
             hashed = self._objects.hash_object(link.location)
             if hashed == (keys.digest_hex(link.digest), link.size):
                 link.update(actions=[BlobLink.verified.set(True)])
@@ -401,6 +404,8 @@ class BlobService:
                                       "digest": link.digest, "location": link.location}))
                 quota.delete_link(self._backend, link)
                 self._objects.delete(link.location)
+            lease.keep(scan.cursor)
+        lease.keep(scan.cursor)
         return proven
 
     def _drop_direct_object(self, upload: Upload) -> None:

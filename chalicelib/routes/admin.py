@@ -209,7 +209,8 @@ def collect_garbage(call):
         raise RegistryError(errors.ADMIN_INVALID, "dry_run is true or false")
     if namespace is not None and (not isinstance(namespace, str) or not spec.NAMESPACE_RE.fullmatch(namespace)):
         raise RegistryError(errors.ADMIN_INVALID, "namespace is a namespace name (team)")
-    return json_response(jobs.collect_garbage(call.backend, dry_run=dry_run, namespace=namespace))
+    return json_response(jobs.collect_garbage(call.backend, dry_run=dry_run, namespace=namespace,
+                                             run_seconds=jobs.API_RUN_SECONDS))
 
 
 def preview_retention(call):

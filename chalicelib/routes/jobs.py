@@ -1,12 +1,16 @@
 """Scheduled jobs: deployed as Chalice scheduled events, run on a timer by the local stack. Each
-takes the backend it runs on (the process's, `backend()`, when scheduled)."""
+takes the backend it runs on (the process's, `backend()`, when scheduled), runs alone (its lease,
+chalicelib/metadata/leases.py), and one that works through a table goes on where the last run stopped."""
 from __future__ import annotations
-import datetime
-from typing import Optional
+import contextlib
+from typing import Iterator, Optional
 
 from chalicelib.backend import Backend, backend
 from chalicelib.lifecycle.gc import GarbageCollector
 from chalicelib.lifecycle.retention import RetentionService
+from chalicelib.metadata.leases import Lease
+from chalicelib.oci import errors
+from chalicelib.oci.errors import RegistryError
 from chalicelib.registry.blobs import BlobService
 from chalicelib.runtime.observe import JobRecord
 
@@ -17,53 +21,91 @@ VERIFY_BLOBS_EVERY_MINUTES = 15
 # Garbage collection: each run dooms what nothing needs and deletes what a run at least the grace
 # period (DOCKLESS_GC_GRACE_SECONDS, an hour) before doomed and nothing needs still.
 COLLECT_GARBAGE_EVERY_MINUTES = 60
-# The audit export writes yesterday's events once a day.
-EXPORT_AUDIT_EVERY_MINUTES = 24 * 60
+# The audit export goes on every quarter hour from where it stopped, a day at a time, once the day is over.
+EXPORT_AUDIT_EVERY_MINUTES = 15
+# Each job's Lambda timeout: a run lasts at most this long (its lease a little longer). The
+# verification job hashes multipart blobs of many GiB (DESIGN.md §3), garbage collection reads every
+# repository: Lambda's maximum. The API's own (an admin's garbage collection run) is Chalice's setting.
+LONG_RUN_SECONDS = 900
+RUN_SECONDS = 30
+API_RUN_SECONDS = RUN_SECONDS
+# How much of its timeout a run goes on starting new work for (the last piece may take the rest).
+WORK_SHARE = 2 / 3
+
+
+@contextlib.contextmanager
+def alone(on: Backend, job: str, run_seconds: float) -> Iterator[Optional[Lease]]:
+    """The job's lease for this run, given back when it ends, or None while another run holds it
+    (the run then does nothing)."""
+    lease = Lease.take(job, run_seconds, on.clock)
+    try:
+        yield lease
+    finally:
+        if lease is not None:
+            lease.give_back()
 
 
 def clean_expired_uploads(on: Backend) -> int:
-    with JobRecord("clean_expired_uploads") as record:
-        record["removed"] = BlobService(on).clean_expired_uploads()
+    with JobRecord("clean_expired_uploads") as record, alone(on, "clean_expired_uploads", RUN_SECONDS) as lease:
+        record["removed"] = BlobService(on).clean_expired_uploads() if lease else 0
+        record["skipped"] = lease is None
     return record["removed"]
 
 
 def verify_unproven_blobs(on: Backend) -> int:
-    with JobRecord("verify_unproven_blobs") as record:
-        record["proven"] = BlobService(on).verify_unproven_blobs()
+    with JobRecord("verify_unproven_blobs") as record, \
+            alone(on, "verify_unproven_blobs", LONG_RUN_SECONDS) as lease:
+        record["proven"] = BlobService(on).verify_unproven_blobs(lease, LONG_RUN_SECONDS * WORK_SHARE) if lease else 0
+        record["skipped"] = lease is None
     return record["proven"]
 
 
-def collect_garbage(on: Backend, dry_run: bool = False, namespace: Optional[str] = None) -> dict:
+def collect_garbage(on: Backend, dry_run: bool = False, namespace: Optional[str] = None,
+                    run_seconds: float = LONG_RUN_SECONDS) -> dict:
     """Retention rules first (chalicelib/lifecycle/retention.py), expired upload sessions, then one garbage
     collection run over every repository and the bucket, or one namespace's repositories
     (chalicelib/lifecycle/gc.py). Its report and
-    job record carry what it removed and what it cost; "expired" lists what retention expired."""
-    expired = [] if dry_run else RetentionService(on).apply(namespace)
-    # Abandoned upload sessions go first, so that their staged objects are unreferenced this run.
-    abandoned = 0 if dry_run or namespace else BlobService(on).clean_expired_uploads()
-    report = GarbageCollector(on, dry_run=dry_run).run(namespace)
+    job record carry what it removed and what it cost; "expired" lists what retention expired.
+    A dry run changes nothing and runs beside any other; a real one only alone (JOB_RUNNING)."""
+    with contextlib.nullcontext(True) if dry_run else alone(on, "collect_garbage", run_seconds) as lease:
+        if not lease:
+            raise RegistryError(errors.JOB_RUNNING, "garbage collection is running: try again once it has ended")
+        expired = [] if dry_run else RetentionService(on).apply(namespace)
+        # Abandoned upload sessions go first, so that their staged objects are unreferenced this run.
+        abandoned = 0 if dry_run or namespace else BlobService(on).clean_expired_uploads()
+        report = GarbageCollector(on, dry_run=dry_run).run(namespace)
     report.update(expired=[expiry.as_dict() for expiry in expired], uploads_removed=abandoned)
     return report
 
 
-def export_audit(on: Backend, day: datetime.date = None) -> int:
-    """Write one day's audit events (yesterday by default) to S3 as JSON lines, oldest first."""
-    day = day or (on.clock() - datetime.timedelta(days=1)).date()
-    with JobRecord("export_audit") as record:
-        record["day"] = day.isoformat()
-        record["events"] = on.audit.export_day(day)
+def scheduled_collect_garbage(on: Backend) -> Optional[dict]:
+    """The hourly run: none while an admin's is under way (the next hour's goes on)."""
+    try:
+        return collect_garbage(on)
+    except RegistryError as running:
+        if running.error is not errors.JOB_RUNNING:
+            raise
+        return None
+
+
+def export_audit(on: Backend) -> int:
+    """Go on with the audit export (AuditTrail.export): the events it wrote this run."""
+    with JobRecord("export_audit") as record, alone(on, "export_audit", RUN_SECONDS) as lease:
+        record.update(on.audit.export(lease, RUN_SECONDS * WORK_SHARE) if lease else {"events": 0})
+        record["skipped"] = lease is None
     return record["events"]
 
 
+# Each job, how often it runs, and its Lambda timeout.
 JOBS = {
-    "clean_expired_uploads": (clean_expired_uploads, CLEAN_UPLOADS_EVERY_MINUTES),
-    "verify_unproven_blobs": (verify_unproven_blobs, VERIFY_BLOBS_EVERY_MINUTES),
-    "export_audit": (export_audit, EXPORT_AUDIT_EVERY_MINUTES),
-    "collect_garbage": (collect_garbage, COLLECT_GARBAGE_EVERY_MINUTES),
+    "clean_expired_uploads": (clean_expired_uploads, CLEAN_UPLOADS_EVERY_MINUTES, RUN_SECONDS),
+    "verify_unproven_blobs": (verify_unproven_blobs, VERIFY_BLOBS_EVERY_MINUTES, LONG_RUN_SECONDS),
+    "export_audit": (export_audit, EXPORT_AUDIT_EVERY_MINUTES, RUN_SECONDS),
+    "collect_garbage": (scheduled_collect_garbage, COLLECT_GARBAGE_EVERY_MINUTES, LONG_RUN_SECONDS),
 }
 
 
 def register_jobs(app) -> None:
     from chalice import Rate
-    for name, (job, minutes) in JOBS.items():
+    for name, (job, minutes, _) in JOBS.items():
         app.schedule(Rate(minutes, unit=Rate.MINUTES), name=name)(lambda event, job=job: job(backend()))

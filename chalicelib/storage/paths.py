@@ -10,7 +10,8 @@
       manifests/sha256/<hex>             manifest bytes exactly as pushed, Content-Type = media type
       uploads/<upload-id>/<offset>       chunks of an upload in progress, <offset> zero-padded to
                                          20 digits so keys list in byte order
-      audit/<YYYY>/<MM>/<DD>.jsonl       one day of the audit trail, exported by a scheduled job
+      audit/<YYYY>/<MM>/<DD>/part-<n>.jsonl  one day of the audit trail in parts, exported by a scheduled job
+      audit/<YYYY>/<MM>/<DD>/day.json        written once the day's parts are all there: how many
 
 Lifecycle rules may expire `uploads/` (never linked: completion writes the verified blob under
 `blobs/`) and abort incomplete multipart uploads anywhere. `blobs/` and `manifests/` hold linked
@@ -43,8 +44,12 @@ def manifest_key(digest: str) -> str:
     return f"{MANIFESTS_PREFIX}{algorithm}/{hex_digest}"
 
 
-def audit_export_key(day) -> str:
-    return f"{AUDIT_PREFIX}{day:%Y/%m/%d}.jsonl"
+def audit_part_key(day, part: int) -> str:
+    return f"{AUDIT_PREFIX}{day:%Y/%m/%d}/part-{part:05d}.jsonl"
+
+
+def audit_day_key(day) -> str:
+    return f"{AUDIT_PREFIX}{day:%Y/%m/%d}/day.json"
 
 
 def direct_blob_key(upload_id: str) -> str:

@@ -128,7 +128,7 @@ class LocalStack:
         return None if given else token
 
     def _start_jobs(self) -> None:
-        for name, (job, minutes) in jobs.JOBS.items():
+        for name, (job, minutes, _) in jobs.JOBS.items():
             threading.Thread(target=self._every, args=(name, job, minutes * 60), daemon=True).start()
 
     def _every(self, name: str, job, seconds: float) -> None:

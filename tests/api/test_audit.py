@@ -1,12 +1,14 @@
 """The audit trail: each action leaves exactly the expected events, a refused change leaves none,
 queries by namespace, repository and actor, and the S3 export round-trips."""
 import base64
+import datetime
 import json
 
 import boto3
 import pytest
 
 from chalicelib.metadata.models import AuditEvent
+from chalicelib.routes import jobs
 from chalicelib.routes.jobs import export_audit
 from tests.fixtures import digest_of
 
@@ -169,15 +171,37 @@ def test_one_actors_events_spread_over_the_shards_and_older_unsharded_ones_are_s
     assert len(found) == len(events) + 1
 
 
+def exported(day):
+    """The day's export as a client of the bucket reads it: its summary and its parts' events, in
+    order, each part checked to be JSON lines, oldest first."""
+    s3 = boto3.client("s3", region_name="us-east-1")
+    listed = s3.list_objects_v2(Bucket="test-bucket", Prefix=f"audit/{day:%Y/%m/%d}/").get("Contents", ())
+    names = sorted(item["Key"] for item in listed)
+    summary = json.loads(s3.get_object(Bucket="test-bucket", Key=f"audit/{day:%Y/%m/%d}/day.json")["Body"].read())
+    assert names == [f"audit/{day:%Y/%m/%d}/day.json",
+                     *(f"audit/{day:%Y/%m/%d}/part-{n:05d}.jsonl" for n in range(1, summary["parts"] + 1))]
+    lines = []
+    for name in names[1:]:
+        stored = s3.get_object(Bucket="test-bucket", Key=name)
+        assert stored["ContentType"] == "application/x-ndjson"
+        body = stored["Body"].read().decode()
+        part = [json.loads(line) for line in body.splitlines()]
+        assert body == "".join(json.dumps(line, sort_keys=True) + "\n" for line in part)
+        assert [e["time"] for e in part] == sorted(e["time"] for e in part)
+        lines.extend(part)
+    assert summary == {"day": day.isoformat(), "events": len(lines), "parts": len(names) - 1}
+    return lines
+
+
 def test_export_round_trips(client, push, clock, registry):
     push.image("team/app", "v1")
     day = clock().date()
     expected = client.get("/dockless/admin/v1/audit?namespace=team").json_body["events"]
-    exported_count = export_audit(registry, day)
+    assert export_audit(registry) == 0  # the day is not over
+    clock.advance(days=1)
+    exported_count = export_audit(registry)
     assert exported_count >= len(expected)
-    body = boto3.client("s3", region_name="us-east-1").get_object(
-        Bucket="test-bucket", Key=f"audit/{day:%Y/%m/%d}.jsonl")["Body"].read().decode()
-    lines = [json.loads(line) for line in body.splitlines()]
+    lines = exported(day)
     assert len(lines) == exported_count
     assert [e for e in lines if e["repository"] and e["repository"].startswith("team/")] == expected
 
@@ -223,13 +247,50 @@ def test_an_export_holds_exactly_its_days_events_in_order_as_json_lines(client, 
     push.image("team/app", "after")           # the next day, 00:00 exactly
     expected = [e for e in client.get(f"/dockless/admin/v1/audit?namespace=team&since={day}T00:00:00Z"
                                       f"&until={day}T23:59:59Z").json_body["events"]]
-    assert export_audit(registry, day) == len(expected) > 0
-    stored = boto3.client("s3", region_name="us-east-1").get_object(Bucket="test-bucket",
-                                                                    Key=f"audit/{day:%Y/%m/%d}.jsonl")
-    assert stored["ContentType"] == "application/x-ndjson"
-    body = stored["Body"].read().decode()
-    lines = [json.loads(line) for line in body.splitlines()]
-    assert body == "".join(json.dumps(line, sort_keys=True) + "\n" for line in lines)
+    assert export_audit(registry) == len(expected) > 0  # the first export starts with yesterday
+    lines = exported(day)
     assert {e["reference"] for e in lines if e["action"] == "manifest.push"} == {"first", "second"}
-    assert [e["time"] for e in lines] == sorted(e["time"] for e in lines)
     assert lines == expected
+    assert export_audit(registry) == 0  # each day once
+    assert exported(day) == expected
+
+
+def test_an_export_split_over_many_runs_and_failures_holds_each_event_once(client, push, clock, registry,
+                                                                            monkeypatch):
+    from chalicelib.metadata import audit, leases
+    day = clock().date()
+    assert export_audit(registry) == 0  # the first export: yesterday, when nothing happened
+    assert exported(day - datetime.timedelta(days=1)) == []
+    for n in range(6):
+        push.image("team/app", f"v{n}")
+    expected = client.get("/dockless/admin/v1/audit?namespace=team").json_body["events"]
+    clock.advance(days=3)  # three days to catch up with, two of them empty
+    monkeypatch.setattr(jobs, "WORK_SHARE", 0)  # each run reads one item, then stops
+    monkeypatch.setattr(leases, "PAGE_ITEMS", 3)
+    monkeypatch.setattr(audit, "EXPORT_PART_EVENTS", 4)
+    keep, calls = leases.Lease.keep, []
+
+    def ended_now_and_then(lease, cursor):  # a run ended by its timeout after writing, before saving
+        calls.append(cursor)
+        if len(calls) % 3 == 0:
+            raise TimeoutError("Lambda's timeout")
+        keep(lease, cursor)
+    monkeypatch.setattr(leases.Lease, "keep", ended_now_and_then)
+    for runs in range(1, 400):
+        try:
+            export_audit(registry)
+        except TimeoutError:
+            clock.advance(seconds=jobs.RUN_SECONDS + leases.LEASE_MARGIN_SECONDS)  # given back, as a test's run is
+        found = boto3.client("s3", region_name="us-east-1").list_objects_v2(
+            Bucket="test-bucket", Prefix="audit/").get("Contents", ())
+        if sum(item["Key"].endswith("day.json") for item in found) == 1 + 3:
+            break
+    lines = exported(day)
+    assert runs > 10 and len(lines) > 4  # split over runs, and over parts
+    assert sorted(e["request_id"] + e["time"] + e["action"] for e in lines) == sorted(
+        {e["request_id"] + e["time"] + e["action"] for e in lines})  # no event twice
+    def same_order(events):  # the test clock stands still: events of one time have no order of their own
+        return sorted(events, key=lambda e: json.dumps(e, sort_keys=True))
+    assert same_order(e for e in lines if e["repository"] == "team/app") == same_order(expected)
+    for later in (day + datetime.timedelta(days=1), day + datetime.timedelta(days=2)):
+        assert exported(later) == []

@@ -30,9 +30,9 @@ def test_usage_counts_stored_bytes_pushes_and_pulls_per_repository(client, push)
 def test_usage_names_what_the_registry_bills_whatever_its_traffic(client):
     response = client.get("/dockless/admin/v1/usage")
     fixed = json.loads(response.body)["fixed_monthly_usd"]
-    assert fixed["CloudWatch alarms (47)"] == 4.7 and fixed["Secrets Manager secrets (3)"] == 1.2
+    assert fixed["CloudWatch alarms (49)"] == 4.9 and fixed["Secrets Manager secrets (3)"] == 1.2
     assert [item.split(" (")[0] for item in fixed] == [
-        "CloudWatch custom metrics", "CloudWatch alarms", "Secrets Manager secrets", "KMS requests for 17 encrypted tables"]
+        "CloudWatch custom metrics", "CloudWatch alarms", "Secrets Manager secrets", "KMS requests for 18 encrypted tables"]
 
 
 def test_usage_refuses_a_bad_period(client):

@@ -36,9 +36,9 @@ def test_the_fixed_monthly_items_are_metrics_alarms_secrets_and_kms():
     fixed = prices.fixed_monthly()
     assert fixed == pytest.approx({
         "CloudWatch custom metrics (11)": 11 * 0.30,  # 5 request metrics, JobFailures x 4 jobs, 2 quota levels
-        "CloudWatch alarms (47)": 4.70,
+        "CloudWatch alarms (49)": 4.90,
         "Secrets Manager secrets (3)": 1.20,
-        "KMS requests for 17 encrypted tables (at most)": 17 * 12 * 730 * 0.03 / 10_000})
+        "KMS requests for 18 encrypted tables (at most)": 18 * 12 * 730 * 0.03 / 10_000})
 
 
 def test_monthly_estimate_is_storage_plus_scaled_operations():

@@ -13,6 +13,7 @@ import pytest
 from chalicelib.lifecycle import prices
 from chalicelib.metadata.models import TABLES, TTL_ATTRIBUTES
 from chalicelib.oci import errors, spec
+from chalicelib.routes import jobs
 from chalicelib.routes.jobs import JOBS
 from chalicelib.runtime.config import Settings
 from infra import package, permissions, runtime, stack
@@ -108,7 +109,11 @@ def test_every_function_gets_the_stacks_resources_as_settings(template):
         assert settings.trusted_proxy_hops == 2 and settings.s3_presign_endpoint_url is None
         assert settings.origin_secret and settings.token_signing_key_secret and settings.public_url_parameter
         assert "DOCKLESS_PUBLIC_URL" not in variables  # it would point at no one's registry
+    # A job's lease outlasts its run only if the function cannot run longer (chalicelib/metadata/leases.py).
+    for name, (_, _, seconds) in JOBS.items():
+        assert functions[stack.to_cfn_resource_name(name)]["Properties"]["Timeout"] == seconds
     assert functions["VerifyUnprovenBlobs"]["Properties"]["Timeout"] == 900
+    assert functions[stack.API_FUNCTION]["Properties"]["Timeout"] == jobs.API_RUN_SECONDS
 
 
 def test_scheduled_jobs_are_chalice_schedules_in_the_stack(template):
