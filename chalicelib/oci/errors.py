@@ -69,6 +69,8 @@ JOB_RUNNING = ErrorCode("CONFLICT", "a run of this job is under way: try again o
 ROUTE_UNKNOWN = ErrorCode("NOT_FOUND", "no registry endpoint for this method and path", 404)
 FRONT_DOOR_TOO_LARGE = ErrorCode("SIZE_INVALID", "request body larger than the front door accepts: push large "
                                                   "layers through `dockless gateway` or with `dockless push`", 413)
+FRONT_DOOR_LENGTH_REQUIRED = ErrorCode("SIZE_INVALID", "the front door takes no chunked request body: send "
+                                       "Content-Length, or push through the gateway", 411)
 FRONT_DOOR_FAILED = ErrorCode("UNKNOWN", "the registry function failed or refused the request", 502)
 FRONT_DOOR_BYPASSED = ErrorCode("DENIED", "requests must come through the registry's front door", 403)
 FRONT_DOOR_TIMEOUT = ErrorCode("UNAVAILABLE", "the registry did not answer in time", 504)

@@ -35,8 +35,15 @@
     DELETE /dockless/admin/v1/mirror-rules/<rule>
     DELETE /dockless/admin/v1/repositories?name=                  the whole repository (registry/repositories.py):
                                                                   what went, counted
+    POST   /dockless/admin/v1/probe                               {"wait_seconds"?, "busy"?}: the function's
+                                                                  runtime, for `dockless check`
 """
 from __future__ import annotations
+import os
+import platform
+import time
+
+from botocore.exceptions import ClientError
 
 from chalicelib.access.service import AuthService
 from chalicelib.lifecycle import quota, usage as usage_report
@@ -49,6 +56,9 @@ from chalicelib.pullthrough import mirror_rules, proxy
 from chalicelib.registry import repositories
 from chalicelib.routes import jobs
 from chalicelib.routes.respond import empty, json_response
+
+# The longest a probe waits: past API Gateway's 29 s and the function's 30 s.
+PROBE_MAX_WAIT_SECONDS = 35
 
 
 # One audit query reads one partition per shard and day: a bound keeps it inside the timeout.
@@ -255,3 +265,23 @@ def delete_repository(call):
     if not name:
         raise RegistryError(errors.ADMIN_INVALID, "name is the repository to delete (team/app)")
     return json_response(repositories.delete(call.backend, validate.repository_name(name)))
+
+
+def probe(call):
+    """{"wait_seconds"?: 0..PROBE_MAX_WAIT_SECONDS, "busy"?: bool}: what `dockless check` asks of
+    the function itself. The runtime it runs on ({"python", "architecture", "memory_mb"}), after
+    waiting `wait_seconds` (past the front door's timeout, the front door's answer shows); with
+    `busy`, the answer of a request whose storage stayed busy once its retries were spent, made by
+    the one mechanism every route's is (routes/dispatch.py)."""
+    document = call.json_object(errors.ADMIN_INVALID)
+    wait, busy = document.get("wait_seconds", 0), document.get("busy", False)
+    if isinstance(wait, bool) or not isinstance(wait, (int, float)) or not 0 <= wait <= PROBE_MAX_WAIT_SECONDS:
+        raise RegistryError(errors.ADMIN_INVALID, f"wait_seconds is a number from 0 to {PROBE_MAX_WAIT_SECONDS}")
+    if not isinstance(busy, bool):
+        raise RegistryError(errors.ADMIN_INVALID, "busy is true or false")
+    if busy:
+        raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "dockless check's probe"}}, "Query")
+    time.sleep(wait)
+    return json_response({"python": platform.python_version(), "architecture": platform.machine(),
+                          "memory_mb": int(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", 0)) or None})
+

@@ -79,6 +79,7 @@ ROUTES = (
     Route("GET", "/dockless/admin/v1/settings", admin.get_settings, ADMIN),
     Route("PUT", "/dockless/admin/v1/settings", admin.put_settings, ADMIN),
     Route("POST", "/dockless/admin/v1/gc", admin.collect_garbage, ADMIN),
+    Route("POST", "/dockless/admin/v1/probe", admin.probe, ADMIN),
     Route("GET", "/dockless/admin/v1/retention", admin.preview_retention, ADMIN),
     Route("GET", "/dockless/admin/v1/quotas/{namespace}", admin.get_quota, ADMIN),
     Route("PUT", "/dockless/admin/v1/quotas/{namespace}", admin.put_quota, ADMIN),

@@ -30,8 +30,11 @@ def register(main: click.Group) -> None:
               help="Make the local AWS answer as a busy account would, at these rates, e.g. "
                    "dynamodb.TransactionConflict=0.2,dynamodb.Throttling=0.1,s3.SlowDown=0.05; "
                    "dynamodb.Contention makes overlapping writes conflict as DynamoDB's do.")
+@click.option("--chunked-bodies", type=click.Choice(["whole", "refused"]), default="whole", show_default=True,
+              help="What the API's front door does with a chunked request body: hands the function the "
+                   "whole body, or refuses it 411 (what `dockless check` says your account does).")
 @click.pass_obj
-def serve(ui: UI, port, host, api_port, public_url, request_log, tls, tls_dir, faults):
+def serve(ui: UI, port, host, api_port, public_url, request_log, tls, tls_dir, faults, chunked_bodies):
     """Run the local stack: moto S3 + DynamoDB, the API behind a local front door on an internal
     port, the gateway on the public port, and the scheduled jobs.
 
@@ -61,7 +64,7 @@ def serve(ui: UI, port, host, api_port, public_url, request_log, tls, tls_dir, f
     except ValueError as wrong:
         raise click.BadParameter(str(wrong), param_hint="--faults") from None
     stack = LocalStack(host=host, port=port, public_url=public_url, api_port=api_port, tls_dir=directory,
-                       faults=injected)
+                       faults=injected, chunked_bodies=chunked_bodies)
     stack.start()
     if stack.ca_path:
         ui.info(f"tls: clients trust {stack.ca_path}, e.g.\n"

@@ -10,10 +10,16 @@ p95 over the run.
                      (the edge function restores WWW-Authenticate)
     origin           with --origin, the API Gateway URL refuses requests that skip CloudFront
     unknown route    an unknown route is API Gateway's customised 404, an OCI error body
-    body limit       a 7 MB PATCH gets the OCI 413/502 body that says how to push big layers
+    body limit       a 7 MB PATCH (above Lambda's 6 MB) and a PATCH above API Gateway's 10 MB
+                     each get the OCI 413/502 body that says how to push big layers
+    runtime          the function runs on the Python and architecture the stack deploys
+    timeout          a request that runs past 29 s gets the front door's OCI 504, at 29 s
+    throttling       a request whose storage stays busy reaches the client as 503 TOOMANYREQUESTS
+                     with Retry-After (what docker retries)
     token            GET with Basic, a refresh token, the refresh grant, insufficient scope
     push             a small image straight to the API, one layer as a chunked PATCH (byte-exact
-                     through CloudFront and API Gateway)
+                     through CloudFront and API Gateway: what the account does with a chunked
+                     body, which AWS does not document; `dockless serve --chunked-bodies` follows)
     manifest HEAD    digest, Content-Type and the manifest's Content-Length in one answer
     blob GET         307 to the bucket's regional host; the bytes match the digest
     direct upload    other bytes than signed for are refused by S3
@@ -38,6 +44,7 @@ from urllib.parse import urlsplit
 import requests
 
 from chalicelib.oci import spec
+from infra import runtime
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
@@ -46,6 +53,9 @@ OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
 BODY_LIMIT_PROBE_BYTES = 7 * 1000 * 1000
 GATEWAY_LAYER_BYTES = 8 * spec.MiB
 BIG_LAYER_BYTES = spec.S3_MAX_SINGLE_PUT_BYTES + spec.MiB
+FRONT_DOOR_LIMIT_PROBE_BYTES = spec.FRONT_DOOR_MAX_BODY_BYTES + 1
+# How much longer than the front door's timeout the timeout probe asks the function to wait.
+TIMEOUT_PROBE_EXTRA_SECONDS = 1
 # CloudFront keeps an error 10 s unless told otherwise.
 ERROR_CACHING_WINDOW_SECONDS = 10
 
@@ -81,8 +91,10 @@ def _error_of(response: requests.Response) -> dict:
 
 class Check:
     def __init__(self, url: str, username: str, password: str, origin: Optional[str] = None, big: bool = False,
-                 verify=True, say: Callable[[str], None] = print):
+                 verify=True, say: Callable[[str], None] = print,
+                 front_door_timeout: float = spec.FRONT_DOOR_TIMEOUT_SECONDS):
         self.url, self.origin, self.big, self.say = url.rstrip("/"), origin, big, say
+        self.front_door_timeout = front_door_timeout
         self.credentials = (username, password)
         self.session = requests.Session()
         self.session.verify = verify
@@ -183,15 +195,65 @@ class Check:
 
     def check_body_limit(self) -> str:
         auth = self.push_scope()
-        started = self.request("blob upload", "POST", self.v2("blobs/uploads/"), headers=auth)
-        answer = self.request("blob upload", "PATCH", started.headers.get("Location", self.v2("blobs/uploads/x")),
-                              data=os.urandom(BODY_LIMIT_PROBE_BYTES), headers=auth)
+        said = []
+        for size, limit in ((BODY_LIMIT_PROBE_BYTES, "Lambda's 6 MB"), (FRONT_DOOR_LIMIT_PROBE_BYTES, "API Gateway's 10 MB")):
+            started = self.request("blob upload", "POST", self.v2("blobs/uploads/"), headers=auth)
+            answer = self.request("blob upload", "PATCH", started.headers.get("Location", self.v2("blobs/uploads/x")),
+                                  data=os.urandom(size), headers=auth)
+            error = _error_of(answer)
+            if answer.status_code not in (413, 502) or "dockless gateway" not in json.dumps(error):
+                raise Failed(f"a PATCH of {size:,} bytes (above {limit}) answered {answer.status_code} "
+                             f"{answer.text[:80]!r}: clients are not told how to push big layers; the "
+                             "REQUEST_TOO_LARGE and DEFAULT_5XX gateway responses are not live (redeploy)")
+            said.append(f"{size // 1_000_000} MB: {answer.status_code} {error.get('code')}")
+        return ", ".join(said) + ", with advice"
+
+    def probe(self, kind: str, **asked) -> requests.Response:
+        return self.request(kind, "POST", f"{self.url}/dockless/admin/v1/probe", json=asked,
+                            headers=self.token("registry:admin:*"), timeout=self.front_door_timeout + 60)
+
+    def check_runtime(self) -> str:
+        answer = self.probe("probe")
+        if answer.status_code == 403:
+            raise Skipped("needs an admin (the probe is an administration route)")
+        if answer.status_code != 200:
+            raise Failed(f"the probe answered {answer.status_code} {answer.text[:80]!r}: redeploy (dockless deploy)")
+        found = answer.json()
+        said = f"python {found['python']} on {found['architecture']}"
+        if not found.get("memory_mb"):
+            raise Skipped(f"not on Lambda (a local stack): {said}")
+        wanted = (runtime.PYTHON.replace("python", ""), "aarch64" if runtime.ARCHITECTURE == "arm64" else "x86_64")
+        if not found["python"].startswith(wanted[0] + ".") or found["architecture"] != wanted[1]:
+            raise Failed(f"the function runs {said}, the stack deploys {runtime.PYTHON} on {runtime.ARCHITECTURE}: "
+                         "an older deployment; run dockless deploy")
+        return f"{said}, {found['memory_mb']} MB"
+
+    def check_timeout(self) -> str:
+        started = time.monotonic()
+        answer = self.probe("probe (waits)", wait_seconds=self.front_door_timeout + TIMEOUT_PROBE_EXTRA_SECONDS)
+        elapsed = time.monotonic() - started
+        if answer.status_code == 403:
+            raise Skipped("needs an admin (the probe is an administration route)")
         error = _error_of(answer)
-        if answer.status_code not in (413, 502) or "dockless gateway" not in json.dumps(error):
-            raise Failed(f"a 7 MB PATCH answered {answer.status_code} {answer.text[:80]!r}: clients are not told "
-                         "how to push big layers; the REQUEST_TOO_LARGE and DEFAULT_5XX gateway responses are "
-                         "not live (redeploy)")
-        return f"{answer.status_code} {error.get('code')} with advice"
+        if answer.status_code != 504 or error.get("code") != "UNAVAILABLE":
+            raise Failed(f"a request running {self.front_door_timeout + TIMEOUT_PROBE_EXTRA_SECONDS:g} s answered "
+                         f"{answer.status_code} {answer.text[:80]!r} after {elapsed:.0f} s: the registry counts on "
+                         f"the front door ending requests at {self.front_door_timeout:g} s with the OCI 504 (its "
+                         "retries' budget); the INTEGRATION_TIMEOUT gateway response or the integration's "
+                         "timeout differs: redeploy")
+        return f"504 {error['code']} after {elapsed:.0f} s"
+
+    def check_throttling(self) -> str:
+        answer = self.probe("probe", busy=True)
+        if answer.status_code == 403:
+            raise Skipped("needs an admin (the probe is an administration route)")
+        error, retry_after = _error_of(answer), answer.headers.get("Retry-After", "")
+        if answer.status_code != 503 or error.get("code") != "TOOMANYREQUESTS" or not retry_after.isdigit():
+            raise Failed(f"a request whose storage stayed busy answered {answer.status_code} {error.get('code')} "
+                         f"(Retry-After {retry_after or 'missing'}): docker retries a 503 TOOMANYREQUESTS with "
+                         "Retry-After; the distribution must pass 503s through (CustomErrorResponses with "
+                         "ErrorCachingMinTTL 0 and no ResponsePagePath: redeploy)")
+        return f"503 {error['code']}, Retry-After {retry_after}"
 
     def check_token(self) -> str:
         basic = self.request("token", "GET", f"{self.url}/token", auth=self.credentials,
@@ -213,6 +275,10 @@ class Check:
     def check_push(self) -> str:
         layers = [os.urandom(150_000), os.urandom(60_000)]
         chunked = self.upload(layers[0], chunked=True)
+        if chunked.status_code == 411:
+            raise Failed("the account refuses a chunked PATCH (411): docker, podman and skopeo push each layer as "
+                         "one, so push through `dockless gateway` or with `dockless push`, and run the local stack "
+                         "as this account behaves: dockless serve --chunked-bodies refused")
         if chunked.status_code != 201:
             raise Failed(f"a chunked PATCH then PUT answered {chunked.status_code} {_error_of(chunked).get('code')}: "
                          "the body did not reach the function byte-exact; check binaryMediaTypes */* on the API and "
@@ -222,7 +288,7 @@ class Check:
             raise Failed(f"the manifest PUT answered {answer.status_code}: {_error_of(answer).get('message')}")
         self.pushed = {"manifest": manifest, "digest": answer.headers.get(spec.CONTENT_DIGEST_HEADER),
                        "layers": layers}
-        return f"{self.repository}:v1 {self.pushed['digest']}"
+        return f"{self.repository}:v1 {self.pushed['digest']}; a chunked PATCH arrives whole"
 
     def _pushed(self) -> dict:
         if not self.pushed:
@@ -335,7 +401,8 @@ class Check:
         return f"{len(listed.json()['signatures'])} signature(s); registry KEYS {len(keys.content)} bytes"
 
     CHECKS = [("challenge", check_challenge), ("origin", check_origin), ("unknown route", check_unknown_route),
-              ("token", check_token), ("body limit", check_body_limit), ("push", check_push),
+              ("token", check_token), ("body limit", check_body_limit), ("runtime", check_runtime),
+              ("timeout", check_timeout), ("throttling", check_throttling), ("push", check_push),
               ("manifest HEAD", check_manifest_head), ("blob GET", check_blob_get),
               ("direct upload", check_direct_upload), ("gateway", check_gateway),
               ("error caching", check_error_caching), ("signatures", check_signatures)]

@@ -4,7 +4,11 @@ origin-response function of DESIGN.md §1a), so a test fails here wherever produ
 
 What it reproduces, each from the decision in DESIGN.md §1a:
 * threaded, with the app's per-thread request (chalicelib.runtime.application), and bodies sent with
-  `Transfer-Encoding: chunked` de-chunked, as API Gateway hands Lambda a whole body;
+  `Transfer-Encoding: chunked` de-chunked, as API Gateway hands Lambda a whole body (WHOLE). AWS
+  does not document what API Gateway does with a chunked request body; `dockless check` proves it
+  on an account (its chunked PATCH), and a front door started with `chunked_bodies=REFUSED`
+  (`dockless serve --chunked-bodies refused`) answers 411 instead, as an account that refuses them
+  would: pushes then need the gateway, as big layers do;
 * request bodies above 10 MiB refused before the function runs (REQUEST_TOO_LARGE), and events
   above Lambda's 6 MiB payload refused (the function never runs);
 * every request body base64-encoded, as API Gateway does with binary media types `*/*`
@@ -42,6 +46,9 @@ REMAPPED_BY_API_GATEWAY = ("authorization", "connection", "content-length", "dat
 # What the Lambda@Edge origin-response function puts back (infra/edge), over API Gateway's own.
 RESTORED_AT_THE_EDGE = ("www-authenticate", "content-length")
 ORIGIN_HOST = "origin.execute-api.local"
+# What the front door does with a chunked request body.
+WHOLE, REFUSED = "whole", "refused"
+CHUNKED_BODIES = (WHOLE, REFUSED)
 
 Response = Tuple[int, List[Tuple[str, str]], bytes]
 
@@ -49,8 +56,11 @@ Response = Tuple[int, List[Tuple[str, str]], bytes]
 class FrontDoor:
     def __init__(self, app, timeout_seconds: float = spec.FRONT_DOOR_TIMEOUT_SECONDS,
                  max_body_bytes: int = spec.FRONT_DOOR_MAX_BODY_BYTES,
-                 max_event_bytes: int = spec.LAMBDA_MAX_EVENT_BYTES):
+                 max_event_bytes: int = spec.LAMBDA_MAX_EVENT_BYTES, chunked_bodies: str = WHOLE):
+        if chunked_bodies not in CHUNKED_BODIES:
+            raise ValueError(f"chunked bodies are {' or '.join(CHUNKED_BODIES)}, not {chunked_bodies!r}")
         self.app = app
+        self.chunked_bodies = chunked_bodies
         self.timeout_seconds = timeout_seconds
         self.max_body_bytes = max_body_bytes
         self.max_event_bytes = max_event_bytes
@@ -171,6 +181,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return
         if refused:
             status, headers, payload = self.front_door.too_large()
+        elif self.front_door.chunked_bodies == REFUSED and "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            status, headers, payload = self.front_door.refuse(errors.FRONT_DOOR_LENGTH_REQUIRED,
+                                                              {"advice": spec.BIG_BLOB_ADVICE})
         else:
             status, headers, payload = self.front_door.handle(
                 self.command, self.path, dict(self.headers.items()), body)

@@ -103,6 +103,9 @@ KINDS_SAID = "name must match [a-z0-9][a-z0-9._-]{0,63}, kind one of user, robot
      "role is one of ['admin', 'read', 'write']; anyone may only read"),
     ("PUT", "/dockless/admin/v1/teams/dev/members/dev", None, 400, "INVALID", "'dev' is not a team"),
     ("DELETE", "/dockless/admin/v1/tokens/ffffffffffffffff", None, 404, "NOT_FOUND", "no credential 'ffffffffffffffff'"),
+    *[("POST", "/dockless/admin/v1/probe", {"wait_seconds": wait}, 400, "INVALID", "wait_seconds is a number from 0 to 35")
+      for wait in (-1, 35.5, "1", True, None)],
+    ("POST", "/dockless/admin/v1/probe", {"busy": "yes"}, 400, "INVALID", "busy is true or false"),
 ])
 def test_bad_administration_requests_are_refused_and_change_nothing(client, state, method, path, document,
                                                                      status, code, says):
@@ -332,3 +335,15 @@ def test_an_admin_deletes_a_repository_whole_and_not_one_with_an_immutable_tag(c
     missing = client.delete("/dockless/admin/v1/repositories")
     assert missing.status_code == 400
     assert state() == before
+
+
+def test_the_probe_says_the_runtime_and_answers_busy_as_every_route_does(client):
+    import platform
+    answer = client.post("/dockless/admin/v1/probe", body=b"", headers=JSON)
+    assert answer.status_code == 200
+    assert json.loads(answer.body) == {"python": platform.python_version(), "architecture": platform.machine(),
+                                       "memory_mb": None}  # not on Lambda
+    busy = client.post("/dockless/admin/v1/probe", body=json.dumps({"busy": True}), headers=JSON)
+    assert busy.status_code == 503 and busy.headers["Retry-After"] == "1"
+    assert error_code(busy) == "TOOMANYREQUESTS"
+

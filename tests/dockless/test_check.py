@@ -19,16 +19,26 @@ def verdicts(stack, names=None, **options):
                                      **options).run(names)}
 
 
-def test_every_check_passes_on_the_local_stack_and_its_repository_goes_whole(stack, http):
+SHORT_TIMEOUT = 1  # the front door's, in these tests: the timeout check waits a second more
+
+
+def test_every_check_passes_on_the_local_stack_and_its_repository_goes_whole(stack, http, monkeypatch):
     """Afterwards the check's repository (its gateway layer of 8 MiB included) is in no catalog,
     its namespace stores nothing, and the audit trail says it was deleted."""
+    monkeypatch.setattr(stack.front_door, "timeout_seconds", SHORT_TIMEOUT)
     said = []
-    checker = Check(stack.api_url, "admin", stack.admin_token, say=said.append)
+    checker = Check(stack.api_url, "admin", stack.admin_token, say=said.append, front_door_timeout=SHORT_TIMEOUT)
     results = {v.name: v for v in checker.run()}
     assert {name: v.status for name, v in results.items()} == {
-        "challenge": "ok", "origin": "skip", "unknown route": "ok", "token": "ok", "body limit": "ok", "push": "ok",
+        "challenge": "ok", "origin": "skip", "unknown route": "ok", "token": "ok", "body limit": "ok",
+        "runtime": "skip", "timeout": "ok", "throttling": "ok", "push": "ok",
         "manifest HEAD": "ok", "blob GET": "ok", "direct upload": "ok", "gateway": "ok", "error caching": "ok",
         "signatures": "ok"}
+    assert results["body limit"].detail == "7 MB: 502 UNKNOWN, 10 MB: 413 SIZE_INVALID, with advice"
+    assert results["timeout"].detail.startswith("504 UNAVAILABLE after")
+    assert results["throttling"].detail == "503 TOOMANYREQUESTS, Retry-After 1"
+    assert results["runtime"].detail.startswith("not on Lambda (a local stack): python 3.")
+    assert results["push"].detail.endswith("a chunked PATCH arrives whole")
     repository = checker.repository
     assert http.get(f"{stack.url}/v2/{repository}/tags/list").json()["errors"][0]["code"] == "NAME_UNKNOWN"
     assert repository not in http.get(f"{stack.url}/v2/_catalog?n=1000").json()["repositories"]
@@ -81,6 +91,42 @@ def test_push_fails_when_a_chunked_body_arrives_cut(stack, monkeypatch):
     frontdoor_iter_body = frontdoor.iter_body
     monkeypatch.setattr(frontdoor, "iter_body", cut)
     fails(verdicts(stack, ["push"]), "push", "byte-exact", "binaryMediaTypes")
+
+
+def test_push_fails_saying_what_to_do_where_the_account_refuses_chunked_bodies(stack, monkeypatch):
+    monkeypatch.setattr(stack.front_door, "chunked_bodies", frontdoor.REFUSED)
+    fails(verdicts(stack, ["push"]), "push", "refuses a chunked PATCH (411)", "dockless serve --chunked-bodies refused")
+
+
+def test_timeout_fails_where_the_front_door_lets_a_request_run_on(stack, monkeypatch):
+    monkeypatch.setattr(stack.front_door, "timeout_seconds", 10)
+    fails(verdicts(stack, ["timeout"], front_door_timeout=SHORT_TIMEOUT), "timeout", "answered 200",
+          "INTEGRATION_TIMEOUT")
+
+
+def test_throttling_fails_where_the_front_door_replaces_the_503(stack, monkeypatch):
+    handle = FrontDoor.handle
+
+    def replaced(self, method, path, headers, body):
+        status, answer_headers, payload = handle(self, method, path, headers, body)
+        if status == 503:
+            return 502, [("Content-Type", "text/html"), ("Content-Length", "5")], b"oops!"
+        return status, answer_headers, payload
+
+    monkeypatch.setattr(FrontDoor, "handle", replaced)
+    fails(verdicts(stack, ["throttling"]), "throttling", "answered 502", "Retry-After missing", "ResponsePagePath")
+
+
+def test_runtime_fails_where_the_function_runs_another_python(stack, monkeypatch):
+    import platform
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")  # as on Lambda
+    monkeypatch.setattr(platform, "python_version", lambda: "3.13.9")
+    monkeypatch.setattr(platform, "machine", lambda: "aarch64")
+    assert verdicts(stack, ["runtime"])["runtime"].detail == "python 3.13.9 on aarch64, 1024 MB"
+    monkeypatch.setattr(platform, "python_version", lambda: "3.9.20")
+    monkeypatch.setattr(platform, "machine", lambda: "x86_64")
+    fails(verdicts(stack, ["runtime"]), "runtime", "runs python 3.9.20 on x86_64", "python3.13 on arm64",
+          "dockless deploy")
 
 
 def test_blob_get_fails_on_s3s_global_host(stack, monkeypatch):
