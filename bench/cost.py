@@ -9,8 +9,10 @@ pulled. The API's per-request records (chalicelib/runtime/observe.py) give the r
 (consumed capacity as the moto server reports it), S3 calls the API made and presigned URLs it
 issued (each one S3 request by the client). Dollars use the dated list prices of
 chalicelib/lifecycle/prices.py, item by item (CloudFront and its function, Lambda@Edge, API Gateway,
-Lambda on arm64 at the latency measured here, each record's log bytes, DynamoDB, S3), then what the
-registry bills per month whatever its traffic. ECR charges no request fee: its cost of a pull is
+Lambda on arm64 at the latency measured here, each record's log bytes, DynamoDB, S3), for each
+door (`dockless deploy --door`: API Gateway, or the function URL without its per-request fee),
+then what the registry bills per month whatever its traffic; the last line is the default door's
+`cost: pull-20 $A/M push-20 $B/M`. ECR charges no request fee: its cost of a pull is
 transfer out, which S3 charges the same; storage differs.
 """
 import argparse
@@ -27,15 +29,20 @@ from tests.e2e.images import dockerfile_context
 LAYER_BYTES = 10 * 1024
 
 
+# Each door the stack can be deployed with (infra/stack.py DOORS), the default first. The requests
+# and units are the app's whatever its door; the door changes what they are billed.
+DOORS = ("api-gateway", "function-url")
+
+
 def measure(records) -> dict:
-    items = prices.records_items(records)
+    items = {door: prices.records_items(records, door) for door in DOORS}
     return {"api": len(records),
             "rru": sum(r["dynamodb_read_units"] for r in records),
             "wru": sum(r["dynamodb_write_units"] for r in records),
             "s3_api": sum(r["s3_requests"] for r in records),
             "s3_client": sum(len(r["presigned_urls"]) for r in records),
             "items": items,
-            "usd": sum(items.values())}
+            "usd": {door: sum(found.values()) for door, found in items.items()}}
 
 
 def run(work: Path, layer_counts) -> list:
@@ -64,21 +71,23 @@ def run(work: Path, layer_counts) -> list:
 def print_table(rows) -> None:
     print(f"Measured with docker {_docker_version()} against the local stack; prices of {prices.PRICES_AS_OF} "
           "(chalicelib/lifecycle/prices.py), us-east-1.\n")
-    print("| N layers | operation | API requests | floor | DynamoDB RRU / WRU | S3 by API | S3 by client "
-          "| $ per million (requests) | ECR $ per million (requests) |")
-    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("| N layers | operation | API requests | floor | DynamoDB RRU / WRU | S3 by API | S3 by client | "
+          + " | ".join(f"$ per million, {door} door" for door in DOORS) + " | ECR $ per million (requests) |")
+    print("|---:|---|---:|---:|---:|---:|---:|" + "---:|" * len(DOORS) + "---:|")
     for count, push, pull, _ in rows:
         for name, m, floor in (("pull", pull, f"{count + 5}"), ("push", push, "-")):
             print(f"| {count} | docker {name} | {m['api']} | {floor} | {m['rru']:.1f} / {m['wru']:.1f} | "
-                  f"{m['s3_api']} | {m['s3_client']} | {m['usd'] * prices.MILLION:.2f} | 0.00 |")
-    items = list(rows[0][1]["items"])
-    print("\nBy item, $ per million operations:\n")
-    print("| N layers | operation | " + " | ".join(items) + " |")
-    print("|---:|---|" + "---:|" * len(items))
-    for count, push, pull, _ in rows:
-        for name, m in (("pull", pull), ("push", push)):
-            print(f"| {count} | docker {name} | "
-                  + " | ".join(f"{m['items'][item] * prices.MILLION:.2f}" for item in items) + " |")
+                  f"{m['s3_api']} | {m['s3_client']} | "
+                  + " | ".join(f"{m['usd'][door] * prices.MILLION:.2f}" for door in DOORS) + " | 0.00 |")
+    for door in DOORS:
+        items = list(rows[0][1]["items"][door])
+        print(f"\nBy item, {door} door, $ per million operations:\n")
+        print("| N layers | operation | " + " | ".join(items) + " |")
+        print("|---:|---|" + "---:|" * len(items))
+        for count, push, pull, _ in rows:
+            for name, m in (("pull", pull), ("push", push)):
+                print(f"| {count} | docker {name} | "
+                      + " | ".join(f"{m['items'][door][item] * prices.MILLION:.2f}" for item in items) + " |")
     fixed = prices.fixed_monthly()
     print(f"\nWhatever the traffic, per month: ${sum(fixed.values()):.2f} ("
           + ", ".join(f"{item} ${cost:.2f}" for item, cost in fixed.items()) + ").")
@@ -86,6 +95,9 @@ def print_table(rows) -> None:
           f"(${prices.TRANSFER_OUT_PER_GB}/GB: a million pulls of a 100 MiB image is "
           f"${prices.TRANSFER_OUT_PER_GB * 100 / 1024 * prices.MILLION:,.0f} on either). Storage per GB-month: "
           f"dockless (S3) ${prices.S3_STORAGE_PER_GB_MONTH}, ECR ${prices.ECR_STORAGE_PER_GB_MONTH}.")
+    largest = max(rows, key=lambda row: row[0])
+    print(f"\ncost: pull-{largest[0]} ${largest[2]['usd'][DOORS[0]] * prices.MILLION:.2f}/M "
+          f"push-{largest[0]} ${largest[1]['usd'][DOORS[0]] * prices.MILLION:.2f}/M ({DOORS[0]} door)")
 
 
 def _docker_version() -> str:

@@ -18,7 +18,9 @@
       ViewerHost             CloudFront Function (viewer request): the viewer's Host as X-Forwarded-Host
       CachePolicy            TTL 0 (max 1 s, the least CloudFront allows with a key), Authorization
                              in the key: the only way CloudFront forwards it
-      Distribution           CloudFront in front of RestAPI's stage, all other viewer headers but
+      ApiFunctionUrl         with Door function-url: the API function's URL (and its two public
+                             invoke permissions), CloudFront's origin instead of RestAPI
+      Distribution           CloudFront in front of RestAPI's stage (or the function URL), all other viewer headers but
                              Host and every query string forwarded (managed origin request policy),
                              origin-response Lambda@Edge restoring WWW-Authenticate and
                              Content-Length; no error response cached; optional custom domain
@@ -179,7 +181,8 @@ def function_settings(stage: str) -> dict:
         "DOCKLESS_TOKEN_SIGNING_KEY_SECRET": {"Ref": "TokenSigningKey"},
         "DOCKLESS_REGISTRY_SIGNING_KEY_SECRET": {"Ref": "RegistrySigningKey"},
         "DOCKLESS_ORIGIN_SECRET": {"Fn::Sub": "{{resolve:secretsmanager:${OriginSecret}:SecretString}}"},
-        "DOCKLESS_TRUSTED_PROXY_HOPS": "2",  # CloudFront, then API Gateway
+        "DOCKLESS_TRUSTED_PROXY_HOPS": "2",  # CloudFront, then API Gateway (or the function URL)
+        "DOCKLESS_DOOR": {"Ref": "Door"},
     }
 
 
@@ -220,8 +223,37 @@ VIEWER_HOST_CODE = f"""function handler(event) {{
 }}"""
 
 
+# The doors CloudFront can send requests through to the API function (the `Door` parameter):
+# API Gateway's REST API (its stage), or the function's own URL (no per-request fee, no 10 MB
+# and 29 s of its own: Lambda's 6 MB and the function's timeout; DESIGN.md §1a, "The cheap door").
+API_GATEWAY_DOOR, FUNCTION_URL_DOOR = "api-gateway", "function-url"
+DOORS = (API_GATEWAY_DOOR, FUNCTION_URL_DOOR)
+REST_API_DOMAIN = {"Fn::Sub": "${RestAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}"}
+# "https://<id>.lambda-url.<region>.on.aws/": its host.
+FUNCTION_URL_DOMAIN = {"Fn::Select": [2, {"Fn::Split": ["/", {"Fn::GetAtt": ["ApiFunctionUrl", "FunctionUrl"]}]}]}
+
+
+def _function_url() -> Dict[str, dict]:
+    """The API function's URL, with the door FunctionUrlDoor. No IAM auth: CloudFront's origin access
+    control would sign requests for it, but not docker's PUT and PATCH bodies (they carry no
+    x-amz-content-sha256), so, as behind API Gateway, the app refuses what lacks the origin secret.
+    A function URL without auth needs both public invoke permissions, the second only through the URL."""
+    target = {"Ref": API_FUNCTION}
+    return {
+        "ApiFunctionUrl": {"Type": "AWS::Lambda::Url", "Condition": "FunctionUrlDoor", "Properties": {
+            "TargetFunctionArn": target, "AuthType": "NONE", "InvokeMode": "BUFFERED"}},
+        "ApiFunctionUrlPermission": {"Type": "AWS::Lambda::Permission", "Condition": "FunctionUrlDoor", "Properties": {
+            "Action": "lambda:InvokeFunctionUrl", "FunctionName": target, "Principal": "*",
+            "FunctionUrlAuthType": "NONE"}},
+        "ApiFunctionInvokePermission": {"Type": "AWS::Lambda::Permission", "Condition": "FunctionUrlDoor", "Properties": {
+            "Action": "lambda:InvokeFunction", "FunctionName": target, "Principal": "*",
+            "InvokedViaFunctionUrl": True}},
+    }
+
+
 def _front_door(stage: str) -> Dict[str, dict]:
-    origin_domain = {"Fn::Sub": "${RestAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}"}
+    origin_domain = {"Fn::If": ["FunctionUrlDoor", FUNCTION_URL_DOMAIN, REST_API_DOMAIN]}
+    origin_path = {"Fn::If": ["FunctionUrlDoor", "", f"/{API_STAGE}"]}
     public_url = {"Fn::If": ["HasDomain", {"Fn::Sub": "https://${DomainName}"},
                              {"Fn::Sub": "https://${Distribution.DomainName}"}]}
     return {
@@ -252,7 +284,7 @@ def _front_door(stage: str) -> Dict[str, dict]:
                 {"AcmCertificateArn": {"Ref": "CertificateArn"}, "SslSupportMethod": "sni-only",
                  "MinimumProtocolVersion": "TLSv1.2_2021"},
                 {"CloudFrontDefaultCertificate": True}]},
-            "Origins": [{"Id": "api", "DomainName": origin_domain, "OriginPath": f"/{API_STAGE}",
+            "Origins": [{"Id": "api", "DomainName": origin_domain, "OriginPath": origin_path,
                          "OriginCustomHeaders": [{"HeaderName": spec.ORIGIN_SECRET_HEADER,
                                                   "HeaderValue": {"Fn::Sub": "{{resolve:secretsmanager:${OriginSecret}:SecretString}}"}}],
                          "CustomOriginConfig": {"OriginProtocolPolicy": "https-only",
@@ -289,7 +321,12 @@ def _alarms() -> Dict[str, dict]:
                                    "Properties": {"TopicArn": {"Ref": "AlarmTopic"}, "Protocol": "email",
                                                   "Endpoint": {"Ref": "AlarmEmail"}}},
         "AlarmApi5xx": alarm("dockless: API answered 5xx (five or more in 5 minutes)",
-                             "AWS/ApiGateway", "5XXError", api, threshold=5),
+                             "AWS/ApiGateway", "5XXError", api, threshold=5) | {"Condition": "ApiGatewayDoor"},
+        "AlarmFunctionUrl5xx": alarm("dockless: the API function's URL answered 5xx (five or more in 5 minutes)",
+                                     "AWS/Lambda", "Url5xxCount",
+                                     [{"Name": "FunctionName", "Value": {"Ref": API_FUNCTION}},
+                                      {"Name": "Resource", "Value": {"Ref": API_FUNCTION}}], threshold=5)
+        | {"Condition": "FunctionUrlDoor"},
     }
     for level, said in (("80", "is 80 % full"), ("100", "is full: its pushes are refused")):
         alarms[f"AlarmQuota{level}"] = alarm(
@@ -323,11 +360,15 @@ def merge_template(stage: str) -> dict:
             "GpgLayerArn": {"Type": "String", "Default": "",
                             "Description": "Lambda layer with a full gpg (infra/gpg-layer), for automatic signing"},
             "AlarmEmail": {"Type": "String", "Default": "", "Description": "where alarms are mailed, or empty"},
+            "Door": {"Type": "String", "Default": API_GATEWAY_DOOR, "AllowedValues": list(DOORS),
+                     "Description": "what CloudFront sends requests through to the API function"},
         },
         "Conditions": {
             "HasDomain": {"Fn::Not": [{"Fn::Equals": [{"Ref": "DomainName"}, ""]}]},
             "HasGpgLayer": {"Fn::Not": [{"Fn::Equals": [{"Ref": "GpgLayerArn"}, ""]}]},
             "HasAlarmEmail": {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]},
+            "FunctionUrlDoor": {"Fn::Equals": [{"Ref": "Door"}, FUNCTION_URL_DOOR]},
+            "ApiGatewayDoor": {"Fn::Equals": [{"Ref": "Door"}, API_GATEWAY_DOOR]},
         },
         "Resources": {
             **data_resources(stage),
@@ -335,6 +376,7 @@ def merge_template(stage: str) -> dict:
             "RestAPI": {"Properties": {"DefinitionBody": {
                 "x-amazon-apigateway-binary-media-types": list(spec.GATEWAY_BINARY_MEDIA_TYPES),
                 "x-amazon-apigateway-gateway-responses": gateway_responses()}}},
+            **_function_url(),
             **_front_door(stage),
             **_alarms(),
         },
@@ -342,9 +384,11 @@ def merge_template(stage: str) -> dict:
             **data_outputs(stage),
             "PublicUrl": {"Value": {"Fn::GetAtt": ["PublicUrl", "Value"]}},
             "DistributionDomain": {"Value": {"Fn::GetAtt": ["Distribution", "DomainName"]}},
-            # The API behind CloudFront: `dockless check --origin` checks that it refuses requests
-            # that skip the front door.
-            "OriginUrl": {"Value": {"Fn::Sub": f"https://${{RestAPI}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/{API_STAGE}"}},
+            # The door behind CloudFront: `dockless check --origin` checks that it refuses requests
+            # that skip CloudFront.
+            "OriginUrl": {"Value": {"Fn::If": [
+                "FunctionUrlDoor", {"Fn::GetAtt": ["ApiFunctionUrl", "FunctionUrl"]},
+                {"Fn::Sub": f"https://${{RestAPI}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/{API_STAGE}"}]}},
         },
     }
 

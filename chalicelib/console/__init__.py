@@ -454,7 +454,7 @@ def usage_page(call):
     if namespace:
         validate.namespace(namespace)
     since, until = audit.period(call.query, call.backend.clock(), default_days=30)
-    found = usage_report.report(namespace or None, since, until)
+    found = usage_report.report(namespace or None, since, until, call.backend.settings.door)
     biggest = max([row["stored_bytes"] for row in found["repositories"]] + [1])
     repositories = [dict(row, stored=sizes.human(row["stored_bytes"]), bar=round(row["stored_bytes"] * BAR_WIDTH / biggest))
                     for row in found["repositories"]]

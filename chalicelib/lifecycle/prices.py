@@ -6,7 +6,8 @@ Recorded 2026-11-28 (arm64, the front door's functions, logs, metrics, alarms, s
 from the machine that wrote this); check them against the pages before quoting a figure. Every
 estimate names these constants, so a price change is one edit here.
 
-Each API request is billed by CloudFront, its viewer-request CloudFront Function, API Gateway, the
+Each API request is billed by CloudFront, its viewer-request CloudFront Function, API Gateway (not
+behind the function URL door: `door`), the
 API's Lambda invocation (arm64), the origin-response Lambda@Edge function and CloudWatch Logs (the
 request's JSON record and Lambda's START/END/REPORT lines, ingested and kept LOG_RETENTION_DAYS);
 then by the DynamoDB units and S3 requests it made and the S3 requests of the URLs it presigned.
@@ -19,6 +20,7 @@ from typing import Dict, Iterable
 
 from chalicelib.lifecycle import quota
 from chalicelib.metadata.models import TABLES
+from chalicelib.runtime.function_url import API_GATEWAY_DOOR
 from chalicelib.runtime.observe import JOB_METRICS, REQUEST_METRICS
 
 PRICES_AS_OF = "2026-12-07"
@@ -62,14 +64,15 @@ STACK_JOBS = 4
 KMS_REQUESTS_PER_TABLE_MONTH = 12 * 730
 
 
-def api_request(latency_ms: float, log_bytes: float = RECORD_BYTES) -> Dict[str, float]:
-    """What one registry API request costs, by item: the front door, API Gateway, one Lambda
-    invocation of that duration, and its log lines."""
+def api_request(latency_ms: float, log_bytes: float = RECORD_BYTES, door: str = API_GATEWAY_DOOR) -> Dict[str, float]:
+    """What one registry API request costs, by item: the front door, API Gateway (nothing behind
+    the function URL door, which bills only the invocation), one Lambda invocation of that
+    duration, and its log lines."""
     logged_gb = (log_bytes + LAMBDA_REPORT_BYTES) / GiB
     return {"CloudFront": CLOUDFRONT_HTTPS_PER_REQUEST,
             "CloudFront Functions": CLOUDFRONT_FUNCTION_PER_INVOCATION,
             "Lambda@Edge": EDGE_PER_REQUEST + EDGE_PER_GB_SECOND * EDGE_MEMORY_GB * EDGE_DURATION_MS / 1000,
-            "API Gateway": API_GATEWAY_REST_PER_REQUEST,
+            "API Gateway": API_GATEWAY_REST_PER_REQUEST if door == API_GATEWAY_DOOR else 0.0,
             "Lambda": LAMBDA_PER_REQUEST + LAMBDA_PER_GB_SECOND * LAMBDA_MEMORY_GB * latency_ms / 1000,
             "CloudWatch Logs": logged_gb * (LOGS_INGESTION_PER_GB + LOGS_STORAGE_PER_GB_MONTH * LOG_RETENTION_DAYS / 30)}
 
@@ -88,13 +91,13 @@ def _add(total: Dict[str, float], items: Dict[str, float]) -> Dict[str, float]:
     return total
 
 
-def records_items(records: Iterable[dict]) -> Dict[str, float]:
+def records_items(records: Iterable[dict], door: str = API_GATEWAY_DOOR) -> Dict[str, float]:
     """The request-driven cost of the given per-request records (chalicelib/runtime/observe.py), by
     item: each API request at its latency and its record's size, the DynamoDB units and S3 calls it
     made, and one S3 request per presigned URL it handed out (the client's GET, HEAD or PUT)."""
     total: Dict[str, float] = {}
     for record in records:
-        _add(total, api_request(record["latency_ms"], len(json.dumps(record, sort_keys=True, default=str))))
+        _add(total, api_request(record["latency_ms"], len(json.dumps(record, sort_keys=True, default=str)), door))
         _add(total, {"DynamoDB": dynamodb(record["dynamodb_read_units"], record["dynamodb_write_units"]),
                      "S3 requests": sum(s3_request(call.split(":", 1)[1]) for call in record["aws_calls"]
                                         if call.startswith("s3:"))
@@ -102,8 +105,8 @@ def records_items(records: Iterable[dict]) -> Dict[str, float]:
     return total
 
 
-def records_cost(records: Iterable[dict]) -> float:
-    return sum(records_items(records).values())
+def records_cost(records: Iterable[dict], door: str = API_GATEWAY_DOOR) -> float:
+    return sum(records_items(records, door).values())
 
 
 def fixed_monthly() -> Dict[str, float]:
@@ -132,20 +135,21 @@ def _at(fit: tuple, layers: float) -> float:
     return fit[0] * layers + fit[1]
 
 
-def pull_cost(layers: float) -> float:
-    return (_at(PULL_REQUESTS, layers) * sum(api_request(MEASURED_LATENCY_MS).values())
+def pull_cost(layers: float, door: str = API_GATEWAY_DOOR) -> float:
+    return (_at(PULL_REQUESTS, layers) * sum(api_request(MEASURED_LATENCY_MS, door=door).values())
             + dynamodb(_at(PULL_READ_UNITS, layers), _at(PULL_WRITE_UNITS, layers)) + (layers + 1) * S3_PER_GET)
 
 
-def push_cost(layers: float) -> float:
-    return (_at(PUSH_REQUESTS, layers) * sum(api_request(MEASURED_LATENCY_MS).values())
+def push_cost(layers: float, door: str = API_GATEWAY_DOOR) -> float:
+    return (_at(PUSH_REQUESTS, layers) * sum(api_request(MEASURED_LATENCY_MS, door=door).values())
             + dynamodb(_at(PUSH_READ_UNITS, layers), _at(PUSH_WRITE_UNITS, layers)) + 2 * (layers + 1) * S3_PER_PUT)
 
 
-def monthly_estimate(stored_bytes: int, pushes: int, pulls: int, days: float, layers_per_image: float) -> float:
+def monthly_estimate(stored_bytes: int, pushes: int, pulls: int, days: float, layers_per_image: float,
+                     door: str = API_GATEWAY_DOOR) -> float:
     """A repository's month: S3 storage, plus the period's pushes and pulls scaled to 30 days at
     the measured request counts above. Transfer out is left out: ECR charges it the same; so are
     the registry's fixed monthly items (`fixed_monthly`), which no one repository makes."""
     per_month = 30 / max(days, 1)
     return (stored_bytes / GiB * S3_STORAGE_PER_GB_MONTH
-            + per_month * (pulls * pull_cost(layers_per_image) + pushes * push_cost(layers_per_image)))
+            + per_month * (pulls * pull_cost(layers_per_image, door) + pushes * push_cost(layers_per_image, door)))

@@ -56,6 +56,7 @@ from chalicelib.pullthrough import mirror_rules, proxy
 from chalicelib.registry import repositories
 from chalicelib.routes import jobs
 from chalicelib.routes.respond import empty, json_response
+from chalicelib.runtime import function_url
 
 # The longest a probe waits: past API Gateway's 29 s and the function's 30 s.
 PROBE_MAX_WAIT_SECONDS = 35
@@ -157,7 +158,7 @@ def usage(call):
     bytes, quota, and what garbage collection freed; the bucket before and after collection."""
     since, until = audit.period(call.query, call.backend.clock(), default_days=30)
     return json_response({"since": since.isoformat(), "until": until.isoformat(),
-                          **usage_report.report(call.query("namespace"), since, until)})
+                          **usage_report.report(call.query("namespace"), since, until, call.backend.settings.door)})
 
 
 def get_quota(call, namespace):
@@ -269,7 +270,8 @@ def delete_repository(call):
 
 def probe(call):
     """{"wait_seconds"?: 0..PROBE_MAX_WAIT_SECONDS, "busy"?: bool}: what `dockless check` asks of
-    the function itself. The runtime it runs on ({"python", "architecture", "memory_mb"}), after
+    the function itself. The runtime it runs on ({"python", "architecture", "memory_mb"}) and the
+    door the request came through ("door"), after
     waiting `wait_seconds` (past the front door's timeout, the front door's answer shows); with
     `busy`, the answer of a request whose storage stayed busy once its retries were spent, made by
     the one mechanism every route's is (routes/dispatch.py)."""
@@ -283,5 +285,6 @@ def probe(call):
         raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "dockless check's probe"}}, "Query")
     time.sleep(wait)
     return json_response({"python": platform.python_version(), "architecture": platform.machine(),
-                          "memory_mb": int(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", 0)) or None})
+                          "memory_mb": int(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", 0)) or None,
+                          "door": (call.request.context or {}).get("door", function_url.API_GATEWAY_DOOR)})
 

@@ -1,19 +1,32 @@
 """The Chalice application object, safe for the local stack's concurrent requests.
 
 Chalice keeps the request being handled in `app.current_request`, one attribute per process:
-right in Lambda (one request at a time), wrong in a threaded server. Here it is per thread.
+right in Lambda (one request at a time), wrong in a threaded server. Here it is per thread. The
+one function answers both doors' events (chalicelib/runtime/function_url.py).
 """
 from __future__ import annotations
 import threading
 
 from chalice import Chalice
 
-from chalicelib.runtime import observe
+from chalicelib.runtime import function_url, observe
 from chalicelib.runtime.config import Settings
 
 
 class RegistryApp(Chalice):
     _per_thread = threading.local()
+    _function_url_routes = None
+
+    def __call__(self, event, context):
+        """An event of either door: the REST API's (Chalice's own), or a function URL's."""
+        if function_url.is_function_url_event(event):
+            if self._function_url_routes is None:
+                self._function_url_routes = function_url.RouteMatcher(self.routes)
+            return function_url.handle(self, self._function_url_routes, event, context)
+        return self.answer_rest_event(event, context)
+
+    def answer_rest_event(self, event, context):
+        return super().__call__(event, context)
 
     @property
     def current_request(self):

@@ -67,6 +67,9 @@ class Settings:
     # DOCKLESS_ORIGIN_SECRET: deployed, the value CloudFront sends in ORIGIN_SECRET_HEADER; a request
     # without it came around the front door (straight to API Gateway) and is refused.
     origin_secret: Optional[str]
+    # DOCKLESS_DOOR: the door CloudFront sends requests through ("api-gateway" or "function-url",
+    # infra/stack.py's Door parameter), for what the estimates price; the local stack's own door.
+    door: str
     # AWS_LAMBDA_FUNCTION_NAME (set by Lambda): running in Lambda, where the request and job
     # records go to stdout as CloudWatch embedded-metric-format lines.
     in_lambda: bool
@@ -95,6 +98,7 @@ class Settings:
             audit_retention_days=int(environ.get("DOCKLESS_AUDIT_RETENTION_DAYS", "400")),
             trusted_proxy_hops=int(environ.get("DOCKLESS_TRUSTED_PROXY_HOPS", "0")),
             origin_secret=environ.get("DOCKLESS_ORIGIN_SECRET") or None,
+            door=environ.get("DOCKLESS_DOOR", "api-gateway"),
             in_lambda=bool(environ.get("AWS_LAMBDA_FUNCTION_NAME")),
         )
 

@@ -29,8 +29,11 @@ def _target_options(function):
 @click.option("--certificate-arn", default="", help="ACM certificate for --domain, in us-east-1.")
 @click.option("--gpg-layer-arn", default="", help="Lambda layer with a full gpg (infra/gpg-layer), for automatic signing.")
 @click.option("--alarm-email", default="", help="Subscribe this address to the stack's alarms.")
+@click.option("--door", type=click.Choice(["api-gateway", "function-url"]), default="api-gateway", show_default=True,
+              help="What CloudFront sends requests through to the API function: API Gateway, or the function's "
+                   "own URL (no per-request gateway fee; docs/aws.md, \"The doors\").")
 @click.pass_obj
-def deploy(ui: UI, stage, region, domain, certificate_arn, gpg_layer_arn, alarm_email):
+def deploy(ui: UI, stage, region, domain, certificate_arn, gpg_layer_arn, alarm_email, door):
     """Deploy (or update) a registry to the AWS account of the credentials in the environment.
 
     Packages the app, creates or updates its stacks, waits, prints the registry's URL, and on the
@@ -41,12 +44,13 @@ def deploy(ui: UI, stage, region, domain, certificate_arn, gpg_layer_arn, alarm_
       dockless deploy --stage prod --region eu-west-1
       dockless deploy --stage prod --region eu-west-1 --domain registry.example.com \\
           --certificate-arn arn:aws:acm:us-east-1:123456789012:certificate/...
+      dockless deploy --stage prod --region eu-west-1 --door function-url
     """
     from dockless.deploy.stack import Deployer, Target, boto3_clients
     if bool(domain) != bool(certificate_arn):
         ui.error("--domain and --certificate-arn go together")
         raise SystemExit(Exit.USAGE)
-    target = Target(stage, region, domain, certificate_arn, gpg_layer_arn, alarm_email)
+    target = Target(stage, region, domain, certificate_arn, gpg_layer_arn, alarm_email, door)
     outputs = Deployer(target, boto3_clients, ui.info).deploy()
     ui.result(f"registry: {outputs['PublicUrl']}")
     host = outputs["PublicUrl"].split("://", 1)[-1]

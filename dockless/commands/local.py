@@ -33,8 +33,10 @@ def register(main: click.Group) -> None:
 @click.option("--chunked-bodies", type=click.Choice(["whole", "refused"]), default="whole", show_default=True,
               help="What the API's front door does with a chunked request body: hands the function the "
                    "whole body, or refuses it 411 (what `dockless check` says your account does).")
+@click.option("--door", type=click.Choice(["api-gateway", "function-url"]), default="api-gateway", show_default=True,
+              help="Which deployed door the API's front door behaves as (`dockless deploy --door`).")
 @click.pass_obj
-def serve(ui: UI, port, host, api_port, public_url, request_log, tls, tls_dir, faults, chunked_bodies):
+def serve(ui: UI, port, host, api_port, public_url, request_log, tls, tls_dir, faults, chunked_bodies, door):
     """Run the local stack: moto S3 + DynamoDB, the API behind a local front door on an internal
     port, the gateway on the public port, and the scheduled jobs.
 
@@ -44,6 +46,7 @@ def serve(ui: UI, port, host, api_port, public_url, request_log, tls, tls_dir, f
       docker push localhost:5000/team/app:1
       dockless serve --tls      # HTTPS, for clients that insist on it (python-dxf)
       dockless serve --faults dynamodb.TransactionConflict=0.2,s3.SlowDown=0.05   # a busy account
+      dockless serve --door function-url    # as a registry deployed with --door function-url
     """
     from pathlib import Path
 
@@ -64,7 +67,7 @@ def serve(ui: UI, port, host, api_port, public_url, request_log, tls, tls_dir, f
     except ValueError as wrong:
         raise click.BadParameter(str(wrong), param_hint="--faults") from None
     stack = LocalStack(host=host, port=port, public_url=public_url, api_port=api_port, tls_dir=directory,
-                       faults=injected, chunked_bodies=chunked_bodies)
+                       faults=injected, chunked_bodies=chunked_bodies, door=door)
     stack.start()
     if stack.ca_path:
         ui.info(f"tls: clients trust {stack.ca_path}, e.g.\n"

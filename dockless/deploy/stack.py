@@ -49,6 +49,7 @@ class Target:
     certificate_arn: str = ""
     gpg_layer_arn: str = ""
     alarm_email: str = ""
+    door: str = stack.API_GATEWAY_DOOR
 
     @property
     def stack(self) -> str:
@@ -104,7 +105,7 @@ class Deployer:
                            TemplateBody=json.dumps(stack.edge_template()))
         parameters = {"EdgeFunctionVersionArn": edge["VersionArn"], "DomainName": target.domain,
                       "CertificateArn": target.certificate_arn, "GpgLayerArn": target.gpg_layer_arn,
-                      "AlarmEmail": target.alarm_email}
+                      "AlarmEmail": target.alarm_email, "Door": target.door}
         outputs = self._apply(target.stack, target.region,
                               TemplateURL=f"https://{bucket}.s3.{target.region}.amazonaws.com/{template_key}",
                               Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()])

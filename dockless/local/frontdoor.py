@@ -46,6 +46,11 @@ REMAPPED_BY_API_GATEWAY = ("authorization", "connection", "content-length", "dat
 # What the Lambda@Edge origin-response function puts back (infra/edge), over API Gateway's own.
 RESTORED_AT_THE_EDGE = ("www-authenticate", "content-length")
 ORIGIN_HOST = "origin.execute-api.local"
+FUNCTION_URL_HOST = "origin.lambda-url.local"
+# The doors the local front door can be (infra/stack.py DOORS): API Gateway's REST API, or the
+# function's own URL, with its events of payload format 2.0 (chalicelib/runtime/function_url.py).
+API_GATEWAY, FUNCTION_URL = "api-gateway", "function-url"
+DOORS = (API_GATEWAY, FUNCTION_URL)
 # What the front door does with a chunked request body.
 WHOLE, REFUSED = "whole", "refused"
 CHUNKED_BODIES = (WHOLE, REFUSED)
@@ -56,10 +61,13 @@ Response = Tuple[int, List[Tuple[str, str]], bytes]
 class FrontDoor:
     def __init__(self, app, timeout_seconds: float = spec.FRONT_DOOR_TIMEOUT_SECONDS,
                  max_body_bytes: int = spec.FRONT_DOOR_MAX_BODY_BYTES,
-                 max_event_bytes: int = spec.LAMBDA_MAX_EVENT_BYTES, chunked_bodies: str = WHOLE):
+                 max_event_bytes: int = spec.LAMBDA_MAX_EVENT_BYTES, chunked_bodies: str = WHOLE,
+                 door: str = API_GATEWAY):
         if chunked_bodies not in CHUNKED_BODIES:
             raise ValueError(f"chunked bodies are {' or '.join(CHUNKED_BODIES)}, not {chunked_bodies!r}")
-        self.app = app
+        if door not in DOORS:
+            raise ValueError(f"the door is {' or '.join(DOORS)}, not {door!r}")
+        self.app, self.door = app, door
         self.chunked_bodies = chunked_bodies
         self.timeout_seconds = timeout_seconds
         self.max_body_bytes = max_body_bytes
@@ -79,6 +87,8 @@ class FrontDoor:
 
     def handle(self, method: str, path: str, headers: Dict[str, str], body: bytes) -> Response:
         headers = {key.lower(): value for key, value in headers.items()}
+        if self.door == FUNCTION_URL:
+            return self._through_function_url(method, path, headers, body)
         path = _as_api_gateway_routes(path)
         if len(body) > self.max_body_bytes:
             return self.too_large()
@@ -100,6 +110,43 @@ class FrontDoor:
             LOG.exception("function failed: %s %s", method, path)
             return self.refuse(errors.FRONT_DOOR_FAILED)
         return self._deliver(method, result)
+
+    def _through_function_url(self, method: str, target: str, headers: Dict[str, str], body: bytes) -> Response:
+        """As CloudFront and the function's URL deliver a request (and the edge function the URL's
+        own refusals: infra/edge/restore_headers.py): an event of payload format 2.0, the raw path
+        and query, the cookies apart, the body base64; the answer's headers as the function gave them."""
+        if self._event_bytes(target, headers, body) > self.max_event_bytes:  # no 10 MB gateway: Lambda's 6 MB
+            return self.refuse(errors.FRONT_DOOR_TOO_LARGE,
+                               {"limit_bytes": self.max_event_bytes, "advice": spec.BIG_BLOB_ADVICE})
+        path, _, query = target.partition("?")
+        if "host" in headers:
+            headers["x-forwarded-host"] = headers["host"]
+        headers["host"] = FUNCTION_URL_HOST
+        cookies = [piece.strip() for piece in headers.pop("cookie", "").split(";") if piece.strip()]
+        request_id = str(uuid.uuid4())
+        event = {"version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": query,
+                 "headers": headers, "requestContext": {
+                     "requestId": request_id, "routeKey": "$default", "stage": "$default", "domainName": FUNCTION_URL_HOST,
+                     "http": {"method": method, "path": unquote(path), "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1",
+                              "userAgent": headers.get("user-agent", "")}},
+                 "body": base64.b64encode(body).decode() if body else None, "isBase64Encoded": bool(body)}
+        if cookies:
+            event["cookies"] = cookies
+        future = self._pool.submit(self.app, event, _LambdaContext(request_id))
+        try:
+            result = future.result(timeout=self.timeout_seconds)
+        except concurrent.futures.TimeoutError:  # Lambda ends the function; the URL answers 502
+            return self.refuse(errors.FRONT_DOOR_FAILED, {"reason": "the function timed out"})
+        except Exception:  # noqa: BLE001 - an uncaught error in the function is the URL's 502
+            LOG.exception("function failed: %s %s", method, path)
+            return self.refuse(errors.FRONT_DOOR_FAILED)
+        answer = base64.b64decode(result["body"]) if result.get("isBase64Encoded") else result.get("body", "").encode()
+        delivered = [(name, value) for name, value in result["headers"].items() if name != "content-length"]
+        delivered += [("Set-Cookie", cookie) for cookie in result.get("cookies", [])]
+        length = result["headers"].get("content-length") if method == "HEAD" else str(len(answer))
+        delivered += [("Content-Length", length or "0"), ("x-amzn-RequestId", request_id),
+                      ("Via", "1.1 dockless-local.cloudfront.net (CloudFront)")]
+        return result["statusCode"], delivered, b"" if method == "HEAD" else answer
 
     def _known_route(self, method: str, path: str) -> bool:
         try:
@@ -152,6 +199,12 @@ def _as_api_gateway_routes(target: str) -> str:
     path, mark, query = target.partition("?")
     decoded = unquote(path).replace("%", "%25").replace("?", "%3F").replace("#", "%23")
     return decoded + mark + query
+
+
+class _LambdaContext:
+    def __init__(self, request_id: str):
+        self.aws_request_id = request_id
+        self.function_name = "dockless-local"
 
 
 class _EveryBodyBinary(LambdaEventConverter):

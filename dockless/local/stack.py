@@ -42,17 +42,19 @@ def free_port(host: str = "127.0.0.1") -> int:
 class LocalStack:
     def __init__(self, host: str = "127.0.0.1", port: int = 5000, public_url: Optional[str] = None,
                  api_port: int = 0, provision: Optional[Callable[[str], Dict[str, str]]] = None,
-                 tls_dir: Optional[Path] = None, faults=None, chunked_bodies: str = frontdoor.WHOLE):
+                 tls_dir: Optional[Path] = None, faults=None, chunked_bodies: str = frontdoor.WHOLE,
+                 door: str = frontdoor.API_GATEWAY):
         """`provision(moto_url)`, when given, creates the bucket and tables some other way (the
         smoke test deploys infra/stack.py's template to the moto server's CloudFormation) and
         returns the settings that name them; by default the stack creates them itself. With
         `tls_dir`, the registry port and the public S3 door speak HTTPS with a certificate from
         the CA kept there (dockless/local/tls.py; `ca_path` names the certificate to trust). With
         `faults` (dockless/local/faults.py), its AWS answers the registry as a busy account would.
-        `chunked_bodies` is what its front door does with a chunked request body (frontdoor.py)."""
+        `chunked_bodies` is what its front door does with a chunked request body, `door` which
+        door the front door is (dockless/local/frontdoor.py)."""
         self.host, self.port, self.api_port, self.faults = host, port, api_port, faults
         self.front_door = None
-        self.chunked_bodies = chunked_bodies
+        self.chunked_bodies, self.door = chunked_bodies, door
         self.tls_dir, self.ca_path = tls_dir, None
         self._provision = provision
         self.public_url = public_url
@@ -85,7 +87,7 @@ class LocalStack:
             context, self.ca_path = tls.server_context(self.tls_dir)
         self._aws = LocalAws(self.host, secret, ssl_context=context, faults=self.faults)
         self._aws.start()
-        self.front_door = frontdoor.FrontDoor(app, chunked_bodies=self.chunked_bodies)
+        self.front_door = frontdoor.FrontDoor(app, chunked_bodies=self.chunked_bodies, door=self.door)
         api = frontdoor.make_server(self.front_door, self.host, self.api_port)
         self.api_port = api.server_address[1]
         self.gateway = gateway.Gateway(self.api_url)
@@ -105,6 +107,7 @@ class LocalStack:
             # Clients fetch layers from the public S3 door, by the host name they use for the registry.
             "DOCKLESS_S3_PRESIGN_ENDPOINT_URL": self._aws.public_url(urlsplit(self.gateway.public_url).hostname),
             "DOCKLESS_PUBLIC_URL": self.gateway.public_url,
+            "DOCKLESS_DOOR": self.door,
             **provisioned,
         })
         self.backend = build_backend(settings)

@@ -1,6 +1,8 @@
 """The in-process tier's moto mock. Package-scoped and defined here, so it ends with this package:
 moto patches botocore and `requests` while it is active, which must not reach the tiers that
 start a real moto server in this process."""
+import json
+
 import pytest
 from moto import mock_aws
 
@@ -8,6 +10,8 @@ from chalicelib.backend import build_backend
 from chalicelib.metadata.models import create_tables
 from chalicelib.runtime.config import Settings
 from tests.fixtures import PUBLIC_URL, SIGNING_KEY
+
+JSON = {"Content-Type": "application/json"}
 
 
 @pytest.fixture(scope="package")
@@ -22,3 +26,17 @@ def aws():
         backend.objects.create_bucket(settings.region)
         create_tables()
         yield backend
+
+
+@pytest.fixture
+def people(client):
+    """A reader of team/app and a user with no grants, each with an access token (the console's
+    tests and the function URL door's)."""
+    tokens = {}
+    for name in ("reader", "nobody"):
+        assert client.post("/dockless/admin/v1/principals", body=json.dumps({"name": name}), headers=JSON).status_code == 201
+        tokens[name] = client.post(f"/dockless/admin/v1/principals/{name}/tokens", body="{}",
+                                   headers=JSON).json_body["token"]
+    client.put("/dockless/admin/v1/grants", body=json.dumps({"resource": "team/app", "subject": "user:reader",
+                                                             "role": "read"}), headers=JSON)
+    return tokens

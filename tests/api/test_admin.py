@@ -342,7 +342,7 @@ def test_the_probe_says_the_runtime_and_answers_busy_as_every_route_does(client)
     answer = client.post("/dockless/admin/v1/probe", body=b"", headers=JSON)
     assert answer.status_code == 200
     assert json.loads(answer.body) == {"python": platform.python_version(), "architecture": platform.machine(),
-                                       "memory_mb": None}  # not on Lambda
+                                       "memory_mb": None, "door": "api-gateway"}  # not on Lambda
     busy = client.post("/dockless/admin/v1/probe", body=json.dumps({"busy": True}), headers=JSON)
     assert busy.status_code == 503 and busy.headers["Retry-After"] == "1"
     assert error_code(busy) == "TOOMANYREQUESTS"

@@ -61,19 +61,6 @@ class Browser:
                                                    "token": token})
 
 
-@pytest.fixture
-def people(client):
-    """A reader of team/app and a user with no grants, each with an access token."""
-    tokens = {}
-    for name in ("reader", "nobody"):
-        assert client.post("/dockless/admin/v1/principals", body=json.dumps({"name": name}), headers=JSON).status_code == 201
-        tokens[name] = client.post(f"/dockless/admin/v1/principals/{name}/tokens", body="{}",
-                                   headers=JSON).json_body["token"]
-    client.put("/dockless/admin/v1/grants", body=json.dumps({"resource": "team/app", "subject": "user:reader",
-                                                             "role": "read"}), headers=JSON)
-    return tokens
-
-
 def test_signing_in_sets_a_strict_session_cookie_and_shows_what_the_caller_may_pull(anonymous, client, push, people):
     push.image("team/app", "v1")
     push.image("team/secret", "v1")

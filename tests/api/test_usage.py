@@ -2,6 +2,8 @@
 trail (admins only; the authorisation matrix in test_auth.py covers the refusals)."""
 import json
 
+import pytest
+
 from tests.fixtures import error_code
 
 
@@ -25,6 +27,23 @@ def test_usage_counts_stored_bytes_pushes_and_pulls_per_repository(client, push)
     assert app["stored_bytes"] == 1000 + 2000 + config + sum(len(m) for m in manifests)
     assert (app["blobs"], app["manifests"], app["pushes"], app["pulls"]) == (3, 2, 2, 3)
     assert set(usage(client)) == {"team/app", "other/tool"}
+
+
+def test_usage_prices_operations_as_the_registrys_door_bills_them(client, push, registry):
+    import dataclasses
+
+    from chalicelib.backend import use_backend
+    from chalicelib.lifecycle import prices
+    push.image("team/app", "1", layers=(b"a" * 1000,))
+    for _ in range(5):
+        assert client.get("/v2/team/app/manifests/1").status_code == 200
+    behind_gateway = usage(client)["team/app"]["estimated_monthly_usd"]
+    use_backend(dataclasses.replace(registry, settings=dataclasses.replace(registry.settings, door="function-url")))
+    behind_url = usage(client)["team/app"]["estimated_monthly_usd"]
+    pushes_and_pulls = 1 * prices.push_cost(1) + 5 * prices.pull_cost(1) - (
+        1 * prices.push_cost(1, "function-url") + 5 * prices.pull_cost(1, "function-url"))
+    assert behind_gateway - behind_url == pytest.approx(pushes_and_pulls, abs=1e-4)  # a 30-day period: one month
+    assert behind_url < behind_gateway
 
 
 def test_usage_names_what_the_registry_bills_whatever_its_traffic(client):

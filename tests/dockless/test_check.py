@@ -35,7 +35,7 @@ def test_every_check_passes_on_the_local_stack_and_its_repository_goes_whole(sta
         "manifest HEAD": "ok", "blob GET": "ok", "direct upload": "ok", "gateway": "ok", "error caching": "ok",
         "signatures": "ok"}
     assert results["body limit"].detail == "7 MB: 502 UNKNOWN, 10 MB: 413 SIZE_INVALID, with advice"
-    assert results["timeout"].detail.startswith("504 UNAVAILABLE after")
+    assert results["timeout"].detail.startswith("api-gateway: 504 UNAVAILABLE after")
     assert results["throttling"].detail == "503 TOOMANYREQUESTS, Retry-After 1"
     assert results["runtime"].detail.startswith("not on Lambda (a local stack): python 3.")
     assert results["push"].detail.endswith("a chunked PATCH arrives whole")
@@ -93,6 +93,16 @@ def test_push_fails_when_a_chunked_body_arrives_cut(stack, monkeypatch):
     fails(verdicts(stack, ["push"]), "push", "byte-exact", "binaryMediaTypes")
 
 
+def test_every_check_passes_behind_the_function_url_door(stack, monkeypatch):
+    monkeypatch.setattr(stack.front_door, "door", frontdoor.FUNCTION_URL)
+    monkeypatch.setattr(stack.front_door, "timeout_seconds", SHORT_TIMEOUT)
+    results = verdicts(stack, front_door_timeout=SHORT_TIMEOUT)
+    assert {name for name, v in results.items() if v.status != "ok"} == {"origin", "runtime"}, results
+    assert results["timeout"].detail.startswith("function-url: 502 UNKNOWN after")
+    assert results["body limit"].detail == "7 MB: 413 SIZE_INVALID, 10 MB: 413 SIZE_INVALID, with advice"
+    assert "behind the function-url door" in results["runtime"].detail
+
+
 def test_push_fails_saying_what_to_do_where_the_account_refuses_chunked_bodies(stack, monkeypatch):
     monkeypatch.setattr(stack.front_door, "chunked_bodies", frontdoor.REFUSED)
     fails(verdicts(stack, ["push"]), "push", "refuses a chunked PATCH (411)", "dockless serve --chunked-bodies refused")
@@ -122,10 +132,10 @@ def test_runtime_fails_where_the_function_runs_another_python(stack, monkeypatch
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")  # as on Lambda
     monkeypatch.setattr(platform, "python_version", lambda: "3.13.9")
     monkeypatch.setattr(platform, "machine", lambda: "aarch64")
-    assert verdicts(stack, ["runtime"])["runtime"].detail == "python 3.13.9 on aarch64, 1024 MB"
+    assert verdicts(stack, ["runtime"])["runtime"].detail == "python 3.13.9 on aarch64 behind the api-gateway door, 1024 MB"
     monkeypatch.setattr(platform, "python_version", lambda: "3.9.20")
     monkeypatch.setattr(platform, "machine", lambda: "x86_64")
-    fails(verdicts(stack, ["runtime"]), "runtime", "runs python 3.9.20 on x86_64", "python3.13 on arm64",
+    fails(verdicts(stack, ["runtime"]), "runtime", "runs python 3.9.20 on x86_64 behind", "python3.13 on arm64",
           "dockless deploy")
 
 

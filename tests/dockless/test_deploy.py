@@ -189,6 +189,14 @@ def test_custom_domain_and_certificate_reach_the_stack():
     parameters = {p["ParameterKey"]: p["ParameterValue"] for p in main[3]["Parameters"]}
     assert parameters["DomainName"] == "registry.example.com"
     assert parameters["CertificateArn"].endswith(":certificate/x")
+    assert parameters["Door"] == "api-gateway"
+
+
+def test_the_door_reaches_the_stack():
+    aws = FakeAWS()
+    deployer(aws, door="function-url").deploy()
+    main = next(c for c in aws.calls if c[2] == "create_stack" and c[1] == "eu-west-1")
+    assert {p["ParameterKey"]: p["ParameterValue"] for p in main[3]["Parameters"]}["Door"] == "function-url"
 
 
 def test_rerun_updates_in_place_keeps_the_key_and_admin_and_deletes_nothing():

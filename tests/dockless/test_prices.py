@@ -22,6 +22,14 @@ def test_a_records_cost_adds_every_item_a_request_bills():
     items = prices.records_items([record])
     assert items == pytest.approx(expected)
     assert prices.records_cost([record, record]) == pytest.approx(2 * sum(expected.values()))
+    # Behind the function URL door: the same, but no API Gateway fee.
+    assert prices.records_items([record], "function-url") == pytest.approx(dict(expected, **{"API Gateway": 0.0}))
+
+
+def test_a_pull_and_a_push_cost_less_behind_the_function_url_door_by_the_gateways_fee():
+    for cost, requests in ((prices.pull_cost, prices.PULL_REQUESTS), (prices.push_cost, prices.PUSH_REQUESTS)):
+        saved = cost(20) - cost(20, "function-url")
+        assert saved == pytest.approx((requests[0] * 20 + requests[1]) * prices.API_GATEWAY_REST_PER_REQUEST)
 
 
 def test_a_bigger_record_costs_more_to_log():

@@ -77,3 +77,24 @@ def test_in_aws_verification_mode_completion_reads_no_layer_bytes(docker, docker
             assert not {"s3:GetObject", "s3:CopyObject", "s3:UploadPartCopy"} & set(record["aws_calls"])
         docker("rmi", image)
         docker("pull", image)
+
+
+def test_docker_push_and_pull_behind_the_function_url_door(docker, dockerd, tmp_path):
+    """`dockless serve --door function-url`: the API answers events of the function URL's payload
+    format 2.0 (chalicelib/runtime/function_url.py), with no API Gateway in front; docker logs in,
+    pushes through the gateway and pulls the same image back."""
+    (tmp_path / "stack").mkdir()
+    with programs.dockless_serve(tmp_path / "stack", args=("--door", "function-url")) as door:
+        docker_login(dockerd, door.host, door.admin_token)
+        image = f"{door.host}/team/door:1"
+        dockerfile_context(tmp_path / "ctx", [200_000, 30_000])
+        docker("build", "-q", "-t", image, str(tmp_path / "ctx"))
+        image_id = docker("image", "inspect", image, "--format", "{{.Id}}").stdout.strip()
+        digest = docker("push", image).stdout.split("digest: ")[1].split()[0]
+        docker("rmi", image)
+        assert f"Digest: {digest}" in docker("pull", image).stdout
+        assert docker("image", "inspect", image, "--format", "{{.Id}}").stdout.strip() == image_id
+        docker("rmi", image)
+        statuses = {(r["method"], r["route"], r["status"]) for r in door.requests()}
+        assert ("PUT", "/v2/{name}/manifests/{reference}", 201) in statuses
+        assert ("GET", "/v2/{name}/blobs/{digest}", 307) in statuses

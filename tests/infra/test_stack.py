@@ -34,6 +34,25 @@ def resources(template, kind):
     return {name: r for name, r in template["Resources"].items() if r.get("Type") == kind}
 
 
+def as_deployed(template, door=stack.API_GATEWAY_DOOR, domain=False):
+    """The template as CloudFormation makes it with these parameters: each Fn::If resolved, and the
+    resources of a false condition left out."""
+    conditions = {"FunctionUrlDoor": door == stack.FUNCTION_URL_DOOR, "ApiGatewayDoor": door == stack.API_GATEWAY_DOOR,
+                  "HasDomain": domain, "HasGpgLayer": False, "HasAlarmEmail": False}
+
+    def resolve(value):
+        if isinstance(value, dict):
+            if set(value) == {"Fn::If"}:
+                name, yes, no = value["Fn::If"]
+                return resolve(yes if conditions[name] else no)
+            return {key: resolve(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [resolve(item) for item in value]
+        return value
+    kept = {name: r for name, r in template["Resources"].items() if conditions.get(r.get("Condition"), True)}
+    return resolve(dict(template, Resources=kept))
+
+
 def test_cfn_lint_passes_on_the_packaged_template(template):
     lint = Path(sys.executable).parent / "cfn-lint"
     result = subprocess.run([str(lint), template["_path"]], capture_output=True, text=True)
@@ -166,11 +185,38 @@ def test_cloudfront_forwards_authorization_every_query_and_header_but_host(templ
     assert set(behavior["AllowedMethods"]) >= {"GET", "HEAD", "PUT", "PATCH", "POST", "DELETE"}
     assert behavior["ViewerProtocolPolicy"] == "https-only"
     (origin,) = config["Origins"]
-    assert origin["OriginPath"] == "/api"
+    assert as_deployed(template)["Resources"]["Distribution"]["Properties"]["DistributionConfig"]["Origins"][0][
+        "OriginPath"] == "/api"
     assert origin["OriginCustomHeaders"][0]["HeaderName"] == spec.ORIGIN_SECRET_HEADER
     assert [a["EventType"] for a in behavior["LambdaFunctionAssociations"]] == ["origin-response"]
     assert [a["EventType"] for a in behavior["FunctionAssociations"]] == ["viewer-request"]
     assert config["Aliases"]["Fn::If"][0] == "HasDomain"
+
+
+def test_each_door_is_cloudfronts_origin_and_the_other_is_not_made(template):
+    """API Gateway's REST API stage (the default), or the API function's own URL, without auth but
+    invocable only through it, checked by the origin secret as the REST API is."""
+    rest = as_deployed(template)
+    (origin,) = rest["Resources"]["Distribution"]["Properties"]["DistributionConfig"]["Origins"]
+    assert (origin["DomainName"], origin["OriginPath"]) == (stack.REST_API_DOMAIN, "/api")
+    assert not resources(rest, "AWS::Lambda::Url") and "AlarmFunctionUrl5xx" not in rest["Resources"]
+    assert rest["Outputs"]["OriginUrl"]["Value"]["Fn::Sub"].endswith("/api")
+
+    url = as_deployed(template, stack.FUNCTION_URL_DOOR)
+    (origin,) = url["Resources"]["Distribution"]["Properties"]["DistributionConfig"]["Origins"]
+    assert (origin["DomainName"], origin["OriginPath"]) == (stack.FUNCTION_URL_DOMAIN, "")
+    assert origin["OriginCustomHeaders"][0]["HeaderName"] == spec.ORIGIN_SECRET_HEADER
+    (function_url,) = resources(url, "AWS::Lambda::Url").values()
+    assert function_url["Properties"] == {"TargetFunctionArn": {"Ref": stack.API_FUNCTION}, "AuthType": "NONE",
+                                          "InvokeMode": "BUFFERED"}
+    permissions = sorted((p["Properties"]["Action"], p["Properties"].get("FunctionUrlAuthType"),
+                          p["Properties"].get("InvokedViaFunctionUrl"))
+                         for p in resources(url, "AWS::Lambda::Permission").values()
+                         if p["Properties"].get("Principal") == "*")
+    assert permissions == [("lambda:InvokeFunction", None, True), ("lambda:InvokeFunctionUrl", "NONE", None)]
+    assert "AlarmApi5xx" not in url["Resources"] and "AlarmFunctionUrl5xx" in url["Resources"]
+    assert url["Outputs"]["OriginUrl"]["Value"] == {"Fn::GetAtt": ["ApiFunctionUrl", "FunctionUrl"]}
+    assert template["Parameters"]["Door"]["AllowedValues"] == list(stack.DOORS)
 
 
 def test_the_viewer_host_function_passes_the_host_on(tmp_path):
@@ -306,7 +352,8 @@ def test_the_functions_start_from_the_bundles_bytecode(template, tmp_path):
 def test_the_cost_model_counts_what_the_template_bills(template):
     """chalicelib/lifecycle/prices.py prices the stack's fixed items by count: they are the packaged
     template's, and its logs are kept as long as the log groups keep them."""
-    assert prices.STACK_ALARMS == len(resources(template, "AWS::CloudWatch::Alarm"))
+    for door in stack.DOORS:
+        assert prices.STACK_ALARMS == len(resources(as_deployed(template, door), "AWS::CloudWatch::Alarm"))
     assert prices.STACK_SECRETS == len(resources(template, "AWS::SecretsManager::Secret"))
     assert prices.STACK_JOBS == len(JOBS) == len(resources(template, "AWS::Serverless::Function")) - 1
     assert {g["Properties"]["RetentionInDays"] for g in resources(template, "AWS::Logs::LogGroup").values()} \
