@@ -109,3 +109,16 @@ def test_the_matcher_prefers_a_literal_segment_as_api_gateway_does():
                                                             {"name0": "team", "name1": "app", "digest": "sha256:aa"})
     assert matcher.match("/v2/_catalog/") == ("/v2/_catalog", {})
     assert matcher.match("/v2//blobs/x") is None
+
+
+def test_a_request_around_cloudfront_is_refused_behind_the_url_as_behind_api_gateway(door, registry):
+    import dataclasses
+
+    from chalicelib.backend import use_backend
+    from chalicelib.oci import spec
+    use_backend(dataclasses.replace(registry, settings=dataclasses.replace(registry.settings,
+                                                                           origin_secret="only-cloudfront-knows")))
+    status, _, body, _ = door("GET", "/v2/")
+    assert status == 403 and json.loads(body)["errors"][0]["code"] == "DENIED"
+    assert door("GET", "/v2/", {spec.ORIGIN_SECRET_HEADER: "a guess"})[0] == 403
+    assert door("GET", "/v2/", {spec.ORIGIN_SECRET_HEADER: "only-cloudfront-knows"})[0] == 401
