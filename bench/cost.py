@@ -42,7 +42,19 @@ def measure(records) -> dict:
             "s3_api": sum(r["s3_requests"] for r in records),
             "s3_client": sum(len(r["presigned_urls"]) for r in records),
             "items": items,
-            "usd": {door: sum(found.values()) for door, found in items.items()}}
+            "usd": {door: sum(found.values()) for door, found in items.items()},
+            "routes": _by_route(records)}
+
+
+def _by_route(records) -> dict:
+    """Per route and method: requests, read units, write units (which calls a layer costs most)."""
+    routes: dict = {}
+    for record in records:
+        found = routes.setdefault(f"{record['method']} {record['route']}", [0, 0.0, 0.0])
+        found[0] += 1
+        found[1] += record["dynamodb_read_units"]
+        found[2] += record["dynamodb_write_units"]
+    return routes
 
 
 def run(work: Path, layer_counts) -> list:
@@ -96,6 +108,11 @@ def print_table(rows) -> None:
           f"${prices.TRANSFER_OUT_PER_GB * 100 / 1024 * prices.MILLION:,.0f} on either). Storage per GB-month: "
           f"dockless (S3) ${prices.S3_STORAGE_PER_GB_MONTH}, ECR ${prices.ECR_STORAGE_PER_GB_MONTH}.")
     largest = max(rows, key=lambda row: row[0])
+    for name, m in (("pull", largest[2]), ("push", largest[1])):
+        print(f"\nWhere a {largest[0]}-layer {name}'s requests and units go:\n")
+        print("| route | requests | RRU | WRU |\n|---|---:|---:|---:|")
+        for route, (count, rru, wru) in sorted(m["routes"].items(), key=lambda item: -item[1][2]):
+            print(f"| `{route}` | {count} | {rru:.1f} | {wru:.1f} |")
     print(f"\ncost: pull-{largest[0]} ${largest[2]['usd'][DOORS[0]] * prices.MILLION:.2f}/M "
           f"push-{largest[0]} ${largest[1]['usd'][DOORS[0]] * prices.MILLION:.2f}/M ({DOORS[0]} door)")
 

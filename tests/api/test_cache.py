@@ -583,7 +583,8 @@ def test_a_redirect_to_where_a_cache_may_not_fetch_is_not_followed(client, state
                     assert error["code"] == "BLOB_UNKNOWN" and error["detail"]["reason"] == "unreachable"
                     # Nothing of where it pointed or what is there reaches the caller.
                     assert "169.254" not in error["message"] and internal.url not in error["message"]
-                    assert str(len(secret)) not in response.body.decode()
+                    said = response.body.decode().replace(digest_of(secret), "").replace(upstream.url, "")
+                    assert str(len(secret)) not in said  # the digest and the upstream's port may hold its digits
             assert internal.asked == []
             if target == "loop":
                 assert len(upstream.asked) == 2 * (spec.UPSTREAM_MAX_REDIRECTS + 1)
