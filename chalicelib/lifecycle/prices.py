@@ -126,8 +126,8 @@ PULL_REQUESTS = (1, 5)          # N + 5
 PULL_READ_UNITS = (2, 12.5)     # 2 N + 12.5
 PULL_WRITE_UNITS = (0, 5)
 PUSH_REQUESTS = (4, 8)          # 4 N + 8
-PUSH_READ_UNITS = (10, 21)
-PUSH_WRITE_UNITS = (11.5, 23)   # transactions: two units per item
+PUSH_READ_UNITS = (10.5, 22)
+PUSH_WRITE_UNITS = (9.55, 19.5)  # transactions: two units per item
 MEASURED_LATENCY_MS = 100       # priced per invocation; the local stack answered faster
 
 
