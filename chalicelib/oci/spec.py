@@ -61,6 +61,10 @@ NAME_RESERVED_COMPONENTS = frozenset({"blobs", "manifests", "tags", "referrers",
 # RFC 6838 §4.2: type "/" subtype, each a restricted name of at most 127 characters.
 MEDIA_TYPE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}")
 TAG_RE = re.compile(r"[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}")
+# Where cosign (and containers/image's sigstore attachments) keep what belongs to manifest
+# sha256:<hex>: its signatures (.sig), attestations (.att) and SBOM (.sbom). Never immutable
+# (cosign adds a signature by pushing the tag again), and served in verified mode unsigned.
+COSIGN_TAG_RE = re.compile(r"sha256-[0-9a-f]{64}\.(sig|att|sbom)")
 DIGEST_RE = re.compile(r"[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+")
 SHA256_HEX_RE = re.compile(r"[a-f0-9]{64}")
 SHA256_BASE64_RE = re.compile(r"[A-Za-z0-9+/]{43}=")
@@ -70,7 +74,8 @@ SUPPORTED_DIGEST_ALGORITHM = "sha256"
 UPLOAD_ID_RE = re.compile(r"[0-9a-f]{32}")
 PRINCIPAL_NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 CREDENTIAL_ID_RE = re.compile(r"[0-9a-f]{16}")
-FINGERPRINT_RE = re.compile(r"[0-9A-Fa-f]{40}")
+# An OpenPGP key's fingerprint (40 hex digits), or a cosign key's: the SHA-256 of its DER public key (64).
+FINGERPRINT_RE = re.compile(r"[0-9A-Fa-f]{40}|[0-9A-Fa-f]{64}")
 # `last` of a history page: an event's sort key, "<ISO time>#<request id>#<n>".
 HISTORY_CURSOR_RE = re.compile(r"[0-9T:.+-]{1,40}#[A-Za-z0-9_.:-]{1,100}#[0-9]{1,6}")
 # A namespace is a name's first component; `_registry` holds the registry's own keys.

@@ -86,8 +86,10 @@ mirror_rule = _matching(spec.MIRROR_RULE_RE, errors.ADMIN_INVALID, "a mirror rul
 
 
 def key_file(value: str) -> str:
-    if value != "KEYS" and not (value.lower().endswith(".asc") and spec.FINGERPRINT_RE.fullmatch(value[:-4])):
-        raise RegistryError(errors.ADMIN_UNKNOWN, f"{value[:100]!r} is not KEYS or <fingerprint>.asc")
+    """KEYS, cosign.pub, or one key: <fingerprint>.asc (OpenPGP) or <fingerprint>.pub (cosign)."""
+    if value not in ("KEYS", "cosign.pub") and not (value[-4:].lower() in (".asc", ".pub")
+                                                    and spec.FINGERPRINT_RE.fullmatch(value[:-4])):
+        raise RegistryError(errors.ADMIN_UNKNOWN, f"{value[:100]!r} is not KEYS, cosign.pub or <fingerprint>.asc")
     return value
 
 

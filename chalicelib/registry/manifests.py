@@ -297,7 +297,7 @@ class ManifestService:
             return manifest
         reason = SigningService(self._backend).verified_refusal(
             repo, manifest.digest, None if by_digest else reference, lambda: self.parents(repo, manifest.digest),
-            settings)
+            settings, lambda: self.body(manifest))
         if reason:
             self._backend.audit.record("verified.refused", repo, reference, outcome=audit.DENIED,
                                        digest=manifest.digest)

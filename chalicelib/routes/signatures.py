@@ -7,8 +7,9 @@
 and the public keys, Apache style:
 
     GET /keys/<namespace>            JSON: fingerprint, user ids, algorithm, creation, expiry, capabilities
-    GET /keys/<namespace>/KEYS       every trusted key, ASCII-armoured (`curl … | gpg --import`)
-    GET /keys/<namespace>/<FPR>.asc  one key
+    GET /keys/<namespace>/KEYS       every trusted OpenPGP key, ASCII-armoured (`curl … | gpg --import`)
+    GET /keys/<namespace>/cosign.pub every trusted cosign public key, PEM (`cosign verify --key`)
+    GET /keys/<namespace>/<FPR>.asc  one OpenPGP key; <FPR>.pub one cosign key
 """
 from __future__ import annotations
 import base64
@@ -20,6 +21,7 @@ from chalicelib.oci import errors, validate
 from chalicelib.oci.errors import RegistryError
 from chalicelib.registry.manifests import ManifestService
 from chalicelib.routes.respond import empty, json_response
+from chalicelib.signing import cosign
 from chalicelib.signing.service import SigningService
 
 
@@ -52,13 +54,23 @@ def list_keys(call, namespace):
 
 
 def key_file(call, namespace, file):
-    keys = SigningService(call.backend).keys(namespace)
-    if file != "KEYS":
-        keys = [k for k in keys if f"{k.fingerprint}.asc" == file.upper().replace(".ASC", ".asc")]
-        if not keys:
+    """KEYS: the namespace's OpenPGP keys; cosign.pub: its cosign public keys (PEM); <FPR>.asc
+    or <FPR>.pub: one of them."""
+    found = SigningService(call.backend).keys(namespace)
+    gpg_keys = [k for k in found if not cosign.holds_public_keys(k.armored)]
+    cosign_keys = [k for k in found if cosign.holds_public_keys(k.armored)]
+    if file == "KEYS":
+        chosen, content_type = gpg_keys, "application/pgp-keys"
+    elif file == "cosign.pub":
+        chosen, content_type = cosign_keys, "application/x-pem-file"
+    else:  # <FPR>.asc or <FPR>.pub (validate.key_file)
+        pool, content_type = ((gpg_keys, "application/pgp-keys") if file[-4:].lower() == ".asc"
+                              else (cosign_keys, "application/x-pem-file"))
+        chosen = [k for k in pool if k.fingerprint == file[:-4].upper()]
+        if not chosen:
             raise RegistryError(errors.ADMIN_UNKNOWN, f"no key {file} for {namespace}")
-    text = "".join(k.armored if k.armored.endswith("\n") else k.armored + "\n" for k in keys)
-    return Response(body=text, status_code=200, headers={"Content-Type": "application/pgp-keys"})
+    text = "".join(k.armored if k.armored.endswith("\n") else k.armored + "\n" for k in chosen)
+    return Response(body=text, status_code=200, headers={"Content-Type": content_type})
 
 
 def add_keys(call, namespace):

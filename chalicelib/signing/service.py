@@ -17,15 +17,16 @@ import time
 from typing import Iterable, List, NamedTuple, Optional, Tuple
 from urllib.parse import urlsplit
 
-from pynamodb.exceptions import TransactWriteError
+from pynamodb.exceptions import DoesNotExist, TransactWriteError
 
 from chalicelib.backend import Backend
 from chalicelib.metadata import keys
-from chalicelib.metadata.models import failed_conditions, Signature, SigningKey, transaction
-from chalicelib.oci import errors, jsondoc
+from chalicelib.metadata.models import BlobLink, Manifest, Signature, SigningKey, Tag, failed_conditions, transaction
+from chalicelib.oci import errors, jsondoc, spec
 from chalicelib.oci.errors import RegistryError
 from chalicelib.policy.settings import RepositorySettings
-from chalicelib.signing import gpg
+from chalicelib.signing import cosign, gpg
+from chalicelib.storage import paths
 
 ATOMIC_TYPE = "atomic container signature"
 # Where the registry's own key is published (/keys/_registry/KEYS).
@@ -60,7 +61,13 @@ class Trust:
     """The keys trusted at the moment of a decision, and the signatures they verify."""
 
     def __init__(self, trusted: Iterable[SigningKey]):
-        self._keys = {key.fingerprint: key.armored for key in trusted}
+        trusted = list(trusted)
+        self._keys = {key.fingerprint: key.armored for key in trusted if not cosign.holds_public_keys(key.armored)}
+        self._cosign_keys = {key.fingerprint: key.armored for key in trusted if cosign.holds_public_keys(key.armored)}
+
+    @property
+    def has_cosign_keys(self) -> bool:
+        return bool(self._cosign_keys)
 
     @classmethod
     def of(cls, *namespaces: str) -> "Trust":
@@ -86,6 +93,10 @@ class Trust:
                 found.append(Vouch(signature, checked.fingerprint, identity))
         return found
 
+    def cosign_vouches(self, found: Iterable[cosign.Entry], digest: str) -> List[Tuple[str, str]]:
+        """(fingerprint, identity) of the cosign signatures a trusted cosign key made for `digest`."""
+        return cosign.vouches(found, self._cosign_keys, digest) if self._cosign_keys else []
+
 
 class SigningService:
     def __init__(self, backend: Backend):
@@ -97,6 +108,10 @@ class SigningService:
         return list(SigningKey.query(namespace))
 
     def add_keys(self, namespace: str, armored: str) -> Tuple[List[SigningKey], List[str]]:
+        """Trust the keys of `armored` for the namespace: OpenPGP keys (ASCII-armoured), or cosign's
+        PEM public keys (cosign.pub)."""
+        if cosign.holds_public_keys(armored):
+            return self._add_cosign_keys(namespace, armored)
         try:
             found = gpg.split_public_keys(armored)
         except gpg.KeyRefused as error:
@@ -115,6 +130,23 @@ class SigningService:
                                     "subkeys are rejected by older skopeo (Debian's 1.9)")
         return added, warnings
 
+    def _add_cosign_keys(self, namespace: str, text: str) -> Tuple[List[SigningKey], List[str]]:
+        try:
+            found = cosign.public_keys(text)
+        except cosign.KeyRefused as error:
+            raise RegistryError(errors.ADMIN_INVALID, str(error)) from None
+        now, added = self._backend.clock(), []
+        with transaction() as txn:
+            for info in found:
+                key = SigningKey(namespace, info.fingerprint, armored=info.pem, uids=json.dumps([]),
+                                 algorithm=info.algorithm, length=info.length, created=None, expires=None,
+                                 capabilities="s", added_at=now)
+                txn.save(key)
+                self._backend.audit.record_in(txn, "key.add", None, info.fingerprint, namespace=namespace,
+                                              format="cosign")
+                added.append(key)
+        return added, []
+
     def remove_key(self, namespace: str, fingerprint: str) -> None:
         key = SigningKey(namespace, fingerprint.upper())
         try:
@@ -129,11 +161,16 @@ class SigningService:
     # --- verified mode -------------------------------------------------------------------------
 
     def verified_refusal(self, repository: str, digest: str, tag: Optional[str], parents,
-                         settings: RepositorySettings) -> Optional[str]:
+                         settings: RepositorySettings, body=None) -> Optional[str]:
         """Verified mode's answer for serving this manifest under the repository's `settings`: None
-        when it may be served (or the mode is off), else what is missing. `parents()` lists the
+        when it may be served (or the mode is off), else what is missing. A cosign signature
+        artifact under its own tag is served (`body()` gives its bytes): it holds no image, and
+        verifiers must read it. `parents()` lists the
         indexes that contain it."""
         if not settings.verified:
+            return None
+        if tag is not None and body is not None and spec.COSIGN_TAG_RE.fullmatch(tag) \
+                and cosign.is_signature_artifact(body()):
             return None
         return VerifiedMode(self._backend, repository).refusal(digest, tag, parents)
 
@@ -186,9 +223,12 @@ def _repository_of(identity: str) -> str:
 class VerifiedMode:
     """Whether a manifest may be served under verified mode: a signature that verifies now with a
     key trusted for the namespace or the registry's own key (Trust.of_repository), for this
-    digest, naming the image as requested; or a child of an index signed that way."""
+    digest, naming the image as requested; or a child of an index signed that way. A signature is
+    an atomic one (GPG, the signature extension) or cosign's (signing/cosign.py, the `.sig` tag),
+    read only when the namespace trusts a cosign key."""
 
     def __init__(self, backend: Backend, repository: str):
+        self._backend = backend
         self._host = urlsplit(backend.public_url()).netloc
         self._repository = repository
         self._trust = Trust.of_repository(repository)
@@ -196,8 +236,39 @@ class VerifiedMode:
     def _signed(self, digest: str, tag: Optional[str]) -> bool:
         wanted = f"{self._host}/{self._repository}"
         signatures = Signature.query(keys.image(self._repository, digest))
-        return any((vouch.identity == f"{wanted}:{tag}") if tag else _repository_of(vouch.identity) == wanted
-                   for vouch in self._trust.vouches(signatures, digest))
+        if any((vouch.identity == f"{wanted}:{tag}") if tag else _repository_of(vouch.identity) == wanted
+               for vouch in self._trust.vouches(signatures, digest)):
+            return True
+        if not self._trust.has_cosign_keys:
+            return False
+        # A cosign payload names the repository, with or without the tag it was signed as.
+        return any(identity == wanted or (tag is not None and identity == f"{wanted}:{tag}")
+                   or (tag is None and _repository_of(identity) == wanted)
+                   for _, identity in self._trust.cosign_vouches(self._cosign_entries(digest), digest))
+
+    def _cosign_entries(self, digest: str) -> List[cosign.Entry]:
+        """The payloads and signatures of the repository's `.sig` manifest for `digest`, if any."""
+        try:
+            tag = Tag.get(self._repository, keys.tag_sort_key(cosign.signature_tag(digest)))
+            manifest = Manifest.get(self._repository, tag.digest)
+        except DoesNotExist:
+            return []
+        if manifest.deleted_at is not None:
+            return []
+        body = manifest.body if manifest.body is not None else self._backend.objects.get(
+            paths.manifest_key(manifest.digest))
+        try:
+            document = json.loads(body)
+        except ValueError:
+            return []
+        return cosign.entries(document, self._blob)
+
+    def _blob(self, digest: str) -> Optional[bytes]:
+        try:
+            link = BlobLink.get(self._repository, digest)
+        except DoesNotExist:
+            return None
+        return self._backend.objects.get(link.location) if link.size <= cosign.MAX_PAYLOAD_BYTES else None
 
     def refusal(self, digest: str, tag: Optional[str], parents) -> Optional[str]:
         """None when the manifest may be served, else what is missing."""

@@ -2,6 +2,7 @@
 each promise of the stack checked on the template itself (what only a real account can prove is
 listed in README's "Deploy to AWS")."""
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -275,8 +276,9 @@ def test_every_function_runs_the_pinned_python_on_arm64_and_the_edge_function_on
 
 
 def test_the_bundles_wheels_are_the_runtimes(template):
-    """Every wheel in the bundle is pure Python or built for CPython 3.13 on aarch64, whatever Python
-    packaged it; MarkupSafe's speedups are the one native module and come for that target."""
+    """Every wheel in the bundle is pure Python or built for CPython 3.13 (or its stable ABI) on
+    aarch64, whatever Python packaged it: MarkupSafe's speedups, cffi, and cryptography's Rust
+    bindings are the native modules, and come for that target."""
     with zipfile.ZipFile(Path(template["_path"]).parent / "deployment.zip") as archive:
         names = archive.namelist()
         tags = {name.split(".dist-info")[0]: [line.split(": ")[1] for line in archive.read(name).decode().splitlines()
@@ -285,10 +287,12 @@ def test_the_bundles_wheels_are_the_runtimes(template):
     assert len(tags) >= 10
     for wheel, wheel_tags in tags.items():
         pure = set(wheel_tags) <= {"py2-none-any", "py3-none-any"}
-        native = all(tag.startswith("cp313-cp313-manylinux") and tag.endswith("_aarch64") for tag in wheel_tags)
+        native = all((tag.startswith("cp313-cp313-manylinux") or re.fullmatch(r"cp3\d+-abi3-manylinux.*", tag))
+                     and tag.endswith("_aarch64") for tag in wheel_tags)
         assert wheel_tags and (pure or native), (wheel, wheel_tags)
     native = [name for name in names if name.endswith(".so")]
-    assert native == ["markupsafe/_speedups.cpython-313-aarch64-linux-gnu.so"]
+    assert sorted(native) == ["_cffi_backend.cpython-313-aarch64-linux-gnu.so", "cryptography/hazmat/bindings/_rust.abi3.so",
+                              "markupsafe/_speedups.cpython-313-aarch64-linux-gnu.so"]
 
 
 def test_the_bundle_carries_what_the_functions_import_and_works_alone(template, tmp_path):

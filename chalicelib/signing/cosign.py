@@ -1,0 +1,193 @@
+"""cosign's signatures by key, as cosign and containers/image ("sigstore attachments") write them.
+
+A signature of manifest `sha256:<hex>` is a manifest of the same repository tagged
+`sha256-<hex>.sig` (spec.COSIGN_TAG_RE): each of its layers of media type SIMPLE_SIGNING is a
+payload naming the digest and the repository (`critical.image.docker-manifest-digest`,
+`critical.identity.docker-reference`), with the signature of those exact bytes, base64, in the
+layer's annotation SIGNATURE_ANNOTATION. A namespace trusts a cosign key by its PEM public key
+(`dockless key add NAMESPACE cosign.pub`), kept beside its GPG keys and named by the SHA-256 of
+its DER SubjectPublicKeyInfo. Keyless signatures (a certificate and a transparency-log bundle in
+the layer's other annotations) are not verified yet: they count as no signature.
+
+Everything here reads untrusted bytes: a payload blob is used only if it hashes to the digest its
+layer names and is at most MAX_PAYLOAD_BYTES, and a signature that does not verify counts as none.
+`cryptography` is imported only when a key is read or a signature checked (never at cold start).
+"""
+from __future__ import annotations
+import base64
+import binascii
+import hashlib
+import json
+import re
+from typing import Dict, Iterable, List, NamedTuple, Optional, Tuple
+
+SIMPLE_SIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
+SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
+COSIGN_TYPE = "cosign container image signature"
+MAX_PAYLOAD_BYTES = 64 * 1024
+PEM_BLOCK = re.compile(r"-----BEGIN PUBLIC KEY-----\s.*?-----END PUBLIC KEY-----", re.S)
+# Verifications and payloads are cached by their bytes (content-addressed: they never change).
+_payloads: Dict[str, bytes] = {}
+_verdicts: Dict[Tuple[str, str, str], bool] = {}
+CACHE_ENTRIES = 1024
+
+
+class KeyRefused(ValueError):
+    """Not a public key cosign signs with, said why."""
+
+
+class PublicKeyInfo(NamedTuple):
+    fingerprint: str
+    pem: str
+    algorithm: str
+    length: int
+
+
+def signature_tag(digest: str) -> str:
+    """`sha256:<hex>` -> `sha256-<hex>.sig`, where cosign keeps its signatures."""
+    algorithm, _, hex_digest = digest.partition(":")
+    return f"{algorithm}-{hex_digest}.sig"
+
+
+def holds_public_keys(text: str) -> bool:
+    return "-----BEGIN PUBLIC KEY-----" in text
+
+
+def public_keys(text: str) -> List[PublicKeyInfo]:
+    """Every PEM public key in `text` (what `cosign generate-key-pair` writes to cosign.pub):
+    ECDSA on P-256, P-384 or P-521, RSA of 2048 bits or more, or Ed25519."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+    found = []
+    for block in PEM_BLOCK.findall(text):
+        try:
+            key = serialization.load_pem_public_key(block.encode())
+        except ValueError as error:
+            raise KeyRefused(f"not a PEM public key: {error}") from None
+        if isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name in ("secp256r1", "secp384r1", "secp521r1"):
+            algorithm, length = f"ecdsa-{key.curve.name}", key.curve.key_size
+        elif isinstance(key, rsa.RSAPublicKey) and key.key_size >= 2048:
+            algorithm, length = "rsa", key.key_size
+        elif isinstance(key, ed25519.Ed25519PublicKey):
+            algorithm, length = "ed25519", 256
+        else:
+            raise KeyRefused("cosign keys are ECDSA (P-256, P-384, P-521), RSA of at least 2048 bits or Ed25519")
+        der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        pem = key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+        found.append(PublicKeyInfo(hashlib.sha256(der).hexdigest().upper(), pem, algorithm, length))
+    if not found:
+        raise KeyRefused("no PEM public key (-----BEGIN PUBLIC KEY-----) found")
+    return found
+
+
+def _verifies(pem: str, signature: bytes, payload: bytes) -> bool:
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+    key = serialization.load_pem_public_key(pem.encode())
+    try:
+        if isinstance(key, ec.EllipticCurvePublicKey):
+            digest = {256: hashes.SHA256, 384: hashes.SHA384, 521: hashes.SHA512}[key.curve.key_size]()
+            key.verify(signature, payload, ec.ECDSA(digest))
+        elif isinstance(key, rsa.RSAPublicKey):
+            key.verify(signature, payload, padding.PKCS1v15(), hashes.SHA256())
+        elif isinstance(key, ed25519.Ed25519PublicKey):
+            key.verify(signature, payload)
+        else:
+            return False
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+def verifies(pem: str, fingerprint: str, signature: bytes, payload: bytes) -> bool:
+    """Whether `signature` is the key's over exactly `payload` (cached by their bytes)."""
+    key = (fingerprint, base64.b64encode(signature).decode(), hashlib.sha256(payload).hexdigest())
+    if key not in _verdicts:
+        if len(_verdicts) >= CACHE_ENTRIES:
+            _verdicts.clear()
+        _verdicts[key] = _verifies(pem, signature, payload)
+    return _verdicts[key]
+
+
+def claims(payload: bytes) -> Optional[Tuple[str, str]]:
+    """(docker-manifest-digest, docker-reference) of a simple-signing payload, or None."""
+    try:
+        critical = json.loads(payload)["critical"]
+        if critical["type"] != COSIGN_TYPE:
+            return None
+        digest, identity = critical["image"]["docker-manifest-digest"], critical["identity"]["docker-reference"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return (digest, identity) if isinstance(digest, str) and isinstance(identity, str) else None
+
+
+# What a signature artifact's layers may be: simple-signing payloads (.sig), in-toto attestations
+# in DSSE envelopes (.att). Anything else under a cosign tag is an image like any other.
+ARTIFACT_LAYERS = frozenset({SIMPLE_SIGNING, "application/vnd.dsse.envelope.v1+json"})
+
+
+def is_signature_artifact(body: bytes) -> bool:
+    """Whether a manifest holds only signatures or attestations (no layer a runtime unpacks)."""
+    try:
+        layers = json.loads(body).get("layers")
+    except (ValueError, AttributeError):
+        return False
+    return isinstance(layers, list) and bool(layers) and all(
+        isinstance(layer, dict) and layer.get("mediaType") in ARTIFACT_LAYERS for layer in layers)
+
+
+class Entry(NamedTuple):
+    """One layer of a `.sig` manifest: the payload's bytes and the signature over them."""
+    payload: bytes
+    signature: bytes
+
+
+def entries(document: dict, read_blob) -> List[Entry]:
+    """The signed payloads of a `.sig` manifest `document`; `read_blob(digest)` gives a blob's
+    bytes (or None). A layer that is not simple signing, too big, unreadable, not its digest's
+    bytes or without a base64 signature is left out."""
+    found = []
+    layers = document.get("layers") if isinstance(document, dict) else None
+    for layer in layers if isinstance(layers, list) else ():
+        if not isinstance(layer, dict) or layer.get("mediaType") != SIMPLE_SIGNING:
+            continue
+        annotations = layer.get("annotations") if isinstance(layer.get("annotations"), dict) else {}
+        digest, size = layer.get("digest"), layer.get("size")
+        if not isinstance(digest, str) or not digest.startswith("sha256:") or not isinstance(size, int) \
+                or size > MAX_PAYLOAD_BYTES or not isinstance(annotations.get(SIGNATURE_ANNOTATION), str):
+            continue
+        try:
+            signature = base64.b64decode(annotations[SIGNATURE_ANNOTATION], validate=True)
+        except binascii.Error:
+            continue
+        payload = _payload(digest, read_blob)
+        if payload is not None:
+            found.append(Entry(payload, signature))
+    return found
+
+
+def _payload(digest: str, read_blob) -> Optional[bytes]:
+    if digest not in _payloads:
+        data = read_blob(digest)
+        if data is None or len(data) > MAX_PAYLOAD_BYTES or "sha256:" + hashlib.sha256(data).hexdigest() != digest:
+            return None
+        if len(_payloads) >= CACHE_ENTRIES:
+            _payloads.clear()
+        _payloads[digest] = data
+    return _payloads[digest]
+
+
+def vouches(found: Iterable[Entry], trusted: Dict[str, str], digest: str) -> List[Tuple[str, str]]:
+    """(fingerprint, identity) of each entry a trusted key (fingerprint -> PEM) signed and whose
+    payload names `digest`."""
+    vouched = []
+    for entry in found:
+        claimed = claims(entry.payload)
+        if claimed is None or claimed[0] != digest:
+            continue
+        for fingerprint, pem in trusted.items():
+            if verifies(pem, fingerprint, entry.signature, entry.payload):
+                vouched.append((fingerprint, claimed[1]))
+                break
+    return vouched
