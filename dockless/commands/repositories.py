@@ -136,13 +136,16 @@ def repo_visibility(name, visibility, registry):
     say(f"{name} is {visibility}")
 
 
-@click.group(help="Trusted signing keys of a namespace (published at /keys/<namespace>/KEYS).\n\n\b\n"
-                  "Example:\n  gpg --armor --export $FPR > release.asc && dockless key add team release.asc")
+@click.group(help="Trusted signing keys of a namespace: OpenPGP keys (published at /keys/<namespace>/KEYS) "
+                  "and cosign public keys (at /keys/<namespace>/cosign.pub).\n\n\b\n"
+                  "Example:\n  gpg --armor --export $FPR > release.asc && dockless key add team release.asc\n"
+                  "  dockless key add team cosign.pub")
 def key():
     pass
 
 
-@key.command(name="add", help="Trust the public key(s) in an ASCII-armoured FILE for NAMESPACE.")
+@key.command(name="add", help="Trust the public key(s) in FILE for NAMESPACE: ASCII-armoured OpenPGP keys, "
+                              "or cosign's PEM public key (cosign.pub).")
 @click.argument("namespace")
 @click.argument("file", type=click.File("r"))
 @registry_option
@@ -150,7 +153,7 @@ def key_add(namespace, file, registry):
     added = client_of(registry).request("PUT", f"{ADMIN}/keys/{namespace}", (201,),
                                       f"adding keys for {namespace}", data=file.read()).json()
     for entry in added["keys"]:
-        say(f"added {entry['fingerprint']} {' '.join(entry['uids'])}")
+        say(f"added {entry['fingerprint']} {' '.join(entry['uids']) or entry['algorithm']}")
     for warning in added["warnings"]:
         click.get_current_context().find_object(UI).info(f"warning: {warning}")
 
