@@ -109,29 +109,40 @@ def sign(ui: UI, reference, fingerprint, sign_identity, username, password):
 @click.argument("reference")
 @click.option("--keyring", type=click.File("rb"), default=None,
               help="Armoured public keys to trust [default: the registry's /keys/<namespace>/KEYS].")
+@click.option("--cosign-key", type=click.File("r"), default=None,
+              help="cosign public keys (PEM) to trust [default: the registry's /keys/<namespace>/cosign.pub].")
 @credentials
 @click.pass_obj
-def verify(ui: UI, reference, keyring, username, password):
-    """Check the signatures of REFERENCE; exit 1 unless one verifies with a trusted key for this
+def verify(ui: UI, reference, keyring, cosign_key, username, password):
+    """Check the signatures of REFERENCE, OpenPGP (the signature extension) and cosign's (its
+    `.sig` manifest), one paragraph each; exit 1 unless one verifies with a trusted key for this
     digest and this name.
 
     \b
     Example:
       dockless verify registry.example.com/team/app:1 --keyring KEYS
+      dockless verify registry.example.com/team/app:1 --cosign-key cosign.pub
     """
     from dockless.images import signing
 
     target, client = connect(reference, username, password)
-    keys = keyring.read() if keyring else client.session.get(
-        f"{target.base_url}/keys/{target.name.split('/')[0]}/KEYS", timeout=60).content
-    results = signing.verify(client, target, keys)
+    namespace = target.name.split("/")[0]
+    keys = keyring.read() if keyring else client.session.get(f"{target.base_url}/keys/{namespace}/KEYS", timeout=60).content
+    cosign_keys = cosign_key.read() if cosign_key else client.session.get(
+        f"{target.base_url}/keys/{namespace}/cosign.pub", timeout=60).text
+    results = signing.verify(client, target, keys) + signing.verify_cosign(client, target, cosign_keys)
     good = False
     for result in results:
         ok = result["valid"] and result["digest_matches"] and result["identity_matches"]
         good = good or ok
-        signer = signing.grouped(result["fingerprint"]) if result["fingerprint"] else f"key id {result['key_id']}"
-        ui.result(f"{result['name']}\n  Primary key fingerprint: {signer}\n"
+        if result.get("format") == "cosign":
+            signer = f"cosign key {result['fingerprint']}" if result["fingerprint"] else "cosign: no trusted key"
+        else:
+            signer = "Primary key fingerprint: " + (signing.grouped(result["fingerprint"]) if result["fingerprint"]
+                                                    else f"key id {result['key_id']}")
+        ui.result(f"{result['name']}\n  {signer}\n"
                   f"  {'trusted, verified' if result['valid'] else 'NOT trusted or not verified'}; "
+                  f"{'' if result['digest_matches'] else 'FOR ANOTHER DIGEST; '}"
                   f"identity {result['identity']}{'' if result['identity_matches'] else ' (does not match)'}")
     if not results:
         ui.result(f"{target}: no signatures")

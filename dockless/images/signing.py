@@ -1,5 +1,7 @@
 """`dockless sign` and `dockless verify`: atomic signatures made and checked with the local gpg,
-through the registry's signature extension, in the format skopeo and podman verify."""
+through the registry's signature extension, in the format skopeo and podman verify; and, for
+`verify`, cosign's signatures by key (the `sha256-<hex>.sig` manifest), checked here with the
+same code the registry's verified mode uses (chalicelib/signing/cosign.py)."""
 import base64
 import json
 import secrets
@@ -7,7 +9,9 @@ import time
 from typing import List, Optional
 
 import gnupg
+import requests
 
+from chalicelib.signing import cosign
 from chalicelib.signing.gpg import temporary_home
 from dockless.client.registry import ClientError, RegistryClient
 from chalicelib.oci.reference import Reference
@@ -73,3 +77,38 @@ def verify(client: RegistryClient, reference: Reference, keyring: bytes) -> List
                 "identity_matches": reference.digest != "" or
                 critical.get("identity", {}).get("docker-reference") == expected_identity})
     return results
+
+
+def verify_cosign(client: RegistryClient, reference: Reference, public_keys: str) -> List[dict]:
+    """Every cosign signature of the manifest (each simple-signing layer of its `.sig` manifest),
+    checked against the PEM public keys in `public_keys` (none: each counts as not trusted)."""
+    client.will_push(reference.name)
+    digest = client.get_manifest(reference.name, reference.reference).digest
+    tag = cosign.signature_tag(digest)
+    try:
+        signatures = client.get_manifest(reference.name, tag)
+    except ClientError:
+        return []
+    trusted = {key.fingerprint: key.pem for key in cosign.public_keys(public_keys)} \
+        if cosign.holds_public_keys(public_keys) else {}
+
+    def read_blob(blob: str) -> Optional[bytes]:
+        try:
+            answer = client.request("GET", f"/v2/{reference.name}/blobs/{blob}", (200,), f"fetching {blob}",
+                                    timeout=60)
+        except (ClientError, requests.RequestException):
+            return None
+        return answer.content[:cosign.MAX_PAYLOAD_BYTES + 1]
+
+    wanted = f"{reference.host}/{reference.name}"
+    results = []
+    for number, entry in enumerate(cosign.entries(json.loads(signatures.body), read_blob), start=1):
+        claimed = cosign.claims(entry.payload) or ("", "")
+        signer = next((fingerprint for fingerprint, pem in trusted.items()
+                       if cosign.verifies(pem, fingerprint, entry.signature, entry.payload)), None)
+        results.append({
+            "name": f"{tag} #{number}", "format": "cosign", "fingerprint": signer, "key_id": None,
+            "valid": signer is not None, "digest_matches": claimed[0] == digest, "identity": claimed[1],
+            "identity_matches": claimed[1] == wanted or (reference.digest == "" and claimed[1] == f"{wanted}:{reference.tag}")})
+    return results
+

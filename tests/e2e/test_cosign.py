@@ -75,3 +75,14 @@ def test_verified_mode_serves_docker_what_a_trusted_cosign_key_signed(stack, sko
     raw = json.loads(skopeo("inspect", "--raw", "--tls-verify=false", f"docker://{stack.host}/cosigned/app:{tag}").stdout)
     assert raw["layers"][0]["mediaType"] == cosign.SIMPLE_SIGNING
     docker("rmi", signed)
+
+    # dockless verify reports each cosign signature, its key and its verdict.
+    def verify(reference):
+        return run(sys.executable, "-m", "dockless.cli", "verify", reference, env=cli_env, check=False)
+    fingerprint = http.get(f"{stack.url}/keys/cosigned").json()["keys"][0]["fingerprint"]
+    good = verify(signed)
+    assert good.returncode == 0, good.stderr
+    assert f"{tag} #1\n  cosign key {fingerprint}\n  trusted, verified; identity {stack.host}/cosigned/app" in good.stdout
+    bad = verify(unsigned)
+    assert bad.returncode == 1
+    assert "cosign: no trusted key\n  NOT trusted or not verified" in bad.stdout
