@@ -5,7 +5,9 @@ A run walks each repository (or one namespace's), then, in a full run, the bucke
 
 * **Manifests.** Kept: what a tag names; what was pushed, deleted by digest, or named by a tag less
   than the repository's time-machine window ago (policy/settings.py); and, from those, index
-  children and referrers (an artifact whose `subject` is kept). Any other manifest is *doomed*
+  children and referrers (an artifact whose `subject` is kept), and what cosign keeps beside a
+  kept manifest (its `sha256-<hex>.sig`, `.att`, `.sbom` tags: kept with their subject, not for
+  the tag; collected with it, tag and all). Any other manifest is *doomed*
   (`doomed_at` set, on the condition that it was not pushed again since it was read); a later run,
   at least the grace period on, deletes it with its signatures if it is still doomed and still not
   kept: the delete is conditional on the very `doomed_at` it set.
@@ -48,7 +50,7 @@ from chalicelib.metadata import audit, keys, queries
 from chalicelib.metadata.keys import CATALOG_PARTITION
 from chalicelib.metadata.models import (BlobLink, GcCandidate, Manifest, Repository, Signature, Tag, TagEvent, Upload,
                                     transaction)
-from chalicelib.oci import formats
+from chalicelib.oci import formats, spec
 from chalicelib.oci.errors import RegistryError
 from chalicelib.policy.settings import SettingsService
 from chalicelib.runtime.observe import JobRecord
@@ -125,6 +127,8 @@ class GarbageCollector:
         self._grace = datetime.timedelta(seconds=backend.settings.gc_grace_seconds)
         self._link_grace = self._grace + datetime.timedelta(seconds=backend.settings.upload_ttl_seconds)
         self.report = Report()
+        # The repository being collected: its cosign tags (spec.COSIGN_TAG_RE), by the digest they name.
+        self._attached_tags: Dict[str, List[Tag]] = {}
 
     def run(self, namespace: Optional[str] = None) -> dict:
         """One run over every repository (then the bucket), or over one namespace's repositories."""
@@ -180,12 +184,18 @@ class GarbageCollector:
     def _kept(self, repo: str, manifests: Dict[str, Manifest]) -> Set[str]:
         window = SettingsService(self._backend).of(repo).time_machine()
         since = self._now - window
-        kept = {tag.digest for tag in queries.tags(repo, consistent=True)}
+        tags = list(queries.tags(repo, consistent=True))
+        attached = [tag for tag in tags if spec.COSIGN_TAG_RE.fullmatch(tag.tag)]
+        self._attached_tags = {}
+        for tag in attached:
+            self._attached_tags.setdefault(tag.digest, []).append(tag)
+        kept = {tag.digest for tag in tags if not spec.COSIGN_TAG_RE.fullmatch(tag.tag)}
         for event in TagEvent.query(repo, TagEvent.at >= keys.instant(since), consistent_read=True):
             kept.update(d for d in (event.previous, event.digest) if d)
         kept.update(digest for digest, item in manifests.items()
                     if item.created_at > since or (item.deleted_at is not None and item.deleted_at > since))
-        return reachable(manifests, kept)
+        kept = reachable(manifests, kept)
+        return reachable(manifests, kept | {tag.digest for tag in attached if subject_of(tag.tag) in kept})
 
     def _due(self, item) -> bool:
         return item.doomed_at is not None and item.doomed_at + self._grace <= self._now
@@ -219,15 +229,19 @@ class GarbageCollector:
     def _delete_manifest(self, item: Manifest) -> bool:
         signatures = list(Signature.query(keys.image(item.repo, item.digest)))
         try:
+            attached = self._attached_tags.get(item.digest, [])[:10]
             with transaction() as txn:
                 txn.delete(item, condition=Manifest.doomed_at == item.doomed_at)
-                for signature in signatures[:90]:
+                for tag in attached:  # cosign's tags of a subject gone: they go with what they name
+                    txn.delete(tag, condition=Tag.digest == item.digest)
+                for signature in signatures[:80]:
                     txn.delete(signature)
                 self._backend.audit.record_in(txn, "manifest.collect", item.repo, item.digest,
-                                              signatures=len(signatures))
+                                              signatures=len(signatures), **({"tags": [t.tag for t in attached]}
+                                                                            if attached else {}))
         except TransactWriteError:
             return False  # revived meanwhile
-        for signature in signatures[90:]:
+        for signature in signatures[80:]:
             signature.delete()
         self.report.manifests_deleted += 1
         self.report.signatures_deleted += len(signatures)
@@ -347,3 +361,9 @@ def blobs_of(backend, manifests: Iterable[Manifest]) -> Set[str]:
             LOG.error(json.dumps({"event": "gc_unreadable_manifest", "repo": item.repo, "digest": item.digest}))
             raise
     return needed
+
+
+def subject_of(attached_tag: str) -> str:
+    """`sha256-<hex>.sig` -> `sha256:<hex>`, the manifest cosign's tag belongs to."""
+    return attached_tag.split(".", 1)[0].replace("-", ":", 1)
+

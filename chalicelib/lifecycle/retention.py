@@ -5,7 +5,9 @@ repository's rules replace its namespace's), applied before each garbage collect
     keep_days D       keep tags pushed in the last D days
     untagged_days D   expire manifests no tag has named for D days
     unpulled_days D   expire tags whose image was not pulled (or pushed) for D days
-    exempt P,…        tag patterns that never expire; immutable tags and signed images never do either
+    exempt P,…        tag patterns that never expire; immutable tags and signed images (a GPG signature,
+                      or a cosign `.sig` tag) never do either; cosign's own tags are not counted
+                      (they go with their image)
 
 A tag expires when it is not exempt and either a keep rule is set and none keeps it, or it is
 unpulled. Expiring a tag deletes it (a tag-history event `expire`); expiring an untagged manifest
@@ -25,6 +27,7 @@ from chalicelib.lifecycle.history import TagHistory
 from chalicelib.metadata import audit, keys
 from chalicelib.metadata.keys import tag_sort_key
 from chalicelib.metadata.models import BlobLink, Manifest, Signature, Tag, TagEvent, transaction
+from chalicelib.oci import spec
 from chalicelib.policy.settings import SettingsService
 
 ACTOR = "retention"
@@ -53,11 +56,16 @@ class RetentionService:
         if rules is None:
             return []
         now = self._backend.clock()
-        tags = sorted(Tag.query(repo, consistent_read=True), key=lambda t: t.updated_at, reverse=True)
+        every_tag = list(Tag.query(repo, consistent_read=True))
+        # cosign's tags are not the repository's tags: they go with the manifest they belong to (gc).
+        cosigned = {gc.subject_of(t.tag) for t in every_tag if spec.COSIGN_TAG_RE.fullmatch(t.tag)}
+        tags = sorted((t for t in every_tag if not spec.COSIGN_TAG_RE.fullmatch(t.tag)),
+                      key=lambda t: t.updated_at, reverse=True)
         manifests = {m.digest: m for m in Manifest.query(repo, consistent_read=True) if m.deleted_at is None}
         expiring = []
         for rank, tag in enumerate(tags):
-            if rules.exempts(tag.tag) or settings.immutable(tag.tag) or self._signed(repo, tag.digest):
+            if rules.exempts(tag.tag) or settings.immutable(tag.tag) or tag.digest in cosigned \
+                    or self._signed(repo, tag.digest):
                 continue
             keeps = [rank < rules.keep_last if rules.keep_last is not None else None,
                      tag.updated_at > now - datetime.timedelta(days=rules.keep_days)
@@ -68,7 +76,8 @@ class RetentionService:
                     <= now - datetime.timedelta(days=rules.unpulled_days):
                 expiring.append(Expiry(repo, tag.tag, tag.digest, f"not pulled for {rules.unpulled_days} days"))
         if rules.untagged_days is not None:
-            expiring += self._untagged(repo, tags, manifests, expiring, now - datetime.timedelta(days=rules.untagged_days))
+            expiring += self._untagged(repo, tags, every_tag, manifests, expiring,
+                                       now - datetime.timedelta(days=rules.untagged_days))
         return expiring
 
     @staticmethod
@@ -80,11 +89,13 @@ class RetentionService:
         times = [tag.updated_at] + ([manifest.pulled_at] if manifest is not None and manifest.pulled_at else [])
         return max(times)
 
-    def _untagged(self, repo: str, tags: List[Tag], manifests: Dict[str, Manifest], expiring: List[Expiry],
-                  before: datetime.datetime) -> List[Expiry]:
+    def _untagged(self, repo: str, tags: List[Tag], every_tag: List[Tag], manifests: Dict[str, Manifest],
+                  expiring: List[Expiry], before: datetime.datetime) -> List[Expiry]:
         """Manifests no remaining tag names or keeps, that no tag named since `before`, pushed before it."""
         expiring_tags = {e.tag for e in expiring}
         kept = gc.reachable(manifests, {t.digest for t in tags if t.tag not in expiring_tags})
+        kept |= gc.reachable(manifests, {t.digest for t in every_tag if spec.COSIGN_TAG_RE.fullmatch(t.tag)
+                                         and gc.subject_of(t.tag) in kept})
         named = {d for event in TagEvent.query(repo, TagEvent.at >= keys.instant(before), consistent_read=True)
                  for d in (event.previous, event.digest) if d}
         return [Expiry(repo, None, digest, "untagged") for digest, item in sorted(manifests.items())

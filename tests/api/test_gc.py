@@ -233,3 +233,28 @@ def test_a_namespace_run_touches_only_its_repositories_and_no_object(push, regis
     clock.advance(days=30)
     report = run(registry, namespace=namespace)
     assert (report["repositories"], report["objects_found"]) == (repositories, 0)
+
+
+def test_cosigns_signature_stays_with_its_subject_and_goes_with_it_tag_and_all(client, push, registry, clock):
+    from chalicelib.signing import cosign
+    from tests.api.test_cosign import payload, push_signatures
+    _, kept = push.image("team/app", "v1", layers=[b"kept image"])
+    _, gone = push.image("team/app", "v2", layers=[b"image deleted"])
+    for digest in (kept, gone):
+        signed = payload(digest, "registry.example.test/team/app")
+        push_signatures(push, "team/app", digest, (signed, b"a signature"))
+    assert client.delete(f"/v2/team/app/manifests/{gone}").status_code == 202
+    first, second = two_runs(registry, clock)
+    tags = json.loads(client.get("/v2/team/app/tags/list").body)["tags"]
+    assert sorted(tags) == sorted(["v1", cosign.signature_tag(kept)])  # the deleted image's signature went with it
+    assert second["manifests_deleted"] == 2
+    assert client.get(f"/v2/team/app/manifests/{cosign.signature_tag(kept)}").status_code == 200
+    assert client.get(f"/v2/team/app/manifests/{cosign.signature_tag(gone)}").status_code == 404
+    events = client.get("/dockless/admin/v1/audit?namespace=team").json_body["events"]
+    collected = [e for e in events if e["action"] == "manifest.collect" and e["detail"].get("tags")]
+    assert [e["detail"]["tags"] for e in collected] == [[cosign.signature_tag(gone)]]
+    # Kept while its subject is: more runs change nothing.
+    clock.advance(days=30)
+    run(registry)
+    clock.advance(**GRACE_AND_MORE)
+    assert run(registry)["manifests_deleted"] == 0

@@ -150,3 +150,19 @@ def test_a_tag_moved_since_the_plan_is_not_expired(client, push, registry, clock
     push.image("team/app", "a", layers=[b"moved meanwhile"])
     assert service._expire(expiry) is False
     assert "a" in tags(client) and digest_of(b"x") != expiry.digest
+
+
+def test_cosigns_tags_are_not_counted_and_keep_their_image_from_expiring(client, push, registry, clock):
+    from tests.api.test_cosign import payload, push_signatures
+    _, signed = push.image("team/app", "old", layers=[b"old and signed"])
+    signed_payload = payload(signed, "registry.example.test/team/app")
+    push_signatures(push, "team/app", signed, (signed_payload, b"a signature"))
+    clock.advance(days=1)
+    push.image("team/app", "new", layers=[b"new"])
+    answer = client.put("/dockless/admin/v1/settings", body=json.dumps({"resource": "team", "retention": {"keep_last": 1}}),
+                        headers={"Content-Type": "application/json"})
+    assert answer.status_code == 200, answer.body
+    assert RetentionService(registry).plan("team/app") == []  # "old" is cosign-signed; its .sig tag is no tag
+    clock.advance(days=1)
+    push.image("team/app", "newer", layers=[b"newer"])
+    assert [(e.tag, e.reason) for e in RetentionService(registry).plan("team/app")] == [("new", "keep rules")]
