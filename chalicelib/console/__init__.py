@@ -51,7 +51,7 @@ from chalicelib.oci import errors, imagediff, sizes, spec, validate
 from chalicelib.oci.errors import RegistryError
 from chalicelib.policy.settings import SettingsService
 from chalicelib.registry.manifests import ManifestService
-from chalicelib.signing.service import SigningService, Trust
+from chalicelib.signing.service import SigningService, Trust, cosign_entries
 
 HISTORY_EVENTS = 100  # the newest events of a tag shown on its page
 AUDIT_PAGE_EVENTS = 200
@@ -176,8 +176,11 @@ def tag_page(call, name: str):
     trust = Trust.of_repository(name)
     stored = SigningService(call.backend).signatures(name, digest)
     vouched = {vouch.signature.name: vouch for vouch in trust.vouches(stored, digest)}
-    signatures = [{"fingerprint": grouped(vouched[s.name].fingerprint if s.name in vouched else s.signer),
+    signatures = [{"format": "OpenPGP", "fingerprint": grouped(vouched[s.name].fingerprint if s.name in vouched
+                                                               else s.signer),
                    "trusted": s.name in vouched, "identity": s.identity, "created_at": s.created_at} for s in stored]
+    signatures += [dict(listed, format="cosign", fingerprint=listed["fingerprint"] or "no trusted key", created_at=None)
+                   for listed in trust.cosign_listing(cosign_entries(call.backend, name, digest), digest)]
     if manifest.media_type in spec.INDEX_MEDIA_TYPES:
         images = [_image_of(service, name, child, platform)
                   for platform, child in sorted(service.platforms(name, manifest).items())]

@@ -93,6 +93,18 @@ class Trust:
                 found.append(Vouch(signature, checked.fingerprint, identity))
         return found
 
+    def cosign_listing(self, found: Iterable[cosign.Entry], digest: str) -> List[dict]:
+        """Each cosign signature as shown: the trusted key that made it (or None), whether it counts
+        for `digest`, and the identity its payload claims."""
+        listed = []
+        for entry in found:
+            claimed = cosign.claims(entry.payload) or ("", "")
+            signer = next((fingerprint for fingerprint, pem in self._cosign_keys.items()
+                           if cosign.verifies(pem, fingerprint, entry.signature, entry.payload)), None)
+            listed.append({"fingerprint": signer, "trusted": signer is not None and claimed[0] == digest,
+                           "identity": claimed[1]})
+        return listed
+
     def cosign_vouches(self, found: Iterable[cosign.Entry], digest: str) -> List[Tuple[str, str]]:
         """(fingerprint, identity) of the cosign signatures a trusted cosign key made for `digest`."""
         return cosign.vouches(found, self._cosign_keys, digest) if self._cosign_keys else []
@@ -247,28 +259,7 @@ class VerifiedMode:
                    for _, identity in self._trust.cosign_vouches(self._cosign_entries(digest), digest))
 
     def _cosign_entries(self, digest: str) -> List[cosign.Entry]:
-        """The payloads and signatures of the repository's `.sig` manifest for `digest`, if any."""
-        try:
-            tag = Tag.get(self._repository, keys.tag_sort_key(cosign.signature_tag(digest)))
-            manifest = Manifest.get(self._repository, tag.digest)
-        except DoesNotExist:
-            return []
-        if manifest.deleted_at is not None:
-            return []
-        body = manifest.body if manifest.body is not None else self._backend.objects.get(
-            paths.manifest_key(manifest.digest))
-        try:
-            document = json.loads(body)
-        except ValueError:
-            return []
-        return cosign.entries(document, self._blob)
-
-    def _blob(self, digest: str) -> Optional[bytes]:
-        try:
-            link = BlobLink.get(self._repository, digest)
-        except DoesNotExist:
-            return None
-        return self._backend.objects.get(link.location) if link.size <= cosign.MAX_PAYLOAD_BYTES else None
+        return cosign_entries(self._backend, self._repository, digest)
 
     def refusal(self, digest: str, tag: Optional[str], parents) -> Optional[str]:
         """None when the manifest may be served, else what is missing."""
@@ -279,6 +270,30 @@ class VerifiedMode:
         name = f"{self._host}/{self._repository}" + (f":{tag}" if tag else f"@{digest}")
         return (f"verified mode: no signature by a key trusted for {keys.namespace_of(self._repository)} "
                 f"vouches for {digest} as {name}")
+
+
+def cosign_entries(backend: Backend, repository: str, digest: str) -> List[cosign.Entry]:
+    """The payloads and signatures of the repository's `.sig` manifest for `digest`, if any."""
+    try:
+        tag = Tag.get(repository, keys.tag_sort_key(cosign.signature_tag(digest)))
+        manifest = Manifest.get(repository, tag.digest)
+    except DoesNotExist:
+        return []
+    if manifest.deleted_at is not None:
+        return []
+    body = manifest.body if manifest.body is not None else backend.objects.get(paths.manifest_key(manifest.digest))
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return []
+
+    def blob(layer: str) -> Optional[bytes]:
+        try:
+            link = BlobLink.get(repository, layer)
+        except DoesNotExist:
+            return None
+        return backend.objects.get(link.location) if link.size <= cosign.MAX_PAYLOAD_BYTES else None
+    return cosign.entries(document, blob)
 
 
 def registry_key(backend: Backend) -> Optional[str]:

@@ -326,6 +326,26 @@ def test_people_pages_refuse_non_admins_and_forms_without_their_csrf_token(anony
     assert state() == before
 
 
+def test_a_tag_page_shows_cosign_signatures_with_their_key_and_verdict(anonymous, client, push, people, registry):
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from tests.api.test_cosign import payload, pem, push_signatures, sign_bytes
+    from tests.api.test_verified import HOST
+    _, digest = push.image("team/app", "v1")
+    trusted, stranger = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    (key,) = json.loads(client.put("/dockless/admin/v1/keys/team", body=pem(trusted),
+                                   headers={"Content-Type": "text/plain"}).body)["keys"]
+    signed = payload(digest, f"{HOST}/team/app")
+    push_signatures(push, "team/app", digest, (signed, sign_bytes(trusted, signed)), (signed, sign_bytes(stranger, signed)))
+    browser = Browser(anonymous)
+    browser.sign_in("reader", people["reader"])
+    page = browser.request("GET", "/ui/tag?name=team/app&tag=v1").body.decode()
+    rows = re.findall(r"<tr>\s*<td>cosign</td>\s*<td><code>([^<]+)</code></td>\s*<td><span class=\"badge (\w+)\">"
+                      r"[^<]*</span></td>\s*<td>([^<]*)</td>", page)
+    assert sorted(rows) == sorted([(key["fingerprint"], "trusted", f"{HOST}/team/app"),
+                                   ("no trusted key", "untrusted", f"{HOST}/team/app")])
+
+
 def test_a_tag_page_shows_its_manifest_and_which_signatures_a_trusted_key_vouches_for(anonymous, client, push,
                                                                                       people, registry):
     from chalicelib.signing.service import SigningService
@@ -347,7 +367,8 @@ def test_a_tag_page_shows_its_manifest_and_which_signatures_a_trusted_key_vouche
     assert "<dd>linux/amd64</dd>" in page and "by admin," in page
     grouped = " ".join(trusted_fpr[i:i + 4] for i in range(0, 20, 4)) + "  " + \
         " ".join(trusted_fpr[i:i + 4] for i in range(20, 40, 4))
-    rows = dict(re.findall(r"<tr>\s*<td><code>([^<]+)</code></td>\s*<td><span class=\"badge (\w+)\">", page))
+    rows = dict(re.findall(r"<tr>\s*<td>OpenPGP</td>\s*<td><code>([^<]+)</code></td>\s*<td><span class=\"badge (\w+)\">",
+                           page))
     assert sorted(rows.values()) == ["trusted", "untrusted"] and rows[grouped] == "trusted"
     missing = browser.request("GET", "/ui/tag?name=team/app&tag=nope")
     assert missing.status_code == 404 and "team/app:nope names no manifest" in missing.body.decode()
