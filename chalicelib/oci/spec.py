@@ -58,8 +58,12 @@ NAME_MAX_COMPONENTS = 8
 # API Gateway (static segments win, without backtracking) than in the local stack, so it is refused.
 NAME_RESERVED_COMPONENTS = frozenset({"blobs", "manifests", "tags", "referrers", "uploads", "signatures",
                                       "history", "diff"})
-# RFC 6838 §4.2: type "/" subtype, each a restricted name of at most 127 characters.
-MEDIA_TYPE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}")
+# RFC 6838 §4.2: type "/" subtype, each a restricted name of at most 127 characters, then at most
+# eight parameters (RFC 9110 §8.3.1: `;` name `=` token or quoted string), as sigstore's
+# `application/vnd.dev.sigstore.bundle+json;version=0.2` has one.
+_RESTRICTED_NAME = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
+_PARAMETER = r"[ \t]*;[ \t]*[A-Za-z0-9!#$%&'*+.^_`|~-]{1,127}=(?:[A-Za-z0-9!#$%&'*+.^_`|~-]{1,127}|\"[^\"\\\r\n]{0,127}\")"
+MEDIA_TYPE_RE = re.compile(f"{_RESTRICTED_NAME}/{_RESTRICTED_NAME}(?:{_PARAMETER}){{0,8}}")
 TAG_RE = re.compile(r"[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}")
 # Where cosign (and containers/image's sigstore attachments) keep what belongs to manifest
 # sha256:<hex>: its signatures (.sig), attestations (.att) and SBOM (.sbom). Never immutable

@@ -1,5 +1,6 @@
 """Tags list (end-8a/8b), referrers (end-12a/12b) and Docker's `_catalog`, in process."""
 import json
+from urllib.parse import quote
 
 import pytest
 
@@ -100,6 +101,37 @@ def test_referrers_filter_by_artifact_type(client, push):
     response = client.get(f"/v2/team/app/referrers/{subject}?artifactType=application/vnd.example.sbom")
     assert response.headers["OCI-Filters-Applied"] == "artifactType"
     assert [m["digest"] for m in response.json_body["manifests"]] == [sbom]
+
+
+@pytest.mark.parametrize("bundle", ["application/vnd.dev.sigstore.bundle.v0.3+json",
+                                    "application/vnd.dev.sigstore.bundle+json;version=0.2"])
+def test_a_sigstore_bundle_is_kept_before_its_subject_and_found_by_its_type_parameters_and_all(client, push, bundle):
+    """cosign attaches a bundle as a referrer, the older ones with a media type parameter, and may
+    push it before the image it signs."""
+    subject = digest_of(b"an image not pushed yet")
+    empty = push.blob("team/app", b"{}")
+    empty["mediaType"] = "application/vnd.oci.empty.v1+json"
+    layer = dict(push.blob("team/app", b'{"mediaType": "%s"}' % bundle.encode()), mediaType=bundle)
+    body = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": bundle, "config": empty,
+                       "layers": [layer], "subject": {"mediaType": OCI_MANIFEST, "digest": subject, "size": 1}}).encode()
+    pushed = push.manifest("team/app", digest_of(body), body)
+    assert pushed.status_code == 201, pushed.body
+    assert pushed.headers["OCI-Subject"] == subject
+    found = client.get(f"/v2/team/app/referrers/{subject}?artifactType={quote(bundle)}")
+    assert [(m["digest"], m["artifactType"]) for m in found.json_body["manifests"]] == [(digest_of(body), bundle)]
+    assert client.get(f"/v2/team/app/manifests/{digest_of(body)}").body == body
+
+
+@pytest.mark.parametrize("wrong", ["application/x;", "application/x;version=", "application/x; version=\"a\nb\"",
+                                   "application/x;" + ";".join(f"p{n}=1" for n in range(9))])
+def test_a_media_type_with_broken_parameters_is_refused(push, state, wrong):
+    empty = push.blob("team/app", b"{}")
+    before = state()
+    body = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": dict(empty, mediaType=wrong),
+                       "layers": []}).encode()
+    refused = push.manifest("team/app", "v1", body)
+    assert refused.status_code == 400 and error_code(refused) == "MANIFEST_INVALID"
+    assert state() == before
 
 
 def test_referrers_paginate_with_link(client, push):
