@@ -6,7 +6,7 @@ A run walks each repository (or one namespace's), then, in a full run, the bucke
 * **Manifests.** Kept: what a tag names; what was pushed, deleted by digest, or named by a tag less
   than the repository's time-machine window ago (policy/settings.py); and, from those, index
   children and referrers (an artifact whose `subject` is kept), and what cosign keeps beside a
-  kept manifest (its `sha256-<hex>.sig`, `.att`, `.sbom` tags: kept with their subject, not for
+  kept manifest (its `sha256-<hex>.sig`, `.att`, `.sbom` tags and the referrers fallback `sha256-<hex>`: kept with their subject, not for
   the tag; collected with it, tag and all). Any other manifest is *doomed*
   (`doomed_at` set, on the condition that it was not pushed again since it was read); a later run,
   at least the grace period on, deletes it with its signatures if it is still doomed and still not
@@ -127,7 +127,7 @@ class GarbageCollector:
         self._grace = datetime.timedelta(seconds=backend.settings.gc_grace_seconds)
         self._link_grace = self._grace + datetime.timedelta(seconds=backend.settings.upload_ttl_seconds)
         self.report = Report()
-        # The repository being collected: its cosign tags (spec.COSIGN_TAG_RE), by the digest they name.
+        # The repository being collected: its cosign tags (spec.ATTACHED_TAG_RE), by the digest they name.
         self._attached_tags: Dict[str, List[Tag]] = {}
 
     def run(self, namespace: Optional[str] = None) -> dict:
@@ -185,11 +185,11 @@ class GarbageCollector:
         window = SettingsService(self._backend).of(repo).time_machine()
         since = self._now - window
         tags = list(queries.tags(repo, consistent=True))
-        attached = [tag for tag in tags if spec.COSIGN_TAG_RE.fullmatch(tag.tag)]
+        attached = [tag for tag in tags if spec.ATTACHED_TAG_RE.fullmatch(tag.tag)]
         self._attached_tags = {}
         for tag in attached:
             self._attached_tags.setdefault(tag.digest, []).append(tag)
-        kept = {tag.digest for tag in tags if not spec.COSIGN_TAG_RE.fullmatch(tag.tag)}
+        kept = {tag.digest for tag in tags if not spec.ATTACHED_TAG_RE.fullmatch(tag.tag)}
         for event in TagEvent.query(repo, TagEvent.at >= keys.instant(since), consistent_read=True):
             kept.update(d for d in (event.previous, event.digest) if d)
         kept.update(digest for digest, item in manifests.items()

@@ -58,8 +58,8 @@ class RetentionService:
         now = self._backend.clock()
         every_tag = list(Tag.query(repo, consistent_read=True))
         # cosign's tags are not the repository's tags: they go with the manifest they belong to (gc).
-        cosigned = {gc.subject_of(t.tag) for t in every_tag if spec.COSIGN_TAG_RE.fullmatch(t.tag)}
-        tags = sorted((t for t in every_tag if not spec.COSIGN_TAG_RE.fullmatch(t.tag)),
+        cosigned = {gc.subject_of(t.tag) for t in every_tag if spec.ATTACHED_TAG_RE.fullmatch(t.tag)}
+        tags = sorted((t for t in every_tag if not spec.ATTACHED_TAG_RE.fullmatch(t.tag)),
                       key=lambda t: t.updated_at, reverse=True)
         manifests = {m.digest: m for m in Manifest.query(repo, consistent_read=True) if m.deleted_at is None}
         expiring = []
@@ -94,7 +94,7 @@ class RetentionService:
         """Manifests no remaining tag names or keeps, that no tag named since `before`, pushed before it."""
         expiring_tags = {e.tag for e in expiring}
         kept = gc.reachable(manifests, {t.digest for t in tags if t.tag not in expiring_tags})
-        kept |= gc.reachable(manifests, {t.digest for t in every_tag if spec.COSIGN_TAG_RE.fullmatch(t.tag)
+        kept |= gc.reachable(manifests, {t.digest for t in every_tag if spec.ATTACHED_TAG_RE.fullmatch(t.tag)
                                          and gc.subject_of(t.tag) in kept})
         named = {d for event in TagEvent.query(repo, TagEvent.at >= keys.instant(before), consistent_read=True)
                  for d in (event.previous, event.digest) if d}

@@ -65,10 +65,12 @@ _RESTRICTED_NAME = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
 _PARAMETER = r"[ \t]*;[ \t]*[A-Za-z0-9!#$%&'*+.^_`|~-]{1,127}=(?:[A-Za-z0-9!#$%&'*+.^_`|~-]{1,127}|\"[^\"\\\r\n]{0,127}\")"
 MEDIA_TYPE_RE = re.compile(f"{_RESTRICTED_NAME}/{_RESTRICTED_NAME}(?:{_PARAMETER}){{0,8}}")
 TAG_RE = re.compile(r"[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}")
-# Where cosign (and containers/image's sigstore attachments) keep what belongs to manifest
-# sha256:<hex>: its signatures (.sig), attestations (.att) and SBOM (.sbom). Never immutable
-# (cosign adds a signature by pushing the tag again), and served in verified mode unsigned.
-COSIGN_TAG_RE = re.compile(r"sha256-[0-9a-f]{64}\.(sig|att|sbom)")
+# The tags that belong to manifest sha256:<hex> rather than name an image: cosign's (and
+# containers/image's sigstore attachments') signatures (.sig), attestations (.att) and SBOM (.sbom),
+# and the referrers tag schema's fallback index (no suffix; OCI distribution-spec). Never immutable
+# (cosign adds a signature by pushing the tag again), kept and collected with the manifest they
+# belong to; a signature artifact among them is served unsigned in verified mode.
+ATTACHED_TAG_RE = re.compile(r"sha256-[0-9a-f]{64}(\.(sig|att|sbom))?")
 DIGEST_RE = re.compile(r"[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+")
 SHA256_HEX_RE = re.compile(r"[a-f0-9]{64}")
 SHA256_BASE64_RE = re.compile(r"[A-Za-z0-9+/]{43}=")

@@ -78,8 +78,8 @@ class RepositorySettings:
     cache: Optional[Upstream] = None
 
     def immutable(self, tag: str) -> bool:
-        """Whether a pattern makes `tag` immutable; cosign's tags never are (spec.COSIGN_TAG_RE)."""
-        if spec.COSIGN_TAG_RE.fullmatch(tag):
+        """Whether a pattern makes `tag` immutable; cosign's tags never are (spec.ATTACHED_TAG_RE)."""
+        if spec.ATTACHED_TAG_RE.fullmatch(tag):
             return False
         return any(fnmatch.fnmatchcase(tag, pattern) for pattern in self.immutable_tags)
 

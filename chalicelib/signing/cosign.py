@@ -1,7 +1,7 @@
 """cosign's signatures by key, as cosign and containers/image ("sigstore attachments") write them.
 
 A signature of manifest `sha256:<hex>` is a manifest of the same repository tagged
-`sha256-<hex>.sig` (spec.COSIGN_TAG_RE): each of its layers of media type SIMPLE_SIGNING is a
+`sha256-<hex>.sig` (spec.ATTACHED_TAG_RE): each of its layers of media type SIMPLE_SIGNING is a
 payload naming the digest and the repository (`critical.image.docker-manifest-digest`,
 `critical.identity.docker-reference`), with the signature of those exact bytes, base64, in the
 layer's annotation SIGNATURE_ANNOTATION. A namespace trusts a cosign key by its PEM public key

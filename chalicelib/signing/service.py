@@ -181,7 +181,7 @@ class SigningService:
         indexes that contain it."""
         if not settings.verified:
             return None
-        if tag is not None and body is not None and spec.COSIGN_TAG_RE.fullmatch(tag) \
+        if tag is not None and body is not None and spec.ATTACHED_TAG_RE.fullmatch(tag) \
                 and cosign.is_signature_artifact(body()):
             return None
         return VerifiedMode(self._backend, repository).refusal(digest, tag, parents)

@@ -167,3 +167,20 @@ def test_cosign_adds_a_signature_to_an_immutable_repository(client, push, signer
     push_signatures(push, "team/app", digest, (first, sign_bytes(signer, first)), (second, sign_bytes(signer, second)))
     refused = push.manifest("team/app", "v1", push.image("team/app", layers=(b"new",))[0])
     assert refused.status_code == 403 and error_code(refused) == "DENIED"  # the image's own tag stays immutable
+
+
+def test_the_referrers_fallback_tag_moves_in_an_immutable_repository(client, push):
+    """A client that does not use the referrers API keeps an index of a manifest's referrers at the
+    tag `sha256-<hex>` and rewrites it as referrers are added (the distribution-spec's fallback)."""
+    from tests.fixtures import OCI_INDEX
+    _, digest = push.image("team/app", "v1")
+    SettingsService(backend()).change("team", immutable_tags=["*"])
+    fallback = digest.replace(":", "-")
+    _, first = push.image("team/app", None, layers=(b"a referrer",))
+    _, second = push.image("team/app", None, layers=(b"another referrer",))
+    for listed in ([first], [first, second]):
+        index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
+            {"mediaType": OCI_MANIFEST, "digest": d, "size": 1} for d in listed]}).encode()
+        answer = push.manifest("team/app", fallback, index, OCI_INDEX)
+        assert answer.status_code == 201, answer.body
+
