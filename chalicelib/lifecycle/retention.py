@@ -57,8 +57,9 @@ class RetentionService:
             return []
         now = self._backend.clock()
         every_tag = list(Tag.query(repo, consistent_read=True))
-        # cosign's tags are not the repository's tags: they go with the manifest they belong to (gc).
-        cosigned = {gc.subject_of(t.tag) for t in every_tag if spec.ATTACHED_TAG_RE.fullmatch(t.tag)}
+        # The tags that belong to a manifest are not the repository's: they go with that manifest (gc).
+        cosigned = {gc.subject_of(t.tag) for t in every_tag if spec.ATTACHED_TAG_RE.fullmatch(t.tag)
+                    and t.tag.endswith(".sig")}
         tags = sorted((t for t in every_tag if not spec.ATTACHED_TAG_RE.fullmatch(t.tag)),
                       key=lambda t: t.updated_at, reverse=True)
         manifests = {m.digest: m for m in Manifest.query(repo, consistent_read=True) if m.deleted_at is None}
