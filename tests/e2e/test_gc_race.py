@@ -119,16 +119,17 @@ class Worker:
 
 
 def collect(http, url, racing: bool = False) -> dict:
-    """One garbage collection run through the admin API. While the race goes on, a run that the
-    front door gave up on (504 after API Gateway's 29 s: the one local process is busy, and the
-    audit table grows) is skipped, not failed: the race checks what runs delete, not how fast. Such
-    a run goes on behind the front door and holds the job's lease until it ends: a run refused
-    meanwhile (409) is asked again."""
-    for _ in range(120):
+    """One garbage collection run through the admin API. A run that the front door gave up on (504
+    after API Gateway's 29 s: the one local process is busy, and the audit table grows) goes on
+    behind the front door, holding the job's lease until it ends, and a run asked for meanwhile is
+    refused (409). While the race goes on, such a run is skipped, not failed (the race checks what
+    runs delete, not how fast); once it is quiet, a run is asked for until one answers whole."""
+    for _ in range(240):
         answer = http.post(f"{url}/dockless/admin/v1/gc", json={})
-        if answer.status_code != 409:
-            break
-        time.sleep(1)
+        if answer.status_code == 409 or (answer.status_code == 504 and not racing):
+            time.sleep(1)
+            continue
+        break
     if racing and answer.status_code == 504:
         return {}
     assert answer.status_code == 200, answer.text
