@@ -22,6 +22,7 @@ import tempfile
 from pathlib import Path
 
 from chalicelib.lifecycle import prices
+from chalicelib.runtime.function_url import DOORS
 from tests.e2e import programs
 from tests.e2e.conftest import DOCKER
 from tests.e2e.images import dockerfile_context
@@ -29,9 +30,8 @@ from tests.e2e.images import dockerfile_context
 LAYER_BYTES = 10 * 1024
 
 
-# Each door the stack can be deployed with (infra/stack.py DOORS), the default first. The requests
-# and units are the app's whatever its door; the door changes what they are billed.
-DOORS = ("api-gateway", "function-url")
+# The requests and units are the app's whatever its door (DOORS, the default first); the door
+# changes what they are billed.
 
 
 def measure(records) -> dict:

@@ -45,6 +45,7 @@ from chalice.utils import to_cfn_resource_name
 from chalicelib.metadata.models import TABLES, TTL_ATTRIBUTES
 from chalicelib.oci import errors, spec
 from chalicelib.routes.jobs import JOBS
+from chalicelib.runtime.function_url import API_GATEWAY_DOOR, DOORS, FUNCTION_URL_DOOR
 from chalicelib.runtime.observe import METRICS_NAMESPACE
 from chalicelib.storage import paths
 
@@ -223,11 +224,9 @@ VIEWER_HOST_CODE = f"""function handler(event) {{
 }}"""
 
 
-# The doors CloudFront can send requests through to the API function (the `Door` parameter):
-# API Gateway's REST API (its stage), or the function's own URL (no per-request fee, no 10 MB
-# and 29 s of its own: Lambda's 6 MB and the function's timeout; DESIGN.md §1a, "The cheap door").
-API_GATEWAY_DOOR, FUNCTION_URL_DOOR = "api-gateway", "function-url"
-DOORS = (API_GATEWAY_DOOR, FUNCTION_URL_DOOR)
+# The doors (chalicelib/runtime/function_url.py DOORS, the `Door` parameter): API Gateway's REST
+# API (its stage), or the function's own URL (no per-request fee, no 10 MB and 29 s of its own:
+# Lambda's 6 MB and the function's timeout; DESIGN.md §1a, "The cheap door").
 REST_API_DOMAIN = {"Fn::Sub": "${RestAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}"}
 # "https://<id>.lambda-url.<region>.on.aws/": its host.
 FUNCTION_URL_DOMAIN = {"Fn::Select": [2, {"Fn::Split": ["/", {"Fn::GetAtt": ["ApiFunctionUrl", "FunctionUrl"]}]}]}

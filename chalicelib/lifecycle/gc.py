@@ -194,8 +194,7 @@ class GarbageCollector:
             kept.update(d for d in (event.previous, event.digest) if d)
         kept.update(digest for digest, item in manifests.items()
                     if item.created_at > since or (item.deleted_at is not None and item.deleted_at > since))
-        kept = reachable(manifests, kept)
-        return reachable(manifests, kept | {tag.digest for tag in attached if subject_of(tag.tag) in kept})
+        return with_attached(manifests, reachable(manifests, kept), attached)
 
     def _due(self, item) -> bool:
         return item.doomed_at is not None and item.doomed_at + self._grace <= self._now
@@ -354,13 +353,20 @@ def blobs_of(backend, manifests: Iterable[Manifest]) -> Set[str]:
     """The config and layer digests of these manifests (their bytes: inline, or from S3)."""
     needed: Set[str] = set()
     for item in manifests:
-        body = item.body if item.body is not None else backend.objects.get(paths.manifest_key(item.digest))
+        body = queries.manifest_body(backend.objects, item)
         try:
             needed.update(formats.parse_manifest(body, item.media_type).blobs)
         except RegistryError:
             LOG.error(json.dumps({"event": "gc_unreadable_manifest", "repo": item.repo, "digest": item.digest}))
             raise
     return needed
+
+
+def with_attached(manifests: Dict[str, Manifest], kept: Set[str], tags: Iterable[Tag]) -> Set[str]:
+    """`kept` (closed under reachable already) and what the tags among `tags` that belong to a
+    kept manifest (spec.ATTACHED_TAG_RE) name, with what that reaches."""
+    return reachable(manifests, kept | {tag.digest for tag in tags
+                                        if spec.ATTACHED_TAG_RE.fullmatch(tag.tag) and subject_of(tag.tag) in kept})
 
 
 def subject_of(attached_tag: str) -> str:

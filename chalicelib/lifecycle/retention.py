@@ -94,9 +94,8 @@ class RetentionService:
                   expiring: List[Expiry], before: datetime.datetime) -> List[Expiry]:
         """Manifests no remaining tag names or keeps, that no tag named since `before`, pushed before it."""
         expiring_tags = {e.tag for e in expiring}
-        kept = gc.reachable(manifests, {t.digest for t in tags if t.tag not in expiring_tags})
-        kept |= gc.reachable(manifests, {t.digest for t in every_tag if spec.ATTACHED_TAG_RE.fullmatch(t.tag)
-                                         and gc.subject_of(t.tag) in kept})
+        kept = gc.with_attached(manifests, gc.reachable(manifests, {t.digest for t in tags
+                                                                    if t.tag not in expiring_tags}), every_tag)
         named = {d for event in TagEvent.query(repo, TagEvent.at >= keys.instant(before), consistent_read=True)
                  for d in (event.previous, event.digest) if d}
         return [Expiry(repo, None, digest, "untagged") for digest, item in sorted(manifests.items())

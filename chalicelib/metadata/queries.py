@@ -10,6 +10,7 @@ from typing import Iterator, List, Optional, Sequence
 
 from chalicelib.metadata.keys import CATALOG_PARTITION, tag_sort_key
 from chalicelib.metadata.models import BlobLink, Manifest, Repository, Tag
+from chalicelib.storage import paths
 
 
 def catalog(namespace: Optional[str] = None, after: Optional[str] = None, limit: Optional[int] = None) -> List[str]:
@@ -41,3 +42,9 @@ def holds_anything(repo: str) -> bool:
     """Whether a repository holds a manifest or a blob link, by consistent reads of one item each."""
     return any(True for _ in Manifest.query(repo, consistent_read=True, limit=1, attributes_to_get=["digest"])) \
         or any(True for _ in BlobLink.query(repo, consistent_read=True, limit=1, attributes_to_get=["digest"]))
+
+
+def manifest_body(objects, manifest: Manifest) -> bytes:
+    """A manifest's bytes: kept in its item when small, else in the bucket at its digest's key."""
+    return manifest.body if manifest.body is not None else objects.get(paths.manifest_key(manifest.digest))
+

@@ -312,9 +312,7 @@ class ManifestService:
             return _present(None, digest)
 
     def body(self, manifest: Manifest) -> bytes:
-        if manifest.body is not None:
-            return manifest.body
-        return self._objects.get(paths.manifest_key(manifest.digest))
+        return queries.manifest_body(self._objects, manifest)
 
     def parents(self, repo: str, digest: str) -> List[Manifest]:
         """Indexes of the repository that list this manifest as a child."""

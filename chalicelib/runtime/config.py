@@ -10,6 +10,7 @@ import os
 from typing import Mapping, Optional
 
 from chalicelib.oci import spec
+from chalicelib.runtime.function_url import API_GATEWAY_DOOR
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,7 +99,7 @@ class Settings:
             audit_retention_days=int(environ.get("DOCKLESS_AUDIT_RETENTION_DAYS", "400")),
             trusted_proxy_hops=int(environ.get("DOCKLESS_TRUSTED_PROXY_HOPS", "0")),
             origin_secret=environ.get("DOCKLESS_ORIGIN_SECRET") or None,
-            door=environ.get("DOCKLESS_DOOR", "api-gateway"),
+            door=environ.get("DOCKLESS_DOOR", API_GATEWAY_DOOR),
             in_lambda=bool(environ.get("AWS_LAMBDA_FUNCTION_NAME")),
         )
 

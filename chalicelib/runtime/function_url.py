@@ -18,8 +18,12 @@ from chalicelib.oci import errors
 from chalicelib.oci.errors import error_reply
 
 
-# What the REST event made here says of its door (a REST API's own event says none).
-FUNCTION_URL_DOOR, API_GATEWAY_DOOR = "function-url", "api-gateway"
+# The doors CloudFront can send requests through to the API function (infra/stack.py's `Door`
+# parameter, `dockless deploy --door`, `dockless serve --door`), the default first: API Gateway's
+# REST API, or the function's own URL. The REST event made here says its door; a REST API's own
+# event says none.
+API_GATEWAY_DOOR, FUNCTION_URL_DOOR = "api-gateway", "function-url"
+DOORS = (API_GATEWAY_DOOR, FUNCTION_URL_DOOR)
 
 
 def is_function_url_event(event) -> bool:

@@ -178,16 +178,18 @@ def _payload(digest: str, read_blob) -> Optional[bytes]:
     return _payloads[digest]
 
 
+def signer(entry: Entry, trusted: Dict[str, str]) -> Optional[str]:
+    """The fingerprint of the trusted key (fingerprint -> PEM) that made the entry's signature, or None."""
+    return next((fingerprint for fingerprint, pem in trusted.items()
+                 if verifies(pem, fingerprint, entry.signature, entry.payload)), None)
+
+
 def vouches(found: Iterable[Entry], trusted: Dict[str, str], digest: str) -> List[Tuple[str, str]]:
-    """(fingerprint, identity) of each entry a trusted key (fingerprint -> PEM) signed and whose
-    payload names `digest`."""
+    """(fingerprint, identity) of each entry a trusted key signed and whose payload names `digest`."""
     vouched = []
     for entry in found:
         claimed = claims(entry.payload)
-        if claimed is None or claimed[0] != digest:
-            continue
-        for fingerprint, pem in trusted.items():
-            if verifies(pem, fingerprint, entry.signature, entry.payload):
-                vouched.append((fingerprint, claimed[1]))
-                break
+        made_by = signer(entry, trusted) if claimed is not None and claimed[0] == digest else None
+        if made_by is not None:
+            vouched.append((made_by, claimed[1]))
     return vouched

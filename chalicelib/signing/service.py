@@ -20,13 +20,12 @@ from urllib.parse import urlsplit
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 
 from chalicelib.backend import Backend
-from chalicelib.metadata import keys
+from chalicelib.metadata import keys, queries
 from chalicelib.metadata.models import BlobLink, Manifest, Signature, SigningKey, Tag, failed_conditions, transaction
 from chalicelib.oci import errors, jsondoc, spec
 from chalicelib.oci.errors import RegistryError
 from chalicelib.policy.settings import RepositorySettings
 from chalicelib.signing import cosign, gpg
-from chalicelib.storage import paths
 
 ATOMIC_TYPE = "atomic container signature"
 # Where the registry's own key is published (/keys/_registry/KEYS).
@@ -99,8 +98,7 @@ class Trust:
         listed = []
         for entry in found:
             claimed = cosign.claims(entry.payload) or ("", "")
-            signer = next((fingerprint for fingerprint, pem in self._cosign_keys.items()
-                           if cosign.verifies(pem, fingerprint, entry.signature, entry.payload)), None)
+            signer = cosign.signer(entry, self._cosign_keys)
             listed.append({"fingerprint": signer, "trusted": signer is not None and claimed[0] == digest,
                            "identity": claimed[1]})
         return listed
@@ -254,12 +252,10 @@ class VerifiedMode:
         if not self._trust.has_cosign_keys:
             return False
         # A cosign payload names the repository, with or without the tag it was signed as.
+        found = cosign_entries(self._backend, self._repository, digest)
         return any(identity == wanted or (tag is not None and identity == f"{wanted}:{tag}")
                    or (tag is None and _repository_of(identity) == wanted)
-                   for _, identity in self._trust.cosign_vouches(self._cosign_entries(digest), digest))
-
-    def _cosign_entries(self, digest: str) -> List[cosign.Entry]:
-        return cosign_entries(self._backend, self._repository, digest)
+                   for _, identity in self._trust.cosign_vouches(found, digest))
 
     def refusal(self, digest: str, tag: Optional[str], parents) -> Optional[str]:
         """None when the manifest may be served, else what is missing."""
@@ -281,9 +277,8 @@ def cosign_entries(backend: Backend, repository: str, digest: str) -> List[cosig
         return []
     if manifest.deleted_at is not None:
         return []
-    body = manifest.body if manifest.body is not None else backend.objects.get(paths.manifest_key(manifest.digest))
     try:
-        document = json.loads(body)
+        document = json.loads(queries.manifest_body(backend.objects, manifest))
     except ValueError:
         return []
 

@@ -2,6 +2,7 @@
 
 import click
 
+from chalicelib.runtime.function_url import DOORS
 from dockless.ui import UI, Exit
 from dockless.commands.images import credentials
 from dockless.commands.repositories import key
@@ -29,7 +30,7 @@ def _target_options(function):
 @click.option("--certificate-arn", default="", help="ACM certificate for --domain, in us-east-1.")
 @click.option("--gpg-layer-arn", default="", help="Lambda layer with a full gpg (infra/gpg-layer), for automatic signing.")
 @click.option("--alarm-email", default="", help="Subscribe this address to the stack's alarms.")
-@click.option("--door", type=click.Choice(["api-gateway", "function-url"]), default="api-gateway", show_default=True,
+@click.option("--door", type=click.Choice(DOORS), default=DOORS[0], show_default=True,
               help="What CloudFront sends requests through to the API function: API Gateway, or the function's "
                    "own URL (no per-request gateway fee; docs/aws.md, \"The doors\").")
 @click.pass_obj

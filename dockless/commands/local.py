@@ -6,6 +6,7 @@ import threading
 
 import click
 
+from chalicelib.runtime.function_url import DOORS
 from dockless.ui import UI, Exit
 
 
@@ -33,7 +34,7 @@ def register(main: click.Group) -> None:
 @click.option("--chunked-bodies", type=click.Choice(["whole", "refused"]), default="whole", show_default=True,
               help="What the API's front door does with a chunked request body: hands the function the "
                    "whole body, or refuses it 411 (what `dockless check` says your account does).")
-@click.option("--door", type=click.Choice(["api-gateway", "function-url"]), default="api-gateway", show_default=True,
+@click.option("--door", type=click.Choice(DOORS), default=DOORS[0], show_default=True,
               help="Which deployed door the API's front door behaves as (`dockless deploy --door`).")
 @click.pass_obj
 def serve(ui: UI, port, host, api_port, public_url, request_log, tls, tls_dir, faults, chunked_bodies, door):

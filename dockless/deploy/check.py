@@ -44,6 +44,7 @@ from urllib.parse import urlsplit
 import requests
 
 from chalicelib.oci import spec
+from chalicelib.runtime.function_url import API_GATEWAY_DOOR
 from infra import runtime
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -234,8 +235,8 @@ class Check:
         asked = self.probe("probe")
         if asked.status_code == 403:
             raise Skipped("needs an admin (the probe is an administration route)")
-        door = asked.json().get("door", "api-gateway")
-        expected = (504, "UNAVAILABLE") if door == "api-gateway" else (502, "UNKNOWN")
+        door = asked.json().get("door", API_GATEWAY_DOOR)
+        expected = (504, "UNAVAILABLE") if door == API_GATEWAY_DOOR else (502, "UNKNOWN")
         started = time.monotonic()
         answer = self.probe("probe (waits)", wait_seconds=self.front_door_timeout + TIMEOUT_PROBE_EXTRA_SECONDS)
         elapsed = time.monotonic() - started

@@ -104,8 +104,7 @@ def verify_cosign(client: RegistryClient, reference: Reference, public_keys: str
     results = []
     for number, entry in enumerate(cosign.entries(json.loads(signatures.body), read_blob), start=1):
         claimed = cosign.claims(entry.payload) or ("", "")
-        signer = next((fingerprint for fingerprint, pem in trusted.items()
-                       if cosign.verifies(pem, fingerprint, entry.signature, entry.payload)), None)
+        signer = cosign.signer(entry, trusted)
         results.append({
             "name": f"{tag} #{number}", "format": "cosign", "fingerprint": signer, "key_id": None,
             "valid": signer is not None, "digest_matches": claimed[0] == digest, "identity": claimed[1],

@@ -36,6 +36,7 @@ from chalice.local import LambdaEventConverter, LocalGateway, RouteMatcher
 
 from chalicelib.oci import errors, spec
 from chalicelib.oci.errors import ErrorCode, error_reply
+from chalicelib.runtime.function_url import API_GATEWAY_DOOR, DOORS, FUNCTION_URL_DOOR
 from dockless.gateway.httpbody import ClientGone, MalformedBody, iter_body, send
 
 LOG = logging.getLogger("dockless.local.frontdoor")
@@ -47,10 +48,6 @@ REMAPPED_BY_API_GATEWAY = ("authorization", "connection", "content-length", "dat
 RESTORED_AT_THE_EDGE = ("www-authenticate", "content-length")
 ORIGIN_HOST = "origin.execute-api.local"
 FUNCTION_URL_HOST = "origin.lambda-url.local"
-# The doors the local front door can be (infra/stack.py DOORS): API Gateway's REST API, or the
-# function's own URL, with its events of payload format 2.0 (chalicelib/runtime/function_url.py).
-API_GATEWAY, FUNCTION_URL = "api-gateway", "function-url"
-DOORS = (API_GATEWAY, FUNCTION_URL)
 # What the front door does with a chunked request body.
 WHOLE, REFUSED = "whole", "refused"
 CHUNKED_BODIES = (WHOLE, REFUSED)
@@ -62,7 +59,7 @@ class FrontDoor:
     def __init__(self, app, timeout_seconds: float = spec.FRONT_DOOR_TIMEOUT_SECONDS,
                  max_body_bytes: int = spec.FRONT_DOOR_MAX_BODY_BYTES,
                  max_event_bytes: int = spec.LAMBDA_MAX_EVENT_BYTES, chunked_bodies: str = WHOLE,
-                 door: str = API_GATEWAY):
+                 door: str = API_GATEWAY_DOOR):
         if chunked_bodies not in CHUNKED_BODIES:
             raise ValueError(f"chunked bodies are {' or '.join(CHUNKED_BODIES)}, not {chunked_bodies!r}")
         if door not in DOORS:
@@ -87,7 +84,7 @@ class FrontDoor:
 
     def handle(self, method: str, path: str, headers: Dict[str, str], body: bytes) -> Response:
         headers = {key.lower(): value for key, value in headers.items()}
-        if self.door == FUNCTION_URL:
+        if self.door == FUNCTION_URL_DOOR:  # its events of payload format 2.0 (chalicelib/runtime/function_url.py)
             return self._through_function_url(method, path, headers, body)
         path = _as_api_gateway_routes(path)
         if len(body) > self.max_body_bytes:

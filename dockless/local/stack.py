@@ -43,7 +43,7 @@ class LocalStack:
     def __init__(self, host: str = "127.0.0.1", port: int = 5000, public_url: Optional[str] = None,
                  api_port: int = 0, provision: Optional[Callable[[str], Dict[str, str]]] = None,
                  tls_dir: Optional[Path] = None, faults=None, chunked_bodies: str = frontdoor.WHOLE,
-                 door: str = frontdoor.API_GATEWAY):
+                 door: str = frontdoor.API_GATEWAY_DOOR):
         """`provision(moto_url)`, when given, creates the bucket and tables some other way (the
         smoke test deploys infra/stack.py's template to the moto server's CloudFormation) and
         returns the settings that name them; by default the stack creates them itself. With

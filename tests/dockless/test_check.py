@@ -94,7 +94,7 @@ def test_push_fails_when_a_chunked_body_arrives_cut(stack, monkeypatch):
 
 
 def test_every_check_passes_behind_the_function_url_door(stack, monkeypatch):
-    monkeypatch.setattr(stack.front_door, "door", frontdoor.FUNCTION_URL)
+    monkeypatch.setattr(stack.front_door, "door", frontdoor.FUNCTION_URL_DOOR)
     monkeypatch.setattr(stack.front_door, "timeout_seconds", SHORT_TIMEOUT)
     results = verdicts(stack, front_door_timeout=SHORT_TIMEOUT)
     assert {name for name, v in results.items() if v.status != "ok"} == {"origin", "runtime"}, results
