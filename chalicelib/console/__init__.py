@@ -179,7 +179,8 @@ def tag_page(call, name: str):
     signatures = [{"format": "OpenPGP", "fingerprint": grouped(vouched[s.name].fingerprint if s.name in vouched
                                                                else s.signer),
                    "trusted": s.name in vouched, "identity": s.identity, "created_at": s.created_at} for s in stored]
-    signatures += [dict(listed, format="cosign", fingerprint=listed["fingerprint"] or "no trusted key", created_at=None)
+    signatures += [dict(listed, created_at=None, fingerprint=listed["certificate"] or listed["fingerprint"]
+                        or "no trusted key")
                    for listed in trust.cosign_listing(cosign_entries(call.backend, name, digest), digest)]
     if manifest.media_type in spec.INDEX_MEDIA_TYPES:
         images = [_image_of(service, name, child, platform)

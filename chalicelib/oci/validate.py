@@ -86,10 +86,13 @@ mirror_rule = _matching(spec.MIRROR_RULE_RE, errors.ADMIN_INVALID, "a mirror rul
 
 
 def key_file(value: str) -> str:
-    """KEYS, cosign.pub, or one key: <fingerprint>.asc (OpenPGP) or <fingerprint>.pub (cosign)."""
-    if value not in ("KEYS", "cosign.pub") and not (value[-4:].lower() in (".asc", ".pub")
-                                                    and spec.FINGERPRINT_RE.fullmatch(value[:-4])):
-        raise RegistryError(errors.ADMIN_UNKNOWN, f"{value[:100]!r} is not KEYS, cosign.pub or <fingerprint>.asc")
+    """KEYS, cosign.pub, or one item: <fingerprint>.asc (OpenPGP), <fingerprint>.pub (cosign) or
+    <fingerprint>.json (a sigstore trusted root or a keyless identity)."""
+    stem, _, suffix = value.rpartition(".")
+    if value not in ("KEYS", "cosign.pub") and not (suffix.lower() in ("asc", "pub", "json")
+                                                    and spec.FINGERPRINT_RE.fullmatch(stem)):
+        raise RegistryError(errors.ADMIN_UNKNOWN, f"{value[:100]!r} is not KEYS, cosign.pub, <fingerprint>.asc, "
+                                                  "<fingerprint>.pub or <fingerprint>.json")
     return value
 
 

@@ -9,7 +9,8 @@ and the public keys, Apache style:
     GET /keys/<namespace>            JSON: fingerprint, user ids, algorithm, creation, expiry, capabilities
     GET /keys/<namespace>/KEYS       every trusted OpenPGP key, ASCII-armoured (`curl … | gpg --import`)
     GET /keys/<namespace>/cosign.pub every trusted cosign public key, PEM (`cosign verify --key`)
-    GET /keys/<namespace>/<FPR>.asc  one OpenPGP key; <FPR>.pub one cosign key
+    GET /keys/<namespace>/<FPR>.asc  one OpenPGP key; <FPR>.pub one cosign key; <FPR>.json a
+                                     sigstore trusted root or keyless identity (JSON)
 """
 from __future__ import annotations
 import base64
@@ -21,8 +22,8 @@ from chalicelib.oci import errors, validate
 from chalicelib.oci.errors import RegistryError
 from chalicelib.registry.manifests import ManifestService
 from chalicelib.routes.respond import empty, json_response
-from chalicelib.signing import cosign
-from chalicelib.signing.service import SigningService
+from chalicelib.signing import keyless
+from chalicelib.signing.service import COSIGN, OPENPGP, SigningService, kind_of
 
 
 def get_signatures(call, name, digest):
@@ -43,7 +44,8 @@ def put_signature(call, name, digest):
 
 
 def _key_document(key) -> dict:
-    return {"fingerprint": key.fingerprint, "uids": json.loads(key.uids), "algorithm": key.algorithm,
+    return {"fingerprint": key.fingerprint, "kind": kind_of(key), "uids": json.loads(key.uids),
+            "algorithm": key.algorithm,
             "length": key.length, "created": key.created, "expires": key.expires,
             "capabilities": key.capabilities}
 
@@ -53,22 +55,26 @@ def list_keys(call, namespace):
                           "keys": [_key_document(k) for k in SigningService(call.backend).keys(namespace)]})
 
 
+# What each published file holds: the kinds of trusted item, and how they are served.
+_FILES = {"KEYS": (OPENPGP, "application/pgp-keys"), "cosign.pub": (COSIGN, "application/x-pem-file")}
+_SUFFIXES = {"asc": (OPENPGP,), "pub": (COSIGN,), "json": (keyless.ROOT, keyless.IDENTITY)}
+_TYPES = {OPENPGP: "application/pgp-keys", COSIGN: "application/x-pem-file", keyless.ROOT: "application/json",
+          keyless.IDENTITY: "application/json"}
+
+
 def key_file(call, namespace, file):
-    """KEYS: the namespace's OpenPGP keys; cosign.pub: its cosign public keys (PEM); <FPR>.asc
-    or <FPR>.pub: one of them."""
+    """KEYS: the namespace's OpenPGP keys; cosign.pub: its cosign public keys (PEM); <FPR>.asc,
+    <FPR>.pub or <FPR>.json: one of them, or one trusted root or keyless identity."""
     found = SigningService(call.backend).keys(namespace)
-    gpg_keys = [k for k in found if not cosign.holds_public_keys(k.armored)]
-    cosign_keys = [k for k in found if cosign.holds_public_keys(k.armored)]
-    if file == "KEYS":
-        chosen, content_type = gpg_keys, "application/pgp-keys"
-    elif file == "cosign.pub":
-        chosen, content_type = cosign_keys, "application/x-pem-file"
-    else:  # <FPR>.asc or <FPR>.pub (validate.key_file)
-        pool, content_type = ((gpg_keys, "application/pgp-keys") if file[-4:].lower() == ".asc"
-                              else (cosign_keys, "application/x-pem-file"))
-        chosen = [k for k in pool if k.fingerprint == file[:-4].upper()]
+    if file in _FILES:
+        kind, content_type = _FILES[file]
+        chosen = [k for k in found if kind_of(k) == kind]
+    else:  # <FPR>.<suffix> (validate.key_file)
+        stem, _, suffix = file.rpartition(".")
+        chosen = [k for k in found if kind_of(k) in _SUFFIXES[suffix.lower()] and k.fingerprint == stem.upper()]
         if not chosen:
             raise RegistryError(errors.ADMIN_UNKNOWN, f"no key {file} for {namespace}")
+        content_type = _TYPES[kind_of(chosen[0])]
     text = "".join(k.armored if k.armored.endswith("\n") else k.armored + "\n" for k in chosen)
     return Response(body=text, status_code=200, headers={"Content-Type": content_type})
 

@@ -7,7 +7,7 @@ payload naming the digest and the repository (`critical.image.docker-manifest-di
 layer's annotation SIGNATURE_ANNOTATION. A namespace trusts a cosign key by its PEM public key
 (`dockless key add NAMESPACE cosign.pub`), kept beside its GPG keys and named by the SHA-256 of
 its DER SubjectPublicKeyInfo. Keyless signatures (a certificate and a transparency-log bundle in
-the layer's other annotations) are not verified yet: they count as no signature.
+the layer's other annotations) are verified by signing/keyless.py.
 
 Everything here reads untrusted bytes: a payload blob is used only if it hashes to the digest its
 layer names and is at most MAX_PAYLOAD_BYTES, and a signature that does not verify counts as none.
@@ -19,10 +19,12 @@ import binascii
 import hashlib
 import json
 import re
-from typing import Dict, Iterable, List, NamedTuple, Optional, Tuple
+from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Tuple
 
 SIMPLE_SIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
 SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
+CERTIFICATE_ANNOTATION = "dev.sigstore.cosign/certificate"  # keyless (signing/keyless.py)
+BUNDLE_ANNOTATION = "dev.sigstore.cosign/bundle"
 COSIGN_TYPE = "cosign container image signature"
 MAX_PAYLOAD_BYTES = 64 * 1024
 PEM_BLOCK = re.compile(r"-----BEGIN PUBLIC KEY-----\s.*?-----END PUBLIC KEY-----", re.S)
@@ -80,24 +82,32 @@ def public_keys(text: str) -> List[PublicKeyInfo]:
     return found
 
 
-def _verifies(pem: str, signature: bytes, payload: bytes) -> bool:
+def verifies_with(key, signature: bytes, data: bytes) -> bool:
+    """Whether `signature` is `key`'s (a cryptography public key) over exactly `data`: ECDSA with
+    the curve's hash, RSA PKCS#1 v1.5 with SHA-256, or Ed25519."""
     from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
-    key = serialization.load_pem_public_key(pem.encode())
     try:
         if isinstance(key, ec.EllipticCurvePublicKey):
-            digest = {256: hashes.SHA256, 384: hashes.SHA384, 521: hashes.SHA512}[key.curve.key_size]()
-            key.verify(signature, payload, ec.ECDSA(digest))
+            digest = {256: hashes.SHA256, 384: hashes.SHA384, 521: hashes.SHA512}.get(key.curve.key_size)
+            if digest is None:
+                return False
+            key.verify(signature, data, ec.ECDSA(digest()))
         elif isinstance(key, rsa.RSAPublicKey):
-            key.verify(signature, payload, padding.PKCS1v15(), hashes.SHA256())
+            key.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
         elif isinstance(key, ed25519.Ed25519PublicKey):
-            key.verify(signature, payload)
+            key.verify(signature, data)
         else:
             return False
     except (InvalidSignature, ValueError):
         return False
     return True
+
+
+def _verifies(pem: str, signature: bytes, payload: bytes) -> bool:
+    from cryptography.hazmat.primitives import serialization
+    return verifies_with(serialization.load_pem_public_key(pem.encode()), signature, payload)
 
 
 def verifies(pem: str, fingerprint: str, signature: bytes, payload: bytes) -> bool:
@@ -138,9 +148,13 @@ def is_signature_artifact(body: bytes) -> bool:
 
 
 class Entry(NamedTuple):
-    """One layer of a `.sig` manifest: the payload's bytes and the signature over them."""
+    """One layer of a `.sig` manifest: the payload's bytes and the signature over them; for a
+    keyless signature also its certificate (PEM) and transparency-log bundle (JSON), as the
+    layer's annotations hold them (signing/keyless.py)."""
     payload: bytes
     signature: bytes
+    certificate: Optional[str] = None
+    bundle: Optional[str] = None
 
 
 def entries(document: dict, read_blob) -> List[Entry]:
@@ -163,8 +177,13 @@ def entries(document: dict, read_blob) -> List[Entry]:
             continue
         payload = _payload(digest, read_blob)
         if payload is not None:
-            found.append(Entry(payload, signature))
+            found.append(Entry(payload, signature, _text(annotations.get(CERTIFICATE_ANNOTATION)),
+                               _text(annotations.get(BUNDLE_ANNOTATION))))
     return found
+
+
+def _text(value) -> Optional[str]:
+    return value if isinstance(value, str) and value else None
 
 
 def _payload(digest: str, read_blob) -> Optional[bytes]:
@@ -184,12 +203,14 @@ def signer(entry: Entry, trusted: Dict[str, str]) -> Optional[str]:
                  if verifies(pem, fingerprint, entry.signature, entry.payload)), None)
 
 
-def vouches(found: Iterable[Entry], trusted: Dict[str, str], digest: str) -> List[Tuple[str, str]]:
-    """(fingerprint, identity) of each entry a trusted key signed and whose payload names `digest`."""
+def vouches(found: Iterable[Entry], signed_by: Callable[[Entry], Optional[str]],
+            digest: str) -> List[Tuple[str, str]]:
+    """(signer, identity) of each entry whose payload names `digest` and `signed_by` finds a
+    trusted signer for (a key's fingerprint, a keyless identity's)."""
     vouched = []
     for entry in found:
         claimed = claims(entry.payload)
-        made_by = signer(entry, trusted) if claimed is not None and claimed[0] == digest else None
+        made_by = signed_by(entry) if claimed is not None and claimed[0] == digest else None
         if made_by is not None:
             vouched.append((made_by, claimed[1]))
     return vouched

@@ -14,7 +14,7 @@ import binascii
 import json
 import secrets
 import time
-from typing import Iterable, List, NamedTuple, Optional, Tuple
+from typing import Dict, Iterable, List, NamedTuple, Optional, Tuple
 from urllib.parse import urlsplit
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
@@ -25,7 +25,7 @@ from chalicelib.metadata.models import BlobLink, Manifest, Signature, SigningKey
 from chalicelib.oci import errors, jsondoc, spec
 from chalicelib.oci.errors import RegistryError
 from chalicelib.policy.settings import RepositorySettings
-from chalicelib.signing import cosign, gpg
+from chalicelib.signing import cosign, gpg, keyless
 
 ATOMIC_TYPE = "atomic container signature"
 # Where the registry's own key is published (/keys/_registry/KEYS).
@@ -49,6 +49,17 @@ def atomic_payload(payload: bytes) -> Tuple[str, str]:
     return digest, identity
 
 
+OPENPGP, COSIGN = "openpgp", "cosign"
+
+
+def kind_of(key: SigningKey) -> str:
+    """What a namespace trusts with this item: an OpenPGP key (OPENPGP), a cosign public key
+    (COSIGN), a sigstore trusted root (keyless.ROOT) or a keyless identity (keyless.IDENTITY)."""
+    if key.algorithm in (keyless.ROOT, keyless.IDENTITY):
+        return key.algorithm
+    return COSIGN if cosign.holds_public_keys(key.armored) else OPENPGP
+
+
 class Vouch(NamedTuple):
     """What a signature that verifies now with a trusted key vouches for."""
     signature: Signature
@@ -60,13 +71,38 @@ class Trust:
     """The keys trusted at the moment of a decision, and the signatures they verify."""
 
     def __init__(self, trusted: Iterable[SigningKey]):
-        trusted = list(trusted)
-        self._keys = {key.fingerprint: key.armored for key in trusted if not cosign.holds_public_keys(key.armored)}
-        self._cosign_keys = {key.fingerprint: key.armored for key in trusted if cosign.holds_public_keys(key.armored)}
+        kinds: Dict[str, List[SigningKey]] = {OPENPGP: [], COSIGN: [], keyless.ROOT: [], keyless.IDENTITY: []}
+        for key in trusted:
+            kinds[kind_of(key)].append(key)
+        self._keys = {key.fingerprint: key.armored for key in kinds[OPENPGP]}
+        self._cosign_keys = {key.fingerprint: key.armored for key in kinds[COSIGN]}
+        self._root_texts = [key.armored for key in kinds[keyless.ROOT]]
+        self._identities = [keyless.parse_identity(key.armored) for key in kinds[keyless.IDENTITY]]
 
     @property
-    def has_cosign_keys(self) -> bool:
-        return bool(self._cosign_keys)
+    def has_cosign_trust(self) -> bool:
+        """Whether any cosign signature could count: a cosign key, or a keyless identity and a root."""
+        return bool(self._cosign_keys) or bool(self._identities and self._root_texts)
+
+    def _keyless_proof(self, entry: cosign.Entry) -> Optional[keyless.Proof]:
+        if entry.certificate is None or entry.bundle is None or not self._root_texts:
+            return None
+        roots = []
+        for text in self._root_texts:
+            try:
+                roots.append(keyless.root(text))
+            except keyless.TrustRefused:
+                continue  # checked when added: only a root stored by an older version could be refused
+        return keyless.verify(entry.certificate, entry.bundle, entry.signature, entry.payload, roots)
+
+    def cosign_signer(self, entry: cosign.Entry) -> Optional[str]:
+        """The fingerprint of the trusted cosign key, or keyless identity, that made the entry's
+        signature; None if nothing trusted did."""
+        made_by = cosign.signer(entry, self._cosign_keys)
+        if made_by is None and self._identities:
+            identity = keyless.signer(self._keyless_proof(entry), self._identities)
+            made_by = identity.fingerprint if identity is not None else None
+        return made_by
 
     @classmethod
     def of(cls, *namespaces: str) -> "Trust":
@@ -93,19 +129,21 @@ class Trust:
         return found
 
     def cosign_listing(self, found: Iterable[cosign.Entry], digest: str) -> List[dict]:
-        """Each cosign signature as shown: the trusted key that made it (or None), whether it counts
-        for `digest`, and the identity its payload claims."""
+        """Each cosign signature as shown: its format, the trusted key or identity that made it (or
+        None), whether it counts for `digest`, the identity its payload claims, and for a keyless
+        one the signer its certificate names (verified or not)."""
         listed = []
         for entry in found:
             claimed = cosign.claims(entry.payload) or ("", "")
-            signer = cosign.signer(entry, self._cosign_keys)
-            listed.append({"fingerprint": signer, "trusted": signer is not None and claimed[0] == digest,
-                           "identity": claimed[1]})
+            signer = self.cosign_signer(entry)
+            listed.append({"format": "cosign-keyless" if entry.certificate else "cosign", "fingerprint": signer,
+                           "trusted": signer is not None and claimed[0] == digest, "identity": claimed[1],
+                           "certificate": keyless.named(entry.certificate) if entry.certificate else None})
         return listed
 
     def cosign_vouches(self, found: Iterable[cosign.Entry], digest: str) -> List[Tuple[str, str]]:
-        """(fingerprint, identity) of the cosign signatures a trusted cosign key made for `digest`."""
-        return cosign.vouches(found, self._cosign_keys, digest) if self._cosign_keys else []
+        """(signer, identity) of the cosign signatures a trusted key or identity made for `digest`."""
+        return cosign.vouches(found, self.cosign_signer, digest) if self.has_cosign_trust else []
 
 
 class SigningService:
@@ -118,10 +156,13 @@ class SigningService:
         return list(SigningKey.query(namespace))
 
     def add_keys(self, namespace: str, armored: str) -> Tuple[List[SigningKey], List[str]]:
-        """Trust the keys of `armored` for the namespace: OpenPGP keys (ASCII-armoured), or cosign's
-        PEM public keys (cosign.pub)."""
+        """Trust what `armored` holds for the namespace: OpenPGP keys (ASCII-armoured), cosign's
+        PEM public keys (cosign.pub), a sigstore trusted root (its JSON), or a keyless identity
+        (`{"issuer": URL, "subject": PATTERN}`); the last two together trust keyless signatures."""
         if cosign.holds_public_keys(armored):
             return self._add_cosign_keys(namespace, armored)
+        if armored.lstrip().startswith("{"):
+            return self._add_keyless_trust(namespace, armored)
         try:
             found = gpg.split_public_keys(armored)
         except gpg.KeyRefused as error:
@@ -145,17 +186,34 @@ class SigningService:
             found = cosign.public_keys(text)
         except cosign.KeyRefused as error:
             raise RegistryError(errors.ADMIN_INVALID, str(error)) from None
-        now, added = self._backend.clock(), []
+        return self._add(namespace, COSIGN, [SigningKey(namespace, info.fingerprint, armored=info.pem, uids="[]",
+                                                        algorithm=info.algorithm, length=info.length)
+                                             for info in found])
+
+    def _add_keyless_trust(self, namespace: str, text: str) -> Tuple[List[SigningKey], List[str]]:
+        try:
+            if keyless.is_trusted_root(text):
+                parsed = keyless.parse_root(text)
+                item = SigningKey(namespace, parsed.fingerprint, armored=text, uids="[]", algorithm=keyless.ROOT,
+                                  length=len(parsed.authorities))
+            else:
+                identity = keyless.parse_identity(text)
+                item = SigningKey(namespace, identity.fingerprint, armored=identity.document(),
+                                  uids=json.dumps([f"{identity.subject} ({identity.issuer})"]),
+                                  algorithm=keyless.IDENTITY, length=0)
+        except keyless.TrustRefused as error:
+            raise RegistryError(errors.ADMIN_INVALID, str(error)) from None
+        return self._add(namespace, item.algorithm, [item])
+
+    def _add(self, namespace: str, kind: str, items: List[SigningKey]) -> Tuple[List[SigningKey], List[str]]:
+        now = self._backend.clock()
         with transaction() as txn:
-            for info in found:
-                key = SigningKey(namespace, info.fingerprint, armored=info.pem, uids=json.dumps([]),
-                                 algorithm=info.algorithm, length=info.length, created=None, expires=None,
-                                 capabilities="s", added_at=now)
-                txn.save(key)
-                self._backend.audit.record_in(txn, "key.add", None, info.fingerprint, namespace=namespace,
-                                              format="cosign")
-                added.append(key)
-        return added, []
+            for item in items:
+                item.created, item.expires, item.capabilities, item.added_at = None, None, "s", now
+                txn.save(item)
+                self._backend.audit.record_in(txn, "key.add", None, item.fingerprint, namespace=namespace,
+                                              format=kind)
+        return items, []
 
     def remove_key(self, namespace: str, fingerprint: str) -> None:
         key = SigningKey(namespace, fingerprint.upper())
@@ -199,8 +257,8 @@ class SigningService:
             raise RegistryError(errors.SIGNATURE_INVALID, f"name must be {digest}@<id>")
         try:
             content = base64.b64decode(document.get("content") or "", validate=True)
-            checked = gpg.verify_opaque(content, {k.fingerprint: k.armored
-                                                  for k in self.keys(keys.namespace_of(repository))})
+            checked = gpg.verify_opaque(content, {k.fingerprint: k.armored for k in
+                                                  self.keys(keys.namespace_of(repository)) if kind_of(k) == OPENPGP})
         except (binascii.Error, TypeError, ValueError) as error:
             raise RegistryError(errors.SIGNATURE_INVALID, f"not an OpenPGP signed message: {error}") from None
         signed_digest, identity = atomic_payload(checked.payload)
@@ -249,7 +307,7 @@ class VerifiedMode:
         if any((vouch.identity == f"{wanted}:{tag}") if tag else _repository_of(vouch.identity) == wanted
                for vouch in self._trust.vouches(signatures, digest)):
             return True
-        if not self._trust.has_cosign_keys:
+        if not self._trust.has_cosign_trust:
             return False
         # A cosign payload names the repository, with or without the tag it was signed as.
         found = cosign_entries(self._backend, self._repository, digest)

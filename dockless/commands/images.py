@@ -1,5 +1,7 @@
 """Whole images: `dockless push`, `pull`, `sign` and `verify`."""
 
+import json
+
 import click
 
 from dockless.ui import UI, Exit
@@ -111,17 +113,25 @@ def sign(ui: UI, reference, fingerprint, sign_identity, username, password):
               help="Armoured public keys to trust [default: the registry's /keys/<namespace>/KEYS].")
 @click.option("--cosign-key", type=click.File("r"), default=None,
               help="cosign public keys (PEM) to trust [default: the registry's /keys/<namespace>/cosign.pub].")
+@click.option("--trusted-root", type=click.File("r"), default=None,
+              help="A sigstore trusted root (JSON) for keyless cosign signatures [default: the registry's].")
+@click.option("--issuer", default=None, help="With --subject: the keyless identity to trust (an OIDC issuer's URL) "
+                                             "[default: the identities the registry trusts for the namespace].")
+@click.option("--subject", default=None, help="The keyless identity's subject: an email or URI; * matches any run.")
 @credentials
 @click.pass_obj
-def verify(ui: UI, reference, keyring, cosign_key, username, password):
+def verify(ui: UI, reference, keyring, cosign_key, trusted_root, issuer, subject, username, password):
     """Check the signatures of REFERENCE, OpenPGP (the signature extension) and cosign's (its
-    `.sig` manifest), one paragraph each; exit 1 unless one verifies with a trusted key for this
-    digest and this name.
+    `.sig` manifest: by key, or keyless with a certificate and a transparency-log bundle), one
+    paragraph each; exit 1 unless one verifies with a trusted key or identity for this digest and
+    this name.
 
     \b
     Example:
       dockless verify registry.example.com/team/app:1 --keyring KEYS
       dockless verify registry.example.com/team/app:1 --cosign-key cosign.pub
+      dockless verify registry.example.com/team/app:1 --trusted-root trusted_root.json \\
+          --issuer https://token.actions.githubusercontent.com --subject 'https://github.com/acme/*'
     """
     from dockless.images import signing
 
@@ -130,12 +140,23 @@ def verify(ui: UI, reference, keyring, cosign_key, username, password):
     keys = keyring.read() if keyring else client.session.get(f"{target.base_url}/keys/{namespace}/KEYS", timeout=60).content
     cosign_keys = cosign_key.read() if cosign_key else client.session.get(
         f"{target.base_url}/keys/{namespace}/cosign.pub", timeout=60).text
-    results = signing.verify(client, target, keys) + signing.verify_cosign(client, target, cosign_keys)
+    if (issuer is None) != (subject is None):
+        raise click.UsageError("--issuer and --subject go together")
+    roots, identities = signing.published_keyless_trust(client, namespace)
+    if trusted_root is not None:
+        roots = [trusted_root.read()]
+    if issuer is not None:
+        identities = [json.dumps({"issuer": issuer, "subject": subject})]
+    results = signing.verify(client, target, keys) + signing.verify_cosign(client, target, cosign_keys, roots,
+                                                                            identities)
     good = False
     for result in results:
         ok = result["valid"] and result["digest_matches"] and result["identity_matches"]
         good = good or ok
-        if result.get("format") == "cosign":
+        if result.get("format") == "cosign-keyless":
+            signer = f"cosign keyless: certificate for {result['certificate']}" + (
+                f", trusted identity {result['fingerprint']}" if result["fingerprint"] else ", no trusted identity")
+        elif result.get("format") == "cosign":
             signer = f"cosign key {result['fingerprint']}" if result["fingerprint"] else "cosign: no trusted key"
         else:
             signer = "Primary key fingerprint: " + (signing.grouped(result["fingerprint"]) if result["fingerprint"]

@@ -136,22 +136,34 @@ def repo_visibility(name, visibility, registry):
     say(f"{name} is {visibility}")
 
 
-@click.group(help="Trusted signing keys of a namespace: OpenPGP keys (published at /keys/<namespace>/KEYS) "
-                  "and cosign public keys (at /keys/<namespace>/cosign.pub).\n\n\b\n"
+@click.group(help="What a namespace trusts to sign its images: OpenPGP keys (published at "
+                  "/keys/<namespace>/KEYS), cosign public keys (at /keys/<namespace>/cosign.pub), and for "
+                  "keyless cosign signatures a sigstore trusted root with the identities it certifies.\n\n\b\n"
                   "Example:\n  gpg --armor --export $FPR > release.asc && dockless key add team release.asc\n"
-                  "  dockless key add team cosign.pub")
+                  "  dockless key add team cosign.pub\n"
+                  "  dockless key add team trusted_root.json\n"
+                  "  dockless key add team --issuer https://token.actions.githubusercontent.com \\\n"
+                  "      --subject 'https://github.com/acme/app/.github/workflows/*@refs/heads/main'")
 def key():
     pass
 
 
 @key.command(name="add", help="Trust the public key(s) in FILE for NAMESPACE: ASCII-armoured OpenPGP keys, "
-                              "or cosign's PEM public key (cosign.pub).")
+                              "cosign's PEM public key (cosign.pub), or a sigstore trusted root (JSON, as "
+                              "`cosign trusted-root create` writes it); or, with --issuer and --subject instead "
+                              "of FILE, a keyless identity: certificates the trusted root's authority issued for "
+                              "that OIDC issuer and subject (an email or URI; * matches any run of characters).")
 @click.argument("namespace")
-@click.argument("file", type=click.File("r"))
+@click.argument("file", type=click.File("r"), required=False)
+@click.option("--issuer", default=None, help="The OIDC issuer's URL, exactly as certificates name it.")
+@click.option("--subject", default=None, help="The signer's email or URI, or a pattern with *.")
 @registry_option
-def key_add(namespace, file, registry):
+def key_add(namespace, file, issuer, subject, registry):
+    if (file is None) == (issuer is None and subject is None) or (issuer is None) != (subject is None):
+        raise click.UsageError("give FILE, or --issuer and --subject")
+    body = file.read() if file is not None else json.dumps({"issuer": issuer, "subject": subject})
     added = client_of(registry).request("PUT", f"{ADMIN}/keys/{namespace}", (201,),
-                                      f"adding keys for {namespace}", data=file.read()).json()
+                                        f"adding keys for {namespace}", data=body).json()
     for entry in added["keys"]:
         say(f"added {entry['fingerprint']} {' '.join(entry['uids']) or entry['algorithm']}")
     for warning in added["warnings"]:

@@ -1,17 +1,17 @@
 """`dockless sign` and `dockless verify`: atomic signatures made and checked with the local gpg,
 through the registry's signature extension, in the format skopeo and podman verify; and, for
-`verify`, cosign's signatures by key (the `sha256-<hex>.sig` manifest), checked here with the
-same code the registry's verified mode uses (chalicelib/signing/cosign.py)."""
+`verify`, cosign's signatures by key or keyless (the `sha256-<hex>.sig` manifest), checked here
+with the same code the registry's verified mode uses (chalicelib/signing/cosign.py, keyless.py)."""
 import base64
 import json
 import secrets
 import time
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import gnupg
 import requests
 
-from chalicelib.signing import cosign
+from chalicelib.signing import cosign, keyless
 from chalicelib.signing.gpg import temporary_home
 from dockless.client.registry import ClientError, RegistryClient
 from chalicelib.oci.reference import Reference
@@ -79,9 +79,24 @@ def verify(client: RegistryClient, reference: Reference, keyring: bytes) -> List
     return results
 
 
-def verify_cosign(client: RegistryClient, reference: Reference, public_keys: str) -> List[dict]:
+def published_keyless_trust(client: RegistryClient, namespace: str) -> Tuple[List[str], List[str]]:
+    """The sigstore trusted roots and keyless identities the registry publishes for a namespace
+    (/keys/<namespace>: the listing, then each <FPR>.json)."""
+    listing = client.request("GET", f"/keys/{namespace}", (200,), f"listing the keys of {namespace}").json()["keys"]
+    roots, identities = [], []
+    for item in listing:
+        if item.get("kind") in (keyless.ROOT, keyless.IDENTITY):
+            text = client.request("GET", f"/keys/{namespace}/{item['fingerprint']}.json", (200,),
+                                  f"fetching {item['fingerprint']}.json").text
+            (roots if item["kind"] == keyless.ROOT else identities).append(text)
+    return roots, identities
+
+
+def verify_cosign(client: RegistryClient, reference: Reference, public_keys: str, roots: List[str] = (),
+                  identities: List[str] = ()) -> List[dict]:
     """Every cosign signature of the manifest (each simple-signing layer of its `.sig` manifest),
-    checked against the PEM public keys in `public_keys` (none: each counts as not trusted)."""
+    checked against the PEM public keys in `public_keys`, and a keyless one against the sigstore
+    trusted `roots` and keyless `identities` (JSON texts); with none, each counts as not trusted."""
     client.will_push(reference.name)
     digest = client.get_manifest(reference.name, reference.reference).digest
     tag = cosign.signature_tag(digest)
@@ -91,6 +106,11 @@ def verify_cosign(client: RegistryClient, reference: Reference, public_keys: str
         return []
     trusted = {key.fingerprint: key.pem for key in cosign.public_keys(public_keys)} \
         if cosign.holds_public_keys(public_keys) else {}
+    try:
+        parsed_roots = [keyless.parse_root(text) for text in roots]
+        parsed_identities = [keyless.parse_identity(text) for text in identities]
+    except keyless.TrustRefused as error:
+        raise ClientError(f"keyless trust: {error}") from None
 
     def read_blob(blob: str) -> Optional[bytes]:
         try:
@@ -104,10 +124,16 @@ def verify_cosign(client: RegistryClient, reference: Reference, public_keys: str
     results = []
     for number, entry in enumerate(cosign.entries(json.loads(signatures.body), read_blob), start=1):
         claimed = cosign.claims(entry.payload) or ("", "")
-        signer = cosign.signer(entry, trusted)
+        if entry.certificate is None:
+            signer, label = cosign.signer(entry, trusted), None
+        else:
+            proof = keyless.verify(entry.certificate, entry.bundle or "", entry.signature, entry.payload,
+                                   parsed_roots) if parsed_roots else None
+            identity = keyless.signer(proof, parsed_identities)
+            signer, label = (identity.fingerprint if identity else None), keyless.named(entry.certificate)
         results.append({
-            "name": f"{tag} #{number}", "format": "cosign", "fingerprint": signer, "key_id": None,
-            "valid": signer is not None, "digest_matches": claimed[0] == digest, "identity": claimed[1],
+            "name": f"{tag} #{number}", "format": "cosign-keyless" if label else "cosign", "fingerprint": signer,
+            "certificate": label, "key_id": None, "valid": signer is not None,
+            "digest_matches": claimed[0] == digest, "identity": claimed[1],
             "identity_matches": claimed[1] == wanted or (reference.digest == "" and claimed[1] == f"{wanted}:{reference.tag}")})
     return results
-

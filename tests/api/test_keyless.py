@@ -1,0 +1,204 @@
+"""Keyless cosign signatures (chalicelib/signing/keyless.py), in process: a namespace imports a
+sigstore trusted root and trusts keyless identities; verified mode then serves an image a
+certificate for a trusted identity signed, checked offline (the log's signed entry timestamp, the
+log entry, the certificate chain and validity, the identity), and nothing less. The signatures are
+made by tests/sigstore.py from the specifications, as cosign writes them."""
+import json
+import re
+from datetime import timedelta
+
+import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from chalicelib.backend import backend
+from chalicelib.metadata.models import SigningKey
+from chalicelib.policy.settings import SettingsService
+from chalicelib.signing import cosign
+from tests.api.test_cosign import payload
+from tests.api.test_verified import HOST, get
+from tests.fixtures import OCI_MANIFEST, error_code
+from tests.sigstore import ISSUER, NOW, Sigstore
+
+TEXT = {"Content-Type": "text/plain"}
+SUBJECT = "https://github.test/acme/app/.github/workflows/release.yml@refs/heads/main"
+
+
+@pytest.fixture(scope="module")
+def sigstore():
+    return Sigstore()
+
+
+def trust(client, namespace, body):
+    answer = client.put(f"/dockless/admin/v1/keys/{namespace}", body=body, headers=TEXT)
+    assert answer.status_code == 201, answer.body
+    return json.loads(answer.body)["keys"][0]
+
+
+@pytest.fixture
+def trusted(client, sigstore):
+    """Namespace team trusts the sigstore's root and release.yml on main of any acme repository."""
+    root = trust(client, "team", sigstore.trusted_root())
+    identity = trust(client, "team", json.dumps({"issuer": ISSUER, "subject": "https://github.test/acme/*@refs/heads/main"}))
+    return root, identity
+
+
+def push_keyless(push, repo, digest, *layers):
+    """The `.sig` manifest cosign pushes: one simple-signing layer per (payload, annotations)."""
+    config = push.blob(repo, b"{}")
+    config["mediaType"] = "application/vnd.oci.image.config.v1+json"
+    document = {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": config, "layers": [
+        dict(push.blob(repo, body), mediaType=cosign.SIMPLE_SIGNING, annotations=annotations)
+        for body, annotations in layers]}
+    answer = push.manifest(repo, cosign.signature_tag(digest), json.dumps(document).encode())
+    assert answer.status_code == 201, answer.body
+
+
+def test_a_trusted_root_and_identity_are_kept_listed_published_and_audited(client, anonymous, sigstore, trusted):
+    root, identity = trusted
+    assert (root["kind"], root["algorithm"]) == ("sigstore-trusted-root", "sigstore-trusted-root")
+    assert (identity["kind"], identity["uids"]) == (
+        "keyless-identity", [f"https://github.test/acme/*@refs/heads/main ({ISSUER})"])
+    listed = json.loads(anonymous.get("/keys/team").body)["keys"]
+    assert sorted(k["kind"] for k in listed) == ["keyless-identity", "sigstore-trusted-root"]
+    published = anonymous.get(f"/keys/team/{root['fingerprint']}.json")
+    assert published.status_code == 200 and published.headers["Content-Type"] == "application/json"
+    assert json.loads(published.body) == json.loads(sigstore.trusted_root())
+    assert json.loads(anonymous.get(f"/keys/team/{identity['fingerprint']}.json").body) == {
+        "issuer": ISSUER, "subject": "https://github.test/acme/*@refs/heads/main"}
+    # Neither is a key: the OpenPGP keyring and cosign.pub hold nothing, .asc/.pub do not serve them.
+    assert anonymous.get("/keys/team/KEYS").body == b"" and anonymous.get("/keys/team/cosign.pub").body == b""
+    assert anonymous.get(f"/keys/team/{root['fingerprint']}.pub").status_code == 404
+    events = client.get("/dockless/admin/v1/audit?namespace=team").json_body["events"]
+    assert sorted((e["reference"], e["detail"]["format"]) for e in events if e["action"] == "key.add") == sorted(
+        [(root["fingerprint"], "sigstore-trusted-root"), (identity["fingerprint"], "keyless-identity")])
+
+
+@pytest.mark.parametrize("body, said", [
+    ('{"mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1"}', "at least one of tlogs"),
+    ('{"mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1", "tlogs": [{"publicKey": '
+     '{"rawBytes": "bm90IGEga2V5", "validFor": {"start": "2025-01-01T00:00:00Z"}}}]}', "not a DER public key"),
+    ('{"mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1", "tlogs": [], '
+     '"certificateAuthorities": [{"certChain": {"certificates": [{"rawBytes": "%%%"}]}}]}', "rawBytes must be base64"),
+    ('{"issuer": "https://issuer.test", "subject": "*"}', "not only *"),
+    ('{"issuer": "not a url", "subject": "me@example.test"}', "issuer must be"),
+    ('{"issuer": "https://issuer.test", "subject": "me@example.test", "also": 1}', "a keyless identity is"),
+    ('{"issuer": ', "not JSON"),
+])
+def test_a_malformed_root_or_identity_is_refused_and_nothing_is_kept(client, state, body, said):
+    before = state()
+    refused = client.put("/dockless/admin/v1/keys/team", body=body, headers=TEXT)
+    assert refused.status_code == 400 and error_code(refused) == "INVALID"
+    assert said in json.loads(refused.body)["errors"][0]["message"]
+    assert state() == before
+
+
+def test_verified_mode_serves_what_a_trusted_identity_signed_keylessly(client, anonymous, clock, push, sigstore,
+                                                                       trusted):
+    _, digest = push.image("team/app", "v1")
+    SettingsService(backend()).change("team", verified=True)
+    refused = get(anonymous, clock, "/v2/team/app/manifests/v1")
+    assert refused.status_code == 403 and error_code(refused) == "DENIED"
+    signed = payload(digest, f"{HOST}/team/app")
+    push_keyless(push, "team/app", digest, (signed, sigstore.sign(signed, SUBJECT)))
+    for path in ("/v2/team/app/manifests/v1", f"/v2/team/app/manifests/{digest}"):
+        assert get(anonymous, clock, path).status_code == 200
+        assert get(anonymous, clock, path, "HEAD").status_code == 200
+    # Withdrawing the identity, or the root, withdraws the signature at once.
+    root, identity = trusted
+    assert client.delete(f"/dockless/admin/v1/keys/team/{identity['fingerprint']}").status_code == 204
+    assert get(anonymous, clock, "/v2/team/app/manifests/v1").status_code == 403
+    trust(client, "team", json.dumps({"issuer": ISSUER, "subject": SUBJECT}))
+    assert get(anonymous, clock, "/v2/team/app/manifests/v1").status_code == 200
+    assert client.delete(f"/dockless/admin/v1/keys/team/{root['fingerprint']}").status_code == 204
+    assert get(anonymous, clock, "/v2/team/app/manifests/v1").status_code == 403
+
+
+def _hostile(sigstore, digest, other):
+    """Keyless signatures that exist but must not count, each wrong in one way."""
+    good = payload(digest, f"{HOST}/team/app")
+    stranger = Sigstore()
+    forged_log = ec.generate_private_key(ec.SECP256R1())
+    return {
+        "for another digest": (payload(other, f"{HOST}/team/app"), sigstore.sign(payload(other, f"{HOST}/team/app"), SUBJECT)),
+        "naming another repository": (payload(digest, f"{HOST}/team/other"),
+                                      sigstore.sign(payload(digest, f"{HOST}/team/other"), SUBJECT)),
+        "an identity nobody trusts": (good, sigstore.sign(good, "https://github.test/mallory/app/x.yml@refs/heads/main")),
+        "another branch": (good, sigstore.sign(good, "https://github.test/acme/app/x.yml@refs/heads/dev")),
+        "another issuer": (good, sigstore.sign(good, SUBJECT, issuer="https://issuer.elsewhere.test")),
+        "another sigstore's certificate and log": (good, stranger.sign(good, SUBJECT)),
+        "a certificate from an authority outside the root": (good, sigstore.sign(
+            good, SUBJECT, authority=(stranger.intermediate, stranger.intermediate_key))),
+        "logged after the certificate expired": (good, sigstore.sign(good, SUBJECT, integrated=int(
+            (NOW + timedelta(minutes=11)).timestamp()))),
+        "logged before the certificate began": (good, sigstore.sign(good, SUBJECT, integrated=int(
+            (NOW - timedelta(minutes=1)).timestamp()))),
+        "a certificate not for code signing": (good, sigstore.sign(good, SUBJECT, usage=ExtendedKeyUsageOID.SERVER_AUTH)),
+        "a log entry for another payload": (good, sigstore.sign(good, SUBJECT, entry_payload=b"other bytes")),
+        "a signed entry timestamp by another key": (good, sigstore.sign(good, SUBJECT, log_key=forged_log)),
+        "a signature the certificate did not make": (good, sigstore.sign(
+            good, SUBJECT, signature=ec.generate_private_key(ec.SECP256R1()).sign(good, ec.ECDSA(hashes.SHA256())))),
+    }
+
+
+def test_a_keyless_signature_that_does_not_verify_counts_as_none(client, anonymous, clock, push, sigstore, trusted):
+    _, digest = push.image("team/app", "v1")
+    _, other = push.image("team/app", "v2", layers=(b"something else",))
+    SettingsService(backend()).change("team", verified=True)
+    hostile = _hostile(sigstore, digest, other)
+    good = payload(digest, f"{HOST}/team/app")
+    made = sigstore.sign(good, SUBJECT)
+    # A SET that verified, over a time changed afterwards; the bundle's bytes mangled.
+    bundle = json.loads(made[cosign.BUNDLE_ANNOTATION])
+    bundle["Payload"]["integratedTime"] += 1
+    hostile["an integrated time changed after logging"] = (good, dict(made, **{cosign.BUNDLE_ANNOTATION: json.dumps(bundle)}))
+    hostile["a bundle that is not JSON"] = (good, dict(made, **{cosign.BUNDLE_ANNOTATION: "{"}))
+    hostile["a certificate that is not PEM"] = (good, dict(made, **{cosign.CERTIFICATE_ANNOTATION: "-----BEGIN"}))
+    for why, layer in hostile.items():
+        push_keyless(push, "team/app", digest, layer)
+        assert get(anonymous, clock, "/v2/team/app/manifests/v1").status_code == 403, why
+    # One good layer among them all is enough.
+    push_keyless(push, "team/app", digest, *hostile.values(), (good, made))
+    assert get(anonymous, clock, "/v2/team/app/manifests/v1").status_code == 200
+
+
+def test_the_chain_cosign_writes_beside_the_certificate_is_not_trusted(client, anonymous, clock, push, sigstore,
+                                                                       trusted):
+    """A signer who makes its own authority and writes it as the chain annotation gains nothing:
+    only the trusted root's authorities count."""
+    _, digest = push.image("team/app", "v1")
+    SettingsService(backend()).change("team", verified=True)
+    own = Sigstore()
+    signed = payload(digest, f"{HOST}/team/app")
+    made = own.sign(signed, SUBJECT)
+    made["dev.sigstore.cosign/chain"] = sigstore.sign(signed, SUBJECT)["dev.sigstore.cosign/chain"]
+    push_keyless(push, "team/app", digest, (signed, made))
+    assert get(anonymous, clock, "/v2/team/app/manifests/v1").status_code == 403
+
+
+def test_an_identity_without_a_root_trusts_nothing(client, anonymous, clock, push, sigstore):
+    trust(client, "team", json.dumps({"issuer": ISSUER, "subject": SUBJECT}))
+    _, digest = push.image("team/app", "v1")
+    SettingsService(backend()).change("team", verified=True)
+    signed = payload(digest, f"{HOST}/team/app")
+    push_keyless(push, "team/app", digest, (signed, sigstore.sign(signed, SUBJECT)))
+    assert get(anonymous, clock, "/v2/team/app/manifests/v1").status_code == 403
+    # Another namespace's root does not count for this one.
+    trust(client, "elsewhere", sigstore.trusted_root())
+    assert get(anonymous, clock, "/v2/team/app/manifests/v1").status_code == 403
+    assert [k.algorithm for k in SigningKey.query("team")] == ["keyless-identity"]
+
+
+def test_the_console_lists_keyless_signatures_with_their_certificate(anonymous, push, people, sigstore, trusted):
+    from tests.api.test_console import Browser
+    _, digest = push.image("team/app", "v1")
+    signed = payload(digest, f"{HOST}/team/app")
+    push_keyless(push, "team/app", digest, (signed, sigstore.sign(signed, SUBJECT)),
+                 (signed, sigstore.sign(signed, "mallory@example.test")))
+    browser = Browser(anonymous)
+    browser.sign_in("reader", people["reader"])
+    page = browser.request("GET", "/ui/tag?name=team/app&tag=v1").body.decode()
+    rows = re.findall(r"<tr>\s*<td>cosign-keyless</td>\s*<td><code>([^<]+)</code></td>\s*<td><span class=\"badge (\w+)\">",
+                      page)
+    assert sorted(rows) == sorted([(f"{SUBJECT} ({ISSUER})", "trusted"), (f"mallory@example.test ({ISSUER})", "untrusted")])
