@@ -115,3 +115,80 @@ class Sigstore:
         return {cosign.SIGNATURE_ANNOTATION: base64.b64encode(signature).decode(),
                 cosign.CERTIFICATE_ANNOTATION: pem.decode(), "dev.sigstore.cosign/chain": chain.decode(),
                 cosign.BUNDLE_ANNOTATION: bundle}
+
+    # --- sigstore bundles (protobuf-specs' Bundle), as `cosign sign --new-bundle-format` makes them
+
+    def _entry(self, body: dict, integrated: int, log_key=None, index: int = 9) -> dict:
+        """A bundle's tlogEntries item: the entry, and the log's SET over it."""
+        canonicalized = base64.b64encode(json.dumps(body).encode()).decode()
+        signed = {"body": canonicalized, "integratedTime": integrated, "logIndex": index, "logID": self.log_id.hex()}
+        promise = (log_key or self.log_key).sign(keyless.canonical(signed), ec.ECDSA(hashes.SHA256()))
+        return {"logIndex": str(index), "logId": {"keyId": base64.b64encode(self.log_id).decode()},
+                "kindVersion": {"kind": body["kind"], "version": "0.0.1"}, "integratedTime": str(integrated),
+                "inclusionPromise": {"signedEntryTimestamp": base64.b64encode(promise).decode()},
+                "canonicalizedBody": canonicalized}
+
+    def bundle(self, digest: str, subject: str, issuer: str = ISSUER, at: datetime = NOW, version: str = "v0.3",
+               predicate: str = "https://sigstore.dev/cosign/sign/v1", integrated=None, log_key=None,
+               logged_payload=None, signed_payload=None) -> bytes:
+        """A keyless bundle with a DSSE envelope: an in-toto statement naming `digest`. The last
+        arguments break one part each: the log names `logged_payload`, the key signs `signed_payload`."""
+        key = ec.generate_private_key(ec.SECP256R1())
+        payload = statement(digest, predicate)
+        signature = key.sign(dsse_pae(signed_payload or payload), ec.ECDSA(hashes.SHA256()))
+        certificate = self.certificate(key, subject, issuer, at)
+        pem = certificate.public_bytes(serialization.Encoding.PEM)
+        body = {"apiVersion": "0.0.1", "kind": "dsse", "spec": {
+            "envelopeHash": {"algorithm": "sha256", "value": hashlib.sha256(b"envelope").hexdigest()},
+            "payloadHash": {"algorithm": "sha256",
+                            "value": hashlib.sha256(logged_payload or payload).hexdigest()},
+            "signatures": [{"signature": base64.b64encode(signature).decode(),
+                            "verifier": base64.b64encode(pem).decode()}]}}
+        der = base64.b64encode(certificate.public_bytes(serialization.Encoding.DER)).decode()
+        material = {"certificate": {"rawBytes": der}} if version == "v0.3" else \
+            {"x509CertificateChain": {"certificates": [{"rawBytes": der}]}}
+        material["tlogEntries"] = [self._entry(body, int(at.timestamp()) + 30 if integrated is None else integrated,
+                                               log_key)]
+        media_type = "application/vnd.dev.sigstore.bundle.v0.3+json" if version == "v0.3" else \
+            f"application/vnd.dev.sigstore.bundle+json;version={version[1:]}"
+        return json.dumps({"mediaType": media_type, "verificationMaterial": material, "dsseEnvelope": {
+            "payload": base64.b64encode(payload).decode(), "payloadType": "application/vnd.in-toto+json",
+            "signatures": [{"sig": base64.b64encode(signature).decode(), "keyid": ""}]}}).encode()
+
+    def message_bundle(self, manifest: bytes, subject: str, issuer: str = ISSUER, at: datetime = NOW) -> bytes:
+        """A keyless bundle with a message signature over the manifest's bytes (a hashedrekord entry)."""
+        key = ec.generate_private_key(ec.SECP256R1())
+        signature = key.sign(manifest, ec.ECDSA(hashes.SHA256()))
+        certificate = self.certificate(key, subject, issuer, at)
+        pem = certificate.public_bytes(serialization.Encoding.PEM)
+        body = {"apiVersion": "0.0.1", "kind": "hashedrekord", "spec": {
+            "data": {"hash": {"algorithm": "sha256", "value": hashlib.sha256(manifest).hexdigest()}},
+            "signature": {"content": base64.b64encode(signature).decode(),
+                          "publicKey": {"content": base64.b64encode(pem).decode()}}}}
+        return json.dumps({"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json", "verificationMaterial": {
+            "certificate": {"rawBytes": base64.b64encode(certificate.public_bytes(serialization.Encoding.DER)).decode()},
+            "tlogEntries": [self._entry(body, int(at.timestamp()) + 30)]},
+            "messageSignature": {"messageDigest": {"algorithm": "SHA2_256", "digest": base64.b64encode(
+                hashlib.sha256(manifest).digest()).decode()}, "signature": base64.b64encode(signature).decode()}}).encode()
+
+
+def statement(digest: str, predicate: str = "https://sigstore.dev/cosign/sign/v1") -> bytes:
+    """What cosign signs in the new bundle format: an in-toto statement about the image's digest."""
+    return json.dumps({"_type": "https://in-toto.io/Statement/v1", "subject": [{"digest": {
+        "sha256": digest.split(":", 1)[1]}}], "predicateType": predicate, "predicate": {}}).encode()
+
+
+def dsse_pae(payload: bytes, payload_type: str = "application/vnd.in-toto+json") -> bytes:
+    return b"DSSEv1 %d %s %d %s" % (len(payload_type), payload_type.encode(), len(payload), payload)
+
+
+def keyed_bundle(private, digest: str) -> bytes:
+    """A bundle signed by a cosign key (`cosign sign --key --new-bundle-format --tlog-upload=false`)."""
+    payload = statement(digest)
+    signature = private.sign(dsse_pae(payload), ec.ECDSA(hashes.SHA256()))
+    return json.dumps({"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+                       "verificationMaterial": {"publicKey": {"hint": ""}, "tlogEntries": []},
+                       "dsseEnvelope": {"payload": base64.b64encode(payload).decode(),
+                                        "payloadType": "application/vnd.in-toto+json",
+                                        "signatures": [{"sig": base64.b64encode(signature).decode(), "keyid": ""}]}}
+                      ).encode()

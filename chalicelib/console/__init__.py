@@ -51,7 +51,7 @@ from chalicelib.oci import errors, imagediff, sizes, spec, validate
 from chalicelib.oci.errors import RegistryError
 from chalicelib.policy.settings import SettingsService
 from chalicelib.registry.manifests import ManifestService
-from chalicelib.signing.service import SigningService, Trust, cosign_entries
+from chalicelib.signing.service import SigningService, Trust, bundle_entries, cosign_entries, notation_entries
 
 HISTORY_EVENTS = 100  # the newest events of a tag shown on its page
 AUDIT_PAGE_EVENTS = 200
@@ -181,7 +181,9 @@ def tag_page(call, name: str):
                    "trusted": s.name in vouched, "identity": s.identity, "created_at": s.created_at} for s in stored]
     signatures += [dict(listed, created_at=None, fingerprint=listed["certificate"] or listed["fingerprint"]
                         or "no trusted key")
-                   for listed in trust.cosign_listing(cosign_entries(call.backend, name, digest), digest)]
+                   for listed in trust.cosign_listing(cosign_entries(call.backend, name, digest), digest)
+                   + trust.bundle_listing(bundle_entries(call.backend, name, digest), digest)
+                   + trust.notation_listing(notation_entries(call.backend, name, digest), digest, call.backend.clock())]
     if manifest.media_type in spec.INDEX_MEDIA_TYPES:
         images = [_image_of(service, name, child, platform)
                   for platform, child in sorted(service.platforms(name, manifest).items())]

@@ -86,13 +86,14 @@ mirror_rule = _matching(spec.MIRROR_RULE_RE, errors.ADMIN_INVALID, "a mirror rul
 
 
 def key_file(value: str) -> str:
-    """KEYS, cosign.pub, or one item: <fingerprint>.asc (OpenPGP), <fingerprint>.pub (cosign) or
-    <fingerprint>.json (a sigstore trusted root or a keyless identity)."""
+    """KEYS, cosign.pub, or one item: <fingerprint>.asc (OpenPGP), <fingerprint>.pub (cosign),
+    <fingerprint>.json (a sigstore trusted root or a keyless identity), <fingerprint>.crt (a
+    notation root certificate) or <fingerprint>.txt (a notation trusted identity)."""
     stem, _, suffix = value.rpartition(".")
-    if value not in ("KEYS", "cosign.pub") and not (suffix.lower() in ("asc", "pub", "json")
+    if value not in ("KEYS", "cosign.pub") and not (suffix.lower() in ("asc", "pub", "json", "crt", "txt")
                                                     and spec.FINGERPRINT_RE.fullmatch(stem)):
         raise RegistryError(errors.ADMIN_UNKNOWN, f"{value[:100]!r} is not KEYS, cosign.pub, <fingerprint>.asc, "
-                                                  "<fingerprint>.pub or <fingerprint>.json")
+                                                  "<fingerprint>.pub, <fingerprint>.json, <fingerprint>.crt or <fingerprint>.txt")
     return value
 
 

@@ -11,10 +11,14 @@ A manifest deleted by digest is marked deleted (gone for every reader) and stays
 repository's time-machine window; a restore writes the tag as a push would, checked the same way.
 """
 from __future__ import annotations
+import base64
+import binascii
+import hashlib
 import datetime
 import json
 import time
 from typing import Iterable, List, Optional, Tuple
+from urllib.parse import urlsplit
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 
@@ -32,7 +36,8 @@ from chalicelib.policy.settings import RepositorySettings, SettingsService, comb
 from chalicelib.pullthrough.proxy import PullThrough
 from chalicelib.registry.blobs import BlobService
 from chalicelib.runtime import retries
-from chalicelib.signing.service import SigningService, registry_signature
+from chalicelib.signing import cosign
+from chalicelib.signing.service import SigningService, registry_cosign_key, registry_signature
 from chalicelib.storage import paths
 
 # How long a tag write keeps trying while other pushes of the tag win (well within API Gateway's
@@ -97,8 +102,11 @@ class ManifestService:
         """Write a checked manifest: its bytes, then its item, the tag (if any) and their audit
         events in one transaction (with the registry's signature where it signs tag pushes)."""
         key = paths.manifest_key(manifest.digest)
-        signature = registry_signature(self._backend, repo, manifest.digest, tag) \
-            if tag and settings.auto_sign else None
+        # The tags cosign keeps beside a manifest are not signed: they hold signatures.
+        signs = tag is not None and settings.auto_sign and not spec.ATTACHED_TAG_RE.fullmatch(tag)
+        signature = registry_signature(self._backend, repo, manifest.digest, tag) if signs else None
+        if signs:
+            self._sign_in_cosign_format(repo, manifest.digest)
         if not gc.claim_object(key, gc.MANIFEST_CLAIM_WAIT_SECONDS, candidate):
             raise RegistryError(errors.TOOMANYREQUESTS, "garbage collection is deleting these bytes; push again")
         self._objects.put(key, body, content_type=manifest.media_type,
@@ -127,6 +135,35 @@ class ManifestService:
                 write(txn, None)
         keep_in_catalog(repo, now)
         return item
+
+    def _sign_in_cosign_format(self, repo: str, digest: str) -> None:
+        """Where the registry has a cosign key: its signature of `digest` as `<host>/<repo>`, added
+        to the `.sig` manifest cosign keeps beside it (made before the image's tag moves, so a
+        cluster verifying with stock cosign never sees the tag unsigned; one left behind by a push
+        that then fails goes with its subject at garbage collection)."""
+        key = registry_cosign_key(self._backend)
+        if key is None:
+            return
+        payload = cosign.payload_for(digest, f"{urlsplit(self._backend.public_url()).netloc}/{repo}")
+        signature_tag = cosign.signature_tag(digest)
+        signed_digest, current = self.tag_digest(repo, signature_tag, consistent=True), {}
+        if signed_digest is not None:
+            try:
+                current = json.loads(queries.manifest_body(self._objects, self.get(repo, signed_digest)))
+            except (RegistryError, ValueError):
+                current = {}  # gone meanwhile, or not JSON: a new `.sig` manifest replaces it
+        current = current if isinstance(current, dict) else {}
+        layers = [layer for layer in current.get("layers") or [] if isinstance(layer, dict)]
+        payload_digest = "sha256:" + hashlib.sha256(payload).hexdigest()
+        if any(layer.get("digest") == payload_digest and _signed_by(layer, key, payload) for layer in layers):
+            return  # pushed again under another tag: signed already
+        blobs = BlobService(self._backend)
+        blobs.push_monolithic(repo, payload_digest, payload)
+        blobs.push_monolithic(repo, COSIGN_CONFIG["digest"], b"{}")
+        layers.append({"mediaType": cosign.SIMPLE_SIGNING, "digest": payload_digest, "size": len(payload),
+                       "annotations": {cosign.SIGNATURE_ANNOTATION: base64.b64encode(key.sign(payload)).decode()}})
+        document = {"schemaVersion": 2, "mediaType": spec.OCI_MANIFEST, "config": COSIGN_CONFIG, "layers": layers}
+        self.put(repo, signature_tag, json.dumps(document).encode(), spec.OCI_MANIFEST)
 
     def restore(self, repo: str, tag: str, digest: Optional[str] = None,
                 when: Optional[datetime.datetime] = None) -> str:
@@ -454,6 +491,20 @@ class ManifestService:
             Repository.get(CATALOG_PARTITION, repo)
         except DoesNotExist:
             raise RegistryError(errors.NAME_UNKNOWN, {"name": repo}) from None
+
+
+# The config of the `.sig` manifests the registry writes: `{}`, as an image config.
+COSIGN_CONFIG = {"mediaType": "application/vnd.oci.image.config.v1+json",
+                 "digest": "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a", "size": 2}
+
+
+def _signed_by(layer: dict, key: cosign.PrivateKey, payload: bytes) -> bool:
+    annotation = (layer.get("annotations") or {}).get(cosign.SIGNATURE_ANNOTATION)
+    try:
+        signature = base64.b64decode(annotation or "", validate=True)
+    except (binascii.Error, TypeError):
+        return False
+    return cosign.verifies(key.public_pem, key.fingerprint, signature, payload)
 
 
 def _present(manifest: Optional[Manifest], digest: str) -> Manifest:

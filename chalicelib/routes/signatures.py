@@ -10,7 +10,9 @@ and the public keys, Apache style:
     GET /keys/<namespace>/KEYS       every trusted OpenPGP key, ASCII-armoured (`curl … | gpg --import`)
     GET /keys/<namespace>/cosign.pub every trusted cosign public key, PEM (`cosign verify --key`)
     GET /keys/<namespace>/<FPR>.asc  one OpenPGP key; <FPR>.pub one cosign key; <FPR>.json a
-                                     sigstore trusted root or keyless identity (JSON)
+                                     sigstore trusted root or keyless identity (JSON); <FPR>.crt
+                                     a notation trust store's root certificate (PEM); <FPR>.txt
+                                     a notation trusted identity (x509.subject: ...)
 """
 from __future__ import annotations
 import base64
@@ -22,7 +24,7 @@ from chalicelib.oci import errors, validate
 from chalicelib.oci.errors import RegistryError
 from chalicelib.registry.manifests import ManifestService
 from chalicelib.routes.respond import empty, json_response
-from chalicelib.signing import keyless
+from chalicelib.signing import keyless, notation
 from chalicelib.signing.service import COSIGN, OPENPGP, SigningService, kind_of
 
 
@@ -57,14 +59,17 @@ def list_keys(call, namespace):
 
 # What each published file holds: the kinds of trusted item, and how they are served.
 _FILES = {"KEYS": (OPENPGP, "application/pgp-keys"), "cosign.pub": (COSIGN, "application/x-pem-file")}
-_SUFFIXES = {"asc": (OPENPGP,), "pub": (COSIGN,), "json": (keyless.ROOT, keyless.IDENTITY)}
+_SUFFIXES = {"asc": (OPENPGP,), "pub": (COSIGN,), "json": (keyless.ROOT, keyless.IDENTITY), "crt": (notation.ROOT,),
+             "txt": (notation.IDENTITY,)}
 _TYPES = {OPENPGP: "application/pgp-keys", COSIGN: "application/x-pem-file", keyless.ROOT: "application/json",
-          keyless.IDENTITY: "application/json"}
+          keyless.IDENTITY: "application/json", notation.ROOT: "application/x-pem-file",
+          notation.IDENTITY: "text/plain; charset=utf-8"}
 
 
 def key_file(call, namespace, file):
     """KEYS: the namespace's OpenPGP keys; cosign.pub: its cosign public keys (PEM); <FPR>.asc,
-    <FPR>.pub or <FPR>.json: one of them, or one trusted root or keyless identity."""
+    <FPR>.pub, <FPR>.json or <FPR>.crt: one of them, a trusted root, a keyless identity, or a
+    notation root certificate."""
     found = SigningService(call.backend).keys(namespace)
     if file in _FILES:
         kind, content_type = _FILES[file]

@@ -28,6 +28,8 @@ BUNDLE_ANNOTATION = "dev.sigstore.cosign/bundle"
 COSIGN_TYPE = "cosign container image signature"
 MAX_PAYLOAD_BYTES = 64 * 1024
 PEM_BLOCK = re.compile(r"-----BEGIN PUBLIC KEY-----\s.*?-----END PUBLIC KEY-----", re.S)
+# The registry's own cosign key: a PKCS#8 PEM private key beside its armoured GPG key in one secret.
+PRIVATE_BLOCK = re.compile(r"-----BEGIN PRIVATE KEY-----\s.*?-----END PRIVATE KEY-----\s*", re.S)
 # Verifications and payloads are cached by their bytes (content-addressed: they never change).
 _payloads: Dict[str, bytes] = {}
 _verdicts: Dict[Tuple[str, str, str], bool] = {}
@@ -82,21 +84,24 @@ def public_keys(text: str) -> List[PublicKeyInfo]:
     return found
 
 
-def verifies_with(key, signature: bytes, data: bytes) -> bool:
+def verifies_with(key, signature: bytes, data: bytes, sha256_of_data: bool = False) -> bool:
     """Whether `signature` is `key`'s (a cryptography public key) over exactly `data`: ECDSA with
-    the curve's hash, RSA PKCS#1 v1.5 with SHA-256, or Ed25519."""
+    the curve's hash, RSA PKCS#1 v1.5 with SHA-256, or Ed25519. With `sha256_of_data`, `data` is
+    the SHA-256 of what was signed (a sigstore message signature; not possible with Ed25519)."""
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+    from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
     try:
         if isinstance(key, ec.EllipticCurvePublicKey):
             digest = {256: hashes.SHA256, 384: hashes.SHA384, 521: hashes.SHA512}.get(key.curve.key_size)
             if digest is None:
                 return False
-            key.verify(signature, data, ec.ECDSA(digest()))
+            key.verify(signature, data, ec.ECDSA(Prehashed(hashes.SHA256()) if sha256_of_data else digest()))
         elif isinstance(key, rsa.RSAPublicKey):
-            key.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
-        elif isinstance(key, ed25519.Ed25519PublicKey):
+            key.verify(signature, data, padding.PKCS1v15(), Prehashed(hashes.SHA256()) if sha256_of_data
+                       else hashes.SHA256())
+        elif isinstance(key, ed25519.Ed25519PublicKey) and not sha256_of_data:
             key.verify(signature, data)
         else:
             return False
@@ -133,8 +138,11 @@ def claims(payload: bytes) -> Optional[Tuple[str, str]]:
 
 
 # What a signature artifact's layers may be: simple-signing payloads (.sig), in-toto attestations
-# in DSSE envelopes (.att). Anything else under a cosign tag is an image like any other.
-ARTIFACT_LAYERS = frozenset({SIMPLE_SIGNING, "application/vnd.dsse.envelope.v1+json"})
+# in DSSE envelopes (.att), sigstore bundles and notation envelopes (referrers). Anything else is an
+# image like any other.
+ARTIFACT_LAYERS = frozenset({SIMPLE_SIGNING, "application/vnd.dsse.envelope.v1+json",
+                             "application/jose+json", "application/cose"})  # the last two: notation's
+BUNDLE_TYPE = "application/vnd.dev.sigstore.bundle"  # ".v0.3+json", "+json;version=0.2": a prefix
 
 
 def is_signature_artifact(body: bytes) -> bool:
@@ -144,7 +152,8 @@ def is_signature_artifact(body: bytes) -> bool:
     except (ValueError, AttributeError):
         return False
     return isinstance(layers, list) and bool(layers) and all(
-        isinstance(layer, dict) and layer.get("mediaType") in ARTIFACT_LAYERS for layer in layers)
+        isinstance(layer, dict) and isinstance(layer.get("mediaType"), str)
+        and (layer["mediaType"] in ARTIFACT_LAYERS or layer["mediaType"].startswith(BUNDLE_TYPE)) for layer in layers)
 
 
 class Entry(NamedTuple):
@@ -214,3 +223,45 @@ def vouches(found: Iterable[Entry], signed_by: Callable[[Entry], Optional[str]],
         if made_by is not None:
             vouched.append((made_by, claimed[1]))
     return vouched
+
+
+def payload_for(digest: str, identity: str) -> bytes:
+    """The simple-signing payload `cosign sign` makes for `identity` (`host/repo`) at `digest`."""
+    return json.dumps({"critical": {"identity": {"docker-reference": identity},
+                                    "image": {"docker-manifest-digest": digest}, "type": COSIGN_TYPE},
+                       "optional": {"creator": "dockless registry"}}, sort_keys=True).encode()
+
+
+def generate_private_key() -> str:
+    """A new ECDSA P-256 key (what `cosign generate-key-pair` makes), unencrypted PKCS#8 PEM."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    return ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+
+
+class PrivateKey(NamedTuple):
+    fingerprint: str
+    public_pem: str
+    key: object  # a cryptography ECDSA P-256 private key
+
+    def sign(self, payload: bytes) -> bytes:
+        """ECDSA with SHA-256, DER-encoded: what cosign writes, base64, in SIGNATURE_ANNOTATION."""
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec
+        return self.key.sign(payload, ec.ECDSA(hashes.SHA256()))
+
+
+def private_key(text: str) -> Optional[PrivateKey]:
+    """The ECDSA P-256 PEM private key in `text`, if any (ValueError for any other key)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    found = PRIVATE_BLOCK.search(text)
+    if found is None:
+        return None
+    key = serialization.load_pem_private_key(found.group(0).encode(), password=None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
+        raise ValueError("the registry's cosign key must be an ECDSA P-256 key")
+    public = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return PrivateKey(public_keys(public)[0].fingerprint, public, key)

@@ -234,7 +234,7 @@ def _subjects(certificate) -> Tuple[str, ...]:
         tuple(names.get_values_for_type(x509.UniformResourceIdentifier))
 
 
-def _for_code_signing(certificate) -> bool:
+def for_code_signing(certificate) -> bool:
     from cryptography import x509
     try:
         usages = certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
@@ -243,7 +243,7 @@ def _for_code_signing(certificate) -> bool:
     return any(usage.dotted_string == CODE_SIGNING for usage in usages)
 
 
-def _is_authority(certificate) -> bool:
+def is_authority(certificate) -> bool:
     from cryptography import x509
     try:
         return certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
@@ -251,7 +251,7 @@ def _is_authority(certificate) -> bool:
         return False
 
 
-def _within(certificate, moment: float) -> bool:
+def within(certificate, moment: float) -> bool:
     return certificate.not_valid_before_utc.timestamp() <= moment <= certificate.not_valid_after_utc.timestamp()
 
 
@@ -261,7 +261,7 @@ def _chains(leaf, authority: Authority, moment: float) -> bool:
     from cryptography.exceptions import InvalidSignature
     issued = leaf
     for issuer in authority.chain:
-        if not _is_authority(issuer) or not _within(issuer, moment):
+        if not is_authority(issuer) or not within(issuer, moment):
             return False
         try:
             issued.verify_directly_issued_by(issuer)
@@ -276,37 +276,32 @@ def canonical(document) -> bytes:
     return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def _log_entry_names(body: dict, payload: bytes, signature: bytes, leaf_der: bytes) -> bool:
+def names_hashedrekord(body: dict, digest_hex: str, signature: bytes, leaf_der: bytes) -> bool:
+    """Whether a `hashedrekord` 0.0.1 log entry is of this hash (hex SHA-256), signature and certificate."""
     from cryptography import x509
     try:
         if body["kind"] != "hashedrekord" or body["apiVersion"] != "0.0.1":
             return False
         spec = body["spec"]
-        digest = spec["data"]["hash"]
         named_signature = base64.b64decode(spec["signature"]["content"], validate=True)
         named_certificate = base64.b64decode(spec["signature"]["publicKey"]["content"], validate=True)
-        named_leaf = x509.load_pem_x509_certificate(named_certificate).public_bytes(_der())
+        named_leaf = x509.load_pem_x509_certificate(named_certificate).public_bytes(der_encoding())
+        return spec["data"]["hash"] == {"algorithm": "sha256", "value": digest_hex} \
+            and named_signature == signature and named_leaf == leaf_der
     except (KeyError, TypeError, ValueError, binascii.Error):
         return False
-    return digest == {"algorithm": "sha256", "value": hashlib.sha256(payload).hexdigest()} \
-        and named_signature == signature and named_leaf == leaf_der
 
 
-def _der():
+def der_encoding():
     from cryptography.hazmat.primitives import serialization
     return serialization.Encoding.DER
 
 
-def _proof(certificate_pem: str, bundle_text: str, signature: bytes, payload: bytes,
-           roots: Iterable[TrustedRoot]) -> Optional[Proof]:
-    from cryptography import x509
-    if len(certificate_pem) > MAX_CERTIFICATE_BYTES or len(bundle_text) > MAX_BUNDLE_BYTES:
-        return None
+def logged_at(entry: dict, promise: bytes, roots: Iterable[TrustedRoot]) -> Optional[Tuple[int, dict]]:
+    """(integratedTime, the decoded entry body) of a log entry `{"body": <base64>, "integratedTime",
+    "logIndex", "logID": <hex>}` whose signed entry timestamp `promise` verifies with a log key of
+    `roots` valid at that time; None otherwise."""
     try:
-        leaf = x509.load_pem_x509_certificate(certificate_pem.encode())
-        bundle = json.loads(bundle_text)
-        promise = base64.b64decode(bundle["SignedEntryTimestamp"], validate=True)
-        entry = bundle["Payload"]
         signed = {"body": entry["body"], "integratedTime": entry["integratedTime"],
                   "logIndex": entry["logIndex"], "logID": entry["logID"]}
         log_id = bytes.fromhex(signed["logID"])
@@ -317,35 +312,67 @@ def _proof(certificate_pem: str, bundle_text: str, signature: bytes, payload: by
     if not all(isinstance(signed[name], int) and not isinstance(signed[name], bool)
                for name in ("integratedTime", "logIndex")) or not isinstance(body, dict):
         return None
-    roots = list(roots)
     if not any(log.key_id == log_id and log.window.covers(moment)
                and verifies_with(log.key, promise, canonical(signed)) for r in roots for log in r.logs):
         return None
-    if not _log_entry_names(body, payload, signature, leaf.public_bytes(_der())):
-        return None
-    if not _for_code_signing(leaf) or not _within(leaf, moment):
+    return moment, body
+
+
+def certified(leaf, moment: int, roots: Iterable[TrustedRoot]) -> Optional[Proof]:
+    """Who `leaf` (a cryptography certificate) names, if it is for code signing, was valid at
+    `moment` and chains to an authority of `roots` valid then; None otherwise."""
+    if not for_code_signing(leaf) or not within(leaf, moment):
         return None
     if not any(authority.window.covers(moment) and _chains(leaf, authority, moment)
                for r in roots for authority in r.authorities):
-        return None
-    if not verifies_with(leaf.public_key(), signature, payload):
         return None
     issuer = _issuer(leaf)
     return Proof(issuer, _subjects(leaf), moment) if issuer else None
 
 
-def verify(certificate_pem: str, bundle_text: str, signature: bytes, payload: bytes,
+def _proof(certificate_pem: str, bundle_text: str, signature: bytes, payload: bytes,
            roots: List[TrustedRoot]) -> Optional[Proof]:
-    """What a keyless signature proves, if it verifies against one of `roots` (see the module's
-    docstring), else None. Cached by the bytes involved and the roots' fingerprints."""
-    key = (",".join(sorted(r.fingerprint for r in roots)), hashlib.sha256(certificate_pem.encode()).hexdigest(),
-           hashlib.sha256(bundle_text.encode()).hexdigest(), base64.b64encode(signature).decode(),
-           hashlib.sha256(payload).hexdigest())
+    from cryptography import x509
+    if len(certificate_pem) > MAX_CERTIFICATE_BYTES or len(bundle_text) > MAX_BUNDLE_BYTES:
+        return None
+    try:
+        leaf = x509.load_pem_x509_certificate(certificate_pem.encode())
+        bundle = json.loads(bundle_text)
+        promise = base64.b64decode(bundle["SignedEntryTimestamp"], validate=True)
+        logged = logged_at(bundle["Payload"], promise, roots)
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        return None
+    if logged is None or not names_hashedrekord(logged[1], hashlib.sha256(payload).hexdigest(), signature,
+                                                 leaf.public_bytes(der_encoding())):
+        return None
+    if not verifies_with(leaf.public_key(), signature, payload):
+        return None
+    return certified(leaf, logged[0], roots)
+
+
+def cached(key: Tuple[str, ...], prove) -> Optional[Proof]:
+    """`prove()`, remembered under `key` (the bytes involved and the roots' fingerprints)."""
     if key not in _proofs:
         if len(_proofs) >= CACHE_ENTRIES:
             _proofs.clear()
-        _proofs[key] = _proof(certificate_pem, bundle_text, signature, payload, roots) if roots else None
+        _proofs[key] = prove()
     return _proofs[key]
+
+
+def fingerprints(roots: Iterable[TrustedRoot]) -> str:
+    return ",".join(sorted(r.fingerprint for r in roots))
+
+
+def verify(certificate_pem: str, bundle_text: str, signature: bytes, payload: bytes,
+           roots: List[TrustedRoot]) -> Optional[Proof]:
+    """What a keyless `.sig` signature proves, if it verifies against one of `roots` (see the
+    module's docstring), else None."""
+    if not roots:
+        return None
+    key = ("sig", fingerprints(roots), hashlib.sha256(certificate_pem.encode()).hexdigest(),
+           hashlib.sha256(bundle_text.encode()).hexdigest(), base64.b64encode(signature).decode(),
+           hashlib.sha256(payload).hexdigest())
+    return cached(key, lambda: _proof(certificate_pem, bundle_text, signature, payload, roots))
 
 
 def signer(proof: Optional[Proof], identities: Iterable[Identity]) -> Optional[Identity]:

@@ -11,9 +11,12 @@ decision costs one DynamoDB query per namespace and, in a warm container, no gpg
 from __future__ import annotations
 import base64
 import binascii
+import hashlib
+import itertools
 import json
 import secrets
 import time
+from datetime import datetime
 from typing import Dict, Iterable, List, NamedTuple, Optional, Tuple
 from urllib.parse import urlsplit
 
@@ -25,12 +28,13 @@ from chalicelib.metadata.models import BlobLink, Manifest, Signature, SigningKey
 from chalicelib.oci import errors, jsondoc, spec
 from chalicelib.oci.errors import RegistryError
 from chalicelib.policy.settings import RepositorySettings
-from chalicelib.signing import cosign, gpg, keyless
+from chalicelib.signing import bundles, cosign, gpg, keyless, notation
 
 ATOMIC_TYPE = "atomic container signature"
 # Where the registry's own key is published (/keys/_registry/KEYS).
 REGISTRY_NAMESPACE = "_registry"
 _registry_fingerprint = None
+_registry_cosign: Optional[cosign.PrivateKey] = None
 
 
 def atomic_payload(payload: bytes) -> Tuple[str, str]:
@@ -54,8 +58,9 @@ OPENPGP, COSIGN = "openpgp", "cosign"
 
 def kind_of(key: SigningKey) -> str:
     """What a namespace trusts with this item: an OpenPGP key (OPENPGP), a cosign public key
-    (COSIGN), a sigstore trusted root (keyless.ROOT) or a keyless identity (keyless.IDENTITY)."""
-    if key.algorithm in (keyless.ROOT, keyless.IDENTITY):
+    (COSIGN), a sigstore trusted root (keyless.ROOT), a keyless identity (keyless.IDENTITY), a
+    notation trust store's root certificate (notation.ROOT) or trusted identity (notation.IDENTITY)."""
+    if key.algorithm in (keyless.ROOT, keyless.IDENTITY, notation.ROOT, notation.IDENTITY):
         return key.algorithm
     return COSIGN if cosign.holds_public_keys(key.armored) else OPENPGP
 
@@ -71,29 +76,67 @@ class Trust:
     """The keys trusted at the moment of a decision, and the signatures they verify."""
 
     def __init__(self, trusted: Iterable[SigningKey]):
-        kinds: Dict[str, List[SigningKey]] = {OPENPGP: [], COSIGN: [], keyless.ROOT: [], keyless.IDENTITY: []}
+        kinds: Dict[str, List[SigningKey]] = {OPENPGP: [], COSIGN: [], keyless.ROOT: [], keyless.IDENTITY: [],
+                                              notation.ROOT: [], notation.IDENTITY: []}
         for key in trusted:
             kinds[kind_of(key)].append(key)
         self._keys = {key.fingerprint: key.armored for key in kinds[OPENPGP]}
         self._cosign_keys = {key.fingerprint: key.armored for key in kinds[COSIGN]}
         self._root_texts = [key.armored for key in kinds[keyless.ROOT]]
         self._identities = [keyless.parse_identity(key.armored) for key in kinds[keyless.IDENTITY]]
+        self.notation_roots = [notation.Root(key.fingerprint, key.armored, "".join(json.loads(key.uids)))
+                               for key in kinds[notation.ROOT]]
+        self._notation_identities = [notation.parse_identity(key.armored) for key in kinds[notation.IDENTITY]]
 
     @property
     def has_cosign_trust(self) -> bool:
         """Whether any cosign signature could count: a cosign key, or a keyless identity and a root."""
         return bool(self._cosign_keys) or bool(self._identities and self._root_texts)
 
-    def _keyless_proof(self, entry: cosign.Entry) -> Optional[keyless.Proof]:
-        if entry.certificate is None or entry.bundle is None or not self._root_texts:
-            return None
+    def _roots(self) -> List[keyless.TrustedRoot]:
         roots = []
         for text in self._root_texts:
             try:
                 roots.append(keyless.root(text))
             except keyless.TrustRefused:
                 continue  # checked when added: only a root stored by an older version could be refused
-        return keyless.verify(entry.certificate, entry.bundle, entry.signature, entry.payload, roots)
+        return roots
+
+    def _keyless_proof(self, entry: cosign.Entry) -> Optional[keyless.Proof]:
+        if entry.certificate is None or entry.bundle is None or not self._root_texts:
+            return None
+        return keyless.verify(entry.certificate, entry.bundle, entry.signature, entry.payload, self._roots())
+
+    def bundle_signer(self, bundle: bundles.Bundle) -> Optional[str]:
+        """The fingerprint of the trusted cosign key, or keyless identity, that made a sigstore
+        bundle's signature; None if nothing trusted did."""
+        return bundles.signer(bundle, self._cosign_keys, self._roots() if self._identities else [], self._identities)
+
+    def notation_signer(self, envelope: notation.Envelope, digest: str, now: datetime) -> Optional[str]:
+        """The fingerprint of the trust store's root behind a notation signature for `digest` that
+        is valid at `now`, or None."""
+        return notation.verify(envelope, self.notation_roots, digest, now.timestamp(), self._notation_identities)
+
+    def notation_listing(self, found: Iterable[notation.Envelope], digest: str, now: datetime) -> List[dict]:
+        """Each notation signature as cosign_listing shows a `.sig` signature."""
+        listed = []
+        for envelope in found:
+            signer = self.notation_signer(envelope, digest, now)
+            listed.append({"format": "notation", "fingerprint": signer, "trusted": signer is not None,
+                           "identity": envelope.target or "", "certificate": notation.named(envelope)})
+        return listed
+
+    def bundle_listing(self, found: Iterable[bundles.Bundle], digest: str) -> List[dict]:
+        """Each sigstore bundle as cosign_listing shows a `.sig` signature."""
+        listed = []
+        for bundle in found:
+            signer = self.bundle_signer(bundle)
+            pem = bundles.certificate_pem(bundle)
+            listed.append({"format": "sigstore-bundle", "fingerprint": signer,
+                           "trusted": signer is not None and bundle.vouched_digest == digest,
+                           "identity": bundle.vouched_digest or "(an attestation, not a signature)",
+                           "certificate": keyless.named(pem) if pem else None})
+        return listed
 
     def cosign_signer(self, entry: cosign.Entry) -> Optional[str]:
         """The fingerprint of the trusted cosign key, or keyless identity, that made the entry's
@@ -163,6 +206,10 @@ class SigningService:
             return self._add_cosign_keys(namespace, armored)
         if armored.lstrip().startswith("{"):
             return self._add_keyless_trust(namespace, armored)
+        if notation.holds_certificates(armored):
+            return self._add_notation_roots(namespace, armored)
+        if armored.strip().startswith(notation.SUBJECT_PREFIX):
+            return self._add_notation_identity(namespace, armored)
         try:
             found = gpg.split_public_keys(armored)
         except gpg.KeyRefused as error:
@@ -205,6 +252,24 @@ class SigningService:
             raise RegistryError(errors.ADMIN_INVALID, str(error)) from None
         return self._add(namespace, item.algorithm, [item])
 
+    def _add_notation_roots(self, namespace: str, text: str) -> Tuple[List[SigningKey], List[str]]:
+        try:
+            found = notation.roots(text)
+        except notation.Refused as error:
+            raise RegistryError(errors.ADMIN_INVALID, str(error)) from None
+        return self._add(namespace, notation.ROOT, [SigningKey(namespace, root.fingerprint, armored=root.pem,
+                                                               uids=json.dumps([root.subject]), algorithm=notation.ROOT,
+                                                               length=0) for root in found])
+
+    def _add_notation_identity(self, namespace: str, text: str) -> Tuple[List[SigningKey], List[str]]:
+        try:
+            identity = notation.parse_identity(text)
+        except notation.Refused as error:
+            raise RegistryError(errors.ADMIN_INVALID, str(error)) from None
+        return self._add(namespace, notation.IDENTITY, [SigningKey(namespace, identity.fingerprint, armored=identity.text,
+                                                                   uids=json.dumps([identity.text]),
+                                                                   algorithm=notation.IDENTITY, length=0)])
+
     def _add(self, namespace: str, kind: str, items: List[SigningKey]) -> Tuple[List[SigningKey], List[str]]:
         now = self._backend.clock()
         with transaction() as txn:
@@ -237,7 +302,7 @@ class SigningService:
         indexes that contain it."""
         if not settings.verified:
             return None
-        if tag is not None and body is not None and spec.ATTACHED_TAG_RE.fullmatch(tag) \
+        if body is not None and (tag is None or spec.ATTACHED_TAG_RE.fullmatch(tag)) \
                 and cosign.is_signature_artifact(body()):
             return None
         return VerifiedMode(self._backend, repository).refusal(digest, tag, parents)
@@ -307,13 +372,21 @@ class VerifiedMode:
         if any((vouch.identity == f"{wanted}:{tag}") if tag else _repository_of(vouch.identity) == wanted
                for vouch in self._trust.vouches(signatures, digest)):
             return True
-        if not self._trust.has_cosign_trust:
-            return False
-        # A cosign payload names the repository, with or without the tag it was signed as.
-        found = cosign_entries(self._backend, self._repository, digest)
-        return any(identity == wanted or (tag is not None and identity == f"{wanted}:{tag}")
+        if self._trust.has_cosign_trust:
+            # A cosign payload names the repository, with or without the tag it was signed as.
+            found = cosign_entries(self._backend, self._repository, digest)
+            if any(identity == wanted or (tag is not None and identity == f"{wanted}:{tag}")
                    or (tag is None and _repository_of(identity) == wanted)
-                   for _, identity in self._trust.cosign_vouches(found, digest))
+                   for _, identity in self._trust.cosign_vouches(found, digest)):
+                return True
+            # A bundle names the digest alone; it is one of this repository's referrers of it.
+            if any(bundle.vouched_digest == digest and self._trust.bundle_signer(bundle) is not None
+                   for bundle in bundle_entries(self._backend, self._repository, digest)):
+                return True
+        # A notation signature too: its payload names the digest, and it refers to it here.
+        return bool(self._trust.notation_roots) and any(
+            self._trust.notation_signer(envelope, digest, self._backend.clock()) is not None
+            for envelope in notation_entries(self._backend, self._repository, digest))
 
     def refusal(self, digest: str, tag: Optional[str], parents) -> Optional[str]:
         """None when the manifest may be served, else what is missing."""
@@ -340,13 +413,64 @@ def cosign_entries(backend: Backend, repository: str, digest: str) -> List[cosig
     except ValueError:
         return []
 
-    def blob(layer: str) -> Optional[bytes]:
+    return cosign.entries(document, lambda layer: _small_blob(backend, repository, layer, cosign.MAX_PAYLOAD_BYTES))
+
+
+def _small_blob(backend: Backend, repository: str, digest: str, limit: int) -> Optional[bytes]:
+    """A blob the repository links, if it is at most `limit` bytes (its bytes are checked by the caller)."""
+    try:
+        link = BlobLink.get(repository, digest)
+    except DoesNotExist:
+        return None
+    return backend.objects.get(link.location) if link.size <= limit else None
+
+
+REFERRERS_READ = 16  # signature referrers read per decision and format: a flood of them costs no more
+
+
+def _referrer_layers(backend: Backend, repository: str, digest: str, artifact_type: str, layer_type,
+                     limit: int) -> List[Tuple[str, bytes]]:
+    """(media type, bytes) of each layer `layer_type(mediaType)` accepts, of at most `limit` bytes,
+    of the repository's referrers of `digest` whose artifactType starts with `artifact_type`."""
+    found = []
+    referrers = Manifest.by_subject.query(keys.image(repository, digest), filter_condition=(
+        Manifest.deleted_at.does_not_exist() & Manifest.artifact_type.startswith(artifact_type)))
+    for manifest in itertools.islice(referrers, REFERRERS_READ):
         try:
-            link = BlobLink.get(repository, layer)
-        except DoesNotExist:
-            return None
-        return backend.objects.get(link.location) if link.size <= cosign.MAX_PAYLOAD_BYTES else None
-    return cosign.entries(document, blob)
+            layers = json.loads(queries.manifest_body(backend.objects, manifest)).get("layers") or []
+        except (ValueError, AttributeError):
+            continue
+        for layer in layers if isinstance(layers, list) else ():
+            if not isinstance(layer, dict) or not layer_type(layer.get("mediaType")) \
+                    or not isinstance(layer.get("digest"), str):
+                continue
+            data = _small_blob(backend, repository, layer["digest"], limit)
+            if data is not None and "sha256:" + hashlib.sha256(data).hexdigest() == layer["digest"]:
+                found.append((layer["mediaType"], data))
+    return found
+
+
+def bundle_entries(backend: Backend, repository: str, digest: str) -> List[bundles.Bundle]:
+    """The sigstore bundles among the repository's referrers of `digest` (signing/bundles.py)."""
+    found = (bundles.parse(data) for _, data in _referrer_layers(backend, repository, digest, cosign.BUNDLE_TYPE,
+                                                                 bundles.is_bundle, bundles.MAX_BUNDLE_BYTES))
+    return [bundle for bundle in found if bundle is not None]
+
+
+def notation_entries(backend: Backend, repository: str, digest: str) -> List[notation.Envelope]:
+    """The notation signatures (JWS or COSE) among the repository's referrers of `digest` (signing/notation.py)."""
+    found = (notation.parse_any(media_type, data) for media_type, data in _referrer_layers(
+        backend, repository, digest, notation.ARTIFACT_TYPE, lambda media_type: media_type in (notation.JWS, notation.COSE),
+        notation.MAX_ENVELOPE_BYTES))
+    return [envelope for envelope in found if envelope is not None]
+
+
+def _registry_keys(backend: Backend) -> Optional[str]:
+    """The registry's own keys: its armoured GPG secret key and, beside it, its cosign key (PEM)."""
+    text = backend.settings.registry_signing_key
+    if text is None and backend.settings.registry_signing_key_secret:
+        text = backend.secret(backend.settings.registry_signing_key_secret).strip() or None
+    return text
 
 
 def registry_key(backend: Backend) -> Optional[str]:
@@ -354,16 +478,30 @@ def registry_key(backend: Backend) -> Optional[str]:
     under /keys/_registry; None when none is configured."""
     global _registry_fingerprint
     if _registry_fingerprint is None:
-        armored = backend.settings.registry_signing_key
-        if armored is None and backend.settings.registry_signing_key_secret:
-            armored = backend.secret(backend.settings.registry_signing_key_secret).strip() or None
-        if armored is None:
+        text = _registry_keys(backend)
+        armored = cosign.PRIVATE_BLOCK.sub("", text).strip() if text else None
+        if not armored:
             return None
         fingerprint, public = gpg.load_secret_key(armored)
         if not SigningKey.count(REGISTRY_NAMESPACE, SigningKey.fingerprint == fingerprint):
             SigningService(backend).add_keys(REGISTRY_NAMESPACE, public)
         _registry_fingerprint = fingerprint
     return _registry_fingerprint
+
+
+def registry_cosign_key(backend: Backend) -> Optional[cosign.PrivateKey]:
+    """The registry's own cosign key (ECDSA P-256), loaded once per process, its public half
+    trusted and published under /keys/_registry/cosign.pub; None when its secret holds none."""
+    global _registry_cosign
+    if _registry_cosign is None:
+        text = _registry_keys(backend)
+        found = cosign.private_key(text) if text else None
+        if found is None:
+            return None
+        if not SigningKey.count(REGISTRY_NAMESPACE, SigningKey.fingerprint == found.fingerprint):
+            SigningService(backend).add_keys(REGISTRY_NAMESPACE, found.public_pem)
+        _registry_cosign = found
+    return _registry_cosign
 
 
 def registry_signature(backend: Backend, repository: str, digest: str, tag: str) -> Signature:

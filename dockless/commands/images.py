@@ -118,12 +118,14 @@ def sign(ui: UI, reference, fingerprint, sign_identity, username, password):
 @click.option("--issuer", default=None, help="With --subject: the keyless identity to trust (an OIDC issuer's URL) "
                                              "[default: the identities the registry trusts for the namespace].")
 @click.option("--subject", default=None, help="The keyless identity's subject: an email or URI; * matches any run.")
+@click.option("--trust-store", type=click.File("r"), default=None,
+              help="Root certificates (PEM) for notation signatures [default: the registry's for the namespace].")
 @credentials
 @click.pass_obj
-def verify(ui: UI, reference, keyring, cosign_key, trusted_root, issuer, subject, username, password):
-    """Check the signatures of REFERENCE, OpenPGP (the signature extension) and cosign's (its
-    `.sig` manifest: by key, or keyless with a certificate and a transparency-log bundle), one
-    paragraph each; exit 1 unless one verifies with a trusted key or identity for this digest and
+def verify(ui: UI, reference, keyring, cosign_key, trusted_root, issuer, subject, trust_store, username, password):
+    """Check the signatures of REFERENCE, OpenPGP (the signature extension), cosign's (its `.sig`
+    manifest: by key, or keyless with a certificate and a transparency-log bundle), and sigstore
+    bundles and notation signatures among its referrers, one paragraph each; exit 1 unless one verifies with a trusted key or identity for this digest and
     this name.
 
     \b
@@ -133,6 +135,7 @@ def verify(ui: UI, reference, keyring, cosign_key, trusted_root, issuer, subject
       dockless verify registry.example.com/team/app:1 --trusted-root trusted_root.json \\
           --issuer https://token.actions.githubusercontent.com --subject 'https://github.com/acme/*'
     """
+    from chalicelib.signing import keyless, notation
     from dockless.images import signing
 
     target, client = connect(reference, username, password)
@@ -142,18 +145,27 @@ def verify(ui: UI, reference, keyring, cosign_key, trusted_root, issuer, subject
         f"{target.base_url}/keys/{namespace}/cosign.pub", timeout=60).text
     if (issuer is None) != (subject is None):
         raise click.UsageError("--issuer and --subject go together")
-    roots, identities = signing.published_keyless_trust(client, namespace)
-    if trusted_root is not None:
-        roots = [trusted_root.read()]
-    if issuer is not None:
-        identities = [json.dumps({"issuer": issuer, "subject": subject})]
-    results = signing.verify(client, target, keys) + signing.verify_cosign(client, target, cosign_keys, roots,
-                                                                            identities)
+    published = signing.published_trust(client, namespace)
+    roots = [trusted_root.read()] if trusted_root is not None else published[keyless.ROOT]
+    identities = [json.dumps({"issuer": issuer, "subject": subject})] if issuer is not None \
+        else published[keyless.IDENTITY]
+    certificates, x509_identities = ([trust_store.read()], []) if trust_store is not None \
+        else (published[notation.ROOT], published[notation.IDENTITY])
+    results = (signing.verify(client, target, keys) + signing.verify_cosign(client, target, cosign_keys, roots, identities)
+               + signing.verify_bundles(client, target, cosign_keys, roots, identities)
+               + signing.verify_notation(client, target, certificates, x509_identities))
     good = False
     for result in results:
         ok = result["valid"] and result["digest_matches"] and result["identity_matches"]
         good = good or ok
-        if result.get("format") == "cosign-keyless":
+        if result.get("format") == "notation":
+            signer = f"notation: certificate {result['certificate']}" + (
+                f", trusted root {result['fingerprint']}" if result["fingerprint"] else ", no trusted root")
+        elif result.get("format") == "sigstore-bundle":
+            signer = "sigstore bundle: " + (f"certificate for {result['certificate']}" if result["certificate"]
+                                            else "by key") + (f", trusted {result['fingerprint']}" if result["fingerprint"]
+                                                              else ", nothing trusted made it")
+        elif result.get("format") == "cosign-keyless":
             signer = f"cosign keyless: certificate for {result['certificate']}" + (
                 f", trusted identity {result['fingerprint']}" if result["fingerprint"] else ", no trusted identity")
         elif result.get("format") == "cosign":

@@ -4,6 +4,7 @@ import json
 import click
 
 from chalicelib.oci.sizes import human
+from chalicelib.signing.notation import SUBJECT_PREFIX
 from dockless.client.registry import ADMIN
 from dockless.ui import UI
 from dockless.commands.options import client_of, registry_option, rules_text, say
@@ -138,10 +139,12 @@ def repo_visibility(name, visibility, registry):
 
 @click.group(help="What a namespace trusts to sign its images: OpenPGP keys (published at "
                   "/keys/<namespace>/KEYS), cosign public keys (at /keys/<namespace>/cosign.pub), and for "
-                  "keyless cosign signatures a sigstore trusted root with the identities it certifies.\n\n\b\n"
+                  "keyless cosign signatures a sigstore trusted root with the identities it certifies, "
+                  "and root certificates for notation signatures.\n\n\b\n"
                   "Example:\n  gpg --armor --export $FPR > release.asc && dockless key add team release.asc\n"
                   "  dockless key add team cosign.pub\n"
                   "  dockless key add team trusted_root.json\n"
+                  "  dockless key add team wabbit-networks-root.crt\n"
                   "  dockless key add team --issuer https://token.actions.githubusercontent.com \\\n"
                   "      --subject 'https://github.com/acme/app/.github/workflows/*@refs/heads/main'")
 def key():
@@ -149,19 +152,25 @@ def key():
 
 
 @key.command(name="add", help="Trust the public key(s) in FILE for NAMESPACE: ASCII-armoured OpenPGP keys, "
-                              "cosign's PEM public key (cosign.pub), or a sigstore trusted root (JSON, as "
-                              "`cosign trusted-root create` writes it); or, with --issuer and --subject instead "
+                              "cosign's PEM public key (cosign.pub), a sigstore trusted root (JSON, as "
+                              "`cosign trusted-root create` writes it), or root certificates (PEM) for notation's "
+                              "trust store; or, with --issuer and --subject instead "
                               "of FILE, a keyless identity: certificates the trusted root's authority issued for "
                               "that OIDC issuer and subject (an email or URI; * matches any run of characters).")
 @click.argument("namespace")
 @click.argument("file", type=click.File("r"), required=False)
 @click.option("--issuer", default=None, help="The OIDC issuer's URL, exactly as certificates name it.")
 @click.option("--subject", default=None, help="The signer's email or URI, or a pattern with *.")
+@click.option("--x509-subject", default=None,
+              help="Instead of FILE: a notation trusted identity, the signing certificate's subject DN or part of it "
+                   "(at least C, ST and O: 'C=US, ST=WA, O=acme'); with none, any certificate the roots issued counts.")
 @registry_option
-def key_add(namespace, file, issuer, subject, registry):
-    if (file is None) == (issuer is None and subject is None) or (issuer is None) != (subject is None):
-        raise click.UsageError("give FILE, or --issuer and --subject")
-    body = file.read() if file is not None else json.dumps({"issuer": issuer, "subject": subject})
+def key_add(namespace, file, issuer, subject, x509_subject, registry):
+    given = [file is not None, issuer is not None or subject is not None, x509_subject is not None]
+    if sum(given) != 1 or (issuer is None) != (subject is None):
+        raise click.UsageError("give FILE, or --issuer and --subject, or --x509-subject")
+    body = file.read() if file is not None else f"{SUBJECT_PREFIX} {x509_subject}" if x509_subject is not None \
+        else json.dumps({"issuer": issuer, "subject": subject})
     added = client_of(registry).request("PUT", f"{ADMIN}/keys/{namespace}", (201,),
                                         f"adding keys for {namespace}", data=body).json()
     for entry in added["keys"]:

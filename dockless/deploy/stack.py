@@ -24,6 +24,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Dict, Optional
 
+from chalicelib.signing import cosign
 from infra import stack
 
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"]  # the role; SAM's transform
@@ -188,9 +189,14 @@ class Deployer:
         return found
 
     def _ensure_registry_key(self, secret_id: str) -> None:
-        if self.client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"].strip():
-            return
-        self.rotate_registry_key(secret_id)
+        secrets = self.client("secretsmanager")
+        held = secrets.get_secret_value(SecretId=secret_id)["SecretString"].strip()
+        if not held:
+            self.rotate_registry_key(secret_id)
+        elif not cosign.PRIVATE_BLOCK.search(held):
+            # A registry deployed before it signed in cosign's format: its GPG key stays, a cosign key joins it.
+            self.say("adding the registry's cosign key (automatic signing in cosign's format)")
+            secrets.put_secret_value(SecretId=secret_id, SecretString=held + "\n" + cosign.generate_private_key())
 
     def rotate_registry_key(self, secret_id: Optional[str] = None) -> bool:
         """A new signing key for the registry in its secret (the old one's signatures still verify:
@@ -268,8 +274,9 @@ def _check(outputs: Dict[str, str], token: str, say: Callable[[str], None]) -> b
 
 
 def _new_signing_key(target: Target) -> str:
+    """The registry's keys, in its one secret: an armoured GPG secret key, then a cosign key (PEM)."""
     from chalicelib.signing import gpg
-    return gpg.generate_signing_key(f"dockless registry {target.stage}")
+    return gpg.generate_signing_key(f"dockless registry {target.stage}") + "\n" + cosign.generate_private_key()
 
 
 def _bootstrap_admin(target: Target, outputs: Dict[str, str]) -> Optional[str]:

@@ -3,15 +3,16 @@ through the registry's signature extension, in the format skopeo and podman veri
 `verify`, cosign's signatures by key or keyless (the `sha256-<hex>.sig` manifest), checked here
 with the same code the registry's verified mode uses (chalicelib/signing/cosign.py, keyless.py)."""
 import base64
+import hashlib
 import json
 import secrets
 import time
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional
 
 import gnupg
 import requests
 
-from chalicelib.signing import cosign, keyless
+from chalicelib.signing import bundles, cosign, keyless, notation
 from chalicelib.signing.gpg import temporary_home
 from dockless.client.registry import ClientError, RegistryClient
 from chalicelib.oci.reference import Reference
@@ -79,17 +80,37 @@ def verify(client: RegistryClient, reference: Reference, keyring: bytes) -> List
     return results
 
 
-def published_keyless_trust(client: RegistryClient, namespace: str) -> Tuple[List[str], List[str]]:
-    """The sigstore trusted roots and keyless identities the registry publishes for a namespace
-    (/keys/<namespace>: the listing, then each <FPR>.json)."""
+def published_trust(client: RegistryClient, namespace: str) -> Dict[str, List[str]]:
+    """The sigstore trusted roots, keyless identities, notation root certificates and trusted
+    identities the registry publishes for a namespace (/keys/<namespace>: the listing, then each
+    <FPR>.json, .crt or .txt), by kind."""
     listing = client.request("GET", f"/keys/{namespace}", (200,), f"listing the keys of {namespace}").json()["keys"]
-    roots, identities = [], []
+    found: Dict[str, List[str]] = {keyless.ROOT: [], keyless.IDENTITY: [], notation.ROOT: [], notation.IDENTITY: []}
+    suffixes = {notation.ROOT: "crt", notation.IDENTITY: "txt"}
     for item in listing:
-        if item.get("kind") in (keyless.ROOT, keyless.IDENTITY):
-            text = client.request("GET", f"/keys/{namespace}/{item['fingerprint']}.json", (200,),
-                                  f"fetching {item['fingerprint']}.json").text
-            (roots if item["kind"] == keyless.ROOT else identities).append(text)
-    return roots, identities
+        if item.get("kind") in found:
+            suffix = suffixes.get(item["kind"], "json")
+            found[item["kind"]].append(client.request("GET", f"/keys/{namespace}/{item['fingerprint']}.{suffix}",
+                                                      (200,), f"fetching {item['fingerprint']}.{suffix}").text)
+    return found
+
+
+def _trust(public_keys: str, roots: List[str], identities: List[str]):
+    """(cosign keys by fingerprint, trusted roots, keyless identities) from their texts."""
+    keys = {key.fingerprint: key.pem for key in cosign.public_keys(public_keys)} \
+        if cosign.holds_public_keys(public_keys) else {}
+    try:
+        return keys, [keyless.parse_root(text) for text in roots], [keyless.parse_identity(t) for t in identities]
+    except keyless.TrustRefused as error:
+        raise ClientError(f"keyless trust: {error}") from None
+
+
+def _small_blob(client: RegistryClient, reference: Reference, blob: str, limit: int) -> Optional[bytes]:
+    try:
+        answer = client.request("GET", f"/v2/{reference.name}/blobs/{blob}", (200,), f"fetching {blob}", timeout=60)
+    except (ClientError, requests.RequestException):
+        return None
+    return answer.content[:limit + 1]
 
 
 def verify_cosign(client: RegistryClient, reference: Reference, public_keys: str, roots: List[str] = (),
@@ -104,21 +125,10 @@ def verify_cosign(client: RegistryClient, reference: Reference, public_keys: str
         signatures = client.get_manifest(reference.name, tag)
     except ClientError:
         return []
-    trusted = {key.fingerprint: key.pem for key in cosign.public_keys(public_keys)} \
-        if cosign.holds_public_keys(public_keys) else {}
-    try:
-        parsed_roots = [keyless.parse_root(text) for text in roots]
-        parsed_identities = [keyless.parse_identity(text) for text in identities]
-    except keyless.TrustRefused as error:
-        raise ClientError(f"keyless trust: {error}") from None
+    trusted, parsed_roots, parsed_identities = _trust(public_keys, roots, identities)
 
     def read_blob(blob: str) -> Optional[bytes]:
-        try:
-            answer = client.request("GET", f"/v2/{reference.name}/blobs/{blob}", (200,), f"fetching {blob}",
-                                    timeout=60)
-        except (ClientError, requests.RequestException):
-            return None
-        return answer.content[:cosign.MAX_PAYLOAD_BYTES + 1]
+        return _small_blob(client, reference, blob, cosign.MAX_PAYLOAD_BYTES)
 
     wanted = f"{reference.host}/{reference.name}"
     results = []
@@ -136,4 +146,70 @@ def verify_cosign(client: RegistryClient, reference: Reference, public_keys: str
             "certificate": label, "key_id": None, "valid": signer is not None,
             "digest_matches": claimed[0] == digest, "identity": claimed[1],
             "identity_matches": claimed[1] == wanted or (reference.digest == "" and claimed[1] == f"{wanted}:{reference.tag}")})
+    return results
+
+
+def _referrer_layers(client: RegistryClient, reference: Reference, digest: str, wanted, layer_type,
+                     limit: int):
+    """(referrer digest, media type, bytes) of each layer `layer_type` accepts of the referrers of
+    `digest` whose artifactType `wanted` accepts, each checked against its digest."""
+    listing = client.request("GET", f"/v2/{reference.name}/referrers/{digest}", (200,), "listing referrers").json()
+    for referrer in listing.get("manifests") or []:
+        if not wanted(referrer.get("artifactType")):
+            continue
+        for layer in json.loads(client.get_manifest(reference.name, referrer["digest"]).body).get("layers") or []:
+            data = _small_blob(client, reference, layer.get("digest", ""), limit) \
+                if layer_type(layer.get("mediaType")) else None
+            if data is not None and "sha256:" + hashlib.sha256(data).hexdigest() == layer.get("digest"):
+                yield referrer["digest"], layer["mediaType"], data
+
+
+def verify_bundles(client: RegistryClient, reference: Reference, public_keys: str, roots: List[str] = (),
+                   identities: List[str] = ()) -> List[dict]:
+    """Every sigstore bundle among the manifest's referrers (`cosign sign --new-bundle-format`),
+    checked as verified mode checks it (chalicelib/signing/bundles.py)."""
+    client.will_push(reference.name)
+    digest = client.get_manifest(reference.name, reference.reference).digest
+    keys, parsed_roots, parsed_identities = _trust(public_keys, roots, identities)
+    results = []
+    for referrer, _, data in _referrer_layers(client, reference, digest, bundles.is_bundle, bundles.is_bundle,
+                                              bundles.MAX_BUNDLE_BYTES):
+        bundle = bundles.parse(data)
+        if bundle is None:
+            continue
+        signer = bundles.signer(bundle, keys, parsed_roots, parsed_identities)
+        pem = bundles.certificate_pem(bundle)
+        results.append({
+            "name": f"bundle {referrer}", "format": "sigstore-bundle", "fingerprint": signer,
+            "certificate": keyless.named(pem) if pem else None, "key_id": None, "valid": signer is not None,
+            "digest_matches": bundle.vouched_digest == digest, "identity": bundle.vouched_digest or "an attestation",
+            "identity_matches": True})
+    return results
+
+
+def verify_notation(client: RegistryClient, reference: Reference, root_certificates: List[str],
+                    identities: List[str] = ()) -> List[dict]:
+    """Every notation signature among the manifest's referrers, checked against the trust store's
+    root certificates (PEM texts) and trusted identities as verified mode checks it
+    (chalicelib/signing/notation.py)."""
+    client.will_push(reference.name)
+    digest = client.get_manifest(reference.name, reference.reference).digest
+    try:
+        trusted = [root for text in root_certificates for root in notation.roots(text)]
+        parsed_identities = [notation.parse_identity(text) for text in identities]
+    except notation.Refused as error:
+        raise ClientError(f"notation trust store: {error}") from None
+    results = []
+    for referrer, media_type, data in _referrer_layers(client, reference, digest,
+                                                       lambda t: t == notation.ARTIFACT_TYPE,
+                                                       lambda t: t in (notation.JWS, notation.COSE),
+                                                       notation.MAX_ENVELOPE_BYTES):
+        envelope = notation.parse_any(media_type, data)
+        if envelope is None:
+            continue
+        signer = notation.verify(envelope, trusted, digest, time.time(), parsed_identities)
+        results.append({
+            "name": f"notation {referrer}", "format": "notation", "fingerprint": signer,
+            "certificate": notation.named(envelope), "key_id": None, "valid": signer is not None,
+            "digest_matches": envelope.target == digest, "identity": envelope.target or "", "identity_matches": True})
     return results

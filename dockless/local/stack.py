@@ -23,8 +23,8 @@ from chalicelib.backend import build_backend, use_backend
 from chalicelib.metadata.models import create_tables
 from chalicelib.routes import jobs
 from chalicelib.runtime.config import Settings
-from chalicelib.signing import gpg
-from chalicelib.signing.service import registry_key
+from chalicelib.signing import cosign, gpg
+from chalicelib.signing.service import registry_cosign_key, registry_key
 from dockless.local import frontdoor
 from dockless.gateway import server as gateway
 from dockless.local import tls
@@ -101,7 +101,7 @@ class LocalStack:
             # and the registry's own signing key (published at /keys/_registry/KEYS).
             "DOCKLESS_TOKEN_SIGNING_KEY": secrets.token_hex(32),
             "DOCKLESS_REGISTRY_SIGNING_KEY": os.environ.get("DOCKLESS_REGISTRY_SIGNING_KEY")
-            or gpg.generate_signing_key("dockless local registry"),
+            or gpg.generate_signing_key("dockless local registry") + "\n" + cosign.generate_private_key(),
             **os.environ,
             "DOCKLESS_AWS_ENDPOINT_URL": self.moto_url,
             # Clients fetch layers from the public S3 door, by the host name they use for the registry.
@@ -117,6 +117,7 @@ class LocalStack:
             create_tables()
         self.admin_token = self._bootstrap_admin(self.backend)
         registry_key(self.backend)
+        registry_cosign_key(self.backend)
         if self.faults is not None:
             self.faults.arm()  # the stack's own setup is not the registry's to absorb
         for server, name in ((api, "api"), (public, "gateway")):

@@ -1,12 +1,13 @@
 """The in-process tier's moto mock. Package-scoped and defined here, so it ends with this package:
 moto patches botocore and `requests` while it is active, which must not reach the tiers that
 start a real moto server in this process."""
+import dataclasses
 import json
 
 import pytest
 from moto import mock_aws
 
-from chalicelib.backend import build_backend
+from chalicelib.backend import build_backend, use_backend
 from chalicelib.metadata.models import create_tables
 from chalicelib.runtime.config import Settings
 from tests.fixtures import PUBLIC_URL, SIGNING_KEY
@@ -40,3 +41,18 @@ def people(client):
     client.put("/dockless/admin/v1/grants", body=json.dumps({"resource": "team/app", "subject": "user:reader",
                                                              "role": "read"}), headers=JSON)
     return tokens
+
+
+@pytest.fixture
+def registry_key(registry):
+    """`use(armored, secret)`: the registry signs automatically with this key, from the environment
+    (as the local stack passes it) or from its Secrets Manager secret (as deployed); the process
+    forgets the key it read before and after the test."""
+    import chalicelib.signing.service as service_module
+
+    def use(armored=None, secret=None):
+        service_module._registry_fingerprint = service_module._registry_cosign = None
+        use_backend(dataclasses.replace(registry, settings=dataclasses.replace(
+            registry.settings, registry_signing_key=armored, registry_signing_key_secret=secret)))
+    yield use
+    service_module._registry_fingerprint = service_module._registry_cosign = None

@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from chalicelib.backend import backend
-from chalicelib.metadata.models import SigningKey
+from chalicelib.metadata.models import BlobLink, SigningKey
 from chalicelib.policy.settings import SettingsService
 from chalicelib.signing import cosign
 from tests.api.test_verified import HOST, get
@@ -184,3 +184,53 @@ def test_the_referrers_fallback_tag_moves_in_an_immutable_repository(client, pus
         answer = push.manifest("team/app", fallback, index, OCI_INDEX)
         assert answer.status_code == 201, answer.body
 
+
+
+def test_automatic_signing_adds_a_signature_stock_cosign_verifies(client, anonymous, clock, push, registry_key):
+    """The registry's cosign key (beside its GPG key in one secret) signs each tag push in cosign's
+    format: a `.sig` manifest whose payload names the digest and `<host>/<repo>`, its signature
+    checked here as cosign checks it, against the published /keys/_registry/cosign.pub."""
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+    from chalicelib.signing import gpg
+    registry_key(gpg.generate_signing_key("Registry") + "\n" + cosign.generate_private_key())
+    SettingsService(backend()).change("auto", auto_sign=True)
+    _, digest = push.image("auto/app", "v1")
+    published = anonymous.get("/keys/_registry/cosign.pub")
+    assert published.status_code == 200
+    public = load_pem_public_key(published.body)
+    document = client.get(f"/v2/auto/app/manifests/{cosign.signature_tag(digest)}").json_body
+    (layer,) = document["layers"]
+    assert layer["mediaType"] == cosign.SIMPLE_SIGNING
+    assert client.get(f"/v2/auto/app/blobs/{layer['digest']}").status_code == 307  # served as any blob
+    data = backend().objects.get(BlobLink.get("auto/app", layer["digest"]).location)
+    assert json.loads(data)["critical"] == {"identity": {"docker-reference": f"{HOST}/auto/app"},
+                                            "image": {"docker-manifest-digest": digest}, "type": cosign.COSIGN_TYPE}
+    public.verify(base64.b64decode(layer["annotations"][cosign.SIGNATURE_ANNOTATION]), data, ec.ECDSA(hashes.SHA256()))
+    # Pushed again under another tag: signed already, nothing added. The `.sig` tag itself is not signed.
+    assert push.manifest("auto/app", "v2", client.get(f"/v2/auto/app/manifests/{digest}").body).status_code == 201
+    assert len(client.get(f"/v2/auto/app/manifests/{cosign.signature_tag(digest)}").json_body["layers"]) == 1
+    sig_digest = client.get(f"/v2/auto/app/manifests/{cosign.signature_tag(digest)}").headers["Docker-Content-Digest"]
+    assert client.get(f"/extensions/v2/auto/app/signatures/{sig_digest}").json_body["signatures"] == []
+    assert client.get(f"/v2/auto/app/manifests/{cosign.signature_tag(sig_digest)}").status_code == 404
+
+
+def test_the_registrys_cosign_signature_counts_in_verified_mode_beside_a_teams(client, anonymous, clock, push, signer,
+                                                                              registry_key):
+    from chalicelib.signing import gpg
+    registry_key(gpg.generate_signing_key("Registry") + "\n" + cosign.generate_private_key())
+    _, digest = push.image("team/app", None)
+    team_signed = payload(digest, f"{HOST}/team/app")
+    push_signatures(push, "team/app", digest, (team_signed, sign_bytes(signer, team_signed)))
+    SettingsService(backend()).change("team", auto_sign=True, verified=True)
+    assert push.manifest("team/app", "v1", client.get(f"/v2/team/app/manifests/{digest}").body).status_code == 201
+    layers = client.get(f"/v2/team/app/manifests/{cosign.signature_tag(digest)}").json_body["layers"]
+    assert len(layers) == 2  # the team's signature kept, the registry's added
+    # Without the registry's GPG key, its cosign signature alone still vouches; without the team's key too.
+    gpg_key = next(k for k in SigningKey.query("_registry") if not cosign.holds_public_keys(k.armored))
+    assert client.delete(f"/dockless/admin/v1/keys/_registry/{gpg_key.fingerprint}").status_code == 204
+    (team_key,) = SigningKey.query("team")
+    assert client.delete(f"/dockless/admin/v1/keys/team/{team_key.fingerprint}").status_code == 204
+    assert get(anonymous, clock, "/v2/team/app/manifests/v1").status_code == 200
+    cosign_key = next(k for k in SigningKey.query("_registry"))
+    assert client.delete(f"/dockless/admin/v1/keys/_registry/{cosign_key.fingerprint}").status_code == 204
+    assert get(anonymous, clock, "/v2/team/app/manifests/v1").status_code == 403

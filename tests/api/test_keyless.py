@@ -190,15 +190,45 @@ def test_an_identity_without_a_root_trusts_nothing(client, anonymous, clock, pus
     assert [k.algorithm for k in SigningKey.query("team")] == ["keyless-identity"]
 
 
-def test_the_console_lists_keyless_signatures_with_their_certificate(anonymous, push, people, sigstore, trusted):
+def signature_rows(anonymous, people, signature_format):
+    """(signed by, badge) of each row of that format on team/app:v1's console page, as a reader sees it."""
     from tests.api.test_console import Browser
+    browser = Browser(anonymous)
+    browser.sign_in("reader", people["reader"])
+    page = browser.request("GET", "/ui/tag?name=team/app&tag=v1").body.decode()
+    return re.findall(rf"<tr>\s*<td>{signature_format}</td>\s*<td><code>([^<]+)</code></td>\s*"
+                      r"<td><span class=\"badge (\w+)\">", page)
+
+
+def test_the_console_lists_keyless_signatures_with_their_certificate(anonymous, push, people, sigstore, trusted):
     _, digest = push.image("team/app", "v1")
     signed = payload(digest, f"{HOST}/team/app")
     push_keyless(push, "team/app", digest, (signed, sigstore.sign(signed, SUBJECT)),
                  (signed, sigstore.sign(signed, "mallory@example.test")))
-    browser = Browser(anonymous)
-    browser.sign_in("reader", people["reader"])
-    page = browser.request("GET", "/ui/tag?name=team/app&tag=v1").body.decode()
-    rows = re.findall(r"<tr>\s*<td>cosign-keyless</td>\s*<td><code>([^<]+)</code></td>\s*<td><span class=\"badge (\w+)\">",
-                      page)
+    rows = signature_rows(anonymous, people, "cosign-keyless")
     assert sorted(rows) == sorted([(f"{SUBJECT} ({ISSUER})", "trusted"), (f"mallory@example.test ({ISSUER})", "untrusted")])
+
+
+# cosign's SIGNATURE_SPEC.md, its example bundle: the public Rekor's signed entry timestamp of a
+# real log entry (a published test vector), and that log's key as sigstore's trusted root lists it.
+SPEC_BUNDLE = {"SignedEntryTimestamp": "MEUCIQDHiGUesxPpn+qRONLmKlNIVPhl9gBMnwNeIQmRkRmZVQIgRxPpuYQDZR/8lYKcEfiQn5b+7VDoJIC72ZWHO9ZCp1A=",
+               "Payload": {"body": "eyJhcGlWZXJzaW9uIjoiMC4wLjEiLCJzcGVjIjp7ImRhdGEiOnsiaGFzaCI6eyJhbGdvcml0aG0iOiJzaGEyNTYiLCJ2YWx1ZSI6ImE0NDkyYjBlYWJkZDIzMTJmMDYzMjkwYWJkNzk3ZDlkNzFhM2FiMjhiZDY1YTJjMTg5YjBkZjBkMzliOGMzYjkifX0sInNpZ25hdHVyZSI6eyJjb250ZW50IjoiTUVRQ0lDTmRYeTNiWHAxRE1PTDZOUGZYMzVnSjI3YnpsZHdTdkNBTnd5ZE9RVWlqQWlCQWg5WlJwQ3AzYlg5eE9UbEhTR2w0cFVGd0ZtUFJJWGZpY09pRTBHM1Vzdz09IiwiZm9ybWF0IjoieDUwOSIsInB1YmxpY0tleSI6eyJjb250ZW50IjoiTFMwdExTMUNSVWRKVGlCRFJWSlVTVVpKUTBGVVJTMHRMUzB0Q2sxSlNVTmxla05EUVdkRFowRjNTVUpCWjBsVVZISk9aa013YkZSSmRWSXZWR0UyWm14MWFtdFFOWHBaTDFSQlMwSm5aM0ZvYTJwUFVGRlJSRUY2UVhFS1RWSlZkMFYzV1VSV1VWRkxSWGQ0ZW1GWFpIcGtSemw1V2xNMWExcFlXWGhGVkVGUVFtZE9Wa0pCVFZSRFNFNXdXak5PTUdJelNteE5RalJZUkZSSmVBcE5SRmw1VFdwSmVFMUVaM2RPUm05WVJGUkplRTFFV1hsTmFrbDRUV3BuZDAweGIzZEJSRUphVFVKTlIwSjVjVWRUVFRRNVFXZEZSME5EY1VkVFRUUTVDa0YzUlVoQk1FbEJRazFGV1M4ck4yRktjRmRLVFhjNWVrTmljMDFrT0hOQlRUTmxSbk5OTjBSbFpFZGlXRzlNUjJ4YUwyZHBNR2h5WTBaU1NWVTRiM2NLUzBKeU1ISkVTRE5QVkZaSWJVdFVZMkV2SzIweGQxQjNTVzlZTTFGUVYycG5aMFYwVFVsSlFrdFVRVTlDWjA1V1NGRTRRa0ZtT0VWQ1FVMURRalJCZHdwRmQxbEVWbEl3YkVKQmQzZERaMWxKUzNkWlFrSlJWVWhCZDAxM1JFRlpSRlpTTUZSQlVVZ3ZRa0ZKZDBGRVFXUkNaMDVXU0ZFMFJVWm5VVlZ5WVRoTENuSnJaMjAzVGtsNFRrNXBVMkpZVG00eFdFVkxhRzFyZDBoM1dVUldVakJxUWtKbmQwWnZRVlY1VFZWa1FVVkhZVXBEYTNsVlUxUnlSR0UxU3pkVmIwY0tNQ3QzZDJkWk1FZERRM05IUVZGVlJrSjNSVUpDU1VkQlRVZzBkMlpCV1VsTGQxbENRbEZWU0UxQlMwZGpSMmd3WkVoQk5reDVPWGRqYld3eVdWaFNiQXBaTWtWMFdUSTVkV1JIVm5Wa1F6QXlUVVJPYlZwVVpHeE9lVEIzVFVSQmQweFVTWGxOYW1OMFdXMVpNMDVUTVcxT1Ixa3hXbFJuZDFwRVNUVk9WRkYxQ21NelVuWmpiVVp1V2xNMWJtSXlPVzVpUjFab1kwZHNla3h0VG5aaVV6bHFXVlJOTWxsVVJteFBWRmw1VGtSS2FVOVhXbXBaYWtVd1RtazVhbGxUTldvS1kyNVJkMHBCV1VSV1VqQlNRVkZJTDBKQ2IzZEhTVVZYWTBoS2NHVlhSak5aVjFKdlpESkdRVm95T1haYU1uaHNURzFPZG1KVVFVdENaMmR4YUd0cVR3cFFVVkZFUVhkT2NFRkVRbTFCYWtWQk1UQlVSR015Wm1oUFZrRlVNWFJzZFM4MmMzWnhSbEZ1YkRaWU9YZGhNbXRUU2t0RGJqUkZZbFJFYTNwYVJYb3lDblppUWtwb2FFZ3ZjbWRXUjFKMU5tWkJha1ZCYkhsb05uUmhZelJZVFRaS2IzVlZlRWtyTjFnelFtUTFXVXR5WlRGS1dFOWhia0ZaYW1adldHNTVUSFFLZDNCSVFWb3paVzFhY0VWa00yeHFTVEF3Vm04S0xTMHRMUzFGVGtRZ1EwVlNWRWxHU1VOQlZFVXRMUzB0TFFvPSJ9fX0sImtpbmQiOiJyZWtvcmQifQ==",
+                           "integratedTime": 1624396085, "logIndex": 5179,
+                           "logID": "c0d23d6ad406973f9559f3ba2d1ca01f84147d8ffc5b8445c224f98b9591801d"}}
+REKOR_KEY = ("MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE2G2Y+2tabdTV5BcGiBIx0a9fAFwrkBbmLSGtks4L3qX6yYY0zufBnhC8Ur/iy55GhWP/"
+             "9A/bY2LhC30M9+RYtw==")
+
+
+def test_the_specifications_example_entry_timestamp_verifies_with_rekors_key(sigstore):
+    import base64
+    from chalicelib.signing import keyless
+    document = json.loads(sigstore.trusted_root())
+    document["tlogs"][0]["publicKey"] = {"rawBytes": REKOR_KEY, "validFor": {"start": "2021-01-12T11:53:27.000Z"}}
+    root = keyless.parse_root(json.dumps(document))
+    promise = base64.b64decode(SPEC_BUNDLE["SignedEntryTimestamp"])
+    when, body = keyless.logged_at(SPEC_BUNDLE["Payload"], promise, [root])
+    assert when == 1624396085 and body["kind"] == "rekord"
+    # One unit off in any field the SET covers, and it proves nothing.
+    for field, changed in (("integratedTime", 1624396086), ("logIndex", 5180)):
+        assert keyless.logged_at(dict(SPEC_BUNDLE["Payload"], **{field: changed}), promise, [root]) is None
+    assert keyless.logged_at(SPEC_BUNDLE["Payload"], promise, [keyless.parse_root(sigstore.trusted_root())]) is None

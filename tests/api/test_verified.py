@@ -1,12 +1,11 @@
 """Verified mode and automatic signing, in process with real gpg (python-gnupg)."""
 import base64
-import dataclasses
 import json
 import uuid
 
 import pytest
 
-from chalicelib.backend import backend, use_backend
+from chalicelib.backend import backend
 from chalicelib.policy.settings import SettingsService
 from chalicelib.signing import gpg
 from chalicelib.signing.service import ATOMIC_TYPE, SigningService
@@ -19,21 +18,6 @@ HOST = "registry.example.test"
 def release_key():
     fingerprint, public = gpg.load_secret_key(gpg.generate_signing_key("Release Engineer"))
     return fingerprint, public
-
-
-@pytest.fixture
-def registry_key(registry):
-    """`use(armored, secret)`: the registry signs automatically with this key, from the environment
-    (as the local stack passes it) or from its Secrets Manager secret (as deployed); the process
-    forgets the key it read before and after the test."""
-    import chalicelib.signing.service as service_module
-
-    def use(armored=None, secret=None):
-        service_module._registry_fingerprint = None
-        use_backend(dataclasses.replace(registry, settings=dataclasses.replace(
-            registry.settings, registry_signing_key=armored, registry_signing_key_secret=secret)))
-    yield use
-    service_module._registry_fingerprint = None
 
 
 def sign(client, repo, digest, identity, fingerprint, name="sig"):

@@ -5,6 +5,8 @@ import json
 import pytest
 from botocore.exceptions import ClientError
 
+from chalicelib.signing import cosign
+
 from dockless.deploy.stack import Deployer, DeployError, Target
 
 OUTPUTS = {"Bucket": "dockless-prod-blobs-abc", "TablePrefix": "dockless-prod", "PublicUrl": "https://d1.cloudfront.net",
@@ -199,9 +201,12 @@ def test_the_door_reaches_the_stack():
     assert {p["ParameterKey"]: p["ParameterValue"] for p in main[3]["Parameters"]}["Door"] == "function-url"
 
 
+HELD_KEYS = "ARMORED KEY\n" + cosign.generate_private_key()
+
+
 def test_rerun_updates_in_place_keeps_the_key_and_admin_and_deletes_nothing():
     aws = FakeAWS(stacks={"dockless-prod", "dockless-prod-eu-west-1-edge"},
-                  buckets={"dockless-artifacts-123456789012-eu-west-1"}, registry_key="ARMORED KEY")
+                  buckets={"dockless-artifacts-123456789012-eu-west-1"}, registry_key=HELD_KEYS)
     admins, said = Admins(exists=True), []
     outputs = deployer(aws, admins, said).deploy()
     operations = [op for _, _, op in aws.operations()]
@@ -263,3 +268,15 @@ def test_rotating_the_registry_key_writes_a_new_one_to_the_stages_secret():
     assert written == {"SecretId": "arn:registry-key", "SecretString": "NEW KEY"}
     with pytest.raises(DeployError, match="deploy it first"):
         deployer(FakeAWS()).rotate_registry_key()
+
+
+def test_a_rerun_adds_a_cosign_key_beside_an_older_registrys_gpg_key():
+    aws = FakeAWS(stacks={"dockless-prod", "dockless-prod-eu-west-1-edge"},
+                  buckets={"dockless-artifacts-123456789012-eu-west-1"}, registry_key="ARMORED KEY")
+    said = []
+    deployer(aws, Admins(exists=True), said).deploy()
+    (written,) = [c[3] for c in aws.calls if c[2] == "put_secret_value"]
+    assert written["SecretString"].startswith("ARMORED KEY\n")  # the GPG key stays, first
+    key = cosign.private_key(written["SecretString"])
+    assert key is not None and key.key.curve.name == "secp256r1"
+    assert "adding the registry's cosign key (automatic signing in cosign's format)" in said

@@ -213,6 +213,22 @@ def test_automatic_signing_and_verified_mode_with_docker(stack, docker, dockerd,
     keys_file.write_bytes(http.get(f"{stack.url}/keys/_registry/KEYS").content)
     policy = signed_by_policy(tmp_path, f"{stack.host}/autosign", keys_file)
     skopeo("copy", "--policy", str(policy), "--src-tls-verify=false", f"docker://{image}", f"dir:{tmp_path / 'out'}")
+    # And in cosign's format, as `cosign verify --key <(curl .../keys/_registry/cosign.pub)` checks it.
+    import base64
+    import json
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+    from chalicelib.signing import cosign
+    digest = json.loads(skopeo("inspect", "--tls-verify=false", f"docker://{image}").stdout)["Digest"]
+    signatures = json.loads(skopeo("inspect", "--raw", "--tls-verify=false",
+                                   f"docker://{stack.host}/autosign/app:{cosign.signature_tag(digest)}").stdout)
+    (layer,) = signatures["layers"]
+    payload = http.get(f"{stack.url}/v2/autosign/app/blobs/{layer['digest']}").content
+    assert json.loads(payload)["critical"]["image"]["docker-manifest-digest"] == digest
+    assert json.loads(payload)["critical"]["identity"]["docker-reference"] == f"{stack.host}/autosign/app"
+    load_pem_public_key(http.get(f"{stack.url}/keys/_registry/cosign.pub").content).verify(
+        base64.b64decode(layer["annotations"][cosign.SIGNATURE_ANNOTATION]), payload, ec.ECDSA(hashes.SHA256()))
 
     # Verified mode: an unsigned image is refused to docker pull with a clear message, until signed.
     (tmp_path / "release.asc").write_text(export(gnupg, gnupg["release"]))

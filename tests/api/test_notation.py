@@ -1,0 +1,178 @@
+"""Notation signatures (chalicelib/signing/notation.py), in process: a namespace's trust store holds
+root certificates (`dockless key add NS root.crt`); verified mode serves an image a notation JWS
+signature vouches for when its chain ends in a trusted root, and nothing less. Envelopes are made
+by tests/notary.py from the Notary Project's specifications."""
+import json
+from datetime import datetime, timezone
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from chalicelib.backend import backend
+from chalicelib.policy.settings import SettingsService
+from tests.api.test_keyless import TEXT, signature_rows, trust
+from tests.api.test_verified import get
+from tests.fixtures import error_code
+from tests.notary import Notary, attach, cose_envelope
+
+
+@pytest.fixture(scope="module")
+def notary():
+    return Notary()
+
+
+@pytest.fixture
+def trusted(client, notary):
+    return trust(client, "team", notary.root_pem)
+
+
+def test_a_root_certificate_is_kept_listed_published_and_audited(client, anonymous, notary, trusted):
+    assert (trusted["kind"], trusted["uids"]) == ("x509-root", [notary.root.subject.rfc4514_string()])
+    published = anonymous.get(f"/keys/team/{trusted['fingerprint']}.crt")
+    assert published.status_code == 200 and published.body.decode() == notary.root_pem
+    assert anonymous.get("/keys/team/KEYS").body == b"" and anonymous.get("/keys/team/cosign.pub").body == b""
+    events = client.get("/dockless/admin/v1/audit?namespace=team").json_body["events"]
+    assert [(e["reference"], e["detail"]) for e in events if e["action"] == "key.add"] == [
+        (trusted["fingerprint"], {"format": "x509-root"})]
+
+
+def test_a_leaf_certificate_or_garbage_is_refused_and_nothing_is_kept(client, state, notary):
+    from cryptography.hazmat.primitives import serialization
+    before = state()
+    leaf = notary.leaf.public_bytes(serialization.Encoding.PEM).decode()
+    refused = client.put("/dockless/admin/v1/keys/team", body=leaf, headers=TEXT)
+    assert refused.status_code == 400 and error_code(refused) == "INVALID"
+    assert "is not a certificate authority" in json.loads(refused.body)["errors"][0]["message"]
+    garbage = client.put("/dockless/admin/v1/keys/team", headers=TEXT,
+                         body="-----BEGIN CERTIFICATE-----\nbm90\n-----END CERTIFICATE-----\n")
+    assert garbage.status_code == 400 and "not a PEM certificate" in json.loads(garbage.body)["errors"][0]["message"]
+    assert state() == before
+
+
+@pytest.mark.parametrize("key", [lambda: ec.generate_private_key(ec.SECP256R1()),
+                                 lambda: ec.generate_private_key(ec.SECP384R1()),
+                                 lambda: rsa.generate_private_key(65537, 2048)])
+@pytest.mark.parametrize("envelope_type", ["application/jose+json", "application/cose"])
+def test_verified_mode_serves_what_a_trusted_notation_signature_vouches_for(client, anonymous, clock, push, key,
+                                                                            envelope_type):
+    signer = Notary(key())
+    trust(client, "team", signer.root_pem)
+    _, digest = push.image("team/app", "v1")
+    SettingsService(backend()).change("team", verified=True)
+    assert get(anonymous, clock, "/v2/team/app/manifests/v1").status_code == 403
+    envelope = signer.envelope(digest) if envelope_type.endswith("json") else cose_envelope(signer, digest)
+    referrer = attach(push, "team/app", digest, envelope, envelope_type)
+    for path in ("/v2/team/app/manifests/v1", f"/v2/team/app/manifests/{digest}"):
+        assert get(anonymous, clock, path).status_code == 200
+    assert get(anonymous, clock, f"/v2/team/app/manifests/{referrer}").status_code == 200  # notation verify reads it
+    (root,) = json.loads(anonymous.get("/keys/team").body)["keys"]
+    assert client.delete(f"/dockless/admin/v1/keys/team/{root['fingerprint']}").status_code == 204
+    assert get(anonymous, clock, "/v2/team/app/manifests/v1").status_code == 403
+
+
+def test_a_notation_signature_that_does_not_verify_counts_as_none(client, anonymous, clock, push, notary, trusted):
+    _, digest = push.image("team/app", "v1")
+    _, other = push.image("team/app", "v2", layers=(b"other",))
+    SettingsService(backend()).change("team", verified=True)
+    stranger = Notary()
+    other_key = ec.generate_private_key(ec.SECP256R1())
+    rsa_key = rsa.generate_private_key(65537, 2048)
+    hostile = {
+        "for another digest": notary.envelope(other),
+        "by a root nobody trusts": stranger.envelope(digest),
+        "a trusted root's leaf shown with another's chain": notary.envelope(digest, chain=[notary.leaf, stranger.root]),
+        "a leaf another root issued, shown with the trusted root": stranger.envelope(
+            digest, chain=[stranger.leaf, notary.root]),
+        "signed by another key than the certificate's": notary.envelope(digest, key=other_key),
+        "alg other than the key's (ES384 on P-256)": notary.envelope(digest, alg="ES384"),
+        "RSA under an ES256 header": notary.envelope(digest, key=rsa_key, leaf=notary.issue(rsa_key), alg="ES256"),
+        "an expired certificate": notary.envelope(digest, leaf=notary.issue(
+            notary.key, start=datetime(2020, 1, 1, tzinfo=timezone.utc), end=datetime(2021, 1, 1, tzinfo=timezone.utc))),
+        "a certificate not for code signing": notary.envelope(digest, leaf=notary.issue(
+            notary.key, usage=ExtendedKeyUsageOID.SERVER_AUTH)),
+        "an expired signature": notary.envelope(digest, expiry=datetime(2021, 1, 1, tzinfo=timezone.utc)),
+        "a critical header nobody understands": notary.envelope(
+            digest, headers={"io.cncf.notary.verificationPlugin": "x"},
+            crit=["io.cncf.notary.signingScheme", "io.cncf.notary.verificationPlugin"]),
+        "the signing-authority scheme": notary.envelope(
+            digest, headers={"io.cncf.notary.signingScheme": "notary.x509.signingAuthority"}),
+        "not an envelope": b'{"payload": "e30", "protected": "e30", "signature": ""}',
+    }
+    tampered = json.loads(notary.envelope(digest))
+    tampered["payload"] = json.loads(notary.envelope(other))["payload"]
+    hostile["a payload swapped after signing"] = json.dumps(tampered).encode()
+    for why, envelope in hostile.items():
+        attach(push, "team/app", digest, envelope)
+        refused = get(anonymous, clock, "/v2/team/app/manifests/v1")
+        assert refused.status_code == 403 and error_code(refused) == "DENIED", why
+    attach(push, "team/app", digest, notary.envelope(digest))
+    assert get(anonymous, clock, "/v2/team/app/manifests/v1").status_code == 200
+
+
+def test_the_console_lists_notation_signatures(anonymous, push, people, notary, trusted):
+    _, digest = push.image("team/app", "v1")
+    attach(push, "team/app", digest, notary.envelope(digest))
+    attach(push, "team/app", digest, Notary().envelope(digest))
+    rows = signature_rows(anonymous, people, "notation")
+    assert sorted(badge for _, badge in rows) == ["trusted", "untrusted"]
+    assert all(signer == "CN=wabbit-networks signer,O=wabbit-networks.test,ST=WA,C=US" for signer, _ in rows)
+
+
+COSE = "application/cose"
+
+
+def test_a_cose_envelope_that_does_not_verify_counts_as_none(client, anonymous, clock, push, notary, trusted):
+    import cbor2
+    _, digest = push.image("team/app", "v1")
+    _, other = push.image("team/app", "v2", layers=(b"other",))
+    SettingsService(backend()).change("team", verified=True)
+    stranger = Notary()
+    hostile = {
+        "for another digest": cose_envelope(notary, other),
+        "by a root nobody trusts": cose_envelope(stranger, digest),
+        "signed by another key": cose_envelope(notary, digest, key=ec.generate_private_key(ec.SECP256R1())),
+        "alg other than the key's": cose_envelope(notary, digest, alg="PS256"),
+        "an expired signature": cose_envelope(notary, digest, expiry=datetime(2021, 1, 1, tzinfo=timezone.utc)),
+        "a leaf another root issued": cose_envelope(stranger, digest, chain=[stranger.leaf, notary.root]),
+        "an unknown critical header": cose_envelope(notary, digest, extra={
+            2: ["io.cncf.notary.signingScheme", "io.cncf.notary.verificationPlugin"],
+            "io.cncf.notary.verificationPlugin": "x"}),
+        "not COSE_Sign1 (another tag)": cbor2.dumps(cbor2.CBORTag(98, [b"", {}, b"", b""])),
+        "truncated": cose_envelope(notary, digest)[:-10],
+        "a floating-point time": cbor2.dumps(cbor2.CBORTag(18, [cbor2.dumps({1: -7, 2: [], 3: 1.5}), {}, b"", b""])),
+    }
+    parts = list(cbor2.loads(cose_envelope(notary, digest)).value)
+    parts[2] = json.dumps({"targetArtifact": {"digest": digest, "note": "not what was signed"}}).encode()
+    hostile["a payload swapped after signing"] = cbor2.dumps(cbor2.CBORTag(18, parts))
+    for why, envelope in hostile.items():
+        attach(push, "team/app", digest, envelope, COSE)
+        refused = get(anonymous, clock, "/v2/team/app/manifests/v1")
+        assert refused.status_code == 403 and error_code(refused) == "DENIED", why
+    attach(push, "team/app", digest, cose_envelope(notary, digest), COSE)
+    assert get(anonymous, clock, "/v2/team/app/manifests/v1").status_code == 200
+
+
+def test_trusted_identities_narrow_the_trust_store_to_their_subjects(client, anonymous, clock, push, notary, trusted,
+                                                                    state):
+    """notation's trustedIdentities: with any, only a certificate whose subject holds every RDN one
+    names counts; the others the roots issued do not."""
+    _, digest = push.image("team/app", "v1")
+    SettingsService(backend()).change("team", verified=True)
+    other_team = ec.generate_private_key(ec.SECP256R1())
+    attach(push, "team/app", digest, notary.envelope(digest, key=other_team, leaf=notary.issue(
+        other_team, organization="squirrel-networks.test")))
+    assert get(anonymous, clock, "/v2/team/app/manifests/v1").status_code == 200  # no identity: `*`
+    identity = trust(client, "team", "x509.subject: C=US, ST=WA, O=wabbit-networks.test")
+    assert identity["kind"] == "x509-identity"
+    assert anonymous.get(f"/keys/team/{identity['fingerprint']}.txt").body.decode().strip() == \
+        "x509.subject: C=US, ST=WA, O=wabbit-networks.test"
+    assert get(anonymous, clock, "/v2/team/app/manifests/v1").status_code == 403
+    attach(push, "team/app", digest, notary.envelope(digest))
+    assert get(anonymous, clock, "/v2/team/app/manifests/v1").status_code == 200
+    before = state()
+    for bad, said in (("x509.subject: O=wabbit-networks.test", "at least the country (C), state (ST)"),
+                      ("x509.subject: C=US, ST=WA, O", "is not an RDN")):
+        refused = client.put("/dockless/admin/v1/keys/team", body=bad, headers=TEXT)
+        assert refused.status_code == 400 and said in json.loads(refused.body)["errors"][0]["message"]
+    assert state() == before
