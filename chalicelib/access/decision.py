@@ -172,7 +172,7 @@ def authorize(request, route, name: Optional[str], backend) -> Access:
             claims = _claims_earned(backend, proved, needed)
     access = request.access = Access(claims, complete=route.door == CONSOLE, proved=proved)
     if claims is not None:
-        audit.identify(claims.get("sub") or None, claims.get("cid"))
+        audit.identify(claims.get("sub") or None, claims.get("cid"), claims.get("fed"))
         if route.door == CONSOLE and request.method != "GET" and not session.form_is_ours(request):
             raise RegistryError(errors.DENIED, message=session.FORM_FROM_ELSEWHERE)
     if route.action == AUTHENTICATED and claims is not None:

@@ -10,13 +10,14 @@ import base64
 import datetime
 import hashlib
 import hmac
+import json
 import re
 import secrets
 from typing import Dict, FrozenSet, Iterable, List, NamedTuple, Optional, Set, Tuple
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 
-from chalicelib.access import jwt
+from chalicelib.access import federation, jwt
 from chalicelib.backend import Backend
 from chalicelib.metadata import keys
 from chalicelib.metadata.models import (Credential, failed_conditions, Grant, Principal, read_together,
@@ -41,6 +42,9 @@ class Caller(NamedTuple):
     credential: Optional[Credential] = None
     # The teams it is a member of, when its principal was read (None: read them when needed).
     teams: Optional[FrozenSet[str]] = None
+    # A robot that proved itself with a federated identity's ID token: what it proved
+    # (federation.Proof), which its access tokens carry for the audit trail.
+    federated: Optional[federation.Proof] = None
 
 
 ANONYMOUS = Caller(None)
@@ -94,6 +98,17 @@ def held(caller: Caller, repositories: List[str]) -> Dict[str, Set[str]]:
             actions.discard(PUSH)
         answer[name] = actions
     return answer
+
+
+_KEY_SETS: Optional[federation.KeySets] = None
+
+
+def _key_sets(backend: Backend) -> federation.KeySets:
+    """The issuers' keys, fetched and kept once per process."""
+    global _KEY_SETS
+    if _KEY_SETS is None:
+        _KEY_SETS = federation.KeySets(backend.settings.in_lambda)
+    return _KEY_SETS
 
 
 def _teams(caller: Caller) -> FrozenSet[str]:
@@ -159,9 +174,12 @@ class AuthService:
 
     def authenticate(self, text: str, kind: str = "access", username: Optional[str] = None) -> Caller:
         """The caller a secret proves, or UNAUTHORIZED (never saying which check failed). A
-        refresh token holds only while the access credential it came from holds too."""
+        refresh token holds only while the access credential it came from holds too. A robot's
+        password may be an ID token of an identity it trusts (`federated`)."""
         match = _CREDENTIAL.fullmatch(text or "")
         refused = RegistryError(errors.UNAUTHORIZED, "invalid credentials")
+        if not match and kind == "access" and username and federation.looks_like_token(text):
+            return self.federated(username, text)
         if not match:
             raise refused
         # The credential, with the principal the caller names (basic auth) in the same read; a
@@ -188,6 +206,71 @@ class AuthService:
             credential.update(actions=[Credential.last_used_at.set(self._backend.clock())])
         return Caller(principal.name, credential.credential_id, principal.admin, credential,
                       frozenset(principal.teams or ()))
+
+    def federated(self, robot: str, token: str) -> Caller:
+        """The robot an ID token proves, through one of its trusts (one read: the principal), or
+        UNAUTHORIZED whose `reason` says, for the audit trail only, which condition failed."""
+        def refused(reason: str) -> RegistryError:
+            error = RegistryError(errors.UNAUTHORIZED, "invalid credentials")
+            error.reason = reason
+            return error
+        try:
+            principal = Principal.get(robot)
+        except DoesNotExist:
+            raise refused(f"no robot {robot[:100]!r}") from None
+        trusts = federation.trusts_of(principal.trusts) if principal.kind == "robot" else []
+        if not trusts:
+            raise refused(f"{robot} is not a robot that trusts federated identities")
+        try:
+            proof = federation.verify(token, trusts, self._backend.clock().timestamp(), _key_sets(self._backend))
+        except federation.Refused as error:
+            raise refused(error.reason) from None
+        return Caller(principal.name, None, False, None, frozenset(principal.teams or ()), proof)
+
+    # --- federated identities ------------------------------------------------------------------
+
+    def trusts(self, robot: str) -> List[federation.Trust]:
+        return federation.trusts_of(self._robot(robot).trusts)
+
+    def add_trust(self, robot: str, document: dict) -> federation.Trust:
+        """Let `robot` be proved by ID tokens of a federated identity (federation.new_trust)."""
+        principal = self._robot(robot)
+        try:
+            trust = federation.new_trust(document.get("issuer"), document.get("audience"), document.get("subject"),
+                                         document.get("claims") or {})
+        except federation.Invalid as error:
+            raise RegistryError(errors.ADMIN_INVALID, str(error)) from None
+        held = [t for t in federation.trusts_of(principal.trusts) if t.id != trust.id]
+        if len(held) >= federation.MAX_TRUSTS:
+            raise RegistryError(errors.ADMIN_INVALID, f"a robot trusts at most {federation.MAX_TRUSTS} identities")
+        self._write_trusts(principal, held + [trust], "robot.trust", trust.document())
+        return trust
+
+    def remove_trust(self, robot: str, trust_id: str) -> None:
+        principal = self._robot(robot)
+        held = federation.trusts_of(principal.trusts)
+        if not any(t.id == trust_id for t in held):
+            raise RegistryError(errors.ADMIN_UNKNOWN, f"{robot} has no trust {trust_id[:40]!r}")
+        self._write_trusts(principal, [t for t in held if t.id != trust_id], "robot.untrust", {"id": trust_id})
+
+    def _robot(self, name: str) -> Principal:
+        principal = self.principal(name)
+        if principal.kind != "robot":
+            raise RegistryError(errors.ADMIN_INVALID, f"{name!r} is not a robot: only robots trust federated identities")
+        return principal
+
+    def _write_trusts(self, principal: Principal, trusts: List[federation.Trust], action: str, detail: dict) -> None:
+        text = json.dumps([t.document() for t in trusts]) if trusts else None
+        try:
+            with transaction() as txn:
+                txn.update(principal, actions=[Principal.trusts.set(text) if text else Principal.trusts.remove()],
+                           condition=Principal.name.exists() & (Principal.trusts == principal.trusts
+                                                                if principal.trusts else Principal.trusts.does_not_exist()))
+                self._backend.audit.record_in(txn, action, principal=principal.name, **detail)
+        except TransactWriteError as error:
+            if not failed_conditions(error):
+                raise  # not refused by a condition: busy, or wrong
+            raise RegistryError(errors.ADMIN_CONFLICT, f"{principal.name}'s trusts changed meanwhile; try again") from None
 
     @staticmethod
     def _usable(credential: Credential, now: float) -> bool:
@@ -327,13 +410,20 @@ class AuthService:
     # --- access tokens -------------------------------------------------------------------------
 
     def issue_access_token(self, caller: Caller, access: List[dict]) -> Tuple[str, int, datetime.datetime]:
+        """A registry token; one a federated identity earned carries it (`fed`) and lives no
+        longer than the ID token it was exchanged for."""
         now = self._backend.clock()
         settings = self._backend.settings
+        lifetime = spec.ACCESS_TOKEN_SECONDS
+        if caller.federated is not None:
+            lifetime = max(1, min(lifetime, caller.federated.expires_at - int(now.timestamp())))
         claims = jwt.new_claims(self._backend.public_url(), caller.name or "", settings.token_service, caller.credential_id,
-                                access, now.timestamp(), spec.ACCESS_TOKEN_SECONDS)
+                                access, now.timestamp(), lifetime)
         if caller.admin:
             claims["admin"] = True
-        return jwt.encode(claims, self._backend.signing_keys()[0]), spec.ACCESS_TOKEN_SECONDS, now
+        if caller.federated is not None:
+            claims["fed"] = caller.federated.audit()
+        return jwt.encode(claims, self._backend.signing_keys()[0]), lifetime, now
 
     def verify_access_token(self, token: str) -> dict:
         return jwt.decode(token, self._backend.signing_keys(), self._backend.settings.token_service,

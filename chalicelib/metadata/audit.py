@@ -51,6 +51,9 @@ class RequestContext:
     actor: Optional[str] = None
     credential_id: Optional[str] = None
     sequence: int = 0
+    # A robot proved by a federated identity: issuer, subject and the CI run's claims, recorded
+    # on every event of the request (chalicelib/access/federation.py).
+    federated: Optional[dict] = None
 
 
 _context: contextvars.ContextVar[Optional[RequestContext]] = contextvars.ContextVar("audit", default=None)
@@ -76,11 +79,13 @@ def acting_as(actor: str):
         end(token)
 
 
-def identify(actor: Optional[str], credential_id: Optional[str]) -> None:
-    """Who the request turned out to be (after the token was verified or the credential checked)."""
+def identify(actor: Optional[str], credential_id: Optional[str], federated: Optional[dict] = None) -> None:
+    """Who the request turned out to be (after the token was verified or the credential checked),
+    and, for a robot proved by an ID token, the federated identity behind it."""
     context = _context.get()
     if context is not None:
         context.actor, context.credential_id = actor, credential_id
+        context.federated = federated if isinstance(federated, dict) else None
 
 
 def current() -> RequestContext:
@@ -107,6 +112,8 @@ class AuditTrail:
         who = actor or context.actor or "-"
         retention = datetime.timedelta(days=self._backend.settings.audit_retention_days)
         shard = random.randrange(AUDIT_SHARDS)
+        if context.federated and who == context.actor:
+            detail = dict(detail, federated=context.federated)
         return AuditEvent(
             keys.audit_partition(namespace or _namespace(repository), now.date(), shard),
             keys.event_at(now, context.request_id, context.sequence),

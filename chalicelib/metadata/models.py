@@ -261,6 +261,9 @@ class Principal(Model):
     admin = BooleanAttribute(default=False)
     created_at = UTCDateTimeAttribute()
     teams = UnicodeSetAttribute(null=True)
+    # A robot's trusts of federated identities (chalicelib/access/federation.py), JSON: read with
+    # the principal, so an ID token costs the token endpoint no other read.
+    trusts = UnicodeAttribute(null=True)
 
 
 class Credential(Model):

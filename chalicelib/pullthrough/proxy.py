@@ -43,7 +43,8 @@ from chalicelib.oci.errors import RegistryError
 from chalicelib.oci.formats import parse_manifest
 from chalicelib.policy.cache import Upstream
 from chalicelib.policy.settings import SettingsService
-from chalicelib.pullthrough.upstream import Busy, Missing, Unreachable, UpstreamClient, secure_url
+from chalicelib.pullthrough.upstream import Busy, Missing, Unreachable, UpstreamClient
+from chalicelib.runtime.outbound import secure_url
 
 LOG = logging.getLogger("dockless.cache")
 ACTOR = "cache"

@@ -8,7 +8,7 @@ Every failure to get an answer (the network, a timeout, 5xx, 429) is `Unreachabl
 answers from what it holds; a 404 is `Missing`. The upstream's password is read from Secrets
 Manager when a challenge asks for it, and never logged or recorded.
 
-Whatever the upstream does, the registry stays in charge:
+Whatever the upstream does, the registry stays in charge (chalicelib/runtime/outbound.py):
     where it goes    the upstream, its token realm and every redirect are held to one rule
                      (`may_fetch`): https to a host that is not an internal address; a loopback
                      upstream (the local stack's) may also name loopback, plain http only on its
@@ -19,77 +19,18 @@ Whatever the upstream does, the registry stays in charge:
 """
 from __future__ import annotations
 import base64
-import ipaddress
 import json
 import re
-import socket
-import threading
-import time
 from typing import Callable, Dict, Iterator, NamedTuple, Optional, Tuple
 from urllib.parse import urlencode, urljoin, urlsplit
 
 from chalicelib.oci import spec
 from chalicelib.policy.cache import Upstream
+from chalicelib.runtime.outbound import (REDIRECT_STATUSES, SENDING, Budget, Unreachable, may_fetch, plainly, pool,
+                                         release)
 
 CONNECT_SECONDS, READ_SECONDS = 5, 20
 _CHALLENGE_PARAM = r'(\w+)="([^"]*)"'
-
-
-LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
-REDIRECT_STATUSES = (301, 302, 303, 307, 308)
-
-
-def secure_url(url: str) -> bool:
-    """https://, or http:// to this machine (a registry on loopback, as docker allows): what a
-    cache's upstream URL may be."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return False
-    return bool(parts.hostname) and (parts.scheme == "https" or (parts.scheme == "http"
-                                                                 and parts.hostname in LOOPBACK_HOSTS))
-
-
-def may_fetch(target: str, upstream_url: str, same_origin_http: bool = True) -> bool:
-    """Whether a cache of `upstream_url` may send a request to `target` (a redirect's Location, a
-    token realm): https to a host that is no internal address; loopback only when the upstream
-    itself is on loopback, and plain http then only to the upstream's own origin (a token realm,
-    `same_origin_http=False`, may be another loopback port)."""
-    try:
-        parts, upstream = urlsplit(target), urlsplit(upstream_url)
-        parts.port, upstream.port  # noqa: B018 - raise on a port that is not a number
-    except ValueError:
-        return False
-    if not parts.hostname or parts.scheme not in ("http", "https") or parts.username or parts.password:
-        return False
-    if _internal(parts.hostname):
-        if upstream.hostname not in LOOPBACK_HOSTS or parts.hostname not in LOOPBACK_HOSTS:
-            return False
-        return parts.scheme == "https" or not same_origin_http or _origin(parts) == _origin(upstream)
-    return parts.scheme == "https"
-
-
-def _origin(parts) -> tuple:
-    return parts.scheme, parts.hostname, parts.port or {"http": 80, "https": 443}[parts.scheme]
-
-
-def _internal(host: str) -> bool:
-    """A name for this machine, or an address of it, of the link (169.254.169.254, the instance
-    metadata service) or of a private network."""
-    if host in LOOPBACK_HOSTS or host.endswith(".localhost"):
-        return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        try:  # the forms C's resolver also reads as IPv4: 127.1, 2130706433, 0x7f000001
-            address = ipaddress.IPv4Address(socket.inet_aton(host))
-        except OSError:
-            return False  # a name: DNS decides, as for every https client
-    return not address.is_global
-
-
-class Unreachable(Exception):
-    """The upstream gave no usable answer (network, timeout, 5xx, 429): served from the cache."""
 
 
 class Missing(Exception):
@@ -107,70 +48,12 @@ class Answer(NamedTuple):
     url: str  # where the answer came from, after redirects
 
 
-class Budget:
-    """The time one registry request may spend at an upstream. It starts with the first request;
-    at its end every connection the requests used is shut down, so that a read blocked on an
-    upstream sending a byte now and then returns (a read timeout alone restarts with each byte)."""
-
-    def __init__(self, seconds: float):
-        self.seconds = seconds
-        self._deadline: Optional[float] = None
-        self._sockets: set = set()
-        self._lock = threading.Lock()
-        self._timer: Optional[threading.Timer] = None
-        self.spent = False
-
-    def remaining(self) -> float:
-        with self._lock:
-            if self._deadline is None:
-                self._deadline = time.monotonic() + self.seconds
-                self._timer = threading.Timer(self.seconds, self._spend)
-                self._timer.daemon = True
-                self._timer.start()
-            left = self._deadline - time.monotonic()
-        if left <= 0 or self.spent:
-            raise Unreachable(f"the upstream did not finish within {self.seconds:g} s")
-        return left
-
-    def watch(self, sock) -> None:
-        with self._lock:
-            if self.spent:
-                _shut(sock)
-            else:
-                self._sockets.add(sock)
-
-    def end(self) -> None:
-        """The registry request is done with the upstream: nothing is shut after this."""
-        with self._lock:
-            if self._timer is not None:
-                self._timer.cancel()
-            self._sockets.clear()
-
-    def _spend(self) -> None:
-        with self._lock:
-            self.spent = True
-            for sock in self._sockets:
-                _shut(sock)
-            self._sockets.clear()
-
-
-def _shut(sock) -> None:
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass  # closed already
-
-
-# The budget of the request this thread is sending: connections register their sockets with it.
-_SENDING = threading.local()
-
-
 class UpstreamClient:
     def __init__(self, upstream: Upstream, password: Callable[[], Optional[str]]):
         self._upstream = upstream
         self._password = password
         self._base = upstream.url.rstrip("/")
-        self.budget = Budget(spec.UPSTREAM_BUDGET_SECONDS)
+        self.budget = Budget(spec.UPSTREAM_BUDGET_SECONDS, "the upstream")
 
     def manifest(self, name: str, reference: str) -> Tuple[bytes, Optional[str], Optional[str]]:
         """The manifest's bytes (at most spec.MANIFEST_MAX_BYTES), Content-Type and the digest the
@@ -179,9 +62,9 @@ class UpstreamClient:
         try:
             body = answer.response.read(spec.MANIFEST_MAX_BYTES + 1, decode_content=True)
         except Exception as error:  # noqa: BLE001 - any failure mid-body is the upstream's
-            raise Unreachable(f"reading the manifest failed ({_plainly(error)})") from None
+            raise Unreachable(f"reading the manifest failed ({plainly(error)})") from None
         finally:
-            _release(answer.response)
+            release(answer.response)
         if len(body) > spec.MANIFEST_MAX_BYTES:
             raise Unreachable(f"the upstream's manifest is larger than {spec.MANIFEST_MAX_BYTES} bytes")
         return body, answer.headers.get("content-type"), answer.headers.get(spec.CONTENT_DIGEST_HEADER.lower())
@@ -189,13 +72,13 @@ class UpstreamClient:
     def tag_digest(self, name: str, tag: str) -> Optional[str]:
         """What the tag names upstream, from a HEAD's Docker-Content-Digest (None if it sends none)."""
         answer = self._get(f"/v2/{name}/manifests/{tag}", name, {"Accept": spec.MANIFEST_ACCEPT}, method="HEAD")
-        _release(answer.response)
+        release(answer.response)
         return answer.headers.get(spec.CONTENT_DIGEST_HEADER.lower())
 
     def blob_size(self, name: str, digest: str) -> int:
         """The blob's length, from a HEAD (its Docker-Content-Digest, if sent, must be the digest)."""
         answer = self._get(f"/v2/{name}/blobs/{digest}", name, {}, method="HEAD")
-        _release(answer.response)
+        release(answer.response)
         said = answer.headers.get(spec.CONTENT_DIGEST_HEADER.lower())
         try:
             size = int(answer.headers.get("content-length", ""))
@@ -219,19 +102,19 @@ class UpstreamClient:
         except (urllib3.exceptions.HTTPError, OSError) as error:
             if self.budget.spent:
                 raise Unreachable(f"the upstream did not finish within {self.budget.seconds:g} s") from None
-            raise Unreachable(f"the upstream stopped sending ({_plainly(error)})") from None
+            raise Unreachable(f"the upstream stopped sending ({plainly(error)})") from None
 
     # --- plumbing --------------------------------------------------------------------------------
 
     def _get(self, path: str, name: str, headers: dict, method: str = "GET") -> Answer:
         answer = self._send(method, self._base + path, headers)
         if answer.status == 401:
-            _release(answer.response)
+            release(answer.response)
             authorization = self._authorization(answer.headers.get("www-authenticate", ""), name)
             answer = self._send(method, self._base + path, {**headers, "Authorization": authorization})
         if answer.status == 200:
             return answer
-        _release(answer.response)
+        release(answer.response)
         if answer.status in (401, 403, 404):
             raise Missing(f"the upstream answered {answer.status} for {path}")
         raise Unreachable(f"the upstream answered {answer.status} for {path}")
@@ -245,7 +128,7 @@ class UpstreamClient:
             location = answer.headers.get("location")
             if answer.status not in REDIRECT_STATUSES or not location:
                 return answer
-            _release(answer.response)
+            release(answer.response)
             target = urljoin(url, location)
             if not may_fetch(target, self._upstream.url):
                 # Where it pointed is not told: it may be an address the caller must not learn of.
@@ -261,18 +144,18 @@ class UpstreamClient:
         import urllib3  # only a cache namespace's miss pays for it
 
         left = self.budget.remaining()
-        _SENDING.budget = self.budget
+        SENDING.budget = self.budget
         try:
-            response = _pool().request(method, url, headers=headers, preload_content=False, redirect=False,
+            response = pool().request(method, url, headers=headers, preload_content=False, redirect=False,
                                        retries=urllib3.Retry(total=3, connect=1, read=0, redirect=0, status=0),
                                        timeout=urllib3.Timeout(connect=min(CONNECT_SECONDS, left),
                                                                read=min(READ_SECONDS, left)))
         except urllib3.exceptions.HTTPError as error:
             if self.budget.spent:
                 raise Unreachable(f"the upstream did not finish within {self.budget.seconds:g} s") from None
-            raise Unreachable(f"{urlsplit(url).netloc} did not answer ({_plainly(error)})") from None
+            raise Unreachable(f"{urlsplit(url).netloc} did not answer ({plainly(error)})") from None
         finally:
-            _SENDING.budget = None
+            SENDING.budget = None
         return Answer(response.status, {k.lower(): v for k, v in response.headers.items()}, response, url)
 
     def _authorization(self, challenge: str, name: str) -> str:
@@ -303,7 +186,7 @@ class UpstreamClient:
         except (ValueError, AttributeError):
             raise Unreachable("the upstream's token service sent no token") from None
         finally:
-            _release(answer.response)
+            release(answer.response)
         if not isinstance(token, str):
             raise Unreachable("the upstream's token service sent no token")
         return "Bearer " + token
@@ -314,68 +197,9 @@ class UpstreamClient:
         return self._upstream.username, self._password() or ""
 
 
-_POOL = None
-
-
-def _pool():
-    """One connection pool per container, for every cache's upstream; its connections register
-    their sockets with the budget of the request that uses them."""
-    global _POOL
-    if _POOL is None:
-        import urllib3
-        from urllib3.connection import HTTPConnection, HTTPSConnection
-
-        def watched(base):
-            class Watched(base):
-                def connect(self):
-                    super().connect()
-                    self._watch()
-
-                def request(self, *args, **kwargs):
-                    if self.sock is not None:
-                        self._watch()  # a connection from the pool
-                    return super().request(*args, **kwargs)
-
-                def _watch(self):
-                    budget = getattr(_SENDING, "budget", None)
-                    if budget is not None and self.sock is not None:
-                        budget.watch(self.sock)
-            return Watched
-
-        class Pool(urllib3.HTTPConnectionPool):
-            ConnectionCls = watched(HTTPConnection)
-
-        class TLSPool(urllib3.HTTPSConnectionPool):
-            ConnectionCls = watched(HTTPSConnection)
-
-        _POOL = urllib3.PoolManager(num_pools=8, maxsize=4)
-        _POOL.pool_classes_by_scheme = {"http": Pool, "https": TLSPool}
-    return _POOL
-
-
 def _basic(credentials: Tuple[str, str]) -> str:
     return "Basic " + base64.b64encode(":".join(credentials).encode()).decode()
 
 
 
 
-def _plainly(error: Exception) -> str:
-    """What went wrong, in words a docker user reads (never urllib3's text, which names pools,
-    objects and addresses)."""
-    import urllib3
-    errors = urllib3.exceptions
-    for kind, words in ((errors.NewConnectionError, "connection refused"),
-                        (errors.ConnectTimeoutError, "timed out connecting"), (errors.SSLError, "TLS failed"),
-                        (errors.ReadTimeoutError, "timed out"), (errors.ProtocolError, "the connection broke")):
-        if isinstance(error, kind) or isinstance(getattr(error, "reason", None), kind):
-            return words
-    return "the connection failed"
-
-
-def _release(response) -> None:
-    """Give a connection back to the pool with nothing left to read on it (what is left of a small
-    answer is read; a connection given back mid-body would answer the next request with it)."""
-    try:
-        response.drain_conn()
-    finally:
-        response.release_conn()

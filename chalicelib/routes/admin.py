@@ -7,6 +7,9 @@
     GET    /dockless/admin/v1/principals/<name>/tokens            its credentials, never secrets
     POST   /dockless/admin/v1/principals/<name>/tokens            {"expires_in_days"?, "description"?}
                                                                   -> {"token"} shown once
+    GET    /dockless/admin/v1/principals/<robot>/trusts           the federated identities a robot trusts
+    POST   /dockless/admin/v1/principals/<robot>/trusts           {"issuer", "audience", "subject", "claims"?}
+    DELETE /dockless/admin/v1/principals/<robot>/trusts/<id>
     DELETE /dockless/admin/v1/tokens/<id>                         revoke
     PUT    /dockless/admin/v1/teams/<team>/members/<name>         add to a team
     DELETE /dockless/admin/v1/teams/<team>/members/<name>         remove from a team
@@ -104,6 +107,20 @@ def create_token(call, principal):
                                                             document.get("description"))
     return json_response({"id": credential.credential_id, "token": text, "expires_at": credential.expires_at},
                          status=201)
+
+
+def list_trusts(call, principal):
+    return json_response({"trusts": [t.document() for t in AuthService(call.backend).trusts(principal)]})
+
+
+def add_trust(call, principal):
+    document = call.json_object(errors.ADMIN_INVALID)
+    return json_response(AuthService(call.backend).add_trust(principal, document).document(), status=201)
+
+
+def remove_trust(call, principal, trust_id):
+    AuthService(call.backend).remove_trust(principal, trust_id)
+    return empty(204)
 
 
 def revoke_token(call, credential_id):

@@ -4,8 +4,10 @@
     POST /token  grant_type=password (username, password, access_type=offline)
                  grant_type=refresh_token (refresh_token)     with one space-separated `scope`
 
-The caller's password is an access credential (`dkl_…`). With offline access the answer includes
-a refresh token, which `docker login` stores instead of the secret.
+The caller's password is an access credential (`dkl_…`), or, for a robot that trusts a federated
+identity, that identity's OIDC ID token (chalicelib/access/federation.py). With offline access the
+answer includes a refresh token, which `docker login` stores instead of the secret (not for an ID
+token: a refresh token would outlive it).
 """
 from __future__ import annotations
 from urllib.parse import parse_qs
@@ -26,10 +28,12 @@ def _authenticate(call, username, secret, kind="access") -> Caller:
     trail = call.backend.audit
     try:
         caller = AuthService(call.backend).authenticate(secret, kind=kind, username=username)
-    except RegistryError:
-        trail.record("authenticate", outcome=audit.DENIED, actor=username or "-", grant=kind)
+    except RegistryError as error:
+        reason = getattr(error, "reason", None)  # an ID token's: which condition failed, for the trail only
+        trail.record("authenticate", outcome=audit.DENIED, actor=username or "-",
+                     grant="federated" if reason else kind, **({"reason": reason} if reason else {}))
         raise
-    audit.identify(caller.name, caller.credential_id)
+    audit.identify(caller.name, caller.credential_id, caller.federated.audit() if caller.federated else None)
     return caller
 
 
@@ -48,10 +52,12 @@ def _answer(call, caller: Caller, scopes, offline: bool, grant: str):
     auth = AuthService(call.backend)
     access = auth.granted_access(caller, scopes)
     token, lifetime, issued = auth.issue_access_token(caller, access)
-    call.backend.audit.record("token.issue", access=access, offline=offline, grant=grant)
+    call.backend.audit.record("token.issue", access=access, offline=offline,
+                              grant="federated" if caller.federated else grant)
     document = {"token": token, "access_token": token, "expires_in": lifetime,
                 "issued_at": issued.isoformat().replace("+00:00", "Z")}
-    if offline and caller.name is not None:
+    # No refresh token for an ID token: it would outlive it (docker sends the ID token again).
+    if offline and caller.name is not None and caller.federated is None:
         refresh = new_credential_text()
         auth.store_credential(caller.name, refresh, kind="refresh", lifetime_seconds=spec.REFRESH_TOKEN_SECONDS,
                                  description="docker login", parent=caller.credential)

@@ -40,6 +40,7 @@ import re
 from datetime import datetime, timezone
 from typing import Dict, Iterable, List, NamedTuple, Optional, Tuple
 
+from chalicelib.access.federation import star_match
 from chalicelib.signing.cosign import verifies_with
 
 TRUSTED_ROOT_TYPE = "application/vnd.dev.sigstore.trustedroot+json"
@@ -94,8 +95,7 @@ class Identity(NamedTuple):
     subject: str
 
     def matches(self, proof: "Proof") -> bool:
-        pattern = re.compile(".*".join(re.escape(part) for part in self.subject.split("*")), re.S)
-        return proof.issuer == self.issuer and any(pattern.fullmatch(subject) for subject in proof.subjects)
+        return proof.issuer == self.issuer and any(star_match(self.subject, subject) for subject in proof.subjects)
 
     def document(self) -> str:
         return json.dumps({"issuer": self.issuer, "subject": self.subject}, sort_keys=True)

@@ -80,6 +80,48 @@ user = _principal_group("user", "dockless user create alice")
 robot = _principal_group("robot", "dockless robot create ci && dockless token create ci --expires-days 90")
 
 
+@robot.command(name="trust", help="Let CI jobs sign in as ROBOT with their OIDC ID token as the password (no stored "
+                                  "secret): tokens from ISSUER for AUDIENCE whose sub matches SUBJECT (and each "
+                                  "--claim NAME=PATTERN); * matches any run of characters.\n\n\b\nExample:\n"
+                                  "  dockless robot trust ci --issuer https://token.actions.githubusercontent.com \\\n"
+                                  "      --audience https://registry.example.com --subject 'repo:acme/app:ref:refs/heads/main'\n"
+                                  "  # in the job: docker login registry.example.com -u ci --password-stdin <<< \"$ID_TOKEN\"")
+@click.argument("name")
+@click.option("--issuer", required=True, help="The OIDC issuer's URL, exactly as its tokens' iss.")
+@click.option("--audience", required=True, help="The aud the job requests its ID token for.")
+@click.option("--subject", required=True, help="The sub claim, or a pattern with *.")
+@click.option("--claim", "claims", multiple=True, metavar="NAME=PATTERN", help="Another claim that must match.")
+@registry_option
+def robot_trust(name, issuer, audience, subject, claims, registry):
+    pairs = {}
+    for claim in claims:
+        key, equals, pattern = claim.partition("=")
+        if not equals:
+            raise click.UsageError(f"--claim {claim!r}: give NAME=PATTERN")
+        pairs[key] = pattern
+    trust = client_of(registry).admin("POST", f"/principals/{name}/trusts", {
+        "issuer": issuer, "audience": audience, "subject": subject, "claims": pairs})
+    say(f"{name} trusts {trust['id']}: {issuer} sub {subject}" + "".join(f" {k}={v}" for k, v in pairs.items()))
+
+
+@robot.command(name="trusts", help="The federated identities ROBOT trusts.")
+@click.argument("name")
+@registry_option
+def robot_trusts(name, registry):
+    for trust in client_of(registry).admin("GET", f"/principals/{name}/trusts")["trusts"]:
+        say(f"{trust['id']}\t{trust['issuer']}\taud {trust['audience']}\tsub {trust['subject']}"
+            + "".join(f"\t{k}={v}" for k, v in trust["claims"].items()))
+
+
+@robot.command(name="untrust", help="Stop trusting one of ROBOT's federated identities (its id, from `trusts`).")
+@click.argument("name")
+@click.argument("trust_id")
+@registry_option
+def robot_untrust(name, trust_id, registry):
+    client_of(registry).admin("DELETE", f"/principals/{name}/trusts/{trust_id}")
+    say(f"{name} no longer trusts {trust_id}")
+
+
 team = _principal_group("team", "dockless team create devs && dockless team add devs alice")
 
 

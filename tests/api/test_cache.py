@@ -682,5 +682,5 @@ def test_a_cache_namespace_has_only_so_many_requests_at_its_upstream(client, ups
     ("https://cdn.example.com:notaport/", "https://registry.example.com", False),
 ])
 def test_where_a_cache_may_send_a_request(target, upstream_url, allowed):
-    from chalicelib.pullthrough.upstream import may_fetch
+    from chalicelib.runtime.outbound import may_fetch
     assert may_fetch(target, upstream_url) is allowed

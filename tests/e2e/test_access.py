@@ -102,3 +102,42 @@ def test_anonymous_docker_pull_of_a_private_repository_fails(stack, docker, dock
     result = run(DOCKER, "pull", image, env=anonymous, check=False)
     assert result.returncode != 0
     assert "denied" in result.stderr or "unauthorized" in result.stderr
+
+
+def test_a_ci_job_pushes_with_its_oidc_id_token_as_the_robots_password(stack, docker, dockerd, tmp_path):
+    """Keyless CI: the robot trusts one repository's main-branch runs of an OIDC issuer (on
+    loopback, as tests/oidc.py serves one); the job runs `docker login -u ROBOT --password-stdin`
+    with its ID token, unmodified, and pushes; a token for another branch gets nothing."""
+    from tests.oidc import Provider
+    provider = Provider()
+    config = {**os.environ, "DOCKLESS_CONFIG": str(tmp_path / "logins.json")}
+
+    def dockless(*args, check=True, input=None):
+        return run(sys.executable, "-m", "dockless.cli", *args, env=config, check=check, input=input)
+    try:
+        dockless("login", stack.url, "-u", "admin", "--password-stdin", input=stack.admin_token)
+        dockless("robot", "create", "ci")
+        dockless("grant", "write", "cinamespace", "user:ci")
+        trusted = dockless("robot", "trust", "ci", "--issuer", provider.issuer, "--audience", stack.url,
+                           "--subject", "repo:acme/app:ref:refs/heads/main", "--claim", "workflow=release*").stdout
+        assert "ci trusts" in trusted and "workflow=release*" in trusted
+        assert provider.issuer in dockless("robot", "trusts", "ci").stdout
+
+        image = f"{stack.host}/cinamespace/app:1"
+        dockerfile_context(tmp_path / "ctx", [12_000])
+        docker("build", "-q", "-t", image, str(tmp_path / "ctx"))
+        job = {**dockerd, "DOCKER_CONFIG": str(tmp_path / "docker-ci")}
+        other = provider.token("repo:acme/app:ref:refs/heads/dev", audience=stack.url, workflow="release.yml")
+        refused = run(DOCKER, "login", stack.host, "-u", "ci", "--password-stdin", env=job, input=other, check=False)
+        assert refused.returncode != 0
+        id_token = provider.token("repo:acme/app:ref:refs/heads/main", audience=stack.url, workflow="release.yml",
+                                  run_id="99")
+        run(DOCKER, "login", stack.host, "-u", "ci", "--password-stdin", env=job, input=id_token)
+        run(DOCKER, "push", image, env=job)
+        events = [json.loads(line) for line in dockless("audit", "--actor", "ci", "--json").stdout.splitlines()]
+        pushed = [e for e in events if e["action"] == "manifest.push"]
+        assert pushed and pushed[0]["detail"]["federated"]["subject"] == "repo:acme/app:ref:refs/heads/main"
+        assert pushed[0]["detail"]["federated"]["run_id"] == "99"
+        docker("rmi", image)
+    finally:
+        provider.close()
