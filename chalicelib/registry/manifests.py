@@ -12,7 +12,6 @@ repository's time-machine window; a restore writes the tag as a push would, chec
 """
 from __future__ import annotations
 import base64
-import binascii
 import hashlib
 import datetime
 import json
@@ -155,7 +154,8 @@ class ManifestService:
         current = current if isinstance(current, dict) else {}
         layers = [layer for layer in current.get("layers") or [] if isinstance(layer, dict)]
         payload_digest = "sha256:" + hashlib.sha256(payload).hexdigest()
-        if any(layer.get("digest") == payload_digest and _signed_by(layer, key, payload) for layer in layers):
+        ours = cosign.entries(current, lambda blob: payload if blob == payload_digest else None)
+        if any(cosign.signer(entry, {key.fingerprint: key.public_pem}) for entry in ours):
             return  # pushed again under another tag: signed already
         blobs = BlobService(self._backend)
         blobs.push_monolithic(repo, payload_digest, payload)
@@ -496,15 +496,6 @@ class ManifestService:
 # The config of the `.sig` manifests the registry writes: `{}`, as an image config.
 COSIGN_CONFIG = {"mediaType": "application/vnd.oci.image.config.v1+json",
                  "digest": "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a", "size": 2}
-
-
-def _signed_by(layer: dict, key: cosign.PrivateKey, payload: bytes) -> bool:
-    annotation = (layer.get("annotations") or {}).get(cosign.SIGNATURE_ANNOTATION)
-    try:
-        signature = base64.b64decode(annotation or "", validate=True)
-    except (binascii.Error, TypeError):
-        return False
-    return cosign.verifies(key.public_pem, key.fingerprint, signature, payload)
 
 
 def _present(manifest: Optional[Manifest], digest: str) -> Manifest:

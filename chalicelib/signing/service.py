@@ -34,7 +34,7 @@ ATOMIC_TYPE = "atomic container signature"
 # Where the registry's own key is published (/keys/_registry/KEYS).
 REGISTRY_NAMESPACE = "_registry"
 _registry_fingerprint = None
-_registry_cosign: Optional[cosign.PrivateKey] = None
+_registry_cosign = None  # a cosign.PrivateKey, False once found to be none, None before it is read
 
 
 def atomic_payload(payload: bytes) -> Tuple[str, str]:
@@ -491,17 +491,16 @@ def registry_key(backend: Backend) -> Optional[str]:
 
 def registry_cosign_key(backend: Backend) -> Optional[cosign.PrivateKey]:
     """The registry's own cosign key (ECDSA P-256), loaded once per process, its public half
-    trusted and published under /keys/_registry/cosign.pub; None when its secret holds none."""
+    trusted and published under /keys/_registry/cosign.pub; None when its secret holds none
+    (remembered too: a registry without one does not read its secret at every signed push)."""
     global _registry_cosign
     if _registry_cosign is None:
         text = _registry_keys(backend)
         found = cosign.private_key(text) if text else None
-        if found is None:
-            return None
-        if not SigningKey.count(REGISTRY_NAMESPACE, SigningKey.fingerprint == found.fingerprint):
+        if found is not None and not SigningKey.count(REGISTRY_NAMESPACE, SigningKey.fingerprint == found.fingerprint):
             SigningService(backend).add_keys(REGISTRY_NAMESPACE, found.public_pem)
-        _registry_cosign = found
-    return _registry_cosign
+        _registry_cosign = found or False
+    return _registry_cosign or None
 
 
 def registry_signature(backend: Backend, repository: str, digest: str, tag: str) -> Signature:
