@@ -45,7 +45,7 @@ OBJECT_ACTIONS: Dict[str, List[str]] = {
     paths.AUDIT_PREFIX: ["PutObject"],
 }
 BUCKET_ACTIONS = ["ListBucket"]
-SECRETS = ["TokenSigningKey", "RegistrySigningKey"]
+SECRETS = ["TokenSigningKey", "RegistrySigningKey", "SsoClientSecret"]
 # Pull-through caches' upstream passwords (chalicelib/pullthrough/proxy.py): secrets the API makes and deletes
 # itself, named "<table prefix>/cache/<namespace>".
 CACHE_SECRET_ACTIONS = ["CreateSecret", "DeleteSecret", "GetSecretValue", "PutSecretValue"]

@@ -158,7 +158,9 @@ def data_resources(stage: str) -> Dict[str, dict]:
     resources = {"Blobs": _bucket(), "BlobsPolicy": _tls_only_policy(),
                  "TokenSigningKey": _secret("dockless: HS256 key that signs access tokens", True),
                  "RegistrySigningKey": _secret("dockless: the registry's armoured GPG secret key", False),
-                 "OriginSecret": _secret("dockless: header value CloudFront sends to the API", True)}
+                 "OriginSecret": _secret("dockless: header value CloudFront sends to the API", True),
+                 "SsoClientSecret": _secret("dockless: the single sign-on client's secret at the identity provider "
+                                            "(blank: a public client)", False)}
     for model, concern in TABLES.items():
         resources[table_id(concern)] = _table(model, concern, stage)
     return resources
@@ -170,6 +172,7 @@ def data_outputs(stage: str) -> dict:
         "TablePrefix": {"Value": table_prefix(stage)},
         "TokenSigningKeySecret": {"Value": {"Ref": "TokenSigningKey"}},
         "RegistrySigningKeySecret": {"Value": {"Ref": "RegistrySigningKey"}},
+        "SsoClientSecret": {"Value": {"Ref": "SsoClientSecret"}},
     }
 
 
@@ -184,6 +187,13 @@ def function_settings(stage: str) -> dict:
         "DOCKLESS_ORIGIN_SECRET": {"Fn::Sub": "{{resolve:secretsmanager:${OriginSecret}:SecretString}}"},
         "DOCKLESS_TRUSTED_PROXY_HOPS": "2",  # CloudFront, then API Gateway (or the function URL)
         "DOCKLESS_DOOR": {"Ref": "Door"},
+        # Single sign-on for people (chalicelib/access/sso.py): off while SsoIssuer is empty.
+        "DOCKLESS_SSO_ISSUER": {"Ref": "SsoIssuer"},
+        "DOCKLESS_SSO_CLIENT_ID": {"Ref": "SsoClientId"},
+        "DOCKLESS_SSO_CLIENT_SECRET_SECRET": {"Ref": "SsoClientSecret"},
+        "DOCKLESS_SSO_TEAMS": {"Ref": "SsoTeams"},
+        "DOCKLESS_SSO_USERNAME_CLAIM": {"Ref": "SsoUsernameClaim"},
+        "DOCKLESS_SSO_GROUPS_CLAIM": {"Ref": "SsoGroupsClaim"},
     }
 
 
@@ -361,6 +371,18 @@ def merge_template(stage: str) -> dict:
             "AlarmEmail": {"Type": "String", "Default": "", "Description": "where alarms are mailed, or empty"},
             "Door": {"Type": "String", "Default": API_GATEWAY_DOOR, "AllowedValues": list(DOORS),
                      "Description": "what CloudFront sends requests through to the API function"},
+            "SsoIssuer": {"Type": "String", "Default": "", "AllowedPattern": r"^$|^https://.+$",
+                          "ConstraintDescription": "the identity provider's https:// issuer URL, or empty",
+                          "Description": "single sign-on: the OpenID Connect issuer, or empty (no single sign-on)"},
+            "SsoClientId": {"Type": "String", "Default": "",
+                            "Description": "single sign-on: the registry's client id (its secret: the SsoClientSecret "
+                                           "output's secret)"},
+            "SsoTeams": {"Type": "String", "Default": "",
+                         "Description": "single sign-on: GROUP=TEAM,... the provider's groups that make members of teams"},
+            "SsoUsernameClaim": {"Type": "String", "Default": "preferred_username",
+                                 "Description": "single sign-on: the claim that names the person"},
+            "SsoGroupsClaim": {"Type": "String", "Default": "groups",
+                               "Description": "single sign-on: the claim that lists the person's groups"},
         },
         "Conditions": {
             "HasDomain": {"Fn::Not": [{"Fn::Equals": [{"Ref": "DomainName"}, ""]}]},

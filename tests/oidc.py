@@ -1,13 +1,21 @@
-"""An OpenID Connect provider on loopback, as a CI's token service is (GitHub Actions', GitLab's):
-a discovery document and its JWKS over HTTP on 127.0.0.1, ID tokens signed RS256 or ES256 with
-keys it can rotate; and, for the hostile cases, a provider that lies (another issuer in its
-discovery document), stalls, redirects where it should not and floods."""
+"""An OpenID Connect provider on loopback, as a CI's token service is (GitHub Actions', GitLab's)
+and as a company's identity provider is: a discovery document and its JWKS over HTTP on
+127.0.0.1, ID tokens signed RS256 or ES256 with keys it can rotate, and for people an
+authorization endpoint (a sign-in page), a token endpoint (authorization code with PKCE, and the
+device grant) and a device authorization endpoint, for one client it knows. For the hostile
+cases, a provider that lies (another issuer in its discovery document; `answer` replaces its
+token endpoint's ID token), stalls, redirects where it should not and floods."""
 import base64
+import contextlib
+import hashlib
+import html
 import json
+import secrets
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Optional
+from typing import Callable, Dict, Optional
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
@@ -31,6 +39,15 @@ class Provider:
         self.mode: Optional[str] = None
         self.fetches = 0
         self.clock = time.time  # what "now" is for the tokens it issues (a test's registry clock)
+        # The client it knows (the registry): its id, and its secret (None: a public client).
+        self.client_id, self.client_secret = "dockless", None
+        self.kid = "k1"  # the key its token endpoint signs ID tokens with
+        self.people: Dict[str, dict] = {}  # who may sign in here: user name -> their claims
+        self.codes: Dict[str, dict] = {}  # authorization codes issued, until used
+        self.devices: Dict[str, dict] = {}  # device codes, with the user code and who approved
+        self.token_requests = []  # the forms its token endpoint got, with the client's Authorization
+        # A test's change of what the token endpoint answers: (the answer it would give) -> (status, document).
+        self.answer: Optional[Callable[[dict], tuple]] = None
         provider = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -59,13 +76,52 @@ class Provider:
                 if self.path == "/.well-known/openid-configuration":
                     issuer = "https://evil.example.test" if mode == "lie" else provider.issuer
                     return self._json({"issuer": issuer, "jwks_uri": provider.issuer + "/jwks",
+                                       "authorization_endpoint": provider.issuer + "/authorize",
+                                       "token_endpoint": provider.issuer + "/oauth/token",
+                                       "device_authorization_endpoint": provider.issuer + "/device",
+                                       "code_challenge_methods_supported": ["S256"],
                                        "id_token_signing_alg_values_supported": ["RS256", "ES256"]})
                 if self.path == "/jwks":
                     return self._json({"keys": [provider.jwk(kid, key) for kid, key in provider.keys.items()]})
+                if self.path.startswith("/authorize?"):
+                    return self._page(self._sign_in_page(parse_qs(urlsplit(self.path).query)))
+                if self.path.startswith("/activate"):
+                    return self._page("<form method=post action=/activate><label>Code <input name=user_code></label>"
+                                      "<label>User <input name=username></label><button>Approve</button></form>")
                 self._send(404, b"{}", {})
 
-            def _json(self, document):
-                self._send(200, json.dumps(document).encode(), {"Content-Type": "application/json"})
+            def do_POST(self):
+                form = {k: v[0] for k, v in parse_qs(self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                                                     .decode()).items()}
+                if self.path == "/authorize":
+                    return provider._authorize(self, form)
+                if self.path == "/activate":
+                    provider.approve(form.get("user_code", ""), form.get("username", ""))
+                    return self._page("<p>Approved: go back to your terminal.</p>")
+                if self.path == "/device":
+                    if not provider._client_ok(self, form):
+                        return self._json({"error": "invalid_client"}, 401)
+                    return self._json(provider._device(form))
+                if self.path == "/oauth/token":
+                    provider.token_requests.append({**form, "authorization": self.headers.get("Authorization")})
+                    status, document = provider._token(self, form)
+                    if provider.answer is not None:
+                        status, document = provider.answer(document)
+                    return self._json(document, status)
+                self._send(404, b"{}", {})
+
+            def _sign_in_page(self, query):
+                fields = "".join(f'<input type=hidden name="{html.escape(k)}" value="{html.escape(v[0])}">'
+                                 for k, v in query.items())
+                return (f"<h1>Acme identity</h1><form method=post action=/authorize>{fields}"
+                        "<label>User <input name=username></label><button type=submit>Sign in</button></form>")
+
+            def _page(self, text):
+                self._send(200, f"<!doctype html><html><body>{text}</body></html>".encode(),
+                           {"Content-Type": "text/html; charset=utf-8"})
+
+            def _json(self, document, status=200):
+                self._send(status, json.dumps(document).encode(), {"Content-Type": "application/json"})
 
             def _send(self, status, body, headers):
                 self.send_response(status)
@@ -77,12 +133,82 @@ class Provider:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
+        self._server.handle_error = lambda request, address: None  # a client the registry cut off
         self.issuer = f"http://127.0.0.1:{self._server.server_address[1]}"
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
     def close(self):
         self._server.shutdown()
         self._server.server_close()
+
+    # --- people: authorization code with PKCE, and the device grant ------------------------------
+
+    def _client_ok(self, request, form) -> bool:
+        """client_secret_basic, or a public client naming itself in the form."""
+        header = request.headers.get("Authorization") or ""
+        if header.startswith("Basic "):
+            from urllib.parse import unquote
+            client, _, secret = base64.b64decode(header[6:]).decode().partition(":")
+            return unquote(client) == self.client_id and unquote(secret) == self.client_secret
+        return self.client_secret is None and form.get("client_id") == self.client_id
+
+    def _authorize(self, request, form):
+        """The sign-in page's form: the person's name, the authorization request's fields."""
+        person = self.people.get(form.get("username", ""))
+        redirect = form.get("redirect_uri", "")
+        if form.get("client_id") != self.client_id or form.get("response_type") != "code" \
+                or form.get("code_challenge_method") != "S256" or not form.get("code_challenge"):
+            return request._send(400, b"bad authorization request", {})
+        if person is None:
+            query = {"error": "access_denied", "state": form.get("state", "")}
+        else:
+            code = secrets.token_urlsafe(16)
+            self.codes[code] = {"redirect_uri": redirect, "challenge": form["code_challenge"],
+                                "nonce": form.get("nonce"), "person": form["username"]}
+            query = {"code": code, "state": form.get("state", "")}
+        request._send(302, b"", {"Location": redirect + ("&" if "?" in redirect else "?") + urlencode(query)})
+
+    def _device(self, form) -> dict:
+        device_code, user_code = secrets.token_urlsafe(16), secrets.token_hex(4).upper()
+        self.devices[device_code] = {"user_code": user_code, "person": None}
+        return {"device_code": device_code, "user_code": user_code, "verification_uri": self.issuer + "/activate",
+                "verification_uri_complete": f"{self.issuer}/activate?user_code={user_code}", "expires_in": 600,
+                "interval": 1}
+
+    def approve(self, user_code: str, username: str) -> None:
+        """The person `username` enters `user_code` at the verification page (the device grant)."""
+        for device in self.devices.values():
+            if device["user_code"] == user_code:
+                device["person"] = username
+
+    def _token(self, request, form) -> tuple:
+        if not self._client_ok(request, form):
+            return 401, {"error": "invalid_client"}
+        if form.get("grant_type") == "authorization_code":
+            issued = self.codes.pop(form.get("code", ""), None)
+            verifier = form.get("code_verifier", "")
+            if issued is None or issued["redirect_uri"] != form.get("redirect_uri") or \
+                    b64url(hashlib.sha256(verifier.encode()).digest()) != issued["challenge"]:
+                return 400, {"error": "invalid_grant"}
+            person, nonce = issued["person"], issued["nonce"]
+        elif form.get("grant_type") == "urn:ietf:params:oauth:grant-type:device_code":
+            device = self.devices.get(form.get("device_code", ""))
+            if device is None:
+                return 400, {"error": "expired_token"}
+            if device["person"] is None:
+                return 400, {"error": "authorization_pending"}
+            if device["person"] not in self.people:
+                return 400, {"error": "access_denied"}
+            person, nonce = device["person"], None
+            del self.devices[form["device_code"]]
+        else:
+            return 400, {"error": "unsupported_grant_type"}
+        claims = dict(self.people[person])
+        subject = claims.pop("sub", "id-" + person)
+        id_token = self.token(subject, audience=self.client_id, kid=self.kid, **({"nonce": nonce} if nonce else {}),
+                              **claims)
+        return 200, {"access_token": secrets.token_urlsafe(16), "token_type": "Bearer", "expires_in": 300,
+                     "id_token": id_token}
 
     @staticmethod
     def jwk(kid: str, key) -> dict:
@@ -127,3 +253,18 @@ class Provider:
     def unsigned(self, subject: str) -> str:
         body = {"iss": self.issuer, "sub": subject, "aud": "https://registry.example.test", "exp": int(self.clock()) + 300}
         return f"{b64url(json.dumps({'alg': 'none'}).encode())}.{b64url(json.dumps(body).encode())}."
+
+
+@contextlib.contextmanager
+def serving(clock):
+    """A provider whose tokens use the test's clock; the registry forgets the issuers' keys it
+    fetched before, and after."""
+    import chalicelib.access.service as service_module
+    service_module._KEY_SETS = None
+    provider = Provider()
+    provider.clock = lambda: clock().timestamp()
+    try:
+        yield provider
+    finally:
+        provider.close()
+        service_module._KEY_SETS = None

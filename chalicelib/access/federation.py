@@ -114,6 +114,7 @@ class Proof(NamedTuple):
     subject: str
     expires_at: int
     recorded: Dict[str, str]  # issuer, subject and the run's claims, for the audit trail
+    claims: Optional[dict] = None  # every claim of the token (single sign-on reads the name and groups)
 
     def audit(self) -> dict:
         return dict(self.recorded)
@@ -207,7 +208,7 @@ def verify(token: str, trusts: List[Trust], now: float, keys: Callable[[str, Opt
                 recorded = {"issuer": issuer, "subject": subject, "trust": trust.id}
                 recorded.update({name: _claim_text(claims[name]) for name in RECORDED_CLAIMS
                                  if _claim_text(claims.get(name)) is not None})
-                return Proof(trust.id, issuer, subject, int(expires), recorded)
+                return Proof(trust.id, issuer, subject, int(expires), recorded, claims)
             why = f"claim {missing} {str(claims.get(missing))[:200]!r} does not match {trust.claims[missing]!r}"
     raise Refused(why)
 
@@ -219,24 +220,31 @@ class KeySets:
     def __init__(self, in_lambda: bool):
         self._in_lambda = in_lambda
         self._lock = threading.Lock()
-        self._held: Dict[str, Tuple[float, Dict[str, object]]] = {}
+        self._held: Dict[str, Tuple[float, dict, Dict[str, object]]] = {}
 
     def __call__(self, issuer: str, kid: Optional[str]) -> Dict[str, object]:
+        return self._issuer(issuer, kid)[1]
+
+    def discovery(self, issuer: str) -> dict:
+        """The issuer's discovery document (its endpoints), fetched and kept with its keys."""
+        return self._issuer(issuer, None)[0]
+
+    def _issuer(self, issuer: str, kid: Optional[str]) -> Tuple[dict, Dict[str, object]]:
         now = time.monotonic()
         with self._lock:
-            fetched_at, found = self._held.get(issuer, (None, {}))
+            fetched_at, discovery, found = self._held.get(issuer, (None, {}, {}))
         stale = fetched_at is None or now - fetched_at > KEYS_SECONDS
         unknown = kid is not None and kid not in found and (fetched_at is None or now - fetched_at > REFETCH_SECONDS)
         if stale or unknown:
             try:
-                found = self._fetch(issuer)
+                discovery, found = self._fetch(issuer)
             except outbound.Unreachable as error:
                 raise Refused(f"the issuer's keys could not be fetched: {error}") from None
             with self._lock:
-                self._held[issuer] = (now, found)
-        return found
+                self._held[issuer] = (now, discovery, found)
+        return discovery, found
 
-    def _allowed(self, issuer: str) -> Callable[[str], bool]:
+    def allowed(self, issuer: str) -> Callable[[str], bool]:
         """Where the issuer's documents may come from: outbound's rule, and never loopback in Lambda."""
         def allowed(url: str) -> bool:
             if self._in_lambda and urlsplit(url).hostname in outbound.LOOPBACK_HOSTS:
@@ -244,9 +252,9 @@ class KeySets:
             return outbound.may_fetch(url, issuer)
         return allowed
 
-    def _fetch(self, issuer: str) -> Dict[str, object]:
+    def _fetch(self, issuer: str) -> Tuple[dict, Dict[str, object]]:
         budget = outbound.Budget(FETCH_SECONDS, "the issuer")
-        allowed = self._allowed(issuer)
+        allowed = self.allowed(issuer)
         try:
             discovery = json.loads(outbound.fetch(issuer.rstrip("/") + "/.well-known/openid-configuration", allowed,
                                                   budget, DISCOVERY_MAX_BYTES, {"Accept": "application/json"}))
@@ -261,7 +269,7 @@ class KeySets:
             raise outbound.Unreachable("it sent something that is not JSON") from None
         finally:
             budget.end()
-        return jwks_keys(document)
+        return discovery, jwks_keys(document)
 
 
 def jwks_keys(document) -> Dict[str, object]:

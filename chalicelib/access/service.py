@@ -103,7 +103,7 @@ def held(caller: Caller, repositories: List[str]) -> Dict[str, Set[str]]:
 _KEY_SETS: Optional[federation.KeySets] = None
 
 
-def _key_sets(backend: Backend) -> federation.KeySets:
+def key_sets(backend: Backend) -> federation.KeySets:
     """The issuers' keys, fetched and kept once per process."""
     global _KEY_SETS
     if _KEY_SETS is None:
@@ -222,7 +222,7 @@ class AuthService:
         if not trusts:
             raise refused(f"{robot} is not a robot that trusts federated identities")
         try:
-            proof = federation.verify(token, trusts, self._backend.clock().timestamp(), _key_sets(self._backend))
+            proof = federation.verify(token, trusts, self._backend.clock().timestamp(), key_sets(self._backend))
         except federation.Refused as error:
             raise refused(error.reason) from None
         return Caller(principal.name, None, False, None, frozenset(principal.teams or ()), proof)

@@ -6,7 +6,9 @@ access credential signed in with, so revoking that ends the session too), eight 
 HttpOnly, SameSite=Strict cookie scoped to /ui (Secure over HTTPS). A form posted with the session
 proves it came from one of our pages by its `csrf` field: an HMAC of the session's secret, which
 no other site can read or compute. The sign-in form, before any session, uses a random value also
-set as a cookie (double submit; console.signin checks it).
+set as a cookie (double submit; console.signin checks it). A single sign-on in flight keeps its
+state, nonce and PKCE verifier in FLOW_COOKIE, SameSite=Lax and scoped to /ui/sso: the provider's
+redirect back is a navigation from another site, on which a Strict cookie is not sent.
 """
 from __future__ import annotations
 import hashlib
@@ -17,6 +19,7 @@ from urllib.parse import parse_qs
 
 SESSION_COOKIE = "dockless_session"
 SIGNIN_COOKIE = "dockless_signin"  # the sign-in form's CSRF token (double submit)
+FLOW_COOKIE = "dockless_sso"
 SESSION_SECONDS = 8 * 3600
 FORM_FROM_ELSEWHERE = "The form came from elsewhere: reload the page and try again."
 
@@ -54,3 +57,8 @@ def form_is_ours(request) -> bool:
 def cookie(secure: bool, name: str, value: str, max_age: int) -> str:
     """A Set-Cookie value for the console: HttpOnly, SameSite=Strict, scoped to /ui."""
     return f"{name}={value}; Path=/ui; Max-Age={max_age}; HttpOnly; SameSite=Strict{'; Secure' if secure else ''}"
+
+
+def flow_cookie(secure: bool, value: str, max_age: int) -> str:
+    """A Set-Cookie value for a single sign-on in flight: HttpOnly, SameSite=Lax, scoped to /ui/sso."""
+    return f"{FLOW_COOKIE}={value}; Path=/ui/sso; Max-Age={max_age}; HttpOnly; SameSite=Lax{'; Secure' if secure else ''}"

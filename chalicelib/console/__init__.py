@@ -3,6 +3,8 @@ the same function and front door as the registry API.
 
     GET  /ui/signin                the sign-in form (any page shows it to a caller not signed in)
     POST /ui/signin                name + access token (what `docker login` takes) -> a session
+    GET  /ui/sso                   single sign-on: to the identity provider (access/sso.py) ...
+    GET  /ui/sso/callback          ... and back with its code -> a session
     GET  /ui/                      the repositories the caller may pull
     POST /ui/signout               revokes the session
     GET  /ui/repository?name=      a repository's tags and settings
@@ -43,7 +45,7 @@ from urllib.parse import urlencode
 
 from chalice import Response
 
-from chalicelib.access import session, throttle
+from chalicelib.access import session, sso, throttle
 from chalicelib.access.service import AuthService, Caller, new_credential_text
 from chalicelib.lifecycle import prices, quota, usage as usage_report
 from chalicelib.metadata import audit, keys, queries
@@ -80,7 +82,7 @@ def _page(template: str, status: int = 200, cookies=(), **context) -> Response:
 
 
 def _cookie(backend, name: str, value: str, max_age: int) -> str:
-    return session.cookie(backend.public_url().startswith("https://"), name, value, max_age)
+    return session.cookie(_secure(backend), name, value, max_age)
 
 
 def _signed_in(call) -> Tuple[Caller, str]:
@@ -91,7 +93,7 @@ def _signed_in(call) -> Tuple[Caller, str]:
 def _signin_form(backend, status: int = 200, problem: Optional[str] = None, name: Optional[str] = None) -> Response:
     token = secrets.token_urlsafe(24)
     return _page("signin.html", status, [_cookie(backend, session.SIGNIN_COOKIE, token, 3600)], csrf=token,
-                 problem=problem, name=name)
+                 problem=problem, name=name, sso=backend.settings.sso is not None)
 
 
 def _refused(status: int, title: str, message: str, caller: Optional[Caller] = None, csrf: str = "") -> Response:
@@ -298,15 +300,58 @@ def signin(call):
         throttle.failed(call.backend, now, name, address)
         return _signin_form(call.backend, 401, "Wrong name or token.", name)
     throttle.succeeded(caller.name)
-    audit.identify(caller.name, caller.credential_id)
-    secret = new_credential_text()
-    auth.store_credential(caller.name, secret, kind="session", lifetime_seconds=session.SESSION_SECONDS,
-                          description="console", parent=caller.credential)
-    call.backend.audit.record("console.signin")
     return Response(body="", status_code=303, headers={
         **SECURITY_HEADERS, "Location": "/ui/",
-        "Set-Cookie": [_cookie(call.backend, session.SESSION_COOKIE, secret, session.SESSION_SECONDS),
-                       _cookie(call.backend, session.SIGNIN_COOKIE, "", 0)]})
+        "Set-Cookie": [_new_session(call.backend, caller, "console"), _cookie(call.backend, session.SIGNIN_COOKIE, "", 0)]})
+
+
+def _new_session(backend, caller: Caller, description: str) -> str:
+    """A session for `caller` (its event recorded): the Set-Cookie that holds it."""
+    audit.identify(caller.name, caller.credential_id)
+    secret = new_credential_text()
+    AuthService(backend).store_credential(caller.name, secret, kind="session", lifetime_seconds=session.SESSION_SECONDS,
+                                          description=description, parent=caller.credential)
+    backend.audit.record("console.signin", **({"grant": "sso"} if description != "console" else {}))
+    return _cookie(backend, session.SESSION_COOKIE, secret, session.SESSION_SECONDS)
+
+
+def _sso_refused(call, failure: sso.Failed, status: int = 401) -> Response:
+    call.backend.audit.record("console.signin", outcome=audit.DENIED, actor="-", grant="sso", reason=failure.reason)
+    refused = _signin_form(call.backend, status, failure.said)
+    refused.headers["Set-Cookie"].append(session.flow_cookie(_secure(call.backend), "", 0))
+    return refused
+
+
+def _secure(backend) -> bool:
+    return backend.public_url().startswith("https://")
+
+
+def sso_begin(call):
+    """To the identity provider, the sign-in's state, nonce and PKCE verifier kept in this browser."""
+    try:
+        location, flow = sso.begin(call.backend)
+    except sso.Failed as failure:
+        return _sso_refused(call, failure, 404 if call.backend.settings.sso is None else 503)
+    return Response(body="", status_code=302, headers={
+        **SECURITY_HEADERS, "Location": location, "Cache-Control": "no-store",
+        "Set-Cookie": [session.flow_cookie(_secure(call.backend), flow.text(), sso.FLOW_SECONDS)]})
+
+
+def sso_callback(call):
+    """Back from the identity provider: the person it proves gets a session. The answer is a page
+    that moves on to /ui/ by itself: the session cookie is SameSite=Strict, and a browser sends it
+    only on a navigation that starts on this site, which the provider's redirect did not."""
+    query = {name: str(call.query(name) or "") for name in ("code", "state", "error")}
+    flow = sso.Flow.of(session.cookies(call.request).get(session.FLOW_COOKIE))
+    try:
+        caller = sso.finish(call.backend, flow, query)
+    except sso.Failed as failure:
+        return _sso_refused(call, failure)
+    page = _page("signed-in.html", name=caller.name, teams=sorted(caller.teams or ()))
+    page.headers["Set-Cookie"] = [_new_session(call.backend, caller, "console (single sign-on)"),
+                                  session.flow_cookie(_secure(call.backend), "", 0)]
+    page.headers["Cache-Control"] = "no-store"
+    return page
 
 
 def signout(call):

@@ -57,7 +57,7 @@ SECRET_PER_MONTH = 0.40                      # Secrets Manager
 KMS_PER_REQUEST = 0.03 / 10_000              # the tables' AWS-managed key: no key fee, requests only
 # What the template holds (tests/infra/test_stack.py counts them in the packaged template).
 STACK_ALARMS = 49
-STACK_SECRETS = 3
+STACK_SECRETS = 4
 STACK_JOBS = 4
 # DynamoDB asks KMS for a table's key at most about every 5 minutes per table while it is in use:
 # an upper bound of 12 an hour per table, all month.

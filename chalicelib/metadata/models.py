@@ -264,6 +264,9 @@ class Principal(Model):
     # A robot's trusts of federated identities (chalicelib/access/federation.py), JSON: read with
     # the principal, so an ID token costs the token endpoint no other read.
     trusts = UnicodeAttribute(null=True)
+    # A person who signs in through single sign-on (chalicelib/access/sso.py): "<issuer> <sub>",
+    # the one identity this name stands for; their teams are what the provider's groups say.
+    identity = UnicodeAttribute(null=True)
 
 
 class Credential(Model):

@@ -40,6 +40,7 @@ ROUTES = (
     Route("GET", "/v2/_catalog", base.catalog, CATALOG),                            # Docker extension
     Route("GET", "/token", token.get_token, OPEN),                                  # Docker token auth
     Route("POST", "/token", token.post_token, OPEN),                                # OAuth2 form
+    Route("POST", "/token/device", token.device_authorization, OPEN),               # RFC 8628 (sso)
     Route("HEAD", "/v2/{name}/blobs/{digest}", blobs.head, PULL),                   # end-2
     Route("GET", "/v2/{name}/blobs/{digest}", blobs.get, PULL),                     # end-2
     Route("DELETE", "/v2/{name}/blobs/{digest}", blobs.delete, DELETE),             # end-10
@@ -103,6 +104,8 @@ ROUTES = (
     # The web console (chalicelib/console): the same decision, through the session cookie.
     Page("GET", "/ui/signin", console.signin_form, OPEN),
     Page("POST", "/ui/signin", console.signin, OPEN),
+    Page("GET", "/ui/sso", console.sso_begin, OPEN),
+    Page("GET", "/ui/sso/callback", console.sso_callback, OPEN),
     Page("GET", "/ui/console.css", console.stylesheet, OPEN),
     Page("GET", "/ui/console.js", console.script, OPEN),
     Page("POST", "/ui/signout", console.signout, AUTHENTICATED),

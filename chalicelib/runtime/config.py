@@ -7,10 +7,40 @@ tests set them for their own moto server.
 from __future__ import annotations
 import dataclasses
 import os
-from typing import Mapping, Optional
+from typing import Dict, Mapping, NamedTuple, Optional
 
 from chalicelib.oci import spec
 from chalicelib.runtime.function_url import API_GATEWAY_DOOR
+
+
+class SingleSignOn(NamedTuple):
+    """The company's OpenID Connect provider, for people (chalicelib/access/sso.py)."""
+    issuer: str  # DOCKLESS_SSO_ISSUER: its issuer URL (https; http only on loopback, the local stack)
+    client_id: str  # DOCKLESS_SSO_CLIENT_ID: the registry's client at the provider
+    # DOCKLESS_SSO_CLIENT_SECRET: the client's secret (the local stack; none for a public client);
+    # deployed it comes from the Secrets Manager secret DOCKLESS_SSO_CLIENT_SECRET_SECRET.
+    client_secret: Optional[str]
+    client_secret_secret: Optional[str]
+    # DOCKLESS_SSO_TEAMS: "GROUP=TEAM,GROUP=TEAM": the provider's groups that make a person a member
+    # of a team (other groups give nothing).
+    teams: Dict[str, str]
+    username_claim: str  # DOCKLESS_SSO_USERNAME_CLAIM (preferred_username): the principal's name
+    groups_claim: str  # DOCKLESS_SSO_GROUPS_CLAIM (groups)
+    scopes: str  # DOCKLESS_SSO_SCOPES (openid profile email): what the registry asks the provider for
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> Optional["SingleSignOn"]:
+        issuer, client_id = environ.get("DOCKLESS_SSO_ISSUER"), environ.get("DOCKLESS_SSO_CLIENT_ID")
+        if not issuer or not client_id:
+            return None
+        pairs = [pair.partition("=") for pair in environ.get("DOCKLESS_SSO_TEAMS", "").split(",") if pair.strip()]
+        return cls(issuer, client_id,  # the issuer exactly as its tokens' iss says it
+                   environ.get("DOCKLESS_SSO_CLIENT_SECRET") or None,
+                   environ.get("DOCKLESS_SSO_CLIENT_SECRET_SECRET") or None,
+                   {group.strip(): team.strip() for group, _, team in pairs if group.strip() and team.strip()},
+                   environ.get("DOCKLESS_SSO_USERNAME_CLAIM") or "preferred_username",
+                   environ.get("DOCKLESS_SSO_GROUPS_CLAIM") or "groups",
+                   environ.get("DOCKLESS_SSO_SCOPES") or "openid profile email")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,6 +104,8 @@ class Settings:
     # AWS_LAMBDA_FUNCTION_NAME (set by Lambda): running in Lambda, where the request and job
     # records go to stdout as CloudWatch embedded-metric-format lines.
     in_lambda: bool
+    # Single sign-on for people, when DOCKLESS_SSO_ISSUER and DOCKLESS_SSO_CLIENT_ID are set.
+    sso: Optional[SingleSignOn] = None
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
@@ -101,6 +133,7 @@ class Settings:
             origin_secret=environ.get("DOCKLESS_ORIGIN_SECRET") or None,
             door=environ.get("DOCKLESS_DOOR", API_GATEWAY_DOOR),
             in_lambda=bool(environ.get("AWS_LAMBDA_FUNCTION_NAME")),
+            sso=SingleSignOn.from_environ(environ),
         )
 
     def table_name(self, concern: str) -> str:

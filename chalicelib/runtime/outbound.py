@@ -1,7 +1,8 @@
 """Requests the registry itself makes to other hosts, whoever asked for them: a cache's upstream
 (chalicelib/pullthrough/upstream.py), an identity provider's discovery document and keys
-(chalicelib/access/federation.py). One rule for where they may go (`may_fetch`), one budget of
-time for all the requests one registry request makes (`Budget`), one connection pool.
+(chalicelib/access/federation.py) and its token endpoints (chalicelib/access/sso.py). One rule
+for where they may go (`may_fetch`), one budget of time for all the requests one registry request
+makes (`Budget`), one connection pool.
 
     where            https to a host that is not an internal address; a loopback origin (the
                      local stack's) may also name loopback, plain http only on its own origin.
@@ -192,29 +193,46 @@ def release(response) -> None:
         response.release_conn()
 
 
+def _send(method: str, url: str, budget: Budget, headers: dict, body: Optional[bytes]):
+    """One request within `budget`, its answer unread (the caller reads what it needs, then closes)."""
+    import urllib3
+    left = budget.remaining()
+    SENDING.budget = budget
+    try:
+        return pool().request(method, url, headers=headers, body=body, preload_content=False, redirect=False,
+                              retries=urllib3.Retry(total=1, connect=1, read=0, redirect=0, status=0),
+                              timeout=urllib3.Timeout(connect=min(5, left), read=min(5, left)))
+    except urllib3.exceptions.HTTPError as error:
+        raise Unreachable(f"{budget.who} did not finish within {budget.seconds:g} s" if budget.spent
+                          else f"{urlsplit(url).netloc} did not answer ({plainly(error)})") from None
+    finally:
+        SENDING.budget = None
+
+
+def _read(response, url: str, budget: Budget, max_bytes: int) -> bytes:
+    """At most `max_bytes` of an answer's body, or Unreachable. Nothing beyond is read: the
+    connection is closed, not drained (a host that floods would otherwise be read to its end)."""
+    import urllib3
+    try:
+        body = response.read(max_bytes + 1, decode_content=True)
+    except (urllib3.exceptions.HTTPError, OSError) as error:
+        raise Unreachable(f"{budget.who} did not finish within {budget.seconds:g} s" if budget.spent
+                          else f"reading from {urlsplit(url).netloc} failed ({plainly(error)})") from None
+    if len(body) > max_bytes:
+        raise Unreachable(f"{urlsplit(url).netloc} sent more than {max_bytes} bytes")
+    return body
+
+
 def fetch(url: str, allowed, budget: Budget, max_bytes: int, headers: Optional[dict] = None,
           max_redirects: int = 3) -> bytes:
     """The body of a GET of `url` that answers 200, following at most `max_redirects` redirects,
     each target (and `url`) held to `allowed(target)`; at most `max_bytes`, within `budget`.
     Anything else is Unreachable (where a refused redirect pointed is not told)."""
-    import urllib3
     from urllib.parse import urljoin
     for _ in range(max_redirects + 1):
         if not allowed(url):
             raise Unreachable("refused to fetch from an address the registry does not fetch from")
-        left = budget.remaining()
-        SENDING.budget = budget
-        try:
-            response = pool().request("GET", url, headers=headers or {}, preload_content=False, redirect=False,
-                                      retries=urllib3.Retry(total=1, connect=1, read=0, redirect=0, status=0),
-                                      timeout=urllib3.Timeout(connect=min(5, left), read=min(5, left)))
-        except urllib3.exceptions.HTTPError as error:
-            raise Unreachable(f"{budget.who} did not finish within {budget.seconds:g} s" if budget.spent
-                              else f"{urlsplit(url).netloc} did not answer ({plainly(error)})") from None
-        finally:
-            SENDING.budget = None
-        # Nothing of an answer is read beyond what is used: the connection is closed, not drained
-        # (a host that floods would otherwise be read to its end).
+        response = _send("GET", url, budget, headers or {}, None)
         try:
             location = response.headers.get("location")
             if response.status in REDIRECT_STATUSES and location:
@@ -222,14 +240,25 @@ def fetch(url: str, allowed, budget: Budget, max_bytes: int, headers: Optional[d
                 continue
             if response.status != 200:
                 raise Unreachable(f"{urlsplit(url).netloc} answered {response.status}")
-            try:
-                body = response.read(max_bytes + 1, decode_content=True)
-            except (urllib3.exceptions.HTTPError, OSError) as error:
-                raise Unreachable(f"{budget.who} did not finish within {budget.seconds:g} s" if budget.spent
-                                  else f"reading from {urlsplit(url).netloc} failed ({plainly(error)})") from None
-            if len(body) > max_bytes:
-                raise Unreachable(f"{urlsplit(url).netloc} sent more than {max_bytes} bytes")
-            return body
+            return _read(response, url, budget, max_bytes)
         finally:
             response.close()
     raise Unreachable(f"redirected more than {max_redirects} times")
+
+
+def post_form(url: str, form: dict, allowed, budget: Budget, max_bytes: int, headers: Optional[dict] = None):
+    """(status, body) of a POST of an urlencoded `form` to `url`, as OAuth 2.0 endpoints take it:
+    never redirected (a redirect is Unreachable: the form holds secrets), a 200 or 4xx answer's
+    body at most `max_bytes`, within `budget`; a 5xx or anything else is Unreachable."""
+    from urllib.parse import urlencode
+    if not allowed(url):
+        raise Unreachable("refused to send to an address the registry does not fetch from")
+    response = _send("POST", url, budget, {"Content-Type": "application/x-www-form-urlencoded",
+                                           "Accept": "application/json", **(headers or {})},
+                     urlencode(form).encode())
+    try:
+        if response.status != 200 and not 400 <= response.status < 500:
+            raise Unreachable(f"{urlsplit(url).netloc} answered {response.status}")
+        return response.status, _read(response, url, budget, max_bytes)
+    finally:
+        response.close()

@@ -23,20 +23,36 @@ def register(main: click.Group) -> None:
 
 @click.command()
 @click.argument("url")
-@click.option("-u", "--username", required=True, help="User or robot name.")
+@click.option("-u", "--username", default=None, help="User or robot name.")
 @click.option("--password-stdin", is_flag=True, help="Read the access token from standard input.")
 @click.option("--password", default=None, help="The access token (prefer --password-stdin).")
+@click.option("--sso", is_flag=True, help="Sign in through the registry's identity provider (single sign-on).")
+@click.option("--docker", "for_docker", is_flag=True,
+              help="With --sso: let docker use this login too (its config.json, as an identity token).")
 @click.pass_obj
-def login(ui: UI, url, username, password_stdin, password):
+def login(ui: UI, url, username, password_stdin, password, sso, for_docker):
     """Log in to a registry: the access token is exchanged for a refresh token, which is stored.
+    With --sso, you sign in at the company's identity provider in a browser (on any device) and
+    the registry's refresh token (12 hours) is stored.
 
     \b
-    Example:
+    Examples:
       echo "$DOCKLESS_TOKEN" | dockless login http://localhost:5000 -u admin --password-stdin
+      dockless login https://registry.example.com --sso --docker
     """
+    if sso:
+        if username or password or password_stdin:
+            raise click.UsageError("--sso signs you in at the identity provider: no -u or password")
+        name = logins.login_sso(url, ui.info)
+        ui.result(f"logged in to {url.rstrip('/')} as {name}")
+        if for_docker:
+            ui.result(f"docker logged in to {logins.login_docker(url)} as {name}")
+        return
+    if for_docker:
+        raise click.UsageError("--docker goes with --sso (else: docker login with the same token)")
     secret = sys.stdin.readline().strip() if password_stdin else password
-    if not secret:
-        raise click.UsageError("give the access token with --password-stdin or --password")
+    if not username or not secret:
+        raise click.UsageError("give -u NAME and the access token with --password-stdin or --password, or use --sso")
     logins.login(url, username, secret)
     ui.result(f"logged in to {url.rstrip('/')} as {username}")
 

@@ -1,5 +1,7 @@
 """A registry in an AWS account: `dockless deploy`, `destroy`, `key rotate-registry` and `check`."""
 
+import sys
+
 import click
 
 from chalicelib.runtime.function_url import DOORS
@@ -33,8 +35,15 @@ def _target_options(function):
 @click.option("--door", type=click.Choice(DOORS), default=DOORS[0], show_default=True,
               help="What CloudFront sends requests through to the API function: API Gateway, or the function's "
                    "own URL (no per-request gateway fee; docs/aws.md, \"The doors\").")
+@click.option("--sso-issuer", default="", help="Single sign-on: the OpenID Connect provider's https:// issuer URL.")
+@click.option("--sso-client-id", default="", help="Single sign-on: the registry's client id at the provider.")
+@click.option("--sso-team", "sso_teams", multiple=True, metavar="GROUP=TEAM",
+              help="Single sign-on: the provider's group GROUP makes people members of team TEAM (repeatable).")
+@click.option("--sso-client-secret-stdin", is_flag=True,
+              help="Read the client's secret from standard input into the stack's secret (kept until given again).")
 @click.pass_obj
-def deploy(ui: UI, stage, region, domain, certificate_arn, gpg_layer_arn, alarm_email, door):
+def deploy(ui: UI, stage, region, domain, certificate_arn, gpg_layer_arn, alarm_email, door, sso_issuer,
+           sso_client_id, sso_teams, sso_client_secret_stdin):
     """Deploy (or update) a registry to the AWS account of the credentials in the environment.
 
     Packages the app, creates or updates its stacks, waits, prints the registry's URL, and on the
@@ -46,12 +55,19 @@ def deploy(ui: UI, stage, region, domain, certificate_arn, gpg_layer_arn, alarm_
       dockless deploy --stage prod --region eu-west-1 --domain registry.example.com \\
           --certificate-arn arn:aws:acm:us-east-1:123456789012:certificate/...
       dockless deploy --stage prod --region eu-west-1 --door function-url
+      dockless deploy --stage prod --region eu-west-1 --sso-issuer https://acme.okta.com \
+          --sso-client-id 0oa1dockless --sso-team platform=platform --sso-client-secret-stdin < secret
     """
     from dockless.deploy.stack import Deployer, Target, boto3_clients
     if bool(domain) != bool(certificate_arn):
         ui.error("--domain and --certificate-arn go together")
         raise SystemExit(Exit.USAGE)
-    target = Target(stage, region, domain, certificate_arn, gpg_layer_arn, alarm_email, door)
+    if bool(sso_issuer) != bool(sso_client_id) or any("=" not in pair for pair in sso_teams):
+        ui.error("--sso-issuer and --sso-client-id go together; --sso-team is GROUP=TEAM")
+        raise SystemExit(Exit.USAGE)
+    secret = sys.stdin.readline().strip() if sso_client_secret_stdin else None
+    target = Target(stage, region, domain, certificate_arn, gpg_layer_arn, alarm_email, door, sso_issuer,
+                    sso_client_id, ",".join(sso_teams), secret)
     outputs = Deployer(target, boto3_clients, ui.info).deploy()
     ui.result(f"registry: {outputs['PublicUrl']}")
     host = outputs["PublicUrl"].split("://", 1)[-1]

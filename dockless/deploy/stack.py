@@ -51,6 +51,12 @@ class Target:
     gpg_layer_arn: str = ""
     alarm_email: str = ""
     door: str = stack.API_GATEWAY_DOOR
+    # Single sign-on for people (docs/access.md): the provider's issuer, the registry's client id
+    # there, GROUP=TEAM pairs; the client's secret goes to the stack's SsoClientSecret secret.
+    sso_issuer: str = ""
+    sso_client_id: str = ""
+    sso_teams: str = ""
+    sso_client_secret: Optional[str] = None
 
     @property
     def stack(self) -> str:
@@ -106,7 +112,8 @@ class Deployer:
                            TemplateBody=json.dumps(stack.edge_template()))
         parameters = {"EdgeFunctionVersionArn": edge["VersionArn"], "DomainName": target.domain,
                       "CertificateArn": target.certificate_arn, "GpgLayerArn": target.gpg_layer_arn,
-                      "AlarmEmail": target.alarm_email, "Door": target.door}
+                      "AlarmEmail": target.alarm_email, "Door": target.door, "SsoIssuer": target.sso_issuer,
+                      "SsoClientId": target.sso_client_id, "SsoTeams": target.sso_teams}
         outputs = self._apply(target.stack, target.region,
                               TemplateURL=f"https://{bucket}.s3.{target.region}.amazonaws.com/{template_key}",
                               Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()])
@@ -116,6 +123,10 @@ class Deployer:
         else:
             self.say("the stage already has an admin; no token created")
         self._ensure_registry_key(outputs["RegistrySigningKeySecret"])
+        if target.sso_client_secret is not None:
+            self.say("storing the single sign-on client's secret")
+            self.client("secretsmanager").put_secret_value(SecretId=outputs["SsoClientSecret"],
+                                                           SecretString=target.sso_client_secret or " ")
         self._check_concurrency()
         if token:
             self.say("checking the deployment (dockless check)")

@@ -229,6 +229,7 @@ EXPECTED_ACTION = {
     ("GET", "/v2/_catalog"): "catalog",
     ("GET", "/token"): "open",
     ("POST", "/token"): "open",
+    ("POST", "/token/device"): "open",  # single sign-on's device authorization (RFC 8628)
     ("HEAD", "/v2/{name}/blobs/{digest}"): PULL,
     ("GET", "/v2/{name}/blobs/{digest}"): PULL,
     ("DELETE", "/v2/{name}/blobs/{digest}"): DELETE,
@@ -255,6 +256,8 @@ EXPECTED_ACTION = {
     # The console's pages: the same decision, through the session cookie (tests/api/test_console.py).
     ("GET", "/ui/signin"): "open",
     ("POST", "/ui/signin"): "open",
+    ("GET", "/ui/sso"): "open",
+    ("GET", "/ui/sso/callback"): "open",
     ("GET", "/ui/console.css"): "open",
     ("GET", "/ui/console.js"): "open",
     ("POST", "/ui/signout"): "authenticated",
@@ -284,9 +287,9 @@ EXPECTED_ACTION = {
 REPOSITORY_ROUTES = sorted(k for k, action in EXPECTED_ACTION.items()
                            if action in (PULL, PUSH, DELETE) and not k[1].startswith("/ui/"))
 # The routes that may be open: they must answer before anyone signs in.
-MUST_BE_OPEN = {("GET", "/token"), ("POST", "/token"), ("GET", "/keys/{namespace}"),
+MUST_BE_OPEN = {("GET", "/token"), ("POST", "/token"), ("POST", "/token/device"), ("GET", "/keys/{namespace}"),
                 ("GET", "/keys/{namespace}/{file}"), ("GET", "/ui/signin"), ("POST", "/ui/signin"),
-                ("GET", "/ui/console.css"), ("GET", "/ui/console.js")}
+                ("GET", "/ui/sso"), ("GET", "/ui/sso/callback"), ("GET", "/ui/console.css"), ("GET", "/ui/console.js")}
 
 
 def test_every_route_has_an_expected_action():

@@ -10,10 +10,9 @@ import time
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-import chalicelib.access.service as service_module
 from chalicelib.access import federation
 from tests.fixtures import Pusher, error_code
-from tests.oidc import Provider
+from tests.oidc import Provider, serving
 
 AUDIENCE = "https://registry.example.test"
 SUBJECT = "repo:acme/app:ref:refs/heads/main"
@@ -33,12 +32,8 @@ ADDRESSES = itertools.count(1)
 
 @pytest.fixture
 def provider(clock):
-    service_module._KEY_SETS = None  # each test fetches the keys it serves
-    provider = Provider()
-    provider.clock = lambda: clock().timestamp()
-    yield provider
-    provider.close()
-    service_module._KEY_SETS = None
+    with serving(clock) as provider:  # each test fetches the keys it serves
+        yield provider
 
 
 @pytest.fixture

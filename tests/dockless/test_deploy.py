@@ -11,6 +11,7 @@ from dockless.deploy.stack import Deployer, DeployError, Target
 
 OUTPUTS = {"Bucket": "dockless-prod-blobs-abc", "TablePrefix": "dockless-prod", "PublicUrl": "https://d1.cloudfront.net",
            "TokenSigningKeySecret": "arn:token", "RegistrySigningKeySecret": "arn:registry-key",
+           "SsoClientSecret": "arn:sso-client",
            "OriginUrl": "https://abc.execute-api.eu-west-1.amazonaws.com/api"}
 
 
@@ -192,6 +193,21 @@ def test_custom_domain_and_certificate_reach_the_stack():
     assert parameters["DomainName"] == "registry.example.com"
     assert parameters["CertificateArn"].endswith(":certificate/x")
     assert parameters["Door"] == "api-gateway"
+
+
+def test_single_sign_on_reaches_the_stack_and_its_secret_the_secret():
+    aws = FakeAWS()
+    deployer(aws, sso_issuer="https://acme.okta.com", sso_client_id="0oa1", sso_teams="eng=devs,ops=platform",
+             sso_client_secret="client-secret").deploy()
+    main = next(c for c in aws.calls if c[2] == "create_stack" and c[1] == "eu-west-1")
+    parameters = {p["ParameterKey"]: p["ParameterValue"] for p in main[3]["Parameters"]}
+    assert (parameters["SsoIssuer"], parameters["SsoClientId"], parameters["SsoTeams"]) == \
+        ("https://acme.okta.com", "0oa1", "eng=devs,ops=platform")
+    stored = [c[3] for c in aws.calls if c[2] == "put_secret_value" and c[3]["SecretId"] == "arn:sso-client"]
+    assert stored == [{"SecretId": "arn:sso-client", "SecretString": "client-secret"}]
+    again = FakeAWS()
+    deployer(again).deploy()  # no --sso-client-secret-stdin: the secret is left as it is
+    assert not [c for c in again.calls if c[2] == "put_secret_value" and c[3]["SecretId"] == "arn:sso-client"]
 
 
 def test_the_door_reaches_the_stack():

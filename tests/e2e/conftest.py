@@ -34,9 +34,26 @@ def run(*args, env=None, check=True, timeout=600, input=None):
     return result
 
 
+SSO_TEAM = "ssoteam"  # the team the identity provider's group `platform` makes people members of
+
+
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory):
-    with programs.dockless_serve(Path(tmp_path_factory.mktemp("stack"))) as running:
+def identity_provider():
+    """The company's identity provider, on loopback (tests/oidc.py), which the shared stack signs
+    people in with: carol is in group `platform`."""
+    from tests.oidc import Provider
+    provider = Provider()
+    provider.client_id, provider.client_secret = "dockless-e2e", "e2e-client-secret"
+    provider.people = {"carol": {"sub": "00u-carol", "preferred_username": "carol", "groups": ["platform", "all"]}}
+    yield provider
+    provider.close()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory, identity_provider):
+    sso = {"DOCKLESS_SSO_ISSUER": identity_provider.issuer, "DOCKLESS_SSO_CLIENT_ID": identity_provider.client_id,
+           "DOCKLESS_SSO_CLIENT_SECRET": identity_provider.client_secret, "DOCKLESS_SSO_TEAMS": f"platform={SSO_TEAM}"}
+    with programs.dockless_serve(Path(tmp_path_factory.mktemp("stack")), env={**os.environ, **sso}) as running:
         yield running
 
 

@@ -141,3 +141,55 @@ def test_a_ci_job_pushes_with_its_oidc_id_token_as_the_robots_password(stack, do
         docker("rmi", image)
     finally:
         provider.close()
+
+
+def test_a_person_logs_the_cli_and_docker_in_with_single_sign_on(stack, dockless, docker, dockerd, identity_provider,
+                                                                  tmp_path):
+    """`dockless login --sso --docker`: the CLI says where to confirm its code; the person confirms
+    it at the identity provider; the CLI stores the registry's refresh token, and docker's config
+    the same as its identity token; docker pulls as the person, with their team's grants only."""
+    import re
+    import requests
+    import subprocess
+    from tests.e2e.conftest import SSO_TEAM
+    image = f"{stack.host}/ssocli/app:1"
+    dockerfile_context(tmp_path / "ctx", [7_000])
+    docker("build", "-q", "-t", image, str(tmp_path / "ctx"))
+    docker("push", image)
+    docker("rmi", image)
+    dockless("team", "create", SSO_TEAM, check=False)  # the console test may have made it
+    dockless("grant", "read", "ssocli", f"team:{SSO_TEAM}")
+    config = {**os.environ, "DOCKLESS_CONFIG": str(tmp_path / "carol.json"), "DOCKER_CONFIG": str(tmp_path / "docker")}
+    public = f"http://{stack.host}"  # the name docker pulls by
+    login = subprocess.Popen([sys.executable, "-m", "dockless.cli", "login", public, "--sso", "--docker"], env=config,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        said = login.stderr.readline() + login.stderr.readline()
+        where = re.search(r"open (\S+)\s+and confirm the code (\S+)\.", said)
+        assert where, said
+        assert where.group(1).startswith(identity_provider.issuer + "/activate")
+        page = requests.get(where.group(1), timeout=10)
+        assert page.status_code == 200 and "Approve" in page.text
+        requests.post(identity_provider.issuer + "/activate", data={"user_code": where.group(2), "username": "carol"},
+                      timeout=10).raise_for_status()
+        out, err = login.communicate(timeout=60)
+    finally:
+        login.kill()
+    assert login.returncode == 0, err
+    assert out.splitlines() == [f"logged in to {public} as carol", f"docker logged in to {stack.host} as carol"]
+    stored = json.loads((tmp_path / "carol.json").read_text())["registries"][public]
+    assert stored["username"] == "carol" and stored["refresh_token"].startswith("dkl_")
+    assert json.loads((tmp_path / "docker" / "config.json").read_text())["auths"][stack.host]["identitytoken"] == \
+        stored["refresh_token"]
+    as_carol = run(sys.executable, "-m", "dockless.cli", "user", "list", env=config, check=False)
+    assert as_carol.returncode != 0 and "admin" in (as_carol.stderr + as_carol.stdout).lower()
+
+    carol = {**dockerd, "DOCKER_CONFIG": str(tmp_path / "docker")}
+    run(DOCKER, "pull", image, env=carol)
+    run(DOCKER, "tag", image, f"{stack.host}/ssocli/app:carols", env=carol)
+    pushed = run(DOCKER, "push", f"{stack.host}/ssocli/app:carols", env=carol, check=False)
+    assert pushed.returncode != 0 and ("denied" in pushed.stderr or "unauthorized" in pushed.stderr)
+    run(DOCKER, "rmi", image, f"{stack.host}/ssocli/app:carols", env=carol)
+    events = [json.loads(line) for line in dockless("audit", "--actor", "carol", "--json").stdout.splitlines()]
+    assert any(e["action"] == "sso.signin" and e["detail"]["teams"] == [SSO_TEAM] for e in events)
+    assert any(e["action"] == "manifest.pull" and e["repository"] == "ssocli/app" for e in events)

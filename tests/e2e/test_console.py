@@ -196,3 +196,43 @@ def sign_in(page, stack, name, token):
     page.get_by_label("Access token").fill(token)
     page.get_by_role("button", name="Sign in").click()
     expect(page).to_have_title("Repositories · dockless")
+
+
+def test_a_person_signs_in_with_single_sign_on(stack, docker, dockless, chromium, identity_provider, tmp_path):
+    """The company's identity provider (tests/oidc.py, the stack's SSO_TEAM mapping): the sign-in
+    page's link, the provider's page, back to the console signed in as the person with their
+    team's grants; their session is the console's strict cookie; someone the provider does not
+    know gets no session."""
+    from tests.e2e.conftest import SSO_TEAM
+    image = f"{stack.host}/ssoweb/app:1.0"
+    dockerfile_context(tmp_path / "ctx", [9_000])
+    docker("build", "-q", "-t", image, str(tmp_path / "ctx"))
+    docker("push", image)
+    docker("rmi", image)
+    dockless("team", "create", SSO_TEAM, check=False)  # the CLI test may have made it
+    dockless("grant", "read", "ssoweb", f"team:{SSO_TEAM}")
+
+    context = chromium.new_context()
+    page = context.new_page()
+    page.goto(f"http://{stack.host}/ui/")  # the public URL: the provider sends the person back there
+    page.get_by_role("link", name="Sign in with single sign-on").click()
+    expect(page.get_by_role("heading", name="Acme identity")).to_be_visible()
+    page.get_by_label("User").fill("mallory")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_have_text("The identity provider did not sign you in (access_denied).")
+    assert not [c for c in context.cookies() if c["name"] == "dockless_session"]
+
+    page.get_by_role("link", name="Sign in with single sign-on").click()
+    page.get_by_label("User").fill("carol")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_title("Repositories · dockless")  # the signed-in page moved on by itself
+    assert page.get_by_role("link", name="ssoweb/app").is_visible()
+    assert page.locator(".who").inner_text() == "carol"
+    assert "People" not in page.get_by_role("navigation", name="Pages").inner_text()  # no admin through SSO
+    cookie = next(c for c in context.cookies() if c["name"] == "dockless_session")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/ui"
+    assert not [c for c in context.cookies() if c["name"] == "dockless_sso"]
+    shoot(page, tmp_path, "console-sso")
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_title("Sign in · dockless")
+    context.close()

@@ -16,7 +16,8 @@ from infra.stack import table_id
 
 STAGE = "test"
 ACCOUNT, REGION, BUCKET = "123456789012", "us-east-1", "the-bucket"
-SECRET_IDS = {"token-signing": "TokenSigningKey", "registry-signing": "RegistrySigningKey"}
+SECRET_IDS = {"token-signing": "TokenSigningKey", "registry-signing": "RegistrySigningKey",
+              "sso-client": "SsoClientSecret"}
 
 
 def resolve(node):

@@ -110,7 +110,7 @@ def test_every_model_has_its_table_on_demand_with_recovery_ttl_and_retention(tem
 
 def test_secrets_are_retained_and_the_token_key_is_generated(template):
     secrets = resources(template, "AWS::SecretsManager::Secret")
-    assert set(secrets) == {"TokenSigningKey", "RegistrySigningKey", "OriginSecret"}
+    assert set(secrets) == {"TokenSigningKey", "RegistrySigningKey", "OriginSecret", "SsoClientSecret"}
     assert all(secret["DeletionPolicy"] == "RetainExceptOnCreate" for secret in secrets.values())
     assert "GenerateSecretString" in secrets["TokenSigningKey"]["Properties"]
 
