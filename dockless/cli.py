@@ -1,7 +1,7 @@
 """`dockless`: the command line. Nouns and verbs; every help text carries a runnable example."""
 import click
 
-from dockless.commands import access, caches, deploy, history, images, lifecycle, local, mirror, repositories
+from dockless.commands import access, caches, deploy, history, images, lifecycle, local, mirror, repositories, webhooks
 from dockless.ui import UI, Exit
 
 
@@ -49,7 +49,7 @@ def main(ctx):
 
 
 # Every command, by noun (dockless/commands/), in the order `dockless --help` lists them.
-for commands in (local, images, history, mirror, access, repositories, lifecycle, caches, deploy):
+for commands in (local, images, history, mirror, access, repositories, lifecycle, caches, webhooks, deploy):
     commands.register(main)
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ PROJECT = Path(__file__).resolve().parent.parent
 # The AWS services the functions build clients for (chalicelib/backend.py; pynamodb for DynamoDB).
 # botocore ships a model for every AWS service, 16 MB of the bundle's 22; the rest are left out
 # (tests/infra/test_iam.py checks that the run called nothing else).
-BOTOCORE_SERVICES = ("dynamodb", "s3", "secretsmanager", "ssm")
+BOTOCORE_SERVICES = ("dynamodb", "events", "s3", "secretsmanager", "sqs", "ssm")
 
 
 def policy_path(stage: str, project: Path = PROJECT) -> Path:
@@ -41,7 +41,9 @@ def package(stage: str, outdir: Path, region: str, project: Path = PROJECT) -> P
                     "--stage", stage, "--merge-template", str(merge), str(outdir)], cwd=PROJECT,
                    check=True, env={**os.environ, "AWS_DEFAULT_REGION": region})
     rewrite_bundle(Path(outdir) / "deployment.zip")
-    return Path(outdir) / "sam.json"
+    template = Path(outdir) / "sam.json"
+    template.write_text(json.dumps(stack.point_consumers_at_queues(json.loads(template.read_text())), indent=2))
+    return template
 
 
 def _unused_model(name: str) -> bool:

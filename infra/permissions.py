@@ -36,6 +36,8 @@ TABLE_ACTIONS: Dict[str, Dict[Optional[str], List[str]]] = {
     "signin-failures": {None: ["BatchGetItem", "DeleteItem", "UpdateItem"]},
     "namespace-storage": {None: ["BatchGetItem", "ConditionCheckItem", "DeleteItem", "PutItem", "UpdateItem"]},
     "jobs": {None: ["UpdateItem"]},
+    "webhooks": {None: ["DeleteItem", "GetItem", "PutItem", "Query", "UpdateItem"]},
+    "webhook-deliveries": {None: ["GetItem", "PutItem", "Query", "UpdateItem"]},
 }
 # S3, per key prefix (chalicelib/storage/paths.py), and on the bucket itself (listing).
 OBJECT_ACTIONS: Dict[str, List[str]] = {
@@ -50,9 +52,17 @@ SECRETS = ["TokenSigningKey", "RegistrySigningKey", "SsoClientSecret"]
 # itself, named "<table prefix>/cache/<namespace>".
 CACHE_SECRET_ACTIONS = ["CreateSecret", "DeleteSecret", "GetSecretValue", "PutSecretValue"]
 
+# The events' queues (chalicelib/events/delivery.py; infra/stack.py QUEUES) and what is done with them.
+QUEUE_ACTIONS: Dict[str, List[str]] = {
+    "EventsQueue": ["DeleteMessage", "ReceiveMessage", "SendMessage"],
+    "DeliveriesQueue": ["ChangeMessageVisibility", "DeleteMessage", "ReceiveMessage", "SendMessage"],
+    "DeadLetterQueue": ["SendMessage"],
+}
+
 # Allowed although no test records them, each with its reason.
 UNRECORDED: List[Tuple[str, str, str]] = [
     ("logs:CreateLogGroup", "logs", "the Lambda runtime writes the functions' logs, not our code"),
+    ("sqs:GetQueueAttributes", "queues", "Lambda's event source mappings read the queues' attributes, not our code"),
     ("logs:CreateLogStream", "logs", "the Lambda runtime writes the functions' logs, not our code"),
     ("logs:PutLogEvents", "logs", "the Lambda runtime writes the functions' logs, not our code"),
     ("s3:AbortMultipartUpload", paths.BLOBS_PREFIX,
@@ -76,6 +86,8 @@ def iam_action(service: str, operation: str, detail: Optional[str]) -> str:
         return "s3:" + S3_OPERATIONS[operation]
     if service == "dynamodb" and operation == "TransactWriteItems":
         return "dynamodb:" + TRANSACT_ITEMS[detail]
+    if service == "sqs" and operation.endswith("Batch"):  # a batch is authorised as its single form
+        return "sqs:" + operation[:-len("Batch")]
     return f"{service}:{operation}"
 
 
@@ -105,6 +117,12 @@ def policy(stage: str) -> dict:
                        "Action": [f"secretsmanager:{action}" for action in CACHE_SECRET_ACTIONS],
                        "Resource": {"Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}"
                                     f":secret:{table_prefix(stage)}/cache/*"}})
+    for queue, actions in QUEUE_ACTIONS.items():
+        extra = ["sqs:GetQueueAttributes"] if queue != "DeadLetterQueue" else []
+        statements.append({"Sid": queue, "Effect": "Allow", "Action": sorted([f"sqs:{a}" for a in actions] + extra),
+                           "Resource": {"Fn::GetAtt": [queue, "Arn"]}})
+    statements.append({"Sid": "EventBus", "Effect": "Allow", "Action": ["events:PutEvents"],
+                       "Resource": {"Fn::GetAtt": ["EventBus", "Arn"]}})
     statements.append({"Sid": "PublicUrl", "Effect": "Allow", "Action": ["ssm:GetParameter"],
                        # By name, not by reference: the parameter depends on the distribution, which depends
                        # on the API, whose functions use this role.

@@ -44,7 +44,7 @@ from chalice.utils import to_cfn_resource_name
 
 from chalicelib.metadata.models import TABLES, TTL_ATTRIBUTES
 from chalicelib.oci import errors, spec
-from chalicelib.routes.jobs import JOBS
+from chalicelib.routes.jobs import JOBS, QUEUE_CONSUMER_SECONDS, QUEUE_CONSUMERS
 from chalicelib.runtime.function_url import API_GATEWAY_DOOR, DOORS, FUNCTION_URL_DOOR
 from chalicelib.runtime.observe import METRICS_NAMESPACE
 from chalicelib.storage import paths
@@ -56,6 +56,14 @@ API_FUNCTION = "APIHandler"
 JOB_FUNCTIONS = [to_cfn_resource_name(name) for name in JOBS]
 # Each job function's timeout, as its lease counts on (chalicelib/routes/jobs.py).
 JOB_SECONDS = {to_cfn_resource_name(name): seconds for name, (_, _, seconds) in JOBS.items()}
+# The events' queues (chalicelib/events/delivery.py): logical id -> its name's suffix (the stack
+# names it dockless-<stage>-<suffix>); the consumers' functions and the queue each consumes.
+QUEUES = {"EventsQueue": "events.fifo", "DeliveriesQueue": "deliveries.fifo", "DeadLetterQueue": "dead-letters"}
+QUEUE_FUNCTIONS = {to_cfn_resource_name(name): next(q for q, s in QUEUES.items() if s == suffix)
+                   for name, (suffix, _) in QUEUE_CONSUMERS.items()}
+# A delivery waits its backoff invisible in the queue (at most SQS's 12 hours) for a day at most:
+# the queues keep a message 4 days, the dead-letter queue 14.
+QUEUE_RETENTION_SECONDS, DEAD_LETTER_RETENTION_SECONDS = 4 * 86400, 14 * 86400
 EDGE_REGION = "us-east-1"
 EDGE_SOURCE = Path(__file__).parent / "edge" / "restore_headers.py"
 # The error statuses CloudFront caches (the CustomErrorResponse ErrorCode values its resource schema
@@ -194,20 +202,51 @@ def function_settings(stage: str) -> dict:
         "DOCKLESS_SSO_TEAMS": {"Ref": "SsoTeams"},
         "DOCKLESS_SSO_USERNAME_CLAIM": {"Ref": "SsoUsernameClaim"},
         "DOCKLESS_SSO_GROUPS_CLAIM": {"Ref": "SsoGroupsClaim"},
+        # Events (chalicelib/events): the queues' URLs and the bus's name.
+        "DOCKLESS_EVENTS_QUEUE_URL": {"Ref": "EventsQueue"},
+        "DOCKLESS_DELIVERIES_QUEUE_URL": {"Ref": "DeliveriesQueue"},
+        "DOCKLESS_DEAD_LETTER_QUEUE_URL": {"Ref": "DeadLetterQueue"},
+        "DOCKLESS_EVENT_BUS": {"Ref": "EventBus"},
     }
 
 
 def _functions(stage: str) -> Dict[str, dict]:
     layers = {"Fn::If": ["HasGpgLayer", [{"Ref": "GpgLayerArn"}], {"Ref": "AWS::NoValue"}]}
     functions = {}
-    for name in [API_FUNCTION, *JOB_FUNCTIONS]:
+    for name in [API_FUNCTION, *JOB_FUNCTIONS, *QUEUE_FUNCTIONS]:
         properties = {"Environment": {"Variables": function_settings(stage)}, "Layers": layers}
         if name in JOB_SECONDS:
             properties["Timeout"] = JOB_SECONDS[name]
+        if name in QUEUE_FUNCTIONS:
+            properties["Timeout"] = QUEUE_CONSUMER_SECONDS
         functions[name] = {"Properties": properties}
         functions[f"{name}Logs"] = {"Type": "AWS::Logs::LogGroup", "Properties": {
             "LogGroupName": {"Fn::Sub": f"/aws/lambda/${{{name}}}"}, "RetentionInDays": LOG_RETENTION_DAYS}}
     return functions
+
+
+def point_consumers_at_queues(template: dict) -> dict:
+    """Each queue consumer's event source names the stack's queue (Chalice was given a placeholder
+    name, and its merge would keep both): replaced in the packaged template."""
+    for name, queue in QUEUE_FUNCTIONS.items():
+        source = template["Resources"][name]["Properties"]["Events"][f"{name}SqsEventSource"]["Properties"]
+        source["Queue"] = {"Fn::GetAtt": [queue, "Arn"]}
+    return template
+
+
+def _events(stage: str) -> Dict[str, dict]:
+    """The events' FIFO queues, the dead-letter queue and the stack's EventBridge bus."""
+    resources = {}
+    for logical, suffix in QUEUES.items():
+        properties = {"QueueName": f"{table_prefix(stage)}-{suffix}", "SqsManagedSseEnabled": True}
+        if suffix.endswith(".fifo"):
+            properties.update({"FifoQueue": True, "VisibilityTimeout": QUEUE_CONSUMER_SECONDS * 6,
+                               "MessageRetentionPeriod": QUEUE_RETENTION_SECONDS})
+        else:
+            properties["MessageRetentionPeriod"] = DEAD_LETTER_RETENTION_SECONDS
+        resources[logical] = {"Type": "AWS::SQS::Queue", "Properties": properties}
+    resources["EventBus"] = {"Type": "AWS::Events::EventBus", "Properties": {"Name": table_prefix(stage)}}
+    return resources
 
 
 def gateway_responses() -> Dict[str, dict]:
@@ -341,9 +380,14 @@ def _alarms() -> Dict[str, dict]:
         alarms[f"AlarmQuota{level}"] = alarm(
             f"dockless: a namespace's storage quota {said} (see the audit trail's quota events; "
             "`dockless usage` shows which)", METRICS_NAMESPACE, "QuotaAlerts", [{"Name": "Threshold", "Value": level}])
-    for name in [API_FUNCTION, *JOB_FUNCTIONS]:
+    alarms["AlarmWebhooksGaveUp"] = alarm(
+        "dockless: a webhook delivery failed for a day and was given up (`dockless webhook deliveries` "
+        "shows which; `dockless webhook redeliver` sends it again)", "AWS/SQS", "ApproximateNumberOfMessagesVisible",
+        [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["DeadLetterQueue", "QueueName"]}}], statistic="Maximum")
+    for name in [API_FUNCTION, *JOB_FUNCTIONS, *QUEUE_FUNCTIONS]:
         function = [{"Name": "FunctionName", "Value": {"Ref": name}}]
-        alarms[f"Alarm{name}Errors"] = alarm(f"dockless: {name} failed", "AWS/Lambda", "Errors", function)
+        if name != to_cfn_resource_name("deliver_webhooks"):  # fails by design when a target does: retried
+            alarms[f"Alarm{name}Errors"] = alarm(f"dockless: {name} failed", "AWS/Lambda", "Errors", function)
         alarms[f"Alarm{name}Throttles"] = alarm(
             f"dockless: {name} throttled: the account's Lambda concurrency is too low for the load; "
             "raise it in Service Quotas (AWS Lambda > Concurrent executions)", "AWS/Lambda", "Throttles", function)
@@ -393,6 +437,7 @@ def merge_template(stage: str) -> dict:
         },
         "Resources": {
             **data_resources(stage),
+            **_events(stage),
             **_functions(stage),
             "RestAPI": {"Properties": {"DefinitionBody": {
                 "x-amazon-apigateway-binary-media-types": list(spec.GATEWAY_BINARY_MEDIA_TYPES),

@@ -55,8 +55,16 @@ CUSTOM_METRIC_PER_MONTH = 0.30               # first 10,000 metrics
 ALARM_PER_MONTH = 0.10                       # standard resolution
 SECRET_PER_MONTH = 0.40                      # Secrets Manager
 KMS_PER_REQUEST = 0.03 / 10_000              # the tables' AWS-managed key: no key fee, requests only
+SQS_FIFO_PER_REQUEST = 0.50 / MILLION        # per 64 KB chunk of a request
+EVENTBRIDGE_PER_EVENT = 1.00 / MILLION       # custom events put on a bus
+DISPATCH_MS = 50                             # assumed: the dispatch function's run for one event
+# What one change's events cost once sent (chalicelib/events/delivery.py): the send, Lambda's poll
+# (receive, delete) of the events queue, the bus, the dispatch function. Webhook deliveries come on
+# top, per webhook: their queue's three requests and the delivery function's run.
+EVENT_COST = 3 * SQS_FIFO_PER_REQUEST + EVENTBRIDGE_PER_EVENT + LAMBDA_PER_REQUEST \
+    + LAMBDA_PER_GB_SECOND * LAMBDA_MEMORY_GB * DISPATCH_MS / 1000
 # What the template holds (tests/infra/test_stack.py counts them in the packaged template).
-STACK_ALARMS = 49
+STACK_ALARMS = 57
 STACK_SECRETS = 4
 STACK_JOBS = 4
 # DynamoDB asks KMS for a table's key at most about every 5 minutes per table while it is in use:
@@ -102,6 +110,9 @@ def records_items(records: Iterable[dict], door: str = API_GATEWAY_DOOR) -> Dict
                      "S3 requests": sum(s3_request(call.split(":", 1)[1]) for call in record["aws_calls"]
                                         if call.startswith("s3:"))
                      + sum(s3_request(url.split(":", 1)[1]) for url in record["presigned_urls"])})
+        events = sum(call == "sqs:SendMessageBatch" for call in record["aws_calls"])
+        if events:
+            _add(total, {"Events": events * EVENT_COST})
     return total
 
 

@@ -97,6 +97,16 @@ def _namespace(repository: Optional[str]) -> str:
     return keys.namespace_of(repository) if repository else REGISTRY_NAMESPACE
 
 
+# Who is told of each audited change once it is made (events.delivery.emit, registered by the
+# app): called with the backend and the events, after their transaction committed.
+_LISTENERS: List[Callable] = []
+
+
+def tell_changes_to(listener: Callable) -> None:
+    if listener not in _LISTENERS:
+        _LISTENERS.append(listener)
+
+
 class AuditTrail:
     """Writes and reads events with one backend's clock, settings and limits (Backend.audit)."""
 
@@ -125,8 +135,23 @@ class AuditTrail:
 
     def record_in(self, txn, action: str, repository: Optional[str] = None, reference: Optional[str] = None,
                   **detail) -> None:
-        """Within `txn`: the event of the change `txn` makes."""
-        txn.save(self.event(action, repository, reference, **detail))
+        """Within `txn`: the event of the change `txn` makes (told to the listeners once `txn`
+        has committed)."""
+        event = self.event(action, repository, reference, **detail)
+        txn.save(event)
+        if _LISTENERS:
+            committed = getattr(txn, "_audited", None)
+            if committed is None:
+                committed = txn._audited = []
+                txn.after(lambda: self._tell(committed))
+            committed.append(event)
+
+    def _tell(self, events: List[AuditEvent]) -> None:
+        for listener in _LISTENERS:
+            try:
+                listener(self._backend, events)
+            except Exception:  # noqa: BLE001 - the change is made; telling of it is best effort
+                LOG.exception("EVENT LOST: %s", ", ".join(e.action for e in events))
 
     def record(self, action: str, repository: Optional[str] = None, reference: Optional[str] = None,
                outcome: str = ALLOWED, actor: Optional[str] = None, namespace: Optional[str] = None,
@@ -146,9 +171,13 @@ class AuditTrail:
                     detail["suppressed"] = left_out
             namespace = UNAUTHENTICATED_NAMESPACE
         try:
-            self.event(action, repository, reference, outcome, actor, namespace, **detail).save()
+            event = self.event(action, repository, reference, outcome, actor, namespace, **detail)
+            event.save()
         except Exception:  # noqa: BLE001 - losing an event must be loud, not fatal
             LOG.exception("AUDIT EVENT LOST: %s %s %s %s", action, repository, reference, outcome)
+            return
+        if _LISTENERS and outcome == ALLOWED:
+            self._tell([event])
 
     def export(self, lease, seconds: float) -> dict:
         """Go on exporting, from the lease's cursor, for about `seconds`: each day once it is over,

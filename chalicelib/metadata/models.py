@@ -475,6 +475,53 @@ class JobState(Model):
     cursor = UnicodeAttribute(null=True)  # JSON: where the next run goes on
 
 
+class Webhook(Model):
+    """A namespace's webhook (chalicelib/events/webhooks.py): where its events are delivered.
+
+    Keys: namespace / webhook_id. Access: query by namespace when an event of it is dispatched
+    (and to list); get by key to change or remove one. `secrets`: JSON list of {"secret":
+    "whsec_…", "until": epoch seconds or null}, the newest first; an old one signs on until it is
+    past `until` (rotation).
+    """
+
+    class Meta:
+        table_name = "webhooks"
+
+    namespace = UnicodeAttribute(hash_key=True)
+    webhook_id = UnicodeAttribute(range_key=True)
+    url = UnicodeAttribute()
+    events = UnicodeSetAttribute(null=True)  # the kinds it wants (events.cloudevents.KINDS); none: all
+    secrets = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    created_by = UnicodeAttribute(null=True)
+
+
+class Delivery(Model):
+    """One event's delivery to one webhook, and how its attempts went (chalicelib/events/delivery.py).
+
+    Keys: webhook_id / delivery_key (`<queued time, epoch ms, 13 digits>.<message id>`: newest last). Access: put when
+    queued, update after each attempt, query by webhook for its log (newest first), get to
+    redeliver. `expires_at` is the TTL attribute (DELIVERY_LOG_DAYS after it was queued).
+    """
+
+    class Meta:
+        table_name = "webhook-deliveries"
+
+    webhook_id = UnicodeAttribute(hash_key=True)
+    delivery_key = UnicodeAttribute(range_key=True)
+    message_id = UnicodeAttribute()
+    namespace = UnicodeAttribute()
+    event_type = UnicodeAttribute()
+    subject = UnicodeAttribute(null=True)
+    body = UnicodeAttribute()  # the CloudEvent, exactly as signed and sent
+    status = UnicodeAttribute()  # queued | delivered | retrying | failed (gave up)
+    attempts = NumberAttribute(default=0)
+    last_status = NumberAttribute(null=True)  # the target's HTTP status
+    last_error = UnicodeAttribute(null=True)
+    last_attempt_at = UTCDateTimeAttribute(null=True)
+    expires_at = NumberAttribute()
+
+
 # Each model and the concern its table is named after ("<prefix>-<concern>").
 TABLES: Dict[Type[Model], str] = {
     Repository: "repositories",
@@ -495,12 +542,14 @@ TABLES: Dict[Type[Model], str] = {
     MirrorRule: "mirror-rules",
     SigninFailures: "signin-failures",
     JobState: "jobs",
+    Webhook: "webhooks",
+    Delivery: "webhook-deliveries",
 }
 
 
 # The DynamoDB TTL attribute (epoch seconds) of the tables that expire items; the code compares it
 # with its clock too, since TTL deletes late.
-TTL_ATTRIBUTES = {Upload: "expires_at", AuditEvent: "expires_at", SigninFailures: "expires_at"}
+TTL_ATTRIBUTES = {Upload: "expires_at", AuditEvent: "expires_at", SigninFailures: "expires_at", Delivery: "expires_at"}
 
 
 def bind_models(settings: Settings) -> None:
@@ -527,9 +576,28 @@ def _shared_connection() -> Connection:
     return _connection
 
 
-def transaction() -> TransactWrite:
+class Transaction(TransactWrite):
+    """A TransactWrite that, once committed, runs what was asked to happen after it (`after`):
+    the events of its changes are sent only when the changes are there."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._after: List[Callable[[], None]] = []
+
+    def after(self, action: Callable[[], None]) -> None:
+        self._after.append(action)
+
+    def __exit__(self, exc_type, exc_value, traceback):
+        result = super().__exit__(exc_type, exc_value, traceback)
+        if exc_type is None:
+            for action in self._after:
+                action()
+        return result
+
+
+def transaction() -> Transaction:
     """A TransactWrite on the bound tables' endpoint: all of its writes happen, or none."""
-    return TransactWrite(connection=_shared_connection())
+    return Transaction(connection=_shared_connection())
 
 
 def read_together(*wanted: Tuple[Type[Model], tuple], consistent: bool = False) -> List[Optional[Model]]:

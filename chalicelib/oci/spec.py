@@ -82,6 +82,8 @@ PRINCIPAL_NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 CREDENTIAL_ID_RE = re.compile(r"[0-9a-f]{16}")
 # A robot's trust of a federated identity (chalicelib/access/federation.py).
 TRUST_ID_RE = re.compile(r"[0-9a-f]{16}")
+WEBHOOK_ID_RE = re.compile(r"wh_[0-9a-f]{16}")
+DELIVERY_ID_RE = re.compile(r"[0-9]{13}\.msg_[0-9a-f]{32}")
 # An OpenPGP key's fingerprint (40 hex digits), or a cosign key's: the SHA-256 of its DER public key (64).
 FINGERPRINT_RE = re.compile(r"[0-9A-Fa-f]{40}|[0-9A-Fa-f]{64}")
 # `last` of a history page: an event's sort key, "<ISO time>#<request id>#<n>".

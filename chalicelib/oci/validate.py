@@ -82,6 +82,8 @@ namespace = _matching(spec.NAMESPACE_RE, errors.NAME_INVALID, "a namespace")
 principal = _matching(spec.PRINCIPAL_NAME_RE, errors.ADMIN_UNKNOWN, "a user, robot or team name")
 credential_id = _matching(spec.CREDENTIAL_ID_RE, errors.ADMIN_UNKNOWN, "a credential id")
 trust_id = _matching(spec.TRUST_ID_RE, errors.ADMIN_UNKNOWN, "a trust id")
+webhook_id = _matching(spec.WEBHOOK_ID_RE, errors.ADMIN_UNKNOWN, "a webhook id (wh_<16 hex>)")
+delivery_id = _matching(spec.DELIVERY_ID_RE, errors.ADMIN_UNKNOWN, "a delivery id (as the delivery log names it)")
 fingerprint = _matching(spec.FINGERPRINT_RE, errors.ADMIN_UNKNOWN, "a key fingerprint")
 mirror_rule = _matching(spec.MIRROR_RULE_RE, errors.ADMIN_INVALID, "a mirror rule's name (a-z 0-9 . _ -)")
 

@@ -40,6 +40,13 @@
                                                                   what went, counted
     POST   /dockless/admin/v1/probe                               {"wait_seconds"?, "busy"?}: the function's
                                                                   runtime, for `dockless check`
+    GET    /dockless/admin/v1/webhooks/<namespace>                its webhooks (chalicelib/events/webhooks.py)
+    POST   /dockless/admin/v1/webhooks/<namespace>                {"url", "events"?} -> {"webhook", "secret"}
+                                                                  (the secret shown once)
+    DELETE /dockless/admin/v1/webhooks/<namespace>/<id>
+    POST   /dockless/admin/v1/webhooks/<namespace>/<id>/rotate    a new secret; the old signs on for a day
+    GET    /dockless/admin/v1/webhooks/<namespace>/<id>/deliveries          the delivery log, newest first
+    POST   /dockless/admin/v1/webhooks/<namespace>/<id>/deliveries/<delivery>/redeliver
 """
 from __future__ import annotations
 import os
@@ -49,6 +56,8 @@ import time
 from botocore.exceptions import ClientError
 
 from chalicelib.access.service import AuthService
+from chalicelib.events import delivery as event_delivery
+from chalicelib.events.webhooks import WebhookService, describe as describe_webhook
 from chalicelib.lifecycle import quota, usage as usage_report
 from chalicelib.lifecycle.retention import RetentionService
 from chalicelib.metadata import audit, keys
@@ -305,3 +314,49 @@ def probe(call):
                           "memory_mb": int(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", 0)) or None,
                           "door": (call.request.context or {}).get("door", function_url.API_GATEWAY_DOOR)})
 
+
+
+# --- webhooks ------------------------------------------------------------------------------------
+
+def _delivery_document(found) -> dict:
+    return {"id": found.delivery_key, "message_id": found.message_id, "type": found.event_type,
+            "subject": found.subject, "status": found.status, "attempts": found.attempts,
+            "last_status": found.last_status, "last_error": found.last_error,
+            "last_attempt_at": found.last_attempt_at.isoformat() if found.last_attempt_at else None}
+
+
+def list_webhooks(call, namespace):
+    now = call.backend.clock().timestamp()
+    return json_response({"webhooks": [describe_webhook(w, now) for w in WebhookService(call.backend).list(namespace)]})
+
+
+def add_webhook(call, namespace):
+    document = call.json_object(errors.ADMIN_INVALID)
+    webhook, secret = WebhookService(call.backend).add(namespace, document.get("url"), document.get("events"),
+                                                       audit.current().actor)
+    return json_response({"webhook": describe_webhook(webhook, call.backend.clock().timestamp()), "secret": secret},
+                         status=201)
+
+
+def remove_webhook(call, namespace, webhook_id):
+    WebhookService(call.backend).remove(namespace, webhook_id)
+    return empty(204)
+
+
+def rotate_webhook(call, namespace, webhook_id):
+    return json_response({"secret": WebhookService(call.backend).rotate(namespace, webhook_id)})
+
+
+def webhook_deliveries(call, namespace, webhook_id):
+    WebhookService(call.backend).get(namespace, webhook_id)
+    return json_response({"deliveries": [_delivery_document(d) for d in event_delivery.deliveries(webhook_id)]})
+
+
+def redeliver(call, namespace, webhook_id, delivery_id):
+    from pynamodb.exceptions import DoesNotExist
+    WebhookService(call.backend).get(namespace, webhook_id)
+    try:
+        found = event_delivery.redeliver(call.backend, namespace, webhook_id, delivery_id)
+    except DoesNotExist:
+        raise RegistryError(errors.ADMIN_UNKNOWN, f"{webhook_id} has no delivery {delivery_id[:80]!r}") from None
+    return json_response(_delivery_document(found), status=202)

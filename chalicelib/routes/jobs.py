@@ -6,6 +6,7 @@ import contextlib
 from typing import Iterator, Optional
 
 from chalicelib.backend import Backend, backend
+from chalicelib.events import delivery
 from chalicelib.lifecycle.gc import GarbageCollector
 from chalicelib.lifecycle.retention import RetentionService
 from chalicelib.metadata.leases import Lease
@@ -105,7 +106,29 @@ JOBS = {
 }
 
 
-def register_jobs(app) -> None:
+# The queues' consumers (chalicelib/events/delivery.py): function name -> (the queue's name
+# suffix, its handler). The stack names each queue dockless-<stage>-<suffix> and points the
+# function's event source at it (infra/stack.py); the name given to Chalice here is a placeholder.
+QUEUE_CONSUMERS = {
+    "dispatch_events": ("events.fifo", delivery.on_event_records),
+    "deliver_webhooks": ("deliveries.fifo", delivery.on_delivery_records),
+}
+QUEUE_CONSUMER_SECONDS = 60
+
+
+def register_jobs(app) -> dict:
+    """Each job on its schedule and each queue's consumer, as Chalice functions; the handlers by
+    name, which app.py must hold as its own names (Lambda calls `app.<name>`)."""
     from chalice import Rate
+    handlers = {}
+
+    def named(name, run):
+        run.__name__ = run.__qualname__ = name  # Chalice's handler is app.<the function's name>
+        return run
     for name, (job, minutes, _) in JOBS.items():
-        app.schedule(Rate(minutes, unit=Rate.MINUTES), name=name)(lambda event, job=job: job(backend()))
+        handlers[name] = app.schedule(Rate(minutes, unit=Rate.MINUTES), name=name)(
+            named(name, lambda event, job=job: job(backend())))
+    for name, (suffix, consume) in QUEUE_CONSUMERS.items():
+        handlers[name] = app.on_sqs_message(queue=f"dockless-{suffix}", batch_size=1, name=name)(
+            named(name, lambda event, consume=consume: consume(backend(), list(event))))
+    return handlers

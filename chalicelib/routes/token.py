@@ -18,6 +18,7 @@ with the registry: /token/device answers the provider's device and user codes; t
 says) until the person has approved, and gets a refresh token of sso.REFRESH_SECONDS.
 """
 from __future__ import annotations
+from typing import Optional
 from urllib.parse import parse_qs
 
 from chalicelib.access import sso
@@ -56,7 +57,7 @@ def _scopes(values) -> list:
     return scopes
 
 
-def _answer(call, caller: Caller, scopes, offline: bool, grant: str, refresh_seconds: int = spec.REFRESH_TOKEN_SECONDS):
+def _answer(call, caller: Caller, scopes, offline: bool, grant: str, refresh_seconds: Optional[int] = None):
     """The token, and its one audit event (which says how the caller proved itself: `grant`)."""
     auth = AuthService(call.backend)
     access = auth.granted_access(caller, scopes)
@@ -68,7 +69,8 @@ def _answer(call, caller: Caller, scopes, offline: bool, grant: str, refresh_sec
     # No refresh token for an ID token: it would outlive it (docker sends the ID token again).
     if offline and caller.name is not None and caller.federated is None:
         refresh = new_credential_text()
-        auth.store_credential(caller.name, refresh, kind="refresh", lifetime_seconds=refresh_seconds,
+        auth.store_credential(caller.name, refresh, kind="refresh",
+                              lifetime_seconds=refresh_seconds or spec.REFRESH_TOKEN_SECONDS,
                               description="single sign-on" if grant == "sso" else "docker login", parent=caller.credential)
         document["refresh_token"] = refresh
         document["principal"] = caller.name

@@ -106,6 +106,14 @@ class Settings:
     in_lambda: bool
     # Single sign-on for people, when DOCKLESS_SSO_ISSUER and DOCKLESS_SSO_CLIENT_ID are set.
     sso: Optional[SingleSignOn] = None
+    # Events (chalicelib/events): DOCKLESS_EVENTS_QUEUE_URL, the FIFO queue every change's event
+    # goes to once committed (none: no events); DOCKLESS_DELIVERIES_QUEUE_URL, the FIFO queue of
+    # webhook deliveries; DOCKLESS_DEAD_LETTER_QUEUE_URL, where a delivery given up on goes;
+    # DOCKLESS_EVENT_BUS, the EventBridge bus every event is put on (none: no bus).
+    events_queue_url: Optional[str] = None
+    deliveries_queue_url: Optional[str] = None
+    dead_letter_queue_url: Optional[str] = None
+    event_bus: Optional[str] = None
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
@@ -134,6 +142,10 @@ class Settings:
             door=environ.get("DOCKLESS_DOOR", API_GATEWAY_DOOR),
             in_lambda=bool(environ.get("AWS_LAMBDA_FUNCTION_NAME")),
             sso=SingleSignOn.from_environ(environ),
+            events_queue_url=environ.get("DOCKLESS_EVENTS_QUEUE_URL") or None,
+            deliveries_queue_url=environ.get("DOCKLESS_DELIVERIES_QUEUE_URL") or None,
+            dead_letter_queue_url=environ.get("DOCKLESS_DEAD_LETTER_QUEUE_URL") or None,
+            event_bus=environ.get("DOCKLESS_EVENT_BUS") or None,
         )
 
     def table_name(self, concern: str) -> str:

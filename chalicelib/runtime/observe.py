@@ -67,6 +67,10 @@ def _resources(service: str, operation: str, params: dict) -> list:
         keys = ([entry["Key"] for entry in params["Delete"]["Objects"]] if "Delete" in params
                 else [params.get("Key", params.get("Prefix"))])
         return [["bucket", params.get("Bucket"), key] for key in keys]
+    if service == "sqs" and "QueueUrl" in params:
+        return [["queue", params["QueueUrl"].rsplit("/", 1)[-1], None]]
+    if service == "events" and "Entries" in params:
+        return [["event-bus", bus, None] for bus in sorted({e.get("EventBusName", "default") for e in params["Entries"]})]
     for key in ("SecretId", "Name"):
         if key in params:
             return [[service, params[key], None]]
@@ -215,4 +219,25 @@ class JobRecord(_Record):
         self._end()
         self.fields.update(failed=kind is not None, Job=self.fields["job"], JobFailures=int(kind is not None))
         self._emit(JOB_LOGGER, "Job", JOB_METRICS)
+        return False
+
+
+class StepRecord(_Record):
+    """The record of one step of an event's way (chalicelib/events/delivery.py: a dispatch, a
+    delivery; `emitted` False for the local stack's pumping of the queues): its AWS calls in the
+    call log and, when emitted, one JSON line without a metric (the dead-letter queue's alarm
+    stands for failed deliveries)."""
+
+    def __init__(self, step: str, emitted: bool = True, **fields):
+        self.fields, self._emitted = {"step": step, **fields}, emitted
+
+    def __enter__(self) -> dict:
+        self._begin()
+        return self.fields
+
+    def __exit__(self, kind, *_):
+        self._end()
+        if self._emitted:
+            self.fields["failed"] = kind is not None
+            JOB_LOGGER.info(json.dumps(self.fields, sort_keys=True, default=str))
         return False

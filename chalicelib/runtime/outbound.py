@@ -44,7 +44,7 @@ def may_fetch(target: str, upstream_url: str, same_origin_http: bool = True) -> 
         return False
     if not parts.hostname or parts.scheme not in ("http", "https") or parts.username or parts.password:
         return False
-    if _internal(parts.hostname):
+    if internal(parts.hostname):
         if upstream.hostname not in LOOPBACK_HOSTS or parts.hostname not in LOOPBACK_HOSTS:
             return False
         return parts.scheme == "https" or not same_origin_http or _origin(parts) == _origin(upstream)
@@ -55,7 +55,7 @@ def _origin(parts) -> tuple:
     return parts.scheme, parts.hostname, parts.port or {"http": 80, "https": 443}[parts.scheme]
 
 
-def _internal(host: str) -> bool:
+def internal(host: str) -> bool:
     """A name for this machine, or an address of it, of the link (169.254.169.254, the instance
     metadata service) or of a private network."""
     if host in LOOPBACK_HOSTS or host.endswith(".localhost"):
@@ -72,6 +72,11 @@ def _internal(host: str) -> bool:
 
 class Unreachable(Exception):
     """The other host gave no usable answer (network, timeout, 5xx, 429, a refused redirect)."""
+
+
+class RefusedPeer(OSError):
+    """A connection reached an address the request may not go to (a name that resolved to an
+    internal address): closed before anything was sent."""
 
 
 class Budget:
@@ -158,6 +163,14 @@ def pool():
                     budget = getattr(SENDING, "budget", None)
                     if budget is not None and self.sock is not None:
                         budget.watch(self.sock)
+                    peer_allowed = getattr(SENDING, "peer_allowed", None)
+                    if peer_allowed is not None and self.sock is not None:
+                        address = self.sock.getpeername()[0]
+                        if not peer_allowed(address):
+                            self.sock.close()
+                            self.sock = None
+                            SENDING.refused_peer = address
+                            raise RefusedPeer(address)
             return Watched
 
         class Pool(urllib3.HTTPConnectionPool):
@@ -260,5 +273,29 @@ def post_form(url: str, form: dict, allowed, budget: Budget, max_bytes: int, hea
         if response.status != 200 and not 400 <= response.status < 500:
             raise Unreachable(f"{urlsplit(url).netloc} answered {response.status}")
         return response.status, _read(response, url, budget, max_bytes)
+    finally:
+        response.close()
+
+
+def post_checked(url: str, body: bytes, headers: dict, budget: Budget, max_bytes: int, peer_allowed) -> int:
+    """The status of a POST of `body` to `url`, never redirected, within `budget`, of which at
+    most `max_bytes` of the answer are read (the rest is not: the connection is closed); each
+    connection's address held to `peer_allowed(address)` once connected and before anything is
+    sent (so a name that resolves to an internal address, at any time, is refused); Unreachable
+    when no answer came."""
+    SENDING.peer_allowed, SENDING.refused_peer = peer_allowed, None
+    try:
+        response = _send("POST", url, budget, headers, body)
+    except Unreachable:
+        if SENDING.refused_peer is not None:
+            raise Unreachable(f"refused: {urlsplit(url).hostname} is an internal address") from None
+        raise
+    finally:
+        SENDING.peer_allowed = None
+    try:
+        response.read(max_bytes, decode_content=False)
+        return response.status
+    except Exception:  # noqa: BLE001 - the status came; what follows it is not ours to judge
+        return response.status
     finally:
         response.close()

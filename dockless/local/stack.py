@@ -9,6 +9,7 @@ public URL) point at this process's moto server. Its AWS credentials are dummies
 key id and a secret generated per run, held in this process's environment and never written, so
 only this process can sign requests the doors accept.
 """
+import dataclasses
 import logging
 import os
 import secrets
@@ -20,6 +21,7 @@ from urllib.parse import urlsplit
 
 from chalicelib.access.service import AuthService
 from chalicelib.backend import build_backend, use_backend
+from chalicelib.events import delivery
 from chalicelib.metadata.models import create_tables
 from chalicelib.routes import jobs
 from chalicelib.runtime.config import Settings
@@ -31,6 +33,9 @@ from dockless.local import tls
 from dockless.local.aws import ACCESS_KEY_ID, LocalAws
 
 LOG = logging.getLogger("dockless.local")
+
+
+EVENTS_IDLE_SECONDS = 1  # how often the local stack looks for deliveries due again, with no new event
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -115,6 +120,9 @@ class LocalStack:
         if not self._provision:
             self.backend.objects.create_bucket(settings.region)
             create_tables()
+        if settings.events_queue_url is None:
+            self.backend = build_backend(dataclasses.replace(settings, **self._event_queues(self.backend)))
+            use_backend(self.backend)
         self.admin_token = self._bootstrap_admin(self.backend)
         registry_key(self.backend)
         registry_cosign_key(self.backend)
@@ -135,9 +143,34 @@ class LocalStack:
         token = AuthService(on).bootstrap_admin(given)
         return None if given else token
 
+    @staticmethod
+    def _event_queues(backend) -> dict:
+        """The queues and bus events take (chalicelib/events/delivery.py), in moto, as the stack
+        makes them deployed."""
+        sqs = backend.client("sqs")
+        fifo = {"FifoQueue": "true", "VisibilityTimeout": "60"}
+        made = {name: sqs.create_queue(QueueName=f"{backend.settings.table_prefix}-{name}", Attributes=attributes)["QueueUrl"]
+                for name, attributes in (("events.fifo", fifo), ("deliveries.fifo", fifo), ("dead-letters", {}))}
+        bus = backend.settings.table_prefix
+        backend.client("events").create_event_bus(Name=bus)
+        return {"events_queue_url": made["events.fifo"], "deliveries_queue_url": made["deliveries.fifo"],
+                "dead_letter_queue_url": made["dead-letters"], "event_bus": bus}
+
     def _start_jobs(self) -> None:
         for name, (job, minutes, _) in jobs.JOBS.items():
             threading.Thread(target=self._every, args=(name, job, minutes * 60), daemon=True).start()
+        threading.Thread(target=self._pump_events, name="events", daemon=True).start()
+
+    def _pump_events(self) -> None:
+        """The events' and deliveries' queues, consumed as Lambda does deployed (delivery.pump)."""
+        while not self._stopping.is_set():
+            delivery.EMITTED.wait(EVENTS_IDLE_SECONDS)
+            delivery.EMITTED.clear()
+            try:
+                while delivery.pump(self.backend) and not self._stopping.is_set():
+                    pass
+            except Exception:  # noqa: BLE001 - logged; the next round tries again
+                LOG.exception("delivering events failed")
 
     def _every(self, name: str, job, seconds: float) -> None:
         while not self._stopping.wait(seconds):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from chalicelib.metadata.models import TABLES
-from infra import permissions
+from infra import permissions, stack
 from infra.stack import table_id
 
 STAGE = "test"
@@ -40,6 +40,10 @@ def resolve(node):
 def _arn_of(logical: str) -> str:
     if logical == "Blobs":
         return f"arn:aws:s3:::{BUCKET}"
+    if logical in stack.QUEUES:
+        return f"arn:aws:sqs:{REGION}:{ACCOUNT}:dockless-{STAGE}-{stack.QUEUES[logical]}"
+    if logical == "EventBus":
+        return f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/dockless-{STAGE}"
     concern = next(c for c in TABLES.values() if table_id(c) == logical)
     return f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/dockless-{STAGE}-{concern}"
 
@@ -63,6 +67,11 @@ def call_arns(call: dict):
         elif service == "secretsmanager":
             logical = next(v for k, v in SECRET_IDS.items() if k in name)
             yield action, f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{logical}-AbCdEf"
+        elif service == "sqs":  # the stack's queues, named by what they end with (tests add a prefix of their own)
+            logical = next(q for q, suffix in stack.QUEUES.items() if name.endswith(suffix))
+            yield action, _arn_of(logical)
+        elif service == "events":
+            yield action, _arn_of("EventBus")
         elif service == "ssm":
             yield action, f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/dockless/{STAGE}/public-url"
         else:

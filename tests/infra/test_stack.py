@@ -117,7 +117,7 @@ def test_secrets_are_retained_and_the_token_key_is_generated(template):
 
 def test_every_function_gets_the_stacks_resources_as_settings(template):
     functions = resources(template, "AWS::Serverless::Function")
-    assert set(functions) == {stack.API_FUNCTION, *stack.JOB_FUNCTIONS}
+    assert set(functions) == {stack.API_FUNCTION, *stack.JOB_FUNCTIONS, *stack.QUEUE_FUNCTIONS}
     for function in functions.values():
         variables = function["Properties"]["Environment"]["Variables"]
         assert variables["DOCKLESS_BUCKET"] == {"Ref": "Blobs"}
@@ -140,6 +140,25 @@ def test_scheduled_jobs_are_chalice_schedules_in_the_stack(template):
     for name in stack.JOB_FUNCTIONS:
         (event,) = template["Resources"][name]["Properties"]["Events"].values()
         assert event["Type"] == "Schedule"
+
+
+def test_the_queue_consumers_read_the_stacks_queues_one_message_at_a_time(template):
+    for name, queue in stack.QUEUE_FUNCTIONS.items():
+        (event,) = template["Resources"][name]["Properties"]["Events"].values()
+        assert event["Type"] == "SQS" and event["Properties"]["BatchSize"] == 1
+        assert event["Properties"]["Queue"] == {"Fn::GetAtt": [queue, "Arn"]}
+        assert template["Resources"][queue]["Properties"]["FifoQueue"] is True
+        visibility = template["Resources"][queue]["Properties"]["VisibilityTimeout"]
+        assert visibility >= template["Resources"][name]["Properties"]["Timeout"]  # as Lambda requires
+    assert set(stack.QUEUE_FUNCTIONS.values()) == {"EventsQueue", "DeliveriesQueue"}
+
+
+def test_every_handler_is_a_name_of_the_app_module(template):
+    """Lambda calls `app.<name>`: each function's handler must be one (a lambda's `<lambda>` is not)."""
+    import app
+    for name, function in resources(template, "AWS::Serverless::Function").items():
+        module, attribute = function["Properties"]["Handler"].split(".")
+        assert module == "app" and callable(getattr(app, attribute, None)), name
 
 
 def test_every_body_reaches_lambda_base64(template):
@@ -267,7 +286,7 @@ def _runtime_python() -> str:
 
 def test_every_function_runs_the_pinned_python_on_arm64_and_the_edge_function_on_x86(template):
     functions = resources(template, "AWS::Serverless::Function")
-    assert len(functions) == 1 + len(JOBS)
+    assert len(functions) == 1 + len(JOBS) + len(jobs.QUEUE_CONSUMERS)
     assert {(f["Properties"]["Runtime"], tuple(f["Properties"]["Architectures"])) for f in functions.values()} \
         == {("python3.13", ("arm64",))}
     (edge,) = resources(stack.edge_template(), "AWS::Lambda::Function").values()
@@ -359,7 +378,8 @@ def test_the_cost_model_counts_what_the_template_bills(template):
     for door in stack.DOORS:
         assert prices.STACK_ALARMS == len(resources(as_deployed(template, door), "AWS::CloudWatch::Alarm"))
     assert prices.STACK_SECRETS == len(resources(template, "AWS::SecretsManager::Secret"))
-    assert prices.STACK_JOBS == len(JOBS) == len(resources(template, "AWS::Serverless::Function")) - 1
+    assert prices.STACK_JOBS == len(JOBS) == len(resources(template, "AWS::Serverless::Function")) - 1 \
+        - len(jobs.QUEUE_CONSUMERS)
     assert {g["Properties"]["RetentionInDays"] for g in resources(template, "AWS::Logs::LogGroup").values()} \
         == {prices.LOG_RETENTION_DAYS}
     assert len(TABLES) == len(resources(template, "AWS::DynamoDB::Table"))
