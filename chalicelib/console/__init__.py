@@ -21,6 +21,7 @@ the same function and front door as the registry API.
     GET  /ui/grants?resource=, POST /ui/grants       admins: grants on a namespace or repository
     GET  /ui/keys?namespace=, POST /ui/keys, /ui/keys/remove   its trusted keys; admins add and remove
     GET  /ui/usage?namespace=      admins: stored bytes, quota use, cost, pushes and pulls per day
+    GET  /ui/webhooks?namespace=   admins: a namespace's webhooks and their delivery logs (chalicelib/events)
     GET  /ui/console.css, /ui/console.js   the style, and the one script (copy buttons; pages work without it)
 
 Each page is a route of the one table (routes/table.py) with its action, decided by the one
@@ -524,6 +525,31 @@ def usage_page(call):
                  repositories=repositories, bucket=bucket,
                  chart={"width": max(len(bars), 1) * CHART_STEP + 40, "height": CHART_HEIGHT, "step": CHART_STEP,
                         "bars": bars, "most": most})
+
+
+WEBHOOK_LOG_ROWS = 20  # the newest deliveries shown per webhook
+
+
+def webhooks_page(call):
+    """Admins: a namespace's webhooks, each with its newest deliveries: status, the target's
+    answer, attempts (what `dockless webhook deliveries` prints)."""
+    from chalicelib.events import delivery
+    from chalicelib.events.webhooks import WebhookService, describe
+    caller, csrf = _signed_in(call)
+    namespace = call.query("namespace") or ""
+    hooks = []
+    if namespace:
+        validate.namespace(namespace)
+        now = call.backend.clock().timestamp()
+        for webhook in WebhookService(call.backend).list(namespace):
+            logged = delivery.deliveries(webhook.webhook_id, WEBHOOK_LOG_ROWS)
+            hooks.append(dict(describe(webhook, now), deliveries=[{
+                "queued": datetime.datetime.fromtimestamp(int(d.delivery_key.split(".", 1)[0]) / 1000,
+                                                          datetime.timezone.utc).isoformat()[:19],
+                "type": d.event_type, "subject": d.subject, "status": d.status, "last_status": d.last_status,
+                "last_error": d.last_error, "attempts": d.attempts,
+                "last_attempt_at": d.last_attempt_at.isoformat() if d.last_attempt_at else None} for d in logged]))
+    return _page("webhooks.html", caller=caller, csrf=csrf, namespace=namespace, webhooks=hooks)
 
 
 def stylesheet(call):

@@ -137,6 +137,7 @@ ROUTES = (
     Page("POST", "/ui/keys", console.add_keys, ADMIN),
     Page("POST", "/ui/keys/remove", console.remove_key, ADMIN),
     Page("GET", "/ui/usage", console.usage_page, ADMIN),
+    Page("GET", "/ui/webhooks", console.webhooks_page, ADMIN),
 )
 
 

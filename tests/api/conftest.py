@@ -44,6 +44,13 @@ def people(client):
 
 
 @pytest.fixture
+def boss(client):
+    """An admin, with an access token."""
+    client.post("/dockless/admin/v1/principals", body=json.dumps({"name": "boss", "admin": True}), headers=JSON)
+    return client.post("/dockless/admin/v1/principals/boss/tokens", body="{}", headers=JSON).json_body["token"]
+
+
+@pytest.fixture
 def registry_key(registry):
     """`use(armored, secret)`: the registry signs automatically with this key, from the environment
     (as the local stack passes it) or from its Secrets Manager secret (as deployed); the process

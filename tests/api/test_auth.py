@@ -282,6 +282,7 @@ EXPECTED_ACTION = {
     ("POST", "/ui/keys"): "admin",
     ("POST", "/ui/keys/remove"): "admin",
     ("GET", "/ui/usage"): "admin",
+    ("GET", "/ui/webhooks"): "admin",
 }
 # The API's repository routes (the console's: tests/api/test_console.py, through a session).
 REPOSITORY_ROUTES = sorted(k for k, action in EXPECTED_ACTION.items()

@@ -224,13 +224,6 @@ def test_each_page_reads_a_handful_of_items(anonymous, push, people, writer, cap
     }
 
 
-@pytest.fixture
-def boss(client):
-    """An admin, with an access token."""
-    client.post("/dockless/admin/v1/principals", body=json.dumps({"name": "boss", "admin": True}), headers=JSON)
-    return client.post("/dockless/admin/v1/principals/boss/tokens", body="{}", headers=JSON).json_body["token"]
-
-
 def test_admins_filter_and_export_the_audit_trail_and_others_are_refused(anonymous, push, people, boss, clock):
     push.image("team/app", "v1")
     clock.advance(seconds=1)
@@ -642,7 +635,7 @@ def test_every_console_page_goes_through_the_one_access_decision(anonymous, clie
     elif who == "expired":
         clock.advance(seconds=8 * 3600 + 1)
     pages = [r for r in ROUTES if r.door == "console" and r.action != "open" and r.path != "/ui/signout"]
-    assert len(pages) == 21
+    assert len(pages) == 22
     for route in pages:
         path, form = console_request(route, digest)
         before = state()

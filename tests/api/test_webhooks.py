@@ -258,7 +258,7 @@ def test_a_removed_webhook_gets_nothing_more(client, push, events_on, receiver):
 def test_a_push_is_answered_when_its_event_cannot_be_sent(client, push, events_on, registry, caplog):
     current = backend()
     use_backend(dataclasses.replace(current, settings=dataclasses.replace(
-        current.settings, events_queue_url=events_on["events.fifo"].replace("events.fifo", "gone.fifo"))))
+        current.settings, events_queue_url=events_on["events.fifo"].replace("-events.fifo", "-missing-events.fifo"))))
     push.image("team/app", "v1")  # answered 201 (Pusher asserts it)
     assert "EVENT LOST" in caplog.text
 
@@ -288,3 +288,24 @@ def test_lambdas_consumers_dispatch_deliver_and_keep_a_failed_delivery_for_its_b
     (again,) = sqs.receive_message(QueueUrl=events_on["deliveries.fifo"])["Messages"]
     delivery.on_delivery_records(backend(), [Record(again)])
     assert [e["data"]["tag"] for e in receiver.events("push")] == ["v1"]
+
+
+def test_the_console_shows_admins_each_webhooks_deliveries_and_no_one_else(anonymous, client, push, events_on,
+                                                                        receiver, boss, people):
+    from tests.api.test_console import Browser
+    hook = add_webhook(client, receiver, events=["push"])["webhook"]["id"]
+    receiver.mode = "500"
+    push.image("team/app", "v1")
+    pump_all()
+    admin = Browser(anonymous)
+    admin.sign_in("boss", boss)
+    page = admin.request("GET", "/ui/webhooks?namespace=team")
+    text = page.body.decode()
+    assert page.status_code == 200 and receiver.url in text and hook in text
+    assert "dev.dockless.manifest.push" in text and "retrying" in text and "500 (answered 500)" in text
+    assert "whsec_" not in text  # secrets are never shown again
+    assert 'href="/ui/webhooks"' in admin.request("GET", "/ui/").body.decode()
+    reader = Browser(anonymous)
+    reader.sign_in("reader", people["reader"])
+    refused = reader.request("GET", "/ui/webhooks?namespace=team")
+    assert refused.status_code == 403 and receiver.url not in refused.body.decode()
