@@ -202,6 +202,7 @@ def function_settings(stage: str) -> dict:
         "DOCKLESS_SSO_TEAMS": {"Ref": "SsoTeams"},
         "DOCKLESS_SSO_USERNAME_CLAIM": {"Ref": "SsoUsernameClaim"},
         "DOCKLESS_SSO_GROUPS_CLAIM": {"Ref": "SsoGroupsClaim"},
+        "DOCKLESS_SSO_SCOPES": {"Ref": "SsoScopes"},
         # Events (chalicelib/events): the queues' URLs and the bus's name.
         "DOCKLESS_EVENTS_QUEUE_URL": {"Ref": "EventsQueue"},
         "DOCKLESS_DELIVERIES_QUEUE_URL": {"Ref": "DeliveriesQueue"},
@@ -427,6 +428,8 @@ def merge_template(stage: str) -> dict:
                                  "Description": "single sign-on: the claim that names the person"},
             "SsoGroupsClaim": {"Type": "String", "Default": "groups",
                                "Description": "single sign-on: the claim that lists the person's groups"},
+            "SsoScopes": {"Type": "String", "Default": "openid profile email",
+                          "Description": "single sign-on: the scopes asked for (add what puts groups in the ID token)"},
         },
         "Conditions": {
             "HasDomain": {"Fn::Not": [{"Fn::Equals": [{"Ref": "DomainName"}, ""]}]},

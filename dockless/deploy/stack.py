@@ -57,6 +57,7 @@ class Target:
     sso_client_id: str = ""
     sso_teams: str = ""
     sso_client_secret: Optional[str] = None
+    sso_scopes: str = "openid profile email"
 
     @property
     def stack(self) -> str:
@@ -113,7 +114,7 @@ class Deployer:
         parameters = {"EdgeFunctionVersionArn": edge["VersionArn"], "DomainName": target.domain,
                       "CertificateArn": target.certificate_arn, "GpgLayerArn": target.gpg_layer_arn,
                       "AlarmEmail": target.alarm_email, "Door": target.door, "SsoIssuer": target.sso_issuer,
-                      "SsoClientId": target.sso_client_id, "SsoTeams": target.sso_teams}
+                      "SsoClientId": target.sso_client_id, "SsoTeams": target.sso_teams, "SsoScopes": target.sso_scopes}
         outputs = self._apply(target.stack, target.region,
                               TemplateURL=f"https://{bucket}.s3.{target.region}.amazonaws.com/{template_key}",
                               Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()])

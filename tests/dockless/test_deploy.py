@@ -198,11 +198,12 @@ def test_custom_domain_and_certificate_reach_the_stack():
 def test_single_sign_on_reaches_the_stack_and_its_secret_the_secret():
     aws = FakeAWS()
     deployer(aws, sso_issuer="https://acme.okta.com", sso_client_id="0oa1", sso_teams="eng=devs,ops=platform",
-             sso_client_secret="client-secret").deploy()
+             sso_client_secret="client-secret", sso_scopes="openid profile email groups").deploy()
     main = next(c for c in aws.calls if c[2] == "create_stack" and c[1] == "eu-west-1")
     parameters = {p["ParameterKey"]: p["ParameterValue"] for p in main[3]["Parameters"]}
     assert (parameters["SsoIssuer"], parameters["SsoClientId"], parameters["SsoTeams"]) == \
         ("https://acme.okta.com", "0oa1", "eng=devs,ops=platform")
+    assert parameters["SsoScopes"] == "openid profile email groups"
     stored = [c[3] for c in aws.calls if c[2] == "put_secret_value" and c[3]["SecretId"] == "arn:sso-client"]
     assert stored == [{"SecretId": "arn:sso-client", "SecretString": "client-secret"}]
     again = FakeAWS()
