@@ -27,6 +27,9 @@ def utc_now() -> datetime.datetime:
     return datetime.datetime.now(datetime.timezone.utc)
 
 
+_CLIENTS_LOCK = threading.Lock()
+
+
 @dataclasses.dataclass
 class Backend:
     settings: Settings
@@ -52,14 +55,18 @@ class Backend:
         return self._audit
 
     def client(self, service: str):
-        """A boto3 client for a service read once per container (Secrets Manager, SSM), watched."""
+        """A boto3 client for a service, made once per backend, watched. Made under a lock: a boto3
+        session is not safe to make clients from in two threads at once (the local stack's
+        requests and its event pump share one backend)."""
         if service not in self._clients:
-            from botocore.config import Config
-            client = (self.session or new_session()).client(service, region_name=self.settings.region,
-                                                             endpoint_url=self.settings.aws_endpoint_url,
-                                                             config=Config(retries=retries.CLIENT_RETRIES))
-            watch_client(client)
-            self._clients[service] = client
+            with _CLIENTS_LOCK:
+                if service not in self._clients:
+                    from botocore.config import Config
+                    client = (self.session or new_session()).client(
+                        service, region_name=self.settings.region, endpoint_url=self.settings.aws_endpoint_url,
+                        config=Config(retries=retries.CLIENT_RETRIES))
+                    watch_client(client)
+                    self._clients[service] = client
         return self._clients[service]
 
     def secret(self, secret_id: str) -> str:

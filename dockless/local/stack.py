@@ -123,6 +123,8 @@ class LocalStack:
         if settings.events_queue_url is None:
             self.backend = build_backend(dataclasses.replace(settings, **self._event_queues(self.backend)))
             use_backend(self.backend)
+        for service in ("sqs", "events"):  # made here, before the requests' and the event pump's threads
+            self.backend.client(service)
         self.admin_token = self._bootstrap_admin(self.backend)
         registry_key(self.backend)
         registry_cosign_key(self.backend)
@@ -166,6 +168,8 @@ class LocalStack:
         while not self._stopping.is_set():
             delivery.EMITTED.wait(EVENTS_IDLE_SECONDS)
             delivery.EMITTED.clear()
+            if self._stopping.is_set():
+                break  # its AWS is going away
             try:
                 while delivery.pump(self.backend) and not self._stopping.is_set():
                     pass
