@@ -544,8 +544,7 @@ def webhooks_page(call):
         for webhook in WebhookService(call.backend).list(namespace):
             logged = delivery.deliveries(webhook.webhook_id, WEBHOOK_LOG_ROWS)
             hooks.append(dict(describe(webhook, now), deliveries=[{
-                "queued": datetime.datetime.fromtimestamp(int(d.delivery_key.split(".", 1)[0]) / 1000,
-                                                          datetime.timezone.utc).isoformat()[:19],
+                "queued": delivery.queued_time(d).isoformat()[:19],
                 "type": d.event_type, "subject": d.subject, "status": d.status, "last_status": d.last_status,
                 "last_error": d.last_error, "attempts": d.attempts,
                 "last_attempt_at": d.last_attempt_at.isoformat() if d.last_attempt_at else None} for d in logged]))

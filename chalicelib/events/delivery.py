@@ -192,8 +192,7 @@ def _deliver(backend, body: str, message: dict) -> str:
     finally:
         budget.end()
     attempts = (delivery.attempts or 0) + 1
-    queued_at = datetime.datetime.fromtimestamp(int(delivery.delivery_key.split(".", 1)[0]) / 1000,
-                                                datetime.timezone.utc)
+    queued_at = queued_time(delivery)
     if error is None:
         outcome = "delivered"
     elif (now - queued_at).total_seconds() >= RETRY_FOR_SECONDS:
@@ -209,6 +208,11 @@ def _deliver(backend, body: str, message: dict) -> str:
     if outcome == "retrying":
         raise Retry(BACKOFF_SECONDS[min(attempts, len(BACKOFF_SECONDS)) - 1])
     return outcome
+
+
+def queued_time(delivery: Delivery) -> datetime.datetime:
+    """When a delivery was queued: its key's epoch milliseconds."""
+    return datetime.datetime.fromtimestamp(int(delivery.delivery_key.split(".", 1)[0]) / 1000, datetime.timezone.utc)
 
 
 def deliveries(webhook_id: str, limit: int = 50) -> List[Delivery]:
