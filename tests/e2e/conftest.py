@@ -49,6 +49,20 @@ def identity_provider():
     provider.close()
 
 
+def pushed_for_sso_team(docker, dockless, tmp_path, image: str) -> str:
+    """`image` (REGISTRY/NAMESPACE/REPO:TAG) built and pushed, its namespace readable by SSO_TEAM
+    (made if no test made it yet), the local copy removed: what a person signed in by single
+    sign-on may pull."""
+    from tests.e2e.images import dockerfile_context
+    dockerfile_context(tmp_path / "ctx", [7_000])
+    docker("build", "-q", "-t", image, str(tmp_path / "ctx"))
+    docker("push", image)
+    docker("rmi", image)
+    dockless("team", "create", SSO_TEAM, check=False)
+    dockless("grant", "read", image.split("/")[1], f"team:{SSO_TEAM}")
+    return image
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory, identity_provider):
     sso = {"DOCKLESS_SSO_ISSUER": identity_provider.issuer, "DOCKLESS_SSO_CLIENT_ID": identity_provider.client_id,

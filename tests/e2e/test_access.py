@@ -151,14 +151,8 @@ def test_a_person_logs_the_cli_and_docker_in_with_single_sign_on(stack, dockless
     import re
     import requests
     import subprocess
-    from tests.e2e.conftest import SSO_TEAM
-    image = f"{stack.host}/ssocli/app:1"
-    dockerfile_context(tmp_path / "ctx", [7_000])
-    docker("build", "-q", "-t", image, str(tmp_path / "ctx"))
-    docker("push", image)
-    docker("rmi", image)
-    dockless("team", "create", SSO_TEAM, check=False)  # the console test may have made it
-    dockless("grant", "read", "ssocli", f"team:{SSO_TEAM}")
+    from tests.e2e.conftest import SSO_TEAM, pushed_for_sso_team
+    image = pushed_for_sso_team(docker, dockless, tmp_path, f"{stack.host}/ssocli/app:1")
     config = {**os.environ, "DOCKLESS_CONFIG": str(tmp_path / "carol.json"), "DOCKER_CONFIG": str(tmp_path / "docker")}
     public = f"http://{stack.host}"  # the name docker pulls by
     login = subprocess.Popen([sys.executable, "-m", "dockless.cli", "login", public, "--sso", "--docker"], env=config,

@@ -203,14 +203,8 @@ def test_a_person_signs_in_with_single_sign_on(stack, docker, dockless, chromium
     page's link, the provider's page, back to the console signed in as the person with their
     team's grants; their session is the console's strict cookie; someone the provider does not
     know gets no session."""
-    from tests.e2e.conftest import SSO_TEAM
-    image = f"{stack.host}/ssoweb/app:1.0"
-    dockerfile_context(tmp_path / "ctx", [9_000])
-    docker("build", "-q", "-t", image, str(tmp_path / "ctx"))
-    docker("push", image)
-    docker("rmi", image)
-    dockless("team", "create", SSO_TEAM, check=False)  # the CLI test may have made it
-    dockless("grant", "read", "ssoweb", f"team:{SSO_TEAM}")
+    from tests.e2e.conftest import pushed_for_sso_team
+    pushed_for_sso_team(docker, dockless, tmp_path, f"{stack.host}/ssoweb/app:1.0")
 
     context = chromium.new_context()
     page = context.new_page()
