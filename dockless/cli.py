@@ -1,7 +1,8 @@
 """`dockless`: the command line. Nouns and verbs; every help text carries a runnable example."""
 import click
 
-from dockless.commands import access, caches, deploy, history, images, lifecycle, local, mirror, repositories, webhooks
+from dockless.commands import (access, caches, deploy, history, images, lifecycle, local, mirror, repositories, scans,
+                               webhooks)
 from dockless.ui import UI, Exit
 
 
@@ -49,7 +50,7 @@ def main(ctx):
 
 
 # Every command, by noun (dockless/commands/), in the order `dockless --help` lists them.
-for commands in (local, images, history, mirror, access, repositories, lifecycle, caches, webhooks, deploy):
+for commands in (local, images, history, mirror, access, repositories, lifecycle, caches, webhooks, scans, deploy):
     commands.register(main)
 
 if __name__ == "__main__":

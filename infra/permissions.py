@@ -38,6 +38,8 @@ TABLE_ACTIONS: Dict[str, Dict[Optional[str], List[str]]] = {
     "jobs": {None: ["UpdateItem"]},
     "webhooks": {None: ["DeleteItem", "GetItem", "PutItem", "Query", "UpdateItem"]},
     "webhook-deliveries": {None: ["GetItem", "PutItem", "Query", "UpdateItem"]},
+    "advisories": {None: ["BatchWriteItem", "Query"]},
+    "scans": {None: ["BatchGetItem", "GetItem", "PutItem", "Scan", "UpdateItem"]},
 }
 # S3, per key prefix (chalicelib/storage/paths.py), and on the bucket itself (listing).
 OBJECT_ACTIONS: Dict[str, List[str]] = {
@@ -57,6 +59,7 @@ QUEUE_ACTIONS: Dict[str, List[str]] = {
     "EventsQueue": ["DeleteMessage", "ReceiveMessage", "SendMessage"],
     "DeliveriesQueue": ["ChangeMessageVisibility", "DeleteMessage", "ReceiveMessage", "SendMessage"],
     "DeadLetterQueue": ["SendMessage"],
+    "ScansQueue": ["DeleteMessage", "ReceiveMessage", "SendMessage"],
 }
 
 # Allowed although no test records them, each with its reason.

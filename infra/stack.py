@@ -44,7 +44,7 @@ from chalice.utils import to_cfn_resource_name
 
 from chalicelib.metadata.models import TABLES, TTL_ATTRIBUTES
 from chalicelib.oci import errors, spec
-from chalicelib.routes.jobs import JOBS, QUEUE_CONSUMER_SECONDS, QUEUE_CONSUMERS
+from chalicelib.routes.jobs import JOBS, QUEUE_CONSUMER_SECONDS, QUEUE_CONSUMER_TIMEOUTS, QUEUE_CONSUMERS
 from chalicelib.runtime.function_url import API_GATEWAY_DOOR, DOORS, FUNCTION_URL_DOOR
 from chalicelib.runtime.observe import METRICS_NAMESPACE
 from chalicelib.storage import paths
@@ -58,7 +58,10 @@ JOB_FUNCTIONS = [to_cfn_resource_name(name) for name in JOBS]
 JOB_SECONDS = {to_cfn_resource_name(name): seconds for name, (_, _, seconds) in JOBS.items()}
 # The events' queues (chalicelib/events/delivery.py): logical id -> its name's suffix (the stack
 # names it dockless-<stage>-<suffix>); the consumers' functions and the queue each consumes.
-QUEUES = {"EventsQueue": "events.fifo", "DeliveriesQueue": "deliveries.fifo", "DeadLetterQueue": "dead-letters"}
+QUEUES = {"EventsQueue": "events.fifo", "DeliveriesQueue": "deliveries.fifo", "DeadLetterQueue": "dead-letters",
+          "ScansQueue": "scans"}
+QUEUE_TIMEOUTS = {to_cfn_resource_name(name): QUEUE_CONSUMER_TIMEOUTS.get(name, QUEUE_CONSUMER_SECONDS)
+                  for name in QUEUE_CONSUMERS}
 QUEUE_FUNCTIONS = {to_cfn_resource_name(name): next(q for q, s in QUEUES.items() if s == suffix)
                    for name, (suffix, _) in QUEUE_CONSUMERS.items()}
 # A delivery waits its backoff invisible in the queue (at most SQS's 12 hours) for a day at most:
@@ -208,6 +211,7 @@ def function_settings(stage: str) -> dict:
         "DOCKLESS_DELIVERIES_QUEUE_URL": {"Ref": "DeliveriesQueue"},
         "DOCKLESS_DEAD_LETTER_QUEUE_URL": {"Ref": "DeadLetterQueue"},
         "DOCKLESS_EVENT_BUS": {"Ref": "EventBus"},
+        "DOCKLESS_SCANS_QUEUE_URL": {"Ref": "ScansQueue"},
     }
 
 
@@ -219,7 +223,7 @@ def _functions(stage: str) -> Dict[str, dict]:
         if name in JOB_SECONDS:
             properties["Timeout"] = JOB_SECONDS[name]
         if name in QUEUE_FUNCTIONS:
-            properties["Timeout"] = QUEUE_CONSUMER_SECONDS
+            properties["Timeout"] = QUEUE_TIMEOUTS[name]
         functions[name] = {"Properties": properties}
         functions[f"{name}Logs"] = {"Type": "AWS::Logs::LogGroup", "Properties": {
             "LogGroupName": {"Fn::Sub": f"/aws/lambda/${{{name}}}"}, "RetentionInDays": LOG_RETENTION_DAYS}}
@@ -243,6 +247,13 @@ def _events(stage: str) -> Dict[str, dict]:
         if suffix.endswith(".fifo"):
             properties.update({"FifoQueue": True, "VisibilityTimeout": QUEUE_CONSUMER_SECONDS * 6,
                                "MessageRetentionPeriod": QUEUE_RETENTION_SECONDS})
+        elif logical == "ScansQueue":
+            # Lambda asks for a visibility timeout of six times its consumer's; a scan failing three
+            # times is dropped to the dead-letter queue rather than retried for the queue's retention.
+            properties.update({"VisibilityTimeout": QUEUE_TIMEOUTS[to_cfn_resource_name("scan_images")],
+                               "MessageRetentionPeriod": QUEUE_RETENTION_SECONDS,
+                               "RedrivePolicy": {"deadLetterTargetArn": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]},
+                                                 "maxReceiveCount": 3}})
         else:
             properties["MessageRetentionPeriod"] = DEAD_LETTER_RETENTION_SECONDS
         resources[logical] = {"Type": "AWS::SQS::Queue", "Properties": properties}

@@ -64,7 +64,7 @@ def anonymous(registry):
         yield test_client.http
 
 
-_NAMED = re.compile(r"^/(?:v2|dockless/v1|extensions/v2)/(.+?)/(?:(?:blobs|manifests|tags|referrers|uploads|signatures)/"
+_NAMED = re.compile(r"^/(?:v2|dockless/v1|extensions/v2)/(.+?)/(?:(?:blobs|manifests|tags|referrers|uploads|signatures|scans)/"
                     r"|(?:history|diff)$)")
 
 

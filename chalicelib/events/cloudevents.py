@@ -30,6 +30,7 @@ KIND_OF: Dict[str, str] = {
     "quota.warning": "quota", "quota.reached": "quota",
     "tag.expire": "retention", "manifest.expire": "retention",
     "gc.run": "gc",
+    "scan.complete": "scan",
 }
 KINDS = tuple(sorted(set(KIND_OF.values())))
 

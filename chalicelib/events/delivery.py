@@ -42,6 +42,9 @@ DELIVERY_SECONDS = 10
 RESPONSE_MAX_BYTES = 4096
 DELIVERY_LOG_DAYS = 30
 BATCH = 10  # SQS's most messages per batch
+# What a scan is scheduled for: image manifests (an SBOM a team pushes is one, naming its image).
+SCANNED_MEDIA_TYPES = ("application/vnd.oci.image.manifest.v1+json",
+                       "application/vnd.docker.distribution.manifest.v2+json")
 # Set when this process emitted an event: the local stack's pump, in the same process, starts at once.
 EMITTED = threading.Event()
 
@@ -92,6 +95,7 @@ def dispatch(backend, body: str) -> int:
 
 
 def _dispatch(backend, document: dict, body: str) -> int:
+    _schedule_scan(backend, document)
     if backend.settings.event_bus:
         backend.client("events").put_events(Entries=[{
             "Source": "dockless", "DetailType": document["type"], "Detail": body,
@@ -110,6 +114,16 @@ def _dispatch(backend, document: dict, body: str) -> int:
         _queue(backend, delivery, cloudevents.group_of(document), message_id)
         queued += 1
     return queued
+
+
+def _schedule_scan(backend, document: dict) -> None:
+    """A pushed manifest (not an index) is scanned off the request path (chalicelib/scanning)."""
+    data = document.get("data", {})
+    if not backend.settings.scans_queue_url or data.get("action") != "manifest.push" \
+            or data.get("detail", {}).get("media_type") not in SCANNED_MEDIA_TYPES:
+        return
+    backend.client("sqs").send_message(QueueUrl=backend.settings.scans_queue_url, MessageBody=json.dumps(
+        {"repository": data["repository"], "digest": data["digest"]}, sort_keys=True))
 
 
 def _log(backend, webhook: Webhook, message_id: str, document: dict, body: str) -> Delivery:

@@ -18,6 +18,8 @@ composite keys; models.py declares the tables that hold them.
     signatures     <repo>@<digest> / <digest>@<id>
     gc-candidates  <S3 key>
     namespace-storage  <namespace> / # | <digest>
+    advisories     <ecosystem>#<package name> / <advisory id>       (scanning/advisories.package_key)
+    scans          <repo> / <digest>
 
 A namespace is a repository name's first component. Grants and settings apply to a namespace or to
 one repository; the resource key says which.

@@ -395,6 +395,8 @@ class RepositorySetting(Model):
     time_machine_days = NumberAttribute(null=True)
     retention = UnicodeAttribute(null=True)  # JSON of the retention rules (chalicelib/lifecycle/retention.py)
     upstream = UnicodeAttribute(null=True)  # a namespace's: JSON of the registry it caches (upstream.Upstream)
+    refuse_severity = UnicodeAttribute(null=True)  # serve no image with a finding this severe (policy/vulnerabilities.py)
+    accepted_risks = UnicodeAttribute(null=True)  # a namespace's: JSON {advisory id: {"until", "reason", "by", "at"}}
     changes = UnicodeAttribute(null=True)
 
 
@@ -473,6 +475,7 @@ class JobState(Model):
     holder = UnicodeAttribute(null=True)  # the run holding the lease
     lease_until = NumberAttribute(null=True)  # epoch seconds
     cursor = UnicodeAttribute(null=True)  # JSON: where the next run goes on
+    epoch = NumberAttribute(null=True)  # the `advisories` item: how many imports changed them
 
 
 class Webhook(Model):
@@ -522,6 +525,60 @@ class Delivery(Model):
     expires_at = NumberAttribute()
 
 
+class Advisory(Model):
+    """What one advisory says of one package (chalicelib/scanning/advisories.py), as imported.
+
+    Keys: package (`<ecosystem>#<name>`, keys.advisory_package) / advisory_id. Access: a query
+    per package an image holds when its findings are worked out; batch writes on import.
+    `entries`: JSON list of the advisory's affected entries for the package (ecosystem with its
+    release, ranges, versions, severity).
+    """
+
+    class Meta:
+        table_name = "advisories"
+
+    package = UnicodeAttribute(hash_key=True)
+    advisory_id = UnicodeAttribute(range_key=True)
+    entries = UnicodeAttribute()
+    severity = UnicodeAttribute()
+    score = NumberAttribute(null=True)
+    summary = UnicodeAttribute(null=True)
+    aliases = UnicodeSetAttribute(null=True)
+    modified = UnicodeAttribute(null=True)
+    withdrawn = BooleanAttribute(default=False)
+    imported_at = UTCDateTimeAttribute()
+
+
+class ImageScan(Model):
+    """An image's inventory and findings (chalicelib/scanning/service.py).
+
+    Keys: repo / digest. Access: get by key for `scan show`, the console, usage and verified
+    mode's severity rule; put when a scan ends; a paged scan of the table when advisories change
+    (each item's findings worked out again from its SBOM, never from its layers).
+    `status`: pending | done | failed. `findings`: zlib-compressed JSON list (advisories.Finding);
+    `summary`: JSON {severity: count}; `advisories_epoch`: the advisories' epoch they were
+    worked out at (the jobs table's `advisories` item counts imports).
+    """
+
+    class Meta:
+        table_name = "scans"
+
+    repo = UnicodeAttribute(hash_key=True)
+    digest = UnicodeAttribute(range_key=True)
+    status = UnicodeAttribute()
+    error = UnicodeAttribute(null=True)
+    sbom_digest = UnicodeAttribute(null=True)  # the referrer whose document lists the packages
+    sbom_source = UnicodeAttribute(null=True)  # generated | pushed
+    package_count = NumberAttribute(default=0)
+    distro = UnicodeAttribute(null=True)  # "<id> <version id>"
+    findings = BinaryAttribute(null=True, legacy_encoding=False)
+    summary = UnicodeAttribute(null=True)
+    advisories_epoch = NumberAttribute(default=0)
+    problems = UnicodeAttribute(null=True)  # JSON list: what the inventory could not read
+    scanned_at = UTCDateTimeAttribute(null=True)
+    matched_at = UTCDateTimeAttribute(null=True)
+
+
 # Each model and the concern its table is named after ("<prefix>-<concern>").
 TABLES: Dict[Type[Model], str] = {
     Repository: "repositories",
@@ -544,6 +601,8 @@ TABLES: Dict[Type[Model], str] = {
     JobState: "jobs",
     Webhook: "webhooks",
     Delivery: "webhook-deliveries",
+    Advisory: "advisories",
+    ImageScan: "scans",
 }
 
 

@@ -187,6 +187,8 @@ CACHE_FETCHES_PER_NAMESPACE = 4
 UPSTREAM_BUSY_RETRY_SECONDS = 5
 # Mirror rules (chalicelib/pullthrough/mirror_rules.py): their names.
 MIRROR_RULE_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+# An OSV advisory id (CVE-2024-1234, GHSA-xxxx-xxxx-xxxx, DSA-5678-1, PYSEC-2024-1, …).
+ADVISORY_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 # One platform of an index, as `dockless mirror --platforms` and a rule name it: os/arch[/variant].
 PLATFORM_RE = re.compile(r"[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?")
 # The Warning (RFC 7234 110, "Response is Stale") on a tag served while the upstream is unreachable.

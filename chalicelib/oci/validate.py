@@ -86,6 +86,7 @@ webhook_id = _matching(spec.WEBHOOK_ID_RE, errors.ADMIN_UNKNOWN, "a webhook id (
 delivery_id = _matching(spec.DELIVERY_ID_RE, errors.ADMIN_UNKNOWN, "a delivery id (as the delivery log names it)")
 fingerprint = _matching(spec.FINGERPRINT_RE, errors.ADMIN_UNKNOWN, "a key fingerprint")
 mirror_rule = _matching(spec.MIRROR_RULE_RE, errors.ADMIN_INVALID, "a mirror rule's name (a-z 0-9 . _ -)")
+advisory_id = _matching(spec.ADVISORY_ID_RE, errors.ADMIN_INVALID, "an advisory id (A-Z a-z 0-9 . _ : -)")
 
 
 def key_file(value: str) -> str:

@@ -8,6 +8,9 @@
                        named stays restorable after the tag moved or was deleted
     retention          the repository's rules, else the namespace's (chalicelib/lifecycle/retention.py)
     cache              the namespace's only: the registry it caches (chalicelib/pullthrough/proxy.py), or None
+    refuse_severity    the stricter of both: serve no image with a finding at least this severe
+                       (chalicelib/policy/vulnerabilities.py), except to a caller who may push
+    accepted_risks     the namespace's only: advisories it accepts until a date, with a reason
 
 Each change records who made it and when, per setting; `dockless repo show` prints them.
 """
@@ -22,9 +25,10 @@ from chalicelib.metadata import audit, keys
 from chalicelib.metadata.models import RepositorySetting, read_together, transaction
 from chalicelib.oci import errors, spec
 from chalicelib.oci.errors import RegistryError
+from chalicelib.policy import vulnerabilities
 from chalicelib.policy.cache import Upstream
 
-FIELDS = ("verified", "auto_sign", "immutable_tags", "time_machine_days", "retention", "upstream")
+FIELDS = ("verified", "auto_sign", "immutable_tags", "time_machine_days", "retention", "upstream", "refuse_severity")
 # A setting left out of a change stays as it is; None (time_machine_days) means "inherit".
 UNCHANGED = object()
 
@@ -76,6 +80,8 @@ class RepositorySettings:
     time_machine_days: int = spec.TIME_MACHINE_DAYS_DEFAULT
     retention: Optional[Retention] = None
     cache: Optional[Upstream] = None
+    refuse_severity: Optional[str] = None
+    accepted_risks: Tuple[Tuple[str, str], ...] = ()  # (advisory id, until: YYYY-MM-DD)
 
     def immutable(self, tag: str) -> bool:
         """Whether a pattern makes `tag` immutable; cosign's tags never are (spec.ATTACHED_TAG_RE)."""
@@ -102,7 +108,9 @@ def combine(namespace: Optional[RepositorySetting], repository: Optional[Reposit
                               immutable_tags=frozenset().union(*(i.immutable_tags or () for i in items)),
                               time_machine_days=int(days),
                               retention=Retention.parse(json.loads(rules)) if rules else None,
-                              cache=Upstream.from_json(namespace.upstream if namespace else None))
+                              cache=Upstream.from_json(namespace.upstream if namespace else None),
+                              refuse_severity=vulnerabilities.strictest(i.refuse_severity for i in items),
+                              accepted_risks=vulnerabilities.accepted_of(namespace))
 
 
 def own(item: Optional[RepositorySetting]) -> dict:
@@ -112,7 +120,8 @@ def own(item: Optional[RepositorySetting]) -> dict:
             "immutable_tags": sorted(item.immutable_tags or ()),
             "time_machine_days": None if item.time_machine_days is None else int(item.time_machine_days),
             "retention": json.loads(item.retention) if item.retention else None,
-            "upstream": Upstream.from_json(item.upstream).public() if item.upstream else None}
+            "upstream": Upstream.from_json(item.upstream).public() if item.upstream else None,
+            "refuse_severity": item.refuse_severity}
 
 
 def check_patterns(patterns) -> FrozenSet[str]:
@@ -131,6 +140,15 @@ def check_days(days) -> Optional[int]:
         raise RegistryError(errors.ADMIN_INVALID, f"time_machine_days is 0 … {spec.TIME_MACHINE_DAYS_MAX} "
                                                   "(null: as the namespace, or 14)")
     return days
+
+
+def _own_item(resource: str) -> RepositorySetting:
+    """A namespace's or repository's settings item, read to be changed (a new one if it has none)."""
+    key = keys.resource(resource)
+    try:
+        return RepositorySetting.get(key)
+    except RepositorySetting.DoesNotExist:
+        return RepositorySetting(key)
 
 
 def _changes(item: Optional[RepositorySetting]) -> dict:
@@ -165,7 +183,8 @@ class SettingsService:
                 "namespace_changes": _changes(inherited),
                 "applied": {**dataclasses.asdict(applied), "immutable_tags": sorted(applied.immutable_tags),
                             "retention": applied.retention.as_dict() if applied.retention else None,
-                            "cache": applied.cache.public() if applied.cache else None}}
+                            "cache": applied.cache.public() if applied.cache else None,
+                            "accepted_risks": [list(risk) for risk in applied.accepted_risks]}}
 
     def change(self, resource: str, **changes) -> dict:
         """Set some of FIELDS on a namespace or repository, recording who and when, audited in the
@@ -174,11 +193,7 @@ class SettingsService:
         unknown = set(changes) - set(FIELDS)
         if unknown or not changes:
             raise RegistryError(errors.ADMIN_INVALID, f"change at least one of {', '.join(FIELDS)}")
-        key = keys.resource(resource)
-        try:
-            item = RepositorySetting.get(key)
-        except RepositorySetting.DoesNotExist:
-            item = RepositorySetting(key)
+        item = _own_item(resource)
         record = json.loads(item.changes) if item.changes else {}
         who = {"by": audit.current().actor or "-", "at": self._backend.clock().isoformat()}
         for name, value in changes.items():
@@ -191,8 +206,43 @@ class SettingsService:
             setattr(item, name, value)
             record[name] = who
         item.changes = json.dumps(record, sort_keys=True)
+        self._save(item, resource)
+        return self.show(resource)
+
+    def _save(self, item: RepositorySetting, resource: str, action: str = "setting.change", **detail) -> None:
         with transaction() as txn:
             txn.save(item)
-            self._backend.audit.record_in(txn, "setting.change", keys.repository_of_resource(resource), None,
-                                          resource=resource, **own(item))
-        return self.show(resource)
+            self._backend.audit.record_in(txn, action, keys.repository_of_resource(resource), None,
+                                          resource=resource, **(detail or own(item)))
+
+    def accepted_risks(self, namespace: str) -> dict:
+        """{advisory id: {"until", "reason", "by", "at"}} a namespace accepts."""
+        item = self._items(namespace)[namespace]
+        return json.loads(item.accepted_risks) if item and item.accepted_risks else {}
+
+    def accept_risk(self, namespace: str, advisory_id: str, until: datetime.date, reason: str) -> dict:
+        """Accept an advisory in a namespace's images until the end of `until` (verified mode's
+        severity rule leaves it out), audited with its reason; again: the new date and reason."""
+        if until < self._backend.clock().date():
+            raise RegistryError(errors.ADMIN_INVALID, "until is today or later")
+        item = _own_item(namespace)
+        risks = json.loads(item.accepted_risks) if item.accepted_risks else {}
+        if advisory_id not in risks and len(risks) >= vulnerabilities.ACCEPTED_MAX:
+            raise RegistryError(errors.ADMIN_INVALID, f"a namespace accepts at most {vulnerabilities.ACCEPTED_MAX} advisories")
+        risks[advisory_id] = {"until": until.isoformat(), "reason": reason, "by": audit.current().actor or "-",
+                              "at": self._backend.clock().isoformat()}
+        item.accepted_risks = json.dumps(risks, sort_keys=True)
+        self._save(item, namespace, "risk.accept", namespace=namespace, advisory=advisory_id,
+                   until=until.isoformat(), reason=reason)
+        return risks[advisory_id]
+
+    def withdraw_risk(self, namespace: str, advisory_id: str) -> None:
+        """No longer accept an advisory (audited); ADMIN_UNKNOWN when it is not accepted."""
+        item = _own_item(namespace)
+        risks = json.loads(item.accepted_risks) if item.accepted_risks else {}
+        if advisory_id not in risks:
+            message = f"{namespace} does not accept {advisory_id}"
+            raise RegistryError(errors.ADMIN_UNKNOWN, message, message=message)
+        del risks[advisory_id]
+        item.accepted_risks = json.dumps(risks, sort_keys=True) if risks else None
+        self._save(item, namespace, "risk.withdraw", namespace=namespace, advisory=advisory_id)

@@ -26,11 +26,12 @@ from chalicelib.lifecycle import gc, history, quota
 from chalicelib.lifecycle.history import TagHistory
 from chalicelib.metadata import audit, keys, queries
 from chalicelib.metadata.keys import CATALOG_PARTITION, tag_sort_key
-from chalicelib.metadata.models import (BlobLink, GcCandidate, Manifest, Repository, Tag, failed_conditions,
+from chalicelib.metadata.models import (BlobLink, GcCandidate, ImageScan, Manifest, Repository, Tag, failed_conditions,
                                     keep_in_catalog, read_together, transaction)
 from chalicelib.oci import errors, imagediff, jsondoc, spec, validate
 from chalicelib.oci.errors import RegistryError
 from chalicelib.oci.formats import ParsedManifest, parse_manifest
+from chalicelib.policy import vulnerabilities
 from chalicelib.policy.settings import RepositorySettings, SettingsService, combine, items_of
 from chalicelib.pullthrough.proxy import PullThrough
 from chalicelib.registry.blobs import BlobService
@@ -335,6 +336,9 @@ class ManifestService:
         reason = SigningService(self._backend).verified_refusal(
             repo, manifest.digest, None if by_digest else reference, lambda: self.parents(repo, manifest.digest),
             settings, lambda: self.body(manifest))
+        if not reason and settings.refuse_severity and vulnerabilities.is_image(manifest):
+            reason = vulnerabilities.refusal(_item_or_none(ImageScan, repo, manifest.digest), settings.refuse_severity,
+                                             settings.accepted_risks, self._backend.clock().date())
         if reason:
             self._backend.audit.record("verified.refused", repo, reference, outcome=audit.DENIED,
                                        digest=manifest.digest)
@@ -496,6 +500,13 @@ class ManifestService:
 # The config of the `.sig` manifests the registry writes: `{}`, as an image config.
 COSIGN_CONFIG = {"mediaType": "application/vnd.oci.image.config.v1+json",
                  "digest": "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a", "size": 2}
+
+
+def _item_or_none(model, *key):
+    try:
+        return model.get(*key)
+    except DoesNotExist:
+        return None
 
 
 def _present(manifest: Optional[Manifest], digest: str) -> Manifest:

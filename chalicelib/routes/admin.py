@@ -63,6 +63,7 @@ from chalicelib.lifecycle.retention import RetentionService
 from chalicelib.metadata import audit, keys
 from chalicelib.oci import errors, spec, validate
 from chalicelib.oci.errors import RegistryError
+from chalicelib.policy import vulnerabilities
 from chalicelib.policy.settings import Retention, SettingsService, check_days, check_patterns
 from chalicelib.pullthrough import mirror_rules, proxy
 from chalicelib.registry import repositories
@@ -219,7 +220,8 @@ def get_settings(call):
 
 def put_settings(call):
     """{"resource", "verified"?: bool, "auto_sign"?: bool, "immutable_tags"?: [pattern, …],
-    "time_machine_days"?: int | null, "retention"?: {rules} | null}: change some settings of a namespace or one repository."""
+    "time_machine_days"?: int | null, "retention"?: {rules} | null, "refuse_severity"?: low | medium | high |
+    critical | null}: change some settings of a namespace or one repository."""
     document = call.json_object(errors.ADMIN_INVALID)
     resource = _resource(document.get("resource"))
     changes = {}
@@ -234,6 +236,8 @@ def put_settings(call):
         changes["time_machine_days"] = check_days(document["time_machine_days"])
     if "retention" in document:
         changes["retention"] = Retention.parse(document["retention"])
+    if "refuse_severity" in document:
+        changes["refuse_severity"] = vulnerabilities.check_severity(document["refuse_severity"])
     return json_response(SettingsService(call.backend).change(resource, **changes))
 
 

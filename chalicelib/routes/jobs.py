@@ -14,6 +14,7 @@ from chalicelib.oci import errors
 from chalicelib.oci.errors import RegistryError
 from chalicelib.registry.blobs import BlobService
 from chalicelib.runtime.observe import JobRecord
+from chalicelib.scanning import service as scanning
 
 # How often expired upload sessions and their staged chunks are removed.
 CLEAN_UPLOADS_EVERY_MINUTES = 60
@@ -112,8 +113,12 @@ JOBS = {
 QUEUE_CONSUMERS = {
     "dispatch_events": ("events.fifo", delivery.on_event_records),
     "deliver_webhooks": ("deliveries.fifo", delivery.on_delivery_records),
+    # A scan streams every layer of an image (chalicelib/scanning): Lambda's longest run.
+    "scan_images": ("scans", lambda on, records: scanning.on_scan_records(on, records, LONG_RUN_SECONDS * WORK_SHARE)),
 }
 QUEUE_CONSUMER_SECONDS = 60
+# Each consumer's Lambda timeout, where it is not QUEUE_CONSUMER_SECONDS.
+QUEUE_CONSUMER_TIMEOUTS = {"scan_images": LONG_RUN_SECONDS}
 
 
 def register_jobs(app) -> dict:

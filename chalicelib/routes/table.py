@@ -13,7 +13,8 @@ from chalicelib import console
 from chalicelib.access.decision import ADMIN, API, AUTHENTICATED, CATALOG, CONSOLE, OPEN
 from chalicelib.oci import validate
 from chalicelib.oci.spec import DELETE, PULL, PUSH
-from chalicelib.routes import admin, base, blobs, direct, history, listings, manifests, signatures, token, uploads
+from chalicelib.routes import (admin, base, blobs, direct, history, listings, manifests, scans, signatures, token,
+                               uploads)
 
 
 class Route(NamedTuple):
@@ -62,6 +63,12 @@ ROUTES = (
     Route("GET", "/dockless/v1/{name}/history", history.history, PULL),
     Route("POST", "/dockless/v1/{name}/tags/{tag}/restore", history.restore, PUSH),
     Route("GET", "/dockless/v1/{name}/diff", history.diff, PULL),
+    # SBOMs, vulnerabilities and advisories (routes/scans.py).
+    Route("GET", "/dockless/v1/{name}/scans/{reference}", scans.show, PULL),
+    Route("POST", "/dockless/admin/v1/advisories", scans.import_advisories, ADMIN),
+    Route("GET", "/dockless/admin/v1/accepted-risks/{namespace}", scans.list_accepted, ADMIN),
+    Route("PUT", "/dockless/admin/v1/accepted-risks/{namespace}/{advisory_id}", scans.accept, ADMIN),
+    Route("DELETE", "/dockless/admin/v1/accepted-risks/{namespace}/{advisory_id}", scans.withdraw, ADMIN),
     # Administration (routes/admin.py).
     Route("GET", "/dockless/admin/v1/principals", admin.list_principals, ADMIN),
     Route("POST", "/dockless/admin/v1/principals", admin.create_principal, ADMIN),
@@ -156,5 +163,6 @@ PATH_PARAMETERS = {
     "fingerprint": validate.fingerprint,
     "file": validate.key_file,
     "rule": validate.mirror_rule,
+    "advisory_id": validate.advisory_id,
 }
 

@@ -114,6 +114,8 @@ class Settings:
     deliveries_queue_url: Optional[str] = None
     dead_letter_queue_url: Optional[str] = None
     event_bus: Optional[str] = None
+    # DOCKLESS_SCANS_QUEUE_URL: the queue of scans and rematches (chalicelib/scanning; none: no scans).
+    scans_queue_url: Optional[str] = None
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
@@ -146,6 +148,7 @@ class Settings:
             deliveries_queue_url=environ.get("DOCKLESS_DELIVERIES_QUEUE_URL") or None,
             dead_letter_queue_url=environ.get("DOCKLESS_DEAD_LETTER_QUEUE_URL") or None,
             event_bus=environ.get("DOCKLESS_EVENT_BUS") or None,
+            scans_queue_url=environ.get("DOCKLESS_SCANS_QUEUE_URL") or None,
         )
 
     def table_name(self, concern: str) -> str:

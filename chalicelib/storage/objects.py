@@ -136,6 +136,10 @@ class ObjectStore:
             size += len(piece)
         return hasher.hexdigest(), size
 
+    def pieces(self, key: str) -> Iterator[bytes]:
+        """An object's bytes, streamed in pieces of READ_PIECE_BYTES (a layer read off the request path)."""
+        yield from self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].iter_chunks(READ_PIECE_BYTES)
+
     def delete(self, key: str) -> None:
         self._s3.delete_object(Bucket=self._bucket, Key=key)
 

@@ -32,8 +32,11 @@ def repo():
 @click.option("--no-immutable-tags", is_flag=True, help="No immutable tags of this NAME's own.")
 @click.option("--time-machine-days", "days", default=None, metavar="N|inherit",
               help="Days a manifest a tag named stays restorable (0 … 3650; inherit: the namespace's, else 14).")
+@click.option("--refuse-severity", "severity", default=None, metavar="low|medium|high|critical|none",
+              type=click.Choice(["low", "medium", "high", "critical", "none"], case_sensitive=False),
+              help="Serve no image with a vulnerability this severe (advisories accepted apart), except to pushers.")
 @registry_option
-def repo_set(name, verified, auto_sign, patterns, no_immutable_tags, days, registry):
+def repo_set(name, verified, auto_sign, patterns, no_immutable_tags, days, severity, registry):
     """Change settings of a namespace (team) or one repository (team/app); a repository gets its
     namespace's settings combined with its own (`dockless repo show`). Each change is audited.
 
@@ -41,6 +44,7 @@ def repo_set(name, verified, auto_sign, patterns, no_immutable_tags, days, regis
     Example:
       dockless repo set team --verified --auto-sign
       dockless repo set team/app --immutable-tags 'v*,release-*' --time-machine-days 30
+      dockless repo set team --refuse-severity high
     """
     if patterns is not None and no_immutable_tags:
         raise click.UsageError("give --immutable-tags or --no-immutable-tags, not both")
@@ -49,6 +53,8 @@ def repo_set(name, verified, auto_sign, patterns, no_immutable_tags, days, regis
         changes["immutable_tags"] = [p.strip() for p in (patterns or "").split(",") if p.strip()]
     if days is not None:
         changes["time_machine_days"] = None if days == "inherit" else _whole_number(days)
+    if severity is not None:
+        changes["refuse_severity"] = None if severity.lower() == "none" else severity.lower()
     if not changes:
         raise click.UsageError("change at least one setting (see --help)")
     _show_settings(client_of(registry).admin("PUT", "/settings", {"resource": name, **changes}))
@@ -81,7 +87,8 @@ def repo_show(name, as_json, registry):
 
 
 SETTING_LABELS = (("verified", "verified"), ("auto_sign", "auto-sign"), ("immutable_tags", "immutable-tags"),
-                  ("time_machine_days", "time-machine-days"), ("retention", "retention"))
+                  ("time_machine_days", "time-machine-days"), ("retention", "retention"),
+                  ("refuse_severity", "refuse-severity"))
 
 
 def _setting_text(field: str, value) -> str:
@@ -91,6 +98,8 @@ def _setting_text(field: str, value) -> str:
         return "inherit"
     if field == "retention":
         return rules_text(value)
+    if field == "refuse_severity":
+        return (value or "none").lower()
     return {True: "on", False: "off"}.get(value, str(value))
 
 

@@ -6,7 +6,7 @@ import click
 
 from dockless.commands.options import client_of, registry_option, say
 
-KINDS = ("delete", "gc", "push", "quota", "retention", "signature", "tag")
+KINDS = ("delete", "gc", "push", "quota", "retention", "scan", "signature", "tag")
 
 
 def register(main: click.Group) -> None:

@@ -25,6 +25,7 @@ from chalicelib.events import delivery
 from chalicelib.metadata.models import create_tables
 from chalicelib.routes import jobs
 from chalicelib.runtime.config import Settings
+from chalicelib.scanning import service as scanning
 from chalicelib.signing import cosign, gpg
 from chalicelib.signing.service import registry_cosign_key, registry_key
 from dockless.local import frontdoor
@@ -36,6 +37,7 @@ LOG = logging.getLogger("dockless.local")
 
 
 EVENTS_IDLE_SECONDS = 1  # how often the local stack looks for deliveries due again, with no new event
+SCANS_IDLE_SECONDS = 0.5  # how often the local stack looks at the scans queue
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -152,16 +154,18 @@ class LocalStack:
         sqs = backend.client("sqs")
         fifo = {"FifoQueue": "true", "VisibilityTimeout": "60"}
         made = {name: sqs.create_queue(QueueName=f"{backend.settings.table_prefix}-{name}", Attributes=attributes)["QueueUrl"]
-                for name, attributes in (("events.fifo", fifo), ("deliveries.fifo", fifo), ("dead-letters", {}))}
+                for name, attributes in (("events.fifo", fifo), ("deliveries.fifo", fifo), ("dead-letters", {}),
+                                         ("scans", {"VisibilityTimeout": str(jobs.LONG_RUN_SECONDS)}))}
         bus = backend.settings.table_prefix
         backend.client("events").create_event_bus(Name=bus)
         return {"events_queue_url": made["events.fifo"], "deliveries_queue_url": made["deliveries.fifo"],
-                "dead_letter_queue_url": made["dead-letters"], "event_bus": bus}
+                "dead_letter_queue_url": made["dead-letters"], "event_bus": bus, "scans_queue_url": made["scans"]}
 
     def _start_jobs(self) -> None:
         for name, (job, minutes, _) in jobs.JOBS.items():
             threading.Thread(target=self._every, args=(name, job, minutes * 60), daemon=True).start()
         threading.Thread(target=self._pump_events, name="events", daemon=True).start()
+        threading.Thread(target=self._pump_scans, name="scans", daemon=True).start()
 
     def _pump_events(self) -> None:
         """The events' and deliveries' queues, consumed as Lambda does deployed (delivery.pump)."""
@@ -175,6 +179,16 @@ class LocalStack:
                     pass
             except Exception:  # noqa: BLE001 - logged; the next round tries again
                 LOG.exception("delivering events failed")
+
+    def _pump_scans(self) -> None:
+        """The scans queue, consumed as the scan_images function does deployed (scanning.pump),
+        on its own thread: a scan of a big image does not hold up webhook deliveries."""
+        while not self._stopping.wait(SCANS_IDLE_SECONDS):
+            try:
+                while scanning.pump(self.backend, jobs.LONG_RUN_SECONDS * jobs.WORK_SHARE) and not self._stopping.is_set():
+                    pass
+            except Exception:  # noqa: BLE001 - logged; the next round tries again
+                LOG.exception("scanning failed")
 
     def _every(self, name: str, job, seconds: float) -> None:
         while not self._stopping.wait(seconds):

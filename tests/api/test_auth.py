@@ -247,6 +247,7 @@ EXPECTED_ACTION = {
     ("POST", "/dockless/v1/{name}/uploads/{upload_id}/direct"): PUSH,
     ("POST", "/dockless/v1/{name}/uploads/{upload_id}/parts"): PUSH,
     ("GET", "/dockless/v1/{name}/history"): PULL,
+    ("GET", "/dockless/v1/{name}/scans/{reference}"): PULL,
     ("POST", "/dockless/v1/{name}/tags/{tag}/restore"): PUSH,
     ("GET", "/dockless/v1/{name}/diff"): PULL,
     ("GET", "/extensions/v2/{name}/signatures/{digest}"): PULL,

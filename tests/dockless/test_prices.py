@@ -44,9 +44,9 @@ def test_the_fixed_monthly_items_are_metrics_alarms_secrets_and_kms():
     fixed = prices.fixed_monthly()
     assert fixed == pytest.approx({
         "CloudWatch custom metrics (11)": 11 * 0.30,  # 5 request metrics, JobFailures x 4 jobs, 2 quota levels
-        "CloudWatch alarms (57)": 5.70,
+        "CloudWatch alarms (63)": 6.30,
         "Secrets Manager secrets (4)": 1.60,
-        "KMS requests for 20 encrypted tables (at most)": 20 * 12 * 730 * 0.03 / 10_000})
+        "KMS requests for 22 encrypted tables (at most)": 22 * 12 * 730 * 0.03 / 10_000})
 
 
 def test_monthly_estimate_is_storage_plus_scaled_operations():

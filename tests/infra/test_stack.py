@@ -147,10 +147,16 @@ def test_the_queue_consumers_read_the_stacks_queues_one_message_at_a_time(templa
         (event,) = template["Resources"][name]["Properties"]["Events"].values()
         assert event["Type"] == "SQS" and event["Properties"]["BatchSize"] == 1
         assert event["Properties"]["Queue"] == {"Fn::GetAtt": [queue, "Arn"]}
-        assert template["Resources"][queue]["Properties"]["FifoQueue"] is True
+        # The events stay in order (FIFO); scans need none, and go to the dead letters after three tries.
+        properties = template["Resources"][queue]["Properties"]
+        assert properties.get("FifoQueue") is (True if queue != "ScansQueue" else None)
         visibility = template["Resources"][queue]["Properties"]["VisibilityTimeout"]
         assert visibility >= template["Resources"][name]["Properties"]["Timeout"]  # as Lambda requires
-    assert set(stack.QUEUE_FUNCTIONS.values()) == {"EventsQueue", "DeliveriesQueue"}
+    assert set(stack.QUEUE_FUNCTIONS.values()) == {"EventsQueue", "DeliveriesQueue", "ScansQueue"}
+    scans = template["Resources"]["ScansQueue"]["Properties"]
+    assert scans["RedrivePolicy"] == {"deadLetterTargetArn": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]},
+                                      "maxReceiveCount": 3}
+    assert template["Resources"]["ScanImages"]["Properties"]["Timeout"] == 900
 
 
 def test_every_handler_is_a_name_of_the_app_module(template):
