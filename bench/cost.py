@@ -107,6 +107,10 @@ def print_table(rows) -> None:
           f"(${prices.TRANSFER_OUT_PER_GB}/GB: a million pulls of a 100 MiB image is "
           f"${prices.TRANSFER_OUT_PER_GB * 100 / 1024 * prices.MILLION:,.0f} on either). Storage per GB-month: "
           f"dockless (S3) ${prices.S3_STORAGE_PER_GB_MONTH}, ECR ${prices.ECR_STORAGE_PER_GB_MONTH}.")
+    from bench import scan
+    scanned = scan.scan_cost(scan.one_scan_on_moto())
+    print(f"\nA push's scan (its SBOM and findings, off the request path), an image of 20 layers and 1,000 "
+          f"packages: ${scanned['usd'] * prices.MILLION:.2f} per million images (`make bench-scan`: by item).")
     largest = max(rows, key=lambda row: row[0])
     for name, m in (("pull", largest[2]), ("push", largest[1])):
         print(f"\nWhere a {largest[0]}-layer {name}'s requests and units go:\n")

@@ -35,11 +35,11 @@ TABLE_ACTIONS: Dict[str, Dict[Optional[str], List[str]]] = {
     "mirror-rules": {None: ["DeleteItem", "PutItem", "Scan"]},
     "signin-failures": {None: ["BatchGetItem", "DeleteItem", "UpdateItem"]},
     "namespace-storage": {None: ["BatchGetItem", "ConditionCheckItem", "DeleteItem", "PutItem", "UpdateItem"]},
-    "jobs": {None: ["UpdateItem"]},
+    "jobs": {None: ["GetItem", "UpdateItem"]},
     "webhooks": {None: ["DeleteItem", "GetItem", "PutItem", "Query", "UpdateItem"]},
     "webhook-deliveries": {None: ["GetItem", "PutItem", "Query", "UpdateItem"]},
     "advisories": {None: ["BatchWriteItem", "Query"]},
-    "scans": {None: ["BatchGetItem", "GetItem", "PutItem", "Scan", "UpdateItem"]},
+    "scans": {None: ["GetItem", "PutItem", "Query", "Scan", "UpdateItem"]},
 }
 # S3, per key prefix (chalicelib/storage/paths.py), and on the bucket itself (listing).
 OBJECT_ACTIONS: Dict[str, List[str]] = {

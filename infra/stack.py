@@ -212,6 +212,7 @@ def function_settings(stage: str) -> dict:
         "DOCKLESS_DEAD_LETTER_QUEUE_URL": {"Ref": "DeadLetterQueue"},
         "DOCKLESS_EVENT_BUS": {"Ref": "EventBus"},
         "DOCKLESS_SCANS_QUEUE_URL": {"Ref": "ScansQueue"},
+        "DOCKLESS_ADVISORY_FEEDS": {"Ref": "AdvisoryFeeds"},
     }
 
 
@@ -441,6 +442,8 @@ def merge_template(stage: str) -> dict:
                                "Description": "single sign-on: the claim that lists the person's groups"},
             "SsoScopes": {"Type": "String", "Default": "openid profile email",
                           "Description": "single sign-on: the scopes asked for (add what puts groups in the ID token)"},
+            "AdvisoryFeeds": {"Type": "String", "Default": "",
+                              "Description": "https URLs (comma-separated) of OSV advisories imported daily"},
         },
         "Conditions": {
             "HasDomain": {"Fn::Not": [{"Fn::Equals": [{"Ref": "DomainName"}, ""]}]},

@@ -52,6 +52,7 @@ from chalicelib.lifecycle import prices, quota, usage as usage_report
 from chalicelib.metadata import audit, keys, queries
 from chalicelib.oci import errors, imagediff, sizes, spec, validate
 from chalicelib.oci.errors import RegistryError
+from chalicelib.policy import vulnerabilities
 from chalicelib.policy.settings import SettingsService
 from chalicelib.registry.manifests import ManifestService
 from chalicelib.signing.service import SigningService, Trust, bundle_entries, cosign_entries, notation_entries
@@ -132,9 +133,15 @@ def repository(call, name: str):
     applied = shown["applied"]
     changed = {**{k: dict(v, where=keys.namespace_of(name)) for k, v in shown["namespace_changes"].items()},
                **{k: dict(v, where=name) for k, v in shown["changes"].items()}}
+    items = list(queries.tags(name))
     tags = [{"tag": t.tag, "digest": t.digest, "updated_at": t.updated_at,
              "immutable": any(fnmatch.fnmatchcase(t.tag, pattern) for pattern in applied["immutable_tags"])}
-            for t in queries.tags(name)]
+            for t in items]
+    found = {row["tag"]: row for row in usage_report.tag_vulnerabilities(name, items)}
+    for tag in tags:
+        scan = found.get(tag["tag"]) or {}
+        tag["vulnerabilities"] = vulnerabilities.describe(scan.get("status"), scan.get("summary"),
+                                                          scan.get("complete", True))
     total = quota.total(keys.namespace_of(name))
     return _page("repository.html", caller=caller, csrf=csrf, name=name, tags=tags, settings=applied, changed=changed,
                  retention=_rules_text(applied["retention"]), stored=sizes.human(int(total.bytes or 0)),
@@ -193,7 +200,12 @@ def tag_page(call, name: str):
     else:
         images = [_image_of(service, name, digest)]
     referrers, _ = service.referrers(name, digest, None, REFERRERS_SHOWN, None)
-    return _page("tag.html", caller=caller, csrf=csrf, name=name, tag=tag, digest=digest, size=size,
+    from chalicelib.scanning import advisories
+    from chalicelib.scanning.service import ScanService
+    scans = [dict(image, status_text=vulnerabilities.describe(image["status"], advisories.summary(
+        advisories.Finding.from_dict(f) for f in image["vulnerabilities"] if not f.get("accepted")), image["complete"]))
+        for image in ScanService(call.backend).report(name, digest)["images"]]
+    return _page("tag.html", scans=scans, caller=caller, csrf=csrf, name=name, tag=tag, digest=digest, size=size,
                  media_type=manifest.media_type, platforms=[image["platform"] for image in images], images=images,
                  referrers=[dict(r, size_text=sizes.human(r["size"])) for r in referrers],
                  pushed=events[0] if events else None, immutable=settings.immutable(tag), signatures=signatures,

@@ -64,9 +64,9 @@ DISPATCH_MS = 50                             # assumed: the dispatch function's 
 EVENT_COST = 3 * SQS_FIFO_PER_REQUEST + EVENTBRIDGE_PER_EVENT + LAMBDA_PER_REQUEST \
     + LAMBDA_PER_GB_SECOND * LAMBDA_MEMORY_GB * DISPATCH_MS / 1000
 # What the template holds (tests/infra/test_stack.py counts them in the packaged template).
-STACK_ALARMS = 63
+STACK_ALARMS = 65
 STACK_SECRETS = 4
-STACK_JOBS = 4
+STACK_JOBS = 5
 # DynamoDB asks KMS for a table's key at most about every 5 minutes per table while it is in use:
 # an upper bound of 12 an hour per table, all month.
 KMS_REQUESTS_PER_TABLE_MONTH = 12 * 730

@@ -7,6 +7,8 @@ repositories counts in both; S3 stores it once). A namespace's are what its quot
 its `gc.run` events, so all of them cover the audit query's window. The monthly estimate is
 chalicelib/lifecycle/prices.py's: S3 storage plus the period's pushes and pulls scaled to 30 days;
 beside them, what the registry bills per month whatever its traffic (metrics, alarms, secrets, KMS).
+Per tag, the vulnerability summary of what it names (chalicelib/scanning: an index's, its images'
+summed), as its stored scans say.
 """
 from __future__ import annotations
 import collections
@@ -16,6 +18,7 @@ from typing import Dict, List, Optional, Tuple
 
 from chalicelib.lifecycle import prices, quota
 from chalicelib.metadata import audit, keys, queries
+from chalicelib.metadata.models import ImageScan, Manifest, read_together
 
 COUNTED = {"manifest.push": "pushes", "manifest.pull": "pulls"}
 
@@ -35,8 +38,32 @@ def report(namespace: Optional[str], since: datetime.datetime, until: datetime.d
     rows, days = repository_rows(names, since, until, door)
     return {"repositories": rows, "days": days,
             "namespaces": [namespace_row(space, runs) for space in namespaces],
-            "bucket": bucket_row(runs),
+            "bucket": bucket_row(runs), "tags": [row for name in names for row in tag_vulnerabilities(name)],
             "fixed_monthly_usd": {item: round(cost, 4) for item, cost in prices.fixed_monthly().items()}}
+
+
+def tag_vulnerabilities(repository: str, tags: Optional[list] = None) -> List[Dict]:
+    """{"repository", "tag", "digest", "status", "summary", "complete"} per tag (of `tags`, the
+    repository's Tag items, read here if not given): a query of its scans and a batch read of the
+    manifests that have none (an index: its images' summaries summed)."""
+    scans = {item.digest: item for item in ImageScan.query(repository)}
+    tags = list(queries.tags(repository)) if tags is None else tags
+    unscanned = sorted({tag.digest for tag in tags if tag.digest not in scans})
+    indexes = {item.digest: item for item in read_together(*((Manifest, (repository, d)) for d in unscanned))
+               if item is not None and item.children} if unscanned else {}
+    rows = []
+    for tag in tags:
+        images = [scans.get(child) for child in sorted(indexes[tag.digest].children)] \
+            if tag.digest in indexes else [scans.get(tag.digest)]
+        statuses = {image.status if image else "pending" for image in images}
+        summary: collections.Counter = collections.Counter()
+        for image in images:
+            summary.update(json.loads(image.summary) if image is not None and image.summary else {})
+        status = next((s for s in ("failed", "pending") if s in statuses), "done" if "done" in statuses else "skipped")
+        rows.append({"repository": repository, "tag": tag.tag, "digest": tag.digest, "status": status,
+                     "summary": dict(summary) if status == "done" else None,
+                     "complete": all(image is not None and not image.problems for image in images)})
+    return rows
 
 
 def namespace_row(namespace: str, runs: List[dict]) -> Dict:

@@ -3,8 +3,9 @@ image is served (to a caller who may not push) only when its scan (chalicelib/sc
 and none of its findings is at least that severe, leaving out the advisories the namespace
 accepts (`dockless advisories accept ID --namespace N --until DATE --reason TEXT`) until the end
 of their day. An image not scanned yet, or whose scan failed, is refused: its status is unknown.
-What is not an image (a signature, an SBOM, an index: each of its images is checked when pulled)
-is never held back by this rule.
+What is not an image (a signature, an SBOM: scanned `skipped`; an index: each of its images is
+checked when pulled) is never held back by this rule; an image whose scan could not read all of
+it (a layer compressed with zstd, a file over its limit) is, as its status is not known.
 
 A finding is a JSON object (scanning/advisories.Finding.as_dict); the findings of a scan are
 stored zlib-compressed (`ImageScan.findings`).
@@ -23,6 +24,18 @@ IMAGE_MEDIA_TYPES = ("application/vnd.oci.image.manifest.v1+json", "application/
 IMAGE_CONFIGS = ("application/vnd.oci.image.config.v1+json", "application/vnd.docker.container.image.v1+json")
 ACCEPTED_MAX = 1000
 REASON_MAX = 500
+
+
+def describe(status: Optional[str], summary: Optional[dict], complete: bool = True) -> str:
+    """A scan in a few words: "2 critical, 1 high", "none found", "not scanned yet" (the console's
+    and `dockless usage`'s)."""
+    if status in (None, "pending"):
+        return "not scanned yet"
+    if status != "done":
+        return {"skipped": "not an image", "failed": "scan failed"}.get(status, status)
+    counts = [f"{summary[severity]} {severity.lower()}" for severity in (*reversed(SEVERITIES), "UNKNOWN")
+              if (summary or {}).get(severity)]
+    return (", ".join(counts) or "none found") + ("" if complete else " (incomplete)")
 
 
 def check_severity(value) -> Optional[str]:
@@ -60,9 +73,11 @@ def decode(blob: Optional[bytes]) -> List[dict]:
     return json.loads(zlib.decompress(blob)) if blob else []
 
 
-def is_image(manifest) -> bool:
-    """An image manifest (not an index, not an artifact such as an SBOM): what is scanned."""
-    return manifest.media_type in IMAGE_MEDIA_TYPES and manifest.artifact_type in IMAGE_CONFIGS
+def is_image_manifest(manifest) -> bool:
+    """What the rule applies to: every manifest of an image's media type, whatever artifactType it
+    claims (a client runs what its config says, and the scan alone reads that: one that is no
+    image, an SBOM or a signature, is scanned `skipped`)."""
+    return manifest.media_type in IMAGE_MEDIA_TYPES
 
 
 def refusal(scan, threshold: Optional[str], accepted, today: datetime.date) -> Optional[str]:
@@ -73,6 +88,9 @@ def refusal(scan, threshold: Optional[str], accepted, today: datetime.date) -> O
         return f"verified mode refuses images with {threshold.lower()} vulnerabilities: this one is not scanned yet"
     if scan.status != "done":
         return f"verified mode refuses images with {threshold.lower()} vulnerabilities: this one's scan failed"
+    if scan.problems:
+        return (f"verified mode refuses images with {threshold.lower()} vulnerabilities: this one's scan could not "
+                "read all of it (`dockless scan show` names what)")
     floor = SEVERITIES.index(threshold)
     blocking = sorted({finding["id"] for finding in decode(scan.findings)
                        if finding["severity"] in SEVERITIES and SEVERITIES.index(finding["severity"]) >= floor

@@ -336,7 +336,7 @@ class ManifestService:
         reason = SigningService(self._backend).verified_refusal(
             repo, manifest.digest, None if by_digest else reference, lambda: self.parents(repo, manifest.digest),
             settings, lambda: self.body(manifest))
-        if not reason and settings.refuse_severity and vulnerabilities.is_image(manifest):
+        if not reason and settings.refuse_severity and vulnerabilities.is_image_manifest(manifest):
             reason = vulnerabilities.refusal(_item_or_none(ImageScan, repo, manifest.digest), settings.refuse_severity,
                                              settings.accepted_risks, self._backend.clock().date())
         if reason:

@@ -14,7 +14,6 @@ from chalicelib.oci import errors
 from chalicelib.oci.errors import RegistryError
 from chalicelib.registry.blobs import BlobService
 from chalicelib.runtime.observe import JobRecord
-from chalicelib.scanning import service as scanning
 
 # How often expired upload sessions and their staged chunks are removed.
 CLEAN_UPLOADS_EVERY_MINUTES = 60
@@ -25,6 +24,8 @@ VERIFY_BLOBS_EVERY_MINUTES = 15
 COLLECT_GARBAGE_EVERY_MINUTES = 60
 # The audit export goes on every quarter hour from where it stopped, a day at a time, once the day is over.
 EXPORT_AUDIT_EVERY_MINUTES = 15
+# The advisory feeds a team configured are fetched once a day (chalicelib/scanning/feeds.py).
+IMPORT_ADVISORIES_EVERY_MINUTES = 24 * 60
 # Each job's Lambda timeout: a run lasts at most this long (its lease a little longer). The
 # verification job hashes multipart blobs of many GiB (DESIGN.md §3), garbage collection reads every
 # repository: Lambda's maximum. The API's own (an admin's garbage collection run) is Chalice's setting.
@@ -98,13 +99,30 @@ def export_audit(on: Backend) -> int:
     return record["events"]
 
 
+def import_advisories(on: Backend) -> dict:
+    """Fetch the advisory feeds (chalicelib/scanning/feeds.py) and import what changed."""
+    with JobRecord("import_advisories") as record, alone(on, "import_advisories", LONG_RUN_SECONDS) as lease:
+        if lease and on.settings.advisory_feeds:
+            from chalicelib.scanning.service import ScanService
+            record.update(ScanService(on).import_feeds(lease))
+        record["skipped"] = lease is None
+    return record
+
+
 # Each job, how often it runs, and its Lambda timeout.
 JOBS = {
     "clean_expired_uploads": (clean_expired_uploads, CLEAN_UPLOADS_EVERY_MINUTES, RUN_SECONDS),
     "verify_unproven_blobs": (verify_unproven_blobs, VERIFY_BLOBS_EVERY_MINUTES, LONG_RUN_SECONDS),
     "export_audit": (export_audit, EXPORT_AUDIT_EVERY_MINUTES, RUN_SECONDS),
     "collect_garbage": (scheduled_collect_garbage, COLLECT_GARBAGE_EVERY_MINUTES, LONG_RUN_SECONDS),
+    "import_advisories": (import_advisories, IMPORT_ADVISORIES_EVERY_MINUTES, LONG_RUN_SECONDS),
 }
+
+
+def scan_records(on: Backend, records) -> None:
+    """The scans queue's consumer (chalicelib/scanning), imported only by the function that scans."""
+    from chalicelib.scanning import service
+    service.on_scan_records(on, records, LONG_RUN_SECONDS * WORK_SHARE)
 
 
 # The queues' consumers (chalicelib/events/delivery.py): function name -> (the queue's name
@@ -114,7 +132,7 @@ QUEUE_CONSUMERS = {
     "dispatch_events": ("events.fifo", delivery.on_event_records),
     "deliver_webhooks": ("deliveries.fifo", delivery.on_delivery_records),
     # A scan streams every layer of an image (chalicelib/scanning): Lambda's longest run.
-    "scan_images": ("scans", lambda on, records: scanning.on_scan_records(on, records, LONG_RUN_SECONDS * WORK_SHARE)),
+    "scan_images": ("scans", lambda on, records: scan_records(on, records)),
 }
 QUEUE_CONSUMER_SECONDS = 60
 # Each consumer's Lambda timeout, where it is not QUEUE_CONSUMER_SECONDS.

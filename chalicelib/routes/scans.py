@@ -16,12 +16,16 @@ from chalicelib.oci.errors import RegistryError
 from chalicelib.policy import vulnerabilities
 from chalicelib.policy.settings import SettingsService
 from chalicelib.routes.respond import empty, json_response
-from chalicelib.scanning.service import ScanService
+
+
+def _service(backend):
+    from chalicelib.scanning.service import ScanService  # its readers load only where scans are asked for
+    return ScanService(backend)
 
 
 def show(call, name, reference):
     validate.reference(reference)
-    return json_response(ScanService(call.backend).report(name, reference))
+    return json_response(_service(call.backend).report(name, reference))
 
 
 def import_advisories(call):
@@ -29,7 +33,7 @@ def import_advisories(call):
     rematch = document.get("rematch", True)
     if not isinstance(rematch, bool):
         raise RegistryError(errors.ADMIN_INVALID, "rematch is true or false")
-    return json_response(ScanService(call.backend).import_advisories(document.get("advisories"), rematch))
+    return json_response(_service(call.backend).import_advisories(document.get("advisories"), rematch))
 
 
 def list_accepted(call, namespace):

@@ -7,7 +7,8 @@ tests set them for their own moto server.
 from __future__ import annotations
 import dataclasses
 import os
-from typing import Dict, Mapping, NamedTuple, Optional
+import re
+from typing import Dict, Mapping, NamedTuple, Optional, Tuple
 
 from chalicelib.oci import spec
 from chalicelib.runtime.function_url import API_GATEWAY_DOOR
@@ -116,6 +117,9 @@ class Settings:
     event_bus: Optional[str] = None
     # DOCKLESS_SCANS_QUEUE_URL: the queue of scans and rematches (chalicelib/scanning; none: no scans).
     scans_queue_url: Optional[str] = None
+    # DOCKLESS_ADVISORY_FEEDS: https URLs (comma-separated) of OSV advisories imported daily
+    # (chalicelib/scanning/feeds.py): OSV's per-ecosystem zip archives or OSV JSON.
+    advisory_feeds: Tuple[str, ...] = ()
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
@@ -149,6 +153,7 @@ class Settings:
             dead_letter_queue_url=environ.get("DOCKLESS_DEAD_LETTER_QUEUE_URL") or None,
             event_bus=environ.get("DOCKLESS_EVENT_BUS") or None,
             scans_queue_url=environ.get("DOCKLESS_SCANS_QUEUE_URL") or None,
+            advisory_feeds=tuple(url for url in re.split(r"[,\s]+", environ.get("DOCKLESS_ADVISORY_FEEDS", "")) if url),
         )
 
     def table_name(self, concern: str) -> str:

@@ -63,6 +63,8 @@ class _Expanded:
         if self._ended:
             return None
         piece = next(self._chunks, None)
+        while not self._started and piece == b"":
+            piece = next(self._chunks, None)  # what the layer starts with tells its compression
         if not self._started:
             self._started = True
             first = piece or b""

@@ -85,36 +85,42 @@ class ScanService:
     # --- scanning ----------------------------------------------------------------------------
 
     def scan(self, repo: str, digest: str) -> Optional[ImageScan]:
-        """Scan one manifest of a repository (a pushed SBOM referrer: its subject); the scan, or
-        None for what is not scanned (an index, a generated SBOM, a manifest gone meanwhile)."""
+        """Scan one manifest of a repository (a team's SBOM referrer: then its subject too); the
+        scan, or None for what is not scanned (an index, a manifest gone meanwhile)."""
         with StepRecord("scan", repository=repo, digest=digest) as record, audit.acting_as(ACTOR):
             try:
                 manifest = self._manifests.get(repo, digest)
             except RegistryError:
                 record["outcome"] = "gone"
                 return None
-            if manifest.artifact_type in sbom.ARTIFACT_TYPES and manifest.subject_key:
-                annotations = json.loads(manifest.annotations) if manifest.annotations else {}
-                if sbom.GENERATOR_ANNOTATION in annotations:
-                    record["outcome"] = "ours"
-                    return None
-                digest = manifest.subject_key.rsplit("@", 1)[1]  # a team's SBOM: its subject again
-                try:
-                    manifest = self._manifests.get(repo, digest)
-                except RegistryError:
-                    record["outcome"] = "subject not pushed"
-                    return None
             if manifest.media_type in spec.INDEX_MEDIA_TYPES:
                 record["outcome"] = "index"
                 return None
-            try:
-                item = self._scan(repo, manifest)
-            except Exception as error:  # noqa: BLE001 - an image the scanner cannot read is named, not retried forever
-                LOG.exception("scanning %s@%s failed", repo, manifest.digest)
-                item = ImageScan(repo, manifest.digest, status="failed", error=str(error)[:300],
-                                 scanned_at=self._backend.clock())
-                item.save()
+            item = self._scan_safely(repo, manifest)
             record.update(outcome=item.status, packages=int(item.package_count or 0))
+            annotations = json.loads(manifest.annotations) if manifest.annotations else {}
+            if item.status == "skipped" and manifest.artifact_type in sbom.ARTIFACT_TYPES and manifest.subject_key \
+                    and sbom.GENERATOR_ANNOTATION not in annotations:
+                # A team's SBOM (what its config and layers say, not only its artifactType): its
+                # subject is scanned again, from it.
+                try:
+                    subject = self._manifests.get(repo, manifest.subject_key.rsplit("@", 1)[1])
+                except RegistryError:
+                    record["subject"] = "not pushed"
+                    return item
+                if subject.media_type not in spec.INDEX_MEDIA_TYPES:
+                    item = self._scan_safely(repo, subject)
+                    record["subject"] = item.status
+            return item
+
+    def _scan_safely(self, repo: str, manifest: Manifest) -> ImageScan:
+        try:
+            return self._scan(repo, manifest)
+        except Exception as error:  # noqa: BLE001 - an image the scanner cannot read is named, not retried forever
+            LOG.exception("scanning %s@%s failed", repo, manifest.digest)
+            item = ImageScan(repo, manifest.digest, status="failed", error=str(error)[:300],
+                             scanned_at=self._backend.clock())
+            item.save()
             return item
 
     def _scan(self, repo: str, manifest: Manifest) -> ImageScan:
@@ -122,7 +128,9 @@ class ScanService:
         item = ImageScan(repo, manifest.digest, status="pending", scanned_at=now)
         document = json.loads(self._manifests.body(manifest))
         layers = document.get("layers") or []
-        if not vulnerabilities.is_image(manifest) or not all(_is_layer(layer.get("mediaType", "")) for layer in layers):
+        config = document.get("config") if isinstance(document.get("config"), dict) else {}
+        if config.get("mediaType") not in vulnerabilities.IMAGE_CONFIGS \
+                or not all(_is_layer(layer.get("mediaType", "")) for layer in layers):
             item.status = "skipped"
             return self._finish(item, [], None, [])
         pushed = self._pushed_sbom(repo, manifest.digest)
@@ -206,7 +214,7 @@ class ScanService:
             self._blobs.push_monolithic(repo, sbom.EMPTY_CONFIG["digest"], b"{}")
             self._manifests.put(repo, referrer_digest, referrer, spec.OCI_MANIFEST)
         except RegistryError as refused:
-            problems.append(f"the SBOM was not stored as a referrer: {refused.message}")
+            problems.append(f"the SBOM was not stored as a referrer: {refused.message or refused}")
             return None
         return referrer_digest
 
@@ -233,6 +241,15 @@ class ScanService:
         if rematch:
             self.queue({"rematch": True})
         return {"advisories": len(ids), "packages": len(records), "epoch": int(state.epoch)}
+
+    def import_feeds(self, lease: Lease) -> dict:
+        """The daily import of the configured feeds (feeds.py), going on from the lease's cursor."""
+        from chalicelib.scanning import feeds
+        with audit.acting_as(ACTOR):
+            cursor = dict(lease.cursor or {})
+            record = feeds.import_feeds(self, self._backend, cursor, IMPORT_MAX)
+            lease.keep(cursor)
+        return record
 
     def rematch(self, seconds: float) -> int:
         """Work out again the findings of the done scans older than the advisories, for about
@@ -307,7 +324,8 @@ class ScanService:
             next((s for s in ("failed", "pending") if s in statuses), "skipped")
         findings = [finding for image in images for finding in image["vulnerabilities"]]
         return {"repository": repo, "reference": reference, "digest": digest, "media_type": manifest.media_type,
-                "status": status, "images": images,
+                "status": status, "complete": all(i["complete"] or i["status"] == "skipped" for i in images),
+                "images": images,
                 "packages": [package for image in images for package in image["packages"]],
                 "vulnerabilities": findings, "summary": advisories.summary(
                     advisories.Finding.from_dict(f) for f in findings if not f.get("accepted"))}
@@ -317,7 +335,7 @@ class ScanService:
             item = ImageScan.get(repo, digest, consistent_read=True)
         except DoesNotExist:
             item = None
-        report = {"digest": digest, "status": "pending", "sbom": None, "distro": None, "packages": [],
+        report = {"digest": digest, "status": "pending", "complete": False, "sbom": None, "distro": None, "packages": [],
                   "vulnerabilities": [], "problems": [], "scanned_at": None}
         if item is None:
             self.queue({"repository": repo, "digest": digest})
@@ -341,18 +359,12 @@ class ScanService:
                 risk = next(accepted[name] for name in (finding["id"], *finding.get("aliases", ())) if name in accepted)
                 finding["accepted"] = {"until": risk["until"], "reason": risk["reason"], "by": risk.get("by")}
         report.update(status=item.status, distro=item.distro, problems=json.loads(item.problems or "[]"),
+                      complete=not item.problems,
                       sbom={"digest": item.sbom_digest, "source": item.sbom_source,
                             "artifactType": sbom.CYCLONEDX} if item.sbom_digest else None,
                       packages=[p.as_dict() for p in packages], vulnerabilities=findings,
                       scanned_at=item.scanned_at.isoformat() if item.scanned_at else None)
         return report
-
-    def summaries(self, repo: str, digests: List[str]) -> Dict[str, Optional[dict]]:
-        """{digest: {"status", "summary"}} of stored scans (the console's and usage's view; no rematch)."""
-        found = {}
-        for item in ImageScan.batch_get([(repo, d) for d in sorted(set(digests))]):
-            found[item.digest] = {"status": item.status, "summary": json.loads(item.summary) if item.summary else None}
-        return {digest: found.get(digest) for digest in digests}
 
 
 # --- the consumers -----------------------------------------------------------------------------

@@ -41,11 +41,13 @@ def _target_options(function):
               help="Single sign-on: the provider's group GROUP makes people members of team TEAM (repeatable).")
 @click.option("--sso-scopes", default="openid profile email", show_default=True,
               help="Single sign-on: the scopes asked for (add the one that puts groups in the ID token, e.g. groups).")
+@click.option("--advisory-feed", "advisory_feeds", multiple=True, metavar="URL",
+              help="An https URL of OSV advisories (e.g. OSV's Debian/all.zip) the registry imports daily (repeatable).")
 @click.option("--sso-client-secret-stdin", is_flag=True,
               help="Read the client's secret from standard input into the stack's secret (kept until given again).")
 @click.pass_obj
 def deploy(ui: UI, stage, region, domain, certificate_arn, gpg_layer_arn, alarm_email, door, sso_issuer,
-           sso_client_id, sso_teams, sso_scopes, sso_client_secret_stdin):
+           sso_client_id, sso_teams, sso_scopes, advisory_feeds, sso_client_secret_stdin):
     """Deploy (or update) a registry to the AWS account of the credentials in the environment.
 
     Packages the app, creates or updates its stacks, waits, prints the registry's URL, and on the
@@ -69,7 +71,7 @@ def deploy(ui: UI, stage, region, domain, certificate_arn, gpg_layer_arn, alarm_
         raise SystemExit(Exit.USAGE)
     secret = sys.stdin.readline().strip() if sso_client_secret_stdin else None
     target = Target(stage, region, domain, certificate_arn, gpg_layer_arn, alarm_email, door, sso_issuer,
-                    sso_client_id, ",".join(sso_teams), secret, sso_scopes)
+                    sso_client_id, ",".join(sso_teams), secret, sso_scopes, ",".join(advisory_feeds))
     outputs = Deployer(target, boto3_clients, ui.info).deploy()
     ui.result(f"registry: {outputs['PublicUrl']}")
     host = outputs["PublicUrl"].split("://", 1)[-1]

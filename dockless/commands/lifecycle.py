@@ -38,6 +38,7 @@ def usage(namespace, since, as_json, registry):
       dockless usage --namespace team --since 2026-11-01T00:00:00Z
     """
     from chalicelib.lifecycle import prices
+    from chalicelib.policy import vulnerabilities
     params = {k: v for k, v in {"namespace": namespace, "since": since}.items() if v}
     answer = client_of(registry).admin("GET", "/usage", params=params)
     since_at = datetime.datetime.fromisoformat(answer["since"])
@@ -56,6 +57,10 @@ def usage(namespace, since, as_json, registry):
         used = f"{row['used_percent']:.0f} %" if row["used_percent"] is not None else "-"
         say(f"{row['namespace']:<32} {human(row['stored_bytes']):>10} {limit:>10} {used:>7} "
              f"{human(row['gc_freed_bytes']):>10}")
+    if answer.get("tags"):
+        say(f"\n{'tag':<48} vulnerabilities")
+        for row in answer["tags"]:
+            say(f"{row['repository'] + ':' + row['tag']:<48} {vulnerabilities.describe(row['status'], row['summary'], row.get('complete', True))}")
     bucket = answer["bucket"]
     if bucket["bytes_before"] is None:
         say(f"\nbucket: no full garbage collection in these {days:.0f} days")

@@ -58,6 +58,8 @@ class Target:
     sso_teams: str = ""
     sso_client_secret: Optional[str] = None
     sso_scopes: str = "openid profile email"
+    # https URLs of OSV advisories the registry imports daily (docs/scanning.md).
+    advisory_feeds: str = ""
 
     @property
     def stack(self) -> str:
@@ -114,7 +116,8 @@ class Deployer:
         parameters = {"EdgeFunctionVersionArn": edge["VersionArn"], "DomainName": target.domain,
                       "CertificateArn": target.certificate_arn, "GpgLayerArn": target.gpg_layer_arn,
                       "AlarmEmail": target.alarm_email, "Door": target.door, "SsoIssuer": target.sso_issuer,
-                      "SsoClientId": target.sso_client_id, "SsoTeams": target.sso_teams, "SsoScopes": target.sso_scopes}
+                      "SsoClientId": target.sso_client_id, "SsoTeams": target.sso_teams, "SsoScopes": target.sso_scopes,
+                      "AdvisoryFeeds": target.advisory_feeds}
         outputs = self._apply(target.stack, target.region,
                               TemplateURL=f"https://{bucket}.s3.{target.region}.amazonaws.com/{template_key}",
                               Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()])

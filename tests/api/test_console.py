@@ -217,9 +217,10 @@ def test_each_page_reads_a_handful_of_items(anonymous, push, people, writer, cap
     session = ["dynamodb:BatchGetItem", "dynamodb:BatchGetItem"]
     assert reads == {
         "/ui/": session + ["dynamodb:Query", "dynamodb:BatchGetItem"],  # the catalog, its grants
-        # its grants, its settings, its tags, its namespace's quota and count (total and shards)
+        # its grants, its settings, its tags, their scans (and the manifests of the tags not scanned, to
+        # tell an index), its namespace's quota and count (total and shards)
         "/ui/repository": session + ["dynamodb:BatchGetItem", "dynamodb:BatchGetItem", "dynamodb:Query",
-                                     "dynamodb:BatchGetItem"],
+                                     "dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:BatchGetItem"],
         "/ui/history": session + ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:Query"],
     }
 

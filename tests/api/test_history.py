@@ -337,9 +337,10 @@ def test_settings_show_their_own_values_who_changed_them_and_what_applies(client
     assert response.status_code == 200
     shown = json.loads(response.body)
     assert shown["own"] == {"verified": False, "auto_sign": False, "immutable_tags": ["prod"], "time_machine_days": 3,
-                            "retention": None, "upstream": None}
+                            "retention": None, "upstream": None, "refuse_severity": None}
     assert shown["applied"] == {"verified": True, "auto_sign": False, "immutable_tags": ["prod", "v*"],
-                                "time_machine_days": 3, "retention": None, "cache": None}
+                                "time_machine_days": 3, "retention": None, "cache": None, "refuse_severity": None,
+                                "accepted_risks": []}
     assert shown["changes"] == {"time_machine_days": {"by": "admin", "at": "2026-01-01T00:05:00+00:00"},
                                 "immutable_tags": {"by": "admin", "at": "2026-01-01T00:05:00+00:00"}}
     fresh = json.loads(client.get("/dockless/admin/v1/settings?resource=other").body)
@@ -353,7 +354,9 @@ def test_settings_show_their_own_values_who_changed_them_and_what_applies(client
                                   {"resource": "team", "immutable_tags": ["v*"] * 21},
                                   {"resource": "team", "time_machine_days": -1},
                                   {"resource": "team", "time_machine_days": 1.5},
-                                  {"resource": "team", "time_machine_days": 3651}])
+                                  {"resource": "team", "time_machine_days": 3651},
+                                  {"resource": "team", "refuse_severity": "urgent"},
+                                  {"resource": "team", "refuse_severity": 3}])
 def test_a_bad_setting_is_refused_and_changes_nothing(client, state, body):
     before = state()
     response = client.put("/dockless/admin/v1/settings", body=json.dumps(body),

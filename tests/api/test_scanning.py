@@ -7,6 +7,7 @@ import dataclasses
 import io
 import json
 import tarfile
+import zipfile
 import gzip
 from urllib.parse import quote
 
@@ -101,7 +102,8 @@ def test_a_push_schedules_its_scan_which_stores_an_sbom_referrer_and_its_finding
     # The SBOM's own push is not scanned as an image, and the scan is an event of its own.
     while delivery.pump(backend()):
         pass
-    assert service.pump(backend(), 60) == 1 and ImageScan.count() == 1
+    assert service.pump(backend(), 60) == 1 and ImageScan.count() == 2
+    assert ImageScan.get("team/app", descriptor["digest"]).status == "skipped"  # not an image: never held back
     [done] = [e for e in AuditEvent.scan() if e.action == "scan.complete"]
     assert done.repository == "team/app" and json.loads(done.detail)["summary"]["CRITICAL"] == 2
 
@@ -174,7 +176,7 @@ def _reader_token(client, anonymous, people):
                          headers={"Authorization": auth}).json_body["token"]
 
 
-def test_verified_mode_refuses_severe_findings_except_accepted_ones(client, anonymous, people, sample, clock):
+def test_verified_mode_refuses_severe_findings_except_accepted_ones(client, anonymous, people, sample, clock, push):
     import_advisories(client, made.sample_advisories())
     ScanService(backend()).rematch(60)  # the stored findings the rule reads, as the job leaves them
     assert client.put("/dockless/admin/v1/settings", body=json.dumps({"resource": "team", "refuse_severity": "critical"}),
@@ -196,11 +198,21 @@ def test_verified_mode_refuses_severe_findings_except_accepted_ones(client, anon
     assert {f["id"]: f.get("accepted", {}).get("reason") for f in shown["vulnerabilities"]}["GHSA-jfh8-c2jp-5v3q"] \
         == "not reachable"
     assert shown["summary"]["CRITICAL"] == 0
-    assert [json.loads(e.detail)["advisory"] for e in AuditEvent.scan() if e.action == "risk.accept"] \
-        == ["GHSA-67hx-6x53-jw92", "CVE-2021-44228"]
+    assert sorted(json.loads(e.detail)["advisory"] for e in AuditEvent.scan() if e.action == "risk.accept") \
+        == ["CVE-2021-44228", "GHSA-67hx-6x53-jw92"]
     clock.advance(days=31)  # past its last day: refused again
     headers["Authorization"] = f"Bearer {_reader_token(client, anonymous, people)}"
     assert anonymous.get("/v2/team/app/manifests/v1", headers=headers).status_code == 403
+    # An image that calls itself an SBOM (artifactType) is scanned for what its config and layers are.
+    _, disguised = push.image("team/app", "disguised", layers=made.sample_layers(), artifactType=sbom.CYCLONEDX)
+    ScanService(backend()).scan("team/app", disguised)
+    assert ImageScan.get("team/app", disguised).status == "done"
+    assert anonymous.get("/v2/team/app/manifests/disguised", headers=headers).status_code == 403
+    # One whose scan could not read all of it (a zstd layer) is refused: its status is not known.
+    _, unread = push.image("team/app", "zstd", layers=[made.tar_layer({"a": b"b"}), b"\x28\xb5\x2f\xfd" + b"\0" * 64])
+    ScanService(backend()).scan("team/app", unread)
+    refused = anonymous.get("/v2/team/app/manifests/zstd", headers=headers)
+    assert refused.status_code == 403 and "could not read all of it" in json.loads(refused.body)["errors"][0]["message"]
     # A lower threshold, an image not scanned yet.
     client.put("/dockless/admin/v1/settings", body=json.dumps({"resource": "team/app", "refuse_severity": "low"}),
                headers=JSON)
@@ -252,6 +264,7 @@ def test_hostile_layers_give_bounded_errors_and_the_rest_is_read(client, push):
     scanned = ScanService(backend()).scan("team/app", digest)
     assert scanned.status == "done"
     problems = json.loads(scanned.problems)
+    assert report(client).json_body["complete"] is False
     assert any("climbs out of the root" in p for p in problems)
     assert any("var/lib/dpkg/status: 104857600 bytes, more than the" in p for p in problems)
     assert any("expands past" in p for p in problems)
@@ -292,3 +305,118 @@ def test_a_reader_may_see_a_scan_and_others_may_not(client, anonymous, people, s
     refused = anonymous.post("/dockless/admin/v1/advisories", body=json.dumps({"advisories": made.sample_advisories()}),
                              headers={**JSON, "Authorization": f"Bearer {reader}"})
     assert refused.status_code in (401, 403) and Advisory.count() == 0
+
+
+def test_the_console_and_usage_show_each_tags_vulnerabilities(client, anonymous, people, sample, push):
+    from tests.api.test_console import Browser
+    import_advisories(client, made.sample_advisories())
+    ScanService(backend()).rematch(60)
+    _, unscanned = push.image("team/app", "v2", layers=[made.tar_layer({"a": b"b"})])
+    client.put("/dockless/admin/v1/accepted-risks/team/CVE-2021-44228",
+               body=json.dumps({"until": "2026-06-30", "reason": "no JNDI lookups"}), headers=JSON)
+    usage = client.get("/dockless/admin/v1/usage?namespace=team").json_body["tags"]
+    assert [(row["tag"], row["status"], row["summary"]) for row in usage] == [
+        ("v1", "done", {"CRITICAL": 2, "HIGH": 2, "MEDIUM": 2, "LOW": 0, "UNKNOWN": 2}), ("v2", "pending", None)]
+    browser = Browser(anonymous)
+    browser.sign_in("reader", people["reader"])
+    page = browser.request("GET", "/ui/repository?name=team/app").body.decode()
+    assert page.count('class="vulnerabilities"') == 2
+    assert "2 critical, 2 high, 2 medium, 2 unknown" in page and "not scanned yet" in page
+    tag = browser.request("GET", "/ui/tag?name=team/app&tag=v1").body.decode()
+    assert "1 critical, 2 high, 2 medium, 2 unknown" in tag  # the accepted one left out of the summary
+    assert "GHSA-jfh8-c2jp-5v3q" in tag and "until 2026-06-30 by admin: no JNDI lookups" in tag
+    assert "<code>2.14.1</code>" in tag and "<code>2.15.0</code>" in tag
+
+
+class Feed:
+    """An advisory feed on loopback that serves, lies, redirects, stalls and floods (`mode`)."""
+
+    def __init__(self):
+        import http.server
+        import threading
+        feed = self
+        self.mode, self.body, self.requests = "serve", b"", 0
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):  # noqa: N802 - http.server's name
+                feed.requests += 1
+                if feed.mode == "redirect-internal":
+                    self.send_response(302)
+                    self.send_header("Location", "http://169.254.169.254/latest/meta-data/")
+                    self.end_headers()
+                elif feed.mode == "stall":
+                    self.send_response(200)
+                    self.send_header("Content-Length", "1000")
+                    self.end_headers()
+                    self.wfile.write(b"P")
+                    self.wfile.flush()
+                    import time
+                    time.sleep(8)
+                elif feed.mode == "flood":
+                    self.send_response(200)
+                    self.end_headers()
+                    try:
+                        for _ in range(400):
+                            self.wfile.write(b"\0" * 1024 * 1024)
+                    except OSError:
+                        pass
+                else:
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(feed.body)))
+                    self.end_headers()
+                    self.wfile.write(feed.body)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/Debian/all.zip"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_feeds_are_imported_daily_and_a_feed_that_lies_stalls_redirects_or_floods_imports_nothing(
+        client, sample, registry, monkeypatch):
+    from chalicelib.routes import jobs
+    from chalicelib.scanning import feeds
+    feed = Feed()
+    try:
+        use_backend(dataclasses.replace(registry, settings=dataclasses.replace(registry.settings,
+                                                                                 advisory_feeds=(feed.url,))))
+        archive = io.BytesIO()
+        with zipfile.ZipFile(archive, "w") as written:
+            for advisory in made.sample_advisories():
+                written.writestr(f"{advisory['id']}.json", json.dumps(advisory))
+        monkeypatch.setattr(feeds, "FEED_SECONDS", 3)
+        monkeypatch.setattr(feeds, "FEED_MAX_BYTES", 64 * 1024 * 1024)
+        for mode, body, said in (("redirect-internal", b"", "refused to fetch"), ("stall", b"", "within 3 s"),
+                                 ("flood", b"", "more than 67108864 bytes"),
+                                 ("serve", b"<html>not advisories</html>", "neither OSV JSON"),
+                                 ("serve", _zip({"a.json": b"{not json"}), "not an archive of OSV JSON"),
+                                 ("serve", _zip({"bomb.json": b" " * (5 * 1024 * 1024)}), "over 4194304 bytes"),
+                                 ("serve", _zip({"bad.json": json.dumps({"id": "bad id!"}).encode()}), "advisory's id")):
+            feed.mode, feed.body = mode, body
+            record = jobs.import_advisories(backend())
+            [result] = record["feeds"]
+            assert said in result["error"], (mode, result)
+            assert Advisory.count() == 0 and JobState.count(hash_key="advisories") == 0, mode
+        feed.mode, feed.body = "serve", archive.getvalue()
+        [result] = jobs.import_advisories(backend())["feeds"]
+        assert result == {"feed": feed.url, "advisories": len(made.sample_advisories())}
+        assert {f["id"] for f in report(client).json_body["vulnerabilities"]} == made.SAMPLE_FINDINGS
+        requests_before = feed.requests
+        assert jobs.import_advisories(backend())["feeds"] == [{"feed": feed.url, "unchanged": True}]
+        assert feed.requests == requests_before + 1
+    finally:
+        feed.close()
+
+
+def _zip(files) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as written:
+        for name, data in files.items():
+            written.writestr(name, data)
+    return buffer.getvalue()

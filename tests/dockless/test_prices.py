@@ -43,8 +43,8 @@ def test_a_bigger_record_costs_more_to_log():
 def test_the_fixed_monthly_items_are_metrics_alarms_secrets_and_kms():
     fixed = prices.fixed_monthly()
     assert fixed == pytest.approx({
-        "CloudWatch custom metrics (11)": 11 * 0.30,  # 5 request metrics, JobFailures x 4 jobs, 2 quota levels
-        "CloudWatch alarms (63)": 6.30,
+        "CloudWatch custom metrics (12)": 12 * 0.30,  # 5 request metrics, JobFailures x 5 jobs, 2 quota levels
+        "CloudWatch alarms (65)": 6.50,
         "Secrets Manager secrets (4)": 1.60,
         "KMS requests for 22 encrypted tables (at most)": 22 * 12 * 730 * 0.03 / 10_000})
 
