@@ -119,7 +119,7 @@ def _dispatch(backend, document: dict, body: str) -> int:
 def _schedule_scan(backend, document: dict) -> None:
     """A pushed manifest (not an index) is scanned off the request path (chalicelib/scanning)."""
     data = document.get("data", {})
-    if not backend.settings.scans_queue_url or data.get("action") != "manifest.push" \
+    if not backend.settings.scans_queue_url or not backend.settings.scan_pushes or data.get("action") != "manifest.push" \
             or data.get("detail", {}).get("media_type") not in SCANNED_MEDIA_TYPES:
         return
     backend.client("sqs").send_message(QueueUrl=backend.settings.scans_queue_url, MessageBody=json.dumps(

@@ -65,8 +65,13 @@ def is_accepted(accepted: Iterable[Tuple[str, str]], finding: dict, today: datet
     return any(advisory in names and until >= today.isoformat() for advisory, until in accepted)
 
 
-def encode(findings: List[dict]) -> bytes:
-    return zlib.compress(json.dumps(findings, sort_keys=True, separators=(",", ":")).encode(), 6)
+def encode(findings: List[dict], max_bytes: int) -> bytes:
+    """The findings compressed, the most severe first (as given), as many as fit in `max_bytes`."""
+    while True:
+        blob = zlib.compress(json.dumps(findings, sort_keys=True, separators=(",", ":")).encode(), 6)
+        if len(blob) <= max_bytes or not findings:
+            return blob
+        findings = findings[:len(findings) * 3 // 4]
 
 
 def decode(blob: Optional[bytes]) -> List[dict]:

@@ -120,6 +120,9 @@ class Settings:
     # DOCKLESS_ADVISORY_FEEDS: https URLs (comma-separated) of OSV advisories imported daily
     # (chalicelib/scanning/feeds.py): OSV's per-ecosystem zip archives or OSV JSON.
     advisory_feeds: Tuple[str, ...] = ()
+    # DOCKLESS_SCAN_PUSHES (default 1): every image push is scanned; 0: an image is scanned when
+    # its report is first asked for (`dockless scan show`), as the end-to-end tests' shared stack does.
+    scan_pushes: bool = True
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
@@ -153,6 +156,7 @@ class Settings:
             dead_letter_queue_url=environ.get("DOCKLESS_DEAD_LETTER_QUEUE_URL") or None,
             event_bus=environ.get("DOCKLESS_EVENT_BUS") or None,
             scans_queue_url=environ.get("DOCKLESS_SCANS_QUEUE_URL") or None,
+            scan_pushes=environ.get("DOCKLESS_SCAN_PUSHES", "1") != "0",
             advisory_feeds=tuple(url for url in re.split(r"[,\s]+", environ.get("DOCKLESS_ADVISORY_FEEDS", "")) if url),
         )
 

@@ -17,6 +17,7 @@ severity or urgency), else UNKNOWN.
 """
 from __future__ import annotations
 import dataclasses
+import json
 import math
 import re
 from typing import Dict, Iterable, List, Optional, Tuple
@@ -32,6 +33,7 @@ NAME_MAX = 512
 SUMMARY_MAX = 300
 ENTRIES_MAX = 100  # `affected` items of one advisory naming one package
 VERSIONS_MAX = 5000  # explicit versions kept per entry
+ENTRIES_MAX_BYTES = 300_000  # what one advisory says of one package, stored in one item
 
 
 def rank(severity: str) -> int:
@@ -176,6 +178,12 @@ def parse(document) -> List[Record]:
         if len(record.entries) < ENTRIES_MAX:
             record.entries.append({"ecosystem": package["ecosystem"], "ranges": ranges, "versions": listed,
                                    "severity": entry_severity, "score": entry_score})
+    for record in by_package.values():
+        if len(json.dumps(record.entries)) > ENTRIES_MAX_BYTES:
+            for entry in record.entries:
+                entry["versions"] = []  # the ranges say the same; an item holds at most 400 KB
+        if len(json.dumps(record.entries)) > ENTRIES_MAX_BYTES:
+            raise _invalid(f"{advisory_id}: what it says of {record.package} is over {ENTRIES_MAX_BYTES} bytes")
     return list(by_package.values())
 
 

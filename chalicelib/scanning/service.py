@@ -40,6 +40,7 @@ SCANNER_VERSION = "1"  # what the SBOM names as its tool's version: counted up w
 EPOCH_ITEM = "advisories"  # the jobs table's item counting advisory imports
 REMATCH_JOB = "match_advisories"
 FINDINGS_MAX = 5000
+FINDINGS_MAX_BYTES = 256 * 1024  # compressed, in the scan's item (DynamoDB's items are at most 400 KB)
 IMPORT_MAX = 1000  # advisories per import request
 
 
@@ -174,7 +175,7 @@ class ScanService:
     def _match(self, item: ImageScan, packages: List[Package], distro: Optional[Distro]) -> List[advisories.Finding]:
         current = epoch()
         findings = advisories.match(packages, distro.release() if distro else "", records_of)
-        item.findings = vulnerabilities.encode([f.as_dict() for f in findings[:FINDINGS_MAX]])
+        item.findings = vulnerabilities.encode([f.as_dict() for f in findings[:FINDINGS_MAX]], FINDINGS_MAX_BYTES)
         item.summary = json.dumps(advisories.summary(findings))
         item.advisories_epoch = current
         item.matched_at = self._backend.clock()
@@ -210,7 +211,7 @@ class ScanService:
         referrer = sbom.referrer(subject, body, body_digest, sbom.CYCLONEDX, generated=True)
         referrer_digest = "sha256:" + hashlib.sha256(referrer).hexdigest()
         try:
-            self._blobs.push_monolithic(repo, body_digest, body)
+            self._blobs.fill(repo, body_digest, len(body), [body])  # any size: not through the API's body limit
             self._blobs.push_monolithic(repo, sbom.EMPTY_CONFIG["digest"], b"{}")
             self._manifests.put(repo, referrer_digest, referrer, spec.OCI_MANIFEST)
         except RegistryError as refused:
@@ -387,6 +388,11 @@ def on_scan_records(backend, records, seconds: float) -> None:
 
 def pump(backend, seconds: float) -> int:
     """The local stack's consumer of the scans queue: what is there now, handled. How many."""
+    with StepRecord("scan_pump", emitted=False):
+        return _pump(backend, seconds)
+
+
+def _pump(backend, seconds: float) -> int:
     url = backend.settings.scans_queue_url
     if not url:
         return 0

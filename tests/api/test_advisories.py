@@ -70,3 +70,27 @@ def test_severity_falls_back_to_what_the_database_says():
     assert advisories.severity_of({}, {"ecosystem_specific": {"urgency": "low"}}) == ("LOW", None)
     assert advisories.severity_of({"severity": [{"type": "CVSS_V4", "score": "CVSS:4.0/AV:N"}]}) == ("UNKNOWN", None)
     assert advisories.cvss3_score("CVSS:3.1/AV:X") is None
+
+
+def test_what_one_advisory_says_of_a_package_fits_in_one_item():
+    from chalicelib.oci.errors import RegistryError
+    many = [f"1.{n}.{m}" for n in range(100) for m in range(50)]  # 5,000 listed versions
+    document = {"id": "PYSEC-1", "affected": [{"package": {"ecosystem": "PyPI", "name": "big"}, "versions": many,
+                                               "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}]}]}
+                                              for _ in range(20)]}
+    (record,) = advisories.parse(document)
+    assert all(entry["versions"] == [] for entry in record.entries)  # the ranges kept, the long lists dropped
+    assert advisories.affects(record.entries[0], "pep440", "1.2.3") == (True, None)
+    huge = {"id": "PYSEC-2", "affected": [{"package": {"ecosystem": "PyPI", "name": "big"}, "ranges": [
+        {"type": "ECOSYSTEM", "events": [{"introduced": str(n)} for n in range(3000)]}]} for _ in range(100)]}
+    with pytest.raises(RegistryError, match="over 300000 bytes"):
+        advisories.parse(huge)
+
+
+def test_stored_findings_are_bounded_and_keep_the_most_severe():
+    from chalicelib.policy import vulnerabilities
+    import os
+    findings = [{"id": f"X-{n}", "severity": "HIGH", "summary": os.urandom(200).hex()} for n in range(5000)]
+    blob = vulnerabilities.encode(findings, 64 * 1024)
+    kept = vulnerabilities.decode(blob)
+    assert len(blob) <= 64 * 1024 and 0 < len(kept) < 5000 and kept == findings[:len(kept)]
