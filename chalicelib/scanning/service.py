@@ -276,18 +276,24 @@ class ScanService:
             record["matched"] = matched
             return matched
 
-    def _rematch(self, item: ImageScan) -> List[advisories.Finding]:
-        read = None
-        if item.sbom_digest:
-            try:
-                read = self._read_sbom(item.repo, self._manifests.get(item.repo, item.sbom_digest))
-            except RegistryError:
-                read = None
+    def _rematch(self, item: ImageScan) -> None:
+        read = self._stored_sbom(item)
         if read is None:  # its SBOM is gone: the layers once more
-            rescanned = self.scan(item.repo, item.digest)
-            return [advisories.Finding.from_dict(f) for f in vulnerabilities.decode(rescanned.findings)] \
-                if rescanned else []
-        packages, distro = read
+            self.scan(item.repo, item.digest)
+        else:
+            self._match_again(item, *read)
+
+    def _stored_sbom(self, item: ImageScan):
+        """(packages, distribution) of the SBOM a scan names, or None where it names none or it is gone."""
+        if not item.sbom_digest:
+            return None
+        try:
+            return self._read_sbom(item.repo, self._manifests.get(item.repo, item.sbom_digest))
+        except RegistryError:
+            return None
+
+    def _match_again(self, item: ImageScan, packages: List[Package], distro: Optional[Distro]) -> List[advisories.Finding]:
+        """A stored scan's findings worked out again at the advisories' epoch, and saved."""
         findings = self._match(item, packages, distro)
         item.update(actions=[ImageScan.findings.set(item.findings), ImageScan.summary.set(item.summary),
                              ImageScan.advisories_epoch.set(item.advisories_epoch),
@@ -319,7 +325,7 @@ class ScanService:
         if manifest.media_type in spec.INDEX_MEDIA_TYPES:
             images = [self._image_report(repo, child, accepted, today) for child in sorted(manifest.children or ())]
         else:
-            images = [self._image_report(repo, digest, accepted, today, manifest)]
+            images = [self._image_report(repo, digest, accepted, today)]
         statuses = {image["status"] for image in images}
         status = "done" if statuses <= {"done", "skipped"} and "done" in statuses else \
             next((s for s in ("failed", "pending") if s in statuses), "skipped")
@@ -331,7 +337,7 @@ class ScanService:
                 "vulnerabilities": findings, "summary": advisories.summary(
                     advisories.Finding.from_dict(f) for f in findings if not f.get("accepted"))}
 
-    def _image_report(self, repo: str, digest: str, accepted: dict, today, manifest: Optional[Manifest] = None) -> dict:
+    def _image_report(self, repo: str, digest: str, accepted: dict, today) -> dict:
         try:
             item = ImageScan.get(repo, digest, consistent_read=True)
         except DoesNotExist:
@@ -343,18 +349,11 @@ class ScanService:
             return report
         findings = vulnerabilities.decode(item.findings)
         packages: List[Package] = []
-        if item.status == "done" and item.sbom_digest:
-            try:
-                read = self._read_sbom(repo, self._manifests.get(repo, item.sbom_digest))
-            except RegistryError:
-                read = None
-            if read is not None:
-                packages = read[0]
-                if int(item.advisories_epoch or 0) < epoch():
-                    findings = [f.as_dict() for f in self._match(item, *read)]
-                    item.update(actions=[ImageScan.findings.set(item.findings), ImageScan.summary.set(item.summary),
-                                         ImageScan.advisories_epoch.set(item.advisories_epoch),
-                                         ImageScan.matched_at.set(item.matched_at)])
+        read = self._stored_sbom(item) if item.status == "done" else None
+        if read is not None:
+            packages = read[0]
+            if int(item.advisories_epoch or 0) < epoch():
+                findings = [f.as_dict() for f in self._match_again(item, *read)]
         for finding in findings:
             if vulnerabilities.is_accepted(((a, r["until"]) for a, r in accepted.items()), finding, today):
                 risk = next(accepted[name] for name in (finding["id"], *finding.get("aliases", ())) if name in accepted)
