@@ -47,6 +47,8 @@ SCANNED_MEDIA_TYPES = ("application/vnd.oci.image.manifest.v1+json",
                        "application/vnd.docker.distribution.manifest.v2+json")
 # Set when this process emitted an event: the local stack's pump, in the same process, starts at once.
 EMITTED = threading.Event()
+# Set when this process asked for a scan (queue_scan): the local stack's scans pump starts at once.
+SCAN_QUEUED = threading.Event()
 
 
 class Retry(Exception):
@@ -122,8 +124,18 @@ def _schedule_scan(backend, document: dict) -> None:
     if not backend.settings.scans_queue_url or not backend.settings.scan_pushes or data.get("action") != "manifest.push" \
             or data.get("detail", {}).get("media_type") not in SCANNED_MEDIA_TYPES:
         return
-    backend.client("sqs").send_message(QueueUrl=backend.settings.scans_queue_url, MessageBody=json.dumps(
-        {"repository": data["repository"], "digest": data["digest"]}, sort_keys=True))
+    queue_scan(backend, {"repository": data["repository"], "digest": data["digest"]})
+
+
+def queue_scan(backend, message: dict) -> bool:
+    """Work for the scans queue (chalicelib/scanning: a scan, a rematch); False where there is
+    no queue."""
+    url = backend.settings.scans_queue_url
+    if not url:
+        return False
+    backend.client("sqs").send_message(QueueUrl=url, MessageBody=json.dumps(message, sort_keys=True))
+    SCAN_QUEUED.set()
+    return True
 
 
 def _log(backend, webhook: Webhook, message_id: str, document: dict, body: str) -> Delivery:

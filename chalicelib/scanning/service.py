@@ -21,6 +21,7 @@ from typing import Dict, List, Optional
 
 from pynamodb.exceptions import DoesNotExist
 
+from chalicelib.events import delivery
 from chalicelib.metadata import audit, keys
 from chalicelib.metadata.leases import Lease, Scan
 from chalicelib.metadata.models import Advisory, ImageScan, JobState, Manifest, transaction
@@ -304,11 +305,7 @@ class ScanService:
 
     def queue(self, message: dict) -> bool:
         """Ask the scans queue for work (a scan, a rematch); False where there is no queue."""
-        url = self._backend.settings.scans_queue_url
-        if not url:
-            return False
-        self._backend.client("sqs").send_message(QueueUrl=url, MessageBody=json.dumps(message, sort_keys=True))
-        return True
+        return delivery.queue_scan(self._backend, message)
 
     def report(self, repo: str, reference: str) -> dict:
         """What `dockless scan show` prints of a tag or digest: per image (an index: each of its

@@ -37,7 +37,7 @@ LOG = logging.getLogger("dockless.local")
 
 
 EVENTS_IDLE_SECONDS = 1  # how often the local stack looks for deliveries due again, with no new event
-SCANS_IDLE_SECONDS = 0.5  # how often the local stack looks at the scans queue
+SCANS_IDLE_SECONDS = 5  # how often the local stack looks at the scans queue, with no scan asked for
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -183,7 +183,11 @@ class LocalStack:
     def _pump_scans(self) -> None:
         """The scans queue, consumed as the scan_images function does deployed (scanning.pump),
         on its own thread: a scan of a big image does not hold up webhook deliveries."""
-        while not self._stopping.wait(SCANS_IDLE_SECONDS):
+        while not self._stopping.is_set():
+            delivery.SCAN_QUEUED.wait(SCANS_IDLE_SECONDS)
+            delivery.SCAN_QUEUED.clear()
+            if self._stopping.is_set():
+                break
             try:
                 while scanning.pump(self.backend, jobs.LONG_RUN_SECONDS * jobs.WORK_SHARE) and not self._stopping.is_set():
                     pass

@@ -67,10 +67,7 @@ def pushed_for_sso_team(docker, dockless, tmp_path, image: str) -> str:
 def stack(tmp_path_factory, identity_provider):
     sso = {"DOCKLESS_SSO_ISSUER": identity_provider.issuer, "DOCKLESS_SSO_CLIENT_ID": identity_provider.client_id,
            "DOCKLESS_SSO_CLIENT_SECRET": identity_provider.client_secret, "DOCKLESS_SSO_TEAMS": f"platform={SSO_TEAM}"}
-    # Pushes are scanned only when asked for (`dockless scan show`): the other tests count what a
-    # push stores, and the SBOM referrer a scan adds would be in their counts.
-    with programs.dockless_serve(Path(tmp_path_factory.mktemp("stack")),
-                                 env={**os.environ, **sso, "DOCKLESS_SCAN_PUSHES": "0"}) as running:
+    with programs.dockless_serve(Path(tmp_path_factory.mktemp("stack")), env={**os.environ, **sso}) as running:
         yield running
 
 

@@ -54,7 +54,9 @@ def _announced(process, count: int) -> dict:
 def dockless_serve(work: Path, env=None, args=(), must_stop: bool = True):
     """`dockless serve` with a bootstrap admin token chosen here (Stack.admin_token); `args` adds
     options (`--tls --tls-dir DIR`). It must stop within 30 s of SIGTERM, else the test fails
-    (after killing it), unless `must_stop` is False (then it is killed, and the log says so)."""
+    (after killing it), unless `must_stop` is False (then it is killed, and the log says so).
+    Pushes are scanned only when asked for (DOCKLESS_SCAN_PUSHES=0, unless `env` says otherwise):
+    the tests count what a push stores, and the SBOM referrer a scan adds would be in the counts."""
     from chalicelib.access.service import new_credential_text
 
     admin_token = new_credential_text()
@@ -62,7 +64,7 @@ def dockless_serve(work: Path, env=None, args=(), must_stop: bool = True):
     process = subprocess.Popen(
         [sys.executable, "-m", "dockless.cli", "serve", "--port", "0", "--request-log", str(request_log), *args],
         stdout=subprocess.PIPE, stderr=open(work / "serve.log", "w"), text=True,
-        env={**(env or os.environ), "DOCKLESS_BOOTSTRAP_TOKEN": admin_token})
+        env={"DOCKLESS_SCAN_PUSHES": "0", **(env or os.environ), "DOCKLESS_BOOTSTRAP_TOKEN": admin_token})
     try:
         announced = _announced(process, 2)
         if "ready" not in announced:
