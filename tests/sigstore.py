@@ -2,7 +2,10 @@
 authority (a root and an intermediate, as Fulcio's), a transparency log's key (as Rekor's), the
 trusted root JSON naming both (protobuf-specs' TrustedRoot), and keyless signing as cosign does it
 (an ephemeral P-256 key, a ten-minute certificate for an OIDC identity, a hashedrekord log entry
-and its signed entry timestamp, all on the `.sig` layer's annotations; cosign's SIGNATURE_SPEC)."""
+and its signed entry timestamp, all on the `.sig` layer's annotations; cosign's SIGNATURE_SPEC).
+Rekor v2 as well: a log that proves an entry by an inclusion proof under a signed checkpoint (RFC
+6962's Merkle tree, C2SP's signed note), and an RFC 3161 timestamp authority (its TimeStampResp
+written with the small DER encoder below) to date the signature."""
 import base64
 import hashlib
 import json
@@ -10,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from chalicelib.signing import cosign, keyless
@@ -40,16 +43,164 @@ def _utf8(text: str) -> bytes:
     return bytes([12, len(data)]) + data if len(data) < 128 else bytes([12, 0x81, len(data)]) + data
 
 
+# --- DER, written (X.690): enough for a TimeStampResp
+
+def _tlv(tag: int, content: bytes) -> bytes:
+    size = len(content)
+    length = bytes([size]) if size < 0x80 else bytes([0x80 | (size.bit_length() + 7) // 8]) + size.to_bytes(
+        (size.bit_length() + 7) // 8, "big")
+    return bytes([tag]) + length + content
+
+
+def _sequence(*parts: bytes) -> bytes:
+    return _tlv(0x30, b"".join(parts))
+
+
+def _set(*parts: bytes) -> bytes:
+    return _tlv(0x31, b"".join(sorted(parts)))
+
+
+def _integer(value: int) -> bytes:
+    return _tlv(0x02, value.to_bytes(value.bit_length() // 8 + 1, "big", signed=True))
+
+
+def _oid(dotted: str) -> bytes:
+    arcs = [int(arc) for arc in dotted.split(".")]
+    encoded = b""
+    for arc in [arcs[0] * 40 + arcs[1], *arcs[2:]]:
+        chunk = [arc & 0x7F]
+        while arc > 0x7F:
+            arc >>= 7
+            chunk.insert(0, 0x80 | arc & 0x7F)
+        encoded += bytes(chunk)
+    return _tlv(0x06, encoded)
+
+
+def _algorithm(dotted: str) -> bytes:
+    return _sequence(_oid(dotted))
+
+
+SHA256 = "2.16.840.1.101.3.4.2.1"
+ECDSA_SHA256 = "1.2.840.10045.4.3.2"
+
+
+class TimestampAuthority:
+    """An RFC 3161 timestamp authority: its own root, and a time stamping certificate under it.
+    The arguments break one part each: the certificate's usage, its end, who really issued it."""
+
+    def __init__(self, usage=ExtendedKeyUsageOID.TIME_STAMPING, until: datetime = NOW + timedelta(days=365),
+                 issuer_key=None):
+        self.root_key = ec.generate_private_key(ec.SECP384R1())
+        self.root = _authority(_name("tsa-root"), self.root_key, _name("tsa-root"), self.root_key, 0)
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        self.certificate = (x509.CertificateBuilder().subject_name(_name("tsa")).issuer_name(self.root.subject)
+                            .public_key(self.key.public_key()).serial_number(x509.random_serial_number())
+                            .not_valid_before(NOW - timedelta(days=30)).not_valid_after(until)
+                            .add_extension(x509.ExtendedKeyUsage([usage]), critical=True)
+                            .sign(issuer_key or self.root_key, hashes.SHA384()))
+
+    def chain(self) -> dict:
+        return {"subject": {"organization": "sigstore.test", "commonName": "tsa"}, "uri": "https://tsa.sigstore.test",
+                "certChain": {"certificates": [{"rawBytes": base64.b64encode(c.public_bytes(
+                    serialization.Encoding.DER)).decode()} for c in (self.certificate, self.root)]},
+                "validFor": {"start": "2025-01-01T00:00:00Z"}}
+
+    def stamp(self, signature: bytes, at: datetime, imprint=None) -> bytes:
+        """A granted TimeStampResp saying `signature` (or the bytes `imprint` hashes to) existed at `at`."""
+        tst_info = _sequence(_integer(1), _oid("1.3.6.1.4.1.57264.2"),
+                             _sequence(_algorithm(SHA256), _tlv(0x04, hashlib.sha256(imprint or signature).digest())),
+                             _integer(42), _tlv(0x18, at.strftime("%Y%m%d%H%M%SZ").encode()))
+        attributes = [_sequence(_oid("1.2.840.113549.1.9.3"), _set(_oid("1.2.840.113549.1.9.16.1.4"))),
+                      _sequence(_oid("1.2.840.113549.1.9.4"), _set(_tlv(0x04, hashlib.sha256(tst_info).digest())))]
+        signed = _set(*attributes)
+        signature_value = self.key.sign(signed, ec.ECDSA(hashes.SHA256()))
+        signer = _sequence(_integer(1), _sequence(self.certificate.issuer.public_bytes(),
+                                                  _integer(self.certificate.serial_number)),
+                           _algorithm(SHA256), bytes([0xA0]) + signed[1:], _algorithm(ECDSA_SHA256),
+                           _tlv(0x04, signature_value))
+        signed_data = _sequence(_integer(3), _set(_algorithm(SHA256)),
+                                _sequence(_oid("1.2.840.113549.1.9.16.1.4"), _tlv(0xA0, _tlv(0x04, tst_info))),
+                                _set(signer))
+        return _sequence(_sequence(_integer(0)),
+                         _sequence(_oid("1.2.840.113549.1.7.2"), _tlv(0xA0, signed_data)))
+
+
+# --- a Rekor v2 log: RFC 6962's Merkle tree hash and audit paths, by their recursive definitions
+
+def _leaf(body: bytes) -> bytes:
+    return hashlib.sha256(b"\x00" + body).digest()
+
+
+def _split(size: int) -> int:
+    return 1 << (size - 1).bit_length() - 1
+
+
+def tree_hash(leaves: list) -> bytes:
+    if len(leaves) == 1:
+        return _leaf(leaves[0])
+    k = _split(len(leaves))
+    return hashlib.sha256(b"\x01" + tree_hash(leaves[:k]) + tree_hash(leaves[k:])).digest()
+
+
+def audit_path(index: int, leaves: list) -> list:
+    if len(leaves) == 1:
+        return []
+    k = _split(len(leaves))
+    if index < k:
+        return audit_path(index, leaves[:k]) + [tree_hash(leaves[k:])]
+    return audit_path(index - k, leaves[k:]) + [tree_hash(leaves[:k])]
+
+
+class Log:
+    """A tiled log's entries and checkpoint key (Ed25519, as rekor-tiles signs its notes)."""
+    origin = "rekor.sigstore.test"
+
+    def __init__(self):
+        self.key = ed25519.Ed25519PrivateKey.generate()
+        self.leaves = [b"an earlier entry %d" % n for n in range(5)]
+
+    @property
+    def public_der(self) -> bytes:
+        return self.key.public_key().public_bytes(serialization.Encoding.DER,
+                                                  serialization.PublicFormat.SubjectPublicKeyInfo)
+
+    def checkpoint(self, size: int, root: bytes, key=None) -> str:
+        note = f"{self.origin}\n{size}\n{base64.b64encode(root).decode()}\n"
+        signature = (key or self.key).sign(note.encode())
+        hint = hashlib.sha256(self.public_der).digest()[:4]  # the log ID's first bytes, as sigstore reads it
+        return note + f"\n\u2014 {self.origin} {base64.b64encode(hint + signature).decode()}\n"
+
+    def add(self, body: bytes, key=None, tamper=None) -> dict:
+        """Log `body` (and two entries after it); the bundle's tlogEntries item proving it by
+        inclusion. `key` signs the checkpoint instead; `tamper` ("path", "root") breaks a part."""
+        self.leaves.append(body)
+        index = len(self.leaves) - 1
+        self.leaves += [b"a later entry", b"another later entry"]
+        size, root, path = len(self.leaves), tree_hash(self.leaves), audit_path(index, self.leaves)
+        checkpoint = self.checkpoint(size, hashlib.sha256(root).digest() if tamper == "root" else root, key)
+        if tamper == "path":
+            path[0] = hashlib.sha256(path[0]).digest()
+        body_json = json.loads(body)
+        return {"logIndex": str(index), "logId": {"keyId": base64.b64encode(hashlib.sha256(
+            self.public_der).digest()).decode()}, "kindVersion": {"kind": body_json["kind"], "version": "0.0.2"},
+            "integratedTime": "0", "inclusionProof": {
+                "logIndex": str(index), "rootHash": base64.b64encode(root).decode(), "treeSize": str(size),
+                "hashes": [base64.b64encode(h).decode() for h in path], "checkpoint": {"envelope": checkpoint}},
+            "canonicalizedBody": base64.b64encode(body).decode()}
+
+
 class Sigstore:
     """One instance: `trusted_root()` to import, `sign(...)` to make keyless signatures."""
 
-    def __init__(self):
+    def __init__(self, tsa: "TimestampAuthority" = None):
         self.root_key = ec.generate_private_key(ec.SECP384R1())
         self.root = _authority(_name("sigstore"), self.root_key, _name("sigstore"), self.root_key, 1)
         self.intermediate_key = ec.generate_private_key(ec.SECP384R1())
         self.intermediate = _authority(_name("sigstore-intermediate"), self.intermediate_key, self.root.subject,
                                        self.root_key, 0)
         self.log_key = ec.generate_private_key(ec.SECP256R1())
+        self.log = Log()
+        self.tsa = tsa or TimestampAuthority()
 
     @property
     def log_id(self) -> bytes:
@@ -66,12 +217,16 @@ class Sigstore:
             "tlogs": [{"baseUrl": "https://rekor.sigstore.test", "hashAlgorithm": "SHA2_256",
                        "publicKey": {"rawBytes": base64.b64encode(der).decode(), "keyDetails": "PKIX_ECDSA_P256_SHA_256",
                                      "validFor": {"start": "2025-01-01T00:00:00Z"}},
-                       "logId": {"keyId": base64.b64encode(self.log_id).decode()}}],
+                       "logId": {"keyId": base64.b64encode(self.log_id).decode()}},
+                      {"baseUrl": "https://log2.sigstore.test", "hashAlgorithm": "SHA2_256",
+                       "publicKey": {"rawBytes": base64.b64encode(self.log.public_der).decode(),
+                                     "keyDetails": "PKIX_ED25519", "validFor": {"start": "2025-01-01T00:00:00Z"}},
+                       "logId": {"keyId": base64.b64encode(hashlib.sha256(self.log.public_der).digest()).decode()}}],
             "certificateAuthorities": [{"subject": {"organization": "sigstore.test", "commonName": "sigstore"},
                                         "uri": "https://fulcio.sigstore.test",
                                         "certChain": {"certificates": [raw(self.intermediate), raw(self.root)]},
                                         "validFor": {"start": "2025-01-01T00:00:00Z"}}],
-            "ctlogs": [], "timestampAuthorities": []}, indent=2)
+            "ctlogs": [], "timestampAuthorities": [self.tsa.chain()]}, indent=2)
 
     def certificate(self, key, subject: str, issuer: str = ISSUER, at: datetime = NOW, minutes: int = 10,
                     usage=ExtendedKeyUsageOID.CODE_SIGNING, authority=None) -> x509.Certificate:
@@ -170,6 +325,46 @@ class Sigstore:
             "tlogEntries": [self._entry(body, int(at.timestamp()) + 30)]},
             "messageSignature": {"messageDigest": {"algorithm": "SHA2_256", "digest": base64.b64encode(
                 hashlib.sha256(manifest).digest()).decode()}, "signature": base64.b64encode(signature).decode()}}).encode()
+
+    def v2_bundle(self, subject: str, digest: str = None, manifest: bytes = None, at: datetime = NOW,
+                  stamped_at=None, tsa=None, imprint=None, stamped=True, checkpoint_key=None, tamper=None,
+                  logged_payload=None) -> bytes:
+        """A bundle as cosign makes it with Rekor v2 and a timestamp authority: a DSSE statement
+        naming `digest` (or a message signature over `manifest`), a 0.0.2 entry proved by
+        inclusion, and an RFC 3161 timestamp 5 s after `at`. The other arguments break one part
+        each: the timestamp's time, authority or imprint, no timestamp at all, the checkpoint's
+        key, the proof (`tamper`: "path" or "root"), the payload the entry names."""
+        key = ec.generate_private_key(ec.SECP256R1())
+        certificate = self.certificate(key, subject, ISSUER, at)
+        der = certificate.public_bytes(serialization.Encoding.DER)
+        verifier = {"x509Certificate": {"rawBytes": base64.b64encode(der).decode()},
+                    "keyDetails": "PKIX_ECDSA_P256_SHA_256"}
+        if manifest is None:
+            payload = statement(digest)
+            signature = key.sign(dsse_pae(payload), ec.ECDSA(hashes.SHA256()))
+            body = {"apiVersion": "0.0.2", "kind": "dsse", "spec": {"dsseV002": {
+                "payloadHash": {"algorithm": "SHA2_256", "digest": base64.b64encode(
+                    hashlib.sha256(logged_payload or payload).digest()).decode()},
+                "signatures": [{"content": base64.b64encode(signature).decode(), "verifier": verifier}]}}}
+            content = {"dsseEnvelope": {"payload": base64.b64encode(payload).decode(),
+                                        "payloadType": "application/vnd.in-toto+json",
+                                        "signatures": [{"sig": base64.b64encode(signature).decode(), "keyid": ""}]}}
+        else:
+            signature = key.sign(manifest, ec.ECDSA(hashes.SHA256()))
+            hashed = base64.b64encode(hashlib.sha256(logged_payload or manifest).digest()).decode()
+            body = {"apiVersion": "0.0.2", "kind": "hashedrekord", "spec": {"hashedRekordV002": {
+                "data": {"algorithm": "SHA2_256", "digest": hashed},
+                "signature": {"content": base64.b64encode(signature).decode(), "verifier": verifier}}}}
+            content = {"messageSignature": {"messageDigest": {"algorithm": "SHA2_256", "digest": base64.b64encode(
+                hashlib.sha256(manifest).digest()).decode()}, "signature": base64.b64encode(signature).decode()}}
+        material = {"certificate": {"rawBytes": base64.b64encode(der).decode()},
+                    "tlogEntries": [self.log.add(json.dumps(body).encode(), checkpoint_key, tamper)]}
+        if stamped:
+            response = (tsa or self.tsa).stamp(signature, stamped_at or at + timedelta(seconds=5), imprint)
+            material["timestampVerificationData"] = {"rfc3161Timestamps": [
+                {"signedTimestamp": base64.b64encode(response).decode()}]}
+        return json.dumps({"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+                           "verificationMaterial": material, **content}).encode()
 
 
 def statement(digest: str, predicate: str = "https://sigstore.dev/cosign/sign/v1") -> bytes:

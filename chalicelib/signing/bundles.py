@@ -20,10 +20,18 @@ predicate type COSIGN_SIGN (cosign's signature: other predicates are attestation
 signatures) whose subject names the digest; or a message signature whose message digest is the
 image's digest (a signature over the manifest's bytes). The signature is over the DSSE
 pre-authentication encoding of the payload, or over the manifest. It counts when a trusted cosign
-key makes it, or, keyless, when a log entry whose SET verifies (a `dsse` or `hashedrekord` entry
-naming this signature and certificate) dates it and the certificate is trusted then
-(signing/keyless.py) for a trusted identity. Bundles logged without a SET (Rekor v2's entries,
-proved by an inclusion proof and a signed checkpoint alone) are not verified yet: they count as no
+key makes it, or, keyless (`keyless_proof`), when all of this holds:
+  * a log entry names this signature and certificate (`dsse`, or `hashedrekord` over the message
+    or the DSSE pre-authentication encoding; 0.0.1 as Rekor v1 logs them, 0.0.2 as Rekor v2 does)
+    and the trusted log it names proves it holds it: by its signed entry timestamp (SET,
+    signing/keyless.py), or by an inclusion proof under a checkpoint the log signed
+    (signing/transparency.py); an inclusion proof, when there is one, must hold even beside a SET;
+  * the signing time is known: the SET's integrated time, or an RFC 3161 timestamp over the
+    signature by a timestamp authority of the trusted root (signing/timestamps.py; a log proven
+    only by inclusion must have been trusted then);
+  * the certificate is for code signing, valid and chained to a trusted authority at every such
+    time (signing/keyless.py), for a trusted identity.
+An entry proven by inclusion alone, with no timestamp, dates nothing: the bundle counts as no
 signature.
 """
 from __future__ import annotations
@@ -33,18 +41,23 @@ import hashlib
 import json
 from typing import Dict, List, NamedTuple, Optional
 
-from chalicelib.signing import keyless
+from chalicelib.signing import keyless, timestamps, transparency
 from chalicelib.signing.cosign import BUNDLE_TYPE, verifies_with
 
 COSIGN_SIGN = "https://sigstore.dev/cosign/sign/v1"
 IN_TOTO = "application/vnd.in-toto+json"
 STATEMENTS = ("https://in-toto.io/Statement/v1", "https://in-toto.io/Statement/v0.1")
 MAX_BUNDLE_BYTES = 64 * 1024
+MAX_ENTRIES = 4
+MAX_CHAIN = 4
 
 
 class LogEntry(NamedTuple):
-    entry: dict  # what the SET signs: body, integratedTime, logIndex, logID (hex)
-    promise: bytes
+    log_id: bytes  # the log that holds it
+    body: bytes  # the canonicalized body
+    signed: Optional[dict]  # what the SET signs: body (base64), integratedTime, logIndex, logID (hex)
+    promise: Optional[bytes]  # the SET, or None
+    inclusion: Optional[dict]  # the inclusion proof, or None
 
 
 class Bundle(NamedTuple):
@@ -55,6 +68,7 @@ class Bundle(NamedTuple):
     vouched_digest: Optional[str]  # `sha256:<hex>` this signature is for, or None (an attestation)
     certificate: Optional[bytes]  # DER, for a keyless signature
     entries: tuple  # LogEntry
+    timestamps: tuple  # DER RFC 3161 TimeStampResp
     dsse_payload: Optional[bytes]
     text: str  # the bundle's own bytes, for caching verdicts
 
@@ -75,25 +89,44 @@ def _number(value) -> int:
     return int(value)
 
 
+def _promise(entry: dict) -> tuple:
+    """What an entry's SET signs and the SET, or (None, None) without one (or a malformed one)."""
+    try:
+        return ({"body": entry["canonicalizedBody"], "integratedTime": _number(entry["integratedTime"]),
+                 "logIndex": _number(entry["logIndex"]),
+                 "logID": base64.b64decode(entry["logId"]["keyId"], validate=True).hex()},
+                base64.b64decode(entry["inclusionPromise"]["signedEntryTimestamp"], validate=True))
+    except (KeyError, TypeError, ValueError, binascii.Error):
+        return None, None
+
+
 def _entries(material: dict) -> tuple:
     found = []
-    for entry in material.get("tlogEntries") or []:
+    for entry in (material.get("tlogEntries") or [])[:MAX_ENTRIES]:
         try:
-            found.append(LogEntry({"body": entry["canonicalizedBody"],
-                                   "integratedTime": _number(entry["integratedTime"]),
-                                   "logIndex": _number(entry["logIndex"]),
-                                   "logID": base64.b64decode(entry["logId"]["keyId"], validate=True).hex()},
-                                  base64.b64decode(entry["inclusionPromise"]["signedEntryTimestamp"], validate=True)))
+            body = base64.b64decode(entry["canonicalizedBody"], validate=True)
+            log_id = base64.b64decode(entry["logId"]["keyId"], validate=True)
         except (KeyError, TypeError, ValueError, binascii.Error):
-            continue  # no SET (or malformed): this entry proves nothing here
+            continue
+        signed, promise = _promise(entry)
+        inclusion = entry.get("inclusionProof")
+        if promise is not None or isinstance(inclusion, dict):
+            found.append(LogEntry(log_id, body, signed, promise, inclusion if isinstance(inclusion, dict) else None))
     return tuple(found)
 
 
 def _certificate(material: dict) -> Optional[bytes]:
+    """The signing certificate (DER). A v0.1/0.2 chain may carry intermediates after it, never a
+    root: a bundle that brings its own root is refused (ValueError), as protobuf-specs says."""
+    from cryptography import x509
     raw = (material.get("certificate") or {}).get("rawBytes")
     if raw is None:
         chain = (material.get("x509CertificateChain") or {}).get("certificates") or [{}]
         raw = chain[0].get("rawBytes") if isinstance(chain[0], dict) else None
+        for more in chain[1:MAX_CHAIN]:
+            certificate = x509.load_der_x509_certificate(base64.b64decode(more["rawBytes"], validate=True))
+            if keyless.is_authority(certificate) and certificate.issuer == certificate.subject:
+                raise ValueError("a bundle's chain holds a root certificate")
     return base64.b64decode(raw, validate=True) if raw is not None else None
 
 
@@ -117,7 +150,7 @@ def parse(data: bytes) -> Optional[Bundle]:
         if not is_bundle(document["mediaType"]):
             return None
         material = document["verificationMaterial"]
-        certificate, entries = _certificate(material), _entries(material)
+        certificate, entries, stamps = _certificate(material), _entries(material), timestamps.from_bundle(material)
         if "dsseEnvelope" in document:
             envelope = document["dsseEnvelope"]
             payload = base64.b64decode(envelope["payload"], validate=True)
@@ -125,14 +158,14 @@ def parse(data: bytes) -> Optional[Bundle]:
             signature = base64.b64decode(only["sig"], validate=True)
             vouched = _statement_digest(payload) if envelope["payloadType"] == IN_TOTO else None
             return Bundle(signature, pae(envelope["payloadType"], payload), False, vouched, certificate, entries,
-                          payload, data.decode())
+                          stamps, payload, data.decode())
         message = document["messageSignature"]
         if message["messageDigest"]["algorithm"] != "SHA2_256":
             return None
         digest = base64.b64decode(message["messageDigest"]["digest"], validate=True)
         signature = base64.b64decode(message["signature"], validate=True)
         return Bundle(signature, digest, True, "sha256:" + digest.hex() if len(digest) == 32 else None,
-                      certificate, entries, None, data.decode())
+                      certificate, entries, stamps, None, data.decode())
     except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
         return None
 
@@ -150,22 +183,72 @@ def signer(bundle: Bundle, cosign_keys: Dict[str, str], roots: List[keyless.Trus
     return identity.fingerprint if identity is not None else None
 
 
+def _verifier(named: dict) -> bytes:
+    """The DER certificate a Rekor v2 (0.0.2) entry's signature names."""
+    return base64.b64decode(named["verifier"]["x509Certificate"]["rawBytes"], validate=True)
+
+
+def _sha256(output: dict) -> bytes:
+    """A Rekor v2 HashOutput's digest, which must be SHA-256."""
+    if output["algorithm"] != "SHA2_256":
+        raise ValueError("not SHA-256")
+    return base64.b64decode(output["digest"], validate=True)
+
+
 def _names(body: dict, bundle: Bundle, leaf_der: bytes) -> bool:
     """Whether the log entry is of this signature by this certificate, over these bytes."""
     from cryptography import x509
-    if bundle.dsse_payload is None:
-        return keyless.names_hashedrekord(body, bundle.signed.hex(), bundle.signature, leaf_der)
     try:
-        if body["kind"] != "dsse" or body["apiVersion"] != "0.0.1":
+        kind, version, spec = body["kind"], body["apiVersion"], body["spec"]
+        # A hashedrekord entry names the hash of what was signed: the message, or the DSSE PAE
+        # (Rekor v2 logs DSSE envelopes so too).
+        hashed = bundle.signed if bundle.prehashed else hashlib.sha256(bundle.signed).digest()
+        if (kind, version) == ("hashedrekord", "0.0.1"):
+            return keyless.names_hashedrekord(body, hashed.hex(), bundle.signature, leaf_der)
+        if (kind, version) == ("hashedrekord", "0.0.2"):
+            logged = spec["hashedRekordV002"]
+            return _sha256(logged["data"]) == hashed and _verifier(logged["signature"]) == leaf_der \
+                and base64.b64decode(logged["signature"]["content"], validate=True) == bundle.signature
+        if bundle.dsse_payload is None or kind != "dsse":
             return False
-        spec = body["spec"]
-        if spec["payloadHash"] != {"algorithm": "sha256", "value": hashlib.sha256(bundle.dsse_payload).hexdigest()}:
-            return False
-        return any(base64.b64decode(named["signature"], validate=True) == bundle.signature
-                   and x509.load_pem_x509_certificate(base64.b64decode(named["verifier"], validate=True))
-                   .public_bytes(keyless.der_encoding()) == leaf_der for named in spec["signatures"])
-    except (KeyError, TypeError, ValueError, binascii.Error):
+        payload_hash = hashlib.sha256(bundle.dsse_payload)
+        if version == "0.0.1":
+            if spec["payloadHash"] != {"algorithm": "sha256", "value": payload_hash.hexdigest()}:
+                return False
+            return any(base64.b64decode(named["signature"], validate=True) == bundle.signature
+                       and x509.load_pem_x509_certificate(base64.b64decode(named["verifier"], validate=True))
+                       .public_bytes(keyless.der_encoding()) == leaf_der for named in spec["signatures"])
+        if version == "0.0.2":
+            logged = spec["dsseV002"]
+            return _sha256(logged["payloadHash"]) == payload_hash.digest() and any(
+                base64.b64decode(named["content"], validate=True) == bundle.signature and _verifier(named) == leaf_der
+                for named in logged["signatures"])
         return False
+    except (KeyError, TypeError, ValueError, AttributeError, binascii.Error):
+        return False
+
+
+def _logged(bundle: Bundle, leaf_der: bytes, roots: List[keyless.TrustedRoot]) -> tuple:
+    """What the logs prove of the bundle's entries naming its signature: the integrated times of
+    those with a verified SET, and the validity of each trusted log that includes one by proof."""
+    times, windows = [], []
+    for entry in bundle.entries:
+        try:
+            body = json.loads(entry.body)
+        except ValueError:
+            continue
+        if not isinstance(body, dict) or not _names(body, bundle, leaf_der):
+            continue
+        holders = [log for r in roots for log in r.logs
+                   if entry.inclusion is not None and log.key_id == entry.log_id
+                   and transparency.included(entry.body, entry.inclusion, log)]
+        if entry.inclusion is not None and not holders:
+            continue  # a proof that does not hold disproves the entry, whatever its SET says
+        logged = keyless.logged_at(entry.signed, entry.promise, roots) if entry.promise is not None else None
+        if logged is not None:
+            times.append(logged[0])
+        windows += [log.window for log in holders]
+    return times, windows
 
 
 def _keyless_proof(bundle: Bundle, roots: List[keyless.TrustedRoot]) -> Optional[keyless.Proof]:
@@ -176,13 +259,15 @@ def _keyless_proof(bundle: Bundle, roots: List[keyless.TrustedRoot]) -> Optional
         return None
     if not verifies_with(leaf.public_key(), bundle.signature, bundle.signed, bundle.prehashed):
         return None
-    der = leaf.public_bytes(keyless.der_encoding())
-    for logged in (keyless.logged_at(e.entry, e.promise, roots) for e in bundle.entries):
-        if logged is not None and _names(logged[1], bundle, der):
-            proof = keyless.certified(leaf, logged[0], roots)
-            if proof is not None:
-                return proof
-    return None
+    times, windows = _logged(bundle, leaf.public_bytes(keyless.der_encoding()), roots)
+    if not times and not windows:
+        return None  # no trusted log holds it
+    authorities = [authority for r in roots for authority in r.timestamp_authorities]
+    stamped = [moment for moment in (timestamps.verified_time(stamp, bundle.signature, authorities)
+                                     for stamp in bundle.timestamps) if moment is not None]
+    moments = times + [moment for moment in stamped if times or any(w.covers(moment) for w in windows)]
+    proofs = [keyless.certified(leaf, int(moment), roots) for moment in moments]
+    return proofs[0] if proofs and all(proofs) else None
 
 
 def keyless_proof(bundle: Bundle, roots: List[keyless.TrustedRoot]) -> Optional[keyless.Proof]:

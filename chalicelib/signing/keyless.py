@@ -25,9 +25,11 @@ Such a signature counts here only if all of this holds (`verify`):
 
 A trusted root is sigstore's JSON (`application/vnd.dev.sigstore.trustedroot+json;version=0.1`,
 as `cosign trusted-root create` writes, or the public instance's trusted_root.json): its `tlogs`
-(keys by log id, with validity) and `certificateAuthorities` (chains, with validity). Its
-`ctlogs` and `timestampAuthorities` are read but not used: certificate transparency proofs
-(SCTs) and RFC 3161 timestamps are not checked; the log's SET is the signing time.
+(keys by log id, with validity), `certificateAuthorities` (chains, with validity) and
+`timestampAuthorities` (chains, the authority's own certificate first; the RFC 3161 timestamps a
+sigstore bundle carries are checked against them: signing/timestamps.py). Its `ctlogs` are not
+used: certificate transparency proofs (SCTs) are not checked. On a `.sig` layer the log's SET is
+the signing time.
 
 Everything here reads untrusted bytes, bounded (MAX_*); anything malformed verifies as nothing.
 """
@@ -41,6 +43,7 @@ from datetime import datetime, timezone
 from typing import Dict, Iterable, List, NamedTuple, Optional, Tuple
 
 from chalicelib.access.federation import star_match
+from chalicelib.signing import transparency
 from chalicelib.signing.cosign import verifies_with
 
 TRUSTED_ROOT_TYPE = "application/vnd.dev.sigstore.trustedroot+json"
@@ -72,7 +75,7 @@ class Window(NamedTuple):
 
 
 class LogKey(NamedTuple):
-    key_id: bytes
+    key_id: bytes  # the log's id: what entries and checkpoint signatures name it by
     key: object  # a cryptography public key
     window: Window
 
@@ -86,6 +89,8 @@ class TrustedRoot(NamedTuple):
     fingerprint: str
     logs: Tuple[LogKey, ...]
     authorities: Tuple[Authority, ...]
+    timestamp_authorities: Tuple[Authority, ...] = ()
+    ct_logs: Tuple[LogKey, ...] = ()
 
 
 class Identity(NamedTuple):
@@ -138,10 +143,8 @@ def is_trusted_root(text: str) -> bool:
 
 
 def parse_root(text: str) -> TrustedRoot:
-    """A trusted root (sigstore's trusted-root JSON), checked: each log key a public key whose id
-    is its DER's SHA-256, each authority a chain of certificates."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import serialization
+    """A trusted root (sigstore's trusted-root JSON), checked: each log key a public key (its id
+    the root's logId, or else its DER's SHA-256), each authority a chain of certificates."""
     if len(text.encode()) > MAX_ROOT_BYTES:
         raise TrustRefused(f"a trusted root is at most {MAX_ROOT_BYTES} bytes")
     try:
@@ -150,29 +153,50 @@ def parse_root(text: str) -> TrustedRoot:
         raise TrustRefused(f"not JSON: {error}") from None
     if not isinstance(document, dict) or not str(document.get("mediaType", "")).startswith(TRUSTED_ROOT_TYPE):
         raise TrustRefused(f"mediaType must be {TRUSTED_ROOT_TYPE};version=0.1")
-    logs, authorities = [], []
-    for log in document.get("tlogs") or []:
+    logs = _logs(document, "tlogs")
+    authorities = _authorities(document, "certificateAuthorities")
+    if not logs or not authorities:
+        raise TrustRefused("a trusted root needs at least one of tlogs and of certificateAuthorities")
+    return TrustedRoot(hashlib.sha256(text.encode()).hexdigest().upper(), logs, authorities,
+                       _authorities(document, "timestampAuthorities"), _logs(document, "ctlogs"))
+
+
+def _logs(document: dict, field: str) -> Tuple[LogKey, ...]:
+    """A trusted root's transparency logs or certificate transparency logs: each a public key."""
+    from cryptography.hazmat.primitives import serialization
+    found = []
+    for log in document.get(field) or []:
         if not isinstance(log, dict) or not isinstance(log.get("publicKey"), dict):
-            raise TrustRefused("each of tlogs needs a publicKey")
-        der = _raw(log["publicKey"], "a log's publicKey")
+            raise TrustRefused(f"each of {field} needs a publicKey")
+        der = _raw(log["publicKey"], f"a publicKey of {field}")
         try:
             key = serialization.load_der_public_key(der)
         except ValueError:
-            raise TrustRefused("a log's publicKey is not a DER public key") from None
-        logs.append(LogKey(hashlib.sha256(der).digest(), key, _window(log["publicKey"])))
-    for authority in document.get("certificateAuthorities") or []:
+            raise TrustRefused(f"a publicKey of {field} is not a DER public key") from None
+        named = (log.get("logId") or {}).get("keyId") if isinstance(log.get("logId"), dict) else None
+        try:  # Rekor v2 names a log by its checkpoint key's id; v1 and CT logs by the SHA-256 of the key's DER
+            log_id = base64.b64decode(named, validate=True) if named is not None else hashlib.sha256(der).digest()
+        except (TypeError, binascii.Error):
+            raise TrustRefused(f"a logId.keyId of {field} must be base64") from None
+        found.append(LogKey(log_id, key, _window(log["publicKey"])))
+    return tuple(found)
+
+
+def _authorities(document: dict, field: str) -> Tuple[Authority, ...]:
+    """A trusted root's certificate or timestamp authorities: each a chain of DER certificates."""
+    from cryptography import x509
+    found = []
+    for authority in document.get(field) or []:
         chain = (authority.get("certChain") or {}).get("certificates") if isinstance(authority, dict) else None
         if not isinstance(chain, list) or not chain:
-            raise TrustRefused("each of certificateAuthorities needs certChain.certificates")
+            raise TrustRefused(f"each of {field} needs certChain.certificates")
         raws = [_raw(c, "a certificate") for c in chain]
         try:
             certificates = tuple(x509.load_der_x509_certificate(raw) for raw in raws)
         except ValueError:
-            raise TrustRefused("a certificate authority's certificate is not DER X.509") from None
-        authorities.append(Authority(certificates, _window(authority)))
-    if not logs or not authorities:
-        raise TrustRefused("a trusted root needs at least one of tlogs and of certificateAuthorities")
-    return TrustedRoot(hashlib.sha256(text.encode()).hexdigest().upper(), tuple(logs), tuple(authorities))
+            raise TrustRefused(f"a certificate of {field} is not DER X.509") from None
+        found.append(Authority(certificates, _window(authority)))
+    return tuple(found)
 
 
 def root(text: str) -> TrustedRoot:
@@ -319,13 +343,19 @@ def logged_at(entry: dict, promise: bytes, roots: Iterable[TrustedRoot]) -> Opti
 
 
 def certified(leaf, moment: int, roots: Iterable[TrustedRoot]) -> Optional[Proof]:
-    """Who `leaf` (a cryptography certificate) names, if it is for code signing, was valid at
-    `moment` and chains to an authority of `roots` valid then; None otherwise."""
-    if not for_code_signing(leaf) or not within(leaf, moment):
+    """Who `leaf` (a cryptography certificate) names, if it is for code signing (and no authority),
+    was valid at `moment`, chains to an authority of `roots` valid then and, when the roots name
+    certificate transparency logs, carries a timestamp (SCT) one of them signed; None otherwise."""
+    if not for_code_signing(leaf) or is_authority(leaf) or not within(leaf, moment):
         return None
-    if not any(authority.window.covers(moment) and _chains(leaf, authority, moment)
-               for r in roots for authority in r.authorities):
+    roots = list(roots)
+    issuers = [authority.chain[0] for r in roots for authority in r.authorities
+               if authority.window.covers(moment) and _chains(leaf, authority, moment)]
+    if not issuers:
         return None
+    ct_logs = [log for r in roots for log in r.ct_logs]
+    if ct_logs and not any(transparency.certificate_logged(leaf, issuer, ct_logs) for issuer in issuers):
+        return None  # the roots keep certificate transparency logs, and none logged this certificate
     issuer = _issuer(leaf)
     return Proof(issuer, _subjects(leaf), moment) if issuer else None
 

@@ -2,11 +2,16 @@
 sign --new-bundle-format` pushes (a manifest with the image as its subject, a bundle media type as
 its artifactType, the bundle's JSON as its layer), keyless or by key, counted by verified mode only
 when it verifies against the namespace's trust for this digest. Bundles are made by
-tests/sigstore.py from protobuf-specs and cosign's BUNDLE_SPEC."""
+tests/sigstore.py from protobuf-specs and cosign's BUNDLE_SPEC, as Rekor v1 logs them (a signed
+entry timestamp) and as Rekor v2 does (an inclusion proof and a signed checkpoint, the time from an
+RFC 3161 timestamp authority)."""
+import base64
 import json
+from datetime import timedelta
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from chalicelib.backend import backend
 from chalicelib.policy.settings import SettingsService
@@ -14,7 +19,7 @@ from tests.api.test_cosign import pem
 from tests.api.test_keyless import SUBJECT, signature_rows, trust
 from tests.api.test_verified import get
 from tests.fixtures import OCI_LAYER, OCI_MANIFEST, digest_of, error_code
-from tests.sigstore import ISSUER, NOW, Sigstore, keyed_bundle
+from tests.sigstore import ISSUER, NOW, Sigstore, TimestampAuthority, keyed_bundle
 
 EMPTY = {"mediaType": "application/vnd.oci.empty.v1+json", "digest": digest_of(b"{}"), "size": 2}
 V03 = "application/vnd.dev.sigstore.bundle.v0.3+json"
@@ -121,3 +126,72 @@ def test_the_console_lists_bundles_with_their_certificate(anonymous, push, peopl
     attach(push, "team/app", digest, sigstore.bundle(digest, "mallory@example.test"))
     rows = signature_rows(anonymous, people, "sigstore-bundle")
     assert sorted(rows) == sorted([(f"{SUBJECT} ({ISSUER})", "trusted"), (f"mallory@example.test ({ISSUER})", "untrusted")])
+
+
+def refused(anonymous, clock, push, digest, bundle) -> bool:
+    attach(push, "team/app", digest, bundle)
+    answer = get(anonymous, clock, "/v2/team/app/manifests/v1")
+    return answer.status_code == 403 and error_code(answer) == "DENIED"
+
+
+@pytest.mark.parametrize("kind", ["dsse", "message signature"])
+def test_a_rekor_v2_bundle_counts_by_its_inclusion_proof_and_timestamp(client, anonymous, clock, push, sigstore,
+                                                                      trusted, kind):
+    body, digest = push.image("team/app", "v1")
+    SettingsService(backend()).change("team", verified=True)
+    bundle = sigstore.v2_bundle(SUBJECT, digest=digest) if kind == "dsse" else sigstore.v2_bundle(SUBJECT, manifest=body)
+    assert refused(anonymous, clock, push, digest, sigstore.v2_bundle(SUBJECT, digest=digest, stamped=False))
+    attach(push, "team/app", digest, bundle)
+    assert get(anonymous, clock, "/v2/team/app/manifests/v1").status_code == 200
+
+
+def test_a_rekor_v2_bundle_that_does_not_verify_counts_as_none(client, anonymous, clock, push, sigstore, trusted):
+    body, digest = push.image("team/app", "v1")
+    SettingsService(backend()).change("team", verified=True)
+    huge = json.loads(sigstore.v2_bundle(SUBJECT, digest=digest))
+    huge["verificationMaterial"]["timestampVerificationData"]["rfc3161Timestamps"][0]["signedTimestamp"] = \
+        base64.b64encode(b"\x30\x82\x40\x00" + bytes(0x4000)).decode()
+    hostile = {
+        "no timestamp: an inclusion proof says nothing of when": dict(stamped=False),
+        "a timestamp of other bytes": dict(imprint=b"other bytes"),
+        "a timestamp by an authority nobody trusts": dict(tsa=TimestampAuthority()),
+        "a timestamp after the certificate expired": dict(stamped_at=NOW + timedelta(minutes=11)),
+        "a timestamp before the certificate was issued": dict(stamped_at=NOW - timedelta(minutes=1)),
+        "an audit path with a hash changed": dict(tamper="path"),
+        "a checkpoint naming another root": dict(tamper="root"),
+        "a checkpoint signed by another key": dict(checkpoint_key=ed25519.Ed25519PrivateKey.generate()),
+        "an entry for another payload": dict(logged_payload=b"something else"),
+        "another identity": dict(subject="https://github.test/mallory/app/x.yml@refs/heads/main"),
+    }
+    for why, broken in hostile.items():
+        bundle = sigstore.v2_bundle(broken.pop("subject", SUBJECT), digest=digest, **broken)
+        assert refused(anonymous, clock, push, digest, bundle), why
+    assert refused(anonymous, clock, push, digest, sigstore.v2_bundle(SUBJECT, manifest=body + b" ")), "other bytes"
+    assert refused(anonymous, clock, push, digest, json.dumps(huge).encode()), "a timestamp too big to read"
+    attach(push, "team/app", digest, sigstore.v2_bundle(SUBJECT, digest=digest))
+    assert get(anonymous, clock, "/v2/team/app/manifests/v1").status_code == 200
+
+
+@pytest.mark.parametrize("authority", [
+    dict(usage=ExtendedKeyUsageOID.CODE_SIGNING), dict(until=NOW - timedelta(days=1)),
+    dict(issuer_key=ec.generate_private_key(ec.SECP384R1()))],
+    ids=["not for time stamping", "expired", "not issued by its chain"])
+def test_a_timestamp_authority_trusted_but_unfit_dates_nothing(client, anonymous, clock, push, authority):
+    sigstore = Sigstore(TimestampAuthority(**authority))
+    trust(client, "team", sigstore.trusted_root())
+    trust(client, "team", json.dumps({"issuer": ISSUER, "subject": SUBJECT}))
+    _, digest = push.image("team/app", "v1")
+    SettingsService(backend()).change("team", verified=True)
+    assert refused(anonymous, clock, push, digest, sigstore.v2_bundle(SUBJECT, digest=digest))
+
+
+def test_every_verified_time_must_find_the_certificate_valid(client, anonymous, clock, push, sigstore, trusted):
+    """A good SET beside a timestamp from after the certificate expired: the signature is refused."""
+    _, digest = push.image("team/app", "v1")
+    SettingsService(backend()).change("team", verified=True)
+    bundle = json.loads(sigstore.bundle(digest, SUBJECT))
+    signature = base64.b64decode(bundle["dsseEnvelope"]["signatures"][0]["sig"])
+    late = sigstore.tsa.stamp(signature, NOW + timedelta(minutes=20))
+    bundle["verificationMaterial"]["timestampVerificationData"] = {"rfc3161Timestamps": [
+        {"signedTimestamp": base64.b64encode(late).decode()}]}
+    assert refused(anonymous, clock, push, digest, json.dumps(bundle).encode())

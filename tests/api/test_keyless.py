@@ -224,6 +224,7 @@ def test_the_specifications_example_entry_timestamp_verifies_with_rekors_key(sig
     from chalicelib.signing import keyless
     document = json.loads(sigstore.trusted_root())
     document["tlogs"][0]["publicKey"] = {"rawBytes": REKOR_KEY, "validFor": {"start": "2021-01-12T11:53:27.000Z"}}
+    document["tlogs"][0]["logId"] = {"keyId": base64.b64encode(bytes.fromhex(SPEC_BUNDLE["Payload"]["logID"])).decode()}
     root = keyless.parse_root(json.dumps(document))
     promise = base64.b64decode(SPEC_BUNDLE["SignedEntryTimestamp"])
     when, body = keyless.logged_at(SPEC_BUNDLE["Payload"], promise, [root])
