@@ -56,8 +56,9 @@ class Notary:
         return self.root.public_bytes(serialization.Encoding.PEM).decode()
 
     def envelope(self, digest: str, alg: str = None, leaf=None, key=None, expiry: datetime = None,
-                 headers: dict = None, crit=None, chain=None) -> bytes:
-        """The JWS envelope for `digest`; the arguments break one part each."""
+                 headers: dict = None, crit=None, chain=None, stamp=None) -> bytes:
+        """The JWS envelope for `digest`; the arguments break one part each. `stamp(signature)` gives
+        the timestamp token `notation sign --timestamp-url` puts in the unprotected header."""
         key, leaf = key or self.key, leaf or self.leaf
         if alg is None:
             alg = "PS256" if isinstance(key, rsa.RSAPrivateKey) else {256: "ES256", 384: "ES384", 521: "ES512"}[
@@ -83,15 +84,17 @@ class Notary:
             signature = r.to_bytes(size, "big") + s.to_bytes(size, "big")
         x5c = [base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode()
                for c in (chain if chain is not None else (leaf, self.root))]
-        return json.dumps({"payload": body, "protected": head, "header": {
-            "x5c": x5c, "io.cncf.notary.signingAgent": "notation-go/1.3.0"}, "signature": b64url(signature)}).encode()
+        header = {"x5c": x5c, "io.cncf.notary.signingAgent": "notation-go/1.3.0"}
+        if stamp is not None:
+            header["io.cncf.notary.timestampSignature"] = base64.b64encode(stamp(signature)).decode()
+        return json.dumps({"payload": body, "protected": head, "header": header, "signature": b64url(signature)}).encode()
 
 
 COSE_ALG = {"ES256": -7, "ES384": -35, "ES512": -36, "PS256": -37, "PS384": -38, "PS512": -39}
 
 
 def cose_envelope(notary: "Notary", digest: str, alg: str = None, key=None, leaf=None, expiry: datetime = None,
-                  extra: dict = None, chain=None) -> bytes:
+                  extra: dict = None, chain=None, stamp=None) -> bytes:
     """The COSE_Sign1_Tagged `notation sign --signature-format cose` makes (signature-envelope-cose.md),
     encoded with cbor2; the arguments break one part each."""
     import cbor2
@@ -117,8 +120,10 @@ def cose_envelope(notary: "Notary", digest: str, alg: str = None, key=None, leaf
         size = (key.curve.key_size + 7) // 8
         signature = r.to_bytes(size, "big") + s.to_bytes(size, "big")
     x5chain = [c.public_bytes(serialization.Encoding.DER) for c in (chain if chain is not None else (leaf, notary.root))]
-    return cbor2.dumps(cbor2.CBORTag(18, [protected_bytes, {33: x5chain, "io.cncf.notary.signingAgent": "notation-go/1.3.0"},
-                                          payload, signature]))
+    unprotected = {33: x5chain, "io.cncf.notary.signingAgent": "notation-go/1.3.0"}
+    if stamp is not None:
+        unprotected["io.cncf.notary.timestampSignature"] = stamp(signature)
+    return cbor2.dumps(cbor2.CBORTag(18, [protected_bytes, unprotected, payload, signature]))
 
 
 def attach(push, repo: str, digest: str, envelope: bytes, media_type: str = "application/jose+json") -> str:

@@ -95,7 +95,7 @@ class TimestampAuthority:
         self.key = ec.generate_private_key(ec.SECP256R1())
         self.certificate = (x509.CertificateBuilder().subject_name(_name("tsa")).issuer_name(self.root.subject)
                             .public_key(self.key.public_key()).serial_number(x509.random_serial_number())
-                            .not_valid_before(NOW - timedelta(days=30)).not_valid_after(until)
+                            .not_valid_before(NOW - timedelta(days=3 * 365)).not_valid_after(until)
                             .add_extension(x509.ExtendedKeyUsage([usage]), critical=True)
                             .sign(issuer_key or self.root_key, hashes.SHA384()))
 
@@ -107,22 +107,39 @@ class TimestampAuthority:
 
     def stamp(self, signature: bytes, at: datetime, imprint=None) -> bytes:
         """A granted TimeStampResp saying `signature` (or the bytes `imprint` hashes to) existed at `at`."""
+        return _sequence(_sequence(_integer(0)), self.token(signature, at, imprint))
+
+    def token(self, signature: bytes, at: datetime, imprint=None, embed=(), signing_certificate=None,
+              accuracy: int = None) -> bytes:
+        """The TimeStampToken (CMS ContentInfo) of `stamp`; `embed` the certificates it carries,
+        `signing_certificate` the certificate its signing-certificate-v2 attribute names (notation
+        asks for both), `accuracy` seconds either side of `at`."""
         tst_info = _sequence(_integer(1), _oid("1.3.6.1.4.1.57264.2"),
                              _sequence(_algorithm(SHA256), _tlv(0x04, hashlib.sha256(imprint or signature).digest())),
-                             _integer(42), _tlv(0x18, at.strftime("%Y%m%d%H%M%SZ").encode()))
+                             _integer(42), _tlv(0x18, at.strftime("%Y%m%d%H%M%SZ").encode()),
+                             *([_sequence(_integer(accuracy))] if accuracy is not None else []))
         attributes = [_sequence(_oid("1.2.840.113549.1.9.3"), _set(_oid("1.2.840.113549.1.9.16.1.4"))),
                       _sequence(_oid("1.2.840.113549.1.9.4"), _set(_tlv(0x04, hashlib.sha256(tst_info).digest())))]
+        if signing_certificate is not None:
+            certificate_hash = hashlib.sha256(signing_certificate.public_bytes(serialization.Encoding.DER)).digest()
+            attributes.append(_sequence(_oid("1.2.840.113549.1.9.16.2.47"), _set(_sequence(_sequence(
+                _sequence(_tlv(0x04, certificate_hash)))))))
         signed = _set(*attributes)
         signature_value = self.key.sign(signed, ec.ECDSA(hashes.SHA256()))
         signer = _sequence(_integer(1), _sequence(self.certificate.issuer.public_bytes(),
                                                   _integer(self.certificate.serial_number)),
                            _algorithm(SHA256), bytes([0xA0]) + signed[1:], _algorithm(ECDSA_SHA256),
                            _tlv(0x04, signature_value))
+        carried = [_tlv(0xA0, b"".join(c.public_bytes(serialization.Encoding.DER) for c in embed))] if embed else []
         signed_data = _sequence(_integer(3), _set(_algorithm(SHA256)),
                                 _sequence(_oid("1.2.840.113549.1.9.16.1.4"), _tlv(0xA0, _tlv(0x04, tst_info))),
-                                _set(signer))
-        return _sequence(_sequence(_integer(0)),
-                         _sequence(_oid("1.2.840.113549.1.7.2"), _tlv(0xA0, signed_data)))
+                                *carried, _set(signer))
+        return _sequence(_oid("1.2.840.113549.1.7.2"), _tlv(0xA0, signed_data))
+
+    def notation_token(self, signature: bytes, at: datetime, **broken) -> bytes:
+        """A token as notation's TSAs give it: the signing certificate carried and named."""
+        return self.token(signature, at, **{"embed": (self.certificate,), "signing_certificate": self.certificate,
+                                            **broken})
 
 
 # --- a Rekor v2 log: RFC 6962's Merkle tree hash and audit paths, by their recursive definitions

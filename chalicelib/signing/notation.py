@@ -25,8 +25,16 @@ RSA 2048, ...), the signature verifies, the `x5c` chain links certificate by cer
 trusted root (the last certificate must be one), every certificate is valid now (notary.x509
 signs with no trusted time: the certificate's validity is checked at verification), the leaf is
 for code signing, the signature has not expired, and the payload's target is this digest.
-Not verified yet: the `notary.x509.signingAuthority` scheme, RFC 3161 timestamps, revocation
-(OCSP/CRL).
+
+A namespace's TSA trust store (`dockless key add NS tsa-root.crt --trust-store tsa`, SigningKey
+algorithm TSA_ROOT) turns on notation's timestamp verification (its trust policy's default,
+`verifyTimestamp: always`): a signature then counts only with an RFC 3161 timestamp in its
+unsigned header `io.cncf.notary.timestampSignature` (a TimeStampToken) over its signature bytes,
+signed by a time stamping certificate the token carries and names, chained to a TSA root
+(signing/timestamps.py `trusted_range`), and the certificate chain valid over the whole of the
+timestamp's range (genTime +- accuracy) instead of now: a signature stamped while its certificate
+was valid still counts after the certificate expires. Not verified yet: the
+`notary.x509.signingAuthority` scheme, revocation (OCSP/CRL).
 """
 from __future__ import annotations
 import base64
@@ -37,7 +45,7 @@ import re
 from datetime import datetime
 from typing import List, NamedTuple, Optional
 
-from chalicelib.signing import cbor, keyless
+from chalicelib.signing import cbor, keyless, timestamps
 
 ARTIFACT_TYPE = "application/vnd.cncf.notary.signature"
 JWS = "application/jose+json"
@@ -47,6 +55,9 @@ ROOT = "x509-root"  # SigningKey.algorithm of a trust store's root certificate
 SCHEME = "notary.x509"
 SIGNING_SCHEME, SIGNING_TIME, EXPIRY = ("io.cncf.notary.signingScheme", "io.cncf.notary.signingTime",
                                         "io.cncf.notary.expiry")
+TIMESTAMP = "io.cncf.notary.timestampSignature"
+TSA_ROOT = "x509-tsa-root"  # SigningKey.algorithm of a TSA trust store's root certificate
+TSA_STORE_MARK = "notation.truststore: tsa"  # the line before PEM roots that go to the TSA trust store
 UNDERSTOOD = frozenset({"alg", "cty", "crit", SIGNING_SCHEME, SIGNING_TIME, EXPIRY})
 CRITICAL = frozenset({SIGNING_SCHEME, EXPIRY})
 MAX_ENVELOPE_BYTES = 64 * 1024
@@ -171,6 +182,7 @@ class Envelope(NamedTuple):
     chain: tuple  # DER certificates, the leaf first
     expiry: Optional[float]
     text: str
+    timestamp: Optional[bytes] = None  # an RFC 3161 TimeStampToken over the signature (unsigned header)
 
 
 def parse(data: bytes) -> Optional[Envelope]:
@@ -196,9 +208,11 @@ def parse(data: bytes) -> Optional[Envelope]:
         if not isinstance(x5c, list) or not 0 < len(x5c) <= MAX_CHAIN:
             return None
         chain = tuple(base64.b64decode(c, validate=True) for c in x5c)
+        stamp = document["header"].get(TIMESTAMP)
         return Envelope(target["digest"] if isinstance(target.get("digest"), str) else None,
                         f"{document['protected']}.{document['payload']}".encode(), _b64url(document["signature"]),
-                        protected["alg"], chain, expiry, data.decode())
+                        protected["alg"], chain, expiry, data.decode(),
+                        base64.b64decode(stamp, validate=True) if stamp is not None else None)
     except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
         return None
 
@@ -245,9 +259,12 @@ def parse_cose(data: bytes) -> Optional[Envelope]:
                 or not isinstance(signature, bytes):
             return None
         target = json.loads(payload)["targetArtifact"]
+        stamp = unprotected.get(TIMESTAMP)
+        if stamp is not None and not isinstance(stamp, bytes):
+            return None
         return Envelope(target["digest"] if isinstance(target.get("digest"), str) else None,
                         cbor.sig_structure(protected_bytes, payload), signature, COSE_ALGORITHMS[protected[COSE_ALG]],
-                        tuple(chain), expiry, data.hex())
+                        tuple(chain), expiry, data.hex(), stamp)
     except (ValueError, KeyError, TypeError, AttributeError, IndexError):
         return None
 
@@ -281,10 +298,26 @@ def _signature_verifies(key, algorithm: str, signature: bytes, data: bytes) -> b
     return True
 
 
+def _valid_when_signed(envelope: Envelope, chain: list, now: float, tsa_roots: List[Root]) -> bool:
+    """Whether every certificate of the chain was valid when the signature was made: over the
+    whole of its timestamp's range when the trust store has TSA roots (the timestamp is then
+    required), else now (notary.x509 without a timestamp has no trusted signing time)."""
+    from cryptography import x509
+    if not tsa_roots:
+        return all(keyless.within(certificate, now) for certificate in chain)
+    if envelope.timestamp is None:
+        return False
+    stamped = timestamps.trusted_range(envelope.timestamp, envelope.signature,
+                                       [x509.load_pem_x509_certificate(root.pem.encode()) for root in tsa_roots])
+    return stamped is not None and all(keyless.within(certificate, moment) for certificate in chain
+                                       for moment in stamped)
+
+
 def verify(envelope: Envelope, trusted: List[Root], digest: str, now: float,
-           identities: List[Identity] = ()) -> Optional[str]:
+           identities: List[Identity] = (), tsa_roots: List[Root] = ()) -> Optional[str]:
     """The fingerprint of the trusted root behind a notation signature for `digest`, or None.
-    With `identities`, the signing certificate must also be one of them (else: any, `*`)."""
+    With `identities`, the signing certificate must also be one of them (else: any, `*`); with
+    `tsa_roots`, its timestamp must verify against them and date it (else it is judged now)."""
     from cryptography import x509
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives import serialization
@@ -295,7 +328,7 @@ def verify(envelope: Envelope, trusted: List[Root], digest: str, now: float,
     except ValueError:
         return None
     leaf = chain[0]
-    if not keyless.for_code_signing(leaf) or not all(keyless.within(c, now) for c in chain):
+    if not keyless.for_code_signing(leaf) or not _valid_when_signed(envelope, chain, now, tsa_roots):
         return None
     if identities and not any(identity.attributes <= _subject_attributes(leaf) for identity in identities):
         return None

@@ -59,8 +59,9 @@ OPENPGP, COSIGN = "openpgp", "cosign"
 def kind_of(key: SigningKey) -> str:
     """What a namespace trusts with this item: an OpenPGP key (OPENPGP), a cosign public key
     (COSIGN), a sigstore trusted root (keyless.ROOT), a keyless identity (keyless.IDENTITY), a
-    notation trust store's root certificate (notation.ROOT) or trusted identity (notation.IDENTITY)."""
-    if key.algorithm in (keyless.ROOT, keyless.IDENTITY, notation.ROOT, notation.IDENTITY):
+    notation trust store's root certificate (notation.ROOT), TSA root (notation.TSA_ROOT) or trusted
+    identity (notation.IDENTITY)."""
+    if key.algorithm in (keyless.ROOT, keyless.IDENTITY, notation.ROOT, notation.TSA_ROOT, notation.IDENTITY):
         return key.algorithm
     return COSIGN if cosign.holds_public_keys(key.armored) else OPENPGP
 
@@ -77,15 +78,15 @@ class Trust:
 
     def __init__(self, trusted: Iterable[SigningKey]):
         kinds: Dict[str, List[SigningKey]] = {OPENPGP: [], COSIGN: [], keyless.ROOT: [], keyless.IDENTITY: [],
-                                              notation.ROOT: [], notation.IDENTITY: []}
+                                              notation.ROOT: [], notation.TSA_ROOT: [], notation.IDENTITY: []}
         for key in trusted:
             kinds[kind_of(key)].append(key)
         self._keys = {key.fingerprint: key.armored for key in kinds[OPENPGP]}
         self._cosign_keys = {key.fingerprint: key.armored for key in kinds[COSIGN]}
         self._root_texts = [key.armored for key in kinds[keyless.ROOT]]
         self._identities = [keyless.parse_identity(key.armored) for key in kinds[keyless.IDENTITY]]
-        self.notation_roots = [notation.Root(key.fingerprint, key.armored, "".join(json.loads(key.uids)))
-                               for key in kinds[notation.ROOT]]
+        self.notation_roots, self._tsa_roots = ([notation.Root(key.fingerprint, key.armored, "".join(json.loads(key.uids)))
+                                                 for key in kinds[kind]] for kind in (notation.ROOT, notation.TSA_ROOT))
         self._notation_identities = [notation.parse_identity(key.armored) for key in kinds[notation.IDENTITY]]
 
     @property
@@ -115,7 +116,8 @@ class Trust:
     def notation_signer(self, envelope: notation.Envelope, digest: str, now: datetime) -> Optional[str]:
         """The fingerprint of the trust store's root behind a notation signature for `digest` that
         is valid at `now`, or None."""
-        return notation.verify(envelope, self.notation_roots, digest, now.timestamp(), self._notation_identities)
+        return notation.verify(envelope, self.notation_roots, digest, now.timestamp(), self._notation_identities,
+                               self._tsa_roots)
 
     def notation_listing(self, found: Iterable[notation.Envelope], digest: str, now: datetime) -> List[dict]:
         """Each notation signature as cosign_listing shows a `.sig` signature."""
@@ -201,13 +203,17 @@ class SigningService:
     def add_keys(self, namespace: str, armored: str) -> Tuple[List[SigningKey], List[str]]:
         """Trust what `armored` holds for the namespace: OpenPGP keys (ASCII-armoured), cosign's
         PEM public keys (cosign.pub), a sigstore trusted root (its JSON), or a keyless identity
-        (`{"issuer": URL, "subject": PATTERN}`); the last two together trust keyless signatures."""
+        (`{"issuer": URL, "subject": PATTERN}`); the last two together trust keyless signatures. For
+        notation: root certificates (PEM; after a line `notation.truststore: tsa`, the TSA trust
+        store's), or a trusted identity (`x509.subject: ...`)."""
         if cosign.holds_public_keys(armored):
             return self._add_cosign_keys(namespace, armored)
         if armored.lstrip().startswith("{"):
             return self._add_keyless_trust(namespace, armored)
+        if armored.lstrip().startswith(notation.TSA_STORE_MARK):
+            return self._add_notation_roots(namespace, armored.lstrip()[len(notation.TSA_STORE_MARK):], notation.TSA_ROOT)
         if notation.holds_certificates(armored):
-            return self._add_notation_roots(namespace, armored)
+            return self._add_notation_roots(namespace, armored, notation.ROOT)
         if armored.strip().startswith(notation.SUBJECT_PREFIX):
             return self._add_notation_identity(namespace, armored)
         try:
@@ -252,14 +258,14 @@ class SigningService:
             raise RegistryError(errors.ADMIN_INVALID, str(error)) from None
         return self._add(namespace, item.algorithm, [item])
 
-    def _add_notation_roots(self, namespace: str, text: str) -> Tuple[List[SigningKey], List[str]]:
+    def _add_notation_roots(self, namespace: str, text: str, kind: str) -> Tuple[List[SigningKey], List[str]]:
         try:
             found = notation.roots(text)
         except notation.Refused as error:
             raise RegistryError(errors.ADMIN_INVALID, str(error)) from None
-        return self._add(namespace, notation.ROOT, [SigningKey(namespace, root.fingerprint, armored=root.pem,
-                                                               uids=json.dumps([root.subject]), algorithm=notation.ROOT,
-                                                               length=0) for root in found])
+        return self._add(namespace, kind, [SigningKey(namespace, root.fingerprint, armored=root.pem,
+                                                      uids=json.dumps([root.subject]), algorithm=kind, length=0)
+                                           for root in found])
 
     def _add_notation_identity(self, namespace: str, text: str) -> Tuple[List[SigningKey], List[str]]:
         try:

@@ -14,18 +14,26 @@ A timestamp dates a signature (`verified_time`) when all of this holds:
   * that certificate is for time stamping, it and its chain (each issued by the next) are valid at
     the TSTInfo's genTime, and the authority's validFor covers it.
 The genTime is then the signing time. Everything else, malformed or too big, dates nothing.
+
+Notation keeps a TimeStampToken (no response around it) in its envelope and trusts TSA *roots*,
+not authorities' own certificates: `trusted_range` finds the signer among the certificates the
+token carries (named by sid and by the signing-certificate-v2 attribute, RFC 5035), chains it to
+a root through them, and gives the range genTime +- accuracy. Either way the time stamping
+certificate's extended key usage must be critical and timeStamping alone (RFC 3161, 2.3).
 """
 from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from typing import Iterable, NamedTuple, Optional
+from typing import Iterable, NamedTuple, Optional, Tuple
 
 from chalicelib.signing import der
 from chalicelib.signing.der import DerError
 
 MAX_TIMESTAMP_BYTES = 16 * 1024
 MAX_TIMESTAMPS = 4
+MAX_EMBEDDED = 8  # certificates a token carries
+SIGNING_CERTIFICATE_V2 = "1.2.840.113549.1.9.16.2.47"
 SIGNED_DATA = "1.2.840.113549.1.7.2"
 TST_INFO = "1.2.840.113549.1.9.16.1.4"
 CONTENT_TYPE = "1.2.840.113549.1.9.3"
@@ -50,6 +58,9 @@ class Token(NamedTuple):
     issuer: Optional[bytes]  # the signer's certificate issuer (DER Name) and serial, or its key identifier
     serial: Optional[int]
     key_identifier: Optional[bytes]
+    accuracy: float  # seconds either side of genTime
+    certificates: tuple  # DER certificates the token carries (untrusted)
+    signing_certificate: Optional[tuple]  # (hash name, hash) of the signer's certificate, as signed
 
 
 def _algorithm(element: der.Element) -> str:
@@ -73,7 +84,17 @@ def parse(data: bytes) -> Token:
     status = response[0].expect(der.SEQUENCE).children()[0].integer()
     if status not in GRANTED or len(response) != 2:
         raise DerError(f"timestamp status {status}, or no token")
-    content_type, wrapped = response[1].expect(der.SEQUENCE).children()
+    return _token(response[1])
+
+
+def parse_token(data: bytes) -> Token:
+    """The parts of a DER TimeStampToken (the ContentInfo a TimeStampResp carries; what notation
+    keeps in `io.cncf.notary.timestampSignature`), checked as `parse` checks them."""
+    return _token(der.read(data))
+
+
+def _token(content_info: der.Element) -> Token:
+    content_type, wrapped = content_info.expect(der.SEQUENCE).children()
     if content_type.oid() != SIGNED_DATA or not wrapped.context(0):
         raise DerError("not CMS SignedData")
     (signed_data,) = wrapped.children()
@@ -83,6 +104,7 @@ def parse(data: bytes) -> Token:
         raise DerError("the signed content is not a TSTInfo")
     (content,) = encapsulated[1].children()
     tst_info = content.expect(der.OCTET_STRING).content
+    embedded = tuple(c.raw for c in parts[3].children()[:MAX_EMBEDDED]) if parts[3].context(0) else ()
     signers = parts[-1].expect(der.SET).children()
     if len(signers) != 1:
         raise DerError("a timestamp has one signer")
@@ -117,7 +139,33 @@ def parse(data: bytes) -> Token:
         raise DerError("an unknown message imprint hash")
     return Token(info[4].generalized_time(), imprint_hash, imprint.expect(der.OCTET_STRING).content,
                  bytes([der.SET]) + signed.raw[1:], SIGNATURES[signing] or hash_name,
-                 signature.expect(der.OCTET_STRING).content, issuer, serial, key_identifier)
+                 signature.expect(der.OCTET_STRING).content, issuer, serial, key_identifier,
+                 _accuracy(info[5]) if len(info) > 5 and info[5].tag == der.SEQUENCE else 0.0, embedded,
+                 _signing_certificate(attributes.get(SIGNING_CERTIFICATE_V2)))
+
+
+def _accuracy(element: der.Element) -> float:
+    """TSTInfo's Accuracy: seconds, [0] millis, [1] micros, each optional."""
+    seconds = 0.0
+    for part in element.children():
+        if part.tag == der.INTEGER:
+            seconds += part.integer()
+        elif part.context(0) or part.context(1):
+            value = int.from_bytes(part.content, "big") if part.content else 0
+            seconds += value / (1000 if part.context(0) else 1_000_000)
+    return seconds
+
+
+def _signing_certificate(value: Optional[der.Element]) -> Optional[tuple]:
+    """RFC 5035's SigningCertificateV2: the first ESSCertIDv2's hash (SHA-256 unless it names another)."""
+    if value is None:
+        return None
+    first = value.expect(der.SEQUENCE).children()[0].expect(der.SEQUENCE).children()[0]
+    parts = first.expect(der.SEQUENCE).children()
+    hash_name = HASHES.get(_algorithm(parts[0])) if parts[0].tag == der.SEQUENCE else "sha256"
+    if hash_name is None:
+        raise DerError("an unknown signing certificate hash")
+    return hash_name, (parts[1] if parts[0].tag == der.SEQUENCE else parts[0]).expect(der.OCTET_STRING).content
 
 
 def _names(token: Token, certificate) -> bool:
@@ -151,12 +199,13 @@ def _signed_by(token: Token, certificate) -> bool:
 
 
 def for_time_stamping(certificate) -> bool:
+    """RFC 3161, 2.3: the extended key usage is critical and is timeStamping alone."""
     from cryptography import x509
     try:
-        usages = certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+        extension = certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
     except x509.ExtensionNotFound:
         return False
-    return any(usage.dotted_string == TIME_STAMPING for usage in usages)
+    return extension.critical and [usage.dotted_string for usage in extension.value] == [TIME_STAMPING]
 
 
 def _chain_holds(chain: tuple, moment: float) -> bool:
@@ -203,3 +252,60 @@ def from_bundle(material: dict) -> tuple:
         except (KeyError, TypeError, ValueError, binascii.Error):
             continue
     return tuple(found)
+
+
+def _der(certificate) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+    return certificate.public_bytes(serialization.Encoding.DER)
+
+
+def _issuer_of(certificate, candidates):
+    from cryptography.exceptions import InvalidSignature
+    for candidate in candidates:
+        if candidate.subject == certificate.issuer and _der(candidate) != _der(certificate):
+            try:
+                certificate.verify_directly_issued_by(candidate)
+                return candidate
+            except (ValueError, TypeError, InvalidSignature):
+                continue
+    return None
+
+
+def trusted_range(token_bytes: bytes, signature: bytes, roots: Iterable) -> Optional[Tuple[float, float]]:
+    """When a TimeStampToken says `signature` existed, (earliest, latest) by its accuracy, if the
+    certificate that signed it is one the token carries and names (its signing-certificate-v2
+    attribute, RFC 5035), is for time stamping, and chains through the token's certificates to
+    one of `roots` (cryptography certificates: a trust store's TSA roots), each valid at genTime.
+    None otherwise. (Notation's timestamps: signing/notation.py.)"""
+    from cryptography import x509
+    from chalicelib.signing.keyless import is_authority, within
+    if len(token_bytes) > MAX_TIMESTAMP_BYTES:
+        return None
+    try:
+        token = parse_token(token_bytes)
+    except (DerError, ValueError, IndexError):
+        return None
+    if hashlib.new(token.imprint_hash, signature).digest() != token.imprint or token.signing_certificate is None:
+        return None
+    carried = []
+    for raw in token.certificates:
+        try:
+            carried.append(x509.load_der_x509_certificate(raw))
+        except ValueError:
+            continue
+    signer = next((c for c in carried if _names(token, c)), None)
+    hash_name, certificate_hash = token.signing_certificate
+    if signer is None or hashlib.new(hash_name, _der(signer)).digest() != certificate_hash \
+            or not for_time_stamping(signer) or not _signed_by(token, signer):
+        return None
+    roots = list(roots)
+    trusted = {_der(root) for root in roots}
+    chain = [signer]
+    while _der(chain[-1]) not in trusted:
+        issuer = _issuer_of(chain[-1], carried + roots) if len(chain) <= MAX_EMBEDDED else None
+        if issuer is None or not is_authority(issuer):
+            return None
+        chain.append(issuer)
+    if not all(within(certificate, token.generated) for certificate in chain):
+        return None
+    return token.generated - token.accuracy, token.generated + token.accuracy

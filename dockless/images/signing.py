@@ -81,12 +81,13 @@ def verify(client: RegistryClient, reference: Reference, keyring: bytes) -> List
 
 
 def published_trust(client: RegistryClient, namespace: str) -> Dict[str, List[str]]:
-    """The sigstore trusted roots, keyless identities, notation root certificates and trusted
-    identities the registry publishes for a namespace (/keys/<namespace>: the listing, then each
+    """The sigstore trusted roots, keyless identities, notation root certificates (of its CA and
+    TSA trust stores) and trusted identities the registry publishes for a namespace (/keys/<namespace>: the listing, then each
     <FPR>.json, .crt or .txt), by kind."""
     listing = client.request("GET", f"/keys/{namespace}", (200,), f"listing the keys of {namespace}").json()["keys"]
-    found: Dict[str, List[str]] = {keyless.ROOT: [], keyless.IDENTITY: [], notation.ROOT: [], notation.IDENTITY: []}
-    suffixes = {notation.ROOT: "crt", notation.IDENTITY: "txt"}
+    found: Dict[str, List[str]] = {keyless.ROOT: [], keyless.IDENTITY: [], notation.ROOT: [], notation.TSA_ROOT: [],
+                                   notation.IDENTITY: []}
+    suffixes = {notation.ROOT: "crt", notation.TSA_ROOT: "crt", notation.IDENTITY: "txt"}
     for item in listing:
         if item.get("kind") in found:
             suffix = suffixes.get(item["kind"], "json")
@@ -188,13 +189,14 @@ def verify_bundles(client: RegistryClient, reference: Reference, public_keys: st
 
 
 def verify_notation(client: RegistryClient, reference: Reference, root_certificates: List[str],
-                    identities: List[str] = ()) -> List[dict]:
+                    identities: List[str] = (), tsa_certificates: List[str] = ()) -> List[dict]:
     """Every notation signature among the manifest's referrers, checked against the trust store's
-    root certificates (PEM texts) and trusted identities as verified mode checks it
+    root certificates (PEM texts), trusted identities and TSA roots as verified mode checks it
     (chalicelib/signing/notation.py)."""
     client.will_push(reference.name)
     digest = client.get_manifest(reference.name, reference.reference).digest
     try:
+        tsa_roots = [root for text in tsa_certificates for root in notation.roots(text)]
         trusted = [root for text in root_certificates for root in notation.roots(text)]
         parsed_identities = [notation.parse_identity(text) for text in identities]
     except notation.Refused as error:
@@ -207,7 +209,7 @@ def verify_notation(client: RegistryClient, reference: Reference, root_certifica
         envelope = notation.parse_any(media_type, data)
         if envelope is None:
             continue
-        signer = notation.verify(envelope, trusted, digest, time.time(), parsed_identities)
+        signer = notation.verify(envelope, trusted, digest, time.time(), parsed_identities, tsa_roots)
         results.append({
             "name": f"notation {referrer}", "format": "notation", "fingerprint": signer,
             "certificate": notation.named(envelope), "key_id": None, "valid": signer is not None,

@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from chalicelib.backend import backend
@@ -15,6 +16,9 @@ from tests.api.test_keyless import TEXT, signature_rows, trust
 from tests.api.test_verified import get
 from tests.fixtures import error_code
 from tests.notary import Notary, attach, cose_envelope
+from tests.sigstore import TimestampAuthority
+
+PEM = Encoding.PEM
 
 
 @pytest.fixture(scope="module")
@@ -175,4 +179,92 @@ def test_trusted_identities_narrow_the_trust_store_to_their_subjects(client, ano
                       ("x509.subject: C=US, ST=WA, O", "is not an RDN")):
         refused = client.put("/dockless/admin/v1/keys/team", body=bad, headers=TEXT)
         assert refused.status_code == 400 and said in json.loads(refused.body)["errors"][0]["message"]
+    assert state() == before
+
+
+def tsa_trust(client, authority) -> dict:
+    """`dockless key add team tsa-root.crt --trust-store tsa`."""
+    return trust(client, "team", f"notation.truststore: tsa\n{authority.root.public_bytes(PEM).decode()}")
+
+
+@pytest.mark.parametrize("envelope_type", ["application/jose+json", "application/cose"])
+def test_a_timestamp_from_a_trusted_tsa_dates_the_signature(client, anonymous, clock, push, notary, trusted,
+                                                            envelope_type):
+    """The leaf expired before the decision (2026-01-01), but a trusted TSA stamped the signature while it held."""
+    expired_key = ec.generate_private_key(ec.SECP256R1())
+    leaf = notary.issue(expired_key, end=datetime(2025, 12, 20, tzinfo=timezone.utc))
+    authority = TimestampAuthority()
+    when = datetime(2025, 12, 10, tzinfo=timezone.utc)
+
+    def signed(**stamp):
+        token = (lambda signature: authority.notation_token(signature, when, **stamp))
+        return notary.envelope(digest, key=expired_key, leaf=leaf, stamp=token) if envelope_type.endswith("json") \
+            else cose_envelope(notary, digest, key=expired_key, leaf=leaf, stamp=token)
+
+    _, digest = push.image("team/app", "v1")
+    SettingsService(backend()).change("team", verified=True)
+    attach(push, "team/app", digest, signed(), envelope_type)
+    assert get(anonymous, clock, "/v2/team/app/manifests/v1").status_code == 403  # no TSA trusted: judged now
+    listed = tsa_trust(client, authority)
+    assert (listed["kind"], listed["uids"]) == ("x509-tsa-root", [authority.root.subject.rfc4514_string()])
+    published = anonymous.get(f"/keys/team/{listed['fingerprint']}.crt")
+    assert published.status_code == 200 and published.body.decode() == authority.root.public_bytes(PEM).decode()
+    assert get(anonymous, clock, "/v2/team/app/manifests/v1").status_code == 200
+
+
+def test_with_a_tsa_trust_store_a_signature_needs_a_timestamp_that_verifies(client, anonymous, clock, push, notary,
+                                                                            trusted):
+    authority = TimestampAuthority()
+    tsa_trust(client, authority)
+    _, digest = push.image("team/app", "v1")
+    SettingsService(backend()).change("team", verified=True)
+    expired_key = ec.generate_private_key(ec.SECP256R1())
+    expired = notary.issue(expired_key, end=datetime(2025, 12, 20, tzinfo=timezone.utc))
+    during, after = datetime(2025, 12, 10, tzinfo=timezone.utc), datetime(2025, 12, 21, tzinfo=timezone.utc)
+
+    def stamped(by=authority, at=during, **broken):
+        return lambda signature: by.notation_token(signature, at, **broken)
+
+    stranger = TimestampAuthority()
+    hostile = {
+        "no timestamp (the leaf valid now)": notary.envelope(digest),
+        "stamped after the certificate expired": notary.envelope(digest, key=expired_key, leaf=expired,
+                                                                 stamp=stamped(at=after)),
+        "a range that reaches past the expiry": notary.envelope(digest, key=expired_key, leaf=expired, stamp=stamped(
+            at=datetime(2025, 12, 19, 23, 59, 50, tzinfo=timezone.utc), accuracy=30)),
+        "a timestamp of other bytes": notary.envelope(digest, key=expired_key, leaf=expired,
+                                                      stamp=stamped(imprint=b"other bytes")),
+        "a TSA nobody trusts": notary.envelope(digest, key=expired_key, leaf=expired, stamp=stamped(by=stranger)),
+        "a TSA certificate the token does not carry": notary.envelope(digest, key=expired_key, leaf=expired,
+                                                                      stamp=stamped(embed=())),
+        "no signing-certificate attribute": notary.envelope(digest, key=expired_key, leaf=expired,
+                                                            stamp=stamped(signing_certificate=None)),
+        "a signing-certificate attribute naming another": notary.envelope(
+            digest, key=expired_key, leaf=expired, stamp=stamped(signing_certificate=stranger.certificate)),
+        "not a token": notary.envelope(digest, key=expired_key, leaf=expired, stamp=lambda signature: b"\x30\x00"),
+    }
+    unfit, lapsed = TimestampAuthority(usage=ExtendedKeyUsageOID.CODE_SIGNING), TimestampAuthority(
+        until=datetime(2025, 12, 5, tzinfo=timezone.utc))
+    tsa_trust(client, unfit)
+    tsa_trust(client, lapsed)
+    hostile["a TSA certificate not for time stamping"] = notary.envelope(digest, key=expired_key, leaf=expired,
+                                                                          stamp=stamped(by=unfit))
+    hostile["a TSA certificate expired when it stamped"] = notary.envelope(digest, key=expired_key, leaf=expired,
+                                                                            stamp=stamped(by=lapsed))
+    for why, envelope in hostile.items():
+        attach(push, "team/app", digest, envelope)
+        refused = get(anonymous, clock, "/v2/team/app/manifests/v1")
+        assert refused.status_code == 403 and error_code(refused) == "DENIED", why
+    attach(push, "team/app", digest, notary.envelope(digest, key=expired_key, leaf=expired, stamp=stamped()))
+    assert get(anonymous, clock, "/v2/team/app/manifests/v1").status_code == 200
+
+
+def test_a_tsa_trust_store_takes_only_root_certificates(client, state, notary):
+    from cryptography.hazmat.primitives import serialization
+    before = state()
+    leaf = notary.leaf.public_bytes(serialization.Encoding.PEM).decode()
+    refused = client.put("/dockless/admin/v1/keys/team", body=f"notation.truststore: tsa\n{leaf}", headers=TEXT)
+    assert refused.status_code == 400 and "is not a certificate authority" in refused.body.decode()
+    empty = client.put("/dockless/admin/v1/keys/team", body="notation.truststore: tsa\n", headers=TEXT)
+    assert empty.status_code == 400 and error_code(empty) == "INVALID"
     assert state() == before

@@ -153,7 +153,9 @@ def test_verified_mode_serves_docker_what_a_trusted_identity_signed_keylessly(st
 
 def test_verified_mode_serves_docker_what_a_sigstore_bundle_vouches_for(stack, skopeo, docker, dockerd, http,
                                                                          tmp_path):
-    """`cosign sign --new-bundle-format`: a referrer of the image holding a keyless sigstore bundle."""
+    """`cosign sign --new-bundle-format`: a referrer of the image holding a keyless sigstore bundle,
+    logged as Rekor v2 logs it (an inclusion proof, a timestamp authority's time); the other
+    image's, as Rekor v1 does (a signed entry timestamp), by an identity nobody trusts."""
     from tests.sigstore import ISSUER, Sigstore
     sigstore = Sigstore()
     root = tmp_path / "trusted_root.json"
@@ -163,8 +165,9 @@ def test_verified_mode_serves_docker_what_a_sigstore_bundle_vouches_for(stack, s
     dockless("key", "add", "bundled", "--issuer", ISSUER, "--subject", SUBJECT)
     (signed, unsigned), (digest, other) = two_images(skopeo, stack, tmp_path, "bundled", (18_000, 19_000))
     media_type = "application/vnd.dev.sigstore.bundle.v0.3+json"
-    for repo, image, signer in (("bundled/app", digest, SUBJECT), ("bundled/other", other, "mallory@example.test")):
-        attach(http, stack.url, repo, image, media_type, media_type, sigstore.bundle(image, signer))
+    attach(http, stack.url, "bundled/app", digest, media_type, media_type, sigstore.v2_bundle(SUBJECT, digest=digest))
+    attach(http, stack.url, "bundled/other", other, media_type, media_type,
+           sigstore.bundle(other, "mallory@example.test"))
     good, bad = served_only_if_signed(dockless, docker, dockerd, "bundled", signed, unsigned)
     assert f"sigstore bundle: certificate for {SUBJECT} ({ISSUER}), trusted" in good
     assert "nothing trusted made it\n  NOT trusted or not verified" in bad
@@ -172,16 +175,25 @@ def test_verified_mode_serves_docker_what_a_sigstore_bundle_vouches_for(stack, s
 
 def test_verified_mode_serves_docker_what_a_trusted_notation_signature_vouches_for(stack, skopeo, docker, dockerd,
                                                                                    http, tmp_path):
-    """`notation sign`: a referrer holding a JWS envelope; the trust store's root added through the CLI."""
+    """`notation sign --timestamp-url`: a referrer holding a JWS envelope with a TSA's timestamp; the
+    trust store's root and the TSA's root added through the CLI."""
+    from datetime import datetime, timezone
+    from cryptography.hazmat.primitives import serialization
     from tests.notary import ARTIFACT_TYPE, Notary
-    notary, stranger = Notary(), Notary()
-    root = tmp_path / "wabbit-networks.crt"
+    from tests.sigstore import TimestampAuthority
+    notary, stranger, authority = Notary(), Notary(), TimestampAuthority()
+    root, tsa_root = tmp_path / "wabbit-networks.crt", tmp_path / "tsa-root.crt"
     root.write_text(notary.root_pem)
+    tsa_root.write_bytes(authority.root.public_bytes(serialization.Encoding.PEM))
     dockless = signed_in(stack, tmp_path)
     assert "wabbit-networks root" in dockless("key", "add", "notary", str(root)).stdout
+    assert "tsa-root" in dockless("key", "add", "notary", str(tsa_root), "--trust-store", "tsa").stdout
     (signed, unsigned), (digest, other) = two_images(skopeo, stack, tmp_path, "notary", (20_000, 21_000))
-    attach(http, stack.url, "notary/app", digest, ARTIFACT_TYPE, "application/jose+json", notary.envelope(digest))
-    attach(http, stack.url, "notary/other", other, ARTIFACT_TYPE, "application/jose+json", stranger.envelope(other))
+    stamp = (lambda signature: authority.notation_token(signature, datetime.now(timezone.utc)))
+    attach(http, stack.url, "notary/app", digest, ARTIFACT_TYPE, "application/jose+json",
+           notary.envelope(digest, stamp=stamp))
+    attach(http, stack.url, "notary/other", other, ARTIFACT_TYPE, "application/jose+json",
+           stranger.envelope(other, stamp=stamp))
     good, bad = served_only_if_signed(dockless, docker, dockerd, "notary", signed, unsigned)
     assert "notation: certificate CN=wabbit-networks signer,O=wabbit-networks.test,ST=WA,C=US, trusted root" in good
     assert "no trusted root\n  NOT trusted or not verified" in bad
