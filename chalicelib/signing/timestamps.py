@@ -222,17 +222,23 @@ def _chain_holds(chain: tuple, moment: float) -> bool:
     return True
 
 
+def _of(signature: bytes, data: bytes, read) -> Optional[Token]:
+    """The token `read` finds in `data` if it is a timestamp of `signature` (its imprint), else None."""
+    if len(data) > MAX_TIMESTAMP_BYTES:
+        return None
+    try:
+        token = read(data)
+    except (DerError, ValueError, IndexError):
+        return None
+    return token if hashlib.new(token.imprint_hash, signature).digest() == token.imprint else None
+
+
 def verified_time(response: bytes, signature: bytes, authorities: Iterable) -> Optional[float]:
     """When `response` (a DER TimeStampResp) says `signature` existed, if an authority of
     `authorities` (keyless.Authority: its chain, the authority's certificate first) signed it;
     None otherwise."""
-    if len(response) > MAX_TIMESTAMP_BYTES:
-        return None
-    try:
-        token = parse(response)
-    except (DerError, ValueError, IndexError):
-        return None
-    if hashlib.new(token.imprint_hash, signature).digest() != token.imprint:
+    token = _of(signature, response, parse)
+    if token is None:
         return None
     for authority in authorities:
         leaf = authority.chain[0]
@@ -279,13 +285,8 @@ def trusted_range(token_bytes: bytes, signature: bytes, roots: Iterable) -> Opti
     None otherwise. (Notation's timestamps: signing/notation.py.)"""
     from cryptography import x509
     from chalicelib.signing.keyless import is_authority, within
-    if len(token_bytes) > MAX_TIMESTAMP_BYTES:
-        return None
-    try:
-        token = parse_token(token_bytes)
-    except (DerError, ValueError, IndexError):
-        return None
-    if hashlib.new(token.imprint_hash, signature).digest() != token.imprint or token.signing_certificate is None:
+    token = _of(signature, token_bytes, parse_token)
+    if token is None or token.signing_certificate is None:
         return None
     carried = []
     for raw in token.certificates:
