@@ -56,9 +56,10 @@ class Notary:
         return self.root.public_bytes(serialization.Encoding.PEM).decode()
 
     def envelope(self, digest: str, alg: str = None, leaf=None, key=None, expiry: datetime = None,
-                 headers: dict = None, crit=None, chain=None, stamp=None) -> bytes:
+                 headers: dict = None, crit=None, chain=None, stamp=None, authentic: datetime = None) -> bytes:
         """The JWS envelope for `digest`; the arguments break one part each. `stamp(signature)` gives
-        the timestamp token `notation sign --timestamp-url` puts in the unprotected header."""
+        the timestamp token `notation sign --timestamp-url` puts in the unprotected header;
+        `authentic` makes it a signing authority's (notary.x509.signingAuthority) signed at that time."""
         key, leaf = key or self.key, leaf or self.leaf
         if alg is None:
             alg = "PS256" if isinstance(key, rsa.RSAPrivateKey) else {256: "ES256", 384: "ES384", 521: "ES512"}[
@@ -70,6 +71,11 @@ class Notary:
         if expiry is not None:
             protected["io.cncf.notary.expiry"] = expiry.strftime("%Y-%m-%dT%H:%M:%SZ")
             protected["crit"] = protected["crit"] + ["io.cncf.notary.expiry"]
+        if authentic is not None:
+            del protected["io.cncf.notary.signingTime"]
+            protected.update({"io.cncf.notary.signingScheme": "notary.x509.signingAuthority",
+                              "io.cncf.notary.authenticSigningTime": authentic.strftime("%Y-%m-%dT%H:%M:%SZ")})
+            protected["crit"] = protected["crit"] + ["io.cncf.notary.authenticSigningTime"]
         protected.update(headers or {})
         payload = {"targetArtifact": {"mediaType": OCI_MANIFEST, "digest": digest, "size": 1}}
         head, body = b64url(json.dumps(protected).encode()), b64url(json.dumps(payload).encode())
@@ -94,7 +100,7 @@ COSE_ALG = {"ES256": -7, "ES384": -35, "ES512": -36, "PS256": -37, "PS384": -38,
 
 
 def cose_envelope(notary: "Notary", digest: str, alg: str = None, key=None, leaf=None, expiry: datetime = None,
-                  extra: dict = None, chain=None, stamp=None) -> bytes:
+                  extra: dict = None, chain=None, stamp=None, authentic: datetime = None) -> bytes:
     """The COSE_Sign1_Tagged `notation sign --signature-format cose` makes (signature-envelope-cose.md),
     encoded with cbor2; the arguments break one part each."""
     import cbor2
@@ -107,6 +113,11 @@ def cose_envelope(notary: "Notary", digest: str, alg: str = None, key=None, leaf
     if expiry is not None:
         protected["io.cncf.notary.expiry"] = cbor2.CBORTag(1, int(expiry.timestamp()))
         protected[2] = protected[2] + ["io.cncf.notary.expiry"]
+    if authentic is not None:
+        del protected["io.cncf.notary.signingTime"]
+        protected.update({"io.cncf.notary.signingScheme": "notary.x509.signingAuthority",
+                          "io.cncf.notary.authenticSigningTime": cbor2.CBORTag(1, int(authentic.timestamp()))})
+        protected[2] = protected[2] + ["io.cncf.notary.authenticSigningTime"]
     protected.update(extra or {})
     protected_bytes = cbor2.dumps(protected)
     payload = json.dumps({"targetArtifact": {"mediaType": OCI_MANIFEST, "digest": digest, "size": 1}}).encode()

@@ -59,11 +59,11 @@ def list_keys(call, namespace):
 
 # What each published file holds: the kinds of trusted item, and how they are served.
 _FILES = {"KEYS": (OPENPGP, "application/pgp-keys"), "cosign.pub": (COSIGN, "application/x-pem-file")}
-_SUFFIXES = {"asc": (OPENPGP,), "pub": (COSIGN,), "json": (keyless.ROOT, keyless.IDENTITY), "crt": (notation.ROOT, notation.TSA_ROOT),
+_SUFFIXES = {"asc": (OPENPGP,), "pub": (COSIGN,), "json": (keyless.ROOT, keyless.IDENTITY), "crt": tuple(notation.STORES.values()),
              "txt": (notation.IDENTITY,)}
 _TYPES = {OPENPGP: "application/pgp-keys", COSIGN: "application/x-pem-file", keyless.ROOT: "application/json",
           keyless.IDENTITY: "application/json", notation.ROOT: "application/x-pem-file",
-          notation.TSA_ROOT: "application/x-pem-file",
+          **{store: "application/x-pem-file" for store in notation.STORES.values()},
           notation.IDENTITY: "text/plain; charset=utf-8"}
 
 

@@ -11,6 +11,8 @@ as epoch dates) and the chain in `x5chain` (label 33), signed over its Sig_struc
      "protected": b64url({"alg": "ES256" | "ES384" | "ES512" | "PS256" | "PS384" | "PS512",
                           "cty": PAYLOAD_TYPE, "io.cncf.notary.signingScheme": "notary.x509",
                           "io.cncf.notary.signingTime": RFC 3339, "io.cncf.notary.expiry"?: RFC 3339,
+                          (or "...signingScheme": "notary.x509.signingAuthority",
+                           "io.cncf.notary.authenticSigningTime": RFC 3339),
                           "crit": ["io.cncf.notary.signingScheme", ...]}),
      "header": {"x5c": [b64(DER leaf), b64(DER intermediate)..., b64(DER root)]},
      "signature": b64url(sign(ASCII(protected "." payload)))}
@@ -33,8 +35,12 @@ unsigned header `io.cncf.notary.timestampSignature` (a TimeStampToken) over its 
 signed by a time stamping certificate the token carries and names, chained to a TSA root
 (signing/timestamps.py `trusted_range`), and the certificate chain valid over the whole of the
 timestamp's range (genTime +- accuracy) instead of now: a signature stamped while its certificate
-was valid still counts after the certificate expires. Not verified yet: the
-`notary.x509.signingAuthority` scheme, revocation (OCSP/CRL).
+was valid still counts after the certificate expires.
+
+The `notary.x509.signingAuthority` scheme (a signing service signs on the requester's behalf, its
+critical `io.cncf.notary.authenticSigningTime` signed with the rest) counts against the
+signingAuthority trust store only (`--trust-store signingAuthority`, AUTHORITY_ROOT), the chain
+valid at that authentic time. Not verified yet: revocation (OCSP/CRL).
 """
 from __future__ import annotations
 import base64
@@ -55,11 +61,14 @@ ROOT = "x509-root"  # SigningKey.algorithm of a trust store's root certificate
 SCHEME = "notary.x509"
 SIGNING_SCHEME, SIGNING_TIME, EXPIRY = ("io.cncf.notary.signingScheme", "io.cncf.notary.signingTime",
                                         "io.cncf.notary.expiry")
-TIMESTAMP = "io.cncf.notary.timestampSignature"
+TIMESTAMP, AUTHENTIC_TIME = "io.cncf.notary.timestampSignature", "io.cncf.notary.authenticSigningTime"
+SIGNING_AUTHORITY = "notary.x509.signingAuthority"  # the other signing scheme
 TSA_ROOT = "x509-tsa-root"  # SigningKey.algorithm of a TSA trust store's root certificate
-TSA_STORE_MARK = "notation.truststore: tsa"  # the line before PEM roots that go to the TSA trust store
-UNDERSTOOD = frozenset({"alg", "cty", "crit", SIGNING_SCHEME, SIGNING_TIME, EXPIRY})
-CRITICAL = frozenset({SIGNING_SCHEME, EXPIRY})
+AUTHORITY_ROOT = "x509-signing-authority-root"  # ... of a signing authority trust store's
+STORE_MARK = "notation.truststore:"  # `notation.truststore: tsa` before PEM roots: the store they join
+STORES = {"ca": ROOT, "tsa": TSA_ROOT, "signingAuthority": AUTHORITY_ROOT}  # notation's trust store types
+UNDERSTOOD = frozenset({"alg", "cty", "crit", SIGNING_SCHEME, SIGNING_TIME, EXPIRY, AUTHENTIC_TIME})
+CRITICAL = frozenset({SIGNING_SCHEME, EXPIRY, AUTHENTIC_TIME})
 MAX_ENVELOPE_BYTES = 64 * 1024
 MAX_CHAIN = 8
 CERTIFICATE_BLOCK = re.compile(r"-----BEGIN CERTIFICATE-----\s.*?-----END CERTIFICATE-----", re.S)
@@ -183,6 +192,31 @@ class Envelope(NamedTuple):
     expiry: Optional[float]
     text: str
     timestamp: Optional[bytes] = None  # an RFC 3161 TimeStampToken over the signature (unsigned header)
+    authentic_time: Optional[float] = None  # notary.x509.signingAuthority's signing time, signed
+
+
+def _headers_hold(protected, content_type, algorithm, time_of) -> bool:
+    """Whether protected headers (JWS names, or COSE labels for content type, alg and crit) are
+    what a signing scheme asks: only those the specification defines, every critical one listed
+    in crit, the payload type, and the scheme's time: notary.x509's signing time (untrusted), or
+    a signing authority's authentic signing time (critical). Raises on a malformed time."""
+    if not isinstance(protected, dict):
+        return False
+    crit = protected.get(COSE_CRIT if content_type == COSE_CONTENT_TYPE else "crit")
+    understood = COSE_UNDERSTOOD if content_type == COSE_CONTENT_TYPE else UNDERSTOOD
+    if set(protected) - understood or not isinstance(crit, list) \
+            or SIGNING_SCHEME not in crit or set(crit) - CRITICAL or protected.get(content_type) != PAYLOAD_TYPE:
+        return False
+    if any(name in protected and name not in crit for name in (EXPIRY, AUTHENTIC_TIME)) or algorithm not in protected:
+        return False
+    scheme = protected[SIGNING_SCHEME]
+    if scheme == SCHEME and SIGNING_TIME in protected and AUTHENTIC_TIME not in protected:
+        time_of(protected[SIGNING_TIME])
+        return True
+    if scheme == SIGNING_AUTHORITY and AUTHENTIC_TIME in protected:
+        time_of(protected[AUTHENTIC_TIME])
+        return True
+    return False
 
 
 def parse(data: bytes) -> Optional[Envelope]:
@@ -194,15 +228,10 @@ def parse(data: bytes) -> Optional[Envelope]:
         if set(document) - {"payload", "protected", "header", "signature"}:
             return None
         protected = json.loads(_b64url(document["protected"]))
-        crit = protected["crit"]
-        if set(protected) - UNDERSTOOD or not isinstance(crit, list) or SIGNING_SCHEME not in crit \
-                or set(crit) - CRITICAL or (EXPIRY in protected and EXPIRY not in crit):
+        if not _headers_hold(protected, "cty", "alg", _time) or protected["alg"] not in _ALGORITHMS:
             return None
-        if protected["cty"] != PAYLOAD_TYPE or protected[SIGNING_SCHEME] != SCHEME \
-                or protected["alg"] not in _ALGORITHMS or SIGNING_TIME not in protected:
-            return None
-        _time(protected[SIGNING_TIME])
         expiry = _time(protected[EXPIRY]) if EXPIRY in protected else None
+        authentic = _time(protected[AUTHENTIC_TIME]) if AUTHENTIC_TIME in protected else None
         target = json.loads(_b64url(document["payload"]))["targetArtifact"]
         x5c = document["header"]["x5c"]
         if not isinstance(x5c, list) or not 0 < len(x5c) <= MAX_CHAIN:
@@ -212,7 +241,7 @@ def parse(data: bytes) -> Optional[Envelope]:
         return Envelope(target["digest"] if isinstance(target.get("digest"), str) else None,
                         f"{document['protected']}.{document['payload']}".encode(), _b64url(document["signature"]),
                         protected["alg"], chain, expiry, data.decode(),
-                        base64.b64decode(stamp, validate=True) if stamp is not None else None)
+                        base64.b64decode(stamp, validate=True) if stamp is not None else None, authentic)
     except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
         return None
 
@@ -221,7 +250,8 @@ def parse(data: bytes) -> Optional[Envelope]:
 COSE_ALGORITHMS = {-7: "ES256", -35: "ES384", -36: "ES512", -37: "PS256", -38: "PS384", -39: "PS512"}
 COSE_ALG, COSE_CRIT, COSE_CONTENT_TYPE, COSE_X5CHAIN = 1, 2, 3, 33
 COSE_SIGN1_TAG = 18
-COSE_UNDERSTOOD = frozenset({COSE_ALG, COSE_CRIT, COSE_CONTENT_TYPE, SIGNING_SCHEME, SIGNING_TIME, EXPIRY})
+COSE_UNDERSTOOD = frozenset({COSE_ALG, COSE_CRIT, COSE_CONTENT_TYPE, SIGNING_SCHEME, SIGNING_TIME, EXPIRY,
+                             AUTHENTIC_TIME})
 
 
 def _epoch(value) -> float:
@@ -243,15 +273,11 @@ def parse_cose(data: bytes) -> Optional[Envelope]:
             return None
         protected_bytes, unprotected, payload, signature = envelope.value
         protected = cbor.decode(protected_bytes)
-        crit = protected[COSE_CRIT]
-        if not isinstance(protected, dict) or set(protected) - COSE_UNDERSTOOD or not isinstance(crit, list) \
-                or SIGNING_SCHEME not in crit or set(crit) - CRITICAL or (EXPIRY in protected and EXPIRY not in crit):
+        if not _headers_hold(protected, COSE_CONTENT_TYPE, COSE_ALG, _epoch) \
+                or protected[COSE_ALG] not in COSE_ALGORITHMS:
             return None
-        if protected[COSE_CONTENT_TYPE] != PAYLOAD_TYPE or protected[SIGNING_SCHEME] != SCHEME \
-                or protected[COSE_ALG] not in COSE_ALGORITHMS or SIGNING_TIME not in protected:
-            return None
-        _epoch(protected[SIGNING_TIME])
         expiry = _epoch(protected[EXPIRY]) if EXPIRY in protected else None
+        authentic = _epoch(protected[AUTHENTIC_TIME]) if AUTHENTIC_TIME in protected else None
         chain = unprotected[COSE_X5CHAIN]
         chain = [chain] if isinstance(chain, bytes) else chain  # one certificate may stand alone
         if not isinstance(chain, list) or not 0 < len(chain) <= MAX_CHAIN or \
@@ -264,7 +290,7 @@ def parse_cose(data: bytes) -> Optional[Envelope]:
             return None
         return Envelope(target["digest"] if isinstance(target.get("digest"), str) else None,
                         cbor.sig_structure(protected_bytes, payload), signature, COSE_ALGORITHMS[protected[COSE_ALG]],
-                        tuple(chain), expiry, data.hex(), stamp)
+                        tuple(chain), expiry, data.hex(), stamp, authentic)
     except (ValueError, KeyError, TypeError, AttributeError, IndexError):
         return None
 
@@ -298,29 +324,42 @@ def _signature_verifies(key, algorithm: str, signature: bytes, data: bytes) -> b
     return True
 
 
-def _valid_when_signed(envelope: Envelope, chain: list, now: float, tsa_roots: List[Root]) -> bool:
-    """Whether every certificate of the chain was valid when the signature was made: over the
-    whole of its timestamp's range when the trust store has TSA roots (the timestamp is then
-    required), else now (notary.x509 without a timestamp has no trusted signing time)."""
+class TrustStores(NamedTuple):
+    """A namespace's notation trust stores, by notation's types: roots of certificate
+    authorities (`ca`), of timestamp authorities (`tsa`) and of signing authorities."""
+    ca: tuple = ()
+    tsa: tuple = ()
+    signing_authority: tuple = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.ca or self.signing_authority)
+
+
+def _signing_moments(envelope: Envelope, now: float, tsa_roots) -> Optional[tuple]:
+    """When the chain must have been valid: a signing authority's authentic signing time; for
+    notary.x509, the whole of its timestamp's range when TSA roots are trusted (a timestamp is
+    then required), else now (no trusted signing time). None when that cannot be known."""
     from cryptography import x509
+    if envelope.authentic_time is not None:
+        return (envelope.authentic_time,)
     if not tsa_roots:
-        return all(keyless.within(certificate, now) for certificate in chain)
+        return (now,)
     if envelope.timestamp is None:
-        return False
-    stamped = timestamps.trusted_range(envelope.timestamp, envelope.signature,
-                                       [x509.load_pem_x509_certificate(root.pem.encode()) for root in tsa_roots])
-    return stamped is not None and all(keyless.within(certificate, moment) for certificate in chain
-                                       for moment in stamped)
+        return None
+    return timestamps.trusted_range(envelope.timestamp, envelope.signature,
+                                    [x509.load_pem_x509_certificate(root.pem.encode()) for root in tsa_roots])
 
 
-def verify(envelope: Envelope, trusted: List[Root], digest: str, now: float,
-           identities: List[Identity] = (), tsa_roots: List[Root] = ()) -> Optional[str]:
-    """The fingerprint of the trusted root behind a notation signature for `digest`, or None.
-    With `identities`, the signing certificate must also be one of them (else: any, `*`); with
-    `tsa_roots`, its timestamp must verify against them and date it (else it is judged now)."""
+def verify(envelope: Envelope, stores: TrustStores, digest: str, now: float,
+           identities: List[Identity] = ()) -> Optional[str]:
+    """The fingerprint of the trusted root behind a notation signature for `digest`, or None: a
+    CA root for notary.x509 (dated by a timestamp when the TSA store has roots), a signing
+    authority's root for notary.x509.signingAuthority. With `identities`, the signing
+    certificate must also be one of them (else: any, `*`)."""
     from cryptography import x509
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives import serialization
+    trusted = stores.signing_authority if envelope.authentic_time is not None else stores.ca
     if envelope.target != digest or (envelope.expiry is not None and envelope.expiry < now) or not trusted:
         return None
     try:
@@ -328,7 +367,9 @@ def verify(envelope: Envelope, trusted: List[Root], digest: str, now: float,
     except ValueError:
         return None
     leaf = chain[0]
-    if not keyless.for_code_signing(leaf) or not _valid_when_signed(envelope, chain, now, tsa_roots):
+    moments = _signing_moments(envelope, now, stores.tsa)
+    if not keyless.for_code_signing(leaf) or moments is None \
+            or not all(keyless.within(certificate, moment) for certificate in chain for moment in moments):
         return None
     if identities and not any(identity.attributes <= _subject_attributes(leaf) for identity in identities):
         return None

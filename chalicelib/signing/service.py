@@ -59,9 +59,9 @@ OPENPGP, COSIGN = "openpgp", "cosign"
 def kind_of(key: SigningKey) -> str:
     """What a namespace trusts with this item: an OpenPGP key (OPENPGP), a cosign public key
     (COSIGN), a sigstore trusted root (keyless.ROOT), a keyless identity (keyless.IDENTITY), a
-    notation trust store's root certificate (notation.ROOT), TSA root (notation.TSA_ROOT) or trusted
-    identity (notation.IDENTITY)."""
-    if key.algorithm in (keyless.ROOT, keyless.IDENTITY, notation.ROOT, notation.TSA_ROOT, notation.IDENTITY):
+    notation trust store's root certificate (notation.STORES' values: a CA's, a TSA's or a signing
+    authority's) or trusted identity (notation.IDENTITY)."""
+    if key.algorithm in (keyless.ROOT, keyless.IDENTITY, notation.IDENTITY, *notation.STORES.values()):
         return key.algorithm
     return COSIGN if cosign.holds_public_keys(key.armored) else OPENPGP
 
@@ -77,16 +77,17 @@ class Trust:
     """The keys trusted at the moment of a decision, and the signatures they verify."""
 
     def __init__(self, trusted: Iterable[SigningKey]):
-        kinds: Dict[str, List[SigningKey]] = {OPENPGP: [], COSIGN: [], keyless.ROOT: [], keyless.IDENTITY: [],
-                                              notation.ROOT: [], notation.TSA_ROOT: [], notation.IDENTITY: []}
+        kinds: Dict[str, List[SigningKey]] = {kind: [] for kind in (OPENPGP, COSIGN, keyless.ROOT, keyless.IDENTITY,
+                                                                    notation.IDENTITY, *notation.STORES.values())}
         for key in trusted:
             kinds[kind_of(key)].append(key)
         self._keys = {key.fingerprint: key.armored for key in kinds[OPENPGP]}
         self._cosign_keys = {key.fingerprint: key.armored for key in kinds[COSIGN]}
         self._root_texts = [key.armored for key in kinds[keyless.ROOT]]
         self._identities = [keyless.parse_identity(key.armored) for key in kinds[keyless.IDENTITY]]
-        self.notation_roots, self._tsa_roots = ([notation.Root(key.fingerprint, key.armored, "".join(json.loads(key.uids)))
-                                                 for key in kinds[kind]] for kind in (notation.ROOT, notation.TSA_ROOT))
+        self.notation_stores = notation.TrustStores(*(
+            tuple(notation.Root(key.fingerprint, key.armored, "".join(json.loads(key.uids))) for key in kinds[kind])
+            for kind in (notation.ROOT, notation.TSA_ROOT, notation.AUTHORITY_ROOT)))
         self._notation_identities = [notation.parse_identity(key.armored) for key in kinds[notation.IDENTITY]]
 
     @property
@@ -116,8 +117,7 @@ class Trust:
     def notation_signer(self, envelope: notation.Envelope, digest: str, now: datetime) -> Optional[str]:
         """The fingerprint of the trust store's root behind a notation signature for `digest` that
         is valid at `now`, or None."""
-        return notation.verify(envelope, self.notation_roots, digest, now.timestamp(), self._notation_identities,
-                               self._tsa_roots)
+        return notation.verify(envelope, self.notation_stores, digest, now.timestamp(), self._notation_identities)
 
     def notation_listing(self, found: Iterable[notation.Envelope], digest: str, now: datetime) -> List[dict]:
         """Each notation signature as cosign_listing shows a `.sig` signature."""
@@ -204,14 +204,17 @@ class SigningService:
         """Trust what `armored` holds for the namespace: OpenPGP keys (ASCII-armoured), cosign's
         PEM public keys (cosign.pub), a sigstore trusted root (its JSON), or a keyless identity
         (`{"issuer": URL, "subject": PATTERN}`); the last two together trust keyless signatures. For
-        notation: root certificates (PEM; after a line `notation.truststore: tsa`, the TSA trust
-        store's), or a trusted identity (`x509.subject: ...`)."""
+        notation: root certificates (PEM; after a line `notation.truststore: tsa` or
+        `... signingAuthority`, that trust store's), or a trusted identity (`x509.subject: ...`)."""
         if cosign.holds_public_keys(armored):
             return self._add_cosign_keys(namespace, armored)
         if armored.lstrip().startswith("{"):
             return self._add_keyless_trust(namespace, armored)
-        if armored.lstrip().startswith(notation.TSA_STORE_MARK):
-            return self._add_notation_roots(namespace, armored.lstrip()[len(notation.TSA_STORE_MARK):], notation.TSA_ROOT)
+        if armored.lstrip().startswith(notation.STORE_MARK):
+            store, _, certificates = armored.lstrip()[len(notation.STORE_MARK):].partition("\n")
+            if store.strip() not in notation.STORES:
+                raise RegistryError(errors.ADMIN_INVALID, f"notation's trust stores are {', '.join(notation.STORES)}")
+            return self._add_notation_roots(namespace, certificates, notation.STORES[store.strip()])
         if notation.holds_certificates(armored):
             return self._add_notation_roots(namespace, armored, notation.ROOT)
         if armored.strip().startswith(notation.SUBJECT_PREFIX):
@@ -390,7 +393,7 @@ class VerifiedMode:
                    for bundle in bundle_entries(self._backend, self._repository, digest)):
                 return True
         # A notation signature too: its payload names the digest, and it refers to it here.
-        return bool(self._trust.notation_roots) and any(
+        return bool(self._trust.notation_stores) and any(
             self._trust.notation_signer(envelope, digest, self._backend.clock()) is not None
             for envelope in notation_entries(self._backend, self._repository, digest))
 

@@ -149,11 +149,11 @@ def verify(ui: UI, reference, keyring, cosign_key, trusted_root, issuer, subject
     roots = [trusted_root.read()] if trusted_root is not None else published[keyless.ROOT]
     identities = [json.dumps({"issuer": issuer, "subject": subject})] if issuer is not None \
         else published[keyless.IDENTITY]
-    certificates, x509_identities, tsa_certificates = ([trust_store.read()], [], []) if trust_store is not None \
-        else (published[notation.ROOT], published[notation.IDENTITY], published[notation.TSA_ROOT])
+    stores, x509_identities = ({notation.ROOT: [trust_store.read()]}, []) if trust_store is not None \
+        else (published, published[notation.IDENTITY])
     results = (signing.verify(client, target, keys) + signing.verify_cosign(client, target, cosign_keys, roots, identities)
                + signing.verify_bundles(client, target, cosign_keys, roots, identities)
-               + signing.verify_notation(client, target, certificates, x509_identities, tsa_certificates))
+               + signing.verify_notation(client, target, stores, x509_identities))
     good = False
     for result in results:
         ok = result["valid"] and result["digest_matches"] and result["identity_matches"]

@@ -4,7 +4,7 @@ import json
 import click
 
 from chalicelib.oci.sizes import human
-from chalicelib.signing.notation import SUBJECT_PREFIX, TSA_STORE_MARK
+from chalicelib.signing.notation import STORE_MARK, STORES, SUBJECT_PREFIX
 from dockless.client.registry import ADMIN
 from dockless.ui import UI
 from dockless.commands.options import client_of, registry_option, rules_text, say
@@ -173,20 +173,21 @@ def key():
 @click.option("--x509-subject", default=None,
               help="Instead of FILE: a notation trusted identity, the signing certificate's subject DN or part of it "
                    "(at least C, ST and O: 'C=US, ST=WA, O=acme'); with none, any certificate the roots issued counts.")
-@click.option("--trust-store", type=click.Choice(["ca", "tsa"]), default="ca", show_default=True,
-              help="With FILE of root certificates: notation's trust store they join; tsa roots turn on timestamp "
-                   "verification (each notation signature must then carry a timestamp they vouch for).")
+@click.option("--trust-store", type=click.Choice(list(STORES)), default="ca", show_default=True,
+              help="With FILE of root certificates: notation's trust store they join. tsa roots turn on timestamp "
+                   "verification (each notation.x509 signature must then carry a timestamp they vouch for); "
+                   "signingAuthority roots vouch for notary.x509.signingAuthority signatures.")
 @registry_option
 def key_add(namespace, file, issuer, subject, x509_subject, trust_store, registry):
     given = [file is not None, issuer is not None or subject is not None, x509_subject is not None]
     if sum(given) != 1 or (issuer is None) != (subject is None):
         raise click.UsageError("give FILE, or --issuer and --subject, or --x509-subject")
-    if trust_store == "tsa" and file is None:
-        raise click.UsageError("--trust-store tsa goes with a FILE of root certificates")
+    if trust_store != "ca" and file is None:
+        raise click.UsageError(f"--trust-store {trust_store} goes with a FILE of root certificates")
     body = file.read() if file is not None else f"{SUBJECT_PREFIX} {x509_subject}" if x509_subject is not None \
         else json.dumps({"issuer": issuer, "subject": subject})
-    if trust_store == "tsa":
-        body = f"{TSA_STORE_MARK}\n{body}"
+    if trust_store != "ca":
+        body = f"{STORE_MARK} {trust_store}\n{body}"
     added = client_of(registry).request("PUT", f"{ADMIN}/keys/{namespace}", (201,),
                                         f"adding keys for {namespace}", data=body).json()
     for entry in added["keys"]:

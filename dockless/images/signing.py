@@ -81,13 +81,13 @@ def verify(client: RegistryClient, reference: Reference, keyring: bytes) -> List
 
 
 def published_trust(client: RegistryClient, namespace: str) -> Dict[str, List[str]]:
-    """The sigstore trusted roots, keyless identities, notation root certificates (of its CA and
-    TSA trust stores) and trusted identities the registry publishes for a namespace (/keys/<namespace>: the listing, then each
+    """The sigstore trusted roots, keyless identities, notation root certificates (of each of its
+    trust stores) and trusted identities the registry publishes for a namespace (/keys/<namespace>: the listing, then each
     <FPR>.json, .crt or .txt), by kind."""
     listing = client.request("GET", f"/keys/{namespace}", (200,), f"listing the keys of {namespace}").json()["keys"]
-    found: Dict[str, List[str]] = {keyless.ROOT: [], keyless.IDENTITY: [], notation.ROOT: [], notation.TSA_ROOT: [],
-                                   notation.IDENTITY: []}
-    suffixes = {notation.ROOT: "crt", notation.TSA_ROOT: "crt", notation.IDENTITY: "txt"}
+    found: Dict[str, List[str]] = {kind: [] for kind in (keyless.ROOT, keyless.IDENTITY, notation.IDENTITY,
+                                                         *notation.STORES.values())}
+    suffixes = {notation.IDENTITY: "txt", **{store: "crt" for store in notation.STORES.values()}}
     for item in listing:
         if item.get("kind") in found:
             suffix = suffixes.get(item["kind"], "json")
@@ -188,16 +188,16 @@ def verify_bundles(client: RegistryClient, reference: Reference, public_keys: st
     return results
 
 
-def verify_notation(client: RegistryClient, reference: Reference, root_certificates: List[str],
-                    identities: List[str] = (), tsa_certificates: List[str] = ()) -> List[dict]:
-    """Every notation signature among the manifest's referrers, checked against the trust store's
-    root certificates (PEM texts), trusted identities and TSA roots as verified mode checks it
-    (chalicelib/signing/notation.py)."""
+def verify_notation(client: RegistryClient, reference: Reference, stores: Dict[str, List[str]],
+                    identities: List[str] = ()) -> List[dict]:
+    """Every notation signature among the manifest's referrers, checked against the trust stores'
+    root certificates (PEM texts by notation.STORES' kinds) and trusted identities as verified
+    mode checks it (chalicelib/signing/notation.py)."""
     client.will_push(reference.name)
     digest = client.get_manifest(reference.name, reference.reference).digest
     try:
-        tsa_roots = [root for text in tsa_certificates for root in notation.roots(text)]
-        trusted = [root for text in root_certificates for root in notation.roots(text)]
+        trusted = notation.TrustStores(*(tuple(root for text in stores.get(kind, ()) for root in notation.roots(text))
+                                         for kind in (notation.ROOT, notation.TSA_ROOT, notation.AUTHORITY_ROOT)))
         parsed_identities = [notation.parse_identity(text) for text in identities]
     except notation.Refused as error:
         raise ClientError(f"notation trust store: {error}") from None
@@ -209,7 +209,7 @@ def verify_notation(client: RegistryClient, reference: Reference, root_certifica
         envelope = notation.parse_any(media_type, data)
         if envelope is None:
             continue
-        signer = notation.verify(envelope, trusted, digest, time.time(), parsed_identities, tsa_roots)
+        signer = notation.verify(envelope, trusted, digest, time.time(), parsed_identities)
         results.append({
             "name": f"notation {referrer}", "format": "notation", "fingerprint": signer,
             "certificate": notation.named(envelope), "key_id": None, "valid": signer is not None,

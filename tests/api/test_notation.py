@@ -268,3 +268,67 @@ def test_a_tsa_trust_store_takes_only_root_certificates(client, state, notary):
     empty = client.put("/dockless/admin/v1/keys/team", body="notation.truststore: tsa\n", headers=TEXT)
     assert empty.status_code == 400 and error_code(empty) == "INVALID"
     assert state() == before
+
+
+@pytest.mark.parametrize("envelope_type", ["application/jose+json", "application/cose"])
+def test_a_signing_authority_signature_counts_by_its_authentic_time_and_its_own_store(client, anonymous, clock, push,
+                                                                                      envelope_type):
+    """notary.x509.signingAuthority: the service's signed signing time dates it; its root must be in
+    the signingAuthority trust store (a CA root does not vouch for it, nor it for notary.x509)."""
+    authority = Notary()
+    expired_key = ec.generate_private_key(ec.SECP256R1())
+    leaf = authority.issue(expired_key, end=datetime(2025, 12, 20, tzinfo=timezone.utc))
+    during = datetime(2025, 12, 10, tzinfo=timezone.utc)
+
+    def signed(**broken):
+        details = dict(key=expired_key, leaf=leaf, authentic=during, **broken)
+        return authority.envelope(digest, **details) if envelope_type.endswith("json") \
+            else cose_envelope(authority, digest, **details)
+
+    _, digest = push.image("team/app", "v1")
+    SettingsService(backend()).change("team", verified=True)
+    attach(push, "team/app", digest, signed(), envelope_type)
+    ca = trust(client, "team", authority.root_pem)
+    assert get(anonymous, clock, "/v2/team/app/manifests/v1").status_code == 403  # a CA root is not enough
+    assert client.delete(f"/dockless/admin/v1/keys/team/{ca['fingerprint']}").status_code == 204
+    listed = trust(client, "team", f"notation.truststore: signingAuthority\n{authority.root_pem}")
+    assert listed["kind"] == "x509-signing-authority-root"
+    assert anonymous.get(f"/keys/team/{listed['fingerprint']}.crt").body.decode() == authority.root_pem
+    assert get(anonymous, clock, "/v2/team/app/manifests/v1").status_code == 200
+
+
+def test_a_signing_authority_signature_that_does_not_hold_counts_as_none(client, anonymous, clock, push):
+    authority = Notary()
+    trust(client, "team", f"notation.truststore: signingAuthority\n{authority.root_pem}")
+    _, digest = push.image("team/app", "v1")
+    SettingsService(backend()).change("team", verified=True)
+    expired_key = ec.generate_private_key(ec.SECP256R1())
+    leaf = authority.issue(expired_key, end=datetime(2025, 12, 20, tzinfo=timezone.utc))
+    during, after = datetime(2025, 12, 10, tzinfo=timezone.utc), datetime(2025, 12, 21, tzinfo=timezone.utc)
+    hostile = {
+        "an authentic time after the certificate expired": authority.envelope(digest, key=expired_key, leaf=leaf,
+                                                                              authentic=after),
+        "the authentic time not critical": authority.envelope(digest, key=expired_key, leaf=leaf, authentic=during,
+                                                              crit=["io.cncf.notary.signingScheme"],
+                                                              headers={"crit": ["io.cncf.notary.signingScheme"]}),
+        "no authentic time": authority.envelope(digest, key=expired_key, leaf=leaf, headers={
+            "io.cncf.notary.signingScheme": "notary.x509.signingAuthority"}),
+        "a notary.x509 signature by the authority's leaf": authority.envelope(digest),
+        "an authentic time that is not a time": authority.envelope(digest, key=expired_key, leaf=leaf, authentic=during,
+                                                                   headers={"io.cncf.notary.authenticSigningTime": "soon"}),
+    }
+    for why, envelope in hostile.items():
+        attach(push, "team/app", digest, envelope)
+        refused = get(anonymous, clock, "/v2/team/app/manifests/v1")
+        assert refused.status_code == 403 and error_code(refused) == "DENIED", why
+    attach(push, "team/app", digest, authority.envelope(digest, key=expired_key, leaf=leaf, authentic=during))
+    assert get(anonymous, clock, "/v2/team/app/manifests/v1").status_code == 200
+
+
+def test_an_unknown_trust_store_is_refused_and_nothing_is_kept(client, state, notary):
+    before = state()
+    refused = client.put("/dockless/admin/v1/keys/team", body=f"notation.truststore: elsewhere\n{notary.root_pem}",
+                         headers=TEXT)
+    assert refused.status_code == 400 and error_code(refused) == "INVALID"
+    assert "ca, tsa, signingAuthority" in refused.body.decode()
+    assert state() == before
