@@ -43,7 +43,7 @@ test-api: setup
 fuzz: setup
 	HYPOTHESIS_PROFILE=deep $(VENV)/bin/python -m pytest -m fuzz tests/api tests/dockless
 
-# The garbage collection race in full: 1,000 operations against GC (make test runs 80; minutes).
+# The garbage collection race in full: 1,000 operations against GC (make test runs 60; minutes).
 race: setup e2e-tools
 	DOCKLESS_RACE_ROUNDS=1000 $(VENV)/bin/python -m pytest tests/e2e/test_gc_race.py
 

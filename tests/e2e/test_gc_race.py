@@ -8,7 +8,7 @@ After each of a worker's operations every image it should have pulls byte-exact 
 at the end, after two runs a grace period apart, the bucket holds exactly the objects the remaining
 images need, and the namespace's storage count is exactly their blobs. The stack's AWS is busy as
 in the faults tier (tests/e2e/test_faults.py: conflicts, overlapping writes, throttling, SlowDown).
-DOCKLESS_RACE_ROUNDS bounds the operations, all workers together: 80 in `make test`, 1,000 in
+DOCKLESS_RACE_ROUNDS bounds the operations, all workers together: 60 in `make test`, 1,000 in
 `make race`."""
 import hashlib
 import json
@@ -25,7 +25,7 @@ from tests.e2e import programs
 from tests.e2e.test_faults import FAULTS
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-ROUNDS = int(os.environ.get("DOCKLESS_RACE_ROUNDS", "80"))
+ROUNDS = int(os.environ.get("DOCKLESS_RACE_ROUNDS", "60"))
 WORKERS = 3
 GRACE_SECONDS, UPLOAD_SECONDS = 1, 60
 
