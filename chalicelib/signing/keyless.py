@@ -342,20 +342,24 @@ def logged_at(entry: dict, promise: bytes, roots: Iterable[TrustedRoot]) -> Opti
     return moment, body
 
 
+def _vouches(root: TrustedRoot, leaf, moment: float) -> bool:
+    """Whether an authority of `root` valid at `moment` issued `leaf` then and, when the root keeps
+    certificate transparency logs, one of them logged it (an embedded SCT)."""
+    issuers = [authority.chain[0] for authority in root.authorities
+               if authority.window.covers(moment) and _chains(leaf, authority, moment)]
+    return bool(issuers) and (not root.ct_logs or any(
+        transparency.certificate_logged(leaf, issuer, root.ct_logs) for issuer in issuers))
+
+
 def certified(leaf, moment: int, roots: Iterable[TrustedRoot]) -> Optional[Proof]:
     """Who `leaf` (a cryptography certificate) names, if it is for code signing (and no authority),
-    was valid at `moment`, chains to an authority of `roots` valid then and, when the roots name
-    certificate transparency logs, carries a timestamp (SCT) one of them signed; None otherwise."""
+    was valid at `moment`, chains to an authority of one of `roots` valid then and, when that root
+    names certificate transparency logs, carries a timestamp (SCT) one of them signed; None
+    otherwise."""
     if not for_code_signing(leaf) or is_authority(leaf) or not within(leaf, moment):
         return None
-    roots = list(roots)
-    issuers = [authority.chain[0] for r in roots for authority in r.authorities
-               if authority.window.covers(moment) and _chains(leaf, authority, moment)]
-    if not issuers:
+    if not any(_vouches(r, leaf, moment) for r in roots):
         return None
-    ct_logs = [log for r in roots for log in r.ct_logs]
-    if ct_logs and not any(transparency.certificate_logged(leaf, issuer, ct_logs) for issuer in issuers):
-        return None  # the roots keep certificate transparency logs, and none logged this certificate
     issuer = _issuer(leaf)
     return Proof(issuer, _subjects(leaf), moment) if issuer else None
 

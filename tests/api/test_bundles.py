@@ -195,3 +195,16 @@ def test_every_verified_time_must_find_the_certificate_valid(client, anonymous, 
     bundle["verificationMaterial"]["timestampVerificationData"] = {"rfc3161Timestamps": [
         {"signedTimestamp": base64.b64encode(late).decode()}]}
     assert refused(anonymous, clock, push, digest, json.dumps(bundle).encode())
+
+
+def test_certificate_transparency_is_asked_by_the_root_that_issued_the_certificate(client, anonymous, clock, push,
+                                                                                  sigstore, trusted):
+    """A second trusted root with CT logs (the public instance's) does not make this sigstore's
+    certificates, issued by a root without CT logs, need an SCT."""
+    from pathlib import Path
+    production = Path(__file__).parent.parent / "vectors" / "sigstore-conformance" / "trusted_root.production.json"
+    trust(client, "team", production.read_text())
+    _, digest = push.image("team/app", "v1")
+    SettingsService(backend()).change("team", verified=True)
+    attach(push, "team/app", digest, sigstore.bundle(digest, SUBJECT))
+    assert get(anonymous, clock, "/v2/team/app/manifests/v1").status_code == 200
