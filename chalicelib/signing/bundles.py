@@ -118,13 +118,12 @@ def _entries(material: dict) -> tuple:
 def _certificate(material: dict) -> Optional[bytes]:
     """The signing certificate (DER). A v0.1/0.2 chain may carry intermediates after it, never a
     root: a bundle that brings its own root is refused (ValueError), as protobuf-specs says."""
-    from cryptography import x509
     raw = (material.get("certificate") or {}).get("rawBytes")
     if raw is None:
         chain = (material.get("x509CertificateChain") or {}).get("certificates") or [{}]
         raw = chain[0].get("rawBytes") if isinstance(chain[0], dict) else None
         for more in chain[1:MAX_CHAIN]:
-            certificate = x509.load_der_x509_certificate(base64.b64decode(more["rawBytes"], validate=True))
+            certificate = keyless.load_certificate(base64.b64decode(more["rawBytes"], validate=True))
             if keyless.is_authority(certificate) and certificate.issuer == certificate.subject:
                 raise ValueError("a bundle's chain holds a root certificate")
     return base64.b64decode(raw, validate=True) if raw is not None else None
@@ -197,7 +196,6 @@ def _sha256(output: dict) -> bytes:
 
 def _names(body: dict, bundle: Bundle, leaf_der: bytes) -> bool:
     """Whether the log entry is of this signature by this certificate, over these bytes."""
-    from cryptography import x509
     try:
         kind, version, spec = body["kind"], body["apiVersion"], body["spec"]
         # A hashedrekord entry names the hash of what was signed: the message, or the DSSE PAE
@@ -216,7 +214,7 @@ def _names(body: dict, bundle: Bundle, leaf_der: bytes) -> bool:
             if spec["payloadHash"] != {"algorithm": "sha256", "value": payload_hash.hexdigest()}:
                 return False
             return any(base64.b64decode(named["signature"], validate=True) == bundle.signature
-                       and x509.load_pem_x509_certificate(base64.b64decode(named["verifier"], validate=True))
+                       and keyless.load_certificate(base64.b64decode(named["verifier"], validate=True), pem=True)
                        .public_bytes(keyless.der_encoding()) == leaf_der for named in spec["signatures"])
         if version == "0.0.2":
             logged = spec["dsseV002"]
@@ -252,9 +250,8 @@ def _logged(bundle: Bundle, leaf_der: bytes, roots: List[keyless.TrustedRoot]) -
 
 
 def _keyless_proof(bundle: Bundle, roots: List[keyless.TrustedRoot]) -> Optional[keyless.Proof]:
-    from cryptography import x509
     try:
-        leaf = x509.load_der_x509_certificate(bundle.certificate)
+        leaf = keyless.load_certificate(bundle.certificate)
     except ValueError:
         return None
     if not verifies_with(leaf.public_key(), bundle.signature, bundle.signed, bundle.prehashed):
@@ -280,10 +277,9 @@ def keyless_proof(bundle: Bundle, roots: List[keyless.TrustedRoot]) -> Optional[
 
 def certificate_pem(bundle: Bundle) -> Optional[str]:
     """The bundle's certificate as PEM (for showing who it names), or None."""
-    from cryptography import x509
     from cryptography.hazmat.primitives import serialization
     try:
-        return x509.load_der_x509_certificate(bundle.certificate).public_bytes(
+        return keyless.load_certificate(bundle.certificate).public_bytes(
             serialization.Encoding.PEM).decode() if bundle.certificate else None
     except ValueError:
         return None

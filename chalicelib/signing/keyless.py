@@ -184,7 +184,6 @@ def _logs(document: dict, field: str) -> Tuple[LogKey, ...]:
 
 def _authorities(document: dict, field: str) -> Tuple[Authority, ...]:
     """A trusted root's certificate or timestamp authorities: each a chain of DER certificates."""
-    from cryptography import x509
     found = []
     for authority in document.get(field) or []:
         chain = (authority.get("certChain") or {}).get("certificates") if isinstance(authority, dict) else None
@@ -192,7 +191,7 @@ def _authorities(document: dict, field: str) -> Tuple[Authority, ...]:
             raise TrustRefused(f"each of {field} needs certChain.certificates")
         raws = [_raw(c, "a certificate") for c in chain]
         try:
-            certificates = tuple(x509.load_der_x509_certificate(raw) for raw in raws)
+            certificates = tuple(load_certificate(raw) for raw in raws)
         except ValueError:
             raise TrustRefused(f"a certificate of {field} is not DER X.509") from None
         found.append(Authority(certificates, _window(authority)))
@@ -302,14 +301,13 @@ def canonical(document) -> bytes:
 
 def names_hashedrekord(body: dict, digest_hex: str, signature: bytes, leaf_der: bytes) -> bool:
     """Whether a `hashedrekord` 0.0.1 log entry is of this hash (hex SHA-256), signature and certificate."""
-    from cryptography import x509
     try:
         if body["kind"] != "hashedrekord" or body["apiVersion"] != "0.0.1":
             return False
         spec = body["spec"]
         named_signature = base64.b64decode(spec["signature"]["content"], validate=True)
         named_certificate = base64.b64decode(spec["signature"]["publicKey"]["content"], validate=True)
-        named_leaf = x509.load_pem_x509_certificate(named_certificate).public_bytes(der_encoding())
+        named_leaf = load_certificate(named_certificate, pem=True).public_bytes(der_encoding())
         return spec["data"]["hash"] == {"algorithm": "sha256", "value": digest_hex} \
             and named_signature == signature and named_leaf == leaf_der
     except (KeyError, TypeError, ValueError, binascii.Error):
@@ -319,6 +317,24 @@ def names_hashedrekord(body: dict, digest_hex: str, signature: bytes, leaf_der: 
 def der_encoding():
     from cryptography.hazmat.primitives import serialization
     return serialization.Encoding.DER
+
+
+def load_certificate(data: bytes, pem: bool = False):
+    """An X.509 certificate from untrusted bytes, DER or PEM; ValueError when they are not one
+    (cryptography raises InvalidVersion, which is no ValueError, for an unknown version)."""
+    from cryptography import x509
+    try:
+        return (x509.load_pem_x509_certificate if pem else x509.load_der_x509_certificate)(data)
+    except x509.InvalidVersion as error:
+        raise ValueError(str(error)) from None
+
+
+def malformed() -> tuple:
+    """What reading untrusted certificates and keys may raise beyond loading them: cryptography
+    parses a certificate's parts as they are read (ValueError), and refuses algorithms it does not
+    know (UnsupportedAlgorithm). For `except malformed():` around a whole verification."""
+    from cryptography.exceptions import UnsupportedAlgorithm
+    return ValueError, TypeError, UnsupportedAlgorithm
 
 
 def logged_at(entry: dict, promise: bytes, roots: Iterable[TrustedRoot]) -> Optional[Tuple[int, dict]]:
@@ -366,11 +382,10 @@ def certified(leaf, moment: int, roots: Iterable[TrustedRoot]) -> Optional[Proof
 
 def _proof(certificate_pem: str, bundle_text: str, signature: bytes, payload: bytes,
            roots: List[TrustedRoot]) -> Optional[Proof]:
-    from cryptography import x509
     if len(certificate_pem) > MAX_CERTIFICATE_BYTES or len(bundle_text) > MAX_BUNDLE_BYTES:
         return None
     try:
-        leaf = x509.load_pem_x509_certificate(certificate_pem.encode())
+        leaf = load_certificate(certificate_pem.encode(), pem=True)
         bundle = json.loads(bundle_text)
         promise = base64.b64decode(bundle["SignedEntryTimestamp"], validate=True)
         logged = logged_at(bundle["Payload"], promise, roots)
@@ -385,11 +400,16 @@ def _proof(certificate_pem: str, bundle_text: str, signature: bytes, payload: by
 
 
 def cached(key: Tuple[str, ...], prove) -> Optional[Proof]:
-    """`prove()`, remembered under `key` (the bytes involved and the roots' fingerprints)."""
+    """`prove()`, remembered under `key` (the bytes involved and the roots' fingerprints). A proof
+    that meets malformed bytes proves nothing: cryptography parses a certificate's parts only
+    when they are read, so an untrusted certificate that loaded may still raise ValueError."""
     if key not in _proofs:
         if len(_proofs) >= CACHE_ENTRIES:
             _proofs.clear()
-        _proofs[key] = prove()
+        try:
+            _proofs[key] = prove()
+        except malformed():
+            _proofs[key] = None
     return _proofs[key]
 
 
@@ -416,9 +436,8 @@ def signer(proof: Optional[Proof], identities: Iterable[Identity]) -> Optional[I
 
 def named(certificate_pem: str) -> Optional[str]:
     """Who a certificate says signed, unverified (for showing): `subject, … (issuer)`."""
-    from cryptography import x509
     try:
-        leaf = x509.load_pem_x509_certificate(certificate_pem[:MAX_CERTIFICATE_BYTES].encode())
+        leaf = load_certificate(certificate_pem[:MAX_CERTIFICATE_BYTES].encode(), pem=True)
         return f"{', '.join(_subjects(leaf)) or '?'} ({_issuer(leaf) or '?'})"
     except ValueError:
         return None

@@ -92,21 +92,20 @@ def holds_certificates(text: str) -> bool:
 
 def roots(text: str) -> List[Root]:
     """Every PEM certificate in `text`, each a certificate authority (a trust store's roots)."""
-    from cryptography import x509
     from cryptography.hazmat.primitives import serialization
     found = []
     for block in CERTIFICATE_BLOCK.findall(text):
         try:
-            certificate = x509.load_pem_x509_certificate(block.encode())
-        except ValueError as error:
+            certificate = keyless.load_certificate(block.encode(), pem=True)
+            authority, subject = keyless.is_authority(certificate), certificate.subject.rfc4514_string()
+        except keyless.malformed() as error:
             raise Refused(f"not a PEM certificate: {error}") from None
-        if not keyless.is_authority(certificate):
-            raise Refused(f"{certificate.subject.rfc4514_string()[:200]} is not a certificate authority "
+        if not authority:
+            raise Refused(f"{subject[:200]} is not a certificate authority "
                           "(basicConstraints CA): a trust store holds root certificates")
         der = certificate.public_bytes(serialization.Encoding.DER)
         found.append(Root(hashlib.sha256(der).hexdigest().upper(),
-                          certificate.public_bytes(serialization.Encoding.PEM).decode(),
-                          certificate.subject.rfc4514_string()))
+                          certificate.public_bytes(serialization.Encoding.PEM).decode(), subject))
     if not found:
         raise Refused("no PEM certificate (-----BEGIN CERTIFICATE-----) found")
     return found
@@ -352,18 +351,27 @@ def _signing_moments(envelope: Envelope, now: float, tsa_roots) -> Optional[tupl
 
 def verify(envelope: Envelope, stores: TrustStores, digest: str, now: float,
            identities: List[Identity] = ()) -> Optional[str]:
+    """`_verify`; a chain whose certificates hold malformed parts (parsed as they are read)
+    verifies as nothing."""
+    try:
+        return _verify(envelope, stores, digest, now, identities)
+    except keyless.malformed():
+        return None
+
+
+def _verify(envelope: Envelope, stores: TrustStores, digest: str, now: float,
+            identities: List[Identity]) -> Optional[str]:
     """The fingerprint of the trusted root behind a notation signature for `digest`, or None: a
     CA root for notary.x509 (dated by a timestamp when the TSA store has roots), a signing
     authority's root for notary.x509.signingAuthority. With `identities`, the signing
     certificate must also be one of them (else: any, `*`)."""
-    from cryptography import x509
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives import serialization
     trusted = stores.signing_authority if envelope.authentic_time is not None else stores.ca
     if envelope.target != digest or (envelope.expiry is not None and envelope.expiry < now) or not trusted:
         return None
     try:
-        chain = [x509.load_der_x509_certificate(der) for der in envelope.chain]
+        chain = [keyless.load_certificate(der) for der in envelope.chain]
     except ValueError:
         return None
     leaf = chain[0]
@@ -388,8 +396,7 @@ def verify(envelope: Envelope, stores: TrustStores, digest: str, now: float,
 
 def named(envelope: Envelope) -> Optional[str]:
     """The signing certificate's subject, unverified (for showing)."""
-    from cryptography import x509
     try:
-        return x509.load_der_x509_certificate(envelope.chain[0]).subject.rfc4514_string()
+        return keyless.load_certificate(envelope.chain[0]).subject.rfc4514_string()
     except ValueError:
         return None

@@ -283,17 +283,18 @@ def trusted_range(token_bytes: bytes, signature: bytes, roots: Iterable) -> Opti
     attribute, RFC 5035), is for time stamping, and chains through the token's certificates to
     one of `roots` (cryptography certificates: a trust store's TSA roots), each valid at genTime.
     None otherwise. (Notation's timestamps: signing/notation.py.)"""
-    from cryptography import x509
-    from chalicelib.signing.keyless import is_authority, within
     token = _of(signature, token_bytes, parse_token)
     if token is None or token.signing_certificate is None:
         return None
-    carried = []
-    for raw in token.certificates:
-        try:
-            carried.append(x509.load_der_x509_certificate(raw))
-        except ValueError:
-            continue
+    from chalicelib.signing.keyless import load_certificate, malformed
+    try:  # the carried certificates are untrusted bytes, parsed as their parts are read
+        return _carried_range(token, [load_certificate(raw) for raw in token.certificates], roots)
+    except malformed():
+        return None
+
+
+def _carried_range(token: Token, carried: list, roots: Iterable) -> Optional[Tuple[float, float]]:
+    from chalicelib.signing.keyless import is_authority, within
     signer = next((c for c in carried if _names(token, c)), None)
     hash_name, certificate_hash = token.signing_certificate
     if signer is None or hashlib.new(hash_name, _der(signer)).digest() != certificate_hash \

@@ -6,8 +6,11 @@ import hashlib
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.hazmat.primitives.serialization import Encoding
+from hypothesis import given
+from hypothesis import strategies as st
 
-from chalicelib.signing import der, timestamps, transparency
+from chalicelib.signing import der, keyless, timestamps, transparency
 from chalicelib.signing.keyless import Authority, LogKey, Window
 from tests.sigstore import NOW, Log, TimestampAuthority, audit_path, tree_hash
 
@@ -82,3 +85,63 @@ def test_a_timestamp_that_is_not_one_dates_nothing():
     for hostile in (bytes(refused), bytes(flipped), good[:-1], good + b"\x00", b"", b"\x30\x00",
                     b"\x30\x84\x7f\xff\xff\xff" + bytes(16)):
         assert timestamps.verified_time(hostile, b"signature", [authority]) is None
+
+
+# --- fuzz: whatever bytes come in, these read them as nothing, never raise (bounded by the
+# hypothesis profile: tests/conftest.py)
+
+def _mutated(data: bytes, edits) -> bytes:
+    buffer = bytearray(data)
+    for position, value in edits:
+        if buffer:
+            buffer[position % len(buffer)] = value
+    return bytes(buffer)
+
+
+EDITS = st.lists(st.tuples(st.integers(0, 1 << 16), st.integers(0, 255)), min_size=1, max_size=6)
+
+
+@pytest.fixture(scope="module")
+def made():
+    from tests.sigstore import Sigstore
+    sigstore = Sigstore()
+    notary_authority = TimestampAuthority()
+    return {"sigstore": sigstore, "root": keyless.parse_root(sigstore.trusted_root()),
+            "response": sigstore.tsa.stamp(b"signature", NOW),
+            "token": notary_authority.notation_token(b"signature", NOW), "tsa": notary_authority,
+            "bundle": sigstore.v2_bundle("me@example.test", digest="sha256:" + "a" * 64)}
+
+
+@pytest.mark.fuzz
+@given(edits=EDITS)
+def test_a_mangled_timestamp_dates_nothing_and_raises_nothing(made, edits):
+    authority = Authority((made["sigstore"].tsa.certificate, made["sigstore"].tsa.root), Window(0, None))
+    moment = timestamps.verified_time(_mutated(made["response"], edits), b"signature", [authority])
+    assert moment in (None, NOW.timestamp())
+    stamped = timestamps.trusted_range(_mutated(made["token"], edits), b"signature", [made["tsa"].root])
+    assert stamped in (None, (NOW.timestamp(), NOW.timestamp()))
+
+
+@pytest.mark.fuzz
+@given(edits=EDITS)
+def test_a_mangled_bundle_proves_nothing_it_should_not_and_raises_nothing(made, edits):
+    from chalicelib.signing import bundles
+    bundle = bundles.parse(_mutated(made["bundle"], edits))
+    proof = bundles.keyless_proof(bundle, [made["root"]]) if bundle is not None else None
+    assert proof is None or proof.subjects == ("me@example.test",)
+
+
+@pytest.mark.fuzz
+@given(edits=EDITS, cose=st.booleans())
+def test_a_mangled_notation_envelope_verifies_as_nothing_and_raises_nothing(made, edits, cose):
+    from chalicelib.signing import notation
+    from tests.notary import Notary, cose_envelope
+    notary = made.setdefault("notary", Notary())
+    digest = "sha256:" + "b" * 64
+    token = (lambda signature: made["tsa"].notation_token(signature, NOW))
+    envelope = cose_envelope(notary, digest, stamp=token) if cose else notary.envelope(digest, stamp=token)
+    parsed = notation.parse_any(notation.COSE if cose else notation.JWS, _mutated(envelope, edits))
+    root = notation.Root("ROOT", notary.root_pem, "")
+    tsa = notation.Root("TSA", made["tsa"].root.public_bytes(Encoding.PEM).decode(), "")
+    stores = notation.TrustStores((root,), (tsa,))
+    assert parsed is None or notation.verify(parsed, stores, digest, NOW.timestamp()) in (None, "ROOT")
