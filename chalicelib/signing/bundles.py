@@ -259,12 +259,9 @@ def _keyless_proof(bundle: Bundle, roots: List[keyless.TrustedRoot]) -> Optional
     times, windows = _logged(bundle, leaf.public_bytes(keyless.der_encoding()), roots)
     if not times and not windows:
         return None  # no trusted log holds it
-    authorities = [authority for r in roots for authority in r.timestamp_authorities]
-    stamped = [moment for moment in (timestamps.verified_time(stamp, bundle.signature, authorities)
-                                     for stamp in bundle.timestamps) if moment is not None]
-    moments = times + [moment for moment in stamped if times or any(w.covers(moment) for w in windows)]
-    proofs = [keyless.certified(leaf, int(moment), roots) for moment in moments]
-    return proofs[0] if proofs and all(proofs) else None
+    stamped = keyless.stamped_times(bundle.timestamps, bundle.signature, roots)
+    return keyless.certified_throughout(
+        leaf, times + [moment for moment in stamped if times or any(w.covers(moment) for w in windows)], roots)
 
 
 def keyless_proof(bundle: Bundle, roots: List[keyless.TrustedRoot]) -> Optional[keyless.Proof]:

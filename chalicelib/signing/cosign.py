@@ -25,6 +25,7 @@ SIMPLE_SIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
 SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
 CERTIFICATE_ANNOTATION = "dev.sigstore.cosign/certificate"  # keyless (signing/keyless.py)
 BUNDLE_ANNOTATION = "dev.sigstore.cosign/bundle"
+TIMESTAMP_ANNOTATION = "dev.sigstore.cosign/rfc3161timestamp"  # {"SignedRFC3161Timestamp": <base64 DER>}
 COSIGN_TYPE = "cosign container image signature"
 MAX_PAYLOAD_BYTES = 64 * 1024
 PEM_BLOCK = re.compile(r"-----BEGIN PUBLIC KEY-----\s.*?-----END PUBLIC KEY-----", re.S)
@@ -158,12 +159,13 @@ def is_signature_artifact(body: bytes) -> bool:
 
 class Entry(NamedTuple):
     """One layer of a `.sig` manifest: the payload's bytes and the signature over them; for a
-    keyless signature also its certificate (PEM) and transparency-log bundle (JSON), as the
-    layer's annotations hold them (signing/keyless.py)."""
+    keyless signature also its certificate (PEM), transparency-log bundle (JSON) and RFC 3161
+    timestamp (JSON), as the layer's annotations hold them (signing/keyless.py)."""
     payload: bytes
     signature: bytes
     certificate: Optional[str] = None
     bundle: Optional[str] = None
+    timestamp: Optional[str] = None  # `cosign sign --timestamp-server-url`'s, JSON
 
 
 def entries(document: dict, read_blob) -> List[Entry]:
@@ -186,8 +188,8 @@ def entries(document: dict, read_blob) -> List[Entry]:
             continue
         payload = _payload(digest, read_blob)
         if payload is not None:
-            found.append(Entry(payload, signature, _text(annotations.get(CERTIFICATE_ANNOTATION)),
-                               _text(annotations.get(BUNDLE_ANNOTATION))))
+            found.append(Entry(payload, signature, *(_text(annotations.get(name)) for name in (
+                CERTIFICATE_ANNOTATION, BUNDLE_ANNOTATION, TIMESTAMP_ANNOTATION))))
     return found
 
 

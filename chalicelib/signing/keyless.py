@@ -18,7 +18,11 @@ Such a signature counts here only if all of this holds (`verify`):
     certificate;
   * the certificate chains, signature by signature, to a certificate authority of the trusted
     root valid at that time (the chain cosign writes beside it is not trusted: only the root's),
-    is for code signing, and `integratedTime` lies within its validity;
+    is for code signing (and no authority), and `integratedTime` lies within its validity, as
+    does the time of an RFC 3161 timestamp of the signature (cosign.TIMESTAMP_ANNOTATION, by a
+    timestamp authority of the root) when the layer has one;
+  * when that root lists certificate transparency logs, the certificate embeds a timestamp (SCT)
+    one of them signed (signing/transparency.py);
   * the signature over the payload verifies with the certificate's key;
   * and the caller then matches the certificate's issuer and subjects to a keyless identity the
     namespace trusts (`Identity`: an exact OIDC issuer, a subject pattern where `*` is any run).
@@ -26,10 +30,9 @@ Such a signature counts here only if all of this holds (`verify`):
 A trusted root is sigstore's JSON (`application/vnd.dev.sigstore.trustedroot+json;version=0.1`,
 as `cosign trusted-root create` writes, or the public instance's trusted_root.json): its `tlogs`
 (keys by log id, with validity), `certificateAuthorities` (chains, with validity) and
-`timestampAuthorities` (chains, the authority's own certificate first; the RFC 3161 timestamps a
-sigstore bundle carries are checked against them: signing/timestamps.py). Its `ctlogs` are not
-used: certificate transparency proofs (SCTs) are not checked. On a `.sig` layer the log's SET is
-the signing time.
+`timestampAuthorities` (chains, the authority's own certificate first; RFC 3161 timestamps are
+checked against them: signing/timestamps.py) and `ctlogs` (certificate transparency logs). A log
+is known by the root's `logId.keyId`, else by the SHA-256 of its key.
 
 Everything here reads untrusted bytes, bounded (MAX_*); anything malformed verifies as nothing.
 """
@@ -43,7 +46,7 @@ from datetime import datetime, timezone
 from typing import Dict, Iterable, List, NamedTuple, Optional, Tuple
 
 from chalicelib.access.federation import star_match
-from chalicelib.signing import transparency
+from chalicelib.signing import timestamps, transparency
 from chalicelib.signing.cosign import verifies_with
 
 TRUSTED_ROOT_TYPE = "application/vnd.dev.sigstore.trustedroot+json"
@@ -380,9 +383,34 @@ def certified(leaf, moment: int, roots: Iterable[TrustedRoot]) -> Optional[Proof
     return Proof(issuer, _subjects(leaf), moment) if issuer else None
 
 
-def _proof(certificate_pem: str, bundle_text: str, signature: bytes, payload: bytes,
-           roots: List[TrustedRoot]) -> Optional[Proof]:
-    if len(certificate_pem) > MAX_CERTIFICATE_BYTES or len(bundle_text) > MAX_BUNDLE_BYTES:
+def certified_throughout(leaf, moments: Iterable[float], roots: Iterable[TrustedRoot]) -> Optional[Proof]:
+    """`certified` at every one of the verified `moments` (a log's integrated time, timestamps'
+    genTimes): the proof at the first, or None if there is none or any fails."""
+    roots = list(roots)
+    proofs = [certified(leaf, int(moment), roots) for moment in moments]
+    return proofs[0] if proofs and all(proofs) else None
+
+
+def stamped_times(responses: Iterable[bytes], signature: bytes, roots: Iterable[TrustedRoot]) -> List[float]:
+    """The times RFC 3161 `responses` verify for `signature` under the roots' timestamp authorities."""
+    authorities = [authority for r in roots for authority in r.timestamp_authorities]
+    return [moment for moment in (timestamps.verified_time(response, signature, authorities)
+                                  for response in responses) if moment is not None]
+
+
+def _timestamp(text: Optional[str]) -> tuple:
+    """The DER response of a `.sig` layer's timestamp annotation, or none."""
+    try:
+        return (base64.b64decode(json.loads(text)["SignedRFC3161Timestamp"], validate=True),) if text else ()
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        return ()
+
+
+def _proof(entry, roots: List[TrustedRoot]) -> Optional[Proof]:
+    certificate_pem, bundle_text, signature, payload = entry.certificate, entry.bundle or "", entry.signature, \
+        entry.payload
+    if len(certificate_pem) > MAX_CERTIFICATE_BYTES or len(bundle_text) > MAX_BUNDLE_BYTES \
+            or len(entry.timestamp or "") > MAX_BUNDLE_BYTES:
         return None
     try:
         leaf = load_certificate(certificate_pem.encode(), pem=True)
@@ -396,7 +424,8 @@ def _proof(certificate_pem: str, bundle_text: str, signature: bytes, payload: by
         return None
     if not verifies_with(leaf.public_key(), signature, payload):
         return None
-    return certified(leaf, logged[0], roots)
+    return certified_throughout(leaf, [logged[0], *stamped_times(_timestamp(entry.timestamp), signature, roots)],
+                                roots)
 
 
 def cached(key: Tuple[str, ...], prove) -> Optional[Proof]:
@@ -417,16 +446,15 @@ def fingerprints(roots: Iterable[TrustedRoot]) -> str:
     return ",".join(sorted(r.fingerprint for r in roots))
 
 
-def verify(certificate_pem: str, bundle_text: str, signature: bytes, payload: bytes,
-           roots: List[TrustedRoot]) -> Optional[Proof]:
-    """What a keyless `.sig` signature proves, if it verifies against one of `roots` (see the
-    module's docstring), else None."""
-    if not roots:
+def verify(entry, roots: List[TrustedRoot]) -> Optional[Proof]:
+    """What a keyless `.sig` signature (a cosign.Entry with a certificate) proves, if it verifies
+    against one of `roots` (see the module's docstring), else None."""
+    if not roots or entry.certificate is None:
         return None
-    key = ("sig", fingerprints(roots), hashlib.sha256(certificate_pem.encode()).hexdigest(),
-           hashlib.sha256(bundle_text.encode()).hexdigest(), base64.b64encode(signature).decode(),
-           hashlib.sha256(payload).hexdigest())
-    return cached(key, lambda: _proof(certificate_pem, bundle_text, signature, payload, roots))
+    key = ("sig", fingerprints(roots), *(hashlib.sha256((text or "").encode()).hexdigest()
+                                         for text in (entry.certificate, entry.bundle, entry.timestamp)),
+           base64.b64encode(entry.signature).decode(), hashlib.sha256(entry.payload).hexdigest())
+    return cached(key, lambda: _proof(entry, roots))
 
 
 def signer(proof: Optional[Proof], identities: Iterable[Identity]) -> Optional[Identity]:

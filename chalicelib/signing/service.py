@@ -107,7 +107,7 @@ class Trust:
     def _keyless_proof(self, entry: cosign.Entry) -> Optional[keyless.Proof]:
         if entry.certificate is None or entry.bundle is None or not self._root_texts:
             return None
-        return keyless.verify(entry.certificate, entry.bundle, entry.signature, entry.payload, self._roots())
+        return keyless.verify(entry, self._roots())
 
     def bundle_signer(self, bundle: bundles.Bundle) -> Optional[str]:
         """The fingerprint of the trusted cosign key, or keyless identity, that made a sigstore

@@ -138,8 +138,7 @@ def verify_cosign(client: RegistryClient, reference: Reference, public_keys: str
         if entry.certificate is None:
             signer, label = cosign.signer(entry, trusted), None
         else:
-            proof = keyless.verify(entry.certificate, entry.bundle or "", entry.signature, entry.payload,
-                                   parsed_roots) if parsed_roots else None
+            proof = keyless.verify(entry, parsed_roots)
             identity = keyless.signer(proof, parsed_identities)
             signer, label = (identity.fingerprint if identity else None), keyless.named(entry.certificate)
         results.append({

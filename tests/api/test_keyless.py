@@ -3,6 +3,7 @@ sigstore trusted root and trusts keyless identities; verified mode then serves a
 certificate for a trusted identity signed, checked offline (the log's signed entry timestamp, the
 log entry, the certificate chain and validity, the identity), and nothing less. The signatures are
 made by tests/sigstore.py from the specifications, as cosign writes them."""
+import base64
 import json
 import re
 from datetime import timedelta
@@ -161,6 +162,32 @@ def test_a_keyless_signature_that_does_not_verify_counts_as_none(client, anonymo
     # One good layer among them all is enough.
     push_keyless(push, "team/app", digest, *hostile.values(), (good, made))
     assert get(anonymous, clock, "/v2/team/app/manifests/v1").status_code == 200
+
+
+def stamped(sigstore, made: dict, at, authority=None) -> dict:
+    """The layer `cosign sign --timestamp-server-url` writes: the annotations and a TSA's timestamp
+    of the signature (its raw bytes), at `at`, by `authority` (a tests.sigstore.TimestampAuthority)."""
+    response = (authority or sigstore.tsa).stamp(base64.b64decode(made[cosign.SIGNATURE_ANNOTATION]), at)
+    return dict(made, **{cosign.TIMESTAMP_ANNOTATION: json.dumps(
+        {"SignedRFC3161Timestamp": base64.b64encode(response).decode()})})
+
+
+def test_a_timestamp_beside_the_log_entry_must_find_the_certificate_valid_too(client, anonymous, clock, push,
+                                                                             sigstore, trusted):
+    from tests.sigstore import NOW, TimestampAuthority
+    _, digest = push.image("team/app", "v1")
+    SettingsService(backend()).change("team", verified=True)
+    good = payload(digest, f"{HOST}/team/app")
+    made = sigstore.sign(good, SUBJECT)
+    for why, layer in {"stamped after the certificate expired": stamped(sigstore, made, NOW + timedelta(minutes=20)),
+                       "stamped before it was issued": stamped(sigstore, made, NOW - timedelta(minutes=5))}.items():
+        push_keyless(push, "team/app", digest, (good, layer))
+        assert get(anonymous, clock, "/v2/team/app/manifests/v1").status_code == 403, why
+    # A timestamp nobody trusts dates nothing, so the log's time alone decides; one in the window agrees.
+    for layer in (stamped(sigstore, made, NOW + timedelta(minutes=20), TimestampAuthority()),
+                  stamped(sigstore, made, NOW + timedelta(minutes=1))):
+        push_keyless(push, "team/app", digest, (good, layer))
+        assert get(anonymous, clock, "/v2/team/app/manifests/v1").status_code == 200
 
 
 def test_the_chain_cosign_writes_beside_the_certificate_is_not_trusted(client, anonymous, clock, push, sigstore,
