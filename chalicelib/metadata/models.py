@@ -419,6 +419,9 @@ class SigningKey(Model):
     expires = UnicodeAttribute(null=True)
     capabilities = UnicodeAttribute()
     added_at = UTCDateTimeAttribute()
+    # The repositories it is trusted for (JSON list of patterns, `*` any run; signing/service.py
+    # `applies_to`), None: the whole namespace.
+    repositories = UnicodeAttribute(null=True)
 
 
 class Signature(Model):

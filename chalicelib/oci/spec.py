@@ -169,6 +169,10 @@ TIME_MACHINE_DAYS_MAX = 3650
 # Immutable-tag patterns: a tag's characters plus the wildcards * and ?; at most this many.
 IMMUTABLE_TAG_PATTERN_RE = re.compile(r"[a-zA-Z0-9_.*?-]{1,128}")
 IMMUTABLE_TAG_PATTERNS_MAX = 20
+# The repositories a trusted key or root may be limited to (`dockless key add --repository`): a
+# name within the namespace, `*` standing for any run of characters.
+TRUST_SCOPE_RE = re.compile(r"[a-z0-9*](?:[a-z0-9._*-]|/(?=[a-z0-9*])){0,200}")
+TRUST_SCOPES_MAX = 16
 
 # --- pull-through cache namespaces (ours, chalicelib/pullthrough/proxy.py) ----------------------------------
 # A cached tag is served without asking the upstream for this long after it was fetched or checked.

@@ -13,6 +13,9 @@ and the public keys, Apache style:
                                      sigstore trusted root or keyless identity (JSON); <FPR>.crt
                                      a notation trust store's root certificate (PEM); <FPR>.txt
                                      a notation trusted identity (x509.subject: ...)
+
+Each of the /keys answers takes `?repository=NAME`: then only what the namespace trusts for that
+repository (an item added with `?repositories=app,tools/*` is trusted for those alone).
 """
 from __future__ import annotations
 import base64
@@ -25,7 +28,7 @@ from chalicelib.oci.errors import RegistryError
 from chalicelib.registry.manifests import ManifestService
 from chalicelib.routes.respond import empty, json_response
 from chalicelib.signing import keyless, notation
-from chalicelib.signing.service import COSIGN, OPENPGP, SigningService, kind_of
+from chalicelib.signing.service import COSIGN, OPENPGP, SigningService, applies_to, kind_of
 
 
 def get_signatures(call, name, digest):
@@ -49,12 +52,19 @@ def _key_document(key) -> dict:
     return {"fingerprint": key.fingerprint, "kind": kind_of(key), "uids": json.loads(key.uids),
             "algorithm": key.algorithm,
             "length": key.length, "created": key.created, "expires": key.expires,
-            "capabilities": key.capabilities}
+            "capabilities": key.capabilities,
+            "repositories": json.loads(key.repositories) if key.repositories else None}
+
+
+def _trusted(call, namespace):
+    """The namespace's trusted items; with `?repository=NAME`, those trusted for that repository."""
+    found = SigningService(call.backend).keys(namespace)
+    repository = call.query("repository")
+    return found if repository is None else [k for k in found if applies_to(k, repository)]
 
 
 def list_keys(call, namespace):
-    return json_response({"namespace": namespace,
-                          "keys": [_key_document(k) for k in SigningService(call.backend).keys(namespace)]})
+    return json_response({"namespace": namespace, "keys": [_key_document(k) for k in _trusted(call, namespace)]})
 
 
 # What each published file holds: the kinds of trusted item, and how they are served.
@@ -71,7 +81,7 @@ def key_file(call, namespace, file):
     """KEYS: the namespace's OpenPGP keys; cosign.pub: its cosign public keys (PEM); <FPR>.asc,
     <FPR>.pub, <FPR>.json or <FPR>.crt: one of them, a trusted root, a keyless identity, or a
     notation root certificate."""
-    found = SigningService(call.backend).keys(namespace)
+    found = _trusted(call, namespace)
     if file in _FILES:
         kind, content_type = _FILES[file]
         chosen = [k for k in found if kind_of(k) == kind]
@@ -86,7 +96,8 @@ def key_file(call, namespace, file):
 
 
 def add_keys(call, namespace):
-    added, warnings = SigningService(call.backend).add_keys(namespace, call.body().decode("utf-8", "replace"))
+    added, warnings = SigningService(call.backend).add_keys(namespace, call.body().decode("utf-8", "replace"),
+                                                           call.query("repositories"))
     return json_response({"keys": [_key_document(k) for k in added], "warnings": warnings}, status=201)
 
 

@@ -41,7 +41,7 @@ import hashlib
 import json
 from typing import Dict, List, NamedTuple, Optional
 
-from chalicelib.signing import keyless, timestamps, transparency
+from chalicelib.signing import certificates, keyless, timestamps, transparency
 from chalicelib.signing.cosign import BUNDLE_TYPE, verifies_with
 
 COSIGN_SIGN = "https://sigstore.dev/cosign/sign/v1"
@@ -123,8 +123,8 @@ def _certificate(material: dict) -> Optional[bytes]:
         chain = (material.get("x509CertificateChain") or {}).get("certificates") or [{}]
         raw = chain[0].get("rawBytes") if isinstance(chain[0], dict) else None
         for more in chain[1:MAX_CHAIN]:
-            certificate = keyless.load_certificate(base64.b64decode(more["rawBytes"], validate=True))
-            if keyless.is_authority(certificate) and certificate.issuer == certificate.subject:
+            certificate = certificates.load_certificate(base64.b64decode(more["rawBytes"], validate=True))
+            if certificates.is_authority(certificate) and certificate.issuer == certificate.subject:
                 raise ValueError("a bundle's chain holds a root certificate")
     return base64.b64decode(raw, validate=True) if raw is not None else None
 
@@ -214,7 +214,7 @@ def _names(body: dict, bundle: Bundle, leaf_der: bytes) -> bool:
             if spec["payloadHash"] != {"algorithm": "sha256", "value": payload_hash.hexdigest()}:
                 return False
             return any(base64.b64decode(named["signature"], validate=True) == bundle.signature
-                       and keyless.load_certificate(base64.b64decode(named["verifier"], validate=True), pem=True)
+                       and certificates.load_certificate(base64.b64decode(named["verifier"], validate=True), pem=True)
                        .public_bytes(keyless.der_encoding()) == leaf_der for named in spec["signatures"])
         if version == "0.0.2":
             logged = spec["dsseV002"]
@@ -251,7 +251,7 @@ def _logged(bundle: Bundle, leaf_der: bytes, roots: List[keyless.TrustedRoot]) -
 
 def _keyless_proof(bundle: Bundle, roots: List[keyless.TrustedRoot]) -> Optional[keyless.Proof]:
     try:
-        leaf = keyless.load_certificate(bundle.certificate)
+        leaf = certificates.load_certificate(bundle.certificate)
     except ValueError:
         return None
     if not verifies_with(leaf.public_key(), bundle.signature, bundle.signed, bundle.prehashed):
@@ -276,7 +276,7 @@ def certificate_pem(bundle: Bundle) -> Optional[str]:
     """The bundle's certificate as PEM (for showing who it names), or None."""
     from cryptography.hazmat.primitives import serialization
     try:
-        return keyless.load_certificate(bundle.certificate).public_bytes(
+        return certificates.load_certificate(bundle.certificate).public_bytes(
             serialization.Encoding.PEM).decode() if bundle.certificate else None
     except ValueError:
         return None

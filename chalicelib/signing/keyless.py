@@ -47,6 +47,7 @@ from typing import Dict, Iterable, List, NamedTuple, Optional, Tuple
 
 from chalicelib.access.federation import star_match
 from chalicelib.signing import timestamps, transparency
+from chalicelib.signing.certificates import is_authority, load_certificate, malformed, within
 from chalicelib.signing.cosign import verifies_with
 
 TRUSTED_ROOT_TYPE = "application/vnd.dev.sigstore.trustedroot+json"
@@ -269,18 +270,6 @@ def for_code_signing(certificate) -> bool:
     return any(usage.dotted_string == CODE_SIGNING for usage in usages)
 
 
-def is_authority(certificate) -> bool:
-    from cryptography import x509
-    try:
-        return certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
-    except x509.ExtensionNotFound:
-        return False
-
-
-def within(certificate, moment: float) -> bool:
-    return certificate.not_valid_before_utc.timestamp() <= moment <= certificate.not_valid_after_utc.timestamp()
-
-
 def _chains(leaf, authority: Authority, moment: float) -> bool:
     """Whether `leaf` was issued by the authority's first certificate, each by the next, every one
     an authority valid at `moment`."""
@@ -320,24 +309,6 @@ def names_hashedrekord(body: dict, digest_hex: str, signature: bytes, leaf_der: 
 def der_encoding():
     from cryptography.hazmat.primitives import serialization
     return serialization.Encoding.DER
-
-
-def load_certificate(data: bytes, pem: bool = False):
-    """An X.509 certificate from untrusted bytes, DER or PEM; ValueError when they are not one
-    (cryptography raises InvalidVersion, which is no ValueError, for an unknown version)."""
-    from cryptography import x509
-    try:
-        return (x509.load_pem_x509_certificate if pem else x509.load_der_x509_certificate)(data)
-    except x509.InvalidVersion as error:
-        raise ValueError(str(error)) from None
-
-
-def malformed() -> tuple:
-    """What reading untrusted certificates and keys may raise beyond loading them: cryptography
-    parses a certificate's parts as they are read (ValueError), and refuses algorithms it does not
-    know (UnsupportedAlgorithm). For `except malformed():` around a whole verification."""
-    from cryptography.exceptions import UnsupportedAlgorithm
-    return ValueError, TypeError, UnsupportedAlgorithm
 
 
 def logged_at(entry: dict, promise: bytes, roots: Iterable[TrustedRoot]) -> Optional[Tuple[int, dict]]:

@@ -51,7 +51,7 @@ import re
 from datetime import datetime
 from typing import List, NamedTuple, Optional
 
-from chalicelib.signing import cbor, keyless, timestamps
+from chalicelib.signing import cbor, certificates, keyless, timestamps
 
 ARTIFACT_TYPE = "application/vnd.cncf.notary.signature"
 JWS = "application/jose+json"
@@ -96,9 +96,9 @@ def roots(text: str) -> List[Root]:
     found = []
     for block in CERTIFICATE_BLOCK.findall(text):
         try:
-            certificate = keyless.load_certificate(block.encode(), pem=True)
-            authority, subject = keyless.is_authority(certificate), certificate.subject.rfc4514_string()
-        except keyless.malformed() as error:
+            certificate = certificates.load_certificate(block.encode(), pem=True)
+            authority, subject = certificates.is_authority(certificate), certificate.subject.rfc4514_string()
+        except certificates.malformed() as error:
             raise Refused(f"not a PEM certificate: {error}") from None
         if not authority:
             raise Refused(f"{subject[:200]} is not a certificate authority "
@@ -355,7 +355,7 @@ def verify(envelope: Envelope, stores: TrustStores, digest: str, now: float,
     verifies as nothing."""
     try:
         return _verify(envelope, stores, digest, now, identities)
-    except keyless.malformed():
+    except certificates.malformed():
         return None
 
 
@@ -371,20 +371,20 @@ def _verify(envelope: Envelope, stores: TrustStores, digest: str, now: float,
     if envelope.target != digest or (envelope.expiry is not None and envelope.expiry < now) or not trusted:
         return None
     try:
-        chain = [keyless.load_certificate(der) for der in envelope.chain]
+        chain = [certificates.load_certificate(der) for der in envelope.chain]
     except ValueError:
         return None
     leaf = chain[0]
     moments = _signing_moments(envelope, now, stores.tsa)
     if not keyless.for_code_signing(leaf) or moments is None \
-            or not all(keyless.within(certificate, moment) for certificate in chain for moment in moments):
+            or not all(certificates.within(certificate, moment) for certificate in chain for moment in moments):
         return None
     if identities and not any(identity.attributes <= _subject_attributes(leaf) for identity in identities):
         return None
     if not _signature_verifies(leaf.public_key(), envelope.algorithm, envelope.signature, envelope.signing_input):
         return None
     for issued, issuer in zip(chain, chain[1:]):
-        if not keyless.is_authority(issuer):
+        if not certificates.is_authority(issuer):
             return None
         try:
             issued.verify_directly_issued_by(issuer)
@@ -397,6 +397,6 @@ def _verify(envelope: Envelope, stores: TrustStores, digest: str, now: float,
 def named(envelope: Envelope) -> Optional[str]:
     """The signing certificate's subject, unverified (for showing)."""
     try:
-        return keyless.load_certificate(envelope.chain[0]).subject.rfc4514_string()
+        return certificates.load_certificate(envelope.chain[0]).subject.rfc4514_string()
     except ValueError:
         return None

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 
+from chalicelib.access.federation import star_match
 from chalicelib.backend import Backend
 from chalicelib.metadata import keys, queries
 from chalicelib.metadata.models import BlobLink, Manifest, Signature, SigningKey, Tag, failed_conditions, transaction
@@ -64,6 +65,31 @@ def kind_of(key: SigningKey) -> str:
     if key.algorithm in (keyless.ROOT, keyless.IDENTITY, notation.IDENTITY, *notation.STORES.values()):
         return key.algorithm
     return COSIGN if cosign.holds_public_keys(key.armored) else OPENPGP
+
+
+def _item(namespace: str, fingerprint: str, text: str, uids: List[str], algorithm: str, length: int) -> SigningKey:
+    """A trusted item other than an OpenPGP key: it signs (capabilities "s"), with no dates of its own."""
+    return SigningKey(namespace, fingerprint, armored=text, uids=json.dumps(uids), algorithm=algorithm,
+                      length=length, created=None, expires=None, capabilities="s")
+
+
+def trust_scope(namespace: str, repositories: Optional[str]) -> Optional[str]:
+    """The repositories a trusted item is for, as stored (a JSON list of full patterns), from
+    `app,tools/*` (names within the namespace, `*` any run); None (not given): the whole namespace."""
+    if repositories is None:
+        return None
+    patterns = [p.strip() for p in repositories.split(",")]
+    bad = [p for p in patterns if not spec.TRUST_SCOPE_RE.fullmatch(p)]
+    if bad or not patterns or len(patterns) > spec.TRUST_SCOPES_MAX:
+        raise RegistryError(errors.ADMIN_INVALID, f"repositories: 1 to {spec.TRUST_SCOPES_MAX} repository names "
+                                                  f"within {namespace} (a-z 0-9 . _ - / and *), comma-separated; "
+                                                  f"not {bad[:3]}")
+    return json.dumps(sorted({f"{namespace}/{p}" for p in patterns}))
+
+
+def applies_to(key: SigningKey, repository: str) -> bool:
+    """Whether the namespace trusts `key` for `repository`."""
+    return key.repositories is None or any(star_match(p, repository) for p in json.loads(key.repositories))
 
 
 class Vouch(NamedTuple):
@@ -155,11 +181,13 @@ class Trust:
 
     @classmethod
     def of_repository(cls, repository: str) -> "Trust":
-        """The keys trusted for a repository's namespace, and the registry's own. The registry
+        """The keys its namespace trusts for a repository, and the registry's own. The registry
         signs only a push to a repository that signs automatically, under that repository's
         name, so its signatures stay trusted for what it signed after automatic signing is turned
         off; removing its key from `_registry` withdraws them (a rotation, a compromise)."""
-        return cls.of(keys.namespace_of(repository), REGISTRY_NAMESPACE)
+        namespace = keys.namespace_of(repository)
+        return cls([key for key in SigningKey.query(namespace) if applies_to(key, repository)]
+                   + list(SigningKey.query(REGISTRY_NAMESPACE)))
 
     def vouches(self, signatures: Iterable[Signature], digest: str) -> List[Vouch]:
         found = []
@@ -200,94 +228,70 @@ class SigningService:
     def keys(self, namespace: str) -> List[SigningKey]:
         return list(SigningKey.query(namespace))
 
-    def add_keys(self, namespace: str, armored: str) -> Tuple[List[SigningKey], List[str]]:
-        """Trust what `armored` holds for the namespace: OpenPGP keys (ASCII-armoured), cosign's
-        PEM public keys (cosign.pub), a sigstore trusted root (its JSON), or a keyless identity
-        (`{"issuer": URL, "subject": PATTERN}`); the last two together trust keyless signatures. For
-        notation: root certificates (PEM; after a line `notation.truststore: tsa` or
-        `... signingAuthority`, that trust store's), or a trusted identity (`x509.subject: ...`)."""
-        if cosign.holds_public_keys(armored):
-            return self._add_cosign_keys(namespace, armored)
-        if armored.lstrip().startswith("{"):
-            return self._add_keyless_trust(namespace, armored)
-        if armored.lstrip().startswith(notation.STORE_MARK):
-            store, _, certificates = armored.lstrip()[len(notation.STORE_MARK):].partition("\n")
-            if store.strip() not in notation.STORES:
-                raise RegistryError(errors.ADMIN_INVALID, f"notation's trust stores are {', '.join(notation.STORES)}")
-            return self._add_notation_roots(namespace, certificates, notation.STORES[store.strip()])
-        if notation.holds_certificates(armored):
-            return self._add_notation_roots(namespace, armored, notation.ROOT)
-        if armored.strip().startswith(notation.SUBJECT_PREFIX):
-            return self._add_notation_identity(namespace, armored)
-        try:
-            found = gpg.split_public_keys(armored)
-        except gpg.KeyRefused as error:
-            raise RegistryError(errors.ADMIN_INVALID, str(error)) from None
-        now, added, warnings = self._backend.clock(), [], []
-        with transaction() as txn:
-            for info in found:
-                key = SigningKey(namespace, info.fingerprint, armored=info.armored, uids=json.dumps(info.uids),
-                                 algorithm=info.algorithm, length=info.length, created=info.created,
-                                 expires=info.expires, capabilities=info.capabilities, added_at=now)
-                txn.save(key)
-                self._backend.audit.record_in(txn, "key.add", None, info.fingerprint, namespace=namespace)
-                added.append(key)
-                if not info.primary_can_sign:
-                    warnings.append(f"{info.fingerprint}: the primary key cannot sign; signatures made by its "
-                                    "subkeys are rejected by older skopeo (Debian's 1.9)")
-        return added, warnings
-
-    def _add_cosign_keys(self, namespace: str, text: str) -> Tuple[List[SigningKey], List[str]]:
-        try:
-            found = cosign.public_keys(text)
-        except cosign.KeyRefused as error:
-            raise RegistryError(errors.ADMIN_INVALID, str(error)) from None
-        return self._add(namespace, COSIGN, [SigningKey(namespace, info.fingerprint, armored=info.pem, uids="[]",
-                                                        algorithm=info.algorithm, length=info.length)
-                                             for info in found])
-
-    def _add_keyless_trust(self, namespace: str, text: str) -> Tuple[List[SigningKey], List[str]]:
-        try:
-            if keyless.is_trusted_root(text):
-                parsed = keyless.parse_root(text)
-                item = SigningKey(namespace, parsed.fingerprint, armored=text, uids="[]", algorithm=keyless.ROOT,
-                                  length=len(parsed.authorities))
-            else:
-                identity = keyless.parse_identity(text)
-                item = SigningKey(namespace, identity.fingerprint, armored=identity.document(),
-                                  uids=json.dumps([f"{identity.subject} ({identity.issuer})"]),
-                                  algorithm=keyless.IDENTITY, length=0)
-        except keyless.TrustRefused as error:
-            raise RegistryError(errors.ADMIN_INVALID, str(error)) from None
-        return self._add(namespace, item.algorithm, [item])
-
-    def _add_notation_roots(self, namespace: str, text: str, kind: str) -> Tuple[List[SigningKey], List[str]]:
-        try:
-            found = notation.roots(text)
-        except notation.Refused as error:
-            raise RegistryError(errors.ADMIN_INVALID, str(error)) from None
-        return self._add(namespace, kind, [SigningKey(namespace, root.fingerprint, armored=root.pem,
-                                                      uids=json.dumps([root.subject]), algorithm=kind, length=0)
-                                           for root in found])
-
-    def _add_notation_identity(self, namespace: str, text: str) -> Tuple[List[SigningKey], List[str]]:
-        try:
-            identity = notation.parse_identity(text)
-        except notation.Refused as error:
-            raise RegistryError(errors.ADMIN_INVALID, str(error)) from None
-        return self._add(namespace, notation.IDENTITY, [SigningKey(namespace, identity.fingerprint, armored=identity.text,
-                                                                   uids=json.dumps([identity.text]),
-                                                                   algorithm=notation.IDENTITY, length=0)])
-
-    def _add(self, namespace: str, kind: str, items: List[SigningKey]) -> Tuple[List[SigningKey], List[str]]:
+    def add_keys(self, namespace: str, armored: str, repositories: Optional[str] = None
+                 ) -> Tuple[List[SigningKey], List[str]]:
+        """Trust what `armored` holds for the namespace, or only for the `repositories` given
+        (`app,tools/*`: names within it, `*` any run; `trust_scope`): OpenPGP keys
+        (ASCII-armoured), cosign's PEM public keys (cosign.pub), a sigstore trusted root (its JSON),
+        or a keyless identity (`{"issuer": URL, "subject": PATTERN}`); the last two together trust
+        keyless signatures. For notation: root certificates (PEM; after a line
+        `notation.truststore: tsa` or `... signingAuthority`, that trust store's), or a trusted
+        identity (`x509.subject: ...`). One transaction: all of it, or nothing."""
+        scope = trust_scope(namespace, repositories)
+        kind, items, warnings = self._read_trust(namespace, armored)
         now = self._backend.clock()
         with transaction() as txn:
             for item in items:
-                item.created, item.expires, item.capabilities, item.added_at = None, None, "s", now
+                item.added_at, item.repositories = now, scope
                 txn.save(item)
-                self._backend.audit.record_in(txn, "key.add", None, item.fingerprint, namespace=namespace,
-                                              format=kind)
-        return items, []
+                detail = {"format": kind} if kind != OPENPGP else {}
+                if scope is not None:
+                    detail["repositories"] = json.loads(scope)
+                self._backend.audit.record_in(txn, "key.add", None, item.fingerprint, namespace=namespace, **detail)
+        return items, warnings
+
+    def _read_trust(self, namespace: str, armored: str) -> Tuple[str, List[SigningKey], List[str]]:
+        """(kind, the items, warnings) that `armored` holds: see add_keys. Refused: INVALID."""
+        try:
+            if cosign.holds_public_keys(armored):
+                return COSIGN, [_item(namespace, info.fingerprint, info.pem, [], info.algorithm, info.length)
+                                for info in cosign.public_keys(armored)], []
+            if armored.lstrip().startswith("{"):
+                return self._keyless_item(namespace, armored)
+            if armored.lstrip().startswith(notation.STORE_MARK):
+                store, _, certificates = armored.lstrip()[len(notation.STORE_MARK):].partition("\n")
+                if store.strip() not in notation.STORES:
+                    raise notation.Refused(f"notation's trust stores are {', '.join(notation.STORES)}")
+                return self._notation_roots(namespace, certificates, notation.STORES[store.strip()])
+            if notation.holds_certificates(armored):
+                return self._notation_roots(namespace, armored, notation.ROOT)
+            if armored.strip().startswith(notation.SUBJECT_PREFIX):
+                identity = notation.parse_identity(armored)
+                return notation.IDENTITY, [_item(namespace, identity.fingerprint, identity.text, [identity.text],
+                                                 notation.IDENTITY, 0)], []
+            found = gpg.split_public_keys(armored)
+        except (cosign.KeyRefused, keyless.TrustRefused, notation.Refused, gpg.KeyRefused) as error:
+            raise RegistryError(errors.ADMIN_INVALID, str(error)) from None
+        warnings = [f"{info.fingerprint}: the primary key cannot sign; signatures made by its subkeys are rejected "
+                    "by older skopeo (Debian's 1.9)" for info in found if not info.primary_can_sign]
+        return OPENPGP, [SigningKey(namespace, info.fingerprint, armored=info.armored, uids=json.dumps(info.uids),
+                                    algorithm=info.algorithm, length=info.length, created=info.created,
+                                    expires=info.expires, capabilities=info.capabilities) for info in found], warnings
+
+    @staticmethod
+    def _keyless_item(namespace: str, text: str) -> Tuple[str, List[SigningKey], List[str]]:
+        if keyless.is_trusted_root(text):
+            parsed = keyless.parse_root(text)
+            return keyless.ROOT, [_item(namespace, parsed.fingerprint, text, [], keyless.ROOT,
+                                        len(parsed.authorities))], []
+        identity = keyless.parse_identity(text)
+        return keyless.IDENTITY, [_item(namespace, identity.fingerprint, identity.document(),
+                                        [f"{identity.subject} ({identity.issuer})"], keyless.IDENTITY, 0)], []
+
+    @staticmethod
+    def _notation_roots(namespace: str, text: str, kind: str) -> Tuple[str, List[SigningKey], List[str]]:
+        return kind, [_item(namespace, root.fingerprint, root.pem, [root.subject], kind, 0)
+                      for root in notation.roots(text)], []
 
     def remove_key(self, namespace: str, fingerprint: str) -> None:
         key = SigningKey(namespace, fingerprint.upper())

@@ -28,6 +28,7 @@ import hashlib
 from typing import Iterable, NamedTuple, Optional, Tuple
 
 from chalicelib.signing import der
+from chalicelib.signing.certificates import is_authority, load_certificate, malformed, within
 from chalicelib.signing.der import DerError
 
 MAX_TIMESTAMP_BYTES = 16 * 1024
@@ -211,7 +212,6 @@ def for_time_stamping(certificate) -> bool:
 def _chain_holds(chain: tuple, moment: float) -> bool:
     """Every certificate valid at `moment`, each but the last issued by the next."""
     from cryptography.exceptions import InvalidSignature
-    from chalicelib.signing.keyless import within
     if not all(within(certificate, moment) for certificate in chain):
         return False
     try:
@@ -286,7 +286,6 @@ def trusted_range(token_bytes: bytes, signature: bytes, roots: Iterable) -> Opti
     token = _of(signature, token_bytes, parse_token)
     if token is None or token.signing_certificate is None:
         return None
-    from chalicelib.signing.keyless import load_certificate, malformed
     try:  # the carried certificates are untrusted bytes, parsed as their parts are read
         return _carried_range(token, [load_certificate(raw) for raw in token.certificates], roots)
     except malformed():
@@ -294,7 +293,6 @@ def trusted_range(token_bytes: bytes, signature: bytes, roots: Iterable) -> Opti
 
 
 def _carried_range(token: Token, carried: list, roots: Iterable) -> Optional[Tuple[float, float]]:
-    from chalicelib.signing.keyless import is_authority, within
     signer = next((c for c in carried if _names(token, c)), None)
     hash_name, certificate_hash = token.signing_certificate
     if signer is None or hashlib.new(hash_name, _der(signer)).digest() != certificate_hash \

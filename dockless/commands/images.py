@@ -140,12 +140,14 @@ def verify(ui: UI, reference, keyring, cosign_key, trusted_root, issuer, subject
 
     target, client = connect(reference, username, password)
     namespace = target.name.split("/")[0]
-    keys = keyring.read() if keyring else client.session.get(f"{target.base_url}/keys/{namespace}/KEYS", timeout=60).content
+    scoped = {"repository": target.name}  # what the namespace trusts for this repository
+    keys = keyring.read() if keyring else client.session.get(f"{target.base_url}/keys/{namespace}/KEYS",
+                                                             params=scoped, timeout=60).content
     cosign_keys = cosign_key.read() if cosign_key else client.session.get(
-        f"{target.base_url}/keys/{namespace}/cosign.pub", timeout=60).text
+        f"{target.base_url}/keys/{namespace}/cosign.pub", params=scoped, timeout=60).text
     if (issuer is None) != (subject is None):
         raise click.UsageError("--issuer and --subject go together")
-    published = signing.published_trust(client, namespace)
+    published = signing.published_trust(client, target.name)
     roots = [trusted_root.read()] if trusted_root is not None else published[keyless.ROOT]
     identities = [json.dumps({"issuer": issuer, "subject": subject})] if issuer is not None \
         else published[keyless.IDENTITY]

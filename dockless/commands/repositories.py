@@ -177,8 +177,11 @@ def key():
               help="With FILE of root certificates: notation's trust store they join. tsa roots turn on timestamp "
                    "verification (each notation.x509 signature must then carry a timestamp they vouch for); "
                    "signingAuthority roots vouch for notary.x509.signingAuthority signatures.")
+@click.option("--repository", "repositories", multiple=True, metavar="NAME",
+              help="Trust it for this repository of NAMESPACE only (repeat for more; * matches any run: "
+                   "'tools/*'); by default for every repository of NAMESPACE.")
 @registry_option
-def key_add(namespace, file, issuer, subject, x509_subject, trust_store, registry):
+def key_add(namespace, file, issuer, subject, x509_subject, trust_store, repositories, registry):
     given = [file is not None, issuer is not None or subject is not None, x509_subject is not None]
     if sum(given) != 1 or (issuer is None) != (subject is None):
         raise click.UsageError("give FILE, or --issuer and --subject, or --x509-subject")
@@ -188,10 +191,11 @@ def key_add(namespace, file, issuer, subject, x509_subject, trust_store, registr
         else json.dumps({"issuer": issuer, "subject": subject})
     if trust_store != "ca":
         body = f"{STORE_MARK} {trust_store}\n{body}"
-    added = client_of(registry).request("PUT", f"{ADMIN}/keys/{namespace}", (201,),
-                                        f"adding keys for {namespace}", data=body).json()
+    added = client_of(registry).request("PUT", f"{ADMIN}/keys/{namespace}", (201,), f"adding keys for {namespace}",
+                                        data=body, params={"repositories": ",".join(repositories)} if repositories
+                                        else None).json()
     for entry in added["keys"]:
-        say(f"added {entry['fingerprint']} {' '.join(entry['uids']) or entry['algorithm']}")
+        say(f"added {entry['fingerprint']} {' '.join(entry['uids']) or entry['algorithm']}{_scope(entry)}")
     for warning in added["warnings"]:
         click.get_current_context().find_object(UI).info(f"warning: {warning}")
 
@@ -203,7 +207,11 @@ def key_list(namespace, registry):
     listing = client_of(registry).request("GET", f"/keys/{namespace}", (200,), f"listing the keys of {namespace}")
     for entry in listing.json()["keys"]:
         say(f"{entry['fingerprint']}\t{entry['algorithm']}/{entry['length']}\t{entry['capabilities']}\t"
-             f"{' '.join(entry['uids'])}")
+             f"{' '.join(entry['uids'])}{_scope(entry)}")
+
+
+def _scope(entry: dict) -> str:
+    return f" (for {', '.join(entry['repositories'])} only)" if entry.get("repositories") else ""
 
 
 @key.command(name="remove", help="Stop trusting a key for NAMESPACE.")

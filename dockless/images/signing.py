@@ -80,11 +80,13 @@ def verify(client: RegistryClient, reference: Reference, keyring: bytes) -> List
     return results
 
 
-def published_trust(client: RegistryClient, namespace: str) -> Dict[str, List[str]]:
+def published_trust(client: RegistryClient, repository: str) -> Dict[str, List[str]]:
     """The sigstore trusted roots, keyless identities, notation root certificates (of each of its
     trust stores) and trusted identities the registry publishes for a namespace (/keys/<namespace>: the listing, then each
     <FPR>.json, .crt or .txt), by kind."""
-    listing = client.request("GET", f"/keys/{namespace}", (200,), f"listing the keys of {namespace}").json()["keys"]
+    namespace = repository.split("/", 1)[0]
+    listing = client.request("GET", f"/keys/{namespace}", (200,), f"listing the keys of {namespace}",
+                             params={"repository": repository}).json()["keys"]
     found: Dict[str, List[str]] = {kind: [] for kind in (keyless.ROOT, keyless.IDENTITY, notation.IDENTITY,
                                                          *notation.STORES.values())}
     suffixes = {notation.IDENTITY: "txt", **{store: "crt" for store in notation.STORES.values()}}

@@ -234,3 +234,17 @@ def test_the_registrys_cosign_signature_counts_in_verified_mode_beside_a_teams(c
     cosign_key = next(k for k in SigningKey.query("_registry"))
     assert client.delete(f"/dockless/admin/v1/keys/_registry/{cosign_key.fingerprint}").status_code == 204
     assert get(anonymous, clock, "/v2/team/app/manifests/v1").status_code == 403
+
+
+def test_a_key_trusted_for_one_repository_vouches_for_no_other(client, anonymous, clock, push):
+    private = ec.generate_private_key(ec.SECP256R1())
+    assert client.put("/dockless/admin/v1/keys/team?repositories=app", body=pem(private),
+                      headers={"Content-Type": "text/plain"}).status_code == 201
+    SettingsService(backend()).change("team", verified=True)
+    for repository, served in (("team/app", 200), ("team/other", 403)):
+        _, digest = push.image(repository, "v1")
+        signed = payload(digest, f"{HOST}/{repository}")
+        push_signatures(push, repository, digest, (signed, sign_bytes(private, signed)))
+        assert get(anonymous, clock, f"/v2/{repository}/manifests/v1").status_code == served, repository
+    assert anonymous.get("/keys/team/cosign.pub?repository=team/app").body.decode() == pem(private)
+    assert anonymous.get("/keys/team/cosign.pub?repository=team/other").body == b""

@@ -332,3 +332,30 @@ def test_an_unknown_trust_store_is_refused_and_nothing_is_kept(client, state, no
     assert refused.status_code == 400 and error_code(refused) == "INVALID"
     assert "ca, tsa, signingAuthority" in refused.body.decode()
     assert state() == before
+
+
+def test_trust_given_to_some_repositories_vouches_for_those_alone(client, anonymous, clock, push, notary, state):
+    """notation's trust policies have registryScopes; here every kind of trusted item may be added
+    for some repositories of the namespace only (`dockless key add NS FILE --repository app`)."""
+    before = state()
+    for bad in ("", "../other", "app,", "/app", "x" * 300, ",".join(f"r{n}" for n in range(17))):
+        refused = client.put(f"/dockless/admin/v1/keys/team?repositories={bad}", body=notary.root_pem, headers=TEXT)
+        assert refused.status_code == 400 and error_code(refused) == "INVALID", bad
+    assert state() == before
+    added = client.put("/dockless/admin/v1/keys/team?repositories=app,tools/*", body=notary.root_pem, headers=TEXT)
+    assert added.status_code == 201
+    (root,) = added.json_body["keys"]
+    assert root["repositories"] == ["team/app", "team/tools/*"]
+    events = client.get("/dockless/admin/v1/audit?namespace=team").json_body["events"]
+    assert [e["detail"] for e in events if e["action"] == "key.add"] == [
+        {"format": "x509-root", "repositories": ["team/app", "team/tools/*"]}]
+    SettingsService(backend()).change("team", verified=True)
+    for repository, served in (("team/app", 200), ("team/tools/lint", 200), ("team/other", 403), ("team/app2", 403)):
+        _, digest = push.image(repository, "v1")
+        attach(push, repository, digest, notary.envelope(digest))
+        assert get(anonymous, clock, f"/v2/{repository}/manifests/v1").status_code == served, repository
+    # What it publishes for a repository is what the namespace trusts for it.
+    assert [k["fingerprint"] for k in anonymous.get("/keys/team?repository=team/app").json_body["keys"]] == [
+        root["fingerprint"]]
+    assert anonymous.get("/keys/team?repository=team/other").json_body["keys"] == []
+    assert anonymous.get(f"/keys/team/{root['fingerprint']}.crt?repository=team/other").status_code == 404

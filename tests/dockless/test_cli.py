@@ -144,3 +144,15 @@ def test_sign_and_verify_use_the_stored_login_and_the_anonymous_are_told_to_log_
     refused = failed_cleanly(cli("verify", f"{host}/signed/app:1", "--keyring", str(keyring)),
                              "401 UNAUTHORIZED", "log in (docker login, dockless login)")
     assert "ask an admin" not in refused.stderr
+
+
+def test_a_key_added_for_some_repositories_says_so_and_a_bad_name_changes_nothing(logged_in, tmp_path):
+    from tests.notary import Notary
+    root = tmp_path / "root.crt"
+    root.write_text(Notary().root_pem)
+    failed_cleanly(logged_in("key", "add", "clitest", str(root), "--repository", "../up"), "400 INVALID", "repositories")
+    assert SigningKey.count("clitest") == 0
+    added = logged_in("key", "add", "clitest", str(root), "--repository", "app", "--repository", "tools/*")
+    assert added.exit_code == 0 and "(for clitest/app, clitest/tools/* only)" in added.stdout, added.output
+    listed = logged_in("key", "list", "clitest")
+    assert "(for clitest/app, clitest/tools/* only)" in listed.stdout
