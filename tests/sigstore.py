@@ -39,8 +39,7 @@ def _authority(subject, key, issuer_name, issuer_key, path_length):
 
 
 def _utf8(text: str) -> bytes:
-    data = text.encode()
-    return bytes([12, len(data)]) + data if len(data) < 128 else bytes([12, 0x81, len(data)]) + data
+    return _tlv(12, text.encode())  # UTF8String
 
 
 # --- DER, written (X.690): enough for a TimeStampResp

@@ -214,8 +214,9 @@ def _names(body: dict, bundle: Bundle, leaf_der: bytes) -> bool:
             if spec["payloadHash"] != {"algorithm": "sha256", "value": payload_hash.hexdigest()}:
                 return False
             return any(base64.b64decode(named["signature"], validate=True) == bundle.signature
-                       and certificates.load_certificate(base64.b64decode(named["verifier"], validate=True), pem=True)
-                       .public_bytes(keyless.der_encoding()) == leaf_der for named in spec["signatures"])
+                       and certificates.der_of(certificates.load_certificate(
+                           base64.b64decode(named["verifier"], validate=True), pem=True)) == leaf_der
+                       for named in spec["signatures"])
         if version == "0.0.2":
             logged = spec["dsseV002"]
             return _sha256(logged["payloadHash"]) == payload_hash.digest() and any(
@@ -256,7 +257,7 @@ def _keyless_proof(bundle: Bundle, roots: List[keyless.TrustedRoot]) -> Optional
         return None
     if not verifies_with(leaf.public_key(), bundle.signature, bundle.signed, bundle.prehashed):
         return None
-    times, windows = _logged(bundle, leaf.public_bytes(keyless.der_encoding()), roots)
+    times, windows = _logged(bundle, certificates.der_of(leaf), roots)
     if not times and not windows:
         return None  # no trusted log holds it
     stamped = keyless.stamped_times(bundle.timestamps, bundle.signature, roots)

@@ -1,7 +1,7 @@
 """Reading X.509 certificates that arrive as untrusted bytes (a signature's chain, a bundle's
 leaf, a timestamp's signer): loading them, what reading them may raise, and the two facts every
-verifier asks of one (an authority? valid at a moment?). cryptography is imported only when
-called: the registry's cold start does not pay for it.
+verifier asks of one (an authority? valid at a moment? issued by that one?), and its DER.
+cryptography is imported only when called: the registry's cold start does not pay for it.
 """
 from __future__ import annotations
 
@@ -34,3 +34,18 @@ def is_authority(certificate) -> bool:
 
 def within(certificate, moment: float) -> bool:
     return certificate.not_valid_before_utc.timestamp() <= moment <= certificate.not_valid_after_utc.timestamp()
+
+
+def issued_by(certificate, issuer) -> bool:
+    """Whether `issuer`'s key signed `certificate` and names match (no other check of `issuer`)."""
+    from cryptography.exceptions import InvalidSignature
+    try:
+        certificate.verify_directly_issued_by(issuer)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
+def der_of(certificate) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+    return certificate.public_bytes(serialization.Encoding.DER)

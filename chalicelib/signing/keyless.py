@@ -47,7 +47,7 @@ from typing import Dict, Iterable, List, NamedTuple, Optional, Tuple
 
 from chalicelib.access.federation import star_match
 from chalicelib.signing import timestamps, transparency
-from chalicelib.signing.certificates import is_authority, load_certificate, malformed, within
+from chalicelib.signing.certificates import der_of, is_authority, issued_by, load_certificate, malformed, within
 from chalicelib.signing.cosign import verifies_with
 
 TRUSTED_ROOT_TYPE = "application/vnd.dev.sigstore.trustedroot+json"
@@ -273,17 +273,8 @@ def for_code_signing(certificate) -> bool:
 def _chains(leaf, authority: Authority, moment: float) -> bool:
     """Whether `leaf` was issued by the authority's first certificate, each by the next, every one
     an authority valid at `moment`."""
-    from cryptography.exceptions import InvalidSignature
-    issued = leaf
-    for issuer in authority.chain:
-        if not is_authority(issuer) or not within(issuer, moment):
-            return False
-        try:
-            issued.verify_directly_issued_by(issuer)
-        except (ValueError, TypeError, InvalidSignature):
-            return False
-        issued = issuer
-    return True
+    return all(is_authority(issuer) and within(issuer, moment) and issued_by(issued, issuer)
+               for issued, issuer in zip((leaf, *authority.chain), authority.chain))
 
 
 def canonical(document) -> bytes:
@@ -299,16 +290,11 @@ def names_hashedrekord(body: dict, digest_hex: str, signature: bytes, leaf_der: 
         spec = body["spec"]
         named_signature = base64.b64decode(spec["signature"]["content"], validate=True)
         named_certificate = base64.b64decode(spec["signature"]["publicKey"]["content"], validate=True)
-        named_leaf = load_certificate(named_certificate, pem=True).public_bytes(der_encoding())
+        named_leaf = der_of(load_certificate(named_certificate, pem=True))
         return spec["data"]["hash"] == {"algorithm": "sha256", "value": digest_hex} \
             and named_signature == signature and named_leaf == leaf_der
     except (KeyError, TypeError, ValueError, binascii.Error):
         return False
-
-
-def der_encoding():
-    from cryptography.hazmat.primitives import serialization
-    return serialization.Encoding.DER
 
 
 def logged_at(entry: dict, promise: bytes, roots: Iterable[TrustedRoot]) -> Optional[Tuple[int, dict]]:
@@ -391,7 +377,7 @@ def _proof(entry, roots: List[TrustedRoot]) -> Optional[Proof]:
     except (ValueError, KeyError, TypeError, binascii.Error):
         return None
     if logged is None or not names_hashedrekord(logged[1], hashlib.sha256(payload).hexdigest(), signature,
-                                                 leaf.public_bytes(der_encoding())):
+                                                 der_of(leaf)):
         return None
     if not verifies_with(leaf.public_key(), signature, payload):
         return None

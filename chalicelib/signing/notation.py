@@ -333,6 +333,11 @@ class TrustStores(NamedTuple):
     def __bool__(self) -> bool:
         return bool(self.ca or self.signing_authority)
 
+    @classmethod
+    def by_kind(cls, roots: dict) -> "TrustStores":
+        """The stores from roots by SigningKey algorithm (STORES' values)."""
+        return cls(*(tuple(roots.get(kind, ())) for kind in (ROOT, TSA_ROOT, AUTHORITY_ROOT)))
+
 
 def _signing_moments(envelope: Envelope, now: float, tsa_roots) -> Optional[tuple]:
     """When the chain must have been valid: a signing authority's authentic signing time; for
@@ -365,8 +370,6 @@ def _verify(envelope: Envelope, stores: TrustStores, digest: str, now: float,
     CA root for notary.x509 (dated by a timestamp when the TSA store has roots), a signing
     authority's root for notary.x509.signingAuthority. With `identities`, the signing
     certificate must also be one of them (else: any, `*`)."""
-    from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives import serialization
     trusted = stores.signing_authority if envelope.authentic_time is not None else stores.ca
     if envelope.target != digest or (envelope.expiry is not None and envelope.expiry < now) or not trusted:
         return None
@@ -383,14 +386,10 @@ def _verify(envelope: Envelope, stores: TrustStores, digest: str, now: float,
         return None
     if not _signature_verifies(leaf.public_key(), envelope.algorithm, envelope.signature, envelope.signing_input):
         return None
-    for issued, issuer in zip(chain, chain[1:]):
-        if not certificates.is_authority(issuer):
-            return None
-        try:
-            issued.verify_directly_issued_by(issuer)
-        except (ValueError, TypeError, InvalidSignature):
-            return None
-    last = hashlib.sha256(chain[-1].public_bytes(serialization.Encoding.DER)).hexdigest().upper()
+    if not all(certificates.is_authority(issuer) and certificates.issued_by(issued, issuer)
+               for issued, issuer in zip(chain, chain[1:])):
+        return None
+    last = hashlib.sha256(certificates.der_of(chain[-1])).hexdigest().upper()
     return next((root.fingerprint for root in trusted if root.fingerprint == last), None)
 
 

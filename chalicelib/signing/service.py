@@ -80,7 +80,7 @@ def trust_scope(namespace: str, repositories: Optional[str]) -> Optional[str]:
         return None
     patterns = [p.strip() for p in repositories.split(",")]
     bad = [p for p in patterns if not spec.TRUST_SCOPE_RE.fullmatch(p)]
-    if bad or not patterns or len(patterns) > spec.TRUST_SCOPES_MAX:
+    if bad or len(patterns) > spec.TRUST_SCOPES_MAX:
         raise RegistryError(errors.ADMIN_INVALID, f"repositories: 1 to {spec.TRUST_SCOPES_MAX} repository names "
                                                   f"within {namespace} (a-z 0-9 . _ - / and *), comma-separated; "
                                                   f"not {bad[:3]}")
@@ -111,9 +111,9 @@ class Trust:
         self._cosign_keys = {key.fingerprint: key.armored for key in kinds[COSIGN]}
         self._root_texts = [key.armored for key in kinds[keyless.ROOT]]
         self._identities = [keyless.parse_identity(key.armored) for key in kinds[keyless.IDENTITY]]
-        self.notation_stores = notation.TrustStores(*(
-            tuple(notation.Root(key.fingerprint, key.armored, "".join(json.loads(key.uids))) for key in kinds[kind])
-            for kind in (notation.ROOT, notation.TSA_ROOT, notation.AUTHORITY_ROOT)))
+        self.notation_stores = notation.TrustStores.by_kind(
+            {kind: [notation.Root(key.fingerprint, key.armored, "".join(json.loads(key.uids))) for key in kinds[kind]]
+             for kind in notation.STORES.values()})
         self._notation_identities = [notation.parse_identity(key.armored) for key in kinds[notation.IDENTITY]]
 
     @property
@@ -174,10 +174,6 @@ class Trust:
             identity = keyless.signer(self._keyless_proof(entry), self._identities)
             made_by = identity.fingerprint if identity is not None else None
         return made_by
-
-    @classmethod
-    def of(cls, *namespaces: str) -> "Trust":
-        return cls(key for namespace in namespaces for key in SigningKey.query(namespace))
 
     @classmethod
     def of_repository(cls, repository: str) -> "Trust":

@@ -28,7 +28,7 @@ import hashlib
 from typing import Iterable, NamedTuple, Optional, Tuple
 
 from chalicelib.signing import der
-from chalicelib.signing.certificates import is_authority, load_certificate, malformed, within
+from chalicelib.signing.certificates import der_of, is_authority, issued_by, load_certificate, malformed, within
 from chalicelib.signing.der import DerError
 
 MAX_TIMESTAMP_BYTES = 16 * 1024
@@ -211,15 +211,8 @@ def for_time_stamping(certificate) -> bool:
 
 def _chain_holds(chain: tuple, moment: float) -> bool:
     """Every certificate valid at `moment`, each but the last issued by the next."""
-    from cryptography.exceptions import InvalidSignature
-    if not all(within(certificate, moment) for certificate in chain):
-        return False
-    try:
-        for issued, issuer in zip(chain, chain[1:]):
-            issued.verify_directly_issued_by(issuer)
-    except (ValueError, TypeError, InvalidSignature):
-        return False
-    return True
+    return all(within(certificate, moment) for certificate in chain) \
+        and all(issued_by(issued, issuer) for issued, issuer in zip(chain, chain[1:]))
 
 
 def _of(signature: bytes, data: bytes, read) -> Optional[Token]:
@@ -260,21 +253,9 @@ def from_bundle(material: dict) -> tuple:
     return tuple(found)
 
 
-def _der(certificate) -> bytes:
-    from cryptography.hazmat.primitives import serialization
-    return certificate.public_bytes(serialization.Encoding.DER)
-
-
 def _issuer_of(certificate, candidates):
-    from cryptography.exceptions import InvalidSignature
-    for candidate in candidates:
-        if candidate.subject == certificate.issuer and _der(candidate) != _der(certificate):
-            try:
-                certificate.verify_directly_issued_by(candidate)
-                return candidate
-            except (ValueError, TypeError, InvalidSignature):
-                continue
-    return None
+    return next((candidate for candidate in candidates if candidate.subject == certificate.issuer
+                 and der_of(candidate) != der_of(certificate) and issued_by(certificate, candidate)), None)
 
 
 def trusted_range(token_bytes: bytes, signature: bytes, roots: Iterable) -> Optional[Tuple[float, float]]:
@@ -295,13 +276,13 @@ def trusted_range(token_bytes: bytes, signature: bytes, roots: Iterable) -> Opti
 def _carried_range(token: Token, carried: list, roots: Iterable) -> Optional[Tuple[float, float]]:
     signer = next((c for c in carried if _names(token, c)), None)
     hash_name, certificate_hash = token.signing_certificate
-    if signer is None or hashlib.new(hash_name, _der(signer)).digest() != certificate_hash \
+    if signer is None or hashlib.new(hash_name, der_of(signer)).digest() != certificate_hash \
             or not for_time_stamping(signer) or not _signed_by(token, signer):
         return None
     roots = list(roots)
-    trusted = {_der(root) for root in roots}
+    trusted = {der_of(root) for root in roots}
     chain = [signer]
-    while _der(chain[-1]) not in trusted:
+    while der_of(chain[-1]) not in trusted:
         issuer = _issuer_of(chain[-1], carried + roots) if len(chain) <= MAX_EMBEDDED else None
         if issuer is None or not is_authority(issuer):
             return None

@@ -197,8 +197,8 @@ def verify_notation(client: RegistryClient, reference: Reference, stores: Dict[s
     client.will_push(reference.name)
     digest = client.get_manifest(reference.name, reference.reference).digest
     try:
-        trusted = notation.TrustStores(*(tuple(root for text in stores.get(kind, ()) for root in notation.roots(text))
-                                         for kind in (notation.ROOT, notation.TSA_ROOT, notation.AUTHORITY_ROOT)))
+        trusted = notation.TrustStores.by_kind({kind: [root for text in texts for root in notation.roots(text)]
+                                                for kind, texts in stores.items() if kind in notation.STORES.values()})
         parsed_identities = [notation.parse_identity(text) for text in identities]
     except notation.Refused as error:
         raise ClientError(f"notation trust store: {error}") from None
