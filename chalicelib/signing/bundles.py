@@ -41,7 +41,7 @@ import hashlib
 import json
 from typing import Dict, List, NamedTuple, Optional
 
-from chalicelib.signing import certificates, keyless, timestamps, transparency
+from chalicelib.signing import certificates, keyless
 from chalicelib.signing.cosign import BUNDLE_TYPE, verifies_with
 
 COSIGN_SIGN = "https://sigstore.dev/cosign/sign/v1"
@@ -142,6 +142,7 @@ def _statement_digest(payload: bytes) -> Optional[str]:
 
 def parse(data: bytes) -> Optional[Bundle]:
     """A bundle's parts, or None when it is malformed or too big."""
+    from chalicelib.signing import timestamps  # a bundle's reading, not the cold start's
     if len(data) > MAX_BUNDLE_BYTES:
         return None
     try:
@@ -230,6 +231,7 @@ def _names(body: dict, bundle: Bundle, leaf_der: bytes) -> bool:
 def _logged(bundle: Bundle, leaf_der: bytes, roots: List[keyless.TrustedRoot]) -> tuple:
     """What the logs prove of the bundle's entries naming its signature: the integrated times of
     those with a verified SET, and the validity of each trusted log that includes one by proof."""
+    from chalicelib.signing import transparency
     times, windows = [], []
     for entry in bundle.entries:
         try:

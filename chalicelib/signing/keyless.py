@@ -46,7 +46,6 @@ from datetime import datetime, timezone
 from typing import Dict, Iterable, List, NamedTuple, Optional, Tuple
 
 from chalicelib.access.federation import star_match
-from chalicelib.signing import timestamps, transparency
 from chalicelib.signing.certificates import der_of, is_authority, issued_by, load_certificate, malformed, within
 from chalicelib.signing.cosign import verifies_with
 
@@ -321,6 +320,7 @@ def logged_at(entry: dict, promise: bytes, roots: Iterable[TrustedRoot]) -> Opti
 def _vouches(root: TrustedRoot, leaf, moment: float) -> bool:
     """Whether an authority of `root` valid at `moment` issued `leaf` then and, when the root keeps
     certificate transparency logs, one of them logged it (an embedded SCT)."""
+    from chalicelib.signing import transparency  # a verification's, not the cold start's
     issuers = [authority.chain[0] for authority in root.authorities
                if authority.window.covers(moment) and _chains(leaf, authority, moment)]
     return bool(issuers) and (not root.ct_logs or any(
@@ -350,6 +350,7 @@ def certified_throughout(leaf, moments: Iterable[float], roots: Iterable[Trusted
 
 def stamped_times(responses: Iterable[bytes], signature: bytes, roots: Iterable[TrustedRoot]) -> List[float]:
     """The times RFC 3161 `responses` verify for `signature` under the roots' timestamp authorities."""
+    from chalicelib.signing import timestamps  # a verification's, not the cold start's
     authorities = [authority for r in roots for authority in r.timestamp_authorities]
     return [moment for moment in (timestamps.verified_time(response, signature, authorities)
                                   for response in responses) if moment is not None]

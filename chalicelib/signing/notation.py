@@ -51,7 +51,7 @@ import re
 from datetime import datetime
 from typing import List, NamedTuple, Optional
 
-from chalicelib.signing import cbor, certificates, keyless, timestamps
+from chalicelib.signing import cbor, certificates, keyless
 
 ARTIFACT_TYPE = "application/vnd.cncf.notary.signature"
 JWS = "application/jose+json"
@@ -344,6 +344,7 @@ def _signing_moments(envelope: Envelope, now: float, tsa_roots) -> Optional[tupl
     notary.x509, the whole of its timestamp's range when TSA roots are trusted (a timestamp is
     then required), else now (no trusted signing time). None when that cannot be known."""
     from cryptography import x509
+    from chalicelib.signing import timestamps  # a verification's, not the cold start's
     if envelope.authentic_time is not None:
         return (envelope.authentic_time,)
     if not tsa_roots:
