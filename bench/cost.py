@@ -5,7 +5,8 @@ Not a test: it prints a table.
 
 For each N, an image of N layers (10 KiB each, FROM scratch) is built with docker, pushed through
 `dockless serve` (gateway on port 5000 in front of the API, as a team runs it), removed and
-pulled. The API's per-request records (chalicelib/runtime/observe.py) give the requests, DynamoDB units
+pulled. The API's per-request records (chalicelib/runtime/observe.py; a blob GET the edge served,
+`served_by: "edge"`, is logged by the local front door) give the requests, DynamoDB units
 (consumed capacity as the moto server reports it), S3 calls the API made and presigned URLs it
 issued (each one S3 request by the client). Dollars use the dated list prices of
 chalicelib/lifecycle/prices.py, item by item (CloudFront and its function, Lambda@Edge, API Gateway,
@@ -36,7 +37,8 @@ LAYER_BYTES = 10 * 1024
 
 def measure(records) -> dict:
     items = {door: prices.records_items(records, door) for door in DOORS}
-    return {"api": len(records),
+    return {"api": sum(r.get("served_by") != "edge" for r in records),
+            "edge": sum(r.get("served_by") == "edge" for r in records),
             "rru": sum(r["dynamodb_read_units"] for r in records),
             "wru": sum(r["dynamodb_write_units"] for r in records),
             "s3_api": sum(r["s3_requests"] for r in records),
@@ -83,23 +85,23 @@ def run(work: Path, layer_counts) -> list:
 def print_table(rows) -> None:
     print(f"Measured with docker {_docker_version()} against the local stack; prices of {prices.PRICES_AS_OF} "
           "(chalicelib/lifecycle/prices.py), us-east-1.\n")
-    print("| N layers | operation | API requests | floor | DynamoDB RRU / WRU | S3 by API | S3 by client | "
+    print("| N layers | operation | API requests | blob GETs at the edge | DynamoDB RRU / WRU | S3 by API | S3 by client | "
           + " | ".join(f"$ per million, {door} door" for door in DOORS) + " | ECR $ per million (requests) |")
     print("|---:|---|---:|---:|---:|---:|---:|" + "---:|" * len(DOORS) + "---:|")
     for count, push, pull, _ in rows:
-        for name, m, floor in (("pull", pull, f"{count + 5}"), ("push", push, "-")):
-            print(f"| {count} | docker {name} | {m['api']} | {floor} | {m['rru']:.1f} / {m['wru']:.1f} | "
+        for name, m in (("pull", pull), ("push", push)):
+            print(f"| {count} | docker {name} | {m['api']} | {m['edge']} | {m['rru']:.1f} / {m['wru']:.1f} | "
                   f"{m['s3_api']} | {m['s3_client']} | "
                   + " | ".join(f"{m['usd'][door] * prices.MILLION:.2f}" for door in DOORS) + " | 0.00 |")
     for door in DOORS:
-        items = list(rows[0][1]["items"][door])
+        items = list(dict.fromkeys(item for row in rows for m in row[1:3] for item in m["items"][door]))
         print(f"\nBy item, {door} door, $ per million operations:\n")
         print("| N layers | operation | " + " | ".join(items) + " |")
         print("|---:|---|" + "---:|" * len(items))
         for count, push, pull, _ in rows:
             for name, m in (("pull", pull), ("push", push)):
                 print(f"| {count} | docker {name} | "
-                      + " | ".join(f"{m['items'][door][item] * prices.MILLION:.2f}" for item in items) + " |")
+                      + " | ".join(f"{m['items'][door].get(item, 0.0) * prices.MILLION:.2f}" for item in items) + " |")
     fixed = prices.fixed_monthly()
     print(f"\nWhatever the traffic, per month: ${sum(fixed.values()):.2f} ("
           + ", ".join(f"{item} ${cost:.2f}" for item, cost in fixed.items()) + ").")

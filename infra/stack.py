@@ -16,6 +16,10 @@
       PublicUrl              SSM parameter: the registry's URL, read by the functions once per
                              container, so they do not depend on the distribution (no cycle)
       ViewerHost             CloudFront Function (viewer request): the viewer's Host as X-Forwarded-Host
+      BlobGate, EdgeSecret   CloudFront Function (viewer request) on /v2/*/blobs/sha256:*: a blob GET
+                             its pull token's edge claim admits (HMAC under EdgeSecret, a secret
+                             of its own) goes to Blobs through BlobsAccessControl (origin access
+                             control; BlobsPolicy lets the distribution read blobs' keys only)
       CachePolicy            TTL 0 (max 1 s, the least CloudFront allows with a key), Authorization
                              in the key: the only way CloudFront forwards it
       ApiFunctionUrl         with Door function-url: the API function's URL (and its two public
@@ -38,7 +42,7 @@ deleting the stack never deletes them; a first deploy that fails takes them with
 import hashlib
 import json
 from pathlib import Path
-from typing import Dict
+from typing import Dict, Optional
 
 from chalice.utils import to_cfn_resource_name
 
@@ -147,12 +151,21 @@ def _bucket() -> dict:
     }})
 
 
-def _tls_only_policy() -> dict:
+def _bucket_policy(edge_reads: bool = False) -> dict:
+    """TLS only; with `edge_reads`, the distribution may read blobs at their content-addressed keys
+    through origin access control (the blob gate, infra/edge/blob_gate.js), nothing else."""
+    statements = [{"Sid": "TlsOnly", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+                   "Resource": [{"Fn::GetAtt": ["Blobs", "Arn"]}, {"Fn::Sub": "${Blobs.Arn}/*"}],
+                   "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]
+    if edge_reads:
+        statements.append({
+            "Sid": "EdgeReadsBlobs", "Effect": "Allow", "Principal": {"Service": "cloudfront.amazonaws.com"},
+            "Action": "s3:GetObject", "Resource": [{"Fn::Sub": f"${{Blobs.Arn}}/{paths.blob_key('sha256:')}*"},
+                                                   {"Fn::Sub": f"${{Blobs.Arn}}/{paths.direct_blob_key('')}*"}],
+            "Condition": {"StringEquals": {"AWS:SourceArn": {
+                "Fn::Sub": "arn:${AWS::Partition}:cloudfront::${AWS::AccountId}:distribution/${Distribution}"}}}})
     return {"Type": "AWS::S3::BucketPolicy", "Properties": {"Bucket": {"Ref": "Blobs"}, "PolicyDocument": {
-        "Version": "2012-10-17",
-        "Statement": [{"Sid": "TlsOnly", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
-                       "Resource": [{"Fn::GetAtt": ["Blobs", "Arn"]}, {"Fn::Sub": "${Blobs.Arn}/*"}],
-                       "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}}}
+        "Version": "2012-10-17", "Statement": statements}}}
 
 
 def _secret(description: str, generate: bool) -> dict:
@@ -166,10 +179,11 @@ def _secret(description: str, generate: bool) -> dict:
 
 def data_resources(stage: str) -> Dict[str, dict]:
     """Everything that holds data: retained when the stack is deleted."""
-    resources = {"Blobs": _bucket(), "BlobsPolicy": _tls_only_policy(),
+    resources = {"Blobs": _bucket(), "BlobsPolicy": _bucket_policy(),
                  "TokenSigningKey": _secret("dockless: HS256 key that signs access tokens", True),
                  "RegistrySigningKey": _secret("dockless: the registry's armoured GPG secret key", False),
                  "OriginSecret": _secret("dockless: header value CloudFront sends to the API", True),
+                 "EdgeSecret": _secret("dockless: HMAC key of the edge's claim in pull tokens (the blob gate)", True),
                  "SsoClientSecret": _secret("dockless: the single sign-on client's secret at the identity provider "
                                             "(blank: a public client)", False)}
     for model, concern in TABLES.items():
@@ -196,6 +210,7 @@ def function_settings(stage: str) -> dict:
         "DOCKLESS_TOKEN_SIGNING_KEY_SECRET": {"Ref": "TokenSigningKey"},
         "DOCKLESS_REGISTRY_SIGNING_KEY_SECRET": {"Ref": "RegistrySigningKey"},
         "DOCKLESS_ORIGIN_SECRET": {"Fn::Sub": "{{resolve:secretsmanager:${OriginSecret}:SecretString}}"},
+        "DOCKLESS_EDGE_SECRET": {"Fn::Sub": "{{resolve:secretsmanager:${EdgeSecret}:SecretString}}"},
         "DOCKLESS_TRUSTED_PROXY_HOPS": "2",  # CloudFront, then API Gateway (or the function URL)
         "DOCKLESS_DOOR": {"Ref": "Door"},
         # Single sign-on for people (chalicelib/access/sso.py): off while SsoIssuer is empty.
@@ -286,6 +301,19 @@ VIEWER_HOST_CODE = f"""function handler(event) {{
 }}"""
 
 
+BLOB_GATE_SOURCE = Path(__file__).parent / "edge" / "blob_gate.js"
+# The behaviour the blob gate decides for (chalicelib/access/edge.py BLOB_PATH_RE).
+BLOB_PATH_PATTERN = "/v2/*/blobs/sha256:*"
+
+
+def blob_gate_code() -> dict:
+    """The gate's JavaScript with its constants in place, the edge secret a dynamic reference."""
+    code = (BLOB_GATE_SOURCE.read_text().replace("__VIEWER_HOST__", spec.VIEWER_HOST_HEADER.lower())
+            .replace("__BLOBS_PREFIX__", paths.BLOBS_PREFIX))
+    before, after = code.split("__EDGE_SECRET__")
+    return {"Fn::Join": ["", [before, {"Fn::Sub": "{{resolve:secretsmanager:${EdgeSecret}:SecretString}}"}, after]]}
+
+
 # The doors (chalicelib/runtime/function_url.py DOORS, the `Door` parameter): API Gateway's REST
 # API (its stage), or the function's own URL (no per-request fee, no 10 MB and 29 s of its own:
 # Lambda's 6 MB and the function's timeout; DESIGN.md §1a, "The cheap door").
@@ -312,12 +340,37 @@ def _function_url() -> Dict[str, dict]:
     }
 
 
+def _behaviour(viewer_function: str, restore_headers_if: Optional[str] = None) -> dict:
+    """A cache behaviour to the API (nothing cached, every method), its viewer-request function
+    and the origin-response Lambda@Edge (only under the condition `restore_headers_if` if given)."""
+    edge = [{"EventType": "origin-response", "LambdaFunctionARN": {"Ref": "EdgeFunctionVersionArn"}}]
+    return {
+        "TargetOriginId": "api", "ViewerProtocolPolicy": "https-only", "Compress": False,
+        "AllowedMethods": ["GET", "HEAD", "OPTIONS", "PUT", "PATCH", "POST", "DELETE"],
+        "CachedMethods": ["GET", "HEAD"],
+        "CachePolicyId": {"Ref": "CachePolicy"},
+        "OriginRequestPolicyId": ALL_VIEWER_EXCEPT_HOST,
+        "FunctionAssociations": [{"EventType": "viewer-request",
+                                  "FunctionARN": {"Fn::GetAtt": [viewer_function, "FunctionMetadata.FunctionARN"]}}],
+        "LambdaFunctionAssociations": edge if restore_headers_if is None else {"Fn::If": [restore_headers_if, edge, []]}}
+
+
 def _front_door(stage: str) -> Dict[str, dict]:
     origin_domain = {"Fn::If": ["FunctionUrlDoor", FUNCTION_URL_DOMAIN, REST_API_DOMAIN]}
     origin_path = {"Fn::If": ["FunctionUrlDoor", "", f"/{API_STAGE}"]}
     public_url = {"Fn::If": ["HasDomain", {"Fn::Sub": "https://${DomainName}"},
                              {"Fn::Sub": "https://${Distribution.DomainName}"}]}
     return {
+        "BlobGate": {"Type": "AWS::CloudFront::Function", "Properties": {
+            "Name": {"Fn::Sub": "${AWS::StackName}-${AWS::Region}-blob-gate"}, "AutoPublish": True,
+            "FunctionCode": blob_gate_code(),
+            "FunctionConfig": {"Comment": "blob GETs a pull token's edge claim admits: to the bucket",
+                               "Runtime": "cloudfront-js-2.0"}}},
+        "BlobsAccessControl": {"Type": "AWS::CloudFront::OriginAccessControl", "Properties": {
+            "OriginAccessControlConfig": {
+                "Name": {"Fn::Sub": "${AWS::StackName}-${AWS::Region}-blobs"}, "OriginAccessControlOriginType": "s3",
+                "SigningBehavior": "always", "SigningProtocol": "sigv4"}}},
+        "BlobsPolicy": _bucket_policy(edge_reads=True),
         "ViewerHost": {"Type": "AWS::CloudFront::Function", "Properties": {
             "Name": {"Fn::Sub": "${AWS::StackName}-${AWS::Region}-viewer-host"}, "AutoPublish": True,
             "FunctionCode": VIEWER_HOST_CODE,
@@ -345,22 +398,21 @@ def _front_door(stage: str) -> Dict[str, dict]:
                 {"AcmCertificateArn": {"Ref": "CertificateArn"}, "SslSupportMethod": "sni-only",
                  "MinimumProtocolVersion": "TLSv1.2_2021"},
                 {"CloudFrontDefaultCertificate": True}]},
-            "Origins": [{"Id": "api", "DomainName": origin_domain, "OriginPath": origin_path,
+            "Origins": [{"Id": "blobs", "DomainName": {"Fn::GetAtt": ["Blobs", "RegionalDomainName"]},
+                         "S3OriginConfig": {"OriginAccessIdentity": ""},
+                         "OriginAccessControlId": {"Fn::GetAtt": ["BlobsAccessControl", "Id"]}},
+                        {"Id": "api", "DomainName": origin_domain, "OriginPath": origin_path,
                          "OriginCustomHeaders": [{"HeaderName": spec.ORIGIN_SECRET_HEADER,
                                                   "HeaderValue": {"Fn::Sub": "{{resolve:secretsmanager:${OriginSecret}:SecretString}}"}}],
                          "CustomOriginConfig": {"OriginProtocolPolicy": "https-only",
                                                 "OriginSSLProtocols": ["TLSv1.2"],
                                                 "OriginReadTimeout": 60}}],
-            "DefaultCacheBehavior": {
-                "TargetOriginId": "api", "ViewerProtocolPolicy": "https-only", "Compress": False,
-                "AllowedMethods": ["GET", "HEAD", "OPTIONS", "PUT", "PATCH", "POST", "DELETE"],
-                "CachedMethods": ["GET", "HEAD"],
-                "CachePolicyId": {"Ref": "CachePolicy"},
-                "OriginRequestPolicyId": ALL_VIEWER_EXCEPT_HOST,
-                "FunctionAssociations": [{"EventType": "viewer-request",
-                                          "FunctionARN": {"Fn::GetAtt": ["ViewerHost", "FunctionMetadata.FunctionARN"]}}],
-                "LambdaFunctionAssociations": [{"EventType": "origin-response",
-                                                "LambdaFunctionARN": {"Ref": "EdgeFunctionVersionArn"}}]}}}},
+            "DefaultCacheBehavior": _behaviour("ViewerHost"),
+            # Blob GETs the gate admits go to the bucket; the rest of the path on to the API. Behind
+            # the function URL no Lambda@Edge runs here: it would bill every blob the bucket serves
+            # (API Gateway's renamed headers need it; a function URL's answers are its own).
+            "CacheBehaviors": [_behaviour("BlobGate", restore_headers_if="ApiGatewayDoor")
+                               | {"PathPattern": BLOB_PATH_PATTERN}]}}},
         "PublicUrl": {"Type": "AWS::SSM::Parameter", "Properties": {
             "Name": public_url_parameter(stage), "Type": "String", "Value": public_url,
             "Description": "dockless: the registry's public URL (read by the functions)"}},

@@ -17,7 +17,7 @@ from typing import Dict, FrozenSet, Iterable, List, NamedTuple, Optional, Set, T
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 
-from chalicelib.access import federation, jwt
+from chalicelib.access import edge, federation, jwt
 from chalicelib.backend import Backend
 from chalicelib.metadata import keys
 from chalicelib.metadata.models import (Credential, failed_conditions, Grant, Principal, read_together,
@@ -72,6 +72,12 @@ def held(caller: Caller, repositories: List[str]) -> Dict[str, Set[str]]:
     is a pull-through cache (chalicelib/pullthrough/proxy.py): one batch read for the grants and the
     namespaces' settings (and, for a caller known by an access token, one read of its
     principal for its teams)."""
+    return held_reading(caller, repositories)[0]
+
+
+def held_reading(caller: Caller, repositories: List[str], *also: Tuple[type, tuple]
+                 ) -> Tuple[Dict[str, Set[str]], List[Optional[object]]]:
+    """`held`, and the items `also` names, read in the same batch."""
     namespaces = sorted({keys.namespace_of(name) for name in repositories})
     grant_keys = []
     if not caller.admin:
@@ -82,7 +88,7 @@ def held(caller: Caller, repositories: List[str]) -> Dict[str, Set[str]]:
         wanted = {resource for name in repositories for resource in keys.resources_of(name)}
         grant_keys = [(resource, subject) for resource in sorted(wanted) for subject in subjects]
     found = read_together(*[(Grant, key) for key in grant_keys],
-                          *[(RepositorySetting, (keys.resource(namespace),)) for namespace in namespaces])
+                          *[(RepositorySetting, (keys.resource(namespace),)) for namespace in namespaces], *also)
     roles: Dict[str, Set[str]] = {}
     for grant in filter(None, found[:len(grant_keys)]):
         given = ROLE_ACTIONS.get(grant.role, set())
@@ -97,7 +103,7 @@ def held(caller: Caller, repositories: List[str]) -> Dict[str, Set[str]]:
         if keys.namespace_of(name) in caches:
             actions.discard(PUSH)
         answer[name] = actions
-    return answer
+    return answer, found[len(found) - len(also):]
 
 
 _KEY_SETS: Optional[federation.KeySets] = None
@@ -279,7 +285,12 @@ class AuthService:
     # --- grants --------------------------------------------------------------------------------
 
     def granted_access(self, caller: Caller, scopes: Iterable[str]) -> List[dict]:
-        """Docker's `access` claim: for each requested scope, what of it the caller holds."""
+        return self.token_access(caller, scopes)[0]
+
+    def token_access(self, caller: Caller, scopes: Iterable[str]) -> Tuple[List[dict], List[str]]:
+        """Docker's `access` claim: for each requested scope, what of it the caller holds; and,
+        when the scopes name one repository and the caller may pull it, what the edge may serve
+        of it (edge.listed, read with the grants)."""
         wanted: Dict[Tuple[str, str], Set[str]] = {}
         for scope in scopes:
             match = _SCOPE.fullmatch(scope)
@@ -293,10 +304,15 @@ class AuthService:
             actions = set(filter(None, match.group(2).split(",")))
             wanted.setdefault(("repository", match.group(1)), set()).update(
                 ROLE_ACTIONS["admin"] if "*" in actions else actions)
-        held_now = held(caller, [name for kind, name in wanted if kind == "repository"])
-        return [{"type": kind, "name": name,
-                 "actions": sorted(actions & held_now[name] if kind == "repository" else actions)}
-                for (kind, name), actions in wanted.items()]
+        repositories = [name for kind, name in wanted if kind == "repository"]
+        one = repositories[0] if len(repositories) == 1 and self._backend.settings.edge_secret else None
+        held_now, also = held_reading(caller, repositories, *([edge.item_key(one)] if one else []))
+        access = [{"type": kind, "name": name,
+                   "actions": sorted(actions & held_now[name] if kind == "repository" else actions)}
+                  for (kind, name), actions in wanted.items()]
+        pulls = one is not None and PULL in next(entry["actions"] for entry in access
+                                                       if entry["type"] == "repository" and entry["name"] == one)
+        return access, edge.listed(also[0]) if pulls else []
 
     # --- administration ------------------------------------------------------------------------
 
@@ -409,9 +425,11 @@ class AuthService:
 
     # --- access tokens -------------------------------------------------------------------------
 
-    def issue_access_token(self, caller: Caller, access: List[dict]) -> Tuple[str, int, datetime.datetime]:
+    def issue_access_token(self, caller: Caller, access: List[dict], edge_blobs: Iterable[str] = ()
+                           ) -> Tuple[str, int, datetime.datetime]:
         """A registry token; one a federated identity earned carries it (`fed`) and lives no
-        longer than the ID token it was exchanged for."""
+        longer than the ID token it was exchanged for. With `edge_blobs` (token_access) for the
+        one repository it may pull, the edge's claim (chalicelib/access/edge.py)."""
         now = self._backend.clock()
         settings = self._backend.settings
         lifetime = spec.ACCESS_TOKEN_SECONDS
@@ -423,6 +441,11 @@ class AuthService:
             claims["admin"] = True
         if caller.federated is not None:
             claims["fed"] = caller.federated.audit()
+        repositories = [entry["name"] for entry in access if entry["type"] == "repository"]
+        served = edge.claim(settings.edge_secret, repositories[0], claims["exp"], edge_blobs) \
+            if settings.edge_secret and len(repositories) == 1 else None
+        if served is not None:
+            claims["edge"] = served
         return jwt.encode(claims, self._backend.signing_keys()[0]), lifetime, now
 
     def verify_access_token(self, token: str) -> dict:

@@ -11,6 +11,8 @@ behind the function URL door: `door`), the
 API's Lambda invocation (arm64), the origin-response Lambda@Edge function and CloudWatch Logs (the
 request's JSON record and Lambda's START/END/REPORT lines, ingested and kept LOG_RETENTION_DAYS);
 then by the DynamoDB units and S3 requests it made and the S3 requests of the URLs it presigned.
+A blob GET the edge serves (`edge_request`) is billed by CloudFront, the blob gate and S3 alone
+(and behind API Gateway the origin-response function).
 Per month, whatever the traffic: the custom metrics, the alarms, the secrets and KMS for the
 encrypted tables (`fixed_monthly`). S3 storage and transfer out come on top (`monthly_estimate`).
 """
@@ -65,11 +67,14 @@ EVENT_COST = 3 * SQS_FIFO_PER_REQUEST + EVENTBRIDGE_PER_EVENT + LAMBDA_PER_REQUE
     + LAMBDA_PER_GB_SECOND * LAMBDA_MEMORY_GB * DISPATCH_MS / 1000
 # What the template holds (tests/infra/test_stack.py counts them in the packaged template).
 STACK_ALARMS = 65
-STACK_SECRETS = 4
+STACK_SECRETS = 5
 STACK_JOBS = 5
 # DynamoDB asks KMS for a table's key at most about every 5 minutes per table while it is in use:
 # an upper bound of 12 an hour per table, all month.
 KMS_REQUESTS_PER_TABLE_MONTH = 12 * 730
+
+
+_EDGE_INVOCATION = EDGE_PER_REQUEST + EDGE_PER_GB_SECOND * EDGE_MEMORY_GB * EDGE_DURATION_MS / 1000
 
 
 def api_request(latency_ms: float, log_bytes: float = RECORD_BYTES, door: str = API_GATEWAY_DOOR) -> Dict[str, float]:
@@ -79,10 +84,20 @@ def api_request(latency_ms: float, log_bytes: float = RECORD_BYTES, door: str = 
     logged_gb = (log_bytes + LAMBDA_REPORT_BYTES) / GiB
     return {"CloudFront": CLOUDFRONT_HTTPS_PER_REQUEST,
             "CloudFront Functions": CLOUDFRONT_FUNCTION_PER_INVOCATION,
-            "Lambda@Edge": EDGE_PER_REQUEST + EDGE_PER_GB_SECOND * EDGE_MEMORY_GB * EDGE_DURATION_MS / 1000,
+            "Lambda@Edge": _EDGE_INVOCATION,
             "API Gateway": API_GATEWAY_REST_PER_REQUEST if door == API_GATEWAY_DOOR else 0.0,
             "Lambda": LAMBDA_PER_REQUEST + LAMBDA_PER_GB_SECOND * LAMBDA_MEMORY_GB * latency_ms / 1000,
             "CloudWatch Logs": logged_gb * (LOGS_INGESTION_PER_GB + LOGS_STORAGE_PER_GB_MONTH * LOG_RETENTION_DAYS / 30)}
+
+
+def edge_request(door: str = API_GATEWAY_DOOR) -> Dict[str, float]:
+    """What a blob GET the edge answered from the bucket costs (chalicelib/access/edge.py), by item:
+    CloudFront, its blob gate, and behind API Gateway the origin-response Lambda@Edge that also
+    sees the bucket's answer; no API Gateway, invocation or log line. The bucket's GET comes with
+    the record's presigned URL."""
+    return {"CloudFront": CLOUDFRONT_HTTPS_PER_REQUEST,
+            "CloudFront Functions": CLOUDFRONT_FUNCTION_PER_INVOCATION,
+            "Lambda@Edge": _EDGE_INVOCATION if door == API_GATEWAY_DOOR else 0.0}
 
 
 def s3_request(operation: str) -> float:
@@ -101,11 +116,15 @@ def _add(total: Dict[str, float], items: Dict[str, float]) -> Dict[str, float]:
 
 def records_items(records: Iterable[dict], door: str = API_GATEWAY_DOOR) -> Dict[str, float]:
     """The request-driven cost of the given per-request records (chalicelib/runtime/observe.py), by
-    item: each API request at its latency and its record's size, the DynamoDB units and S3 calls it
-    made, and one S3 request per presigned URL it handed out (the client's GET, HEAD or PUT)."""
+    item: each API request at its latency and its record's size (one the edge served at the edge's
+    price), the DynamoDB units and S3 calls it made, and one S3 request per presigned URL it handed
+    out (the client's GET, HEAD or PUT)."""
     total: Dict[str, float] = {}
     for record in records:
-        _add(total, api_request(record["latency_ms"], len(json.dumps(record, sort_keys=True, default=str)), door))
+        if record.get("served_by") == "edge":
+            _add(total, edge_request(door))
+        else:
+            _add(total, api_request(record["latency_ms"], len(json.dumps(record, sort_keys=True, default=str)), door))
         _add(total, {"DynamoDB": dynamodb(record["dynamodb_read_units"], record["dynamodb_write_units"]),
                      "S3 requests": sum(s3_request(call.split(":", 1)[1]) for call in record["aws_calls"]
                                         if call.startswith("s3:"))
@@ -131,14 +150,16 @@ def fixed_monthly() -> Dict[str, float]:
 
 
 # What one pull and one push of an N-layer image make, as `bench/cost.py` measured them with docker
-# 20.10 on 2026-12-07 (N = 1, 5, 20): requests and DynamoDB units as linear fits, S3 requests by
-# the client one per layer (pull) and two per layer (push, through the gateway).
-PULL_REQUESTS = (1, 5)          # N + 5
-PULL_READ_UNITS = (2, 12.5)     # 2 N + 12.5
+# 20.10 on 2026-12-08 (N = 1, 5, 20): requests and DynamoDB units as linear fits, S3 requests by
+# the client one per layer (pull) and two per layer (push, through the gateway). A pull's N + 1
+# blob GETs are served at the edge (chalicelib/access/edge.py), its other requests by the API.
+PULL_REQUESTS = (0, 4)          # ping, token, the tag's HEAD and GET
+PULL_EDGE_REQUESTS = (1, 1)     # N + 1: the layers and the config
+PULL_READ_UNITS = (0, 11.5)
 PULL_WRITE_UNITS = (0, 5)
 PUSH_REQUESTS = (4, 8)          # 4 N + 8
-PUSH_READ_UNITS = (10.5, 22)
-PUSH_WRITE_UNITS = (9.55, 19.5)  # transactions: two units per item
+PUSH_READ_UNITS = (11.5, 25)
+PUSH_WRITE_UNITS = (9.47, 20.7)  # transactions: two units per item
 MEASURED_LATENCY_MS = 100       # priced per invocation; the local stack answered faster
 
 
@@ -148,6 +169,7 @@ def _at(fit: tuple, layers: float) -> float:
 
 def pull_cost(layers: float, door: str = API_GATEWAY_DOOR) -> float:
     return (_at(PULL_REQUESTS, layers) * sum(api_request(MEASURED_LATENCY_MS, door=door).values())
+            + _at(PULL_EDGE_REQUESTS, layers) * sum(edge_request(door).values())
             + dynamodb(_at(PULL_READ_UNITS, layers), _at(PULL_WRITE_UNITS, layers)) + (layers + 1) * S3_PER_GET)
 
 

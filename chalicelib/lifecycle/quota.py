@@ -42,6 +42,7 @@ from typing import Callable, List, NamedTuple, Optional
 
 from pynamodb.exceptions import TransactWriteError, UpdateError
 
+from chalicelib.access import edge
 from chalicelib.metadata import keys
 from chalicelib.metadata.keys import STORAGE_TOTAL
 from chalicelib.metadata.models import BlobLink, NamespaceStorage, failed_conditions, read_together, transaction
@@ -212,18 +213,20 @@ def _count_link(txn, now: Standing, link: BlobLink) -> None:
 
 def delete_link(backend, link: BlobLink, condition=None, also: Optional[Callable] = None) -> Optional[int]:
     """Delete `link` (if it exists and meets `condition`) in one transaction with what `also(txn)`
-    writes and the namespace's count. The bytes it freed from the namespace's count (0 while
+    writes, the repository's edge item and the namespace's count. The bytes it freed from the namespace's count (0 while
     another of its repositories links the digest), or None when the link was not deleted."""
     exists = BlobLink.digest.exists()
     condition = exists if condition is None else exists & condition
     for attempt in range(retries.RACE_ATTEMPTS):
         retries.pause(attempt)
-        now = standing(link.repo, link.digest, consistent=True)
+        *found, edge_item = read_together(*items_of(link.repo, link.digest), edge.item_key(link.repo), consistent=True)
+        now = counted(Standing.of(link.repo, *found), consistent=True)
         try:
             with transaction() as txn:
                 txn.delete(link, condition=condition)  # first: position 0 of the refusal
                 if also is not None:
                     also(txn)
+                edge.forget(txn, link, edge_item)  # no token issued after this lists the blob
                 freed = _count_unlink(txn, now, link)
         except TransactWriteError as error:
             failed = failed_conditions(error)

@@ -31,8 +31,14 @@ from typing import List, Optional
 # Repository items share one partition so the catalog can be read in name order. Only repository
 # creation writes there (a few writes per repository, ever), far below one partition's limits.
 CATALOG_PARTITION = "repo"
+# Each repository's edge item (models.Repository) has a partition of its own: tokens read it.
+EDGE_PARTITION_PREFIX = "edge:"
 # The namespace-storage entry holding a namespace's totals and quota (the others are digests).
 STORAGE_TOTAL = "#"
+
+
+def edge_partition(repository: str) -> str:
+    return EDGE_PARTITION_PREFIX + repository
 
 
 def namespace_of(repository: str) -> str:

@@ -22,10 +22,12 @@ from chalicelib.runtime.config import Settings
 
 
 class Repository(Model):
-    """A repository that holds at least one blob or manifest.
+    """A repository that holds at least one blob or manifest; and, apart, what the edge may serve
+    of it (chalicelib/access/edge.py).
 
-    Keys: kind (always CATALOG_PARTITION) / name.
-    Access: get by name (exists?); query in name order after a name (`_catalog` pagination).
+    Keys: kind (CATALOG_PARTITION; keys.edge_partition(name) for the edge item) / name.
+    Access: get by name (exists?); query in name order after a name (`_catalog` pagination); the
+    edge item read with the grants when a token is issued.
     """
 
     class Meta:
@@ -34,6 +36,10 @@ class Repository(Model):
     kind = UnicodeAttribute(hash_key=True, default=CATALOG_PARTITION)
     name = UnicodeAttribute(range_key=True)
     created_at = UTCDateTimeAttribute()
+    # The edge item: the entries (edge.entry) of the image manifest pushed last, and a version
+    # each change of it raises (a push's write is conditioned on the version it read).
+    edge_blobs = UnicodeSetAttribute(null=True)
+    edge_version = NumberAttribute(null=True)
 
 
 class BlobLink(Model):
@@ -640,14 +646,49 @@ def _shared_connection() -> Connection:
 
 class Transaction(TransactWrite):
     """A TransactWrite that, once committed, runs what was asked to happen after it (`after`):
-    the events of its changes are sent only when the changes are there."""
+    the events of its changes are sent only when the changes are there. A refusal's reasons come
+    in the order the writes were added (pynamodb sends condition checks, then deletes, puts and
+    updates), so `failed_conditions` can name a write by its place."""
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self._after: List[Callable[[], None]] = []
+        self._added: List[Tuple[int, int]] = []  # (kind in the order sent, index among its kind)
 
     def after(self, action: Callable[[], None]) -> None:
         self._after.append(action)
+
+    def _sent(self) -> List[list]:
+        return [self._condition_check_items, self._delete_items, self._put_items, self._update_items]
+
+    def _add(self, kind: int) -> None:
+        self._added.append((kind, len(self._sent()[kind])))
+
+    def condition_check(self, *args, **kwargs):
+        self._add(0)
+        return super().condition_check(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        self._add(1)
+        return super().delete(*args, **kwargs)
+
+    def save(self, *args, **kwargs):
+        self._add(2)
+        return super().save(*args, **kwargs)
+
+    def update(self, *args, **kwargs):
+        self._add(3)
+        return super().update(*args, **kwargs)
+
+    def _commit(self):
+        try:
+            return super()._commit()
+        except TransactWriteError as error:
+            reasons = error.cancellation_reasons
+            if len(reasons) == len(self._added):
+                sizes = [len(items) for items in self._sent()]
+                error.cause.cancellation_reasons = [reasons[sum(sizes[:kind]) + index] for kind, index in self._added]
+            raise
 
     def __exit__(self, exc_type, exc_value, traceback):
         result = super().__exit__(exc_type, exc_value, traceback)

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 
+from chalicelib.access import edge
 from chalicelib.backend import Backend
 from chalicelib.lifecycle import gc, history, quota
 from chalicelib.lifecycle.history import TagHistory
@@ -65,11 +66,12 @@ class ManifestService:
         found = iter(read_together(
             *[(BlobLink, (repo, digest)) for digest in blobs], *[(Manifest, (repo, digest)) for digest in children],
             *items_of(repo), quota.total_key(repo), (GcCandidate, (key,)),
-            *([(Tag, (repo, tag_sort_key(tag)))] if tag else []), consistent=True))
+            *([(Tag, (repo, tag_sort_key(tag)))] if tag else []), edge.item_key(repo), consistent=True))
         links, child_items = [next(found) for _ in blobs], [next(found) for _ in children]
         settings = combine(next(found), next(found))
         total, candidate = next(found), next(found)
         current = getattr(next(found), "digest", None) if tag else None
+        edge_item = next(found)
         if settings.cache is not None:
             message = settings.cache.refusal(keys.namespace_of(repo))
             raise RegistryError(errors.DENIED, message, message=message)
@@ -83,6 +85,9 @@ class ManifestService:
         if tag:
             self._require_mutable(repo, tag, settings, current, manifest.digest)
         self._store(repo, reference, tag, manifest, body, settings, current, candidate)
+        if manifest.artifact_type in vulnerabilities.IMAGE_CONFIGS and manifest.subject is None \
+                and not spec.ATTACHED_TAG_RE.fullmatch(tag or ""):
+            edge.remember(repo, links, edge_item)  # an image, not a signature or an SBOM beside one
         return manifest
 
     def store_cached(self, repo: str, tag: Optional[str], manifest: ParsedManifest, body: bytes,

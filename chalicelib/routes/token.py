@@ -60,8 +60,8 @@ def _scopes(values) -> list:
 def _answer(call, caller: Caller, scopes, offline: bool, grant: str, refresh_seconds: Optional[int] = None):
     """The token, and its one audit event (which says how the caller proved itself: `grant`)."""
     auth = AuthService(call.backend)
-    access = auth.granted_access(caller, scopes)
-    token, lifetime, issued = auth.issue_access_token(caller, access)
+    access, edge_blobs = auth.token_access(caller, scopes)
+    token, lifetime, issued = auth.issue_access_token(caller, access, edge_blobs)
     call.backend.audit.record("token.issue", access=access, offline=offline,
                               grant="federated" if caller.federated else grant)
     document = {"token": token, "access_token": token, "expires_in": lifetime,

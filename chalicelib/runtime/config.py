@@ -99,6 +99,10 @@ class Settings:
     # DOCKLESS_ORIGIN_SECRET: deployed, the value CloudFront sends in ORIGIN_SECRET_HEADER; a request
     # without it came around the front door (straight to API Gateway) and is refused.
     origin_secret: Optional[str]
+    # DOCKLESS_EDGE_SECRET: the key of the edge's claim in pull tokens (chalicelib/access/edge.py),
+    # which the edge's blob gate holds too; without it no token carries the claim and every blob
+    # GET reaches the function.
+    edge_secret: Optional[bytes]
     # DOCKLESS_DOOR: the door CloudFront sends requests through ("api-gateway" or "function-url",
     # infra/stack.py's Door parameter), for what the estimates price; the local stack's own door.
     door: str
@@ -148,6 +152,7 @@ class Settings:
             audit_retention_days=int(environ.get("DOCKLESS_AUDIT_RETENTION_DAYS", "400")),
             trusted_proxy_hops=int(environ.get("DOCKLESS_TRUSTED_PROXY_HOPS", "0")),
             origin_secret=environ.get("DOCKLESS_ORIGIN_SECRET") or None,
+            edge_secret=(environ.get("DOCKLESS_EDGE_SECRET") or "").encode() or None,
             door=environ.get("DOCKLESS_DOOR", API_GATEWAY_DOOR),
             in_lambda=bool(environ.get("AWS_LAMBDA_FUNCTION_NAME")),
             sso=SingleSignOn.from_environ(environ),

@@ -195,9 +195,10 @@ class RequestRecord(_Record):
                        "query": query, "body_bytes": body_bytes}
         self._begin()
 
-    def finish(self, status: int, **extra) -> dict:
+    def finish(self, status: int, invocations: int = 1, **extra) -> dict:
+        """`invocations`: 0 for a request the edge answered (`served_by`: "edge") without the function."""
         work = self._end()
-        self.fields.update(status=status, invocations=1, **extra,
+        self.fields.update(status=status, invocations=invocations, **extra,
                            Route=f"{self.fields['method']} {self.fields['route']}",
                            Requests=1, ServerErrors=int(status >= 500), Latency=self.fields["latency_ms"],
                            DynamoDBUnits=work.dynamodb_read_units + work.dynamodb_write_units,

@@ -329,6 +329,28 @@ class Check:
             raise Failed(f"the presigned URL answered {fetched.status_code} with other bytes")
         return f"307 to {host}"
 
+    def check_blob_gate(self) -> str:
+        """A pull token asked for after the push lists its blobs: the edge serves them from the
+        bucket (DESIGN.md §1a, the blob gate), and passes a digest the repository does not link
+        on to the function, which refuses it."""
+        layer = self._pushed()["layers"][0]
+        pull = self.token(f"repository:{self.repository}:pull")
+        answer = self.request("blob gate", "GET", self.v2(f"blobs/{sha256(layer)}"), headers=pull)
+        local = "dockless-local" in answer.headers.get("Via", "") and "blob gate" in answer.headers.get("Via", "")
+        if answer.status_code == 200 and answer.content == layer:
+            said = "200 from the bucket at the edge"
+        elif answer.status_code == 307 and local:
+            said = "the local front door's gate: 307 to the bucket"
+        else:
+            raise Failed(f"a blob GET with a pull token answered {answer.status_code}, not the bytes from the bucket: "
+                         "the blob gate did not serve it; check the BlobGate function, the distribution's blobs "
+                         "origin (origin access control) and the bucket policy, then redeploy")
+        unlinked = self.request("blob gate", "GET", self.v2(f"blobs/{sha256(os.urandom(64))}"), headers=pull)
+        if unlinked.status_code != 404 or _error_of(unlinked).get("code") != "BLOB_UNKNOWN":
+            raise Failed(f"a digest the repository does not link answered {unlinked.status_code}, not the function's "
+                         "404 BLOB_UNKNOWN: the gate must pass what its token does not list on to the function")
+        return f"{said}; an unlinked digest goes on to the function"
+
     def check_direct_upload(self) -> str:
         auth = self.push_scope()
         signed, other = os.urandom(50_000), os.urandom(50_000)
@@ -409,7 +431,7 @@ class Check:
     CHECKS = [("challenge", check_challenge), ("origin", check_origin), ("unknown route", check_unknown_route),
               ("token", check_token), ("body limit", check_body_limit), ("runtime", check_runtime),
               ("timeout", check_timeout), ("throttling", check_throttling), ("push", check_push),
-              ("manifest HEAD", check_manifest_head), ("blob GET", check_blob_get),
+              ("manifest HEAD", check_manifest_head), ("blob GET", check_blob_get), ("blob gate", check_blob_gate),
               ("direct upload", check_direct_upload), ("gateway", check_gateway),
               ("error caching", check_error_caching), ("signatures", check_signatures)]
 

@@ -19,7 +19,11 @@ What it reproduces, each from the decision in DESIGN.md §1a:
   API Gateway remaps go to x-amzn-Remapped-<name>, except WWW-Authenticate and Content-Length,
   which the edge function puts back (a HEAD's length is the function's, not the empty body's);
 * the viewer's Host replaced by the origin's, passed on as X-Forwarded-Host;
-* the path percent-decoded before routing, so `%2F` separates segments as `/` does.
+* the path percent-decoded before routing, so `%2F` separates segments as `/` does;
+* the edge's blob gate (infra/edge/blob_gate.js, chalicelib/access/edge.py): a blob GET whose
+  token's edge claim admits it never reaches the function; CloudFront would answer it from the
+  bucket, this door answers 307 to the presigned URL of the key the claim names (no bytes pass
+  here) and logs its request record with `served_by: "edge"` and no invocation.
 Each refusal is the OCI error JSON that infra/ configures as the gateway response.
 """
 import base64
@@ -27,16 +31,19 @@ import concurrent.futures
 import http.server
 import logging
 import socketserver
+import time
 import uuid
-from typing import Dict, List, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 from urllib.parse import unquote
 
 from chalice.config import Config
 from chalice.local import LambdaEventConverter, LocalGateway, RouteMatcher
 
+from chalicelib.access import edge
 from chalicelib.oci import errors, spec
 from chalicelib.oci.errors import ErrorCode, error_reply
 from chalicelib.runtime.function_url import API_GATEWAY_DOOR, DOORS, FUNCTION_URL_DOOR
+from chalicelib.runtime.observe import RequestRecord
 from dockless.gateway.httpbody import ClientGone, MalformedBody, iter_body, send
 
 LOG = logging.getLogger("dockless.local.frontdoor")
@@ -47,6 +54,8 @@ REMAPPED_BY_API_GATEWAY = ("authorization", "connection", "content-length", "dat
 # What the Lambda@Edge origin-response function puts back (infra/edge), over API Gateway's own.
 RESTORED_AT_THE_EDGE = ("www-authenticate", "content-length")
 ORIGIN_HOST = "origin.execute-api.local"
+# What the Via of an answer of the local blob gate says (deployed, the bucket's own answer passes).
+LOCAL_GATE = "blob gate"
 FUNCTION_URL_HOST = "origin.lambda-url.local"
 # What the front door does with a chunked request body.
 WHOLE, REFUSED = "whole", "refused"
@@ -73,6 +82,10 @@ class FrontDoor:
         self._routes = RouteMatcher(list(app.routes))
         self._gateway.event_converter = _EveryBodyBinary(self._routes)
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="lambda")
+        # The blob gate (set by the local stack once its storage is up): the edge secret, and how
+        # the bucket's URL for a key is made.
+        self.edge_secret: Optional[bytes] = None
+        self.presign_get: Optional[Callable[[str], str]] = None
 
     def refuse(self, error: ErrorCode, detail=None) -> Response:
         """As a deployment's gateway responses answer (infra/stack.py), headers included."""
@@ -84,6 +97,10 @@ class FrontDoor:
 
     def handle(self, method: str, path: str, headers: Dict[str, str], body: bytes) -> Response:
         headers = {key.lower(): value for key, value in headers.items()}
+        key = None if self.presign_get is None else edge.admits(
+            self.edge_secret, headers.get("authorization", ""), method, path.partition("?")[0], time.time())
+        if key is not None:
+            return self._from_the_bucket(method, path.partition("?")[0], headers, key)
         if self.door == FUNCTION_URL_DOOR:  # its events of payload format 2.0 (chalicelib/runtime/function_url.py)
             return self._through_function_url(method, path, headers, body)
         path = _as_api_gateway_routes(path)
@@ -107,6 +124,16 @@ class FrontDoor:
             LOG.exception("function failed: %s %s", method, path)
             return self.refuse(errors.FRONT_DOOR_FAILED)
         return self._deliver(method, result)
+
+    def _from_the_bucket(self, method: str, path: str, headers: Dict[str, str], key: str) -> Response:
+        """A blob GET the edge admitted: the bucket's answer for `key`, through a redirect here."""
+        digest = "sha256:" + edge.BLOB_PATH_RE.fullmatch(path).group("hex")
+        record = RequestRecord(str(uuid.uuid4()), method, path, "/v2/{name}/blobs/{digest}", {}, 0)
+        url = self.presign_get(key)
+        claims = edge.bearer_claims(headers.get("authorization", "")) or {}
+        record.finish(307, invocations=0, served_by="edge", principal=claims.get("sub") or None)
+        return 307, [("Location", url), ("Content-Length", "0"), (spec.CONTENT_DIGEST_HEADER, digest),
+                     ("Via", f"1.1 dockless-local.cloudfront.net (CloudFront {LOCAL_GATE})")], b""
 
     def _through_function_url(self, method: str, target: str, headers: Dict[str, str], body: bytes) -> Response:
         """As CloudFront and the function's URL deliver a request (and the edge function the URL's

@@ -107,6 +107,7 @@ class LocalStack:
             # Generated per run: the stack's data lives as long as the process, and so do tokens
             # and the registry's own signing key (published at /keys/_registry/KEYS).
             "DOCKLESS_TOKEN_SIGNING_KEY": secrets.token_hex(32),
+            "DOCKLESS_EDGE_SECRET": secrets.token_hex(32),  # the front door's blob gate holds it too
             "DOCKLESS_REGISTRY_SIGNING_KEY": os.environ.get("DOCKLESS_REGISTRY_SIGNING_KEY")
             or gpg.generate_signing_key("dockless local registry") + "\n" + cosign.generate_private_key(),
             **os.environ,
@@ -125,6 +126,7 @@ class LocalStack:
         if settings.events_queue_url is None:
             self.backend = build_backend(dataclasses.replace(settings, **self._event_queues(self.backend)))
             use_backend(self.backend)
+        self.front_door.edge_secret, self.front_door.presign_get = settings.edge_secret, self.backend.objects.presign_get
         for service in ("sqs", "events"):  # made here, before the requests' and the event pump's threads
             self.backend.client(service)
         self.admin_token = self._bootstrap_admin(self.backend)

@@ -4,11 +4,13 @@ and the 80 % and 100 % alerts. tests/e2e/test_quota.py pushes with docker."""
 import json
 import logging
 
+import pytest
 import requests
+from pynamodb.exceptions import TransactWriteError
 
 from chalicelib.lifecycle import quota
 from chalicelib.lifecycle.gc import GarbageCollector
-from chalicelib.metadata.models import BlobLink
+from chalicelib.metadata.models import BlobLink, NamespaceStorage, failed_conditions, transaction
 from tests.api.test_direct import complete, open_direct, start
 from tests.fixtures import digest_of, error_code
 
@@ -328,3 +330,16 @@ def test_bytes_an_older_release_counted_in_the_total_item_still_count(client, pu
     push.image("team/app", "1", layers=(b"a" * 1000,))
     NamespaceStorage("team", "#").update(actions=[NamespaceStorage.bytes.add(700)])  # as counted before the shards
     assert stored(client, "team") == 1000 + len(CONFIG) + 700
+
+
+def test_a_refusals_reasons_name_the_writes_in_the_order_they_were_added(registry):
+    """pynamodb sends condition checks first, then deletes, puts and updates; delete_link names
+    its link's refusal by its place, so the reasons come back in the order the writes were added."""
+    with pytest.raises(TransactWriteError) as raised:
+        with transaction() as txn:
+            txn.update(NamespaceStorage("ns", "a"), actions=[NamespaceStorage.bytes.add(1)])
+            txn.delete(NamespaceStorage("ns", "b"), condition=NamespaceStorage.entry.exists())  # refused
+            txn.condition_check(NamespaceStorage, "ns", "c", condition=NamespaceStorage.entry.does_not_exist())
+            txn.condition_check(NamespaceStorage, "ns", "d", condition=NamespaceStorage.entry.does_not_exist())
+    assert failed_conditions(raised.value) == [1]
+    assert NamespaceStorage.count("ns") == 0  # nothing of it written

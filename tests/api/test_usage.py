@@ -49,7 +49,7 @@ def test_usage_prices_operations_as_the_registrys_door_bills_them(client, push, 
 def test_usage_names_what_the_registry_bills_whatever_its_traffic(client):
     response = client.get("/dockless/admin/v1/usage")
     fixed = json.loads(response.body)["fixed_monthly_usd"]
-    assert fixed["CloudWatch alarms (65)"] == 6.5 and fixed["Secrets Manager secrets (4)"] == 1.6
+    assert fixed["CloudWatch alarms (65)"] == 6.5 and fixed["Secrets Manager secrets (5)"] == 2.0
     assert [item.split(" (")[0] for item in fixed] == [
         "CloudWatch custom metrics", "CloudWatch alarms", "Secrets Manager secrets", "KMS requests for 22 encrypted tables"]
 

@@ -32,7 +32,7 @@ def test_every_check_passes_on_the_local_stack_and_its_repository_goes_whole(sta
     assert {name: v.status for name, v in results.items()} == {
         "challenge": "ok", "origin": "skip", "unknown route": "ok", "token": "ok", "body limit": "ok",
         "runtime": "skip", "timeout": "ok", "throttling": "ok", "push": "ok",
-        "manifest HEAD": "ok", "blob GET": "ok", "direct upload": "ok", "gateway": "ok", "error caching": "ok",
+        "manifest HEAD": "ok", "blob GET": "ok", "blob gate": "ok", "direct upload": "ok", "gateway": "ok", "error caching": "ok",
         "signatures": "ok"}
     assert results["body limit"].detail == "7 MB: 502 UNKNOWN, 10 MB: 413 SIZE_INVALID, with advice"
     assert results["timeout"].detail.startswith("api-gateway: 504 UNAVAILABLE after")
@@ -202,3 +202,20 @@ def test_origin_passes_only_where_the_api_refuses_requests_around_the_front_door
         assert verdicts(stack, ["origin"], origin=stack.api_url)["origin"].status == "ok"
     finally:
         use_backend(original)
+
+
+def test_the_blob_gate_check_fails_where_the_edge_does_not_serve(stack, monkeypatch):
+    """A front door without the gate (as a distribution whose BlobGate is missing): the function
+    answers the pull token's blob GET, and the check says where to look."""
+    monkeypatch.setattr(stack.front_door, "edge_secret", None)
+    fails(verdicts(stack, ["push", "blob gate"]), "blob gate", "the blob gate did not serve it", "BlobGate")
+
+
+def test_the_blob_gate_check_fails_where_the_edge_serves_an_unlinked_digest(stack, monkeypatch):
+    """A gate that admits what its token does not list (the invariant broken at the edge)."""
+    def admits_any(secret, authorization, method, path, now):
+        match = frontdoor.edge.BLOB_PATH_RE.fullmatch(path)
+        return f"blobs/sha256/{match.group('hex')}" if match and method == "GET" else None
+
+    monkeypatch.setattr(frontdoor.edge, "admits", admits_any)
+    fails(verdicts(stack, ["push", "blob gate"]), "blob gate", "not the function's 404 BLOB_UNKNOWN")

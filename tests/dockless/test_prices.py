@@ -27,9 +27,24 @@ def test_a_records_cost_adds_every_item_a_request_bills():
 
 
 def test_a_pull_and_a_push_cost_less_behind_the_function_url_door_by_the_gateways_fee():
-    for cost, requests in ((prices.pull_cost, prices.PULL_REQUESTS), (prices.push_cost, prices.PUSH_REQUESTS)):
+    """And a pull's blobs at the edge by the Lambda@Edge that API Gateway's blob behaviour keeps."""
+    edge = prices.EDGE_PER_REQUEST + prices.EDGE_PER_GB_SECOND * prices.EDGE_MEMORY_GB * prices.EDGE_DURATION_MS / 1000
+    for cost, requests, at_the_edge in ((prices.pull_cost, prices.PULL_REQUESTS, 21),
+                                        (prices.push_cost, prices.PUSH_REQUESTS, 0)):
         saved = cost(20) - cost(20, "function-url")
-        assert saved == pytest.approx((requests[0] * 20 + requests[1]) * prices.API_GATEWAY_REST_PER_REQUEST)
+        assert saved == pytest.approx((requests[0] * 20 + requests[1]) * prices.API_GATEWAY_REST_PER_REQUEST
+                                      + at_the_edge * edge)
+
+
+def test_a_blob_the_edge_serves_bills_cloudfront_its_gate_and_s3_alone():
+    record = {"served_by": "edge", "invocations": 0, "latency_ms": 1.0, "dynamodb_read_units": 0,
+              "dynamodb_write_units": 0, "aws_calls": [], "presigned_urls": ["s3:GetObject"], "query": {"x": "y" * 5000}}
+    edge = prices.EDGE_PER_REQUEST + prices.EDGE_PER_GB_SECOND * prices.EDGE_MEMORY_GB * prices.EDGE_DURATION_MS / 1000
+    expected = {"CloudFront": prices.CLOUDFRONT_HTTPS_PER_REQUEST,
+                "CloudFront Functions": prices.CLOUDFRONT_FUNCTION_PER_INVOCATION,
+                "DynamoDB": 0.0, "S3 requests": prices.S3_PER_GET}
+    assert prices.records_items([record], "function-url") == pytest.approx(dict(expected, **{"Lambda@Edge": 0.0}))
+    assert prices.records_items([record]) == pytest.approx(dict(expected, **{"Lambda@Edge": edge}))
 
 
 def test_a_bigger_record_costs_more_to_log():
@@ -45,7 +60,7 @@ def test_the_fixed_monthly_items_are_metrics_alarms_secrets_and_kms():
     assert fixed == pytest.approx({
         "CloudWatch custom metrics (12)": 12 * 0.30,  # 5 request metrics, JobFailures x 5 jobs, 2 quota levels
         "CloudWatch alarms (65)": 6.50,
-        "Secrets Manager secrets (4)": 1.60,
+        "Secrets Manager secrets (5)": 2.00,
         "KMS requests for 22 encrypted tables (at most)": 22 * 12 * 730 * 0.03 / 10_000})
 
 
@@ -56,4 +71,4 @@ def test_monthly_estimate_is_storage_plus_scaled_operations():
     assert a_week == pytest.approx(30 / 7 * (10 * prices.pull_cost(3) + prices.push_cost(3)))
     assert prices.pull_cost(20) > prices.pull_cost(1) > 0
     per_request = sum(prices.api_request(prices.MEASURED_LATENCY_MS).values())
-    assert prices.pull_cost(1) > 6 * per_request > 6 * (prices.API_GATEWAY_REST_PER_REQUEST + prices.EDGE_PER_REQUEST)
+    assert prices.pull_cost(1) > 4 * per_request > 4 * (prices.API_GATEWAY_REST_PER_REQUEST + prices.EDGE_PER_REQUEST)

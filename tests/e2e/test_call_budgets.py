@@ -16,6 +16,11 @@ WRITES = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:TransactWriteItem
 CATALOG = ["dynamodb:GetItem"]
 COMPLETION = ["dynamodb:BatchGetItem", "s3:HeadObject", "dynamodb:Query", "dynamodb:TransactWriteItems", *CATALOG]
 FIRST = ["dynamodb:UpdateItem"]
+# After an image manifest's push, its blobs become what the edge may serve (chalicelib/access/edge.py):
+# one conditional write, and before it, for a repository's first image, the edge item made and its
+# links read again.
+EDGE_SET = ["dynamodb:UpdateItem"]
+FIRST_EDGE_SET = ["dynamodb:UpdateItem", "dynamodb:BatchGetItem", *EDGE_SET]
 # A change that is an event (chalicelib/events: a manifest push) sends it once committed: one call.
 EVENT = ["sqs:SendMessageBatch"]
 
@@ -61,10 +66,15 @@ def test_each_hot_route_stays_at_its_floor_of_aws_calls(stack, dockless, tmp_pat
         return [(r["path"], r["aws_calls"], r) for r in records]
 
     # A blob: one read (the link, with the namespace's settings: a cache namespace fills a miss),
-    # whatever the caller, found or not.
+    # whatever the caller, found or not; none for a GET the edge served (its token's edge claim
+    # listed the blob: every blob of this pull, whoever pulled).
     for method in ("HEAD", "GET"):
-        for path, made, _ in calls(method, "/v2/{name}/blobs/{digest}"):
-            assert made == ["dynamodb:BatchGetItem"], (method, path, made)
+        for path, made, record in calls(method, "/v2/{name}/blobs/{digest}"):
+            assert made == ([] if record.get("served_by") == "edge" else ["dynamodb:BatchGetItem"]), (method, path, made)
+    pulled = [r for _, _, r in calls("GET", "/v2/{name}/blobs/{digest}")]
+    # Two copies of four blobs, and the config each `skopeo inspect` reads.
+    assert len(pulled) == 2 * 4 + 2 and all(r["served_by"] == "edge" and r["invocations"] == 0 for r in pulled), \
+        [(r["path"], r["status"], r.get("served_by"), r["principal"]) for r in pulled]
     # A manifest: one read by digest, two by tag (the repository's settings come with the first),
     # and a GET's one write (its audit event, with the day's pull time when it is the first).
     for method in ("HEAD", "GET"):
@@ -83,7 +93,8 @@ def test_each_hot_route_stays_at_its_floor_of_aws_calls(stack, dockless, tmp_pat
     completions = [made for _, made, _ in calls("PUT", "/v2/{name}/blobs/uploads/{upload_id}")]
     assert sorted(completions) == sorted([COMPLETION + FIRST] + [COMPLETION] * (len(completions) - 1)), completions
     for _, made, _ in calls("PUT", "/v2/{name}/manifests/{reference}"):
-        assert made == ["dynamodb:BatchGetItem", "s3:PutObject", "dynamodb:TransactWriteItems", *EVENT, *CATALOG], made
+        assert made == ["dynamodb:BatchGetItem", "s3:PutObject", "dynamodb:TransactWriteItems", *EVENT, *CATALOG,
+                        *FIRST_EDGE_SET], made  # budget/app's first image
     # A token: the credential with its principal (and its teams), the grants (not for an admin),
     # its one audit event: 3 calls; and at most once a day the credential's last use.
     for _, made, record in calls("GET", "/token"):

@@ -1,11 +1,19 @@
-"""The Lambda@Edge origin-response function on CloudFront's event shape."""
+"""The Lambda@Edge origin-response function on CloudFront's event shape; the blob gate's
+CloudFront Function run by node beside the registry's own decision."""
+import hashlib
 import json
+import shutil
+import subprocess
+import time
 
 import pytest
 
+from chalicelib.access import edge, jwt
 from chalicelib.oci import errors, spec
+from infra import stack
 from infra.edge import restore_headers
 from infra.edge.restore_headers import handler
+from tests.api.test_edge import edge_cases
 
 
 def cloudfront_event(headers, status="401"):
@@ -67,3 +75,68 @@ def test_restores_the_functions_content_length_over_api_gateways():
     }), None)
     assert response["headers"]["content-length"] == [{"key": "Content-Length", "value": "1234"}]
     assert "x-amzn-remapped-content-length" not in response["headers"]
+
+
+# --- the blob gate (infra/edge/blob_gate.js), against chalicelib/access/edge.py ------------------
+
+GATE_HARNESS = r"""
+const fs = require('fs');
+const selected = [];
+const cf = {selectRequestOriginById: (id) => selected.push(id)};
+const source = fs.readFileSync(process.argv[2], 'utf8').replace("import cf from 'cloudfront';", '');
+const handler = new Function('cf', 'require', source + '\nreturn handler;')(cf, require);
+const out = [];
+for (const [authorization, method, uri] of JSON.parse(fs.readFileSync(process.argv[3], 'utf8'))) {
+  selected.length = 0;
+  const headers = {host: {value: 'registry.example.com'}, 'x-amz-meta-evil': {value: '1'}, range: {value: 'bytes=0-'}};
+  if (authorization) headers.authorization = {value: authorization};
+  const request = handler({request: {method, uri, headers, querystring: {a: {value: '1'}}}});
+  out.push({selected: selected.slice(), uri: request.uri, headers: request.headers, querystring: request.querystring});
+}
+console.log(JSON.stringify(out));
+"""
+
+
+def _gate(tmp_path, secret: str, cases):
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    code = stack.blob_gate_code()["Fn::Join"][1]
+    (tmp_path / "gate.js").write_text(code[0] + secret + code[2])
+    (tmp_path / "harness.js").write_text(GATE_HARNESS)
+    (tmp_path / "cases.json").write_text(json.dumps([case[:3] for case in cases]))
+    run = subprocess.run([node, str(tmp_path / "harness.js"), str(tmp_path / "gate.js"), str(tmp_path / "cases.json")],
+                         capture_output=True, text=True, check=True)
+    return json.loads(run.stdout)
+
+
+def test_the_blob_gate_decides_as_the_registry_does(tmp_path):
+    """The deployed gate's JavaScript and edge.admits on the same hostile cases (tests/api/test_edge.py
+    edge_cases): each admits exactly what the other does; what it admits goes to the bucket at the
+    blob's content-addressed key, with nothing of the viewer's but a Range, and what it does not
+    goes on to the API untouched but for the viewer's Host."""
+    secret = "edge-secret-for-the-gate"
+    now = int(time.time())
+    layer = "sha256:" + hashlib.sha256(b"a layer").hexdigest()
+    claims = jwt.new_claims("https://registry.example.com", "rea", "dockless", None,
+                            [{"type": "repository", "name": "team/app", "actions": ["pull"]}], now, 300)
+    direct = "sha256:" + hashlib.sha256(b"a layer uploaded directly").hexdigest()
+    claims["edge"] = edge.claim(secret.encode(), "team/app", claims["exp"],
+                                [edge.entry(layer, f"blobs/sha256/{layer[7:]}"), edge.entry(direct, f"blobs/direct/{'d' * 32}")])
+    issued = jwt.encode(claims, b"the token key, which the edge never holds")
+    cases = edge_cases(issued, layer, now)
+    expired = dict(claims, edge=edge.claim(secret.encode(), "team/app", now - 1, [layer[7:]]))
+    cases.append((f"Bearer {jwt.encode(expired, b'k')}", "GET", f"/v2/team/app/blobs/{layer}", False))
+    cases.append((f"Bearer {issued}", "GET", f"/v2/team/app/blobs/{direct}", True))
+    assert any(expected for *_, expected in cases) and not all(expected for *_, expected in cases)
+    for (authorization, method, path, expected), out in zip(cases, _gate(tmp_path, secret, cases)):
+        key = edge.admits(secret.encode(), authorization, method, path, time.time())
+        assert (key is not None) is expected, (authorization[:50], path)
+        if expected:
+            assert key in (f"blobs/sha256/{layer[7:]}", f"blobs/direct/{'d' * 32}")
+            assert out["selected"] == ["blobs"] and out["uri"] == f"/{key}", out
+            assert out["headers"] == {"range": {"value": "bytes=0-"}} and out["querystring"] == {}
+        else:
+            assert out["selected"] == [] and out["uri"] == path, (authorization[:50], method, path, out)
+            assert out["headers"][spec.VIEWER_HOST_HEADER.lower()] == {"value": "registry.example.com"}
+            assert out["headers"].get("authorization", {}).get("value", "") == authorization

@@ -75,9 +75,14 @@ def test_the_bucket_is_private_encrypted_tls_only_and_retained(template):
         "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True}
     assert properties["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
     (policy,) = resources(template, "AWS::S3::BucketPolicy").values()
-    (deny,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    deny, edge_reads = policy["Properties"]["PolicyDocument"]["Statement"]
     assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     assert policy["Properties"]["Bucket"] == {"Ref": name}
+    # The distribution alone, and only blobs at their content-addressed keys (the blob gate's reads).
+    assert (edge_reads["Effect"], edge_reads["Action"], edge_reads["Principal"]) == (
+        "Allow", "s3:GetObject", {"Service": "cloudfront.amazonaws.com"})
+    assert edge_reads["Resource"] == [{"Fn::Sub": "${Blobs.Arn}/blobs/sha256/*"}, {"Fn::Sub": "${Blobs.Arn}/blobs/direct/*"}]
+    assert edge_reads["Condition"]["StringEquals"]["AWS:SourceArn"]["Fn::Sub"].endswith(":distribution/${Distribution}")
 
 
 def test_lifecycle_expires_only_staged_uploads_and_aborts_incomplete_multipart(template):
@@ -110,7 +115,8 @@ def test_every_model_has_its_table_on_demand_with_recovery_ttl_and_retention(tem
 
 def test_secrets_are_retained_and_the_token_key_is_generated(template):
     secrets = resources(template, "AWS::SecretsManager::Secret")
-    assert set(secrets) == {"TokenSigningKey", "RegistrySigningKey", "OriginSecret", "SsoClientSecret"}
+    assert set(secrets) == {"TokenSigningKey", "RegistrySigningKey", "OriginSecret", "SsoClientSecret", "EdgeSecret"}
+    assert "GenerateSecretString" in secrets["EdgeSecret"]["Properties"]
     assert all(secret["DeletionPolicy"] == "RetainExceptOnCreate" for secret in secrets.values())
     assert "GenerateSecretString" in secrets["TokenSigningKey"]["Properties"]
 
@@ -210,9 +216,8 @@ def test_cloudfront_forwards_authorization_every_query_and_header_but_host(templ
     assert behavior["OriginRequestPolicyId"] == stack.ALL_VIEWER_EXCEPT_HOST
     assert set(behavior["AllowedMethods"]) >= {"GET", "HEAD", "PUT", "PATCH", "POST", "DELETE"}
     assert behavior["ViewerProtocolPolicy"] == "https-only"
-    (origin,) = config["Origins"]
-    assert as_deployed(template)["Resources"]["Distribution"]["Properties"]["DistributionConfig"]["Origins"][0][
-        "OriginPath"] == "/api"
+    origin = _api_origin(template)
+    assert _api_origin(as_deployed(template))["OriginPath"] == "/api"
     assert origin["OriginCustomHeaders"][0]["HeaderName"] == spec.ORIGIN_SECRET_HEADER
     assert [a["EventType"] for a in behavior["LambdaFunctionAssociations"]] == ["origin-response"]
     assert [a["EventType"] for a in behavior["FunctionAssociations"]] == ["viewer-request"]
@@ -223,13 +228,13 @@ def test_each_door_is_cloudfronts_origin_and_the_other_is_not_made(template):
     """API Gateway's REST API stage (the default), or the API function's own URL, without auth but
     invocable only through it, checked by the origin secret as the REST API is."""
     rest = as_deployed(template)
-    (origin,) = rest["Resources"]["Distribution"]["Properties"]["DistributionConfig"]["Origins"]
+    origin = _api_origin(rest)
     assert (origin["DomainName"], origin["OriginPath"]) == (stack.REST_API_DOMAIN, "/api")
     assert not resources(rest, "AWS::Lambda::Url") and "AlarmFunctionUrl5xx" not in rest["Resources"]
     assert rest["Outputs"]["OriginUrl"]["Value"]["Fn::Sub"].endswith("/api")
 
     url = as_deployed(template, stack.FUNCTION_URL_DOOR)
-    (origin,) = url["Resources"]["Distribution"]["Properties"]["DistributionConfig"]["Origins"]
+    origin = _api_origin(url)
     assert (origin["DomainName"], origin["OriginPath"]) == (stack.FUNCTION_URL_DOMAIN, "")
     assert origin["OriginCustomHeaders"][0]["HeaderName"] == spec.ORIGIN_SECRET_HEADER
     (function_url,) = resources(url, "AWS::Lambda::Url").values()
@@ -243,6 +248,37 @@ def test_each_door_is_cloudfronts_origin_and_the_other_is_not_made(template):
     assert "AlarmApi5xx" not in url["Resources"] and "AlarmFunctionUrl5xx" in url["Resources"]
     assert url["Outputs"]["OriginUrl"]["Value"] == {"Fn::GetAtt": ["ApiFunctionUrl", "FunctionUrl"]}
     assert template["Parameters"]["Door"]["AllowedValues"] == list(stack.DOORS)
+
+
+def _api_origin(template) -> dict:
+    origins = template["Resources"]["Distribution"]["Properties"]["DistributionConfig"]["Origins"]
+    assert sorted(o["Id"] for o in origins) == ["api", "blobs"]
+    return next(o for o in origins if o["Id"] == "api")
+
+
+def test_blob_gets_pass_the_gate_to_the_bucket_and_the_rest_to_the_api(template):
+    """The blob gate's behaviour: its viewer-request function, the API as the origin it falls back
+    to, the bucket through origin access control; Lambda@Edge there only behind API Gateway."""
+    for door, restored in ((stack.API_GATEWAY_DOOR, ["origin-response"]), (stack.FUNCTION_URL_DOOR, [])):
+        config = as_deployed(template, door)["Resources"]["Distribution"]["Properties"]["DistributionConfig"]
+        (behaviour,) = config["CacheBehaviors"]
+        assert behaviour["PathPattern"] == "/v2/*/blobs/sha256:*" and behaviour["TargetOriginId"] == "api"
+        assert behaviour["FunctionAssociations"] == [{"EventType": "viewer-request", "FunctionARN": {
+            "Fn::GetAtt": ["BlobGate", "FunctionMetadata.FunctionARN"]}}]
+        assert [a["EventType"] for a in behaviour["LambdaFunctionAssociations"]] == restored
+        assert behaviour["CachePolicyId"] == config["DefaultCacheBehavior"]["CachePolicyId"]
+        (blobs,) = [o for o in config["Origins"] if o["Id"] == "blobs"]
+        assert blobs["DomainName"] == {"Fn::GetAtt": ["Blobs", "RegionalDomainName"]}
+        assert blobs["OriginAccessControlId"] == {"Fn::GetAtt": ["BlobsAccessControl", "Id"]}
+        assert "OriginCustomHeaders" not in blobs  # the origin secret is the API's alone
+    control = template["Resources"]["BlobsAccessControl"]["Properties"]["OriginAccessControlConfig"]
+    assert (control["OriginAccessControlOriginType"], control["SigningBehavior"]) == ("s3", "always")
+    gate = template["Resources"]["BlobGate"]["Properties"]
+    assert gate["FunctionConfig"]["Runtime"] == "cloudfront-js-2.0"
+    before, secret, after = gate["FunctionCode"]["Fn::Join"][1]
+    assert secret == {"Fn::Sub": "{{resolve:secretsmanager:${EdgeSecret}:SecretString}}"}
+    assert "__" not in before + after  # every placeholder filled
+    assert len((before + after).encode()) < 10 * 1024  # CloudFront Functions' code limit
 
 
 def test_the_viewer_host_function_passes_the_host_on(tmp_path):
