@@ -89,7 +89,7 @@ def bearer_claims(authorization: str) -> Optional[dict]:
             or not _BASE64URL_RE.fullmatch(parts[1]):
         return None
     try:
-        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)).decode("utf-8", "replace"))
     except (ValueError, RecursionError):
         return None
     return claims if isinstance(claims, dict) else None
