@@ -441,11 +441,9 @@ class AuthService:
             claims["admin"] = True
         if caller.federated is not None:
             claims["fed"] = caller.federated.audit()
-        repositories = [entry["name"] for entry in access if entry["type"] == "repository"]
-        served = edge.claim(settings.edge_secret, repositories[0], claims["exp"], edge_blobs) \
-            if settings.edge_secret and len(repositories) == 1 else None
-        if served is not None:
-            claims["edge"] = served
+        if edge_blobs:  # token_access lists them only for pull on one repository, with an edge secret
+            (repository,) = [entry["name"] for entry in access if entry["type"] == "repository"]
+            claims["edge"] = edge.claim(settings.edge_secret, repository, claims["exp"], edge_blobs)
         return jwt.encode(claims, self._backend.signing_keys()[0]), lifetime, now
 
     def verify_access_token(self, token: str) -> dict:

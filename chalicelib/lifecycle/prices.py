@@ -17,13 +17,12 @@ Per month, whatever the traffic: the custom metrics, the alarms, the secrets and
 encrypted tables (`fixed_monthly`). S3 storage and transfer out come on top (`monthly_estimate`).
 """
 from __future__ import annotations
-import json
 from typing import Dict, Iterable
 
 from chalicelib.lifecycle import quota
 from chalicelib.metadata.models import TABLES
 from chalicelib.runtime.function_url import API_GATEWAY_DOOR
-from chalicelib.runtime.observe import JOB_METRICS, REQUEST_METRICS
+from chalicelib.runtime.observe import JOB_METRICS, REQUEST_METRICS, record_line
 
 PRICES_AS_OF = "2026-12-07"
 MILLION = 1_000_000
@@ -124,7 +123,7 @@ def records_items(records: Iterable[dict], door: str = API_GATEWAY_DOOR) -> Dict
         if record.get("served_by") == "edge":
             _add(total, edge_request(door))
         else:
-            _add(total, api_request(record["latency_ms"], len(json.dumps(record, sort_keys=True, default=str)), door))
+            _add(total, api_request(record["latency_ms"], len(record_line(record)), door))
         _add(total, {"DynamoDB": dynamodb(record["dynamodb_read_units"], record["dynamodb_write_units"]),
                      "S3 requests": sum(s3_request(call.split(":", 1)[1]) for call in record["aws_calls"]
                                         if call.startswith("s3:"))

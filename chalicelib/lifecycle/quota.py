@@ -213,8 +213,9 @@ def _count_link(txn, now: Standing, link: BlobLink) -> None:
 
 def delete_link(backend, link: BlobLink, condition=None, also: Optional[Callable] = None) -> Optional[int]:
     """Delete `link` (if it exists and meets `condition`) in one transaction with what `also(txn)`
-    writes, the repository's edge item and the namespace's count. The bytes it freed from the namespace's count (0 while
-    another of its repositories links the digest), or None when the link was not deleted."""
+    writes, the repository's edge item and the namespace's count. The bytes it freed from the
+    namespace's count (0 while another of its repositories links the digest), or None when the
+    link was not deleted."""
     exists = BlobLink.digest.exists()
     condition = exists if condition is None else exists & condition
     for attempt in range(retries.RACE_ATTEMPTS):

@@ -149,11 +149,16 @@ def _metrics(dimension: Optional[str], names: Sequence[tuple]) -> dict:
                                    "Metrics": [{"Name": name, "Unit": unit} for name, unit in names]}]}
 
 
+def record_line(fields: dict) -> str:
+    """A record as its one log line: compact JSON (logs are billed by the byte), keys sorted."""
+    return json.dumps(fields, sort_keys=True, default=str, separators=(",", ":"))
+
+
 def emit_metric(name: str, dimension: str, value: str, count: int = 1, **fields) -> dict:
     """One event worth an alarm (a namespace reaching its quota) as its own record: a count of
     `name` under `dimension`=`value`, with the event's facts beside it."""
     record = {**fields, dimension: value, name: count, "_aws": _metrics(dimension, [(name, "Count")])}
-    EVENT_LOGGER.info(json.dumps(record, sort_keys=True, default=str))
+    EVENT_LOGGER.info(record_line(record))
     return record
 
 
@@ -182,7 +187,7 @@ class _Record:
 
     def _emit(self, logger: logging.Logger, dimension: Optional[str], metrics: Sequence[tuple]) -> dict:
         self.fields["_aws"] = _metrics(dimension, metrics)
-        logger.info(json.dumps(self.fields, sort_keys=True, default=str))
+        logger.info(record_line(self.fields))
         return self.fields
 
 
@@ -240,5 +245,5 @@ class StepRecord(_Record):
         self._end()
         if self._emitted:
             self.fields["failed"] = kind is not None
-            JOB_LOGGER.info(json.dumps(self.fields, sort_keys=True, default=str))
+            JOB_LOGGER.info(record_line(self.fields))
         return False
