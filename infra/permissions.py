@@ -17,8 +17,7 @@ from infra.stack import LOG_GROUP_ARN, public_url_parameter, table_id, table_pre
 # DynamoDB, per table (chalicelib/metadata/models.py): actions on the table, and per index queried.
 TABLE_ACTIONS: Dict[str, Dict[Optional[str], List[str]]] = {
     "repositories": {None: ["BatchGetItem", "ConditionCheckItem", "DeleteItem", "GetItem", "Query", "UpdateItem"]},
-    "blob-links": {None: ["BatchGetItem", "ConditionCheckItem", "DeleteItem", "GetItem", "PutItem", "Query", "Scan",
-                          "UpdateItem"],
+    "blob-links": {None: ["BatchGetItem", "DeleteItem", "GetItem", "PutItem", "Query", "Scan", "UpdateItem"],
                    "by_digest": ["Query"]},
     "manifests": {None: ["BatchGetItem", "DeleteItem", "GetItem", "PutItem", "Query", "Scan", "UpdateItem"],
                   "by_subject": ["Query"]},

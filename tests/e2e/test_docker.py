@@ -33,9 +33,10 @@ def test_push_remove_pull_keeps_image_id_and_digest(stack, docker, tmp_path):
     assert len(pull_requests) <= len(layers) + 6, [r["path"] for r in pull_requests]
     blob_gets = [r for r in pull_requests if r["route"] == "/v2/{name}/blobs/{digest}"]
     assert blob_gets and all(r["status"] == 307 for r in blob_gets)
-    # One DynamoDB read per blob GET (the link with the namespace's settings), and the API never
-    # reads blob bytes: S3 serves them.
-    assert all(r["aws_calls"] == ["dynamodb:BatchGetItem"] for r in blob_gets)
+    # Every blob GET answered at the edge (the pull token's claim lists the image's blobs): no
+    # function woken, no AWS call; S3 serves the bytes.
+    assert all(r["served_by"] == "edge" and r["invocations"] == 0 and r["aws_calls"] == [] for r in blob_gets)
+    assert len(blob_gets) == len(layers) + 1
 
 
 def test_pushing_same_layers_to_second_repository_reuses_blobs(stack, docker, tmp_path):
