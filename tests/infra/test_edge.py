@@ -1,7 +1,9 @@
 """The Lambda@Edge origin-response function on CloudFront's event shape; the blob gate's
 CloudFront Function run by node beside the registry's own decision."""
+import base64
 import hashlib
 import json
+import random
 import shutil
 import subprocess
 import time
@@ -86,7 +88,8 @@ const cf = {selectRequestOriginById: (id) => selected.push(id)};
 const source = fs.readFileSync(process.argv[2], 'utf8').replace("import cf from 'cloudfront';", '');
 const handler = new Function('cf', 'require', source + '\nreturn handler;')(cf, require);
 const out = [];
-for (const [authorization, method, uri] of JSON.parse(fs.readFileSync(process.argv[3], 'utf8'))) {
+for (const [authorization, method, target] of JSON.parse(fs.readFileSync(process.argv[3], 'utf8'))) {
+  const uri = target.split('?')[0];  // CloudFront hands the function the query apart
   selected.length = 0;
   const headers = {host: {value: 'registry.example.com'}, 'x-amz-meta-evil': {value: '1'}, range: {value: 'bytes=0-'}};
   if (authorization) headers.authorization = {value: authorization};
@@ -140,3 +143,55 @@ def test_the_blob_gate_decides_as_the_registry_does(tmp_path):
             assert out["selected"] == [] and out["uri"] == path, (authorization[:50], method, path, out)
             assert out["headers"][spec.VIEWER_HOST_HEADER.lower()] == {"value": "registry.example.com"}
             assert out["headers"].get("authorization", {}).get("value", "") == authorization
+
+
+def _mutations(issued: str, layer: str, count: int, seed: int = 32):
+    """Hostile variants of a valid request: the token's text cut, spliced and flipped, its claim's
+    fields swapped for other types and values, the path bent. Seeded: the same cases each run."""
+    rng = random.Random(seed)
+    header, body, signature = issued.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(body + "=="))
+    values = [None, True, 0, -1, 1.0, 1e300, 2 ** 64, "", "x" * 300, [], {}, ["a"], {"repo": "team/app"},
+              claims["edge"]["exp"], str(claims["edge"]["exp"]), claims["edge"]["blobs"], "team/app", "\u00e9\u0000"]
+    paths = [f"/v2/team/app/blobs/{layer}", f"/v2/team/app/blobs/{layer.upper()}", f"/v2/team/app//blobs/{layer}",
+             f"/v2/team/app/blobs/{layer}/", f"/v2/team/app/blobs/{layer[:-1]}", f"/v2/team/app/blobs/sha512:{layer[7:]}",
+             f"/v2/Team/app/blobs/{layer}", f"/v2/team/app/blobs/{layer}?x=1"]
+
+    def encode(document) -> str:
+        return base64.urlsafe_b64encode(json.dumps(document).encode()).decode().rstrip("=")
+
+    for _ in range(count):
+        kind = rng.randrange(5)
+        token = issued
+        if kind == 0:  # a field of the claim replaced
+            edge_claim = dict(claims["edge"], **{rng.choice(["repo", "exp", "blobs", "mac", "other"]): rng.choice(values)})
+            token = f"{header}.{encode(dict(claims, edge=edge_claim))}.{signature}"
+        elif kind == 1:  # the claim itself replaced
+            token = f"{header}.{encode(dict(claims, edge=rng.choice(values)))}.{signature}"
+        elif kind == 2:  # the token's text damaged
+            at = rng.randrange(len(issued))
+            token = issued[:at] + rng.choice(["", ".", "=", "%", " ", "\u00e9", "A", "-"]) + issued[at + rng.randrange(2):]
+        elif kind == 3:  # the payload not JSON, or not an object
+            token = f"{header}.{rng.choice([encode([1]), encode('s'), 'not-base64!', encode(None), ''])}.{signature}"
+        scheme = rng.choice(["Bearer ", "bearer ", "Bearer  ", "Basic ", "Bearer\t", ""])
+        yield scheme + token, rng.choice(["GET", "GET", "GET", "HEAD", "PUT"]), rng.choice(paths)
+
+
+def test_the_blob_gate_and_the_registry_agree_on_hostile_requests(tmp_path):
+    """A bounded fuzz round (200 seeded cases): never an exception in either, never a difference."""
+    secret = "edge-secret-for-the-gate"
+    now = int(time.time())
+    layer = "sha256:" + hashlib.sha256(b"a layer").hexdigest()
+    claims = jwt.new_claims("https://registry.example.com", "rea", "dockless", None, [], now, 300)
+    claims["edge"] = edge.claim(secret.encode(), "team/app", claims["exp"], [layer[7:]])
+    issued = jwt.encode(claims, b"the token key")
+    cases = [(*case, None) for case in _mutations(issued, layer, 200)]
+    outs = _gate(tmp_path, secret, cases)
+    admitted = 0
+    for (authorization, method, path, _), out in zip(cases, outs):
+        key = edge.admits(secret.encode(), authorization, method, path.partition("?")[0], time.time())
+        assert (key is not None) == (out["selected"] == ["blobs"]), (authorization[:80], method, path, out)
+        if key is not None:
+            admitted += 1
+            assert out["uri"] == f"/{key}" and key == f"blobs/sha256/{layer[7:]}"
+    assert 0 < admitted < len(cases)
