@@ -27,7 +27,7 @@ from tests.e2e.test_faults import FAULTS
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 ROUNDS = int(os.environ.get("DOCKLESS_RACE_ROUNDS", "60"))
 WORKERS = 3
-GRACE_SECONDS, UPLOAD_SECONDS = 1, 60
+GRACE_SECONDS, UPLOAD_SECONDS = 1, 30  # an upload lives seconds here: 30 s is ten times that
 
 
 def digest(data: bytes) -> str:
