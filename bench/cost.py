@@ -29,6 +29,8 @@ from tests.e2e.conftest import DOCKER
 from tests.e2e.images import dockerfile_context
 
 LAYER_BYTES = 10 * 1024
+# The lever the stack offers on logs (`dockless deploy --log-retention-days`), priced beside the default.
+SHORT_LOG_DAYS = 30
 
 
 # The requests and units are the app's whatever its door (DOORS, the default first); the door
@@ -45,6 +47,7 @@ def measure(records) -> dict:
             "s3_client": sum(len(r["presigned_urls"]) for r in records),
             "items": items,
             "usd": {door: sum(found.values()) for door, found in items.items()},
+            "usd_logs_short": {door: prices.records_cost(records, door, SHORT_LOG_DAYS) for door in DOORS},
             "routes": _by_route(records)}
 
 
@@ -119,6 +122,10 @@ def print_table(rows) -> None:
         print("| route | requests | RRU | WRU |\n|---|---:|---:|---:|")
         for route, (count, rru, wru) in sorted(m["routes"].items(), key=lambda item: -item[1][2]):
             print(f"| `{route}` | {count} | {rru:.1f} | {wru:.1f} |")
+    print(f"\nWith logs kept {SHORT_LOG_DAYS} days (`dockless deploy --log-retention-days {SHORT_LOG_DAYS}`) instead of "
+          f"{prices.LOG_RETENTION_DAYS}: " + "; ".join(
+              f"pull-{largest[0]} ${largest[2]['usd_logs_short'][door] * prices.MILLION:.2f}/M, push-{largest[0]} "
+              f"${largest[1]['usd_logs_short'][door] * prices.MILLION:.2f}/M ({door} door)" for door in DOORS) + ".")
     print(f"\ncost: pull-{largest[0]} ${largest[2]['usd'][DOORS[0]] * prices.MILLION:.2f}/M "
           f"push-{largest[0]} ${largest[1]['usd'][DOORS[0]] * prices.MILLION:.2f}/M ({DOORS[0]} door)")
 

@@ -49,6 +49,7 @@ from chalice.utils import to_cfn_resource_name
 from chalicelib.metadata.models import TABLES, TTL_ATTRIBUTES
 from chalicelib.oci import errors, spec
 from chalicelib.routes.jobs import JOBS, QUEUE_CONSUMER_SECONDS, QUEUE_CONSUMER_TIMEOUTS, QUEUE_CONSUMERS
+from chalicelib.runtime import config
 from chalicelib.runtime.function_url import API_GATEWAY_DOOR, DOORS, FUNCTION_URL_DOOR
 from chalicelib.runtime.observe import METRICS_NAMESPACE
 from chalicelib.storage import paths
@@ -84,7 +85,7 @@ ALL_VIEWER_EXCEPT_HOST = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
 # rule is the backstop.
 STAGED_UPLOAD_DAYS = 3
 ABORT_MULTIPART_DAYS = 2
-LOG_RETENTION_DAYS = 400
+LOG_RETENTION_DAYS = config.LOG_RETENTION_DAYS  # the LogRetentionDays parameter's default
 # Function log groups are named after the functions, which CloudFormation names after the stack.
 LOG_GROUP_ARN = "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:/aws/lambda/${AWS::StackName}-*"
 DATA_TYPES = {"AWS::S3::Bucket", "AWS::DynamoDB::Table", "AWS::SecretsManager::Secret"}
@@ -213,6 +214,7 @@ def function_settings(stage: str) -> dict:
         "DOCKLESS_EDGE_SECRET": {"Fn::Sub": "{{resolve:secretsmanager:${EdgeSecret}:SecretString}}"},
         "DOCKLESS_TRUSTED_PROXY_HOPS": "2",  # CloudFront, then API Gateway (or the function URL)
         "DOCKLESS_DOOR": {"Ref": "Door"},
+        "DOCKLESS_LOG_RETENTION_DAYS": {"Ref": "LogRetentionDays"},
         # Single sign-on for people (chalicelib/access/sso.py): off while SsoIssuer is empty.
         "DOCKLESS_SSO_ISSUER": {"Ref": "SsoIssuer"},
         "DOCKLESS_SSO_CLIENT_ID": {"Ref": "SsoClientId"},
@@ -242,7 +244,7 @@ def _functions(stage: str) -> Dict[str, dict]:
             properties["Timeout"] = QUEUE_TIMEOUTS[name]
         functions[name] = {"Properties": properties}
         functions[f"{name}Logs"] = {"Type": "AWS::Logs::LogGroup", "Properties": {
-            "LogGroupName": {"Fn::Sub": f"/aws/lambda/${{{name}}}"}, "RetentionInDays": LOG_RETENTION_DAYS}}
+            "LogGroupName": {"Fn::Sub": f"/aws/lambda/${{{name}}}"}, "RetentionInDays": {"Ref": "LogRetentionDays"}}}
     return functions
 
 
@@ -480,6 +482,10 @@ def merge_template(stage: str) -> dict:
             "AlarmEmail": {"Type": "String", "Default": "", "Description": "where alarms are mailed, or empty"},
             "Door": {"Type": "String", "Default": API_GATEWAY_DOOR, "AllowedValues": list(DOORS),
                      "Description": "what CloudFront sends requests through to the API function"},
+            "LogRetentionDays": {"Type": "Number", "Default": LOG_RETENTION_DAYS,
+                                 "AllowedValues": list(config.LOG_RETENTION_CHOICES),
+                                 "Description": "how long the functions' log groups keep their lines (each "
+                                                "request's record); the audit trail is kept apart"},
             "SsoIssuer": {"Type": "String", "Default": "", "AllowedPattern": r"^$|^https://.+$",
                           "ConstraintDescription": "the identity provider's https:// issuer URL, or empty",
                           "Description": "single sign-on: the OpenID Connect issuer, or empty (no single sign-on)"},

@@ -21,6 +21,7 @@ from typing import Dict, Iterable
 
 from chalicelib.lifecycle import quota
 from chalicelib.metadata.models import TABLES
+from chalicelib.runtime import config
 from chalicelib.runtime.function_url import API_GATEWAY_DOOR
 from chalicelib.runtime.observe import JOB_METRICS, REQUEST_METRICS, record_line
 
@@ -40,7 +41,7 @@ EDGE_MEMORY_GB = 128 / 1024                  # infra/stack.py edge_template Memo
 EDGE_DURATION_MS = 2                         # assumed: it renames two headers (no account measured it)
 LOGS_INGESTION_PER_GB = 0.50                 # CloudWatch Logs, standard class
 LOGS_STORAGE_PER_GB_MONTH = 0.03             # billed compressed: the raw bytes are an upper bound
-LOG_RETENTION_DAYS = 400                     # every function's log group (infra/stack.py)
+LOG_RETENTION_DAYS = config.LOG_RETENTION_DAYS  # the log groups' default (the LogRetentionDays parameter)
 LAMBDA_REPORT_BYTES = 330                    # START, END and REPORT lines of one invocation
 RECORD_BYTES = 1100                          # a request's JSON record, for estimates (records_cost measures each)
 DYNAMODB_PER_READ_UNIT = 0.125 / MILLION     # on-demand read request unit
@@ -76,17 +77,18 @@ KMS_REQUESTS_PER_TABLE_MONTH = 12 * 730
 _EDGE_INVOCATION = EDGE_PER_REQUEST + EDGE_PER_GB_SECOND * EDGE_MEMORY_GB * EDGE_DURATION_MS / 1000
 
 
-def api_request(latency_ms: float, log_bytes: float = RECORD_BYTES, door: str = API_GATEWAY_DOOR) -> Dict[str, float]:
+def api_request(latency_ms: float, log_bytes: float = RECORD_BYTES, door: str = API_GATEWAY_DOOR,
+                log_days: int = LOG_RETENTION_DAYS) -> Dict[str, float]:
     """What one registry API request costs, by item: the front door, API Gateway (nothing behind
     the function URL door, which bills only the invocation), one Lambda invocation of that
-    duration, and its log lines."""
+    duration, and its log lines kept `log_days`."""
     logged_gb = (log_bytes + LAMBDA_REPORT_BYTES) / GiB
     return {"CloudFront": CLOUDFRONT_HTTPS_PER_REQUEST,
             "CloudFront Functions": CLOUDFRONT_FUNCTION_PER_INVOCATION,
             "Lambda@Edge": _EDGE_INVOCATION,
             "API Gateway": API_GATEWAY_REST_PER_REQUEST if door == API_GATEWAY_DOOR else 0.0,
             "Lambda": LAMBDA_PER_REQUEST + LAMBDA_PER_GB_SECOND * LAMBDA_MEMORY_GB * latency_ms / 1000,
-            "CloudWatch Logs": logged_gb * (LOGS_INGESTION_PER_GB + LOGS_STORAGE_PER_GB_MONTH * LOG_RETENTION_DAYS / 30)}
+            "CloudWatch Logs": logged_gb * (LOGS_INGESTION_PER_GB + LOGS_STORAGE_PER_GB_MONTH * log_days / 30)}
 
 
 def edge_request(door: str = API_GATEWAY_DOOR) -> Dict[str, float]:
@@ -113,7 +115,8 @@ def _add(total: Dict[str, float], items: Dict[str, float]) -> Dict[str, float]:
     return total
 
 
-def records_items(records: Iterable[dict], door: str = API_GATEWAY_DOOR) -> Dict[str, float]:
+def records_items(records: Iterable[dict], door: str = API_GATEWAY_DOOR,
+                  log_days: int = LOG_RETENTION_DAYS) -> Dict[str, float]:
     """The request-driven cost of the given per-request records (chalicelib/runtime/observe.py), by
     item: each API request at its latency and its record's size (one the edge served at the edge's
     price), the DynamoDB units and S3 calls it made, and one S3 request per presigned URL it handed
@@ -123,7 +126,7 @@ def records_items(records: Iterable[dict], door: str = API_GATEWAY_DOOR) -> Dict
         if record.get("served_by") == "edge":
             _add(total, edge_request(door))
         else:
-            _add(total, api_request(record["latency_ms"], len(record_line(record)), door))
+            _add(total, api_request(record["latency_ms"], len(record_line(record)), door, log_days))
         _add(total, {"DynamoDB": dynamodb(record["dynamodb_read_units"], record["dynamodb_write_units"]),
                      "S3 requests": sum(s3_request(call.split(":", 1)[1]) for call in record["aws_calls"]
                                         if call.startswith("s3:"))
@@ -134,8 +137,8 @@ def records_items(records: Iterable[dict], door: str = API_GATEWAY_DOOR) -> Dict
     return total
 
 
-def records_cost(records: Iterable[dict], door: str = API_GATEWAY_DOOR) -> float:
-    return sum(records_items(records, door).values())
+def records_cost(records: Iterable[dict], door: str = API_GATEWAY_DOOR, log_days: int = LOG_RETENTION_DAYS) -> float:
+    return sum(records_items(records, door, log_days).values())
 
 
 def fixed_monthly() -> Dict[str, float]:
@@ -166,22 +169,23 @@ def _at(fit: tuple, layers: float) -> float:
     return fit[0] * layers + fit[1]
 
 
-def pull_cost(layers: float, door: str = API_GATEWAY_DOOR) -> float:
-    return (_at(PULL_REQUESTS, layers) * sum(api_request(MEASURED_LATENCY_MS, door=door).values())
+def pull_cost(layers: float, door: str = API_GATEWAY_DOOR, log_days: int = LOG_RETENTION_DAYS) -> float:
+    return (_at(PULL_REQUESTS, layers) * sum(api_request(MEASURED_LATENCY_MS, door=door, log_days=log_days).values())
             + _at(PULL_EDGE_REQUESTS, layers) * sum(edge_request(door).values())
             + dynamodb(_at(PULL_READ_UNITS, layers), _at(PULL_WRITE_UNITS, layers)) + (layers + 1) * S3_PER_GET)
 
 
-def push_cost(layers: float, door: str = API_GATEWAY_DOOR) -> float:
-    return (_at(PUSH_REQUESTS, layers) * sum(api_request(MEASURED_LATENCY_MS, door=door).values())
+def push_cost(layers: float, door: str = API_GATEWAY_DOOR, log_days: int = LOG_RETENTION_DAYS) -> float:
+    return (_at(PUSH_REQUESTS, layers) * sum(api_request(MEASURED_LATENCY_MS, door=door, log_days=log_days).values())
             + dynamodb(_at(PUSH_READ_UNITS, layers), _at(PUSH_WRITE_UNITS, layers)) + 2 * (layers + 1) * S3_PER_PUT)
 
 
 def monthly_estimate(stored_bytes: int, pushes: int, pulls: int, days: float, layers_per_image: float,
-                     door: str = API_GATEWAY_DOOR) -> float:
+                     door: str = API_GATEWAY_DOOR, log_days: int = LOG_RETENTION_DAYS) -> float:
     """A repository's month: S3 storage, plus the period's pushes and pulls scaled to 30 days at
     the measured request counts above. Transfer out is left out: ECR charges it the same; so are
     the registry's fixed monthly items (`fixed_monthly`), which no one repository makes."""
     per_month = 30 / max(days, 1)
     return (stored_bytes / GiB * S3_STORAGE_PER_GB_MONTH
-            + per_month * (pulls * pull_cost(layers_per_image, door) + pushes * push_cost(layers_per_image, door)))
+            + per_month * (pulls * pull_cost(layers_per_image, door, log_days)
+                           + pushes * push_cost(layers_per_image, door, log_days)))

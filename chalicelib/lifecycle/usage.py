@@ -28,14 +28,14 @@ def repositories(namespace: Optional[str]) -> List[str]:
 
 
 def report(namespace: Optional[str], since: datetime.datetime, until: datetime.datetime,
-           door: str = prices.API_GATEWAY_DOOR) -> Dict:
+           door: str = prices.API_GATEWAY_DOOR, log_days: int = prices.LOG_RETENTION_DAYS) -> Dict:
     """Per repository, per namespace, and the bucket's size as garbage collection found it; costs
-    as the registry's door bills them."""
+    as the registry's door bills them, its logs kept `log_days`."""
     runs = [json.loads(event.detail or "{}") for event in audit.query(audit.REGISTRY_NAMESPACE, None, since, until)
             if event.action == "gc.run"]
     names = repositories(namespace)
     namespaces = sorted({keys.namespace_of(name) for name in names} | ({namespace} if namespace else set()))
-    rows, days = repository_rows(names, since, until, door)
+    rows, days = repository_rows(names, since, until, door, log_days)
     return {"repositories": rows, "days": days,
             "namespaces": [namespace_row(space, runs) for space in namespaces],
             "bucket": bucket_row(runs), "tags": [row for name in names for row in tag_vulnerabilities(name)],
@@ -84,7 +84,8 @@ def bucket_row(runs: List[dict]) -> Dict:
 
 
 def repository_rows(names: List[str], since: datetime.datetime, until: datetime.datetime,
-                    door: str = prices.API_GATEWAY_DOOR) -> Tuple[List[Dict], List[Dict]]:
+                    door: str = prices.API_GATEWAY_DOOR, log_days: int = prices.LOG_RETENTION_DAYS
+                    ) -> Tuple[List[Dict], List[Dict]]:
     """Per repository: stored bytes, blobs, manifests, pushes, pulls and the estimated monthly
     cost (chalicelib/lifecycle/prices.py); and per day of the period, the pushes and pulls of them all."""
     counts: Dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
@@ -105,7 +106,7 @@ def repository_rows(names: List[str], since: datetime.datetime, until: datetime.
         manifests = [m.size for m in queries.manifests(name, fields=["size"])]
         stored, pushes, pulls = sum(blobs) + sum(manifests), counts[name]["pushes"], counts[name]["pulls"]
         estimate = prices.monthly_estimate(stored, pushes, pulls, period_days, len(blobs) / max(len(manifests), 1),
-                                           door)
+                                           door, log_days)
         rows.append({"repository": name, "stored_bytes": stored, "blobs": len(blobs), "manifests": len(manifests),
                      "pushes": pushes, "pulls": pulls, "estimated_monthly_usd": round(estimate, 4)})
     days = [{"day": day, "pushes": found["pushes"], "pulls": found["pulls"]} for day, found in sorted(daily.items())]

@@ -185,7 +185,8 @@ def usage(call):
     bytes, quota, and what garbage collection freed; the bucket before and after collection."""
     since, until = audit.period(call.query, call.backend.clock(), default_days=30)
     return json_response({"since": since.isoformat(), "until": until.isoformat(),
-                          **usage_report.report(call.query("namespace"), since, until, call.backend.settings.door)})
+                          **usage_report.report(call.query("namespace"), since, until, call.backend.settings.door,
+                                                call.backend.settings.log_retention_days)})
 
 
 def get_quota(call, namespace):

@@ -13,6 +13,12 @@ from typing import Dict, Mapping, NamedTuple, Optional, Tuple
 from chalicelib.oci import spec
 from chalicelib.runtime.function_url import API_GATEWAY_DOOR
 
+# How long the functions' log groups keep their lines (the stack's LogRetentionDays), unless the
+# deployment chose another of CloudWatch's retention periods.
+LOG_RETENTION_DAYS = 400
+LOG_RETENTION_CHOICES = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
+                         2922, 3288, 3653)
+
 
 class SingleSignOn(NamedTuple):
     """The company's OpenID Connect provider, for people (chalicelib/access/sso.py)."""
@@ -106,6 +112,9 @@ class Settings:
     # DOCKLESS_DOOR: the door CloudFront sends requests through ("api-gateway" or "function-url",
     # infra/stack.py's Door parameter), for what the estimates price; the local stack's own door.
     door: str
+    # DOCKLESS_LOG_RETENTION_DAYS: how long the log groups keep the records (the LogRetentionDays
+    # parameter), for what the estimates price.
+    log_retention_days: int
     # AWS_LAMBDA_FUNCTION_NAME (set by Lambda): running in Lambda, where the request and job
     # records go to stdout as CloudWatch embedded-metric-format lines.
     in_lambda: bool
@@ -154,6 +163,7 @@ class Settings:
             origin_secret=environ.get("DOCKLESS_ORIGIN_SECRET") or None,
             edge_secret=(environ.get("DOCKLESS_EDGE_SECRET") or "").encode() or None,
             door=environ.get("DOCKLESS_DOOR", API_GATEWAY_DOOR),
+            log_retention_days=int(environ.get("DOCKLESS_LOG_RETENTION_DAYS") or LOG_RETENTION_DAYS),
             in_lambda=bool(environ.get("AWS_LAMBDA_FUNCTION_NAME")),
             sso=SingleSignOn.from_environ(environ),
             events_queue_url=environ.get("DOCKLESS_EVENTS_QUEUE_URL") or None,

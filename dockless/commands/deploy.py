@@ -4,6 +4,7 @@ import sys
 
 import click
 
+from chalicelib.runtime.config import LOG_RETENTION_CHOICES, LOG_RETENTION_DAYS
 from chalicelib.runtime.function_url import DOORS
 from dockless.ui import UI, Exit
 from dockless.commands.images import credentials
@@ -43,11 +44,15 @@ def _target_options(function):
               help="Single sign-on: the scopes asked for (add the one that puts groups in the ID token, e.g. groups).")
 @click.option("--advisory-feed", "advisory_feeds", multiple=True, metavar="URL",
               help="An https URL of OSV advisories (e.g. OSV's Debian/all.zip) the registry imports daily (repeatable).")
+@click.option("--log-retention-days", type=click.Choice([str(days) for days in LOG_RETENTION_CHOICES]),
+              default=str(LOG_RETENTION_DAYS), show_default=True,
+              help="How long the functions' logs (a record per request) are kept; the audit trail is kept apart "
+                   "(docs/costs.md: the logs' share of each request).")
 @click.option("--sso-client-secret-stdin", is_flag=True,
               help="Read the client's secret from standard input into the stack's secret (kept until given again).")
 @click.pass_obj
 def deploy(ui: UI, stage, region, domain, certificate_arn, gpg_layer_arn, alarm_email, door, sso_issuer,
-           sso_client_id, sso_teams, sso_scopes, advisory_feeds, sso_client_secret_stdin):
+           sso_client_id, sso_teams, sso_scopes, advisory_feeds, log_retention_days, sso_client_secret_stdin):
     """Deploy (or update) a registry to the AWS account of the credentials in the environment.
 
     Packages the app, creates or updates its stacks, waits, prints the registry's URL, and on the
@@ -71,7 +76,8 @@ def deploy(ui: UI, stage, region, domain, certificate_arn, gpg_layer_arn, alarm_
         raise SystemExit(Exit.USAGE)
     secret = sys.stdin.readline().strip() if sso_client_secret_stdin else None
     target = Target(stage, region, domain, certificate_arn, gpg_layer_arn, alarm_email, door, sso_issuer,
-                    sso_client_id, ",".join(sso_teams), secret, sso_scopes, ",".join(advisory_feeds))
+                    sso_client_id, ",".join(sso_teams), secret, sso_scopes, ",".join(advisory_feeds),
+                    int(log_retention_days))
     outputs = Deployer(target, boto3_clients, ui.info).deploy()
     ui.result(f"registry: {outputs['PublicUrl']}")
     host = outputs["PublicUrl"].split("://", 1)[-1]

@@ -60,6 +60,8 @@ class Target:
     sso_scopes: str = "openid profile email"
     # https URLs of OSV advisories the registry imports daily (docs/scanning.md).
     advisory_feeds: str = ""
+    # How long the functions' log groups keep each request's record (one of CloudWatch's periods).
+    log_retention_days: int = stack.LOG_RETENTION_DAYS
 
     @property
     def stack(self) -> str:
@@ -117,7 +119,7 @@ class Deployer:
                       "CertificateArn": target.certificate_arn, "GpgLayerArn": target.gpg_layer_arn,
                       "AlarmEmail": target.alarm_email, "Door": target.door, "SsoIssuer": target.sso_issuer,
                       "SsoClientId": target.sso_client_id, "SsoTeams": target.sso_teams, "SsoScopes": target.sso_scopes,
-                      "AdvisoryFeeds": target.advisory_feeds}
+                      "AdvisoryFeeds": target.advisory_feeds, "LogRetentionDays": str(target.log_retention_days)}
         outputs = self._apply(target.stack, target.region,
                               TemplateURL=f"https://{bucket}.s3.{target.region}.amazonaws.com/{template_key}",
                               Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()])

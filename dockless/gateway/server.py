@@ -486,6 +486,8 @@ class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     # Closing never waits for request threads: one held by an idle keep-alive client would block it.
     block_on_close = False
     allow_reuse_address = True
+    # A burst of clients (fifty pushes at once) is queued, not dropped at connect (the default is 5).
+    request_queue_size = 128
 
 
 def make_server(gateway: Gateway, host: str, port: int, public_url: Optional[str] = None,

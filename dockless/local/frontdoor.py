@@ -31,6 +31,7 @@ import concurrent.futures
 import http.server
 import logging
 import socketserver
+import threading
 import time
 import uuid
 from typing import Callable, Dict, List, Optional, Tuple
@@ -115,9 +116,8 @@ class FrontDoor:
             return self.refuse(errors.FRONT_DOOR_FAILED,
                                {"reason": "request larger than the function's 6 MB payload",
                                 "advice": spec.BIG_BLOB_ADVICE})
-        future = self._pool.submit(self._gateway.handle_request, method, path, headers, body or None)
         try:
-            result = future.result(timeout=self.timeout_seconds)
+            result = self._invoke(self._gateway.handle_request, method, path, headers, body or None)
         except concurrent.futures.TimeoutError:
             return self.refuse(errors.FRONT_DOOR_TIMEOUT, {"timeout_seconds": self.timeout_seconds})
         except Exception:  # noqa: BLE001 - an uncaught error in the function is a 502 at the gateway
@@ -156,9 +156,8 @@ class FrontDoor:
                  "body": base64.b64encode(body).decode() if body else None, "isBase64Encoded": bool(body)}
         if cookies:
             event["cookies"] = cookies
-        future = self._pool.submit(self.app, event, _LambdaContext(request_id))
         try:
-            result = future.result(timeout=self.timeout_seconds)
+            result = self._invoke(self.app, event, _LambdaContext(request_id))
         except concurrent.futures.TimeoutError:  # Lambda ends the function; the URL answers 502
             return self.refuse(errors.FRONT_DOOR_FAILED, {"reason": "the function timed out"})
         except Exception:  # noqa: BLE001 - an uncaught error in the function is the URL's 502
@@ -171,6 +170,20 @@ class FrontDoor:
         delivered += [("Content-Length", length or "0"), ("x-amzn-RequestId", request_id),
                       ("Via", "1.1 dockless-local.cloudfront.net (CloudFront)")]
         return result["statusCode"], delivered, b"" if method == "HEAD" else answer
+
+    def _invoke(self, function, *args):
+        """Run the function in a worker and wait for it for the door's timeout, counted from when it
+        starts: Lambda runs each request at once (its concurrency is far above this pool's), so a
+        wait for a free worker here is no time of the request's (it is no queue AWS has)."""
+        started = threading.Event()
+
+        def run():
+            started.set()
+            return function(*args)
+
+        future = self._pool.submit(run)
+        started.wait()
+        return future.result(timeout=self.timeout_seconds)
 
     def _known_route(self, method: str, path: str) -> bool:
         try:
@@ -292,6 +305,8 @@ class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     # Closing never waits for request threads: one held by an idle keep-alive client would block it.
     block_on_close = False
     allow_reuse_address = True
+    # A burst of clients (fifty pushes at once) is queued, not dropped at connect (the default is 5).
+    request_queue_size = 128
 
 
 def make_server(front_door: FrontDoor, host: str, port: int) -> http.server.HTTPServer:

@@ -45,6 +45,21 @@ def test_usage_prices_operations_as_the_registrys_door_bills_them(client, push, 
     assert behind_gateway - behind_url == pytest.approx(pushes_and_pulls, abs=1e-4)  # a 30-day period: one month
     assert behind_url < behind_gateway
 
+def test_usage_prices_the_logs_as_long_as_the_deployment_keeps_them(client, push, registry, monkeypatch):
+    """The stack's LogRetentionDays (DOCKLESS_LOG_RETENTION_DAYS) reaches the estimate (each
+    repository's is rounded to a hundredth of a cent: the arguments say it)."""
+    import dataclasses
+
+    from chalicelib.backend import use_backend
+    from chalicelib.lifecycle import prices
+    push.image("team/app", "1")
+    asked = []
+    estimate = prices.monthly_estimate
+    monkeypatch.setattr(prices, "monthly_estimate", lambda *args: asked.append(args) or estimate(*args))
+    use_backend(dataclasses.replace(registry, settings=dataclasses.replace(registry.settings, log_retention_days=30)))
+    usage(client)
+    assert asked and all(args[-1] == 30 for args in asked)
+
 
 def test_usage_names_what_the_registry_bills_whatever_its_traffic(client):
     response = client.get("/dockless/admin/v1/usage")

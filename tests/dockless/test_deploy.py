@@ -211,11 +211,12 @@ def test_single_sign_on_reaches_the_stack_and_its_secret_the_secret():
     assert not [c for c in again.calls if c[2] == "put_secret_value" and c[3]["SecretId"] == "arn:sso-client"]
 
 
-def test_the_door_reaches_the_stack():
+def test_the_door_and_the_log_retention_reach_the_stack():
     aws = FakeAWS()
-    deployer(aws, door="function-url").deploy()
+    deployer(aws, door="function-url", log_retention_days=30).deploy()
     main = next(c for c in aws.calls if c[2] == "create_stack" and c[1] == "eu-west-1")
-    assert {p["ParameterKey"]: p["ParameterValue"] for p in main[3]["Parameters"]}["Door"] == "function-url"
+    parameters = {p["ParameterKey"]: p["ParameterValue"] for p in main[3]["Parameters"]}
+    assert (parameters["Door"], parameters["LogRetentionDays"]) == ("function-url", "30")
 
 
 HELD_KEYS = "ARMORED KEY\n" + cosign.generate_private_key()

@@ -122,6 +122,30 @@ def test_function_slower_than_the_timeout_gets_504(door):
     assert json.loads(payload)["errors"][0]["code"] == "UNAVAILABLE"
 
 
+def test_the_timeout_counts_from_the_functions_start_not_from_a_wait_for_a_worker():
+    """Lambda runs every request at once; this door has a pool of workers. Requests that waited for
+    one (all sixteen busy) are not timed out for the wait: only a function that runs too long is."""
+    front_door = FrontDoor(probe_app(), timeout_seconds=1.5)
+    server = make_server(front_door, "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        answers = []
+
+        def one(number):
+            answers.append(call(server.server_address[1], "POST", f"/slow/{number}?sleep=0.8", b"x")[0].status)
+
+        threads = [threading.Thread(target=one, args=(n,)) for n in range(40)]  # 40 of 0.8 s on 16 workers: 2.4 s
+        for thread in threads:
+            thread.start()
+            time.sleep(0.005)
+        for thread in threads:
+            thread.join()
+        assert answers == [200] * 40
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_a_heads_content_length_is_the_functions_as_the_edge_restores_it(door):
     _, port = door
     response, _ = call(port, "HEAD", "/sized")

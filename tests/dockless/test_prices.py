@@ -47,6 +47,14 @@ def test_a_blob_the_edge_serves_bills_cloudfront_its_gate_and_s3_alone():
     assert prices.records_items([record]) == pytest.approx(dict(expected, **{"Lambda@Edge": edge}))
 
 
+def test_logs_kept_a_shorter_time_cost_their_storage_less():
+    """The LogRetentionDays lever: ingestion stays, storage scales with the days kept."""
+    kept = {days: prices.api_request(100, 1000, log_days=days)["CloudWatch Logs"] for days in (30, 400)}
+    per_gb = (1000 + prices.LAMBDA_REPORT_BYTES) / prices.GiB
+    assert kept[400] - kept[30] == pytest.approx(per_gb * prices.LOGS_STORAGE_PER_GB_MONTH * 370 / 30)
+    assert prices.pull_cost(20, log_days=30) < prices.pull_cost(20) and prices.push_cost(20, log_days=30) < prices.push_cost(20)
+
+
 def test_a_bigger_record_costs_more_to_log():
     small = {"latency_ms": 10.0, "dynamodb_read_units": 0, "dynamodb_write_units": 0, "aws_calls": [], "presigned_urls": []}
     big = {**small, "query": {"n": "x" * 10_000}}

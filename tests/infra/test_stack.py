@@ -130,7 +130,10 @@ def test_every_function_gets_the_stacks_resources_as_settings(template):
         assert variables["DOCKLESS_TOKEN_SIGNING_KEY_SECRET"] == {"Ref": "TokenSigningKey"}
         assert variables["DOCKLESS_PUBLIC_URL_PARAMETER"] == template["Resources"]["PublicUrl"]["Properties"]["Name"]
         resolved = {k: v if isinstance(v, str) else "resolved" for k, v in variables.items()}
+        assert variables["DOCKLESS_LOG_RETENTION_DAYS"] == {"Ref": "LogRetentionDays"}
+        resolved["DOCKLESS_LOG_RETENTION_DAYS"] = str(template["Parameters"]["LogRetentionDays"]["Default"])
         settings = Settings.from_environ(resolved)
+        assert settings.log_retention_days == 400
         assert settings.table_prefix == f"dockless-{STAGE}"
         assert settings.trusted_proxy_hops == 2 and settings.s3_presign_endpoint_url is None
         assert settings.origin_secret and settings.token_signing_key_secret and settings.public_url_parameter
@@ -422,8 +425,11 @@ def test_the_cost_model_counts_what_the_template_bills(template):
     assert prices.STACK_SECRETS == len(resources(template, "AWS::SecretsManager::Secret"))
     assert prices.STACK_JOBS == len(JOBS) == len(resources(template, "AWS::Serverless::Function")) - 1 \
         - len(jobs.QUEUE_CONSUMERS)
-    assert {g["Properties"]["RetentionInDays"] for g in resources(template, "AWS::Logs::LogGroup").values()} \
-        == {prices.LOG_RETENTION_DAYS}
+    assert {json.dumps(g["Properties"]["RetentionInDays"]) for g in resources(template, "AWS::Logs::LogGroup").values()} \
+        == {'{"Ref": "LogRetentionDays"}'}
+    assert template["Parameters"]["LogRetentionDays"]["Default"] == prices.LOG_RETENTION_DAYS
+    assert template["Resources"][stack.API_FUNCTION]["Properties"]["Environment"]["Variables"][
+        "DOCKLESS_LOG_RETENTION_DAYS"] == {"Ref": "LogRetentionDays"}
     assert len(TABLES) == len(resources(template, "AWS::DynamoDB::Table"))
     (edge,) = resources(stack.edge_template(), "AWS::Lambda::Function").values()
     assert edge["Properties"]["MemorySize"] / 1024 == prices.EDGE_MEMORY_GB
