@@ -97,12 +97,12 @@ def bearer_claims(authorization: str) -> Optional[dict]:
 
 def admits(secret: Optional[bytes], authorization: str, method: str, path: str, now: float) -> Optional[str]:
     """The bucket key the edge answers this request from, or None: on to the function."""
-    if not secret or method != "GET":
+    match = BLOB_PATH_RE.fullmatch(path) if secret and method == "GET" else None
+    if match is None:  # first: the local front door asks this of every request
         return None
     claims = bearer_claims(authorization)
-    match = BLOB_PATH_RE.fullmatch(path)
     edge = claims.get("edge") if claims is not None else None
-    if match is None or not isinstance(edge, dict):
+    if not isinstance(edge, dict):
         return None
     repository, expires, blobs, mac = (edge.get(field) for field in ("repo", "exp", "blobs", "mac"))
     if not (isinstance(repository, str) and isinstance(expires, int) and not isinstance(expires, bool)

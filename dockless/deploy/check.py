@@ -45,6 +45,7 @@ import requests
 
 from chalicelib.oci import spec
 from chalicelib.runtime.function_url import API_GATEWAY_DOOR
+from dockless.local.frontdoor import LOCAL_GATE
 from infra import runtime
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -336,7 +337,7 @@ class Check:
         layer = self._pushed()["layers"][0]
         pull = self.token(f"repository:{self.repository}:pull")
         answer = self.request("blob gate", "GET", self.v2(f"blobs/{sha256(layer)}"), headers=pull)
-        local = "dockless-local" in answer.headers.get("Via", "") and "blob gate" in answer.headers.get("Via", "")
+        local = f"dockless-local.cloudfront.net (CloudFront {LOCAL_GATE})" in answer.headers.get("Via", "")
         if answer.status_code == 200 and answer.content == layer:
             said = "200 from the bucket at the edge"
         elif answer.status_code == 307 and local:
